@@ -1,0 +1,228 @@
+// The topology file's shape: what an operator writes once to describe a cluster.
+// Keys are snake_case like Patroni's own settings (loop_wait, retry_timeout), so the
+// file reads like the configs it produces. Semantic rules live in ./checks.ts.
+import { z } from 'zod';
+
+export const LAYOUTS = ['standalone', 'distributed', 'patroni', 'classic'] as const;
+export const ROLES = ['observer', 'etcd', 'haproxy', 'db', 'app'] as const;
+
+export type Layout = (typeof LAYOUTS)[number];
+export type Role = (typeof ROLES)[number];
+
+const port = z
+  .number({ error: 'must be a TCP port number (1-65535)' })
+  .int({ error: 'must be a whole TCP port number (1-65535)' })
+  .min(1, { error: 'must be a TCP port number (1-65535)' })
+  .max(65535, { error: 'must be a TCP port number (1-65535)' });
+
+const seconds = (what: string) =>
+  z
+    .number({ error: `must be a number of seconds (${what})` })
+    .positive({ error: `must be a positive number of seconds (${what})` });
+
+const absolutePath = z
+  .string({ error: 'must be an absolute path such as /etc/haproxy/haproxy.cfg' })
+  .regex(/^\//, { error: 'must be an absolute path (starting with /)' });
+
+/** A path on the operator's machine: absolute, or starting with ~/ for the worker's home. */
+const localPath = z
+  .string({ error: 'must be a file path such as ~/.ssh/id_ed25519' })
+  .regex(/^(\/|~\/)/, { error: 'must be an absolute path or start with ~/' });
+
+const name = z
+  .string({ error: 'must be a name' })
+  .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, {
+    error: 'must be lower-case letters, digits and dashes (like node1 or pg-observer), at most 63 characters',
+  });
+
+const ipv4 = z.ipv4({ error: 'must be an IPv4 address such as 10.0.0.11' });
+const hostname = z
+  .string()
+  .regex(/^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/);
+const address = z.union([ipv4, hostname], {
+  error: 'must be an IPv4 address or a DNS name such as db1.example.com',
+});
+
+/**
+ * A secret is always a reference, resolved on the worker when an activity needs it,
+ * so no secret value ever enters a workflow's input, history or result.
+ */
+export const secretRef = z.union(
+  [
+    z.strictObject({ env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/) }),
+    z.strictObject({ file: localPath }),
+  ],
+  {
+    error: (issue) =>
+      typeof issue.input === 'string' || typeof issue.input === 'number'
+        ? 'is a secret value written inline; write a reference instead: { env: VARIABLE_NAME } or { file: /path/to/secret }'
+        : 'must be a secret reference: { env: VARIABLE_NAME } or { file: /path/to/secret }',
+  },
+);
+export type SecretRef = z.infer<typeof secretRef>;
+
+const sshOverride = z.strictObject({
+  user: z.string().min(1).optional(),
+  port: port.optional(),
+});
+
+export const host = z.strictObject({
+  name,
+  address,
+  roles: z
+    .array(z.enum(ROLES, { error: `must be one of ${ROLES.join(', ')}` }))
+    .min(1, { error: `needs at least one role (${ROLES.join(', ')})` }),
+  ssh: sshOverride.optional(),
+});
+export type Host = z.infer<typeof host>;
+
+export const ssh = z.strictObject({
+  user: z.string().min(1).default('root'),
+  port: port.default(22),
+  private_key: localPath.default('~/.ssh/id_ed25519'),
+  /** Passphrase of the private key, if it has one. */
+  passphrase: secretRef.optional(),
+  /** Password authentication, used when no private key is usable. */
+  password: secretRef.optional(),
+  known_hosts: localPath.default('~/.ssh/known_hosts'),
+  /** Run privileged commands through `sudo -n` (needed when user is not root). */
+  sudo: z.boolean().default(true),
+  connect_timeout: seconds('connect timeout').default(10),
+  command_timeout: seconds('per-command timeout').default(300),
+});
+export type SshSettings = z.infer<typeof ssh>;
+
+export const etcd = z.strictObject({
+  client_port: port.default(2379),
+  peer_port: port.default(2380),
+  cluster_token: z.string().min(1).optional(),
+  data_dir: absolutePath.default('/var/lib/etcd/default'),
+});
+
+const pgUser = (defaultName: string) =>
+  z.strictObject({
+    username: z.string().min(1).default(defaultName),
+    password: secretRef,
+  });
+
+export const postgresql = z.strictObject({
+  version: z.number({ error: 'must be a PostgreSQL major version such as 16' }).int(),
+  allowed_versions: z.array(z.number().int()).min(1).default([16, 17]),
+  port: port.default(5432),
+  data_dir: absolutePath.default('/var/lib/postgresql/patroni-data'),
+  /** Defaults to Debian's layout for the major version: /usr/lib/postgresql/<version>/bin. */
+  bin_dir: absolutePath.optional(),
+  superuser: pgUser('postgres'),
+  replication: pgUser('replicator'),
+  rewind: pgUser('rewind_user'),
+  /** Networks allowed in pg_hba.conf for replication and clients. */
+  allowed_networks: z.array(z.string().regex(/^[0-9.]+\/\d{1,2}$/, { error: 'must be a CIDR such as 10.0.0.0/24' })).optional(),
+  parameters: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
+});
+
+export const patroni = z.strictObject({
+  scope: name.optional(),
+  namespace: z.string().regex(/^\/.*\/$/, { error: 'must start and end with / such as /service/' }).default('/service/'),
+  ttl: seconds('leader key time to live').default(30),
+  loop_wait: seconds('HA loop interval').default(10),
+  retry_timeout: seconds('DCS and PostgreSQL retry timeout').default(10),
+  maximum_lag_on_failover: z.number().int().nonnegative().default(1048576),
+  synchronous_mode: z.boolean().default(false),
+  rest_api_port: port.default(8008),
+  /** The DB node that bootstraps the cluster; defaults to the first host with the db role. */
+  initial_leader: name.optional(),
+});
+
+const checkTimings = z.strictObject({
+  inter: seconds('health check interval').default(3),
+  fall: z.number().int().positive().default(3),
+  rise: z.number().int().positive().default(2),
+});
+
+export const haproxy = z.strictObject({
+  postgres_port: port.default(5000),
+  stats_port: port.default(7000),
+  app_http_port: port.default(80),
+  app_https_port: port.default(443),
+  /** Bind to the host's own address (default) or to every address ("*", as in the guide). */
+  bind: z.enum(['host', 'all']).default('host'),
+  maxconn: z.number().int().positive().default(100),
+  server_maxconn: z.number().int().positive().default(100),
+  check: checkTimings.default({ inter: 3, fall: 3, rise: 2 }),
+  /** The classic guide's optional TLS frontend: a combined certificate + key PEM on the HAProxy host. */
+  tls: z.strictObject({ pem: absolutePath, port: port.default(443) }).optional(),
+});
+
+export const appConfigFile = z.strictObject({
+  path: absolutePath,
+  /** properties: key=value (Java); env: KEY=VALUE lines; shell: a line whose -Dkey=value options carry the values. */
+  format: z.enum(['properties', 'env', 'shell']).default('properties'),
+  url_key: z.string().min(1).optional(),
+  password_key: z.string().min(1),
+});
+
+/** The five files the classic guide says carry the application's DB endpoint and password. */
+export const CLASSIC_APP_CONFIG_FILES: z.output<typeof appConfigFile>[] = [
+  {
+    path: '/opt/flotomate/main-server/config/application-saas.properties',
+    format: 'properties',
+    url_key: 'spring.datasource.url',
+    password_key: 'spring.datasource.password',
+  },
+  {
+    path: '/opt/flotomate/cm-analytics/config/application-saas.properties',
+    format: 'properties',
+    url_key: 'spring.datasource.url',
+    password_key: 'spring.datasource.password',
+  },
+  { path: '/etc/flotomate_env', format: 'env', url_key: 'DB_URL', password_key: 'DB_PASSWORD' },
+  {
+    path: '/opt/flotomate/cm-analytics/lib/analytics-hosted-exec.conf',
+    format: 'shell',
+    url_key: 'spring.datasource.url',
+    password_key: 'spring.datasource.password',
+  },
+  {
+    path: '/opt/flotomate/main-server/lib/boot-hosted-exec.conf',
+    format: 'shell',
+    url_key: 'spring.datasource.url',
+    password_key: 'spring.datasource.password',
+  },
+];
+
+export const app = z.strictObject({
+  /** The common sudo user on every machine: owns /opt/HA and runs the application observer (never root). */
+  user: z.string().min(1).default('motadata'),
+  db_name: z.string().min(1).default('flotomate'),
+  db_user: z.string().min(1).default('flotomate'),
+  db_password: secretRef,
+  /** The application's master node; defaults to the first host with the app role. */
+  master: name.optional(),
+  http_port: port.default(80),
+  health_path: z.string().regex(/^\//).default('/'),
+  nginx_service: z.string().min(1).default('nginx'),
+  config_files: z.array(appConfigFile).min(1).default(CLASSIC_APP_CONFIG_FILES),
+  sync_dirs: z.array(absolutePath).default([]),
+  ha_dir: absolutePath.default('/opt/HA'),
+});
+
+export const topologySchema = z.strictObject({
+  cluster: name,
+  layout: z.enum(LAYOUTS, { error: `must be one of ${LAYOUTS.join(', ')}` }),
+  /** OS releases the preflight accepts, as "<id> <version>" from /etc/os-release. */
+  supported_os: z
+    .array(z.string().regex(/^[a-z]+ [0-9.]+$/, { error: 'must be "<id> <version>" such as "ubuntu 24.04"' }))
+    .default(['ubuntu 22.04', 'ubuntu 24.04', 'rhel 9.4', 'rhel 9.6']),
+  hosts: z.array(host).min(1, { error: 'needs at least one host' }),
+  ssh: ssh.default(ssh.parse({})),
+  etcd: etcd.default(etcd.parse({})),
+  postgresql,
+  patroni: patroni.default(patroni.parse({})),
+  haproxy: haproxy.default(haproxy.parse({})),
+  app: app.optional(),
+});
+
+/** A topology after schema defaults are applied. */
+export type Topology = z.infer<typeof topologySchema>;
+/** A topology as written in the file. */
+export type TopologyInput = z.input<typeof topologySchema>;
