@@ -20,6 +20,12 @@ const seconds = (what: string) =>
     .number({ error: `must be a number of seconds (${what})` })
     .positive({ error: `must be a positive number of seconds (${what})` });
 
+const wholeSeconds = (what: string) =>
+  z
+    .number({ error: `must be a whole number of seconds (${what})` })
+    .int({ error: `must be a whole number of seconds (${what})` })
+    .positive({ error: `must be a positive whole number of seconds (${what})` });
+
 const absolutePath = z
   .string({ error: 'must be an absolute path such as /etc/haproxy/haproxy.cfg' })
   .regex(/^\//, { error: 'must be an absolute path (starting with /)' });
@@ -43,13 +49,15 @@ const address = z.union([ipv4, hostname], {
   error: 'must be an IPv4 address or a DNS name such as db1.example.com',
 });
 
+const envName = 'must be an environment variable name such as HAFLOW_DB_PASSWORD';
+
 /**
  * A secret is always a reference, resolved on the worker when an activity needs it,
  * so no secret value ever enters a workflow's input, history or result.
  */
 export const secretRef = z.union(
   [
-    z.strictObject({ env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/) }),
+    z.strictObject({ env: z.string({ error: envName }).regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: envName }) }),
     z.strictObject({ file: localPath }),
   ],
   {
@@ -123,9 +131,10 @@ export const postgresql = z.strictObject({
 export const patroni = z.strictObject({
   scope: name.optional(),
   namespace: z.string().regex(/^\/.*\/$/, { error: 'must start and end with / such as /service/' }).default('/service/'),
-  ttl: seconds('leader key time to live').default(30),
-  loop_wait: seconds('HA loop interval').default(10),
-  retry_timeout: seconds('DCS and PostgreSQL retry timeout').default(10),
+  // Whole seconds: Patroni's validator rejects fractions.
+  ttl: wholeSeconds('leader key time to live').default(30),
+  loop_wait: wholeSeconds('HA loop interval').default(10),
+  retry_timeout: wholeSeconds('DCS and PostgreSQL retry timeout').default(10),
   maximum_lag_on_failover: z.number().int().nonnegative().default(1048576),
   synchronous_mode: z.boolean().default(false),
   rest_api_port: port.default(8008),
@@ -143,7 +152,6 @@ export const haproxy = z.strictObject({
   postgres_port: port.default(5000),
   stats_port: port.default(7000),
   app_http_port: port.default(80),
-  app_https_port: port.default(443),
   /** Bind to the host's own address (default) or to every address ("*", as in the guide). */
   bind: z.enum(['host', 'all']).default('host'),
   maxconn: z.number().int().positive().default(100),
@@ -199,7 +207,7 @@ export const app = z.strictObject({
   /** The application's master node; defaults to the first host with the app role. */
   master: name.optional(),
   http_port: port.default(80),
-  health_path: z.string().regex(/^\//).default('/'),
+  health_path: z.string().regex(/^\//, { error: 'must be a URL path starting with / such as /health' }).default('/'),
   nginx_service: z.string().min(1).default('nginx'),
   config_files: z.array(appConfigFile).min(1).default(CLASSIC_APP_CONFIG_FILES),
   sync_dirs: z.array(absolutePath).default([]),

@@ -1,0 +1,3 @@
+// Every activity the worker registers, one component per file. Workflows import this
+// module as types only.
+export {};

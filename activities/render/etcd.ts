@@ -1,0 +1,62 @@
+// /etc/default/etcd for one etcd member: the tutorial's variables (seed 003, Step 6; the
+// three-member cluster of seed 002), quoted the same way. Debian's etcd.service reads it
+// (EnvironmentFile=-/etc/default/%p) and so does its init script (sourced by sh), so the
+// quoting below is valid for both. Pure: topology in, file text out.
+import type { Host, Topology } from '../../topology/schema';
+import { etcdClusterToken, etcdMembers } from '../../topology/derive';
+import { hashComment, isIpv4, isLoopback, managedHeader, requireRole } from './common';
+
+export const etcdDefaultsPath = '/etc/default/etcd';
+
+export function renderEtcdDefaults(topology: Topology, host: Host): string {
+  requireRole(topology, host, 'etcd', etcdDefaultsPath);
+  const { client_port, peer_port, data_dir } = topology.etcd;
+  const listenHost = bindableAddress(host.address);
+  const variables: [string, string][] = [
+    ['ETCD_NAME', host.name],
+    ['ETCD_DATA_DIR', data_dir],
+    ['ETCD_LISTEN_CLIENT_URLS', clientListenUrls(host.address, listenHost, client_port).join(',')],
+    ['ETCD_ADVERTISE_CLIENT_URLS', `http://${host.address}:${client_port}`],
+    ['ETCD_LISTEN_PEER_URLS', `http://${listenHost}:${peer_port}`],
+    ['ETCD_INITIAL_ADVERTISE_PEER_URLS', `http://${host.address}:${peer_port}`],
+    ['ETCD_INITIAL_CLUSTER', etcdMembers(topology).map((m) => `${m.name}=http://${m.address}:${peer_port}`).join(',')],
+    // Only read when the data directory is empty: joining an existing cluster needs "existing".
+    ['ETCD_INITIAL_CLUSTER_STATE', 'new'],
+    ['ETCD_INITIAL_CLUSTER_TOKEN', etcdClusterToken(topology)],
+  ];
+  const header = hashComment([
+    ...managedHeader(topology, `etcd member ${host.name}`),
+    `Members: ${etcdMembers(topology).length}. Patroni uses the v3 API (etcd3:), so ETCD_ENABLE_V2 is not set.`,
+  ]);
+  return `${header}\n${variables.map(([k, v]) => `${k}=${quote(k, v)}`).join('\n')}\n`;
+}
+
+/**
+ * etcd binds listen URLs to IP addresses only ("expected IP in URL for binding"); for a host
+ * known by DNS name it listens on every interface and advertises the name.
+ */
+function bindableAddress(address: string): string {
+  return isIpv4(address) ? address : '0.0.0.0';
+}
+
+/**
+ * The member's own address, plus 127.0.0.1 so local tools (etcdctl's default endpoint) work.
+ * Not on a loopback lab: there several members share 127.0.0.1 and only one could bind it.
+ * Not when listening on 0.0.0.0 either, which already covers it.
+ */
+function clientListenUrls(address: string, listenHost: string, port: number): string[] {
+  const urls = [`http://${listenHost}:${port}`];
+  if (listenHost !== '0.0.0.0' && !isLoopback(address)) urls.push(`http://127.0.0.1:${port}`);
+  return urls;
+}
+
+/**
+ * Double quotes as in the tutorial. Inside them both sh and systemd's EnvironmentFile treat
+ * `\` before `"`, `\`, `$` or a backquote as an escape, so those four are escaped (and sh
+ * does not expand `$`). A line break would be legal in both but has no sane use in these
+ * values and would make the file hard to read, so it is refused.
+ */
+function quote(key: string, value: string): string {
+  if (/[\n\r\0]/.test(value)) throw new Error(`${etcdDefaultsPath}: ${key} must not contain a line break`);
+  return `"${value.replace(/[\\"$`]/g, (c) => `\\${c}`)}"`;
+}

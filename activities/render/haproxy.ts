@@ -1,0 +1,142 @@
+// /etc/haproxy/haproxy.cfg for one HAProxy host, in the exact shape of the Patroni guide
+// (seed 000, "Verify the HAProxy Configuration"), plus the classic guide's optional TLS
+// frontend (seed 001, "HA-Proxy SSL Configuration"). Pure: topology in, file text out.
+import type { Host, Topology } from '../../topology/schema';
+import { appHosts, dbHosts } from '../../topology/derive';
+import { hashComment, managedHeader, requireRole } from './common';
+
+export const haproxyConfigPath = '/etc/haproxy/haproxy.cfg';
+
+/** Name of the application listen section; the TLS frontend forwards to it. */
+const APP_SECTION = 'backend';
+
+type Section = { header: string; directives: string[] };
+
+export function renderHaproxyCfg(topology: Topology, host: Host): string {
+  requireRole(topology, host, 'haproxy', haproxyConfigPath);
+  const bind = bindAddress(topology, host);
+  const sections: Section[] = [
+    globalSection(topology),
+    defaultsSection(),
+    statsSection(topology, bind),
+    postgresSection(topology, bind),
+  ];
+  const apps = appHosts(topology);
+  if (apps.length > 0) {
+    sections.push(appSection(topology, bind, apps));
+    // The TLS frontend only forwards to the application servers; without any there is
+    // nothing to serve (topology/derive.ts's listeningPorts agrees: no TLS port then).
+    const tls = topology.haproxy.tls;
+    if (tls) sections.push(tlsFrontend(bind, tls.port, tls.pem));
+  }
+  const header = hashComment([...managedHeader(topology, `HAProxy on ${host.name}`), `Check it with: haproxy -c -f ${haproxyConfigPath}`]);
+  return `${header}\n\n${sections.map(formatSection).join('\n\n')}\n`;
+}
+
+/** `*` (every address, as in the guide) or the HAProxy host's own address. */
+function bindAddress(topology: Topology, host: Host): string {
+  return topology.haproxy.bind === 'all' ? '*' : host.address;
+}
+
+function formatSection(section: Section): string {
+  return [section.header, ...section.directives.map((d) => `    ${d}`)].join('\n');
+}
+
+function globalSection(topology: Topology): Section {
+  return {
+    header: 'global',
+    directives: [
+      // The guide's only global setting comes first.
+      `maxconn ${topology.haproxy.maxconn}`,
+      // Debian's packaged haproxy.cfg essentials, kept so the packaged unit and
+      // `systemctl reload haproxy` (which runs `haproxy -c` first) keep working:
+      // drop root into a chroot, and the admin socket the package's tools expect.
+      'chroot /var/lib/haproxy',
+      'stats socket /run/haproxy/admin.sock mode 660 level admin',
+      'user haproxy',
+      'group haproxy',
+    ],
+  };
+}
+
+function defaultsSection(): Section {
+  return {
+    header: 'defaults',
+    directives: [
+      'log global',
+      'mode tcp',
+      'retries 2',
+      // Database sessions are long-lived; the guide keeps them open for 30 minutes of silence.
+      'timeout client 30m',
+      'timeout connect 4s',
+      'timeout server 30m',
+      'timeout check 5s',
+    ],
+  };
+}
+
+function statsSection(topology: Topology, bind: string): Section {
+  return {
+    header: 'listen stats',
+    directives: ['mode http', `bind ${bind}:${topology.haproxy.stats_port}`, 'stats enable', 'stats uri /'],
+  };
+}
+
+/**
+ * Writes go to whichever DB node answers 200 on Patroni's REST API: the leader does, replicas
+ * answer 503. `on-marked-down shutdown-sessions` cuts clients off a demoted leader at once.
+ */
+function postgresSection(topology: Topology, bind: string): Section {
+  const { haproxy, patroni, postgresql } = topology;
+  const { inter, fall, rise } = haproxy.check;
+  return {
+    header: 'listen postgres',
+    directives: [
+      `bind ${bind}:${haproxy.postgres_port}`,
+      'option httpchk',
+      'http-check expect status 200',
+      `default-server inter ${haproxyTime(inter)} fall ${fall} rise ${rise} on-marked-down shutdown-sessions`,
+      ...dbHosts(topology).map(
+        (db) =>
+          `server ${db.name} ${db.address}:${postgresql.port} maxconn ${haproxy.server_maxconn} check port ${patroni.rest_api_port}`,
+      ),
+    ],
+  };
+}
+
+function appSection(topology: Topology, bind: string, apps: Host[]): Section {
+  // app hosts exist, so the layout describes an application; its port defaults to 80.
+  const appPort = topology.app?.http_port ?? 80;
+  return {
+    header: `listen ${APP_SECTION}`,
+    directives: [
+      `bind ${bind}:${topology.haproxy.app_http_port}`,
+      'balance roundrobin',
+      'mode tcp',
+      'option tcp-check',
+      ...apps.map((app) => `server ${app.name} ${app.address}:${appPort} check port ${appPort}`),
+    ],
+  };
+}
+
+/**
+ * The classic guide's HTTPS frontend: HAProxy terminates TLS with the combined cert+key PEM.
+ *
+ * `mode tcp`, not the guide's `mode http` + `option forwardfor`: the application section it
+ * forwards to is `mode tcp` (as in the Patroni guide), and HAProxy refuses an HTTP frontend
+ * whose default backend is TCP (haproxy -c: "http frontend 'https_front' tries to use
+ * incompatible tcp proxy 'backend' as its default backend"). In TCP mode the
+ * decrypted bytes go to the same app servers with the same health checks; the price is no
+ * X-Forwarded-For header, so the application sees HAProxy's address as the client's.
+ */
+function tlsFrontend(bind: string, port: number, pem: string): Section {
+  return {
+    header: 'frontend https_front',
+    directives: [`bind ${bind}:${port} ssl crt ${pem}`, 'mode tcp', `default_backend ${APP_SECTION}`],
+  };
+}
+
+/** HAProxy time: whole seconds as `3s`, fractions as milliseconds (`0.5` -> `500ms`). */
+export function haproxyTime(seconds: number): string {
+  return Number.isInteger(seconds) ? `${seconds}s` : `${Math.round(seconds * 1000)}ms`;
+}

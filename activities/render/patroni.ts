@@ -1,0 +1,169 @@
+// /etc/patroni/config.yml for one DB node, in the tutorial's shape (seed 003, Step 7) with
+// the `etcd3:` section that works against etcd 3.4 (lab notes §3-4). Pure: the caller resolves
+// the secret references and passes the passwords in; the result holds them, so the activity
+// writes it root:postgres 0640.
+import { Document } from 'yaml';
+import type { Host, Topology } from '../../topology/schema';
+import {
+  appHosts,
+  dbHosts,
+  etcdClientEndpoints,
+  haproxyHosts,
+  patroniScope,
+  postgresBinDir,
+} from '../../topology/derive';
+import { isIpv4, isLoopback, managedHeader, requireRole } from './common';
+
+/** Where Debian's patroni.service (ExecStart=/usr/bin/patroni /etc/patroni/config.yml) reads it. */
+export const patroniConfigPath = '/etc/patroni/config.yml';
+
+/** Resolved passwords of the three PostgreSQL users Patroni manages. */
+export interface PatroniSecrets {
+  superuser: string;
+  replication: string;
+  rewind: string;
+}
+
+export type PgValue = string | number;
+
+type PgUser = { username: string; password: string };
+
+/** The shape of the rendered file (what Patroni reads); tests parse the file back into it. */
+export interface PatroniConfig {
+  scope: string;
+  namespace: string;
+  name: string;
+  restapi: { listen: string; connect_address: string };
+  etcd3: { hosts: string[] };
+  bootstrap: {
+    dcs: {
+      ttl: number;
+      loop_wait: number;
+      retry_timeout: number;
+      maximum_lag_on_failover: number;
+      synchronous_mode: boolean;
+      postgresql: { use_pg_rewind: boolean; use_slots: boolean; parameters: Record<string, PgValue> };
+    };
+    initdb: (string | Record<string, string>)[];
+    pg_hba: string[];
+  };
+  postgresql: {
+    listen: string;
+    connect_address: string;
+    data_dir: string;
+    bin_dir: string;
+    pgpass: string;
+    authentication: { superuser: PgUser; replication: PgUser; rewind: PgUser };
+    parameters: Record<string, PgValue>;
+  };
+  tags: { nofailover: boolean; noloadbalance: boolean; clonefrom: boolean; nosync: boolean };
+}
+
+export function renderPatroniYml(topology: Topology, host: Host, secrets: PatroniSecrets): string {
+  requireRole(topology, host, 'db', patroniConfigPath);
+  const { patroni, postgresql } = topology;
+  const config: PatroniConfig = {
+    scope: patroniScope(topology),
+    namespace: patroni.namespace,
+    name: host.name,
+    restapi: {
+      listen: `${host.address}:${patroni.rest_api_port}`,
+      connect_address: `${host.address}:${patroni.rest_api_port}`,
+    },
+    // `etcd3:`, not the tutorial's `etcd:`: the v2 API is off by default in etcd 3.4 and
+    // Patroni loops forever on "404 page not found" (lab notes, gotcha 4).
+    etcd3: { hosts: etcdClientEndpoints(topology) },
+    bootstrap: {
+      // Written to the DCS once, when the cluster is initialised; afterwards change it with
+      // `patronictl edit-config`. Rule of thumb: loop_wait + 2 * retry_timeout <= ttl.
+      dcs: {
+        ttl: patroni.ttl,
+        loop_wait: patroni.loop_wait,
+        retry_timeout: patroni.retry_timeout,
+        maximum_lag_on_failover: patroni.maximum_lag_on_failover,
+        synchronous_mode: patroni.synchronous_mode,
+        postgresql: {
+          use_pg_rewind: true,
+          use_slots: true,
+          parameters: dcsParameters(topology),
+        },
+      },
+      initdb: [{ encoding: 'UTF8' }, 'data-checksums'],
+      pg_hba: pgHba(topology),
+    },
+    postgresql: {
+      listen: `${host.address}:${postgresql.port}`,
+      connect_address: `${host.address}:${postgresql.port}`,
+      data_dir: postgresql.data_dir,
+      bin_dir: postgresBinDir(topology),
+      pgpass: '/var/lib/postgresql/.pgpass_patroni',
+      authentication: {
+        superuser: { username: postgresql.superuser.username, password: secrets.superuser },
+        replication: { username: postgresql.replication.username, password: secrets.replication },
+        rewind: { username: postgresql.rewind.username, password: secrets.rewind },
+      },
+      // Debian's socket directory (the tutorial's '.' would put it in the data directory,
+      // where `sudo -u postgres psql` does not look).
+      parameters: { unix_socket_directories: '/var/run/postgresql' },
+    },
+    tags: { nofailover: false, noloadbalance: false, clonefrom: false, nosync: false },
+  };
+
+  // Patroni reads the file with PyYAML, which follows YAML 1.1: there a bare `on`, `yes`,
+  // `off` or `1:20` is not a string. Stringifying as 1.1 quotes every such value, so a
+  // password like `yes` or a parameter like hot_standby "on" arrives as the string it is.
+  const doc = new Document(config, { version: '1.1' });
+  doc.commentBefore = [
+    ...managedHeader(topology, `Patroni on ${host.name}`),
+    'Holds passwords: keep it root:postgres, mode 0640.',
+  ]
+    .map((l) => ` ${l}`)
+    .join('\n');
+  return doc.toString({ lineWidth: 0 });
+}
+
+/** Replication essentials from the lab's working config, then the operator's own parameters. */
+function dcsParameters(topology: Topology): Record<string, PgValue> {
+  const parameters: Record<string, PgValue> = {
+    wal_level: 'replica',
+    hot_standby: 'on',
+    wal_log_hints: 'on', // pg_rewind needs it (data-checksums alone would do, but be explicit)
+    max_wal_senders: 10,
+    max_replication_slots: 10,
+  };
+  for (const [key, value] of Object.entries(topology.postgresql.parameters)) {
+    // Booleans spelled the way PostgreSQL and the tutorial write them (hot_standby: "on").
+    parameters[key] = typeof value === 'boolean' ? (value ? 'on' : 'off') : value;
+  }
+  return parameters;
+}
+
+/**
+ * pg_hba lines, first match wins. Local connections use peer (Patroni connects through the
+ * socket as postgres). Replication is open to the DB nodes; ordinary connections also to the
+ * HAProxy and application hosts, because HAProxy forwards TCP and PostgreSQL sees the HAProxy
+ * host as the client. `postgresql.allowed_networks` replaces both lists when set.
+ */
+function pgHba(topology: Topology): string[] {
+  const replicationUser = topology.postgresql.replication.username;
+  const explicit = topology.postgresql.allowed_networks;
+  const replicationNets = explicit ?? networksOf(dbHosts(topology));
+  const clientNets =
+    explicit ?? networksOf([...dbHosts(topology), ...haproxyHosts(topology), ...appHosts(topology)]);
+  return [
+    'local all all peer',
+    ...replicationNets.map((net) => `host replication ${replicationUser} ${net} scram-sha-256`),
+    ...clientNets.map((net) => `host all all ${net} scram-sha-256`),
+  ];
+}
+
+/**
+ * One pg_hba address per host (its IPv4 as /32, a DNS name as is) plus the local machine.
+ * On a loopback lab every client connects from 127.0.0.1, whatever 127.x address it owns
+ * (lab notes, gotcha 1), so any loopback host opens 127.0.0.0/8 instead of its own /32.
+ */
+function networksOf(hosts: Host[]): string[] {
+  const nets = hosts.map((h) => (isLoopback(h.address) ? '127.0.0.0/8' : isIpv4(h.address) ? `${h.address}/32` : h.address));
+  if (!nets.includes('127.0.0.0/8')) nets.push('127.0.0.1/32');
+  return [...new Set(nets)];
+}

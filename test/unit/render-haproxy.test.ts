@@ -1,0 +1,378 @@
+// haproxy.cfg renderer, checked section by section against the Patroni guide's shape (seed 000,
+// "Verify the HAProxy Configuration") and the classic guide's TLS frontend (seed 001).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { topologySchema, type Host, type Topology, type TopologyInput } from '../../topology/schema';
+import { renderHaproxyCfg, haproxyTime } from '../../activities/render/haproxy';
+
+// ---- a tiny haproxy.cfg reader: section headers at column 0, directives indented ----
+
+type Section = { header: string; directives: string[] };
+
+function parseHaproxy(text: string): Section[] {
+  const sections: Section[] = [];
+  for (const raw of text.split('\n')) {
+    if (raw.trim() === '' || raw.trim().startsWith('#')) continue;
+    if (/^\S/.test(raw)) sections.push({ header: raw.trim(), directives: [] });
+    else {
+      assert.ok(sections.length > 0, `directive before any section: ${raw}`);
+      sections[sections.length - 1].directives.push(raw.trim().replace(/\s+/g, ' '));
+    }
+  }
+  return sections;
+}
+
+function section(text: string, header: string): string[] {
+  const found = parseHaproxy(text).filter((s) => s.header === header);
+  assert.equal(found.length, 1, `expected exactly one "${header}" section`);
+  return found[0].directives;
+}
+
+function headers(text: string): string[] {
+  return parseHaproxy(text).map((s) => s.header);
+}
+
+// ---- topologies ----
+
+const pgUsers = {
+  superuser: { password: { env: 'PG_SUPERUSER_PASSWORD' } },
+  replication: { password: { env: 'PG_REPLICATION_PASSWORD' } },
+  rewind: { password: { env: 'PG_REWIND_PASSWORD' } },
+};
+
+function topology(input: Omit<TopologyInput, 'postgresql'> & { postgresql?: Partial<TopologyInput['postgresql']> }): Topology {
+  return topologySchema.parse({ ...input, postgresql: { version: 16, ...pgUsers, ...input.postgresql } });
+}
+
+function host(t: Topology, name: string): Host {
+  const found = t.hosts.find((h) => h.name === name);
+  assert.ok(found, `no host ${name}`);
+  return found;
+}
+
+/** The guide's 3-machine standalone layout, with its example addresses. */
+function standalone(extra: Partial<TopologyInput> = {}): Topology {
+  return topology({
+    cluster: 'serviceops',
+    layout: 'standalone',
+    hosts: [
+      { name: 'observer', address: '172.16.13.42', roles: ['observer', 'haproxy', 'etcd'] },
+      { name: 'node1', address: '172.16.12.171', roles: ['app', 'db'] },
+      { name: 'node2', address: '172.16.12.177', roles: ['app', 'db'] },
+    ],
+    app: { db_password: { env: 'APP_DB_PASSWORD' } },
+    ...extra,
+  });
+}
+
+/** The guide's 5-machine distributed layout. */
+function distributed(extra: Partial<TopologyInput> = {}): Topology {
+  return topology({
+    cluster: 'serviceops',
+    layout: 'distributed',
+    hosts: [
+      { name: 'observer', address: '172.16.13.42', roles: ['observer', 'haproxy', 'etcd'] },
+      { name: 'app1', address: '172.16.12.171', roles: ['app'] },
+      { name: 'app2', address: '172.16.12.177', roles: ['app'] },
+      { name: 'db1', address: '172.16.12.202', roles: ['db'] },
+      { name: 'db2', address: '172.16.12.216', roles: ['db'] },
+    ],
+    app: { db_password: { env: 'APP_DB_PASSWORD' } },
+    ...extra,
+  });
+}
+
+/** Tutorial 003's generic cluster: 3 PostgreSQL nodes, 3 etcd members, 1 HAProxy, no application. */
+function generic(extra: Partial<TopologyInput> = {}): Topology {
+  return topology({
+    cluster: 'postgres',
+    layout: 'patroni',
+    hosts: [
+      { name: 'node-1', address: '10.0.0.1', roles: ['db', 'etcd'] },
+      { name: 'node-2', address: '10.0.0.2', roles: ['db', 'etcd'] },
+      { name: 'node-3', address: '10.0.0.3', roles: ['db', 'etcd'] },
+      { name: 'node-5', address: '10.0.0.5', roles: ['haproxy'] },
+    ],
+    ...extra,
+  });
+}
+
+// The guide's sections, with "*" for the bind address as the guide writes it.
+const GUIDE_DEFAULTS = [
+  'log global',
+  'mode tcp',
+  'retries 2',
+  'timeout client 30m',
+  'timeout connect 4s',
+  'timeout server 30m',
+  'timeout check 5s',
+];
+
+// ---- the guide's layouts ----
+
+test('standalone: the Patroni guide shape, listen backend to both app+DB nodes', () => {
+  const cfg = renderHaproxyCfg(standalone({ haproxy: { bind: 'all' } }), host(standalone(), 'observer'));
+
+  assert.deepEqual(headers(cfg), ['global', 'defaults', 'listen stats', 'listen postgres', 'listen backend']);
+  assert.deepEqual(section(cfg, 'global'), [
+    'maxconn 100', // the guide's only global line, first
+    'chroot /var/lib/haproxy', // Debian's essentials
+    'stats socket /run/haproxy/admin.sock mode 660 level admin',
+    'user haproxy',
+    'group haproxy',
+  ]);
+  assert.deepEqual(section(cfg, 'defaults'), GUIDE_DEFAULTS);
+  assert.deepEqual(section(cfg, 'listen stats'), ['mode http', 'bind *:7000', 'stats enable', 'stats uri /']);
+  assert.deepEqual(section(cfg, 'listen postgres'), [
+    'bind *:5000',
+    'option httpchk',
+    'http-check expect status 200',
+    'default-server inter 3s fall 3 rise 2 on-marked-down shutdown-sessions',
+    'server node1 172.16.12.171:5432 maxconn 100 check port 8008',
+    'server node2 172.16.12.177:5432 maxconn 100 check port 8008',
+  ]);
+  assert.deepEqual(section(cfg, 'listen backend'), [
+    'bind *:80',
+    'balance roundrobin',
+    'mode tcp',
+    'option tcp-check',
+    'server node1 172.16.12.171:80 check port 80',
+    'server node2 172.16.12.177:80 check port 80',
+  ]);
+});
+
+test('distributed: postgres servers are the DB machines, backend servers the app machines', () => {
+  const t = distributed();
+  const cfg = renderHaproxyCfg(t, host(t, 'observer'));
+  assert.deepEqual(headers(cfg), ['global', 'defaults', 'listen stats', 'listen postgres', 'listen backend']);
+  assert.deepEqual(
+    section(cfg, 'listen postgres').filter((d) => d.startsWith('server ')),
+    [
+      'server db1 172.16.12.202:5432 maxconn 100 check port 8008',
+      'server db2 172.16.12.216:5432 maxconn 100 check port 8008',
+    ],
+  );
+  assert.deepEqual(
+    section(cfg, 'listen backend').filter((d) => d.startsWith('server ')),
+    ['server app1 172.16.12.171:80 check port 80', 'server app2 172.16.12.177:80 check port 80'],
+  );
+});
+
+test('generic: three DB nodes, no app hosts, so no listen backend', () => {
+  const t = generic();
+  const cfg = renderHaproxyCfg(t, host(t, 'node-5'));
+  assert.deepEqual(headers(cfg), ['global', 'defaults', 'listen stats', 'listen postgres']);
+  assert.deepEqual(
+    section(cfg, 'listen postgres').filter((d) => d.startsWith('server ')),
+    [
+      'server node-1 10.0.0.1:5432 maxconn 100 check port 8008',
+      'server node-2 10.0.0.2:5432 maxconn 100 check port 8008',
+      'server node-3 10.0.0.3:5432 maxconn 100 check port 8008',
+    ],
+  );
+});
+
+// ---- bind address ----
+
+test("bind 'host' (the default) binds every listener to the HAProxy host's own address", () => {
+  const t = standalone({ haproxy: { tls: { pem: '/etc/ssl/example.pem' } } });
+  const cfg = renderHaproxyCfg(t, host(t, 'observer'));
+  const binds = parseHaproxy(cfg).flatMap((s) => s.directives.filter((d) => d.startsWith('bind ')));
+  assert.deepEqual(binds, [
+    'bind 172.16.13.42:7000',
+    'bind 172.16.13.42:5000',
+    'bind 172.16.13.42:80',
+    'bind 172.16.13.42:443 ssl crt /etc/ssl/example.pem',
+  ]);
+});
+
+test("bind 'all' binds every listener to *, as the guide does", () => {
+  const t = standalone({ haproxy: { bind: 'all', tls: { pem: '/etc/ssl/example.pem' } } });
+  const cfg = renderHaproxyCfg(t, host(t, 'observer'));
+  const binds = parseHaproxy(cfg).flatMap((s) => s.directives.filter((d) => d.startsWith('bind ')));
+  assert.deepEqual(binds, ['bind *:7000', 'bind *:5000', 'bind *:80', 'bind *:443 ssl crt /etc/ssl/example.pem']);
+});
+
+test('each HAProxy host binds its own address when there are several', () => {
+  const t = generic({
+    hosts: [
+      { name: 'node-1', address: '10.0.0.1', roles: ['db', 'etcd', 'haproxy'] },
+      { name: 'node-2', address: '10.0.0.2', roles: ['db', 'etcd', 'haproxy'] },
+    ],
+  });
+  assert.ok(section(renderHaproxyCfg(t, host(t, 'node-1')), 'listen postgres').includes('bind 10.0.0.1:5000'));
+  assert.ok(section(renderHaproxyCfg(t, host(t, 'node-2')), 'listen postgres').includes('bind 10.0.0.2:5000'));
+});
+
+// ---- the classic guide's TLS frontend ----
+
+test('TLS frontend: present when haproxy.tls is set, terminating TLS and forwarding to the app servers', () => {
+  const t = standalone({ haproxy: { tls: { pem: '/etc/ssl/example.pem' } } });
+  const cfg = renderHaproxyCfg(t, host(t, 'observer'));
+  assert.deepEqual(headers(cfg), [
+    'global',
+    'defaults',
+    'listen stats',
+    'listen postgres',
+    'listen backend',
+    'frontend https_front',
+  ]);
+  assert.deepEqual(section(cfg, 'frontend https_front'), [
+    'bind 172.16.13.42:443 ssl crt /etc/ssl/example.pem',
+    // tcp, because the backend it forwards to is tcp (HAProxy refuses http -> tcp)
+    'mode tcp',
+    'default_backend backend',
+  ]);
+});
+
+test('TLS frontend: absent when haproxy.tls is not set', () => {
+  const t = standalone();
+  const cfg = renderHaproxyCfg(t, host(t, 'observer'));
+  assert.ok(!headers(cfg).some((h) => h.startsWith('frontend')));
+  assert.ok(!cfg.includes('ssl crt'));
+});
+
+test('TLS frontend: absent when there are no app servers to forward to', () => {
+  const t = generic({ haproxy: { tls: { pem: '/etc/ssl/example.pem' } } });
+  const cfg = renderHaproxyCfg(t, host(t, 'node-5'));
+  assert.deepEqual(headers(cfg), ['global', 'defaults', 'listen stats', 'listen postgres']);
+});
+
+// ---- settings flow through ----
+
+test('custom ports, limits and check timings come from the topology', () => {
+  const t = distributed({
+    postgresql: { version: 16, ...pgUsers, port: 5433 },
+    patroni: { rest_api_port: 8009 },
+    haproxy: {
+      postgres_port: 6000,
+      stats_port: 7100,
+      app_http_port: 8080,
+      maxconn: 500,
+      server_maxconn: 50,
+      check: { inter: 1.5, fall: 2, rise: 1 },
+      tls: { pem: '/etc/ssl/app.pem', port: 8443 },
+    },
+    app: { db_password: { env: 'APP_DB_PASSWORD' }, http_port: 8081 },
+  });
+  const cfg = renderHaproxyCfg(t, host(t, 'observer'));
+  assert.equal(section(cfg, 'global')[0], 'maxconn 500');
+  assert.ok(section(cfg, 'listen stats').includes('bind 172.16.13.42:7100'));
+  assert.deepEqual(section(cfg, 'listen postgres'), [
+    'bind 172.16.13.42:6000',
+    'option httpchk',
+    'http-check expect status 200',
+    'default-server inter 1500ms fall 2 rise 1 on-marked-down shutdown-sessions',
+    'server db1 172.16.12.202:5433 maxconn 50 check port 8009',
+    'server db2 172.16.12.216:5433 maxconn 50 check port 8009',
+  ]);
+  assert.deepEqual(section(cfg, 'listen backend'), [
+    'bind 172.16.13.42:8080',
+    'balance roundrobin',
+    'mode tcp',
+    'option tcp-check',
+    'server app1 172.16.12.171:8081 check port 8081',
+    'server app2 172.16.12.177:8081 check port 8081',
+  ]);
+  assert.equal(section(cfg, 'frontend https_front')[0], 'bind 172.16.13.42:8443 ssl crt /etc/ssl/app.pem');
+});
+
+test('haproxyTime: whole seconds as s, fractions as ms', () => {
+  assert.equal(haproxyTime(3), '3s');
+  assert.equal(haproxyTime(0.5), '500ms');
+  assert.equal(haproxyTime(1.25), '1250ms');
+});
+
+// ---- file-level properties ----
+
+test('the file says haflow manages it, and rendering is deterministic', () => {
+  const t = standalone();
+  const cfg = renderHaproxyCfg(t, host(t, 'observer'));
+  assert.match(cfg.split('\n')[0], /^# Managed by haflow \(cluster serviceops\)/);
+  assert.equal(renderHaproxyCfg(standalone(), host(standalone(), 'observer')), cfg);
+  assert.ok(cfg.endsWith('\n'));
+});
+
+test('refuses a host without the haproxy role', () => {
+  const t = standalone();
+  assert.throws(() => renderHaproxyCfg(t, host(t, 'node1')), /node1: it does not have the haproxy role/);
+});
+
+// ---- the real haproxy binary ----
+
+function findExecutable(name: string): string | undefined {
+  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin'];
+  for (const dir of dirs.filter(Boolean)) {
+    try {
+      accessSync(join(dir, name), constants.X_OK);
+      return join(dir, name);
+    } catch {
+      // not in this directory
+    }
+  }
+  return undefined;
+}
+
+const haproxyBin = findExecutable('haproxy');
+const openssl = findExecutable('openssl');
+const noHaproxy = haproxyBin ? false : 'haproxy binary not found (apt-get install haproxy to run this check)';
+
+/** A throw-away self-signed certificate + key, combined as the classic guide does: `-c` loads it. */
+function selfSignedPem(opensslBin: string, dir: string): string {
+  const [key, cert, pem] = ['key.pem', 'cert.pem', 'combined.pem'].map((f) => join(dir, f));
+  execFileSync(opensslBin, ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=haflow-test', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+  writeFileSync(pem, readFileSync(cert, 'utf8') + readFileSync(key, 'utf8'));
+  return pem;
+}
+
+function haproxyCheck(cfg: string, dir: string): { status: number | null; output: string } {
+  const file = join(dir, 'haproxy.cfg');
+  writeFileSync(file, cfg);
+  const run = spawnSync(haproxyBin as string, ['-c', '-f', file], { encoding: 'utf8' });
+  return { status: run.status, output: `${run.stdout}${run.stderr}` };
+}
+
+test('haproxy -c accepts the rendered files (standalone with TLS, distributed, generic)', { skip: noHaproxy }, (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'haflow-haproxy-'));
+  try {
+    const cases: [string, Topology, string][] = [
+      ['distributed', distributed(), 'observer'],
+      ['generic, bind *', generic({ haproxy: { bind: 'all' } }), 'node-5'],
+    ];
+    if (openssl) {
+      const pem = selfSignedPem(openssl, dir);
+      cases.push(['standalone with TLS', standalone({ haproxy: { tls: { pem } } }), 'observer']);
+    } else {
+      t.diagnostic('openssl not found: the TLS frontend is not checked by haproxy -c');
+    }
+    for (const [name, topo, haproxyHost] of cases) {
+      const { status, output } = haproxyCheck(renderHaproxyCfg(topo, host(topo, haproxyHost)), dir);
+      assert.equal(status, 0, `${name}: haproxy -c failed:\n${output}`);
+      assert.doesNotMatch(output, /WARNING|ALERT/, `${name}: haproxy -c complained:\n${output}`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("haproxy -c rejects the classic guide's `mode http` frontend on a tcp backend (why we use tcp)", { skip: noHaproxy || (openssl ? false : 'openssl not found') }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'haflow-haproxy-'));
+  try {
+    const pem = selfSignedPem(openssl as string, dir);
+    const t = standalone({ haproxy: { tls: { pem } } });
+    const guideVariant = renderHaproxyCfg(t, host(t, 'observer')).replace(
+      /(frontend https_front\n.*\n)    mode tcp\n/,
+      '$1    mode http\n    option forwardfor\n',
+    );
+    assert.match(guideVariant, /mode http\n    option forwardfor/);
+    const { status, output } = haproxyCheck(guideVariant, dir);
+    assert.notEqual(status, 0);
+    assert.match(output, /incompatible tcp proxy 'backend'/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,242 @@
+// The step runner on a real Temporal dev server with a real worker.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import { runbookWorkflow } from '../../workflows';
+import type { Progress, Runbook, StepState } from '../../workflows/runbook';
+import { fakeHosts, fakeStepActivities, sampleRunbook, step, type FakeHosts } from '../support/fake-steps';
+import { startDevServer, waitUntil, workflowBundle } from '../support/temporal';
+
+let env: TestWorkflowEnvironment;
+
+before(async () => {
+  env = await startDevServer();
+});
+
+after(async () => {
+  await env?.teardown();
+});
+
+/** Starts a worker with fake step activities and runs `body` while it polls. */
+async function withWorker<T>(hosts: FakeHosts, body: (taskQueue: string) => Promise<T>): Promise<T> {
+  const taskQueue = `runner-${randomUUID()}`;
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: await workflowBundle(),
+    activities: fakeStepActivities(hosts),
+  });
+  return worker.runUntil(body(taskQueue));
+}
+
+function start(taskQueue: string, runbook: Runbook): Promise<WorkflowHandle<typeof runbookWorkflow>> {
+  return env.client.workflow.start(runbookWorkflow, {
+    taskQueue,
+    workflowId: `${runbook.cluster}-${randomUUID()}`,
+    // One attempt per run keeps the tests quick: a failed step blocks at once.
+    args: [{ runbook, options: { maximumAttempts: 1 } }],
+  });
+}
+
+const progressOf = (handle: WorkflowHandle) => () => handle.query<Progress>('progress');
+const stepOf = (p: Progress, id: string): StepState => p.steps.find((s) => s.id === id)!;
+const blockedAt = (id: string) => (p: Progress) => stepOf(p, id).status === 'blocked';
+
+describe('step runner', () => {
+  test('runs every step in order and reports what changed', async () => {
+    const hosts = fakeHosts();
+    await withWorker(hosts, async (tq) => {
+      const handle = await start(tq, sampleRunbook('clean'));
+      const outcome = await handle.result();
+      assert.equal(outcome.status, 'completed');
+      assert.deepEqual(
+        outcome.steps.map((s) => [s.id, s.status]),
+        [
+          ['preflight@node1', 'done'],
+          ['preflight@node2', 'done'],
+          ['haproxy.config@observer', 'done'],
+          ['patroni.replica-inactive@node2', 'done'],
+          ['patroni.start@node2', 'done'],
+        ],
+      );
+      assert.equal(outcome.changed, 2);
+      assert.equal(outcome.unchanged, 3);
+      assert.equal(hosts.maxInside, 2, 'both preflight steps of the group ran at the same time');
+    });
+  });
+
+  test('a failing step blocks the run; progress shows the error; retry re-runs it and the run completes', async () => {
+    const hosts = fakeHosts();
+    hosts.broken.add('haproxy.config@observer');
+    await withWorker(hosts, async (tq) => {
+      const handle = await start(tq, sampleRunbook('retry'));
+      const blocked = await waitUntil('haproxy step blocked', progressOf(handle), blockedAt('haproxy.config@observer'));
+      assert.equal(blocked.status, 'blocked');
+      const state = stepOf(blocked, 'haproxy.config@observer');
+      assert.match(state.error!.message, /unknown keyword 'bogus'/);
+      assert.equal(stepOf(blocked, 'patroni.start@node2').status, 'pending', 'later steps wait');
+
+      const details = await handle.query<{ currentDetails?: string }>('__temporal_workflow_metadata');
+      assert.match(details.currentDetails ?? '', /BLOCKED haproxy.config@observer/);
+
+      hosts.broken.delete('haproxy.config@observer'); // the operator fixes the host
+      const afterDecision = await handle.executeUpdate('decide', { args: [{ stepId: 'haproxy.config@observer', decision: 'retry' }] });
+      assert.equal((afterDecision as StepState).id, 'haproxy.config@observer');
+      const outcome = await handle.result();
+      assert.equal(outcome.status, 'completed');
+      assert.equal(hosts.calls.get('haproxy.config@observer'), 2, 'the step ran again after retry');
+      const final = stepOf(await handle.query<Progress>('progress'), 'haproxy.config@observer');
+      assert.equal(final.status, 'done');
+      assert.equal(final.runs, 2);
+    });
+  });
+
+  test('skip marks the blocked step skipped and moves on to the next', async () => {
+    const hosts = fakeHosts();
+    hosts.broken.add('haproxy.config@observer');
+    await withWorker(hosts, async (tq) => {
+      const handle = await start(tq, sampleRunbook('skip'));
+      await waitUntil('haproxy step blocked', progressOf(handle), blockedAt('haproxy.config@observer'));
+      await handle.executeUpdate('decide', {
+        args: [{ stepId: 'haproxy.config@observer', decision: 'skip', reason: 'config managed by hand' }],
+      });
+      const outcome = await handle.result();
+      assert.deepEqual(outcome.skipped, ['haproxy.config@observer']);
+      assert.equal(stepOf({ steps: outcome.steps } as Progress, 'patroni.start@node2').status, 'done');
+      assert.equal(hosts.calls.get('haproxy.config@observer'), 1, 'a skipped step is not run again');
+    });
+  });
+
+  test('abort fails the workflow with a reason naming the step and the operator', async () => {
+    const hosts = fakeHosts();
+    hosts.broken.add('haproxy.config@observer');
+    await withWorker(hosts, async (tq) => {
+      const handle = await start(tq, sampleRunbook('abort'));
+      await waitUntil('haproxy step blocked', progressOf(handle), blockedAt('haproxy.config@observer'));
+      await handle.executeUpdate('decide', {
+        args: [{ stepId: 'haproxy.config@observer', decision: 'abort', reason: 'wrong cluster' }],
+      });
+      const failure = await handle.result().then(
+        () => assert.fail('an aborted run must fail'),
+        (err: unknown) => err,
+      );
+      assert.ok(failure instanceof WorkflowFailedError);
+      assert.ok(failure.cause instanceof ApplicationFailure);
+      assert.equal(failure.cause.type, 'RunbookAborted');
+      assert.match(failure.cause.message, /aborted by the operator at step haproxy\.config@observer \(wrong cluster\)/);
+      assert.match(failure.cause.message, /unknown keyword 'bogus'/);
+      assert.equal(hosts.calls.get('patroni.start@node2'), undefined, 'nothing after the aborted step ran');
+      const progress = await handle.query<Progress>('progress');
+      assert.equal(progress.status, 'aborted');
+    });
+  });
+
+  test('a decision for a step that is not blocked is rejected and changes nothing', async () => {
+    const hosts = fakeHosts();
+    hosts.broken.add('haproxy.config@observer');
+    await withWorker(hosts, async (tq) => {
+      const handle = await start(tq, sampleRunbook('reject'));
+      await waitUntil('haproxy step blocked', progressOf(handle), blockedAt('haproxy.config@observer'));
+      const decide = (stepId: string, decision: string) => handle.executeUpdate('decide', { args: [{ stepId, decision }] });
+
+      await assert.rejects(decide('patroni.start@node2', 'skip'), (err: unknown) => {
+        assert.ok(err instanceof WorkflowUpdateFailedError);
+        assert.match(String((err.cause as Error).message), /patroni\.start@node2 is pending, not blocked/);
+        return true;
+      });
+      await assert.rejects(decide('no-such-step', 'retry'), /Workflow Update failed/);
+      await assert.rejects(decide('haproxy.config@observer', 'reboot'), (err: unknown) => {
+        assert.match(String(((err as WorkflowUpdateFailedError).cause as Error).message), /retry, skip or abort/);
+        return true;
+      });
+      const progress = await handle.query<Progress>('progress');
+      assert.equal(stepOf(progress, 'patroni.start@node2').status, 'pending');
+      assert.equal(stepOf(progress, 'haproxy.config@observer').status, 'blocked');
+      // Rejected updates leave no trace in the history.
+      const history = await handle.fetchHistory();
+      const accepted = history.events!.filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes);
+      assert.equal(accepted.length, 0);
+      await handle.terminate('test done');
+    });
+  });
+
+  test('a guard failure blocks at once with its remedy, and retry after the fix completes', async () => {
+    const hosts = fakeHosts();
+    hosts.broken.add('patroni.replica-inactive@node2');
+    await withWorker(hosts, async (tq) => {
+      const handle = await start(tq, { ...sampleRunbook('guard'), name: 'install' });
+      const blocked = await waitUntil('guard blocked', progressOf(handle), blockedAt('patroni.replica-inactive@node2'));
+      const state = stepOf(blocked, 'patroni.replica-inactive@node2');
+      assert.equal(state.kind, 'guard');
+      assert.equal(state.error!.type, 'GuardFailed');
+      assert.match(state.error!.message, /Patroni is active on the replica/);
+      assert.equal(state.error!.remedy, 'stop Patroni on the slave: `systemctl stop patroni`');
+      assert.equal(hosts.calls.get('patroni.replica-inactive@node2'), 1, 'a guard failure is not retried by Temporal');
+
+      hosts.broken.delete('patroni.replica-inactive@node2');
+      await handle.executeUpdate('decide', { args: [{ stepId: 'patroni.replica-inactive@node2', decision: 'retry' }] });
+      assert.equal((await handle.result()).status, 'completed');
+    });
+  });
+
+  test('check mode reaches every activity', async () => {
+    const hosts = fakeHosts();
+    await withWorker(hosts, async (tq) => {
+      const handle = await env.client.workflow.start(runbookWorkflow, {
+        taskQueue: tq,
+        workflowId: `check-${randomUUID()}`,
+        args: [{ runbook: sampleRunbook('check'), check: true }],
+      });
+      const outcome = await handle.result();
+      assert.equal(stepOf({ steps: outcome.steps } as Progress, 'haproxy.config@observer').summary, 'would write haproxy.config@observer');
+    });
+  });
+
+  test('an invalid runbook fails the workflow at once instead of hanging', async () => {
+    const hosts = fakeHosts();
+    await withWorker(hosts, async (tq) => {
+      const runbook: Runbook = {
+        name: 'install',
+        cluster: 'invalid',
+        items: [step('a@node1', 'writeFile'), step('a@node1', 'writeFile'), step('b@node1', 'noSuchActivity')],
+      };
+      const handle = await env.client.workflow.start(runbookWorkflow, {
+        taskQueue: tq,
+        workflowId: `invalid-${randomUUID()}`,
+        args: [{ runbook, options: { knownActivities: ['writeFile', 'replicaInactive', 'overlap'] } }],
+      });
+      const failure = await handle.result().then(() => undefined, (err: unknown) => err);
+      assert.ok(failure instanceof WorkflowFailedError);
+      assert.ok(failure.cause instanceof ApplicationFailure);
+      assert.equal(failure.cause.type, 'InvalidRunbook');
+      assert.match(failure.cause.message, /step id a@node1 is used twice/);
+      assert.match(failure.cause.message, /names activity noSuchActivity, which does not exist/);
+    });
+  });
+
+  test('blocked steps of a parallel group each wait for their own decision', async () => {
+    const hosts = fakeHosts();
+    const runbook: Runbook = {
+      name: 'install',
+      cluster: 'group',
+      items: [{ id: 'configs', title: 'configs', parallel: [step('cfg@node1', 'writeFile'), step('cfg@node2', 'writeFile')] }],
+    };
+    hosts.broken.add('cfg@node1');
+    hosts.broken.add('cfg@node2');
+    await withWorker(hosts, async (tq) => {
+      const handle = await start(tq, runbook);
+      await waitUntil('both blocked', progressOf(handle), (p) => p.steps.every((s) => s.status === 'blocked'));
+      await handle.executeUpdate('decide', { args: [{ stepId: 'cfg@node1', decision: 'skip' }] });
+      const oneLeft = await handle.query<Progress>('progress');
+      assert.equal(oneLeft.status, 'blocked', 'the run stays blocked while one member is');
+      hosts.broken.delete('cfg@node2');
+      await handle.executeUpdate('decide', { args: [{ stepId: 'cfg@node2', decision: 'retry' }] });
+      const outcome = await handle.result();
+      assert.deepEqual(outcome.skipped, ['cfg@node1']);
+    });
+  });
+});

@@ -1,0 +1,365 @@
+// Semantic rules the schema cannot express: role counts per layout, uniqueness,
+// port clashes, Patroni's timing rule and cross-references between sections.
+// Pure: a validated topology in, issues with field paths out (load.ts maps paths to lines).
+import { appHosts, dbHosts, etcdMembers, haproxyHosts, listeningPorts } from './derive';
+import type { Host, Layout, Role, Topology } from './schema';
+
+export type Severity = 'error' | 'warning';
+
+export interface CheckIssue {
+  /** The field at fault, as written in the file: `hosts[1].address`, `patroni.loop_wait`. */
+  path: string;
+  message: string;
+  severity: Severity;
+  /**
+   * Other fields the rule involves. When `path` itself is not written in the file (it took
+   * its default), the first of these that is written is the better place to point at.
+   */
+  related?: string[];
+}
+
+/** etcd's own limit: more than 7 members slows every write and buys no extra safety. */
+export const MAX_ETCD_MEMBERS = 7;
+
+/** Every semantic rule, in the order an operator would fix them. */
+export function checkTopology(topology: Topology): CheckIssue[] {
+  return [
+    ...checkLayoutRoles(topology),
+    ...checkEtcdMembers(topology),
+    ...checkUniqueHosts(topology),
+    ...checkAddresses(topology),
+    ...checkPortClashes(topology),
+    ...checkPatroniTimings(topology),
+    ...checkPostgresVersion(topology),
+    ...checkReferences(topology),
+    ...checkAppTier(topology),
+  ];
+}
+
+const error = (path: string, message: string, related?: string[]): CheckIssue => ({
+  path,
+  message,
+  severity: 'error',
+  ...(related ? { related } : {}),
+});
+const warning = (path: string, message: string): CheckIssue => ({ path, message, severity: 'warning' });
+
+const hostPath = (topology: Topology, host: Host) => `hosts[${topology.hosts.indexOf(host)}]`;
+const has = (host: Host, role: Role) => host.roles.includes(role);
+
+/** "found 1: node1", "found 0", "found 3: a, b, c" */
+function found(hosts: Host[]): string {
+  return hosts.length === 0 ? 'found 0' : `found ${hosts.length}: ${hosts.map((h) => h.name).join(', ')}`;
+}
+
+// ---------------------------------------------------------------- roles per layout
+
+interface RoleRule {
+  /** "hosts with roles app+db" */
+  what: string;
+  matches: (host: Host) => boolean;
+  exactly?: number;
+  atLeast?: number;
+  atMost?: number;
+}
+
+const appAndDb: RoleRule['matches'] = (h) => has(h, 'app') && has(h, 'db');
+const observer: RoleRule['matches'] = (h) => has(h, 'observer');
+
+/** Which role counts each layout allows, from the guides in shared/seeds. */
+const ROLE_RULES: Record<Layout, { hostCount?: { exactly: number; shape: string }; rules: RoleRule[] }> = {
+  standalone: {
+    hostCount: { exactly: 3, shape: 'observer + 2 × app+db' },
+    rules: [
+      { what: 'host with role observer', matches: observer, exactly: 1 },
+      { what: 'hosts with roles app+db', matches: appAndDb, exactly: 2 },
+    ],
+  },
+  distributed: {
+    hostCount: { exactly: 5, shape: 'observer + 2 app + 2 db' },
+    rules: [
+      { what: 'host with role observer', matches: observer, exactly: 1 },
+      { what: 'app-only hosts (role app without db)', matches: (h) => has(h, 'app') && !has(h, 'db'), exactly: 2 },
+      { what: 'db-only hosts (role db without app)', matches: (h) => has(h, 'db') && !has(h, 'app'), exactly: 2 },
+    ],
+  },
+  patroni: {
+    rules: [
+      { what: 'hosts with role db', matches: (h) => has(h, 'db'), atLeast: 2 },
+      { what: 'host with role haproxy', matches: (h) => has(h, 'haproxy'), atLeast: 1 },
+    ],
+  },
+  classic: {
+    rules: [
+      { what: 'hosts with roles app+db', matches: appAndDb, exactly: 2 },
+      { what: 'host with role observer', matches: observer, exactly: 1 },
+      { what: 'host with role haproxy', matches: (h) => has(h, 'haproxy'), atMost: 1 },
+    ],
+  },
+};
+
+/** Roles a layout has no place for: the generic tutorials have no application tier; classic has no etcd. */
+const FORBIDDEN_ROLES: Record<Layout, { role: Role; why: string }[]> = {
+  standalone: [],
+  distributed: [],
+  patroni: [
+    { role: 'app', why: 'layout patroni has no application tier; use standalone or distributed for app hosts' },
+    { role: 'observer', why: 'layout patroni has no application observer; use standalone or distributed for one' },
+  ],
+  classic: [
+    { role: 'etcd', why: 'layout classic uses streaming replication without Patroni or etcd; remove the etcd role' },
+  ],
+};
+
+function checkLayoutRoles(topology: Topology): CheckIssue[] {
+  const { layout, hosts } = topology;
+  const spec = ROLE_RULES[layout];
+  const issues: CheckIssue[] = [];
+
+  const count = spec.hostCount;
+  if (count && hosts.length !== count.exactly) {
+    issues.push(error('hosts', `layout ${layout} needs exactly ${count.exactly} hosts (${count.shape}), ${found(hosts)}`));
+  }
+  for (const rule of spec.rules) {
+    const matching = hosts.filter(rule.matches);
+    const n = matching.length;
+    const bound =
+      rule.exactly !== undefined && n !== rule.exactly
+        ? `exactly ${rule.exactly}`
+        : rule.atLeast !== undefined && n < rule.atLeast
+          ? `at least ${rule.atLeast}`
+          : rule.atMost !== undefined && n > rule.atMost
+            ? `at most ${rule.atMost}`
+            : undefined;
+    if (bound) issues.push(error('hosts', `layout ${layout} needs ${bound} ${rule.what}, ${found(matching)}`));
+  }
+
+  for (const host of hosts) {
+    for (const { role, why } of FORBIDDEN_ROLES[layout]) {
+      if (has(host, role)) issues.push(error(`${hostPath(topology, host)}.roles`, `host ${host.name} has role ${role}, but ${why}`));
+    }
+  }
+
+  // The observer is the failover referee: it must run etcd and HAProxy and must not be one of the nodes it judges.
+  if (layout === 'standalone' || layout === 'distributed') {
+    for (const host of hosts.filter(observer)) {
+      const missing = (['etcd', 'haproxy'] as const).filter((r) => !has(host, r));
+      if (missing.length > 0) {
+        issues.push(
+          error(
+            `${hostPath(topology, host)}.roles`,
+            `observer ${host.name} must also run ${missing.join(' and ')} in layout ${layout}; ` +
+              `write roles: [observer, etcd, haproxy]`,
+          ),
+        );
+      }
+    }
+  }
+  if (layout !== 'patroni') {
+    for (const host of hosts.filter(observer)) {
+      const judged = (['app', 'db'] as const).filter((r) => has(host, r));
+      if (judged.length > 0) {
+        issues.push(
+          error(
+            `${hostPath(topology, host)}.roles`,
+            `observer ${host.name} must not also have role ${judged.join(' or ')}: ` +
+              `it decides failover for those nodes, so it must run on a separate machine`,
+          ),
+        );
+      }
+    }
+  }
+  return issues;
+}
+
+// ---------------------------------------------------------------- etcd
+
+function checkEtcdMembers(topology: Topology): CheckIssue[] {
+  if (topology.layout === 'classic') return []; // forbidden outright by checkLayoutRoles
+  const members = etcdMembers(topology);
+  const n = members.length;
+  if (n < 1 || n > MAX_ETCD_MEMBERS) {
+    return [
+      error(
+        'hosts',
+        `layout ${topology.layout} needs 1 to ${MAX_ETCD_MEMBERS} hosts with role etcd, ${found(members)}` +
+          (n > MAX_ETCD_MEMBERS ? '; 3 or 5 members are the usual choice' : ''),
+      ),
+    ];
+  }
+  if (n % 2 === 0) {
+    return [
+      warning(
+        'hosts',
+        `${n} etcd members (${members.map((h) => h.name).join(', ')}): an even number of etcd members tolerates ` +
+          `no more failures than one fewer (${n} members survive ${Math.floor((n - 1) / 2)} failure(s), ` +
+          `like ${n - 1}); use ${n - 1} or ${n + 1}`,
+      ),
+    ];
+  }
+  return [];
+}
+
+// ---------------------------------------------------------------- hosts
+
+function checkUniqueHosts(topology: Topology): CheckIssue[] {
+  const issues: CheckIssue[] = [];
+  const byName = new Map<string, number>();
+  const byAddress = new Map<string, number>();
+  topology.hosts.forEach((host, i) => {
+    const sameName = byName.get(host.name);
+    if (sameName !== undefined) {
+      issues.push(
+        error(`hosts[${i}].name`, `host name ${host.name} is already used by hosts[${sameName}]; every host needs its own name`),
+      );
+    } else byName.set(host.name, i);
+
+    const address = host.address.toLowerCase();
+    const sameAddress = byAddress.get(address);
+    if (sameAddress !== undefined) {
+      const first = topology.hosts[sameAddress];
+      issues.push(
+        error(
+          `hosts[${i}].address`,
+          `address ${host.address} is already used by host ${first.name} (hosts[${sameAddress}]); if they are ` +
+            `the same machine, write it once with all its roles: [${[...new Set([...first.roles, ...host.roles])].join(', ')}]`,
+        ),
+      );
+    } else byAddress.set(address, i);
+  });
+  return issues;
+}
+
+/** The schema accepts DNS names, and "10.0.0.300" is a syntactically valid one; nobody means that. */
+function checkAddresses(topology: Topology): CheckIssue[] {
+  const issues: CheckIssue[] = [];
+  topology.hosts.forEach((host, i) => {
+    if (!/^[0-9.]+$/.test(host.address)) return;
+    const parts = host.address.split('.');
+    const bad = parts.find((p) => p === '' || Number(p) > 255 || (p.length > 1 && p.startsWith('0')));
+    if (parts.length !== 4) {
+      issues.push(error(`hosts[${i}].address`, `${host.address} is not an IPv4 address: it needs 4 numbers such as 172.16.12.171`));
+    } else if (bad !== undefined) {
+      issues.push(
+        error(`hosts[${i}].address`, `${host.address} is not an IPv4 address: each of its 4 numbers must be 0-255, found ${bad || 'an empty part'}`),
+      );
+    }
+  });
+  return issues;
+}
+
+// ---------------------------------------------------------------- ports
+
+function checkPortClashes(topology: Topology): CheckIssue[] {
+  const issues: CheckIssue[] = [];
+  topology.hosts.forEach((host, i) => {
+    // The owners are field paths already, except ssh, whose port may be set per host.
+    const fieldOf = (owner: string) => (owner !== 'ssh' ? owner : host.ssh?.port !== undefined ? `hosts[${i}].ssh.port` : 'ssh.port');
+    const firstOwner = new Map<number, string>();
+    for (const { port, owner } of listeningPorts(topology, host)) {
+      const earlier = firstOwner.get(port);
+      if (earlier === undefined) {
+        firstOwner.set(port, owner);
+        continue;
+      }
+      issues.push(
+        error(
+          fieldOf(owner),
+          `port ${port} on host ${host.name} is used by both ${fieldOf(earlier)} and ${fieldOf(owner)}; ` +
+            `give one of them another port`,
+          [fieldOf(earlier)],
+        ),
+      );
+    }
+  });
+  return issues;
+}
+
+// ---------------------------------------------------------------- Patroni and PostgreSQL
+
+function checkPatroniTimings(topology: Topology): CheckIssue[] {
+  if (topology.layout === 'classic') return [];
+  const { ttl, loop_wait, retry_timeout } = topology.patroni;
+  if (loop_wait + 2 * retry_timeout <= ttl) return [];
+  return [
+    error(
+      'patroni.loop_wait',
+      `Patroni requires loop_wait + 2 × retry_timeout <= ttl, found ${loop_wait} + 2 × ${retry_timeout} = ` +
+        `${loop_wait + 2 * retry_timeout} > ttl ${ttl}; for example ttl: 30, loop_wait: 10, retry_timeout: 10`,
+      ['patroni.retry_timeout', 'patroni.ttl'],
+    ),
+  ];
+}
+
+function checkPostgresVersion(topology: Topology): CheckIssue[] {
+  const { version, allowed_versions } = topology.postgresql;
+  if (allowed_versions.includes(version)) return [];
+  return [
+    error(
+      'postgresql.version',
+      `PostgreSQL ${version} is not supported here: postgresql.allowed_versions is ${allowed_versions.join(', ')}; ` +
+        `use one of those`,
+    ),
+  ];
+}
+
+function checkReferences(topology: Topology): CheckIssue[] {
+  const issues: CheckIssue[] = [];
+  const names = (hosts: Host[]) => (hosts.length > 0 ? hosts.map((h) => h.name).join(', ') : 'none');
+
+  const leader = topology.patroni.initial_leader;
+  if (leader !== undefined && !dbHosts(topology).some((h) => h.name === leader)) {
+    const host = topology.hosts.find((h) => h.name === leader);
+    issues.push(
+      error(
+        'patroni.initial_leader',
+        `${host ? `host ${leader} does not have the db role` : `there is no host named ${leader}`}; ` +
+          `the initial leader must be one of the db hosts: ${names(dbHosts(topology))}`,
+      ),
+    );
+  }
+
+  const master = topology.app?.master;
+  if (master !== undefined && !appHosts(topology).some((h) => h.name === master)) {
+    const host = topology.hosts.find((h) => h.name === master);
+    issues.push(
+      error(
+        'app.master',
+        `${host ? `host ${master} does not have the app role` : `there is no host named ${master}`}; ` +
+          `the application master must be one of the app hosts: ${names(appHosts(topology))}`,
+      ),
+    );
+  }
+  return issues;
+}
+
+// ---------------------------------------------------------------- application tier
+
+function checkAppTier(topology: Topology): CheckIssue[] {
+  const issues: CheckIssue[] = [];
+  const { layout } = topology;
+  if (layout === 'patroni') {
+    if (topology.app) {
+      issues.push(warning('app', 'layout patroni has no application tier, so the app section is ignored; remove it'));
+    }
+  } else if (!topology.app) {
+    issues.push(
+      error(
+        'app',
+        `layout ${layout} runs the application tier and needs an app section, at least: ` +
+          `app: { db_password: { env: HAFLOW_APP_DB_PASSWORD } }`,
+        ['layout'],
+      ),
+    );
+  }
+  if (topology.haproxy.tls) {
+    if (appHosts(topology).length === 0) {
+      issues.push(
+        error('haproxy.tls', 'haproxy.tls is the HTTPS frontend of the application, but no host has role app; remove it'),
+      );
+    } else if (haproxyHosts(topology).length === 0) {
+      issues.push(error('haproxy.tls', 'haproxy.tls is set but no host has role haproxy to serve it; add the role or remove tls'));
+    }
+  }
+  return issues;
+}

@@ -1,0 +1,5 @@
+// The topology module: the file's schema, loading with file:line errors, semantic checks and derived facts.
+export * from './schema';
+export * from './derive';
+export { checkTopology, MAX_ETCD_MEMBERS, type CheckIssue, type Severity } from './checks';
+export { formatIssue, formatPath, loadTopology, parseTopology, TopologyError, type TopologyIssue } from './load';

@@ -1,0 +1,279 @@
+// Reads a topology file and reports every problem at once, each at its file:line:column
+// with the field path as written and what would be valid. YAML errors, schema errors
+// (zod) and semantic errors (./checks.ts) all come out in the same shape.
+import { readFileSync } from 'node:fs';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Pair, type YAMLError } from 'yaml';
+import { z } from 'zod';
+import { checkTopology, type CheckIssue } from './checks';
+import { topologySchema, type Topology } from './schema';
+import { describeValue, didYouMean, fieldsOf, isSecretPath, plainWords, requiredFieldsOf, schemaAt, type Segment } from './explain';
+
+export interface TopologyIssue {
+  file: string;
+  /** 1-based */
+  line: number;
+  /** 1-based */
+  column: number;
+  /** The field as written in the file: `hosts[1].address`, `patroni.loop_wait`. */
+  path: string;
+  message: string;
+  severity: 'error' | 'warning';
+}
+
+export class TopologyError extends Error {
+  override readonly name = 'TopologyError';
+
+  constructor(readonly issues: TopologyIssue[]) {
+    super(issues.map(formatIssue).join('\n'));
+  }
+}
+
+/** `file:line:column: path: message`, the shape editors and terminals turn into links. */
+export function formatIssue(issue: TopologyIssue): string {
+  const severity = issue.severity === 'warning' ? 'warning: ' : '';
+  return `${issue.file}:${issue.line}:${issue.column}: ${severity}${issue.path}: ${issue.message}`;
+}
+
+/** Reads and validates a topology file; see parseTopology. Synchronous: the file is small and read once. */
+export function loadTopology(path: string): { topology: Topology; warnings: TopologyIssue[] } {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new Error(`cannot read the topology file ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  return parseTopology(text, path);
+}
+
+/**
+ * Parses and validates a topology. Returns it with its warnings, or throws a TopologyError
+ * listing every error (and warning) found, sorted by position in the file.
+ */
+export function parseTopology(text: string, file: string): { topology: Topology; warnings: TopologyIssue[] } {
+  const source = new SourceMap(text, file);
+  const issues = [...source.yamlIssues(), ...source.duplicateKeyIssues()];
+  const fail = (more: TopologyIssue[]) => new TopologyError(sortByPosition([...issues, ...more]));
+
+  if (source.hasSyntaxErrors) throw fail([]);
+  if (source.isEmpty) {
+    throw fail([
+      source.issueAt([], 'error', `the file is empty; a topology needs at least ${requiredFieldsOf([]).join(', ')} (see topology/examples/)`),
+    ]);
+  }
+
+  let data: unknown;
+  try {
+    data = source.toJS();
+  } catch (err) {
+    throw fail([source.issueAt([], 'error', `cannot read the YAML: ${(err as Error).message}`)]);
+  }
+
+  const parsed = topologySchema.safeParse(data, { error: plainWords });
+  if (!parsed.success) {
+    throw fail(parsed.error.issues.flatMap((issue) => schemaIssues(issue, data, source)));
+  }
+
+  const checked = checkTopology(parsed.data).map((issue) => source.checkIssue(issue));
+  const all = [...issues, ...checked];
+  if (all.some((i) => i.severity === 'error')) throw fail(checked);
+  return { topology: parsed.data, warnings: sortByPosition(all) };
+}
+
+// ---------------------------------------------------------------- schema issues
+
+/** One zod issue, in an operator's words, at the right place. Never echoes a secret. */
+function schemaIssues(issue: z.core.$ZodIssue, data: unknown, source: SourceMap): TopologyIssue[] {
+  const path = issue.path.map((p) => (typeof p === 'number' ? p : String(p)));
+
+  if (issue.code === 'unrecognized_keys') {
+    const valid = fieldsOf(path);
+    const where = path.length === 0 ? 'at the top level' : `in ${formatPath(path)}`;
+    return issue.keys.map((key) =>
+      source.issueAt(
+        [...path, key],
+        'error',
+        `unknown field ${key}${didYouMean(key, valid)}; valid fields ${where} are: ${valid.join(', ')}`,
+        'key',
+      ),
+    );
+  }
+
+  const value = valueAt(data, path);
+  if (value === undefined) {
+    // A missing field has no line of its own: point at the object that should contain it.
+    const required = requiredFieldsOf(path);
+    const message =
+      schemaAt(path) instanceof z.ZodObject
+        ? `is required but missing: add a ${String(path[path.length - 1])}: section with at least ${required.join(', ')}`
+        : `is required but missing: ${issue.message}`;
+    return [source.issueAt(path, 'error', message, 'parent')];
+  }
+
+  if (path.length === 0) {
+    return [
+      source.issueAt(path, 'error', `the file must be a mapping of fields (${requiredFieldsOf([]).join(', ')}, ...); found ${describeValue(value)}`),
+    ];
+  }
+
+  if (isSecretPath(path)) return [source.issueAt(path, 'error', issue.message)];
+
+  const hint = issue.code === 'invalid_value' && typeof value === 'string' ? didYouMean(value, issue.values.map(String)) : '';
+  return [source.issueAt(path, 'error', `${issue.message}; found ${describeValue(value)}${hint}`)];
+}
+
+function valueAt(data: unknown, path: Segment[]): unknown {
+  let current = data;
+  for (const segment of path) {
+    if (current === null || typeof current !== 'object') return undefined;
+    current = (current as Record<string | number, unknown>)[segment];
+  }
+  return current;
+}
+
+// ---------------------------------------------------------------- paths
+
+/** ['hosts', 1, 'address'] → "hosts[1].address"; the whole file is "(top level)". */
+export function formatPath(path: Segment[]): string {
+  if (path.length === 0) return '(top level)';
+  return path
+    .map((segment, i) =>
+      typeof segment === 'number'
+        ? `[${segment}]`
+        : /^[A-Za-z_][A-Za-z0-9_-]*$/.test(segment)
+          ? `${i === 0 ? '' : '.'}${segment}`
+          : `[${JSON.stringify(segment)}]`,
+    )
+    .join('');
+}
+
+/** "hosts[1].address" → ['hosts', 1, 'address'] (the paths ./checks.ts writes). */
+function parsePath(path: string): Segment[] {
+  return [...path.matchAll(/([^.[\]]+)|\[(\d+)\]/g)].map((m) => (m[2] !== undefined ? Number(m[2]) : m[1]));
+}
+
+function sortByPosition(issues: TopologyIssue[]): TopologyIssue[] {
+  return [...issues].sort((a, b) => a.line - b.line || a.column - b.column);
+}
+
+// ---------------------------------------------------------------- positions in the YAML text
+
+/** Where to point for a path: its value, its key (unknown fields) or the object that holds it (missing fields). */
+type Target = 'value' | 'key' | 'parent';
+
+class SourceMap {
+  private readonly lines = new LineCounter();
+  private readonly doc: Document.Parsed;
+
+  constructor(
+    text: string,
+    private readonly file: string,
+  ) {
+    this.doc = parseDocument(text, { lineCounter: this.lines, prettyErrors: true, uniqueKeys: true });
+  }
+
+  get hasSyntaxErrors(): boolean {
+    return this.doc.errors.some((e) => e.code !== 'DUPLICATE_KEY');
+  }
+
+  get isEmpty(): boolean {
+    return this.doc.contents === null;
+  }
+
+  toJS(): unknown {
+    return this.doc.toJS({ maxAliasCount: 100 });
+  }
+
+  yamlIssues(): TopologyIssue[] {
+    // The errors after the first syntax error are mostly its echoes: report the one to fix first.
+    const errors = this.doc.errors.filter((e) => e.code !== 'DUPLICATE_KEY').slice(0, 1);
+    const toIssue = (e: YAMLError, severity: TopologyIssue['severity']): TopologyIssue => {
+      const at = e.linePos?.[0] ?? this.lines.linePos(e.pos[0]);
+      // yaml appends " at line L, column C:" and a copy of the offending lines, which may hold a secret: keep the sentence only.
+      const sentence = e.message.replace(/ at line \d+, column \d+:[\s\S]*$/, '');
+      const hint = e.code === 'TAB_AS_INDENT' ? '; indent with spaces' : '';
+      const label = severity === 'error' ? 'YAML syntax error' : 'YAML';
+      return { file: this.file, line: at.line, column: at.col, path: '(yaml)', message: `${label}: ${sentence}${hint}`, severity };
+    };
+    return [...errors.map((e) => toIssue(e, 'error')), ...this.doc.warnings.map((w) => toIssue(w, 'warning'))];
+  }
+
+  /** YAML keeps only the last of two equal keys, silently: always an error, naming both lines. */
+  duplicateKeyIssues(): TopologyIssue[] {
+    const issues: TopologyIssue[] = [];
+    const walk = (node: unknown, path: Segment[]) => {
+      if (isSeq(node)) node.items.forEach((item, i) => walk(item, [...path, i]));
+      if (!isMap(node)) return;
+      const seen = new Map<string, Pair>();
+      for (const pair of node.items) {
+        if (!isScalar(pair.key)) continue;
+        const key = String(pair.key.value);
+        const first = seen.get(key);
+        if (first) {
+          const firstLine = this.position(first.key).line;
+          issues.push(
+            this.issueAtNode(
+              formatPath([...path, key]),
+              pair.key,
+              `duplicate key: ${key} is already set on line ${firstLine}, and YAML would keep only the last one; remove or merge one of them`,
+            ),
+          );
+        } else seen.set(key, pair);
+        walk(pair.value, [...path, key]);
+      }
+    };
+    walk(this.doc.contents, []);
+    return issues;
+  }
+
+  /** A semantic issue: at its own field if the file writes it, else at the first related field it writes. */
+  checkIssue(issue: CheckIssue): TopologyIssue {
+    const candidates = [issue.path, ...(issue.related ?? [])].map(parsePath);
+    const written = candidates.find((path) => this.resolve(path).complete) ?? candidates[0];
+    return this.issueAt(written, issue.severity, issue.message);
+  }
+
+  issueAt(path: Segment[], severity: TopologyIssue['severity'], message: string, target: Target = 'value'): TopologyIssue {
+    const { line, column } = this.locate(path, target);
+    return { file: this.file, line, column, path: formatPath(path), message, severity };
+  }
+
+  private issueAtNode(path: string, node: unknown, message: string): TopologyIssue {
+    const { line, column } = this.position(node);
+    return { file: this.file, line, column, path, message, severity: 'error' };
+  }
+
+  private locate(path: Segment[], target: Target): { line: number; column: number } {
+    const { key, value, complete } = this.resolve(target === 'parent' ? path.slice(0, -1) : path);
+    if (target === 'key' && complete && key) return this.position(key);
+    // A scalar value is the thing to fix; for a section (or a field not written), its key line is.
+    const pointAtValue = isScalar(value) && value.value !== null;
+    return this.position(pointAtValue || !key ? value : key);
+  }
+
+  /** Follows a path as far as the file writes it; takes the last of duplicate keys, as YAML does. */
+  private resolve(path: Segment[]): { key?: unknown; value: unknown; complete: boolean } {
+    let key: unknown;
+    let value: unknown = this.doc.contents;
+    for (const segment of path) {
+      if (isMap(value)) {
+        const pair = [...value.items].reverse().find((p) => isScalar(p.key) && String(p.key.value) === String(segment));
+        if (!pair) return { key, value, complete: false };
+        key = pair.key;
+        value = pair.value;
+      } else if (isSeq(value) && typeof segment === 'number' && segment < value.items.length) {
+        key = undefined;
+        value = value.items[segment];
+      } else {
+        return { key, value, complete: false };
+      }
+    }
+    return { key, value, complete: true };
+  }
+
+  private position(node: unknown): { line: number; column: number } {
+    const range = (node as { range?: [number, number, number] } | null)?.range;
+    if (!range) return { line: 1, column: 1 };
+    const { line, col } = this.lines.linePos(range[0]);
+    return { line, column: col };
+  }
+}

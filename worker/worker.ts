@@ -1,0 +1,31 @@
+// Builds a haflow worker: the workflows (bundled), the activities, and the task queue.
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import * as haflowActivities from '../activities';
+import { TASK_QUEUE } from '../client/temporal';
+
+export interface HaflowWorkerOptions {
+  connection: NativeConnection;
+  namespace: string;
+  taskQueue?: string;
+  /** Defaults to haflow's activities; tests pass fakes to inject failures. */
+  activities?: object;
+  /** A prebuilt workflow bundle (tests share one); otherwise bundled from workflows/. */
+  workflowBundle?: WorkerOptions['workflowBundle'];
+  /** How long running activities get to finish when the worker is asked to stop. */
+  shutdownGraceTime?: WorkerOptions['shutdownGraceTime'];
+  stickyQueueScheduleToStartTimeout?: WorkerOptions['stickyQueueScheduleToStartTimeout'];
+}
+
+export async function createWorker(options: HaflowWorkerOptions): Promise<Worker> {
+  return Worker.create({
+    connection: options.connection,
+    namespace: options.namespace,
+    taskQueue: options.taskQueue ?? TASK_QUEUE,
+    activities: options.activities ?? haflowActivities,
+    ...(options.workflowBundle
+      ? { workflowBundle: options.workflowBundle }
+      : { workflowsPath: require.resolve('../workflows') }),
+    shutdownGraceTime: options.shutdownGraceTime ?? '30s',
+    stickyQueueScheduleToStartTimeout: options.stickyQueueScheduleToStartTimeout,
+  });
+}

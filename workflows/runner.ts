@@ -1,0 +1,246 @@
+// The step runner: the one interpreter every runbook (install, switchover, drill) runs on.
+// It records each step's state, answers the `progress` query, blocks a step that retries
+// could not fix and waits for an operator's `decide` update (retry, skip, abort).
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  condition,
+  defineQuery,
+  defineUpdate,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  TemporalFailure,
+  type ActivityOptions,
+} from '@temporalio/workflow';
+import {
+  FailureTypes,
+  flattenSteps,
+  isGroup,
+  type Decision,
+  type DecisionRequest,
+  type Progress,
+  type Runbook,
+  type RunbookOutcome,
+  type RunStatus,
+  type Step,
+  type StepError,
+  type StepResult,
+  type StepState,
+} from './runbook';
+
+export const progressQuery = defineQuery<Progress>('progress');
+export const decideUpdate = defineUpdate<StepState, [DecisionRequest]>('decide');
+
+type StepActivity = (input: Record<string, unknown>) => Promise<StepResult>;
+
+export interface RunnerOptions {
+  check?: boolean;
+  /** Default per-attempt time limit of a step's activity. */
+  defaultTimeoutSeconds?: number;
+  /** Attempts Temporal makes before the step blocks (retryable failures only). */
+  maximumAttempts?: number;
+  /** Activity names the runbook may use; a step naming another is rejected up front. */
+  knownActivities?: readonly string[];
+}
+
+const DEFAULTS = { defaultTimeoutSeconds: 600, maximumAttempts: 3 };
+
+/**
+ * Runs a runbook to completion. Throws an ApplicationFailure (never a plain Error, which
+ * would make Temporal retry the workflow task forever) when the runbook is invalid or the
+ * operator aborts.
+ */
+export async function runRunbook(runbook: Runbook, options: RunnerOptions = {}): Promise<RunbookOutcome> {
+  validateRunbook(runbook, options.knownActivities);
+  const check = options.check ?? false;
+  const states = new Map<string, StepState>();
+  for (const item of runbook.items) {
+    const steps = isGroup(item) ? item.parallel : [item];
+    for (const step of steps) {
+      states.set(step.id, {
+        id: step.id,
+        title: step.title,
+        kind: step.kind,
+        host: step.host,
+        group: isGroup(item) ? item.id : undefined,
+        status: 'pending',
+        runs: 0,
+      });
+    }
+  }
+  const decisions = new Map<string, DecisionRequest>();
+  let runStatus: RunStatus = 'running';
+  /** Set when the operator aborts: members of a parallel group still blocked give up too. */
+  let abortedAt: string | undefined;
+  const blocked = (): StepState[] => [...states.values()].filter((s) => s.status === 'blocked');
+
+  setHandler(progressQuery, () => ({
+    runbook: runbook.name,
+    cluster: runbook.cluster,
+    check,
+    status: runStatus,
+    steps: [...states.values()].map((s) => ({ ...s })),
+  }));
+
+  setHandler(
+    decideUpdate,
+    (request) => {
+      decisions.set(request.stepId, request);
+      return { ...states.get(request.stepId)! };
+    },
+    {
+      validator: (request) => {
+        const state = states.get(request?.stepId);
+        if (!state) throw new Error(`no step ${request?.stepId} in runbook ${runbook.name}`);
+        if (!['retry', 'skip', 'abort'].includes(request.decision)) {
+          throw new Error(`decision must be retry, skip or abort, got ${String(request.decision)}`);
+        }
+        if (state.status !== 'blocked') {
+          throw new Error(`step ${state.id} is ${state.status}, not blocked: only a blocked step takes a decision`);
+        }
+        if (decisions.has(state.id)) throw new Error(`step ${state.id} already has a decision`);
+      },
+    },
+  );
+
+  const describe = () => {
+    const running = [...states.values()].filter((s) => s.status === 'running');
+    const stuck = blocked();
+    const done = [...states.values()].filter((s) => s.status === 'done' || s.status === 'skipped').length;
+    const head = `${runbook.name} ${runbook.cluster}: ${done}/${states.size} steps done`;
+    const lines = [
+      ...stuck.map((s) => `BLOCKED ${s.id}: ${s.error?.message ?? ''}${s.error?.remedy ? `\nremedy: ${s.error.remedy}` : ''}`),
+      ...running.map((s) => `running ${s.id}: ${s.title}`),
+    ];
+    setCurrentDetails([head, ...lines].join('\n'));
+  };
+
+  const runStep = async (step: Step): Promise<void> => {
+    const state = states.get(step.id)!;
+    for (;;) {
+      state.status = 'running';
+      state.runs += 1;
+      state.startedAt = new Date().toISOString();
+      describe();
+      try {
+        const result = await activityFor(step, options)({ ...step.input, check });
+        state.status = 'done';
+        state.changed = result.changed;
+        state.summary = result.summary;
+        state.details = result.details;
+        state.finishedAt = new Date().toISOString();
+        describe();
+        return;
+      } catch (err) {
+        if (!(err instanceof ActivityFailure)) throw err; // cancellation and the like: not a step failure
+        state.error = stepError(err);
+        state.status = 'blocked';
+        state.finishedAt = new Date().toISOString();
+        runStatus = 'blocked';
+        describe();
+        await condition(() => decisions.has(step.id) || abortedAt !== undefined);
+        const decision = decisions.get(step.id) ?? { stepId: step.id, decision: 'abort', reason: `aborted at ${abortedAt}` };
+        decisions.delete(step.id);
+        if (blocked().length === 1) runStatus = 'running';
+        if (decision.decision === 'skip') {
+          state.status = 'skipped';
+          state.summary = `skipped by operator${decision.reason ? `: ${decision.reason}` : ''}`;
+          describe();
+          return;
+        }
+        if (decision.decision === 'abort') {
+          state.summary = `aborted by operator${decision.reason ? `: ${decision.reason}` : ''}`;
+          runStatus = 'aborted';
+          abortedAt ??= step.id;
+          describe();
+          throw ApplicationFailure.create({
+            type: FailureTypes.aborted,
+            nonRetryable: true,
+            message: `${runbook.name} of ${runbook.cluster} aborted by the operator at step ${step.id}${
+              decision.reason ? ` (${decision.reason})` : ''
+            }; last error: ${state.error.message}`,
+          });
+        }
+        // retry: loop and run the activity again
+      }
+    }
+  };
+
+  for (const item of runbook.items) {
+    if (isGroup(item)) {
+      await runGroup(item.parallel.map((step) => () => runStep(step)));
+    } else {
+      await runStep(item);
+    }
+  }
+  runStatus = 'completed';
+  describe();
+  const all = [...states.values()];
+  return {
+    status: 'completed',
+    changed: all.filter((s) => s.status === 'done' && s.changed).length,
+    unchanged: all.filter((s) => s.status === 'done' && !s.changed).length,
+    skipped: all.filter((s) => s.status === 'skipped').map((s) => s.id),
+    steps: all,
+  };
+}
+
+/** Runs a parallel group; when one member aborts, the others are allowed to finish first. */
+async function runGroup(members: (() => Promise<void>)[]): Promise<void> {
+  const results = await Promise.allSettled(members.map((run) => run()));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+function activityFor(step: Step, options: RunnerOptions): StepActivity {
+  const activityOptions: ActivityOptions = {
+    startToCloseTimeout: `${step.timeoutSeconds ?? options.defaultTimeoutSeconds ?? DEFAULTS.defaultTimeoutSeconds}s`,
+    heartbeatTimeout: step.heartbeatSeconds ? `${step.heartbeatSeconds}s` : undefined,
+    retry: {
+      maximumAttempts: options.maximumAttempts ?? DEFAULTS.maximumAttempts,
+      initialInterval: '1s',
+      backoffCoefficient: 2,
+      maximumInterval: '30s',
+    },
+    summary: step.title,
+  };
+  const activities = proxyActivities<Record<string, StepActivity>>(activityOptions);
+  return activities[step.activity];
+}
+
+/** The operator-facing error of a failed step: the innermost application failure's message, type and remedy. */
+function stepError(failure: ActivityFailure): StepError {
+  let cause: unknown = failure.cause;
+  while (cause instanceof TemporalFailure && !(cause instanceof ApplicationFailure) && cause.cause) cause = cause.cause;
+  if (cause instanceof ApplicationFailure) {
+    const detail = cause.details?.[0] as { remedy?: string } | undefined;
+    return { message: cause.message, type: cause.type ?? 'Error', remedy: detail?.remedy };
+  }
+  if (cause instanceof TemporalFailure) return { message: cause.message, type: cause.name };
+  return { message: failure.message, type: 'ActivityFailure' };
+}
+
+function validateRunbook(runbook: Runbook, knownActivities?: readonly string[]): void {
+  const problems: string[] = [];
+  const seen = new Set<string>();
+  const ids = [...runbook.items.filter(isGroup).map((g) => g.id), ...flattenSteps(runbook).map((s) => s.id)];
+  for (const id of ids) {
+    if (seen.has(id)) problems.push(`step id ${id} is used twice; step ids must be unique`);
+    seen.add(id);
+  }
+  for (const step of flattenSteps(runbook)) {
+    if (knownActivities && !knownActivities.includes(step.activity)) {
+      problems.push(`step ${step.id} names activity ${step.activity}, which does not exist; known: ${knownActivities.join(', ')}`);
+    }
+  }
+  if (problems.length > 0) {
+    throw ApplicationFailure.create({
+      type: FailureTypes.invalidRunbook,
+      nonRetryable: true,
+      message: `runbook ${runbook.name} of ${runbook.cluster} is invalid:\n${problems.join('\n')}`,
+    });
+  }
+}
+
+export type { Decision };
