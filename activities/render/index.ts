@@ -4,3 +4,5 @@ export { renderPatroniYml, patroniConfigPath } from './patroni';
 export type { PatroniConfig, PatroniSecrets } from './patroni';
 export { renderEtcdDefaults, etcdDefaultsPath } from './etcd';
 export { renderPatroniUnit, renderEtcdUnit, patroniUnitPath, etcdUnitPath } from './units';
+export { hostFiles, secretPlaceholders } from './files';
+export type { ManagedFile } from './files';

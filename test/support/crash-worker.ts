@@ -1,5 +1,5 @@
 // A haflow worker in its own process, so a test can kill -9 it mid-run.
-// argv: <temporal address> <namespace> <task queue> <workflow bundle path> <state dir>
+// argv: <temporal address> <namespace> <task queue> <workflow bundle path> <state dir> [grace seconds]
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { heartbeat, sleep } from '@temporalio/activity';
@@ -7,7 +7,7 @@ import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { createWorker } from '../../worker/worker';
 import type { StepInput, StepResult } from '../../workflows/runbook';
 
-const [address, namespace, taskQueue, bundlePath, stateDir] = process.argv.slice(2);
+const [address, namespace, taskQueue, bundlePath, stateDir, graceSeconds = '1'] = process.argv.slice(2);
 
 const activities = {
   async writeFile(input: StepInput<{ name: string }>): Promise<StepResult> {
@@ -34,11 +34,13 @@ async function main(): Promise<void> {
     taskQueue,
     activities,
     workflowBundle: { codePath: bundlePath },
+    shutdownGraceTime: Number(graceSeconds) * 1000,
     // A dead worker's cached workflows move to the shared queue after 1 s instead of 10 s.
     stickyQueueScheduleToStartTimeout: '1s',
   });
   console.log('worker ready');
-  await worker.run();
+  await worker.run(); // returns after SIGINT/SIGTERM once running activities finished or the grace time ran out
+  console.log('worker stopped');
 }
 
 main().catch((err) => {

@@ -28,10 +28,11 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function startWorkerProcess(taskQueue: string): Promise<ChildProcess> {
+async function startWorkerProcess(taskQueue: string, graceSeconds = 1): Promise<ChildProcess> {
+  const script = join(__dirname, '../support/crash-worker.ts');
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', join(__dirname, '../support/crash-worker.ts'), env.address, 'default', taskQueue, join(dir, 'workflows.js'), dir],
+    ['--import', 'tsx', script, env.address, 'default', taskQueue, join(dir, 'workflows.js'), dir, String(graceSeconds)],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   children.add(child);
@@ -85,4 +86,35 @@ test('killing the worker during a long step and starting a new one finishes the 
   const progress = await handle.query<Progress>('progress');
   assert.equal(progress.status, 'completed');
   second.kill('SIGTERM');
+});
+
+test('SIGTERM lets the running step finish within the grace time, and a new worker carries on', async () => {
+  const taskQueue = `grace-${randomUUID()}`;
+  const runbook: Runbook = {
+    name: 'install',
+    cluster: 'grace',
+    items: [
+      { ...step('patroni.wait-leader@node1', 'slowStep', { seconds: 2 }), heartbeatSeconds: 5 },
+      step('haproxy.reload@observer', 'writeFile'),
+    ],
+  };
+  const first = await startWorkerProcess(taskQueue, 20);
+  const output: string[] = [];
+  first.stdout!.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+  const handle = await env.client.workflow.start(runbookWorkflow, {
+    taskQueue,
+    workflowId: `grace-${randomUUID()}`,
+    args: [{ runbook }],
+  });
+  await waitUntil('the long step to be running', async () => starts('patroni.wait-leader@node1'), (s) => s.length === 1);
+  first.kill('SIGTERM');
+  const exitCode = await new Promise((resolve) => first.once('exit', resolve));
+  assert.equal(exitCode, 0, 'the worker stops cleanly');
+  assert.match(output.join(''), /worker stopped/);
+
+  await startWorkerProcess(taskQueue);
+  const outcome = await handle.result();
+  assert.equal(outcome.status, 'completed');
+  assert.deepEqual(starts('patroni.wait-leader@node1'), [String(first.pid)], 'the step was finished by the stopping worker, not re-run');
+  assert.equal(outcome.steps[0].summary, `patroni.wait-leader@node1 finished in process ${first.pid}`);
 });
