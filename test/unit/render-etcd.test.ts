@@ -3,8 +3,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { topologySchema, type Host, type Topology, type TopologyInput } from '../../topology/schema';
+import type { Topology } from '../../topology/schema';
 import { renderEtcdDefaults } from '../../activities/render/etcd';
+import { hostNamed, loopbackLab, topology, type Extra } from '../support/topologies';
 
 // ---- reading the file back ----
 
@@ -35,25 +36,8 @@ const KEYS = [
 
 // ---- topologies ----
 
-const postgresql = {
-  version: 16,
-  superuser: { password: { env: 'PG_SUPERUSER_PASSWORD' } },
-  replication: { password: { env: 'PG_REPLICATION_PASSWORD' } },
-  rewind: { password: { env: 'PG_REWIND_PASSWORD' } },
-};
-
-function topology(input: Omit<TopologyInput, 'postgresql'>): Topology {
-  return topologySchema.parse({ ...input, postgresql });
-}
-
-function host(t: Topology, name: string): Host {
-  const found = t.hosts.find((h) => h.name === name);
-  assert.ok(found, `no host ${name}`);
-  return found;
-}
-
 /** n etcd members at 10.0.1.1..n (also DB nodes), as the tutorial's patroni01..03. */
-function cluster(n: number, extra: Partial<TopologyInput> = {}): Topology {
+function cluster(n: number, extra: Extra = {}): Topology {
   return topology({
     cluster: 'pg',
     layout: 'patroni',
@@ -66,21 +50,16 @@ function cluster(n: number, extra: Partial<TopologyInput> = {}): Topology {
   });
 }
 
+/** The rendered /etc/default/etcd of the named member. */
+function render(t: Topology, name: string): string {
+  return renderEtcdDefaults(t, hostNamed(t, name));
+}
+
 // ---- the lab and the tutorials ----
 
 test("loopback lab: the observer's file of lab notes §3", () => {
-  const t = topology({
-    cluster: 'pgha',
-    layout: 'standalone',
-    hosts: [
-      { name: 'observer', address: '127.0.0.11', roles: ['observer', 'haproxy', 'etcd'] },
-      { name: 'node1', address: '127.0.0.12', roles: ['app', 'db'] },
-      { name: 'node2', address: '127.0.0.13', roles: ['app', 'db'] },
-    ],
-    etcd: { cluster_token: 'pgha-lab' },
-    app: { db_password: { env: 'APP_DB_PASSWORD' } },
-  });
-  const text = renderEtcdDefaults(t, host(t, 'observer'));
+  const t = loopbackLab({ etcd: { cluster_token: 'pgha-lab' } });
+  const text = render(t, 'observer');
   assert.deepEqual(parseEnv(text), {
     ETCD_NAME: 'observer',
     ETCD_DATA_DIR: '/var/lib/etcd/default',
@@ -98,7 +77,7 @@ test("loopback lab: the observer's file of lab notes §3", () => {
 
 test('three members (seed 002): every member lists the whole cluster, and its own addresses', () => {
   const t = cluster(3);
-  const vars = parseEnv(renderEtcdDefaults(t, host(t, 'patroni02')));
+  const vars = parseEnv(render(t, 'patroni02'));
   assert.deepEqual(vars, {
     ETCD_NAME: 'patroni02',
     ETCD_DATA_DIR: '/var/lib/etcd/default',
@@ -142,7 +121,7 @@ test('only etcd members appear in the initial cluster', () => {
     ],
   });
   assert.equal(
-    parseEnv(renderEtcdDefaults(t, host(t, 'obs'))).ETCD_INITIAL_CLUSTER,
+    parseEnv(render(t, 'obs')).ETCD_INITIAL_CLUSTER,
     'db1=http://10.0.0.1:2380,obs=http://10.0.0.9:2380',
   );
 });
@@ -164,7 +143,7 @@ test('a member known by DNS name listens on 0.0.0.0 (etcd binds IPs only) and ad
     layout: 'patroni',
     hosts: [{ name: 'etcd-a', address: 'etcd-a.example.com', roles: ['etcd', 'db'] }],
   });
-  const vars = parseEnv(renderEtcdDefaults(t, host(t, 'etcd-a')));
+  const vars = parseEnv(render(t, 'etcd-a'));
   assert.equal(vars.ETCD_LISTEN_CLIENT_URLS, 'http://0.0.0.0:2379');
   assert.equal(vars.ETCD_LISTEN_PEER_URLS, 'http://0.0.0.0:2380');
   assert.equal(vars.ETCD_ADVERTISE_CLIENT_URLS, 'http://etcd-a.example.com:2379');
@@ -173,7 +152,7 @@ test('a member known by DNS name listens on 0.0.0.0 (etcd binds IPs only) and ad
 
 test('custom ports, data directory and token flow through', () => {
   const t = cluster(2, { etcd: { client_port: 12379, peer_port: 12380, data_dir: '/data/etcd', cluster_token: 'billing-etcd' } });
-  const vars = parseEnv(renderEtcdDefaults(t, host(t, 'patroni01')));
+  const vars = parseEnv(render(t, 'patroni01'));
   assert.deepEqual(vars, {
     ETCD_NAME: 'patroni01',
     ETCD_DATA_DIR: '/data/etcd',
@@ -192,7 +171,7 @@ test('custom ports, data directory and token flow through', () => {
 test('sh reads back exactly the values (Debian init script sources the file)', () => {
   const token = 'tok$en "quoted" `cmd` back\\slash';
   const t = cluster(3, { etcd: { cluster_token: token, data_dir: '/data/etcd $dir' } });
-  const text = renderEtcdDefaults(t, host(t, 'patroni03'));
+  const text = render(t, 'patroni03');
   // Source the file with every variable exported, then print the environment etcd would get.
   // (eval of the text is what `.` does with a file; node's stdin pipe cannot be opened as /dev/stdin.)
   const run = spawnSync('/bin/sh', ['-c', 'set -a; eval "$1"; env', 'sh', text], {
@@ -213,16 +192,16 @@ test('sh reads back exactly the values (Debian init script sources the file)', (
 
 test('refuses a value with a line break', () => {
   const t = cluster(1, { etcd: { cluster_token: 'a\nETCD_NAME=evil' } });
-  assert.throws(() => renderEtcdDefaults(t, host(t, 'patroni01')), /ETCD_INITIAL_CLUSTER_TOKEN must not contain a line break/);
+  assert.throws(() => render(t, 'patroni01'), /ETCD_INITIAL_CLUSTER_TOKEN must not contain a line break/);
 });
 
 // ---- file-level properties ----
 
 test('the file says haflow manages it, and rendering is deterministic', () => {
   const t = cluster(3);
-  const text = renderEtcdDefaults(t, host(t, 'patroni01'));
+  const text = render(t, 'patroni01');
   assert.match(text.split('\n')[0], /^# Managed by haflow \(cluster pg\): etcd member patroni01\./);
-  assert.equal(renderEtcdDefaults(cluster(3), host(cluster(3), 'patroni01')), text);
+  assert.equal(render(cluster(3), 'patroni01'), text);
 });
 
 test('refuses a host without the etcd role', () => {
@@ -234,5 +213,5 @@ test('refuses a host without the etcd role', () => {
       { name: 'db2', address: '10.0.0.2', roles: ['db'] },
     ],
   });
-  assert.throws(() => renderEtcdDefaults(t, host(t, 'db2')), /db2: it does not have the etcd role/);
+  assert.throws(() => render(t, 'db2'), /db2: it does not have the etcd role/);
 });

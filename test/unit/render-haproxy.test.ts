@@ -3,11 +3,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
-import { topologySchema, type Host, type Topology, type TopologyInput } from '../../topology/schema';
+import { join } from 'node:path';
+import type { Topology } from '../../topology/schema';
 import { renderHaproxyCfg, haproxyTime } from '../../activities/render/haproxy';
+import { distributed, findExecutable, generic, hostNamed, SBIN_DIRS, standalone } from '../support/topologies';
 
 // ---- a tiny haproxy.cfg reader: section headers at column 0, directives indented ----
 
@@ -36,69 +37,19 @@ function headers(text: string): string[] {
   return parseHaproxy(text).map((s) => s.header);
 }
 
-// ---- topologies ----
-
-const pgUsers = {
-  superuser: { password: { env: 'PG_SUPERUSER_PASSWORD' } },
-  replication: { password: { env: 'PG_REPLICATION_PASSWORD' } },
-  rewind: { password: { env: 'PG_REWIND_PASSWORD' } },
-};
-
-function topology(input: Omit<TopologyInput, 'postgresql'> & { postgresql?: Partial<TopologyInput['postgresql']> }): Topology {
-  return topologySchema.parse({ ...input, postgresql: { version: 16, ...pgUsers, ...input.postgresql } });
+/** The rendered haproxy.cfg of the named HAProxy host. */
+function render(t: Topology, name: string): string {
+  return renderHaproxyCfg(t, hostNamed(t, name));
 }
 
-function host(t: Topology, name: string): Host {
-  const found = t.hosts.find((h) => h.name === name);
-  assert.ok(found, `no host ${name}`);
-  return found;
+/** Every bind line, listener by listener. */
+function binds(cfg: string): string[] {
+  return parseHaproxy(cfg).flatMap((s) => s.directives.filter((d) => d.startsWith('bind ')));
 }
 
-/** The guide's 3-machine standalone layout, with its example addresses. */
-function standalone(extra: Partial<TopologyInput> = {}): Topology {
-  return topology({
-    cluster: 'serviceops',
-    layout: 'standalone',
-    hosts: [
-      { name: 'observer', address: '172.16.13.42', roles: ['observer', 'haproxy', 'etcd'] },
-      { name: 'node1', address: '172.16.12.171', roles: ['app', 'db'] },
-      { name: 'node2', address: '172.16.12.177', roles: ['app', 'db'] },
-    ],
-    app: { db_password: { env: 'APP_DB_PASSWORD' } },
-    ...extra,
-  });
-}
-
-/** The guide's 5-machine distributed layout. */
-function distributed(extra: Partial<TopologyInput> = {}): Topology {
-  return topology({
-    cluster: 'serviceops',
-    layout: 'distributed',
-    hosts: [
-      { name: 'observer', address: '172.16.13.42', roles: ['observer', 'haproxy', 'etcd'] },
-      { name: 'app1', address: '172.16.12.171', roles: ['app'] },
-      { name: 'app2', address: '172.16.12.177', roles: ['app'] },
-      { name: 'db1', address: '172.16.12.202', roles: ['db'] },
-      { name: 'db2', address: '172.16.12.216', roles: ['db'] },
-    ],
-    app: { db_password: { env: 'APP_DB_PASSWORD' } },
-    ...extra,
-  });
-}
-
-/** Tutorial 003's generic cluster: 3 PostgreSQL nodes, 3 etcd members, 1 HAProxy, no application. */
-function generic(extra: Partial<TopologyInput> = {}): Topology {
-  return topology({
-    cluster: 'postgres',
-    layout: 'patroni',
-    hosts: [
-      { name: 'node-1', address: '10.0.0.1', roles: ['db', 'etcd'] },
-      { name: 'node-2', address: '10.0.0.2', roles: ['db', 'etcd'] },
-      { name: 'node-3', address: '10.0.0.3', roles: ['db', 'etcd'] },
-      { name: 'node-5', address: '10.0.0.5', roles: ['haproxy'] },
-    ],
-    ...extra,
-  });
+/** Only the server lines of a section. */
+function servers(cfg: string, header: string): string[] {
+  return section(cfg, header).filter((d) => d.startsWith('server '));
 }
 
 // The guide's sections, with "*" for the bind address as the guide writes it.
@@ -115,7 +66,7 @@ const GUIDE_DEFAULTS = [
 // ---- the guide's layouts ----
 
 test('standalone: the Patroni guide shape, listen backend to both app+DB nodes', () => {
-  const cfg = renderHaproxyCfg(standalone({ haproxy: { bind: 'all' } }), host(standalone(), 'observer'));
+  const cfg = render(standalone({ haproxy: { bind: 'all' } }), 'observer');
 
   assert.deepEqual(headers(cfg), ['global', 'defaults', 'listen stats', 'listen postgres', 'listen backend']);
   assert.deepEqual(section(cfg, 'global'), [
@@ -146,43 +97,33 @@ test('standalone: the Patroni guide shape, listen backend to both app+DB nodes',
 });
 
 test('distributed: postgres servers are the DB machines, backend servers the app machines', () => {
-  const t = distributed();
-  const cfg = renderHaproxyCfg(t, host(t, 'observer'));
+  const cfg = render(distributed(), 'observer');
   assert.deepEqual(headers(cfg), ['global', 'defaults', 'listen stats', 'listen postgres', 'listen backend']);
-  assert.deepEqual(
-    section(cfg, 'listen postgres').filter((d) => d.startsWith('server ')),
-    [
-      'server db1 172.16.12.202:5432 maxconn 100 check port 8008',
-      'server db2 172.16.12.216:5432 maxconn 100 check port 8008',
-    ],
-  );
-  assert.deepEqual(
-    section(cfg, 'listen backend').filter((d) => d.startsWith('server ')),
-    ['server app1 172.16.12.171:80 check port 80', 'server app2 172.16.12.177:80 check port 80'],
-  );
+  assert.deepEqual(servers(cfg, 'listen postgres'), [
+    'server db1 172.16.12.202:5432 maxconn 100 check port 8008',
+    'server db2 172.16.12.216:5432 maxconn 100 check port 8008',
+  ]);
+  assert.deepEqual(servers(cfg, 'listen backend'), [
+    'server app1 172.16.12.171:80 check port 80',
+    'server app2 172.16.12.177:80 check port 80',
+  ]);
 });
 
 test('generic: three DB nodes, no app hosts, so no listen backend', () => {
-  const t = generic();
-  const cfg = renderHaproxyCfg(t, host(t, 'node-5'));
+  const cfg = render(generic(), 'node-5');
   assert.deepEqual(headers(cfg), ['global', 'defaults', 'listen stats', 'listen postgres']);
-  assert.deepEqual(
-    section(cfg, 'listen postgres').filter((d) => d.startsWith('server ')),
-    [
-      'server node-1 10.0.0.1:5432 maxconn 100 check port 8008',
-      'server node-2 10.0.0.2:5432 maxconn 100 check port 8008',
-      'server node-3 10.0.0.3:5432 maxconn 100 check port 8008',
-    ],
-  );
+  assert.deepEqual(servers(cfg, 'listen postgres'), [
+    'server node-1 10.0.0.1:5432 maxconn 100 check port 8008',
+    'server node-2 10.0.0.2:5432 maxconn 100 check port 8008',
+    'server node-3 10.0.0.3:5432 maxconn 100 check port 8008',
+  ]);
 });
 
 // ---- bind address ----
 
 test("bind 'host' (the default) binds every listener to the HAProxy host's own address", () => {
-  const t = standalone({ haproxy: { tls: { pem: '/etc/ssl/example.pem' } } });
-  const cfg = renderHaproxyCfg(t, host(t, 'observer'));
-  const binds = parseHaproxy(cfg).flatMap((s) => s.directives.filter((d) => d.startsWith('bind ')));
-  assert.deepEqual(binds, [
+  const cfg = render(standalone({ haproxy: { tls: { pem: '/etc/ssl/example.pem' } } }), 'observer');
+  assert.deepEqual(binds(cfg), [
     'bind 172.16.13.42:7000',
     'bind 172.16.13.42:5000',
     'bind 172.16.13.42:80',
@@ -191,10 +132,8 @@ test("bind 'host' (the default) binds every listener to the HAProxy host's own a
 });
 
 test("bind 'all' binds every listener to *, as the guide does", () => {
-  const t = standalone({ haproxy: { bind: 'all', tls: { pem: '/etc/ssl/example.pem' } } });
-  const cfg = renderHaproxyCfg(t, host(t, 'observer'));
-  const binds = parseHaproxy(cfg).flatMap((s) => s.directives.filter((d) => d.startsWith('bind ')));
-  assert.deepEqual(binds, ['bind *:7000', 'bind *:5000', 'bind *:80', 'bind *:443 ssl crt /etc/ssl/example.pem']);
+  const cfg = render(standalone({ haproxy: { bind: 'all', tls: { pem: '/etc/ssl/example.pem' } } }), 'observer');
+  assert.deepEqual(binds(cfg), ['bind *:7000', 'bind *:5000', 'bind *:80', 'bind *:443 ssl crt /etc/ssl/example.pem']);
 });
 
 test('each HAProxy host binds its own address when there are several', () => {
@@ -204,15 +143,14 @@ test('each HAProxy host binds its own address when there are several', () => {
       { name: 'node-2', address: '10.0.0.2', roles: ['db', 'etcd', 'haproxy'] },
     ],
   });
-  assert.ok(section(renderHaproxyCfg(t, host(t, 'node-1')), 'listen postgres').includes('bind 10.0.0.1:5000'));
-  assert.ok(section(renderHaproxyCfg(t, host(t, 'node-2')), 'listen postgres').includes('bind 10.0.0.2:5000'));
+  assert.ok(section(render(t, 'node-1'), 'listen postgres').includes('bind 10.0.0.1:5000'));
+  assert.ok(section(render(t, 'node-2'), 'listen postgres').includes('bind 10.0.0.2:5000'));
 });
 
 // ---- the classic guide's TLS frontend ----
 
 test('TLS frontend: present when haproxy.tls is set, terminating TLS and forwarding to the app servers', () => {
-  const t = standalone({ haproxy: { tls: { pem: '/etc/ssl/example.pem' } } });
-  const cfg = renderHaproxyCfg(t, host(t, 'observer'));
+  const cfg = render(standalone({ haproxy: { tls: { pem: '/etc/ssl/example.pem' } } }), 'observer');
   assert.deepEqual(headers(cfg), [
     'global',
     'defaults',
@@ -230,15 +168,13 @@ test('TLS frontend: present when haproxy.tls is set, terminating TLS and forward
 });
 
 test('TLS frontend: absent when haproxy.tls is not set', () => {
-  const t = standalone();
-  const cfg = renderHaproxyCfg(t, host(t, 'observer'));
+  const cfg = render(standalone(), 'observer');
   assert.ok(!headers(cfg).some((h) => h.startsWith('frontend')));
   assert.ok(!cfg.includes('ssl crt'));
 });
 
 test('TLS frontend: absent when there are no app servers to forward to', () => {
-  const t = generic({ haproxy: { tls: { pem: '/etc/ssl/example.pem' } } });
-  const cfg = renderHaproxyCfg(t, host(t, 'node-5'));
+  const cfg = render(generic({ haproxy: { tls: { pem: '/etc/ssl/example.pem' } } }), 'node-5');
   assert.deepEqual(headers(cfg), ['global', 'defaults', 'listen stats', 'listen postgres']);
 });
 
@@ -246,7 +182,7 @@ test('TLS frontend: absent when there are no app servers to forward to', () => {
 
 test('custom ports, limits and check timings come from the topology', () => {
   const t = distributed({
-    postgresql: { version: 16, ...pgUsers, port: 5433 },
+    postgresql: { port: 5433 },
     patroni: { rest_api_port: 8009 },
     haproxy: {
       postgres_port: 6000,
@@ -259,7 +195,7 @@ test('custom ports, limits and check timings come from the topology', () => {
     },
     app: { db_password: { env: 'APP_DB_PASSWORD' }, http_port: 8081 },
   });
-  const cfg = renderHaproxyCfg(t, host(t, 'observer'));
+  const cfg = render(t, 'observer');
   assert.equal(section(cfg, 'global')[0], 'maxconn 500');
   assert.ok(section(cfg, 'listen stats').includes('bind 172.16.13.42:7100'));
   assert.deepEqual(section(cfg, 'listen postgres'), [
@@ -290,35 +226,20 @@ test('haproxyTime: whole seconds as s, fractions as ms', () => {
 // ---- file-level properties ----
 
 test('the file says haflow manages it, and rendering is deterministic', () => {
-  const t = standalone();
-  const cfg = renderHaproxyCfg(t, host(t, 'observer'));
+  const cfg = render(standalone(), 'observer');
   assert.match(cfg.split('\n')[0], /^# Managed by haflow \(cluster serviceops\)/);
-  assert.equal(renderHaproxyCfg(standalone(), host(standalone(), 'observer')), cfg);
+  assert.equal(render(standalone(), 'observer'), cfg);
   assert.ok(cfg.endsWith('\n'));
 });
 
 test('refuses a host without the haproxy role', () => {
-  const t = standalone();
-  assert.throws(() => renderHaproxyCfg(t, host(t, 'node1')), /node1: it does not have the haproxy role/);
+  assert.throws(() => render(standalone(), 'node1'), /node1: it does not have the haproxy role/);
 });
 
 // ---- the real haproxy binary ----
 
-function findExecutable(name: string): string | undefined {
-  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin'];
-  for (const dir of dirs.filter(Boolean)) {
-    try {
-      accessSync(join(dir, name), constants.X_OK);
-      return join(dir, name);
-    } catch {
-      // not in this directory
-    }
-  }
-  return undefined;
-}
-
-const haproxyBin = findExecutable('haproxy');
-const openssl = findExecutable('openssl');
+const haproxyBin = findExecutable('haproxy', SBIN_DIRS);
+const openssl = findExecutable('openssl', SBIN_DIRS);
 const noHaproxy = haproxyBin ? false : 'haproxy binary not found (apt-get install haproxy to run this check)';
 
 /** A throw-away self-signed certificate + key, combined as the classic guide does: `-c` loads it. */
@@ -329,6 +250,16 @@ function selfSignedPem(opensslBin: string, dir: string): string {
   return pem;
 }
 
+/** Runs `fn` with a fresh temporary directory, removed afterwards. */
+function inTempDir(fn: (dir: string) => void): void {
+  const dir = mkdtempSync(join(tmpdir(), 'haflow-haproxy-'));
+  try {
+    fn(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 function haproxyCheck(cfg: string, dir: string): { status: number | null; output: string } {
   const file = join(dir, 'haproxy.cfg');
   writeFileSync(file, cfg);
@@ -337,8 +268,7 @@ function haproxyCheck(cfg: string, dir: string): { status: number | null; output
 }
 
 test('haproxy -c accepts the rendered files (standalone with TLS, distributed, generic)', { skip: noHaproxy }, (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'haflow-haproxy-'));
-  try {
+  inTempDir((dir) => {
     const cases: [string, Topology, string][] = [
       ['distributed', distributed(), 'observer'],
       ['generic, bind *', generic({ haproxy: { bind: 'all' } }), 'node-5'],
@@ -350,21 +280,17 @@ test('haproxy -c accepts the rendered files (standalone with TLS, distributed, g
       t.diagnostic('openssl not found: the TLS frontend is not checked by haproxy -c');
     }
     for (const [name, topo, haproxyHost] of cases) {
-      const { status, output } = haproxyCheck(renderHaproxyCfg(topo, host(topo, haproxyHost)), dir);
+      const { status, output } = haproxyCheck(render(topo, haproxyHost), dir);
       assert.equal(status, 0, `${name}: haproxy -c failed:\n${output}`);
       assert.doesNotMatch(output, /WARNING|ALERT/, `${name}: haproxy -c complained:\n${output}`);
     }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test("haproxy -c rejects the classic guide's `mode http` frontend on a tcp backend (why we use tcp)", { skip: noHaproxy || (openssl ? false : 'openssl not found') }, () => {
-  const dir = mkdtempSync(join(tmpdir(), 'haflow-haproxy-'));
-  try {
+  inTempDir((dir) => {
     const pem = selfSignedPem(openssl as string, dir);
-    const t = standalone({ haproxy: { tls: { pem } } });
-    const guideVariant = renderHaproxyCfg(t, host(t, 'observer')).replace(
+    const guideVariant = render(standalone({ haproxy: { tls: { pem } } }), 'observer').replace(
       /(frontend https_front\n.*\n)    mode tcp\n/,
       '$1    mode http\n    option forwardfor\n',
     );
@@ -372,7 +298,5 @@ test("haproxy -c rejects the classic guide's `mode http` frontend on a tcp backe
     const { status, output } = haproxyCheck(guideVariant, dir);
     assert.notEqual(status, 0);
     assert.match(output, /incompatible tcp proxy 'backend'/);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });

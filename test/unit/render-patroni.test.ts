@@ -3,12 +3,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { parse } from 'yaml';
-import { topologySchema, type Host, type Topology, type TopologyInput } from '../../topology/schema';
+import type { Topology } from '../../topology/schema';
 import {
   patroniConfigPath,
   renderEtcdDefaults,
@@ -19,81 +19,25 @@ import {
   type PatroniConfig,
   type PatroniSecrets,
 } from '../../activities/render';
+import { findExecutable, hostNamed, topologies } from '../support/topologies';
 
 // ---- topologies ----
 
-const pgUsers = {
-  superuser: { password: { env: 'PG_SUPERUSER_PASSWORD' } },
-  replication: { password: { env: 'PG_REPLICATION_PASSWORD' } },
-  rewind: { password: { env: 'PG_REWIND_PASSWORD' } },
-};
+// The lab ran PostgreSQL 15 (lab notes §4), so these fixtures default to it.
+const { loopbackLab, distributed, generic } = topologies(15);
 
 const secrets: PatroniSecrets = { superuser: 'pg-secret', replication: 'rep-secret', rewind: 'rewind-secret' };
-
-type Input = Omit<TopologyInput, 'postgresql'> & { postgresql?: Partial<TopologyInput['postgresql']> };
-
-function topology(input: Input): Topology {
-  return topologySchema.parse({ ...input, postgresql: { version: 15, ...pgUsers, ...input.postgresql } });
-}
-
-function host(t: Topology, name: string): Host {
-  const found = t.hosts.find((h) => h.name === name);
-  assert.ok(found, `no host ${name}`);
-  return found;
-}
-
-/** The lab of lab notes §4: observer 127.0.0.11 (etcd, HAProxy), node1 .12 and node2 .13 (app + DB). */
-function loopbackLab(extra: Partial<Input> = {}): Topology {
-  return topology({
-    cluster: 'pgha',
-    layout: 'standalone',
-    hosts: [
-      { name: 'observer', address: '127.0.0.11', roles: ['observer', 'haproxy', 'etcd'] },
-      { name: 'node1', address: '127.0.0.12', roles: ['app', 'db'] },
-      { name: 'node2', address: '127.0.0.13', roles: ['app', 'db'] },
-    ],
-    app: { db_password: { env: 'APP_DB_PASSWORD' } },
-    ...extra,
-  });
-}
-
-/** The Patroni guide's 5-machine distributed layout, with its example addresses. */
-function distributed(extra: Partial<Input> = {}): Topology {
-  return topology({
-    cluster: 'serviceops',
-    layout: 'distributed',
-    hosts: [
-      { name: 'observer', address: '172.16.13.42', roles: ['observer', 'haproxy', 'etcd'] },
-      { name: 'app1', address: '172.16.12.171', roles: ['app'] },
-      { name: 'app2', address: '172.16.12.177', roles: ['app'] },
-      { name: 'db1', address: '172.16.12.202', roles: ['db'] },
-      { name: 'db2', address: '172.16.12.216', roles: ['db'] },
-    ],
-    app: { db_password: { env: 'APP_DB_PASSWORD' } },
-    ...extra,
-  });
-}
-
-/** Tutorials 002/003: three PostgreSQL nodes, each also an etcd member, one HAProxy node. */
-function generic(extra: Partial<Input> = {}): Topology {
-  return topology({
-    cluster: 'postgres',
-    layout: 'patroni',
-    hosts: [
-      { name: 'node-1', address: '10.0.0.1', roles: ['db', 'etcd'] },
-      { name: 'node-2', address: '10.0.0.2', roles: ['db', 'etcd'] },
-      { name: 'node-3', address: '10.0.0.3', roles: ['db', 'etcd'] },
-      { name: 'node-5', address: '10.0.0.5', roles: ['haproxy'] },
-    ],
-    ...extra,
-  });
-}
 
 // The parsed file, in the renderer's declared shape: the assertions below check it really is.
 type Yml = PatroniConfig;
 
+/** The rendered patroni.yml of the named DB node, as text. */
+function renderText(t: Topology, name: string, s: PatroniSecrets = secrets): string {
+  return renderPatroniYml(t, hostNamed(t, name), s);
+}
+
 function render(t: Topology, name: string, s: PatroniSecrets = secrets): Yml {
-  return parse(renderPatroniYml(t, host(t, name), s), { version: '1.1' }) as Yml;
+  return parse(renderText(t, name, s), { version: '1.1' }) as Yml;
 }
 
 // ---- the lab's working config ----
@@ -264,7 +208,7 @@ test("the operator's PostgreSQL parameters join the DCS parameters; booleans bec
 
 test('passwords that YAML 1.1 would read as something else stay strings', () => {
   const tricky: PatroniSecrets = { superuser: 'yes', replication: '1:20', rewind: 'a "b" #c: \'d\' \\e' };
-  const text = renderPatroniYml(loopbackLab(), host(loopbackLab(), 'node1'), tricky);
+  const text = renderText(loopbackLab(), 'node1', tricky);
   for (const version of ['1.1', '1.2'] as const) {
     const auth = (parse(text, { version }) as Yml).postgresql.authentication;
     assert.deepEqual(
@@ -278,7 +222,7 @@ test('passwords that YAML 1.1 would read as something else stay strings', () => 
 
 test('PyYAML (what Patroni reads with) sees the same passwords', { skip: pyyamlSkip() }, () => {
   const tricky: PatroniSecrets = { superuser: 'on', replication: '0x1F', rewind: 'n~ 2020-01-01 :x' };
-  const text = renderPatroniYml(loopbackLab(), host(loopbackLab(), 'node1'), tricky);
+  const text = renderText(loopbackLab(), 'node1', tricky);
   const run = spawnSync('python3', ['-c', 'import sys, json, yaml; print(json.dumps(yaml.safe_load(sys.stdin)))'], {
     input: text,
     encoding: 'utf8',
@@ -296,13 +240,13 @@ test('PyYAML (what Patroni reads with) sees the same passwords', { skip: pyyamlS
 test('secrets appear in patroni.yml and in no other rendered file', () => {
   const t = loopbackLab();
   const unique: PatroniSecrets = { superuser: 'S3cret-super-7f2a', replication: 'S3cret-repl-91bc', rewind: 'S3cret-rewind-c4d0' };
-  const patroniYml = renderPatroniYml(t, host(t, 'node1'), unique);
+  const patroniYml = renderText(t, 'node1', unique);
   for (const password of Object.values(unique)) {
     assert.equal(patroniYml.split(password).length - 1, 1, `${password} appears once in patroni.yml`);
   }
   const others = [
-    renderHaproxyCfg(t, host(t, 'observer')),
-    renderEtcdDefaults(t, host(t, 'observer')),
+    renderHaproxyCfg(t, hostNamed(t, 'observer')),
+    renderEtcdDefaults(t, hostNamed(t, 'observer')),
     renderPatroniUnit(t),
     renderEtcdUnit(t),
   ];
@@ -314,10 +258,10 @@ test('secrets appear in patroni.yml and in no other rendered file', () => {
 // ---- file-level properties ----
 
 test('the file starts with the haflow header comment and rendering is deterministic', () => {
-  const text = renderPatroniYml(loopbackLab(), host(loopbackLab(), 'node1'), secrets);
+  const text = renderText(loopbackLab(), 'node1');
   assert.match(text.split('\n')[0], /^# Managed by haflow \(cluster pgha\): Patroni on node1\./);
   assert.match(text, /^# Holds passwords: keep it root:postgres, mode 0640\.$/m);
-  assert.equal(renderPatroniYml(loopbackLab(), host(loopbackLab(), 'node1'), secrets), text);
+  assert.equal(renderText(loopbackLab(), 'node1'), text);
 });
 
 test("patroniConfigPath is where Debian's patroni.service reads it", () => {
@@ -329,23 +273,10 @@ test("patroniConfigPath is where Debian's patroni.service reads it", () => {
 });
 
 test('refuses a host without the db role', () => {
-  const t = loopbackLab();
-  assert.throws(() => renderPatroniYml(t, host(t, 'observer'), secrets), /observer: it does not have the db role/);
+  assert.throws(() => renderText(loopbackLab(), 'observer'), /observer: it does not have the db role/);
 });
 
 // ---- the real patroni binary ----
-
-function findExecutable(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(delimiter).filter(Boolean)) {
-    try {
-      accessSync(join(dir, name), constants.X_OK);
-      return join(dir, name);
-    } catch {
-      // not in this directory
-    }
-  }
-  return undefined;
-}
 
 function pyyamlSkip(): string | false {
   if (!findExecutable('python3')) return 'python3 not found';
@@ -397,12 +328,12 @@ test('patroni --validate-config accepts the rendered file', { skip: validateSkip
       postgresql: { version: installedPostgresVersion() as number, port: pgPort, data_dir: join(dir, 'data') },
     });
     const file = join(dir, 'config.yml');
-    writeFileSync(file, renderPatroniYml(t, host(t, 'node1'), { superuser: 'yes', replication: '1:20', rewind: 'x #y' }));
+    writeFileSync(file, renderText(t, 'node1', { superuser: 'yes', replication: '1:20', rewind: 'x #y' }));
     const run = spawnSync('patroni', ['--validate-config', file], { encoding: 'utf8' });
     assert.equal(run.status, 0, `patroni --validate-config failed:\n${run.stdout}${run.stderr}`);
 
     // And the validator is really looking: a wrong file fails.
-    writeFileSync(file, renderPatroniYml(t, host(t, 'node1'), secrets).replace(/^name: node1$/m, ''));
+    writeFileSync(file, renderText(t, 'node1').replace(/^name: node1$/m, ''));
     assert.notEqual(spawnSync('patroni', ['--validate-config', file], { encoding: 'utf8' }).status, 0);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -4,10 +4,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
-import { topologySchema, type Topology } from '../../topology/schema';
+import { join } from 'node:path';
 import {
   etcdDefaultsPath,
   etcdUnitPath,
@@ -16,6 +15,7 @@ import {
   renderEtcdUnit,
   renderPatroniUnit,
 } from '../../activities/render';
+import { findExecutable, loopbackLab } from '../support/topologies';
 
 // ---- reading a unit back ----
 
@@ -56,22 +56,12 @@ function value(unit: Unit, sectionName: string, key: string): string | undefined
 
 // ---- topology ----
 
-const t: Topology = topologySchema.parse({
-  cluster: 'pgha',
-  layout: 'standalone',
-  hosts: [
-    { name: 'observer', address: '127.0.0.11', roles: ['observer', 'haproxy', 'etcd'] },
-    { name: 'node1', address: '127.0.0.12', roles: ['app', 'db'] },
-    { name: 'node2', address: '127.0.0.13', roles: ['app', 'db'] },
-  ],
-  postgresql: {
-    version: 16,
-    superuser: { password: { env: 'PG_SUPERUSER_PASSWORD' } },
-    replication: { password: { env: 'PG_REPLICATION_PASSWORD' } },
-    rewind: { password: { env: 'PG_REWIND_PASSWORD' } },
-  },
-  app: { db_password: { env: 'APP_DB_PASSWORD' } },
-});
+const t = loopbackLab();
+
+/** A skip reason unless Debian's packaged unit is installed here. */
+function unlessInstalled(unitFile: string, debianPackage: string): string | false {
+  return existsSync(unitFile) ? false : `${unitFile} not installed (apt-get install ${debianPackage})`;
+}
 
 // ---- patroni.service ----
 
@@ -102,7 +92,7 @@ test("patroni.service: the tutorial's unit, adapted to Debian", () => {
 const debianPatroni = '/lib/systemd/system/patroni.service';
 test(
   "patroni.service runs Patroni the way Debian's packaged unit does",
-  { skip: existsSync(debianPatroni) ? false : `${debianPatroni} not installed (apt-get install patroni)` },
+  { skip: unlessInstalled(debianPatroni, 'patroni') },
   () => {
     const ours = parseUnit(renderPatroniUnit(t));
     const debian = parseUnit(readFileSync(debianPatroni, 'utf8'));
@@ -143,7 +133,7 @@ test('etcd.service: notify, runs as etcd, settings from /etc/default/etcd', () =
 const debianEtcd = '/lib/systemd/system/etcd.service';
 test(
   "etcd.service keeps what Debian's packaged unit relies on",
-  { skip: existsSync(debianEtcd) ? false : `${debianEtcd} not installed (apt-get install etcd-server)` },
+  { skip: unlessInstalled(debianEtcd, 'etcd-server') },
   () => {
     const ours = parseUnit(renderEtcdUnit(t));
     const debian = parseUnit(readFileSync(debianEtcd, 'utf8'));
@@ -166,18 +156,6 @@ test('units say haflow manages them, and rendering is deterministic', () => {
 });
 
 // ---- systemd's own parser ----
-
-function findExecutable(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(delimiter).filter(Boolean)) {
-    try {
-      accessSync(join(dir, name), constants.X_OK);
-      return join(dir, name);
-    } catch {
-      // not in this directory
-    }
-  }
-  return undefined;
-}
 
 const analyze = findExecutable('systemd-analyze');
 
