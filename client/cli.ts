@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { hostFiles, secretPlaceholders } from '../activities/render';
 import { formatIssue, loadTopology, TopologyError } from '../topology';
+import { labCommand } from './lab-command';
 
 /** Exit codes: 0 ok, 1 the operation failed or found problems, 2 bad usage. */
 export async function main(argv: string[]): Promise<number> {
@@ -37,6 +38,8 @@ export async function main(argv: string[]): Promise<number> {
     .action(() => {
       exitCode = demo();
     });
+
+  program.addCommand(labCommand((code) => (exitCode = code)));
 
   program
     .command('worker')

@@ -1,0 +1,169 @@
+// Each lab machine's disk: a copy of the bare image (packages installed, nothing
+// configured), given its own name, hosts file, sshd, host keys and authorized keys; app
+// machines also get the ServiceOps stand-in, as the guide's prerequisite "ServiceOps
+// installed on both app nodes" asks.
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { Host, Topology } from '../topology';
+import { LAB_PACKAGES, LAB_USER, labPaths, labSources } from './paths';
+
+const run = promisify(execFile);
+
+/** Bump when the image recipe changes, so existing images are rebuilt. */
+const IMAGE_RECIPE = 3;
+
+/** Units Debian enables at install that a lab machine keeps enabled (its sshd is the lab's own). */
+const PACKAGE_UNITS = ['etcd.service', 'haproxy.service', 'nginx.service', 'patroni.service', 'postgresql.service'];
+
+/** The ServiceOps stand-in listens here, behind nginx on the app port. */
+export const APP_STANDIN_PORT = 8080;
+
+async function imageStamp(): Promise<string> {
+  const { stdout } = await run('dpkg-query', ['-W', ...LAB_PACKAGES]);
+  return `recipe ${IMAGE_RECIPE}\n${stdout}`;
+}
+
+/** Builds the bare machine image once, and again when the packages or the recipe change. */
+export async function ensureImage(): Promise<void> {
+  const image = labPaths.image;
+  const stampFile = join(image, '.stamp');
+  const stamp = await imageStamp();
+  if (existsSync(stampFile) && readFileSync(stampFile, 'utf8') === stamp) return;
+  rmSync(image, { recursive: true, force: true });
+  mkdirSync(join(image, 'var', 'lib'), { recursive: true });
+  // What a fresh install leaves: Debian's configs and its default PostgreSQL cluster (15/main).
+  for (const dir of ['etc', 'var/lib/postgresql', 'var/lib/etcd', 'var/lib/haproxy', 'var/lib/nginx']) {
+    await run('cp', ['-a', `/${dir}`, join(image, dir)]);
+  }
+  for (const dir of ['home', 'opt', 'data', 'var/log/journal', 'var/log/nginx', 'var/log/postgresql']) {
+    mkdirSync(join(image, dir), { recursive: true });
+  }
+  await run('chown', ['postgres:postgres', join(image, 'var/log/postgresql')]);
+  const etc = join(image, 'etc');
+  // The guide's common non-root user with sudo, in the image only (the box's own users stay untouched).
+  await run('useradd', ['--prefix', image, '-m', '-d', `/home/${LAB_USER}`, '-s', '/bin/bash', '-U', LAB_USER]);
+  writeFileSync(join(etc, 'sudoers.d', LAB_USER), `${LAB_USER} ALL=(ALL) NOPASSWD:ALL\n`, { mode: 0o440 });
+  const wants = join(etc, 'systemd', 'system', 'multi-user.target.wants');
+  mkdirSync(wants, { recursive: true });
+  for (const unit of readdirSync(wants)) if (!PACKAGE_UNITS.includes(unit)) unlinkSync(join(wants, unit));
+  // Debian's default site listens on port 80 of every address, which all machines share here.
+  rmSync(join(etc, 'nginx', 'sites-enabled', 'default'), { force: true });
+  for (const key of readdirSync(join(etc, 'ssh')).filter((f) => f.startsWith('ssh_host_'))) rmSync(join(etc, 'ssh', key));
+  rmSync(join(etc, 'patroni', 'config.yml'), { force: true });
+  writeFileSync(stampFile, stamp);
+}
+
+export function sshdConfig(address: string, port: number): string {
+  return [
+    '# sshd of a haflow lab machine',
+    `ListenAddress ${address}:${port}`,
+    'HostKey /etc/ssh/ssh_host_ed25519_key',
+    'HostKey /etc/ssh/ssh_host_ecdsa_key',
+    'PidFile /run/sshd.pid',
+    'PermitRootLogin prohibit-password',
+    'PubkeyAuthentication yes',
+    // Under the machine's private, root-owned /etc, so StrictModes holds.
+    'AuthorizedKeysFile /etc/ssh/authorized_keys/%u',
+    'PasswordAuthentication no',
+    'KbdInteractiveAuthentication no',
+    'UsePAM yes',
+    'PrintMotd no',
+    'AcceptEnv LANG LC_*',
+    'Subsystem sftp /usr/lib/openssh/sftp-server',
+    '',
+  ].join('\n');
+}
+
+/** Creates (or re-creates, bare) the disk of one machine. Returns its host public keys for known_hosts. */
+export async function createMachineDisk(topology: Topology, host: Host): Promise<string[]> {
+  const root = labPaths.machine(host.name);
+  rmSync(root, { recursive: true, force: true });
+  mkdirSync(labPaths.machines, { recursive: true });
+  await run('cp', ['-a', labPaths.image, root]);
+  rmSync(join(root, '.stamp'));
+  const etc = join(root, 'etc');
+  writeFileSync(join(etc, 'hostname'), `${host.name}\n`);
+  writeFileSync(
+    join(etc, 'hosts'),
+    ['127.0.0.1\tlocalhost', ...topology.hosts.map((h) => `${h.address}\t${h.name}`), ''].join('\n'),
+  );
+  const sshPort = host.ssh?.port ?? topology.ssh.port;
+  writeFileSync(join(etc, 'ssh', 'sshd_config'), sshdConfig(host.address, sshPort));
+  const hostKeys: string[] = [];
+  for (const type of ['ed25519', 'ecdsa']) {
+    const keyFile = join(etc, 'ssh', `ssh_host_${type}_key`);
+    await run('ssh-keygen', ['-q', '-t', type, '-N', '', '-C', `root@${host.name}`, '-f', keyFile]);
+    hostKeys.push(readFileSync(`${keyFile}.pub`, 'utf8').trim().split(' ').slice(0, 2).join(' '));
+  }
+  const authorized = join(etc, 'ssh', 'authorized_keys');
+  mkdirSync(authorized, { recursive: true });
+  const publicKey = readFileSync(`${labPaths.privateKey}.pub`, 'utf8');
+  for (const user of ['root', LAB_USER]) writeFileSync(join(authorized, user), publicKey, { mode: 0o644 });
+  if (host.roles.includes('app')) installAppStandin(topology, host, root);
+  const port = sshPort === 22 ? host.address : `[${host.address}]:${sshPort}`;
+  return hostKeys.map((key) => `${port} ${key}`);
+}
+
+/** The five files of the classic guide, as a standalone ServiceOps install leaves them: its own local database and password. */
+function installAppStandin(topology: Topology, host: Host, root: string): void {
+  const password = randomBytes(12).toString('base64url'); // each install has its own, as the guide warns
+  const url = 'jdbc:postgresql://localhost:5432/flotomate';
+  const files = topology.app?.config_files ?? [];
+  for (const file of files) {
+    const path = join(root, file.path);
+    mkdirSync(join(path, '..'), { recursive: true });
+    const urlKey = file.url_key ?? 'spring.datasource.url';
+    const lines =
+      file.format === 'shell'
+        ? [`JAVA_OPTS="-D${urlKey}=${url} -Dspring.datasource.username=flotomate -D${file.password_key}=${password}"`]
+        : [`${urlKey}=${url}`, `${file.format === 'env' ? 'DB_USER' : 'spring.datasource.username'}=flotomate`, `${file.password_key}=${password}`];
+    writeFileSync(path, `# ServiceOps database settings\n${lines.join('\n')}\n`, { mode: 0o600 });
+  }
+  const standinDir = join(root, 'opt', 'flotomate', 'standin');
+  mkdirSync(standinDir, { recursive: true });
+  copyFileSync(labSources.appStandin, join(standinDir, 'serviceops-standin.py'));
+  chmodSync(join(standinDir, 'serviceops-standin.py'), 0o755);
+  const units = join(root, 'etc', 'systemd', 'system');
+  writeFileSync(
+    join(units, 'serviceops.service'),
+    [
+      '[Unit]',
+      'Description=ServiceOps application (lab stand-in)',
+      'After=network.target',
+      '',
+      '[Service]',
+      'Type=simple',
+      `ExecStart=/usr/bin/python3 /opt/flotomate/standin/serviceops-standin.py ${host.address} ${APP_STANDIN_PORT}`,
+      'Restart=on-failure',
+      '',
+      '[Install]',
+      'WantedBy=multi-user.target',
+      '',
+    ].join('\n'),
+  );
+  symlinkSync('/etc/systemd/system/serviceops.service', join(units, 'multi-user.target.wants', 'serviceops.service'));
+  const appPort = topology.app?.http_port ?? 80;
+  const site = join(root, 'etc', 'nginx', 'sites-available', 'serviceops');
+  writeFileSync(
+    site,
+    [
+      '# ServiceOps behind nginx, as the application installer sets it up',
+      'server {',
+      `    listen ${host.address}:${appPort};`,
+      '    location / {',
+      `        proxy_pass http://${host.address}:${APP_STANDIN_PORT};`,
+      '        proxy_set_header Host $host;',
+      '    }',
+      '}',
+      '',
+    ].join('\n'),
+  );
+  symlinkSync('/etc/nginx/sites-available/serviceops', join(root, 'etc', 'nginx', 'sites-enabled', 'serviceops'));
+}
+
+export function writeKnownHosts(lines: string[]): void {
+  writeFileSync(labPaths.knownHosts, lines.join('\n') + '\n', { mode: 0o644 });
+}

@@ -1,0 +1,230 @@
+// The lab: real machines on one box for a topology whose hosts have loopback addresses.
+// haflow talks to them exactly as to servers: addresses, an SSH user, a key, known_hosts.
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { loadTopology, type Host, type Topology } from '../topology';
+import { createMachineDisk, ensureImage, writeKnownHosts } from './disk';
+import {
+  bootMachine,
+  cgroupProcesses,
+  isAlive,
+  killMachine,
+  removeCgroup,
+  removeCgroupParent,
+  shutdownMachine,
+  waitForMachineGone,
+  type RunningMachine,
+} from './machines';
+import { addPartition, healAll, listRules, removeChain, type Partition } from './network';
+import { labPaths, PRIVATE_DIRS } from './paths';
+import { checkPrerequisites, ensureKeyPair, installSystemctl, LabError } from './prereq';
+
+const run = promisify(execFile);
+
+interface LabState {
+  topologyFile: string;
+  cluster: string;
+  machines: Record<string, { address: string; sshPort: number; running?: RunningMachine }>;
+  partitions: Partition[];
+  /** Empty directories the lab created on the box to mount machine disks on (e.g. /data). */
+  createdMountPoints: string[];
+}
+
+export interface MachineStatus {
+  name: string;
+  address: string;
+  state: 'running' | 'crashed' | 'off';
+  initPid?: number;
+  processes: number;
+}
+
+function readState(): LabState | undefined {
+  if (!existsSync(labPaths.state)) return undefined;
+  return JSON.parse(readFileSync(labPaths.state, 'utf8')) as LabState;
+}
+
+function writeState(state: LabState): void {
+  writeFileSync(labPaths.state, JSON.stringify(state, null, 2) + '\n');
+}
+
+function assertLoopback(topology: Topology, file: string): void {
+  const outside = topology.hosts.filter((h) => !/^127\.\d+\.\d+\.\d+$/.test(h.address));
+  if (outside.length > 0) {
+    throw new LabError(
+      `${file}: the lab creates machines on loopback addresses (127.0.0.0/8) only; ` +
+        `${outside.map((h) => `${h.name} has ${h.address}`).join(', ')}`,
+    );
+  }
+}
+
+export class Lab {
+  private constructor(
+    readonly topology: Topology,
+    private state: LabState,
+  ) {}
+
+  /** Brings up every machine of the topology, bare on first creation. Replaces any lab already up. */
+  static async up(topologyFile: string, options: { wipe?: boolean } = {}): Promise<Lab> {
+    const file = resolve(topologyFile);
+    const { topology } = loadTopology(file);
+    assertLoopback(topology, file);
+    await checkPrerequisites();
+    const previous = readState();
+    if (previous) await Lab.fromState(previous).down();
+    await Promise.all([installSystemctl(), ensureKeyPair(), ensureImage()]);
+    const state: LabState = { topologyFile: file, cluster: topology.cluster, machines: {}, partitions: [], createdMountPoints: [] };
+    for (const dir of PRIVATE_DIRS.map((d) => `/${d}`)) {
+      if (!existsSync(dir)) {
+        mkdirSync(dir);
+        state.createdMountPoints.push(dir);
+      }
+    }
+    const sameLab = previous?.topologyFile === file && !options.wipe;
+    const fresh = topology.hosts.filter((h) => !sameLab || !existsSync(labPaths.machine(h.name)));
+    const knownHosts = await Promise.all(topology.hosts.map((h) => (fresh.includes(h) ? createMachineDisk(topology, h) : undefined)));
+    if (fresh.length > 0) writeKnownHosts(mergeKnownHosts(topology, knownHosts));
+    for (const host of topology.hosts) {
+      state.machines[host.name] = { address: host.address, sshPort: host.ssh?.port ?? topology.ssh.port };
+    }
+    writeState(state);
+    const lab = new Lab(topology, state);
+    await Promise.all(topology.hosts.map((h) => lab.start(h, fresh.includes(h))));
+    return lab;
+  }
+
+  /** The lab that is up now, if any. */
+  static current(): Lab | undefined {
+    const state = readState();
+    return state ? Lab.fromState(state) : undefined;
+  }
+
+  private static fromState(state: LabState): Lab {
+    let topology: Topology;
+    try {
+      topology = loadTopology(state.topologyFile).topology;
+    } catch {
+      // The file changed or went away: the state still says which machines to stop.
+      topology = { cluster: state.cluster, hosts: Object.entries(state.machines).map(([name, m]) => ({ name, address: m.address, roles: [] })) } as unknown as Topology;
+    }
+    return new Lab(topology, state);
+  }
+
+  get topologyFile(): string {
+    return this.state.topologyFile;
+  }
+
+  host(name: string): Host {
+    const host = this.topology.hosts.find((h) => h.name === name);
+    if (!host || !this.state.machines[name]) {
+      throw new LabError(`no machine named ${name} in the lab; machines are ${Object.keys(this.state.machines).join(', ')}`);
+    }
+    return host;
+  }
+
+  private async start(host: Host, firstBoot: boolean): Promise<void> {
+    const machine = this.state.machines[host.name];
+    machine.running = await bootMachine(host.name, machine.address, machine.sshPort, firstBoot);
+    writeState(this.state);
+  }
+
+  status(): MachineStatus[] {
+    return Object.entries(this.state.machines).map(([name, m]) => {
+      const alive = m.running && isAlive(m.running.initPid, 'tini');
+      return {
+        name,
+        address: m.address,
+        state: alive ? 'running' : m.running ? 'crashed' : 'off',
+        initPid: alive ? m.running!.initPid : undefined,
+        processes: cgroupProcesses(name).length,
+      };
+    });
+  }
+
+  get createdMountPoints(): string[] {
+    return [...(this.state.createdMountPoints ?? [])];
+  }
+
+  get partitions(): Partition[] {
+    return [...this.state.partitions];
+  }
+
+  /** Power cut: every process of the machine dies at once; its disk stays. */
+  async crash(name: string): Promise<void> {
+    this.host(name);
+    const running = this.state.machines[name].running;
+    if (!running) throw new LabError(`machine ${name} is not running`);
+    killMachine(running);
+    if (!(await waitForMachineGone(name, running))) throw new LabError(`machine ${name}: processes survived the crash`);
+    this.state.machines[name].running = undefined;
+    writeState(this.state);
+  }
+
+  /** Powers a machine on again with its disk: sshd, then every enabled unit. */
+  async boot(name: string): Promise<void> {
+    const host = this.host(name);
+    const running = this.state.machines[name].running;
+    if (running && isAlive(running.initPid, 'tini')) throw new LabError(`machine ${name} is already running`);
+    await this.start(host, false);
+  }
+
+  /** Cuts traffic between a machine and the others (or one other, or one port). */
+  async partition(partition: Partition): Promise<void> {
+    const host = this.host(partition.host);
+    const peers = partition.from ? [this.host(partition.from)] : this.topology.hosts.filter((h) => h.name !== host.name);
+    await addPartition(host, peers, partition.port);
+    this.state.partitions.push(partition);
+    writeState(this.state);
+  }
+
+  async heal(): Promise<void> {
+    await healAll();
+    this.state.partitions = [];
+    writeState(this.state);
+  }
+
+  /** Back to bare: every machine re-created from the image, with new host keys. */
+  async wipe(): Promise<Lab> {
+    const file = this.state.topologyFile;
+    await this.down();
+    return Lab.up(file, { wipe: true });
+  }
+
+  /** Stops every machine (gracefully, then by force), removes its cgroups and iptables rules. */
+  async down(): Promise<void> {
+    await Promise.all(
+      Object.entries(this.state.machines).map(async ([name, m]) => {
+        if (m.running) await shutdownMachine(name, m.running);
+        m.running = undefined;
+        removeCgroup(name);
+      }),
+    );
+    await removeChain();
+    removeCgroupParent();
+    for (const dir of this.state.createdMountPoints ?? []) if (existsSync(dir)) rmdirSync(dir);
+    rmSync(labPaths.state, { force: true });
+  }
+
+  /** Runs a command inside a machine as root, without SSH (diagnostics and tests). */
+  async exec(name: string, command: string): Promise<{ stdout: string; stderr: string }> {
+    this.host(name);
+    const running = this.state.machines[name].running;
+    if (!running) throw new LabError(`machine ${name} is not running`);
+    return run('nsenter', ['-t', String(running.initPid), '-m', '-u', '-i', '-p', '--', '/bin/sh', '-c', command]);
+  }
+
+  async rules(): Promise<string[]> {
+    return listRules();
+  }
+}
+
+/** known_hosts for the lab: new keys for re-created machines, the recorded ones for the rest. */
+function mergeKnownHosts(topology: Topology, fresh: (string[] | undefined)[]): string[] {
+  const existing = existsSync(labPaths.knownHosts) ? readFileSync(labPaths.knownHosts, 'utf8').split('\n').filter(Boolean) : [];
+  return topology.hosts.flatMap((host, i) => {
+    const lines = fresh[i];
+    if (lines) return lines;
+    return existing.filter((line) => line.split(' ')[0].replace(/^\[|\]:\d+$/g, '') === host.address);
+  });
+}

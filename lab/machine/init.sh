@@ -1,0 +1,51 @@
+#!/bin/bash
+# PID 1's child inside a lab machine (tini is PID 1): gives the machine its own disk,
+# /run and /tmp, starts its sshd and, when booting (not on first creation), the units
+# enabled in its /etc/systemd/system. Runs in fresh mount, UTS, IPC and PID namespaces.
+# Usage: init.sh <name> <address> <machine root> <lab bin dir> <first-boot: 1|0>
+# LAB_PRIVATE_DIRS names the directories (relative to /) that the machine has its own copy of.
+set -eu
+name=$1 address=$2 root=$3 labbin=$4 first_boot=$5
+
+hostname "$name"
+# Nothing mounted here may leak to the host or to the other machines.
+mount --make-rprivate /
+
+# The machine's disk: its own /etc, state directories, logs, /opt and /data.
+for dir in $LAB_PRIVATE_DIRS; do
+  mount --bind "$root/$dir" "/$dir"
+done
+# A daemonless systemctl (Debian's `systemctl` package) and a journalctl that reads its logs.
+mount --bind "$labbin/systemctl" /usr/bin/systemctl
+mount --bind "$labbin/journalctl" /usr/bin/journalctl
+
+# Volatile per boot, like a real machine's: a PostgreSQL socket lock or a pid file in a
+# shared /run would collide between machines.
+mount -t tmpfs -o mode=755,size=64m tmpfs /run
+mount -t tmpfs -o mode=1777,size=256m tmpfs /tmp
+systemd-tmpfiles --create --prefix=/run >/dev/null 2>&1 || true
+mkdir -p /run/sshd /run/lock /run/postgresql /run/haproxy /run/nginx
+chown postgres:postgres /run/postgresql; chmod 2775 /run/postgresql
+
+
+/usr/sbin/sshd -D -e -f /etc/ssh/sshd_config >>/var/log/sshd.log 2>&1 &
+sshd_pid=$!
+
+stop_units() {
+  # Graceful poweroff: stop what runs, like systemd at shutdown.
+  for unit in $(systemctl list-units --type=service --state=active --no-legend 2>/dev/null | awk '{print $1}'); do
+    systemctl stop "$unit" >/dev/null 2>&1 || true
+  done
+  kill "$sshd_pid" 2>/dev/null || true
+  exit 0
+}
+trap stop_units TERM INT
+
+if [ "$first_boot" = 0 ]; then
+  for wants in /etc/systemd/system/multi-user.target.wants/*; do
+    [ -e "$wants" ] || continue
+    systemctl start "$(basename "$wants")" >>/var/log/boot.log 2>&1 || true
+  done
+fi
+echo "booted $name $address"
+while :; do sleep 3600 & wait $! || true; done

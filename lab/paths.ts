@@ -1,0 +1,70 @@
+// Where the lab keeps its machines' disks, its SSH key pair and its state. One lab at a
+// time per box: the machines share the box's loopback addresses.
+import { join } from 'node:path';
+
+export const LAB_ROOT = '/var/lib/haflow-lab';
+
+export const labPaths = {
+  root: LAB_ROOT,
+  /** The daemonless systemctl and the journalctl wrapper mounted into every machine. */
+  bin: join(LAB_ROOT, 'bin'),
+  /** The bare machine every machine starts as: packages installed, nothing configured. */
+  image: join(LAB_ROOT, 'image'),
+  machines: join(LAB_ROOT, 'machines'),
+  machine: (name: string) => join(LAB_ROOT, 'machines', name),
+  console: (name: string) => join(LAB_ROOT, 'console', `${name}.log`),
+  consoles: join(LAB_ROOT, 'console'),
+  /** The key pair and known_hosts that the lab topologies refer to. */
+  privateKey: join(LAB_ROOT, 'id_ed25519'),
+  knownHosts: join(LAB_ROOT, 'known_hosts'),
+  state: join(LAB_ROOT, 'state.json'),
+};
+
+/** Source files of the lab shipped in this repository. */
+export const labSources = {
+  init: join(__dirname, 'machine', 'init.sh'),
+  journalctl: join(__dirname, 'machine', 'journalctl'),
+  appStandin: join(__dirname, 'app-standin', 'serviceops-standin.py'),
+};
+
+/** The non-root sudo user every lab machine has, like the guide's common user. */
+export const LAB_USER = 'labadmin';
+
+/** cgroup v2 directory (relative to the cgroup2 root) holding one directory per machine. */
+export const CGROUP_PARENT = 'haflow-lab';
+
+/** iptables chain holding every partition rule, jumped to from OUTPUT. */
+export const IPTABLES_CHAIN = 'HAFLOW-LAB';
+
+/** Host directories replaced by each machine's own copy (its "disk"). */
+export const PRIVATE_DIRS = [
+  'etc',
+  'home',
+  'var/lib/postgresql',
+  'var/lib/etcd',
+  'var/lib/haproxy',
+  'var/lib/nginx',
+  'var/log',
+  'opt',
+  'data',
+] as const;
+
+/** Debian packages every lab machine has, like servers built from one image. */
+export const LAB_PACKAGES = [
+  'patroni',
+  'python3-etcd',
+  'python3-psycopg2',
+  'etcd-server',
+  'etcd-client',
+  'haproxy',
+  'postgresql-15',
+  'nginx',
+  'rsync',
+  'sudo',
+  'openssh-server',
+  'iproute2',
+  'iptables',
+  'util-linux',
+  'tini',
+  'curl',
+] as const;

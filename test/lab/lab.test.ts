@@ -1,0 +1,214 @@
+// The lab's machines behave like separate servers: real sshd, systemctl, namespaces,
+// crashes and partitions. Five machines of the distributed layout, all real processes.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ApplicationFailure } from '@temporalio/common';
+import { renderEtcdDefaults, renderHaproxyCfg, renderPatroniYml } from '../../activities/render';
+import { targetFor, withSsh } from '../../activities/ssh';
+import { Lab } from '../../lab';
+import { cgroupProcesses, isAlive } from '../../lab/machines';
+import { labPaths } from '../../lab/paths';
+import { labLeftovers, labTopology, sshRun, useLab } from '../support/lab';
+
+const currentLab = useLab(labTopology('distributed'));
+
+/** Writes a file on a machine as root, over SSH. */
+async function writeRemote(lab: Lab, host: string, path: string, content: string): Promise<void> {
+  const target = targetFor(lab.topology, lab.host(host));
+  await withSsh(target, (ssh) => ssh.check(`cat > ${path}`, { sudo: true, stdin: content }));
+}
+
+/** Can `from` open a TCP connection to address:port? (The probe runs inside `from`, so its cgroup applies.) */
+async function reaches(lab: Lab, from: string, address: string, port = 22): Promise<boolean> {
+  const probe = await sshRun(lab, from, `timeout 2 bash -c '</dev/tcp/${address}/${port}' && echo open || echo "closed $?"`);
+  return probe.stdout.trim() === 'open';
+}
+
+describe('lab machines', () => {
+  test('a file written under /etc/patroni through one machine is invisible on the others and on the box', async () => {
+    const lab = currentLab();
+    await writeRemote(lab, 'db1', '/etc/patroni/marker', 'db1 only\n');
+    assert.equal((await sshRun(lab, 'db1', 'cat /etc/patroni/marker')).stdout, 'db1 only\n');
+    for (const other of ['db2', 'observer', 'app1']) {
+      const seen = await sshRun(lab, other, 'test -e /etc/patroni/marker && echo present || echo absent');
+      assert.equal(seen.stdout.trim(), 'absent', `${other} must not see db1's file`);
+    }
+    assert.equal(existsSync('/etc/patroni/marker'), false, 'the box must not see it either');
+  });
+
+  test('ps on a machine shows only its own processes', async () => {
+    const lab = currentLab();
+    await sshRun(lab, 'app1', 'setsid nohup sleep 4242 >/dev/null 2>&1 &');
+    const onApp1 = await sshRun(lab, 'app1', 'ps -eo pid=,args=');
+    const onDb1 = await sshRun(lab, 'db1', 'ps -eo pid=,args=');
+    assert.match(onApp1.stdout, /sleep 4242/);
+    assert.doesNotMatch(onDb1.stdout, /sleep 4242/);
+    assert.match(onDb1.stdout, /^\s*1 \/usr\/bin\/tini/m, "the machine's PID 1 is its own init");
+    assert.ok(onDb1.stdout.trim().split('\n').length < 15, `only a handful of processes: ${onDb1.stdout}`);
+  });
+
+  test('ssh2 logs in with the lab key as the sudo user and as root, checking host keys against known_hosts', async () => {
+    const lab = currentLab();
+    const asUser = await sshRun(lab, 'db2', 'id -un; sudo -n id -un; hostname');
+    assert.deepEqual(asUser.stdout.trim().split('\n'), ['labadmin', 'root', 'db2']);
+    const asRoot = await sshRun(lab, 'db2', 'id -un', { user: 'root' });
+    assert.equal(asRoot.stdout.trim(), 'root');
+  });
+
+  test('a changed host key is detected and names the host and both fingerprints', async () => {
+    const lab = currentLab();
+    const lines = readFileSync(labPaths.knownHosts, 'utf8').trim().split('\n');
+    const app1Keys = lines.filter((l) => l.startsWith('127.0.0.22 ')).map((l) => l.split(' ').slice(1).join(' '));
+    // db1 "reinstalled": known_hosts still holds keys, but not the ones db1 presents.
+    const tampered = lines.map((l) => (l.startsWith('127.0.0.24 ') ? `127.0.0.24 ${app1Keys[l.includes('ed25519') ? 0 : 1]}` : l));
+    const file = join(tmpdir(), `haflow-known-hosts-${process.pid}`);
+    writeFileSync(file, tampered.join('\n') + '\n');
+    const target = { ...targetFor(lab.topology, lab.host('db1')), knownHosts: file };
+    await assert.rejects(
+      withSsh(target, async () => undefined),
+      (err: unknown) => {
+        assert.ok(err instanceof ApplicationFailure);
+        assert.equal(err.type, 'HostKeyChanged');
+        assert.equal(err.nonRetryable, true);
+        assert.match(err.message, /db1 \(127\.0\.0\.24:22\) presented host key SHA256:\S+, but .* expects /);
+        assert.match(String((err.details?.[0] as { remedy: string }).remedy), /ssh-keygen -R 127\.0\.0\.24/);
+        return true;
+      },
+    );
+  });
+});
+
+describe('systemctl on lab machines drives Debian units with systemd exit codes', () => {
+  const isActive = async (lab: Lab, host: string, unit: string) => {
+    const r = await sshRun(lab, host, `systemctl is-active ${unit}`, { sudo: true });
+    return `${r.stdout.trim()} ${r.code}`;
+  };
+
+  test('etcd: start, is-active 0, enable, show MainPID, journalctl, stop, is-active 3', async () => {
+    const lab = currentLab();
+    await writeRemote(lab, 'observer', '/etc/default/etcd', renderEtcdDefaults(lab.topology, lab.host('observer')));
+    assert.equal(await isActive(lab, 'observer', 'etcd'), 'inactive 3');
+    assert.equal((await sshRun(lab, 'observer', 'systemctl start etcd', { sudo: true })).code, 0);
+    assert.equal(await isActive(lab, 'observer', 'etcd'), 'active 0');
+    const health = await sshRun(lab, 'observer', 'etcdctl --endpoints 127.0.0.21:2379 endpoint health');
+    assert.match(health.stdout + health.stderr, /is healthy/);
+    const mainPid = (await sshRun(lab, 'observer', 'systemctl show -p MainPID etcd', { sudo: true })).stdout.trim();
+    const etcdPid = (await sshRun(lab, 'observer', 'pgrep -x etcd')).stdout.trim();
+    assert.equal(mainPid, `MainPID=${etcdPid}`);
+    const journal = await sshRun(lab, 'observer', 'journalctl -u etcd -n 50 --no-pager', { sudo: true });
+    assert.match(journal.stdout, /ready to serve client requests/);
+    assert.equal((await sshRun(lab, 'observer', 'systemctl disable etcd', { sudo: true })).code, 0);
+    assert.equal((await sshRun(lab, 'observer', 'systemctl is-enabled etcd', { sudo: true })).code, 1);
+    assert.equal((await sshRun(lab, 'observer', 'systemctl enable etcd', { sudo: true })).code, 0);
+    assert.equal((await sshRun(lab, 'observer', 'systemctl is-enabled etcd', { sudo: true })).stdout.trim(), 'enabled');
+    await sshRun(lab, 'observer', 'systemctl stop etcd', { sudo: true });
+    assert.equal(await isActive(lab, 'observer', 'etcd'), 'inactive 3');
+    await sshRun(lab, 'observer', 'systemctl start etcd', { sudo: true }); // the crash test needs it running
+  });
+
+  test('haproxy: start, reload keeps the master process, a broken config fails to start and reports failed', async () => {
+    const lab = currentLab();
+    const config = renderHaproxyCfg(lab.topology, lab.host('observer'));
+    await writeRemote(lab, 'observer', '/etc/haproxy/haproxy.cfg', config);
+    assert.equal((await sshRun(lab, 'observer', 'systemctl start haproxy', { sudo: true })).code, 0);
+    assert.equal(await isActive(lab, 'observer', 'haproxy'), 'active 0');
+    const before = (await sshRun(lab, 'observer', 'systemctl show -p MainPID haproxy', { sudo: true })).stdout;
+    assert.equal((await sshRun(lab, 'observer', 'systemctl reload haproxy', { sudo: true })).code, 0);
+    assert.equal((await sshRun(lab, 'observer', 'systemctl show -p MainPID haproxy', { sudo: true })).stdout, before);
+    const stats = await sshRun(lab, 'observer', `curl -s 'http://127.0.0.21:7000/;csv'`);
+    assert.match(stats.stdout, /^postgres,db1,/m);
+    await sshRun(lab, 'observer', 'systemctl stop haproxy', { sudo: true });
+    assert.equal(await isActive(lab, 'observer', 'haproxy'), 'inactive 3');
+
+    await writeRemote(lab, 'observer', '/etc/haproxy/haproxy.cfg', `${config}\nlisten broken\n    bogus_keyword on\n`);
+    const start = await sshRun(lab, 'observer', 'systemctl start haproxy', { sudo: true });
+    assert.notEqual(start.code, 0, 'starting with a broken config fails');
+    assert.equal(await isActive(lab, 'observer', 'haproxy'), 'failed 3');
+  });
+
+  test('nginx: start and stop with exit codes; a broken config fails to start and reports failed', async () => {
+    const lab = currentLab();
+    assert.equal((await sshRun(lab, 'app1', 'systemctl start nginx', { sudo: true })).code, 0);
+    assert.equal(await isActive(lab, 'app1', 'nginx'), 'active 0');
+    await sshRun(lab, 'app1', 'systemctl stop nginx', { sudo: true });
+    assert.equal(await isActive(lab, 'app1', 'nginx'), 'inactive 3');
+    await sshRun(lab, 'app1', "echo 'bogus_directive on;' >> /etc/nginx/sites-enabled/serviceops", { sudo: true });
+    assert.equal((await sshRun(lab, 'app1', 'systemctl start nginx', { sudo: true })).code, 1);
+    assert.equal(await isActive(lab, 'app1', 'nginx'), 'failed 3');
+  });
+
+  test('patroni: starts as postgres from /etc/patroni/config.yml and stops', async () => {
+    const lab = currentLab();
+    const secrets = { superuser: 'lab-super', replication: 'lab-repl', rewind: 'lab-rewind' };
+    await writeRemote(lab, 'db1', '/etc/patroni/config.yml', renderPatroniYml(lab.topology, lab.host('db1'), secrets));
+    assert.equal((await sshRun(lab, 'db1', 'systemctl start patroni', { sudo: true })).code, 0);
+    assert.equal(await isActive(lab, 'db1', 'patroni'), 'active 0');
+    const owner = await sshRun(lab, 'db1', 'ps -o user= -p "$(systemctl show -p MainPID patroni | cut -d= -f2)"', { sudo: true });
+    assert.equal(owner.stdout.trim(), 'postgres');
+    await sshRun(lab, 'db1', 'systemctl stop patroni', { sudo: true });
+    assert.equal(await isActive(lab, 'db1', 'patroni'), 'inactive 3');
+  });
+});
+
+describe('crash, boot and partitions', () => {
+  test('crash kills every process of the machine and nothing of the others; boot brings back its enabled units', async () => {
+    const lab = currentLab();
+    const others = ['app1', 'app2', 'db1', 'db2'];
+    // Long-lived processes of the other machines: their PID 1 and the sleep started on app1 earlier.
+    const sleeper = cgroupProcesses('app1').find((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8') === 'sleep\u00004242\u0000');
+    assert.ok(sleeper, 'the sleep 4242 started on app1 is still running');
+    const survivors = [...lab.status().filter((m) => others.includes(m.name)).map((m) => m.initPid!), sleeper];
+    assert.ok(cgroupProcesses('observer').length > 2);
+    await lab.crash('observer');
+    assert.deepEqual(cgroupProcesses('observer'), [], 'nothing of the observer survives');
+    for (const pid of survivors) assert.ok(isAlive(pid), `process ${pid} of another machine must survive the observer's crash`);
+    for (const name of others) assert.equal((await sshRun(lab, name, 'true')).code, 0, `${name} still answers`);
+    assert.equal(lab.status().find((m) => m.name === 'observer')!.state, 'off');
+
+    await lab.boot('observer');
+    const etcd = await sshRun(lab, 'observer', 'systemctl is-active etcd', { sudo: true });
+    assert.equal(etcd.stdout.trim(), 'active', 'etcd is enabled, so it starts at boot');
+    const haproxy = await sshRun(lab, 'observer', 'systemctl is-active haproxy', { sudo: true });
+    assert.equal(haproxy.code, 3, 'haproxy was stopped before the crash and stays stopped');
+  });
+
+  test('partition --from --port drops exactly that traffic, both ways; heal restores it', async () => {
+    const lab = currentLab();
+    assert.equal(await reaches(lab, 'observer', '127.0.0.24'), true);
+    await lab.partition({ host: 'db1', from: 'observer', port: 22 });
+    assert.equal(await reaches(lab, 'observer', '127.0.0.24'), false, 'observer -> db1:22 is cut');
+    assert.equal(await reaches(lab, 'db1', '127.0.0.21'), false, 'db1 -> observer:22 is cut');
+    assert.equal(await reaches(lab, 'app1', '127.0.0.24'), true, 'app1 -> db1 still works');
+    assert.equal(await reaches(lab, 'observer', '127.0.0.22'), true, 'observer -> app1 still works');
+    assert.equal(await reaches(lab, 'db1', '127.0.0.21', 2379), true, 'other ports between them still work');
+    await lab.heal();
+    assert.equal(await reaches(lab, 'observer', '127.0.0.24'), true);
+    assert.equal(await reaches(lab, 'db1', '127.0.0.21'), true);
+  });
+
+  test('a full partition isolates the machine from every other one, and only it', async () => {
+    const lab = currentLab();
+    await lab.partition({ host: 'db2' });
+    assert.equal(await reaches(lab, 'db2', '127.0.0.21', 2379), false);
+    assert.equal(await reaches(lab, 'db1', '127.0.0.25'), false);
+    assert.equal(await reaches(lab, 'db1', '127.0.0.21', 2379), true);
+    assert.equal((await lab.rules()).filter((r) => r.startsWith('-A HAFLOW-LAB')).length, 8, 'two rules per peer');
+    await lab.heal();
+    assert.equal(await reaches(lab, 'db2', '127.0.0.21', 2379), true);
+  });
+
+  test('down leaves no process, cgroup, mount, iptables rule or state of the lab', async () => {
+    const lab = currentLab();
+    const pids = lab.status().map((m) => m.initPid!);
+    const createdMountPoints = lab.createdMountPoints;
+    await lab.partition({ host: 'app2' });
+    await lab.down();
+    assert.deepEqual(labLeftovers(), []);
+    assert.deepEqual(await lab.rules(), []);
+    for (const pid of pids) assert.equal(isAlive(pid), false, `machine init ${pid} is gone`);
+    for (const dir of createdMountPoints) assert.equal(existsSync(dir), false, `the mount point ${dir} the lab created is removed`);
+  });
+});

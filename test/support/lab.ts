@@ -1,0 +1,62 @@
+// Lab fixtures for end-to-end tests: bare machines before, nothing left after, even when a
+// test fails or the run is interrupted.
+import { after, before } from 'node:test';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Lab } from '../../lab';
+import { labPaths } from '../../lab/paths';
+import { targetFor, withSsh, type ExecResult } from '../../activities/ssh';
+
+export const labTopology = (name: 'standalone' | 'distributed' | 'generic') => join(__dirname, '../../lab/topologies', `${name}.yaml`);
+
+/** Brings up bare machines for the file's tests and always takes them down. */
+export function useLab(topologyFile: string): () => Lab {
+  let lab: Lab | undefined;
+  const stop = async () => {
+    const current = lab ?? Lab.current();
+    lab = undefined;
+    await current?.down();
+  };
+  const onSignal = (signal: NodeJS.Signals) => {
+    void stop().finally(() => process.kill(process.pid, signal));
+  };
+  before(async () => {
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    lab = await Lab.up(topologyFile, { wipe: true });
+  });
+  after(async () => {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+    await stop();
+  });
+  return () => {
+    if (!lab) throw new Error('the lab is not up');
+    return lab;
+  };
+}
+
+/** Runs a command on a lab machine over SSH as the topology's user, as haflow does. */
+export function sshRun(lab: Lab, host: string, command: string, options: { sudo?: boolean; user?: string } = {}): Promise<ExecResult> {
+  const target = targetFor(lab.topology, lab.host(host));
+  return withSsh({ ...target, user: options.user ?? target.user }, (ssh) => ssh.exec(command, { sudo: options.sudo }));
+}
+
+/** What the lab could leave behind on the box: processes, cgroups, iptables rules, mounts. */
+export function labLeftovers(): string[] {
+  const left: string[] = [];
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      if (readFileSync(`/proc/${pid}/cgroup`, 'utf8').includes('/haflow-lab')) left.push(`process ${pid} in a lab cgroup`);
+    } catch {
+      // exited while we looked
+    }
+  }
+  for (const line of readFileSync('/proc/mounts', 'utf8').split('\n')) {
+    if (line.includes(labPaths.root)) left.push(`mount ${line}`);
+  }
+  const cgroupRoot = readFileSync('/proc/mounts', 'utf8').split('\n').find((l) => l.split(' ')[2] === 'cgroup2')?.split(' ')[1];
+  if (cgroupRoot && existsSync(join(cgroupRoot, 'haflow-lab'))) left.push(`cgroup ${join(cgroupRoot, 'haflow-lab')}`);
+  if (existsSync(labPaths.state)) left.push(`state file ${labPaths.state}`);
+  return left;
+}
