@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { hostFiles, secretPlaceholders } from '../activities/render';
 import { formatIssue, loadTopology, TopologyError } from '../topology';
-import { labCommand } from './lab-command';
+import { demoLab } from './demo';
+import { defineLabCommands } from './lab-command';
 
 /** Exit codes: 0 ok, 1 the operation failed or found problems, 2 bad usage. */
 export async function main(argv: string[]): Promise<number> {
@@ -34,12 +35,14 @@ export async function main(argv: string[]): Promise<number> {
 
   program
     .command('demo')
-    .description('a tour on the embedded defaults: validate the example topologies and show what haflow writes for the standalone layout')
-    .action(() => {
+    .description('a tour on this machine: validate a topology per layout, show the files haflow writes, bring up a lab of real machines (root)')
+    .option('--keep', 'leave the lab running at the end')
+    .action(async (opts: { keep?: boolean }) => {
       exitCode = demo();
+      if (exitCode === 0) await demoLab(opts);
     });
 
-  program.addCommand(labCommand((code) => (exitCode = code)));
+  defineLabCommands(program.command('lab'), (code) => (exitCode = code));
 
   program
     .command('worker')

@@ -1,5 +1,5 @@
 // `haflow lab …`: real machines on this box for a topology with loopback addresses.
-import { Command, InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { Lab, type MachineStatus } from '../lab';
 
 function currentLab(): Lab {
@@ -25,8 +25,9 @@ const port = (value: string) => {
   return n;
 };
 
-export function labCommand(setExit: (code: number) => void): Command {
-  const lab = new Command('lab').description('real machines on this box (namespaces, sshd, systemctl) for tests and the demo; needs root');
+/** Adds the `lab` subcommands to `lab`, created with program.command('lab') so it inherits the program's settings. */
+export function defineLabCommands(lab: Command, setExit: (code: number) => void): Command {
+  lab.description('real machines on this box (namespaces, sshd, systemctl) for tests and the demo; needs root');
   lab
     .command('up')
     .description('create (bare) or power on the machines of a topology whose hosts have loopback addresses')

@@ -47,6 +47,10 @@ export function labLeftovers(): string[] {
   const left: string[] = [];
   for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
     try {
+      // A zombie has exited and only waits for the box's init to reap it (machines started by
+      // an earlier `haflow lab` command are its children once that command has exited).
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) continue;
       if (readFileSync(`/proc/${pid}/cgroup`, 'utf8').includes('/haflow-lab')) left.push(`process ${pid} in a lab cgroup`);
     } catch {
       // exited while we looked
