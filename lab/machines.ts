@@ -90,13 +90,14 @@ export async function bootMachine(name: string, address: string, sshPort: number
       const children = readFileSync(`/proc/${unsharePid}/task/${unsharePid}/children`, 'utf8').trim();
       initPid = Number(children.split(' ')[0]) || 0;
     }
-    if (initPid && (await tcpOpen(address, sshPort))) {
+    const booted = initPid > 0 && existsSync(`/proc/${initPid}/root/run/lab-booted`);
+    if (booted && (await tcpOpen(address, sshPort))) {
       return { unsharePid, initPid, bootedAt: new Date().toISOString() };
     }
     await sleep(50);
   }
   killMachine({ unsharePid, initPid, bootedAt: '' });
-  throw new LabError(`machine ${name}: sshd did not answer on ${address}:${sshPort} within 15 s:\n${consoleTail(name)}`);
+  throw new LabError(`machine ${name} did not finish booting (sshd on ${address}:${sshPort}, enabled units) within 15 s:\n${consoleTail(name)}`);
 }
 
 /** Power cut: SIGKILL to the machine's PID 1 makes the kernel kill every process in it at once. */

@@ -42,10 +42,16 @@ stop_units() {
 trap stop_units TERM INT
 
 if [ "$first_boot" = 0 ]; then
+  # In parallel, as systemd does: an etcd member waiting for its peers must not hold up the rest.
+  starting=''
   for wants in /etc/systemd/system/multi-user.target.wants/*; do
     [ -e "$wants" ] || continue
-    systemctl start "$(basename "$wants")" >>/var/log/boot.log 2>&1 || true
+    systemctl start "$(basename "$wants")" >>/var/log/boot.log 2>&1 &
+    starting="$starting $!"
   done
+  for pid in $starting; do wait "$pid" || true; done
 fi
+# The lab's `boot` returns once this exists: sshd answers and the enabled units were started.
+touch /run/lab-booted
 echo "booted $name $address"
 while :; do sleep 3600 & wait $! || true; done
