@@ -1,3 +1,4 @@
 // Every workflow the worker registers. Workflow code is deterministic and does no I/O:
 // it sees activities only as types.
 export { runbookWorkflow } from './runbook-workflow';
+export { installWorkflow } from './install';

@@ -42,6 +42,8 @@ export interface RunnerOptions {
   maximumAttempts?: number;
   /** Activity names the runbook may use; a step naming another is rejected up front. */
   knownActivities?: readonly string[];
+  /** Fields every step's activity receives besides its own input (e.g. the topology). */
+  context?: Record<string, unknown>;
 }
 
 const DEFAULTS = { defaultTimeoutSeconds: 600, maximumAttempts: 3 };
@@ -124,7 +126,7 @@ export async function runRunbook(runbook: Runbook, options: RunnerOptions = {}):
       state.startedAt = new Date().toISOString();
       describe();
       try {
-        const result = await activityFor(step, options)({ ...step.input, check });
+        const result = await activityFor(step, options)({ ...options.context, ...step.input, check });
         state.status = 'done';
         state.changed = result.changed;
         state.summary = result.summary;
