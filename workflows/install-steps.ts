@@ -28,7 +28,14 @@ export type InstallActivity = (typeof INSTALL_ACTIVITIES)[number];
 
 type InstallStep = Step & { activity: InstallActivity };
 
+/**
+ * Every activity heartbeats (each SSH command and each poll does), so a worker that dies is
+ * noticed within this many seconds and the step is retried on another worker.
+ */
+const HEARTBEAT_SECONDS = 10;
+
 const onHost = (host: Host, step: Omit<InstallStep, 'host' | 'input'> & { input?: Record<string, unknown> }): InstallStep => ({
+  heartbeatSeconds: HEARTBEAT_SECONDS,
   ...step,
   host: host.name,
   input: { host: host.name, ...step.input },
@@ -69,7 +76,7 @@ export function installSteps(topology: Topology): Runbook {
       input: {},
       guard: 'identical versions on DB nodes; clocks in sync (etcd leader election depends on it); every port of the firewall matrix reachable from its source host',
       timeoutSeconds: 180,
-      heartbeatSeconds: 30,
+      heartbeatSeconds: HEARTBEAT_SECONDS,
     },
     group(
       'packages',
@@ -81,7 +88,7 @@ export function installSteps(topology: Topology): Runbook {
           kind: 'change',
           activity: 'ensurePackages',
           timeoutSeconds: 1800,
-          heartbeatSeconds: 60,
+          heartbeatSeconds: HEARTBEAT_SECONDS,
         }),
       ),
     ),
@@ -95,7 +102,7 @@ export function installSteps(topology: Topology): Runbook {
           kind: 'change',
           activity: 'configureEtcdMember',
           timeoutSeconds: 180,
-          heartbeatSeconds: 30,
+          heartbeatSeconds: HEARTBEAT_SECONDS,
         }),
       ),
     ),
@@ -107,7 +114,7 @@ export function installSteps(topology: Topology): Runbook {
       input: {},
       guard: 'etcd healthy before Patroni starts',
       timeoutSeconds: 120,
-      heartbeatSeconds: 30,
+      heartbeatSeconds: HEARTBEAT_SECONDS,
     },
     group(
       'haproxy',
@@ -143,7 +150,7 @@ export function installSteps(topology: Topology): Runbook {
       kind: 'verify',
       activity: 'waitForLeader',
       timeoutSeconds: 300,
-      heartbeatSeconds: 30,
+      heartbeatSeconds: HEARTBEAT_SECONDS,
     }),
     ...replicas.map((host) =>
       onHost(host, {
@@ -172,7 +179,7 @@ export function installSteps(topology: Topology): Runbook {
             kind: 'change',
             activity: 'configureDatabase',
             timeoutSeconds: 300,
-            heartbeatSeconds: 30,
+            heartbeatSeconds: HEARTBEAT_SECONDS,
           }),
         ]
       : []),
@@ -192,7 +199,7 @@ export function installSteps(topology: Topology): Runbook {
         kind: 'verify',
         activity: 'replicaStreaming',
         timeoutSeconds: 600,
-        heartbeatSeconds: 30,
+        heartbeatSeconds: HEARTBEAT_SECONDS,
       }),
     ),
     ...proxies.map((host) =>
@@ -202,7 +209,7 @@ export function installSteps(topology: Topology): Runbook {
         kind: 'verify',
         activity: 'verifyWriteThroughHaproxy',
         timeoutSeconds: 180,
-        heartbeatSeconds: 30,
+        heartbeatSeconds: HEARTBEAT_SECONDS,
       }),
     ),
     {
@@ -212,7 +219,7 @@ export function installSteps(topology: Topology): Runbook {
       activity: 'patroniClusterHealthy',
       input: {},
       timeoutSeconds: 120,
-      heartbeatSeconds: 30,
+      heartbeatSeconds: HEARTBEAT_SECONDS,
     },
     ...proxies.map((host) =>
       onHost(host, {
@@ -221,7 +228,7 @@ export function installSteps(topology: Topology): Runbook {
         kind: 'verify',
         activity: 'haproxyLeaderUp',
         timeoutSeconds: 120,
-        heartbeatSeconds: 30,
+        heartbeatSeconds: HEARTBEAT_SECONDS,
       }),
     ),
   ];

@@ -53,6 +53,7 @@ export interface PatroniConfig {
     data_dir: string;
     bin_dir: string;
     pgpass: string;
+    basebackup: Record<string, string>[];
     authentication: { superuser: PgUser; replication: PgUser; rewind: PgUser };
     parameters: Record<string, PgValue>;
   };
@@ -97,6 +98,9 @@ export function renderPatroniYml(topology: Topology, host: Host, secrets: Patron
       data_dir: postgresql.data_dir,
       bin_dir: postgresBinDir(topology),
       pgpass: '/var/lib/postgresql/.pgpass_patroni',
+      // A new replica's pg_basebackup otherwise waits for a spread checkpoint on the leader
+      // (up to checkpoint_timeout × checkpoint_completion_target: minutes on an idle cluster).
+      basebackup: [{ checkpoint: 'fast' }],
       authentication: {
         superuser: { username: postgresql.superuser.username, password: secrets.superuser },
         replication: { username: postgresql.replication.username, password: secrets.replication },

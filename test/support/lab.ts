@@ -1,6 +1,7 @@
 // Lab fixtures for end-to-end tests: bare machines before, nothing left after, even when a
 // test fails or the run is interrupted.
 import { after, before } from 'node:test';
+import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Lab } from '../../lab';
@@ -63,4 +64,17 @@ export function labLeftovers(): string[] {
   if (cgroupRoot && existsSync(join(cgroupRoot, 'haflow-lab'))) left.push(`cgroup ${join(cgroupRoot, 'haflow-lab')}`);
   if (existsSync(labPaths.state)) left.push(`state file ${labPaths.state}`);
   return left;
+}
+
+/**
+ * A fingerprint of a machine's disk (content, owner and mode of every file), logs excluded:
+ * equal before and after means nothing on the machine was changed.
+ */
+export function diskFingerprint(name: string): string {
+  const root = labPaths.machine(name);
+  return execFileSync(
+    'sh',
+    ['-c', 'find etc home opt data var/lib -xdev -type f -printf "%p %U:%G %m\\n" | sort; find etc home opt data var/lib -xdev -type f -print0 | sort -z | xargs -0 sha256sum'],
+    { cwd: root, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 },
+  );
 }

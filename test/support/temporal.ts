@@ -23,13 +23,19 @@ function quietRuntime(): void {
   });
 }
 
-export async function startDevServer(options: { dbFilename?: string } = {}): Promise<TestWorkflowEnvironment> {
+export interface DevServerOptions {
+  dbFilename?: string;
+  /** Namespaces to create besides `default`. */
+  namespaces?: string[];
+}
+
+export async function startDevServer(options: DevServerOptions = {}): Promise<TestWorkflowEnvironment> {
   quietRuntime();
   return TestWorkflowEnvironment.createLocal({
     server: {
       executable: { type: 'existing-path', path: findTemporalCli() },
       dbFilename: options.dbFilename,
-      extraArgs: ['--log-level', 'error'],
+      extraArgs: ['--log-level', 'error', ...(options.namespaces ?? []).flatMap((n) => ['--namespace', n])],
     },
   });
 }

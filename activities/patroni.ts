@@ -1,0 +1,190 @@
+// Patroni: the config (etcd3), the unit, bootstrapping the leader, the guide's guard that
+// Patroni stays inactive on the replica until DB configuration, and the replica streaming.
+import type { StepResult } from '../workflows/runbook';
+import { dbHosts, type Host, type Topology } from '../topology';
+import { patroniConfigPath, patroniUnitPath, renderPatroniUnit, renderPatroniYml, type PatroniSecrets } from './render';
+import { ensureRemoteFile } from './remote-files';
+import { resolveSecret } from './secrets';
+import { daemonReload, ensureUnit, unitState } from './services';
+import { shellQuote, type SshSession } from './ssh';
+import { patroniCluster, restUrl, type PatroniMember } from './patroni-rest';
+import { databaseConfigured } from './postgres';
+import { guardFailed, hostOf, httpGet, onHost, type Probe, sleep, stepResult, waitFor, type ClusterInput, type HostInput } from './step';
+
+export function patroniSecrets(topology: Topology): PatroniSecrets {
+  const pg = topology.postgresql;
+  return {
+    superuser: resolveSecret(pg.superuser.password, 'postgresql.superuser.password'),
+    replication: resolveSecret(pg.replication.password, 'postgresql.replication.password'),
+    rewind: resolveSecret(pg.rewind.password, 'postgresql.rewind.password'),
+  };
+}
+
+export async function configurePatroni(input: HostInput): Promise<StepResult> {
+  return onHost(input, async (ssh, host) => {
+    const { topology, check } = input;
+    const actions: string[] = [];
+    const details: string[] = [];
+    const dataDir = topology.postgresql.data_dir;
+    const dirState = await ssh.exec(`stat -c '%U %a' ${shellQuote(dataDir)} 2>/dev/null`, { sudo: true });
+    if (dirState.stdout.trim() !== 'postgres 700') {
+      if (check) actions.push(`would create ${dataDir} (postgres, 700)`);
+      else {
+        await ssh.check(`install -d -o postgres -g postgres -m 700 ${shellQuote(dataDir)}`, { sudo: true });
+        actions.push(`created ${dataDir} (postgres, 700)`);
+      }
+    }
+    const config = await ensureRemoteFile(
+      ssh,
+      { path: patroniConfigPath, content: renderPatroniYml(topology, host, patroniSecrets(topology)), owner: 'root', group: 'postgres', mode: 0o640, secret: true },
+      check,
+    );
+    const unit = await ensureRemoteFile(ssh, { path: patroniUnitPath, content: renderPatroniUnit(topology), owner: 'root', group: 'root', mode: 0o644 }, check);
+    for (const change of [config, unit]) {
+      if (change.changed) actions.push(change.summary);
+      if (change.diff) details.push(change.diff);
+    }
+    if (unit.changed && !check) await daemonReload(ssh);
+    // A running Patroni re-reads its file on reload; one that is not running is left stopped
+    // (the replica must stay inactive until DB configuration).
+    const state = await unitState(ssh, 'patroni');
+    if (config.changed && state.active === 'active') {
+      actions.push(...(await ensureUnit(ssh, 'patroni', { running: true, enabled: state.enabled, refresh: 'reload' }, check)));
+    }
+    return stepResult(actions, `Patroni on ${host.name} is configured`, details);
+  });
+}
+
+export async function startPatroni(input: HostInput): Promise<StepResult> {
+  return onHost(input, async (ssh, host) => {
+    const actions = await ensureUnit(ssh, 'patroni', { running: true, enabled: true }, input.check);
+    return stepResult(actions, `Patroni is enabled and running on ${host.name}`);
+  });
+}
+
+export async function waitForLeader(input: HostInput): Promise<StepResult> {
+  const { topology, check } = input;
+  const host = hostOf(input);
+  const probe = async (): Promise<Probe<string>> => {
+    const response = await httpGet(restUrl(topology, host, '/primary'));
+    return response.status === 200 ? { done: `${host.name} is the leader` } : { notYet: `${host.name} answers ${response.status} on /primary` };
+  };
+  if (check) {
+    const seen = await probe().catch((err: Error) => ({ notYet: err.message }));
+    return stepResult([], 'done' in seen ? `${host.name} is the leader` : `${host.name} is not the leader yet (${seen.notYet}); the install starts it`);
+  }
+  await waitFor(`${host.name} to become the Patroni leader`, probe, {
+    timeoutMs: 240_000,
+    intervalMs: 1000,
+    remedy: `look at \`journalctl -u patroni\` on ${host.name}; Patroni needs etcd (port ${topology.etcd.client_port}) and an empty or valid ${topology.postgresql.data_dir}`,
+  });
+  return stepResult([], `${host.name} is the leader and accepts writes`);
+}
+
+/** Is the host already a running replica of this cluster (the install ran before)? */
+async function isEstablishedReplica(topology: Topology, host: Host): Promise<boolean> {
+  try {
+    const { members } = await patroniCluster(topology);
+    const me = members.find((m) => m.name === host.name);
+    return members.some((m) => m.role === 'leader' && m.name !== host.name) && me?.role === 'replica' && me.state === 'running';
+  } catch {
+    return false;
+  }
+}
+
+const STOP_REMEDY = (host: string) =>
+  `stop Patroni on the slave ${host}: \`systemctl stop patroni\`, and find what starts it again (a setup script, a cron job, a supervisor); then \`haflow resume <cluster> --retry\``;
+
+/** The guide's guard: Patroni on the replica is inactive before DB configuration; if active, stop it and verify. */
+export async function replicaPatroniInactive(input: HostInput): Promise<StepResult> {
+  return onHost(input, async (ssh, host) => {
+    const { topology, check } = input;
+    const state = await unitState(ssh, 'patroni');
+    if (state.active !== 'active' && state.active !== 'activating') return stepResult([], `Patroni is inactive on ${host.name}`);
+    // On a re-run of a finished install the replica rightly runs: it joined after DB configuration.
+    if ((await isEstablishedReplica(topology, host)) && (await databaseConfigured(topology))) {
+      return stepResult([], `${host.name} already runs as a replica of the cluster (installed before)`);
+    }
+    if (check) return stepResult([`would stop Patroni on ${host.name}: it is active before DB configuration (split-brain risk)`], '');
+    await ssh.exec('systemctl stop patroni', { sudo: true });
+    // Something may start it again right away: look twice, a moment apart.
+    const stillActive = async (s: SshSession) => ['active', 'activating'].includes((await unitState(s, 'patroni')).active);
+    let active = await stillActive(ssh);
+    if (!active) {
+      await sleep(2000);
+      active = await stillActive(ssh);
+    }
+    if (active) {
+      throw guardFailed(`Patroni is active on the slave ${host.name} before DB configuration and could not be stopped: starting it early causes split-brain`, STOP_REMEDY(host.name));
+    }
+    return stepResult([`stopped Patroni on ${host.name}: it was active before DB configuration`], '');
+  });
+}
+
+/** Lag of a member in bytes, or undefined when Patroni does not know it. */
+function lagBytes(member: PatroniMember): number | undefined {
+  return typeof member.lag === 'number' ? member.lag : undefined;
+}
+
+export async function replicaStreaming(input: HostInput): Promise<StepResult> {
+  const { topology, check } = input;
+  const host = hostOf(input);
+  const maxLag = topology.patroni.maximum_lag_on_failover;
+  const probe = async (): Promise<Probe<string>> => {
+    const { members } = await patroniCluster(topology);
+    const leader = members.find((m) => m.role === 'leader');
+    const me = members.find((m) => m.name === host.name);
+    if (!leader) return { notYet: 'the cluster has no leader' };
+    if (!me) return { notYet: `${host.name} is not a member of the cluster yet` };
+    if (me.role !== 'replica' || me.state !== 'running') return { notYet: `${host.name} is ${me.role}, ${me.state}` };
+    const lag = lagBytes(me);
+    if (lag === undefined || lag > maxLag) return { notYet: `${host.name} lag is ${me.lag}` };
+    const leaderHost = dbHosts(topology).find((h) => h.name === leader.name);
+    if (!leaderHost) return { notYet: `leader ${leader.name} is not a DB node of the topology` };
+    const senders = await onHost({ ...input, host: leaderHost.name }, (ssh) =>
+      ssh.check(
+        `sudo -u postgres psql -X -At -h /var/run/postgresql -p ${topology.postgresql.port} -c "select application_name || ' ' || state from pg_stat_replication"`,
+        { sudo: true },
+      ),
+    );
+    if (!senders.split('\n').includes(`${host.name} streaming`)) {
+      return { notYet: `${leader.name} has no streaming sender for ${host.name} (pg_stat_replication: ${senders.trim() || 'empty'})` };
+    }
+    return { done: `${host.name} streams from ${leader.name}, lag ${lag} bytes` };
+  };
+  if (check) {
+    const seen = await probe().catch((err: Error) => ({ notYet: err.message }));
+    return stepResult([], 'done' in seen ? seen.done : `not streaming yet (${seen.notYet}); the install starts it`);
+  }
+  const summary = await waitFor(`${host.name} to stream from the leader`, probe, {
+    timeoutMs: 480_000,
+    intervalMs: 1000,
+    remedy: `look at \`journalctl -u patroni\` on ${host.name}; ports ${topology.postgresql.port} and ${topology.patroni.rest_api_port} must be open between DB nodes`,
+  });
+  return stepResult([], summary);
+}
+
+export async function patroniClusterHealthy(input: ClusterInput): Promise<StepResult> {
+  const { topology } = input;
+  const dbs = dbHosts(topology);
+  const maxLag = topology.patroni.maximum_lag_on_failover;
+  const probe = async (): Promise<Probe<string>> => {
+    const { members, askedOf } = await patroniCluster(topology);
+    const leaders = members.filter((m) => m.role === 'leader');
+    const problems: string[] = [];
+    if (leaders.length !== 1) problems.push(`${leaders.length} leaders (${leaders.map((l) => l.name).join(', ')})`);
+    for (const db of dbs) {
+      const m = members.find((x) => x.name === db.name);
+      if (!m) problems.push(`${db.name} missing`);
+      else if (m.role !== 'leader' && (m.state !== 'running' || (lagBytes(m) ?? Infinity) > maxLag)) problems.push(`${db.name} ${m.role} ${m.state} lag ${m.lag}`);
+    }
+    if (problems.length > 0) return { notYet: `${problems.join('; ')} (asked ${askedOf})` };
+    const replicas = members.filter((m) => m.role !== 'leader');
+    return { done: `one leader (${leaders[0].name}), ${replicas.length} replica(s) running: ${replicas.map((r) => `${r.name} lag ${r.lag}`).join(', ')}` };
+  };
+  if (input.check) {
+    const seen = await probe().catch((err: Error) => ({ notYet: err.message }));
+    return stepResult([], 'done' in seen ? seen.done : `not healthy yet (${seen.notYet})`);
+  }
+  return stepResult([], await waitFor('the Patroni cluster to have one leader and running replicas', probe, { timeoutMs: 90_000 }));
+}

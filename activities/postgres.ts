@@ -1,0 +1,144 @@
+// PostgreSQL through Patroni: the guide's DB configuration step (the application's database
+// user and password, then reload and restart Patroni members) and the end-to-end check that
+// a write through HAProxy lands on the leader and is readable on every replica.
+import { randomBytes } from 'node:crypto';
+import { Client } from 'pg';
+import type { StepResult } from '../workflows/runbook';
+import { dbHosts, patroniScope, type Host, type Topology } from '../topology';
+import { patroniConfigPath } from './render';
+import { patroniCluster } from './patroni-rest';
+import { resolveSecret } from './secrets';
+import { shellQuote, targetFor, withSsh, type SshSession } from './ssh';
+import { hostOf, onHost, stepResult, waitFor, type HostInput } from './step';
+
+/** A SQL string literal (standard_conforming_strings is on since PostgreSQL 9.1). */
+export function sqlLiteral(value: string): string {
+  return `'${value.replace(/'/g, "''")}'`;
+}
+
+export function sqlIdentifier(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+/** psql as the postgres OS user over the local socket; the SQL (and any password in it) goes through stdin. */
+function psql(ssh: SshSession, topology: Topology, sql: string): Promise<string> {
+  return ssh.check(`sudo -u postgres psql -X -q -At -v ON_ERROR_STOP=1 -h /var/run/postgresql -p ${topology.postgresql.port} -d postgres`, {
+    sudo: true,
+    stdin: sql,
+  });
+}
+
+/** Can the application log in with this password? Checked over TCP on the leader itself, the password via stdin. */
+async function appLoginWorks(ssh: SshSession, topology: Topology, host: Host, user: string, db: string, password: string): Promise<boolean> {
+  const script = `export PGPASSWORD=${shellQuote(password)} PGCONNECT_TIMEOUT=5\npsql -X -At -h ${shellQuote(host.address)} -p ${topology.postgresql.port} -U ${shellQuote(user)} -d ${shellQuote(db)} -c 'select 1' >/dev/null 2>&1 && echo yes || echo no\n`;
+  const result = await ssh.exec('sh -s', { stdin: script });
+  return result.stdout.trim() === 'yes';
+}
+
+/** The guide's DB configuration has run: the application's user logs in on the leader (always true without an application tier). */
+export async function databaseConfigured(topology: Topology): Promise<boolean> {
+  const app = topology.app;
+  if (!app) return true;
+  const { members } = await patroniCluster(topology);
+  const leader = dbHosts(topology).find((h) => h.name === members.find((m) => m.role === 'leader')?.name);
+  if (!leader) return false;
+  const password = resolveSecret(app.db_password, 'app.db_password');
+  return withSsh(targetFor(topology, leader), (ssh) => appLoginWorks(ssh, topology, leader, app.db_user, app.db_name, password));
+}
+
+export async function configureDatabase(input: HostInput): Promise<StepResult> {
+  return onHost(input, async (ssh, host) => {
+    const { topology, check } = input;
+    const app = topology.app;
+    if (!app) return stepResult([], 'no application tier in this topology: nothing to configure');
+    const password = resolveSecret(app.db_password, 'app.db_password');
+    if (await appLoginWorks(ssh, topology, host, app.db_user, app.db_name, password)) {
+      return stepResult([], `the application's database user ${app.db_user} logs in to ${app.db_name} with the configured password`);
+    }
+    if (check) return stepResult([`would create or update database user ${app.db_user} and database ${app.db_name}, then reload and restart Patroni members`], '');
+    const user = sqlIdentifier(app.db_user);
+    await psql(
+      ssh,
+      topology,
+      [
+        `DO $$ BEGIN`,
+        `  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = ${sqlLiteral(app.db_user)}) THEN CREATE ROLE ${user} LOGIN;`,
+        `  END IF;`,
+        `END $$;`,
+        `ALTER ROLE ${user} LOGIN PASSWORD ${sqlLiteral(password)};`,
+        `SELECT 'CREATE DATABASE ${sqlIdentifier(app.db_name).replace(/'/g, "''")} OWNER ${user.replace(/'/g, "''")}' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = ${sqlLiteral(app.db_name)})`,
+        `\\gexec`,
+        '',
+      ].join('\n'),
+    );
+    // As the guide's DB configuration does: reload every member, restart those that need it.
+    const scope = shellQuote(patroniScope(topology));
+    await ssh.check(`sudo -u postgres patronictl -c ${patroniConfigPath} reload ${scope} --force`, { sudo: true });
+    await ssh.check(`sudo -u postgres patronictl -c ${patroniConfigPath} restart ${scope} --pending --force`, { sudo: true });
+    if (!(await appLoginWorks(ssh, topology, host, app.db_user, app.db_name, password))) {
+      throw new Error(`${host.name}: ${app.db_user} still cannot log in to ${app.db_name} after DB configuration`);
+    }
+    return stepResult([`created or updated database user ${app.db_user} and database ${app.db_name}; reloaded Patroni members`], '');
+  });
+}
+
+/** Writes a row through HAProxy, checks it landed on the leader, and reads it back on every replica. */
+export async function verifyWriteThroughHaproxy(input: HostInput): Promise<StepResult> {
+  const { topology } = input;
+  const proxy = hostOf(input);
+  const port = topology.haproxy.postgres_port;
+  if (input.check) return stepResult([], `would write a row through ${proxy.name}:${port} and read it on every replica`);
+  const token = `install-check-${randomBytes(6).toString('hex')}`;
+  const password = resolveSecret(topology.postgresql.superuser.password, 'postgresql.superuser.password');
+  const landedOn = await waitFor(
+    `a write through HAProxy on ${proxy.name}:${port}`,
+    async () => {
+      const client = new Client({
+        host: proxy.address,
+        port,
+        user: topology.postgresql.superuser.username,
+        password,
+        database: 'postgres',
+        connectionTimeoutMillis: 3000,
+        query_timeout: 5000,
+      });
+      try {
+        await client.connect();
+        await client.query('CREATE TABLE IF NOT EXISTS haflow_install_check (token text PRIMARY KEY, written_at timestamptz NOT NULL DEFAULT now())');
+        await client.query('INSERT INTO haflow_install_check (token) VALUES ($1)', [token]);
+        const row = await client.query<{ addr: string; recovery: boolean }>('SELECT host(inet_server_addr()) AS addr, pg_is_in_recovery() AS recovery');
+        return { done: row.rows[0] };
+      } finally {
+        await client.end().catch(() => undefined);
+      }
+    },
+    { timeoutMs: 90_000, intervalMs: 2000, remedy: `check \`systemctl status haproxy\` on ${proxy.name} and the stats page on port ${topology.haproxy.stats_port}` },
+  );
+  const { members } = await patroniCluster(topology);
+  const leader = members.find((m) => m.role === 'leader');
+  const writer = dbHosts(topology).find((h) => h.address === landedOn.addr);
+  if (landedOn.recovery || !leader || writer?.name !== leader.name) {
+    throw new Error(`the write through ${proxy.name}:${port} landed on ${writer?.name ?? landedOn.addr} (in recovery: ${landedOn.recovery}), but the Patroni leader is ${leader?.name ?? 'none'}`);
+  }
+  const replicas = dbHosts(topology).filter((h) => h.name !== leader.name);
+  await Promise.all(
+    replicas.map((replica) =>
+      withSsh(targetFor(topology, replica), (ssh) =>
+        waitFor(
+          `the row to reach ${replica.name}`,
+          async () => {
+            const seen = await ssh.check(
+              `sudo -u postgres psql -X -At -h /var/run/postgresql -p ${topology.postgresql.port} -d postgres -c ${shellQuote(
+                `select pg_is_in_recovery(), count(*) from haflow_install_check where token = ${sqlLiteral(token)}`,
+              )}`,
+              { sudo: true },
+            );
+            return seen.trim() === 't|1' ? { done: true } : { notYet: `${replica.name} answered ${seen.trim() || 'nothing'}` };
+          },
+          { timeoutMs: 60_000, intervalMs: 500 },
+        ),
+      ),
+    ),
+  );
+  return stepResult([], `a write through ${proxy.name}:${port} landed on the leader ${leader.name} and is readable on ${replicas.map((r) => r.name).join(', ') || 'no replica'}`);
+}

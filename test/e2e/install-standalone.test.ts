@@ -1,0 +1,91 @@
+// The Patroni guide's standalone layout (3 machines) installed on the lab: real dev server,
+// real worker, real SSH, real etcd, Patroni, PostgreSQL and HAProxy.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Worker } from '@temporalio/worker';
+import { Client } from 'pg';
+import type { RunbookOutcome } from '../../workflows/runbook';
+import { diskFingerprint, labTopology, sshRun, useLab } from '../support/lab';
+import { haflowWorker, labSecrets, startInstall } from '../support/install';
+import { startDevServer } from '../support/temporal';
+
+labSecrets();
+const currentLab = useLab(labTopology('standalone'));
+let env: TestWorkflowEnvironment;
+let worker: Worker;
+let running: Promise<void>;
+
+before(async () => {
+  env = await startDevServer();
+  worker = await haflowWorker(env);
+  running = worker.run();
+});
+
+after(async () => {
+  worker?.shutdown();
+  await running;
+  await env?.teardown();
+});
+
+const stepsOf = (outcome: RunbookOutcome) => Object.fromEntries(outcome.steps.map((s) => [s.id, s]));
+
+test('check mode on bare machines lists every change and changes nothing on any machine', async () => {
+  const lab = currentLab();
+  const before = lab.topology.hosts.map((h) => diskFingerprint(h.name));
+  const outcome = await (await startInstall(env, lab.topology, { check: true })).result();
+  const steps = stepsOf(outcome);
+  assert.match(steps['packages@node2'].summary!, /would disable patroni.*would drop Debian's default cluster 15\/main/);
+  assert.match(steps['etcd.member@observer'].summary!, /would rewrite \/etc\/default\/etcd.*would start etcd/);
+  assert.match(steps['haproxy.config@observer'].summary!, /would rewrite \/etc\/haproxy\/haproxy\.cfg/);
+  assert.match(steps['haproxy.config@observer'].details!.join('\n'), /\+listen postgres/);
+  assert.match(steps['patroni.config@node1'].summary!, /would create \/etc\/patroni\/config\.yml/);
+  assert.match(steps['patroni.start@node1'].summary!, /would start patroni/);
+  assert.match(steps['db.config@node1'].summary!, /would create or update database user flotomate/);
+  assert.doesNotMatch(JSON.stringify(outcome), new RegExp(process.env.HAFLOW_PG_SUPERUSER_PASSWORD!), 'no password in the result');
+  const afterCheck = lab.topology.hosts.map((h) => diskFingerprint(h.name));
+  lab.topology.hosts.forEach((h, i) => assert.ok(before[i] === afterCheck[i], `${h.name}: check mode changed a file`));
+  for (const host of ['observer', 'node1', 'node2']) {
+    const services = await sshRun(lab, host, 'systemctl is-active etcd haproxy patroni', { sudo: true });
+    assert.deepEqual(services.stdout.trim().split('\n'), ['inactive', 'inactive', 'inactive'], `${host}: nothing started`);
+  }
+});
+
+test('a bare standalone lab installs: every step done, a write through HAProxy reaches the leader and the replica', async () => {
+  const lab = currentLab();
+  const outcome = await (await startInstall(env, lab.topology)).result();
+  assert.equal(outcome.status, 'completed');
+  assert.deepEqual(outcome.steps.filter((s) => s.status !== 'done').map((s) => s.id), []);
+  const steps = stepsOf(outcome);
+  assert.match(steps['patroni.replica-inactive@node2'].summary!, /Patroni is inactive on node2/);
+  assert.match(steps['verify.haproxy@observer'].summary!, /exactly the leader node1 is UP/);
+
+  // Checked here too, independently of haflow's own verify steps.
+  const client = new Client({ host: '127.0.0.11', port: 5000, user: 'postgres', password: process.env.HAFLOW_PG_SUPERUSER_PASSWORD, database: 'postgres' });
+  await client.connect();
+  try {
+    await client.query('CREATE TABLE IF NOT EXISTS e2e_probe (id int PRIMARY KEY)');
+    await client.query('INSERT INTO e2e_probe VALUES (42) ON CONFLICT DO NOTHING');
+    const where = await client.query<{ addr: string }>('SELECT host(inet_server_addr()) AS addr');
+    assert.equal(where.rows[0].addr, '127.0.0.12', 'writes go to node1, the leader');
+  } finally {
+    await client.end();
+  }
+  let onReplica = '';
+  for (let i = 0; i < 50 && onReplica !== 't|1'; i++) {
+    const r = await sshRun(lab, 'node2', `sudo -u postgres psql -X -At -h /var/run/postgresql -c 'select pg_is_in_recovery(), count(*) from e2e_probe'`, { sudo: true });
+    onReplica = r.stdout.trim();
+    if (onReplica !== 't|1') await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  assert.equal(onReplica, 't|1', 'the row is readable on node2, a replica');
+  const list = await sshRun(lab, 'node1', 'patronictl -c /etc/patroni/config.yml list -f json', { sudo: true });
+  const members = JSON.parse(list.stdout) as { Member: string; Role: string; State: string }[];
+  assert.deepEqual(members.map((m) => [m.Member, m.Role]).sort(), [['node1', 'Leader'], ['node2', 'Replica']]);
+});
+
+test('installing again changes nothing and says so', async () => {
+  const lab = currentLab();
+  const outcome = await (await startInstall(env, lab.topology)).result();
+  assert.equal(outcome.changed, 0, outcome.steps.filter((s) => s.changed).map((s) => `${s.id}: ${s.summary}`).join('\n'));
+  assert.equal(outcome.unchanged, outcome.steps.length);
+});

@@ -1,0 +1,40 @@
+// An install on the lab with a real dev server and a real worker running haflow's activities.
+import { randomBytes } from 'node:crypto';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import * as activities from '../../activities';
+import { TASK_QUEUE } from '../../client/temporal';
+import type { Topology } from '../../topology';
+import { installWorkflow } from '../../workflows';
+import { clusterWorkflowId } from '../../workflows/ids';
+import type { Progress } from '../../workflows/runbook';
+import { workflowBundle } from './temporal';
+
+/** The lab topologies name these variables; the worker reads them when an activity needs a password. */
+export function labSecrets(): void {
+  for (const name of ['HAFLOW_PG_SUPERUSER_PASSWORD', 'HAFLOW_PG_REPLICATION_PASSWORD', 'HAFLOW_PG_REWIND_PASSWORD', 'HAFLOW_APP_DB_PASSWORD']) {
+    process.env[name] ??= `lab-${randomBytes(9).toString('base64url')}`;
+  }
+}
+
+export async function haflowWorker(env: TestWorkflowEnvironment, taskQueue = TASK_QUEUE): Promise<Worker> {
+  return Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: await workflowBundle(),
+    activities,
+  });
+}
+
+export async function startInstall(env: TestWorkflowEnvironment, topology: Topology, options: { check?: boolean; taskQueue?: string } = {}) {
+  return env.client.workflow.start(installWorkflow, {
+    taskQueue: options.taskQueue ?? TASK_QUEUE,
+    workflowId: options.check ? `${clusterWorkflowId(topology.cluster)}-check-${randomBytes(3).toString('hex')}` : clusterWorkflowId(topology.cluster),
+    args: [{ topology, check: options.check }],
+    workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+  });
+}
+
+export function describeProgress(progress: Progress): string {
+  return progress.steps.map((s) => `${s.status.padEnd(8)} ${s.id}${s.summary ? `: ${s.summary}` : ''}${s.error ? ` ERROR ${s.error.type}: ${s.error.message}` : ''}`).join('\n');
+}
