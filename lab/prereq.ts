@@ -98,6 +98,11 @@ const SYSTEMCTL_PATCHES: { why: string; find: string; replace: string }[] = [
       '                if self.get_status_from(conf, "ActiveState", "") == "failed":\n                    return "failed"\n' +
       '                return "inactive"\n',
   },
+  {
+    why: 'is-active reports a running unit as "active" whether or not it is enabled, as systemd does (not "unknown")',
+    find: '                if enabled != "enabled": active = "unknown"\n',
+    replace: '',
+  },
 ];
 
 export async function installSystemctl(): Promise<void> {
@@ -105,7 +110,9 @@ export async function installSystemctl(): Promise<void> {
   mkdirSync(labPaths.bin, { recursive: true });
   copyFileSync(labSources.journalctl, join(labPaths.bin, 'journalctl'));
   chmodSync(join(labPaths.bin, 'journalctl'), 0o755);
-  if (existsSync(target)) return;
+  const stamp = join(labPaths.bin, 'systemctl.patches');
+  const patchList = SYSTEMCTL_PATCHES.map((p) => p.why).join('\n');
+  if (existsSync(target) && existsSync(stamp) && readFileSync(stamp, 'utf8') === patchList) return;
   const work = mkdtempSync(join(tmpdir(), 'haflow-systemctl-'));
   try {
     await run('apt-get', ['download', 'systemctl'], { cwd: work }).catch((err: { stderr?: string }) => {
@@ -121,6 +128,7 @@ export async function installSystemctl(): Promise<void> {
       source = source.replace(patch.find, patch.replace);
     }
     writeFileSync(target, source, { mode: 0o755 });
+    writeFileSync(stamp, patchList);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

@@ -133,6 +133,8 @@ describe('systemctl on lab machines drives Debian units with systemd exit codes'
     const lab = currentLab();
     assert.equal((await sshRun(lab, 'app1', 'systemctl start nginx', { sudo: true })).code, 0);
     assert.equal(await isActive(lab, 'app1', 'nginx'), 'active 0');
+    await sshRun(lab, 'app1', 'systemctl disable nginx', { sudo: true });
+    assert.equal(await isActive(lab, 'app1', 'nginx'), 'active 0', 'a running unit is active whether or not it is enabled');
     await sshRun(lab, 'app1', 'systemctl stop nginx', { sudo: true });
     assert.equal(await isActive(lab, 'app1', 'nginx'), 'inactive 3');
     await sshRun(lab, 'app1', "echo 'bogus_directive on;' >> /etc/nginx/sites-enabled/serviceops", { sudo: true });

@@ -7,7 +7,7 @@ import { TASK_QUEUE } from '../../client/temporal';
 import type { Topology } from '../../topology';
 import { installWorkflow } from '../../workflows';
 import { clusterWorkflowId } from '../../workflows/ids';
-import type { Progress } from '../../workflows/runbook';
+import type { Progress, RunbookOutcome } from '../../workflows/runbook';
 import { workflowBundle } from './temporal';
 
 /** The lab topologies name these variables; the worker reads them when an activity needs a password. */
@@ -37,4 +37,13 @@ export async function startInstall(env: TestWorkflowEnvironment, topology: Topol
 
 export function describeProgress(progress: Progress): string {
   return progress.steps.map((s) => `${s.status.padEnd(8)} ${s.id}${s.summary ? `: ${s.summary}` : ''}${s.error ? ` ERROR ${s.error.type}: ${s.error.message}` : ''}`).join('\n');
+}
+
+/** Every step done, and a second install changed nothing: the checks every layout must pass. */
+export async function installTwice(env: TestWorkflowEnvironment, topology: Topology): Promise<{ first: RunbookOutcome; second: RunbookOutcome }> {
+  const first = await (await startInstall(env, topology)).result();
+  const notDone = first.steps.filter((s) => s.status !== 'done').map((s) => s.id);
+  if (first.status !== 'completed' || notDone.length > 0) throw new Error(`install did not complete: ${notDone.join(', ')}`);
+  const second = await (await startInstall(env, topology)).result();
+  return { first, second };
 }
