@@ -1,5 +1,6 @@
 // An install on the lab with a real dev server and a real worker running haflow's activities.
 import { randomBytes } from 'node:crypto';
+import type { WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import * as activities from '../../activities';
@@ -17,13 +18,27 @@ export function labSecrets(): void {
   }
 }
 
-export async function haflowWorker(env: TestWorkflowEnvironment, taskQueue = TASK_QUEUE): Promise<Worker> {
+/** A worker with haflow's real activities; `overrides` wraps some of them to inject a fault. */
+export async function haflowWorker(env: TestWorkflowEnvironment, overrides: Partial<typeof activities> = {}): Promise<Worker> {
   return Worker.create({
     connection: env.nativeConnection,
-    taskQueue,
+    taskQueue: TASK_QUEUE,
     workflowBundle: await workflowBundle(),
-    activities,
+    activities: { ...activities, ...overrides },
   });
+}
+
+/** Polls the install's progress until `done` holds (bounded), returning what it saw. */
+export async function waitForProgress(handle: WorkflowHandle, what: string, done: (p: Progress) => boolean, timeoutMs = 180_000): Promise<Progress> {
+  const deadline = Date.now() + timeoutMs;
+  let last: Progress | undefined;
+  while (Date.now() < deadline) {
+    last = await handle.query<Progress>('progress');
+    if (done(last)) return last;
+    if (last.status === 'completed' || last.status === 'aborted') break; // it will never happen now
+    await new Promise((resolve) => setTimeout(resolve, 300));
+  }
+  throw new Error(`timed out waiting for ${what}:\n${last ? describeProgress(last) : 'no progress'}`);
 }
 
 export async function startInstall(env: TestWorkflowEnvironment, topology: Topology, options: { check?: boolean; taskQueue?: string } = {}) {

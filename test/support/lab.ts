@@ -10,8 +10,11 @@ import { targetFor, withSsh, type ExecResult } from '../../activities/ssh';
 
 export const labTopology = (name: 'standalone' | 'distributed' | 'generic') => join(__dirname, '../../lab/topologies', `${name}.yaml`);
 
+/** The lab of a test file: `current()` is the lab that is up; `wipe()` brings it back to bare machines. */
+export type LabHandle = (() => Lab) & { wipe(): Promise<Lab> };
+
 /** Brings up bare machines for the file's tests and always takes them down. */
-export function useLab(topologyFile: string): () => Lab {
+export function useLab(topologyFile: string): LabHandle {
   let lab: Lab | undefined;
   const stop = async () => {
     const current = lab ?? Lab.current();
@@ -31,10 +34,16 @@ export function useLab(topologyFile: string): () => Lab {
     process.removeListener('SIGTERM', onSignal);
     await stop();
   });
-  return () => {
+  const current = () => {
     if (!lab) throw new Error('the lab is not up');
     return lab;
   };
+  return Object.assign(current, {
+    wipe: async () => {
+      lab = await current().wipe();
+      return lab;
+    },
+  });
 }
 
 /** Runs a command on a lab machine over SSH as the topology's user, as haflow does. */

@@ -1,0 +1,93 @@
+// The guide's guard: Patroni stays inactive on the slave until DB configuration. Something
+// starts it early (as the vendor's setup script did); haflow stops it, or blocks with the
+// remedy when it cannot.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Worker } from '@temporalio/worker';
+import * as activities from '../../activities';
+import type { HostInput } from '../../activities/step';
+import { labTopology, sshRun, useLab } from '../support/lab';
+import { haflowWorker, labSecrets, startInstall, waitForProgress } from '../support/install';
+import { startDevServer } from '../support/temporal';
+
+labSecrets();
+const currentLab = useLab(labTopology('standalone'));
+let env: TestWorkflowEnvironment;
+let worker: Worker;
+let running: Promise<void>;
+
+/** What happens on the slave right after haflow writes its Patroni config (set per test). */
+let onSlaveConfigured: (() => Promise<void>) | undefined;
+
+before(async () => {
+  env = await startDevServer();
+  worker = await haflowWorker(env, {
+    async configurePatroni(input: HostInput) {
+      const result = await activities.configurePatroni(input);
+      if (input.host === 'node2' && !input.check) await onSlaveConfigured?.();
+      return result;
+    },
+  });
+  running = worker.run();
+});
+
+after(async () => {
+  worker?.shutdown();
+  await running;
+  await env?.teardown();
+});
+
+const GUARD = 'patroni.replica-inactive@node2';
+const startPatroniEarly = () => sshRun(currentLab(), 'node2', 'systemctl start patroni', { sudo: true }).then(() => undefined);
+/** A rogue starter: starts Patroni again whenever it stops, until its pid file's process is killed. */
+const startRogueStarter = () =>
+  sshRun(
+    currentLab(),
+    'node2',
+    `systemctl start patroni && (setsid nohup sh -c 'echo $$ > /run/rogue-starter.pid; while true; do systemctl is-active -q patroni || systemctl start patroni; sleep 0.3; done' >/dev/null 2>&1 &)`,
+    { sudo: true },
+  ).then(() => undefined);
+
+test('Patroni started on the slave before DB configuration is stopped, and the install carries on', async () => {
+  const lab = currentLab();
+  onSlaveConfigured = startPatroniEarly;
+  const outcome = await (await startInstall(env, lab.topology)).result();
+  const guard = outcome.steps.find((s) => s.id === GUARD)!;
+  assert.equal(guard.status, 'done');
+  assert.equal(guard.changed, true);
+  assert.match(guard.summary!, /stopped Patroni on node2: it was active before DB configuration/);
+  assert.equal(outcome.status, 'completed');
+  assert.match(outcome.steps.find((s) => s.id === 'patroni.streaming@node2')!.summary!, /node2 streams from node1/);
+});
+
+test('when Patroni on the slave cannot be stopped the run blocks with the remedy; after the fix, retry completes', async () => {
+  const lab = await currentLab.wipe();
+  onSlaveConfigured = startRogueStarter;
+  const handle = await startInstall(env, lab.topology);
+  const blocked = await waitForProgress(handle, 'the guard to block', (p) => p.steps.some((s) => s.id === GUARD && s.status === 'blocked'));
+  const guard = blocked.steps.find((s) => s.id === GUARD)!;
+  assert.equal(guard.error!.type, 'GuardFailed');
+  assert.match(guard.error!.message, /Patroni is active on the slave node2 before DB configuration and could not be stopped/);
+  assert.match(guard.error!.remedy!, /stop Patroni on the slave node2: `systemctl stop patroni`/);
+  assert.equal(blocked.steps.find((s) => s.id === 'db.config@node1')!.status, 'pending', 'DB configuration waits');
+
+  await sshRun(lab, 'node2', 'kill "$(cat /run/rogue-starter.pid)"', { sudo: true }); // the operator's fix
+  await handle.executeUpdate('decide', { args: [{ stepId: GUARD, decision: 'retry' }] });
+  const outcome = await handle.result();
+  assert.equal(outcome.status, 'completed');
+  assert.match(outcome.steps.find((s) => s.id === GUARD)!.summary!, /stopped Patroni on node2/);
+});
+
+test('skip lets the operator accept the risk: the guard is marked skipped and the install completes', async () => {
+  const lab = await currentLab.wipe();
+  onSlaveConfigured = startRogueStarter;
+  const handle = await startInstall(env, lab.topology);
+  await waitForProgress(handle, 'the guard to block', (p) => p.steps.some((s) => s.id === GUARD && s.status === 'blocked'));
+  await handle.executeUpdate('decide', { args: [{ stepId: GUARD, decision: 'skip', reason: 'replica started by hand on purpose' }] });
+  const outcome = await handle.result();
+  await sshRun(lab, 'node2', 'kill "$(cat /run/rogue-starter.pid)"', { sudo: true });
+  assert.deepEqual(outcome.skipped, [GUARD]);
+  assert.equal(outcome.steps.find((s) => s.id === GUARD)!.summary, 'skipped by operator: replica started by hand on purpose');
+  assert.equal(outcome.steps.find((s) => s.id === 'verify.cluster')!.status, 'done');
+});
