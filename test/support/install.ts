@@ -42,6 +42,8 @@ export async function waitForProgress(handle: WorkflowHandle, what: string, done
 }
 
 export async function startInstall(env: TestWorkflowEnvironment, topology: Topology, options: { check?: boolean; taskQueue?: string } = {}) {
+  // A run left blocked by a failed test must not hold the cluster for the next test.
+  await env.client.workflow.getHandle(clusterWorkflowId(topology.cluster)).terminate('a new test starts').catch(() => undefined);
   return env.client.workflow.start(installWorkflow, {
     taskQueue: options.taskQueue ?? TASK_QUEUE,
     workflowId: options.check ? `${clusterWorkflowId(topology.cluster)}-check-${randomBytes(3).toString('hex')}` : clusterWorkflowId(topology.cluster),
