@@ -78,6 +78,7 @@ test('loopback lab: the config that worked in the lab (lab notes §4), section b
     data_dir: '/var/lib/postgresql/patroni-data',
     bin_dir: '/usr/lib/postgresql/15/bin',
     pgpass: '/var/lib/postgresql/.pgpass_patroni',
+    basebackup: [{ checkpoint: 'fast' }],
     authentication: {
       superuser: { username: 'postgres', password: 'pg-secret' },
       replication: { username: 'replicator', password: 'rep-secret' },
