@@ -1,11 +1,15 @@
 // The operator's command line. A thin shell: each command parses its arguments and calls
 // the typed API (topology loader, client functions), so scripts can do the same.
 import { join } from 'node:path';
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { hostFiles, secretPlaceholders } from '../activities/render';
-import { formatIssue, loadTopology, TopologyError } from '../topology';
+import { formatIssue, loadTopology, TopologyError, type Topology } from '../topology';
+import type { Decision } from '../workflows/runbook';
+import { AmbiguousStepError, DECISIONS } from './api';
 import { demoLab } from './demo';
+import { defaultServerDbFile } from './dev-server';
 import { defineLabCommands } from './lab-command';
+import { installCommand, planCheckCommand, planCommand, resumeCommand, serverCommand, statusCommand } from './operator-commands';
 
 /** Exit codes: 0 ok, 1 the operation failed or found problems, 2 bad usage. */
 export async function main(argv: string[]): Promise<number> {
@@ -45,11 +49,71 @@ export async function main(argv: string[]): Promise<number> {
   defineLabCommands(program.command('lab'), (code) => (exitCode = code));
 
   program
+    .command('plan')
+    .description('print the install runbook for a topology, step by step in order (connects nowhere); --check asks the machines what each step would change')
+    .argument('<topology>', 'topology YAML file')
+    .option('--check', 'run the install in check mode on a worker: every step reports what it would change, nothing is changed')
+    .action(async (file: string, opts: { check?: boolean }) => {
+      exitCode = await withTopology(file, (topology) => (opts.check ? planCheckCommand(topology) : planCommand(topology)));
+    });
+
+  program
+    .command('install')
+    .description('install the cluster of a topology and show its progress; exit 0 when complete, 1 when a step blocks (with the commands to continue)')
+    .argument('<topology>', 'topology YAML file')
+    .option('--detach', 'start the install and return at once')
+    .action(async (file: string, opts: { detach?: boolean }) => {
+      exitCode = await withTopology(file, (topology) => installCommand(topology, opts));
+    });
+
+  program
+    .command('status')
+    .description("the progress of a cluster's latest operation (running, blocked, completed, aborted); exit 1 when there is none")
+    .argument('<cluster>', 'cluster name, as in the topology')
+    .option('--follow', 'follow a running operation until it completes or blocks (exit codes as for install)')
+    .action(async (cluster: string, opts: { follow?: boolean }) => {
+      exitCode = await statusCommand(cluster, opts);
+    });
+
+  program
+    .command('resume')
+    .description('decide for the blocked step of a cluster: --retry, --skip or --abort; then follow the run (exit codes as for install)')
+    .argument('<cluster>', 'cluster name, as in the topology')
+    .option('--retry', 'run the blocked step again (after fixing its cause)')
+    .option('--skip', 'leave the blocked step as it is and go on with the next')
+    .option('--abort', 'stop the operation at the blocked step')
+    .option('--step <id>', 'the blocked step to decide for (needed when several are blocked)')
+    .option('--reason <text>', 'why; recorded in the workflow history')
+    .action(async (cluster: string, opts: ResumeOptions, command: Command) => {
+      const decisions = DECISIONS.filter((d) => opts[d]);
+      if (decisions.length !== 1) {
+        command.error(`error: resume needs exactly one of --retry, --skip, --abort${decisions.length > 1 ? ` (got --${decisions.join(', --')})` : ''}`, { exitCode: 2 });
+      }
+      try {
+        exitCode = await resumeCommand(cluster, decisions[0], opts);
+      } catch (err) {
+        if (err instanceof AmbiguousStepError) command.error(`error: ${err.message}`, { exitCode: 2 });
+        throw err;
+      }
+    });
+
+  program
+    .command('server')
+    .description('run the embedded Temporal dev server (the `temporal` CLI) with its state in a SQLite file; SIGINT/SIGTERM stop it')
+    .option('--db-file <path>', 'SQLite file holding every workflow', defaultServerDbFile())
+    .option('--port <n>', 'gRPC port clients and workers connect to', tcpPort, 7233)
+    .option('--ui-port <n>', 'web UI port', tcpPort, 8233)
+    .action(async (opts: { dbFile: string; port: number; uiPort: number }) => {
+      exitCode = await serverCommand(opts);
+    });
+
+  program
     .command('worker')
     .description('run a worker: executes haflow workflows and activities (Temporal connection from TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE, default the embedded dev server)')
     .option('--grace <seconds>', 'seconds running activities get to finish on SIGINT/SIGTERM', '30')
     .action(async (opts: { grace: string }) => {
-      const { runWorker } = await import('../worker/main');
+      // Loaded on demand: the worker pulls in the SDK's native runtime, which other commands do not need.
+      const { runWorker } = require('../worker/main') as typeof import('../worker/main');
       await runWorker({ graceSeconds: Number(opts.grace) });
     });
 
@@ -61,6 +125,20 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   return exitCode;
+}
+
+type ResumeOptions = Partial<Record<Decision, boolean>> & { step?: string; reason?: string };
+
+function tcpPort(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new InvalidArgumentError('must be a TCP port (1-65535)');
+  return n;
+}
+
+/** Loads and validates a topology file (printing every issue), then runs `command` on it; exit 1 when invalid. */
+async function withTopology(file: string, command: (topology: Topology) => number | Promise<number>): Promise<number> {
+  const loaded = loadOrReport(file);
+  return loaded ? command(loaded.topology) : 1;
 }
 
 function render(file: string, hostName?: string): number {

@@ -1,9 +1,15 @@
 // The embedded Temporal dev server: the `temporal` CLI's `server start-dev`.
 // The SDK cannot download it on machines without internet, so haflow looks for an
-// installed CLI and says exactly how to get one when there is none.
-import { execFileSync } from 'node:child_process';
-import { accessSync, constants, readFileSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+// installed CLI and says exactly how to get one when there is none. `haflow server` and
+// the demo run it with its state in a SQLite file (startEmbeddedServer).
+import { execFileSync, spawn } from 'node:child_process';
+import { accessSync, constants, mkdirSync, readFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { homedir } from 'node:os';
+import { delimiter, dirname, join, resolve as absolutePath } from 'node:path';
+import { createInterface } from 'node:readline';
+import { Connection } from '@temporalio/client';
+import { msToTs } from '@temporalio/common/lib/time';
 
 export const TEMPORAL_CLI_MISSING = [
   'The Temporal CLI (`temporal`) was not found.',
@@ -46,4 +52,132 @@ export function findTemporalCli(env: NodeJS.ProcessEnv = process.env): string {
     if (dir && isExecutable(candidate)) return resolvePyenvShim(candidate);
   }
   throw new Error(TEMPORAL_CLI_MISSING);
+}
+
+/** How long the embedded server keeps finished runs (its default is one day), so `haflow status` still shows last month's install. */
+export const FINISHED_RUN_RETENTION_DAYS = 30;
+
+/** The embedded server's state: `$XDG_DATA_HOME/haflow/temporal.sqlite`, else `~/.local/share/haflow/temporal.sqlite`. */
+export function defaultServerDbFile(env: NodeJS.ProcessEnv = process.env): string {
+  const dataHome = env.XDG_DATA_HOME || join(env.HOME || homedir(), '.local', 'share');
+  return join(dataHome, 'haflow', 'temporal.sqlite');
+}
+
+export interface EmbeddedServerOptions {
+  /** SQLite file holding every workflow; created, with its directory, when missing. */
+  dbFile: string;
+  /** Front-end gRPC port, default 7233. */
+  port?: number;
+  /** Web UI port, default 8233. */
+  uiPort?: number;
+  /** Every line the server logs (errors only) while it serves; startup lines are kept to explain a failed start. */
+  onLog?: (line: string) => void;
+  /** Default 30 s. */
+  startTimeoutMs?: number;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface EmbeddedServer {
+  /** host:port for TEMPORAL_ADDRESS. */
+  address: string;
+  uiUrl: string;
+  dbFile: string;
+  pid: number;
+  /** Resolves with the exit code (null after a signal) when the server process ends, for whatever reason. */
+  exited: Promise<number | null>;
+  /** SIGTERM, then SIGKILL if it is still there after 10 s; resolves once the process is gone. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs `temporal server start-dev` with its state in a SQLite file, waits until it answers,
+ * and raises the default namespace's retention (the dev server keeps finished runs one day).
+ */
+export async function startEmbeddedServer(options: EmbeddedServerOptions): Promise<EmbeddedServer> {
+  const port = options.port ?? 7233;
+  const uiPort = options.uiPort ?? 8233;
+  const address = `localhost:${port}`;
+  const dbFile = absolutePath(options.dbFile);
+  // Checked first: otherwise the readiness check below could be answered by the server already there.
+  await assertNothingListens(port, 'gRPC');
+  await assertNothingListens(uiPort, 'web UI');
+  mkdirSync(dirname(dbFile), { recursive: true });
+  const child = spawn(
+    findTemporalCli(options.env),
+    ['server', 'start-dev', '--db-filename', dbFile, '--port', String(port), '--ui-port', String(uiPort), '--log-level', 'error'],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: options.env ?? process.env },
+  );
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const spawnFailed = new Promise<never>((_, reject) => child.once('error', reject));
+  const startupLines: string[] = [];
+  /** Lines are forwarded while the server serves: not its startup banner, nor its shutdown chatter. */
+  let serving = false;
+  for (const stream of [child.stdout, child.stderr]) {
+    createInterface({ input: stream }).on('line', (line) => {
+      if (serving) options.onLog?.(line);
+      else startupLines.push(line);
+    });
+  }
+  const running = () => child.pid !== undefined && child.exitCode === null && child.signalCode === null;
+  const stop = async (): Promise<void> => {
+    serving = false;
+    if (!running()) return;
+    child.kill('SIGTERM');
+    const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(killer);
+  };
+
+  try {
+    await Promise.race([
+      answerAndKeepRuns(address, options.startTimeoutMs ?? 30_000, running),
+      spawnFailed,
+      exited.then((code) => {
+        throw new Error(`exited with code ${code}`);
+      }),
+    ]);
+  } catch (err) {
+    await stop();
+    const output = startupLines.slice(-15).join('\n');
+    throw new Error(
+      `the Temporal dev server (state ${dbFile}, port ${port}, UI port ${uiPort}) did not start: ${(err as Error).message}${output ? `\n${output}` : ''}`,
+    );
+  }
+  serving = true;
+  return { address, uiUrl: `http://localhost:${uiPort}`, dbFile, pid: child.pid!, exited, stop };
+}
+
+/** Rejects when something accepts connections on localhost:port (IPv4 or IPv6). */
+function assertNothingListens(port: number, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const probe = createConnection({ host: 'localhost', port });
+    probe.once('connect', () => {
+      probe.destroy();
+      reject(new Error(`the ${what} port ${port} is already in use on localhost (another Temporal server?); choose another port`));
+    });
+    probe.once('error', () => resolve()); // refused: free
+  });
+}
+
+/** Waits until the server answers on `address`, then sets the default namespace's retention. Gives up when the server is gone. */
+async function answerAndKeepRuns(address: string, timeoutMs: number, serverRunning: () => boolean): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (serverRunning()) {
+    try {
+      const connection = await Connection.connect({ address, connectTimeout: 1_000 });
+      try {
+        await connection.workflowService.updateNamespace({
+          namespace: 'default',
+          config: { workflowExecutionRetentionTtl: msToTs(`${FINISHED_RUN_RETENTION_DAYS * 24}h`) },
+        });
+        return;
+      } finally {
+        await connection.close();
+      }
+    } catch (err) {
+      if (Date.now() > deadline) throw new Error(`no answer on ${address} within ${timeoutMs / 1000} s: ${(err as Error).message}`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+  throw new Error('the server process ended');
 }

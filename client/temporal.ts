@@ -19,7 +19,9 @@ export interface TemporalSettings {
 export function temporalSettings(env: NodeJS.ProcessEnv = process.env): TemporalSettings {
   const { connectionOptions, namespace } = loadClientConnectConfig({ overrideEnvVars: env as Record<string, string> });
   const address = connectionOptions.address ?? EMBEDDED_ADDRESS;
-  return { address, namespace: namespace ?? 'default', connectionOptions: { ...connectionOptions, address } };
+  // The native connection rejects keys present with an undefined value (apiKey, tls, metadata).
+  const defined = Object.fromEntries(Object.entries(connectionOptions).filter(([, value]) => value !== undefined));
+  return { address, namespace: namespace ?? 'default', connectionOptions: { ...defined, address } };
 }
 
 export async function connectClient(settings: TemporalSettings = temporalSettings()): Promise<Client> {

@@ -26,6 +26,7 @@ export async function createWorker(options: HaflowWorkerOptions): Promise<Worker
       ? { workflowBundle: options.workflowBundle }
       : { workflowsPath: require.resolve('../workflows') }),
     shutdownGraceTime: options.shutdownGraceTime ?? '30s',
-    stickyQueueScheduleToStartTimeout: options.stickyQueueScheduleToStartTimeout,
+    // Present only when set: the SDK rejects an explicit undefined duration.
+    ...(options.stickyQueueScheduleToStartTimeout ? { stickyQueueScheduleToStartTimeout: options.stickyQueueScheduleToStartTimeout } : {}),
   });
 }

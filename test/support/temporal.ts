@@ -25,6 +25,8 @@ function quietRuntime(): void {
 
 export interface DevServerOptions {
   dbFilename?: string;
+  /** A fixed port, so a restarted server is found where the workers look for it. */
+  port?: number;
   /** Namespaces to create besides `default`. */
   namespaces?: string[];
 }
@@ -35,6 +37,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<Te
     server: {
       executable: { type: 'existing-path', path: findTemporalCli() },
       dbFilename: options.dbFilename,
+      port: options.port,
       extraArgs: ['--log-level', 'error', ...(options.namespaces ?? []).flatMap((n) => ['--namespace', n])],
     },
   });

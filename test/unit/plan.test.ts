@@ -1,0 +1,103 @@
+// `haflow plan` as an operator runs it on the lab topologies: the guide's order, every step
+// with its host, kind and guard, parallel groups marked, and no connection to anything.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { initialLeader, loadTopology } from '../../topology';
+import { installSteps } from '../../workflows/install-steps';
+import { flattenSteps } from '../../workflows/runbook';
+
+const root = join(__dirname, '../..');
+const forbidNetwork = join(root, 'test/support/forbid-network.ts');
+
+/** The CLI in a process where any network connection ends it with exit 99, and Temporal's address is a dead port. */
+const haflowOffline = (...args: string[]) =>
+  spawnSync(process.execPath, ['--import', 'tsx', '--import', forbidNetwork, join(root, 'bin/haflow.js'), ...args], {
+    encoding: 'utf8',
+    cwd: root,
+    env: { ...process.env, TEMPORAL_ADDRESS: '127.0.0.1:9' },
+  });
+
+/** Step ids as the plan prints them, in order: `<number>  <id>  <host>  <kind>  <title>`. */
+const printedSteps = (stdout: string) =>
+  [...stdout.matchAll(/^\s*(\d+)\s{2,}(\S+)\s{2,}(\S+)\s{2,}(guard|change|verify)\s{2,}(.+)$/gm)].map((m) => ({
+    number: Number(m[1]),
+    id: m[2],
+    host: m[3],
+    kind: m[4],
+    title: m[5],
+  }));
+
+/** The guide's phases, in the order the Patroni guide does them. */
+const GUIDE_ORDER = [
+  'preflight',
+  'packages',
+  'etcd',
+  'haproxy',
+  'patroni leader',
+  'replica config',
+  'replica-inactive guard',
+  'db config',
+  'replica start',
+  'streaming',
+  'verify',
+];
+
+function phaseOf(id: string, leader: string): string {
+  const [what, host] = id.split('@');
+  if (what.startsWith('preflight.')) return 'preflight';
+  if (what === 'packages') return 'packages';
+  if (what.startsWith('etcd.')) return 'etcd';
+  if (what === 'haproxy.config') return 'haproxy';
+  if (what === 'patroni.leader' || ((what === 'patroni.config' || what === 'patroni.start') && host === leader)) return 'patroni leader';
+  if (what === 'patroni.config') return 'replica config';
+  if (what === 'patroni.replica-inactive') return 'replica-inactive guard';
+  if (what === 'db.config') return 'db config';
+  if (what === 'patroni.start') return 'replica start';
+  if (what === 'patroni.streaming') return 'streaming';
+  if (what.startsWith('verify.')) return 'verify';
+  throw new Error(`step ${id} belongs to no phase of the guide`);
+}
+
+for (const lab of ['standalone', 'distributed', 'generic']) {
+  const file = join('lab/topologies', `${lab}.yaml`);
+
+  test(`plan ${file}: every step in the guide's order, with host, kind and guard; connects nowhere`, () => {
+    const run = haflowOffline('plan', file);
+    assert.equal(run.status, 0, run.stderr);
+    assert.doesNotMatch(run.stderr, /NETWORK ATTEMPT/);
+    const { topology } = loadTopology(join(root, file));
+    const expected = flattenSteps(installSteps(topology));
+    const printed = printedSteps(run.stdout);
+    assert.deepEqual(
+      printed.map((s) => [s.number, s.id, s.host, s.kind]),
+      expected.map((s, i) => [i + 1, s.id, s.host ?? '(cluster)', s.kind]),
+    );
+    assert.deepEqual(printed.map((s) => s.title), expected.map((s) => s.title));
+    for (const step of expected.filter((s) => s.guard)) {
+      assert.ok(run.stdout.includes(`guard: ${step.guard}`), `the guard of ${step.id} is printed`);
+    }
+
+    const leader = initialLeader(topology).name;
+    const phases = printed.map((s) => phaseOf(s.id, leader)).filter((p, i, all) => p !== all[i - 1]);
+    // The generic layout has no application tier, so no DB configuration step.
+    assert.deepEqual(phases, GUIDE_ORDER.filter((p) => topology.app !== undefined || p !== 'db config'));
+
+    const hosts = topology.hosts.length;
+    assert.match(run.stdout, new RegExp(`1-${hosts}  at once \\(preflight\\): Preflight on every machine`));
+    assert.match(run.stdout, new RegExp(`at once \\(packages\\): Packages on every machine`));
+  });
+}
+
+test('plan of an invalid topology prints its errors and exits 1', () => {
+  const run = haflowOffline('plan', 'topology/examples/no-such-file.yaml');
+  assert.equal(run.status, 1);
+  assert.match(run.stderr, /no-such-file\.yaml/);
+});
+
+test('the network guard itself works: a command that talks to Temporal is stopped by it', () => {
+  const run = haflowOffline('status', 'lab-standalone');
+  assert.equal(run.status, 99, run.stderr);
+  assert.match(run.stderr, /NETWORK ATTEMPT/);
+});
