@@ -10,6 +10,7 @@ import { patroniCluster } from './patroni-rest';
 import { resolveSecret } from './secrets';
 import { shellQuote, targetFor, withSsh, type SshSession } from './ssh';
 import { hostOf, onHost, stepResult, waitFor, type HostInput } from './step';
+import { timed } from './timing';
 
 /** A SQL string literal (standard_conforming_strings is on since PostgreSQL 9.1). */
 export function sqlLiteral(value: string): string {
@@ -92,7 +93,7 @@ export async function verifyWriteThroughHaproxy(input: HostInput): Promise<StepR
   const password = resolveSecret(topology.postgresql.superuser.password, 'postgresql.superuser.password');
   const landedOn = await waitFor(
     `a write through HAProxy on ${proxy.name}:${port}`,
-    async () => {
+    () => timed('remote', async () => {
       const client = new Client({
         host: proxy.address,
         port,
@@ -111,7 +112,7 @@ export async function verifyWriteThroughHaproxy(input: HostInput): Promise<StepR
       } finally {
         await client.end().catch(() => undefined);
       }
-    },
+    }),
     { timeoutMs: 90_000, intervalMs: 2000, remedy: `check \`systemctl status haproxy\` on ${proxy.name} and the stats page on port ${topology.haproxy.stats_port}` },
   );
   const { members } = await patroniCluster(topology);

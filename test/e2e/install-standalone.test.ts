@@ -83,9 +83,19 @@ test('a bare standalone lab installs: every step done, a write through HAProxy r
   assert.deepEqual(members.map((m) => [m.Member, m.Role]).sort(), [['node1', 'Leader'], ['node2', 'Replica']]);
 });
 
-test('installing again changes nothing and says so', async () => {
+test('installing again changes nothing and says so; no password is anywhere in the run\'s history', async () => {
   const lab = currentLab();
-  const outcome = await (await startInstall(env, lab.topology)).result();
+  const handle = await startInstall(env, lab.topology);
+  const outcome = await handle.result();
+  // Payloads decoded, so a value inside any input, result or failure would show.
+  const decode = (v: unknown): unknown =>
+    v instanceof Uint8Array ? Buffer.from(v).toString('utf8') : Array.isArray(v) ? v.map(decode) : v && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, decode(x)])) : v;
+  const history = JSON.stringify(decode(await handle.fetchHistory()));
+  assert.match(history, /patroni\.replica-inactive@node2/, 'the decoded history holds the step inputs');
+  for (const name of ['HAFLOW_PG_SUPERUSER_PASSWORD', 'HAFLOW_PG_REPLICATION_PASSWORD', 'HAFLOW_PG_REWIND_PASSWORD', 'HAFLOW_APP_DB_PASSWORD']) {
+    const value = process.env[name]!;
+    assert.equal(history.includes(value), false, `${name}'s value is in the history`);
+  }
   assert.equal(outcome.changed, 0, outcome.steps.filter((s) => s.changed).map((s) => `${s.id}: ${s.summary}`).join('\n'));
   assert.equal(outcome.unchanged, outcome.steps.length);
 });
