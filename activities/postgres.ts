@@ -67,7 +67,7 @@ export async function configureDatabase(input: HostInput): Promise<StepResult> {
         `  END IF;`,
         `END $$;`,
         `ALTER ROLE ${user} LOGIN PASSWORD ${sqlLiteral(password)};`,
-        `SELECT 'CREATE DATABASE ${sqlIdentifier(app.db_name).replace(/'/g, "''")} OWNER ${user.replace(/'/g, "''")}' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = ${sqlLiteral(app.db_name)})`,
+        `SELECT format('CREATE DATABASE %I OWNER %I', ${sqlLiteral(app.db_name)}, ${sqlLiteral(app.db_user)}) WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = ${sqlLiteral(app.db_name)})`,
         `\\gexec`,
         '',
       ].join('\n'),

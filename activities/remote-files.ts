@@ -46,7 +46,13 @@ export async function readRemoteFile(ssh: SshSession, path: string): Promise<Rem
 
 /** Replaces password values with <redacted> so a diff can be shown and stored. */
 export function redactSecrets(text: string): string {
-  return text.replace(/^(\s*[\w.-]*password[\w.-]*\s*[:=]\s*).+$/gim, '$1<redacted>');
+  return (
+    text
+      // key: value, key=value, export KEY=value, - password: value (keys ending in "password")
+      .replace(/^([ \t]*(?:-[ \t]+)?(?:export[ \t]+)?[\w.-]*password[ \t]*[:=][ \t]*)(\S.*)$/gim, '$1<redacted>')
+      // -Dspring.datasource.password=value inside a command line
+      .replace(/(-D[\w.-]*password=)("[^"]*"|[^\s"]+)/gi, '$1<redacted>')
+  );
 }
 
 export function fileDiff(path: string, before: string, after: string, secret = false): string {
@@ -96,11 +102,11 @@ export async function ensureRemoteFile(ssh: SshSession, file: RemoteFile, check:
   if (backupPath) steps.push(`cp -p ${path} ${shellQuote(backupPath)}`);
   steps.push(`mv -f ${temp} ${path}`);
   const result = await ssh.exec(steps.join('\n'), { sudo: true, stdin: file.content });
-  if (result.code === 65) {
+  if (result.code === 65 && file.validate) {
     throw ApplicationFailure.create({
       type: 'InvalidConfig',
       nonRetryable: true,
-      message: `${ssh.target.name}: the new ${file.path} was rejected by \`${file.validate!.replaceAll('{}', file.path)}\`; the old file is unchanged:\n${result.stderr.trim().slice(-1500)}`,
+      message: `${ssh.target.name}: the new ${file.path} was rejected by \`${file.validate.replaceAll('{}', file.path)}\`; the old file is unchanged:\n${result.stderr.trim().slice(-1500)}`,
       details: [{ remedy: `fix the topology (or the host) so that ${file.path} validates, then \`haflow resume <cluster> --retry\`` }],
     });
   }

@@ -21,7 +21,9 @@ export function firewallMatrix(topology: Topology): FirewallRule[] {
   const { postgresql, patroni, etcd, haproxy } = topology;
   // HAProxy → DB nodes: PostgreSQL, and Patroni's REST API for the health check.
   add(proxies, dbs, postgresql.port, 'HAProxy to PostgreSQL');
-  add(proxies, dbs, patroni.rest_api_port, 'HAProxy health check on the Patroni REST API');
+  // Patroni's REST API exists in the Patroni layouts only (classic has streaming replication without it).
+  const patroniApi = topology.layout !== 'classic';
+  if (patroniApi) add(proxies, dbs, patroni.rest_api_port, 'HAProxy health check on the Patroni REST API');
   // HAProxy → application nodes (listen backend).
   if (topology.app) add(proxies, appHosts(topology), topology.app.http_port, 'HAProxy to the application');
   // DB nodes → etcd (Patroni is an etcd client) and → HAProxy, as in the guide's table.
@@ -30,7 +32,7 @@ export function firewallMatrix(topology: Topology): FirewallRule[] {
   add(dbs, proxies, haproxy.postgres_port, 'DB node to HAProxy');
   // DB nodes ↔ each other: replication and Patroni's REST API.
   add(dbs, dbs, postgresql.port, 'replication');
-  add(dbs, dbs, patroni.rest_api_port, 'Patroni REST API between members');
+  if (patroniApi) add(dbs, dbs, patroni.rest_api_port, 'Patroni REST API between members');
   // etcd members ↔ each other.
   add(members, members, etcd.peer_port, 'etcd peers');
   // The application reaches the database through HAProxy.

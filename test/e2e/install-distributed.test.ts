@@ -1,33 +1,16 @@
 // The Patroni guide's distributed layout (5 machines: observer, 2 app, 2 DB) installed on the lab.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
 import { labTopology, sshRun, useLab } from '../support/lab';
-import { haflowWorker, installTwice, labSecrets } from '../support/install';
-import { startDevServer } from '../support/temporal';
+import { installTwice, labSecrets, useInstallEnvironment } from '../support/install';
 
 labSecrets();
 const currentLab = useLab(labTopology('distributed'));
-let env: TestWorkflowEnvironment;
-let worker: Worker;
-let running: Promise<void>;
-
-before(async () => {
-  env = await startDevServer();
-  worker = await haflowWorker(env);
-  running = worker.run();
-});
-
-after(async () => {
-  worker?.shutdown();
-  await running;
-  await env?.teardown();
-});
+const installEnv = useInstallEnvironment();
 
 test('5 bare machines install: DB nodes stream, app nodes untouched by Patroni, a second install changes nothing', async () => {
   const lab = currentLab();
-  const { first, second } = await installTwice(env, lab.topology);
+  const { first, second } = await installTwice(installEnv(), lab.topology);
   const ids = first.steps.map((s) => s.id);
   assert.ok(ids.includes('patroni.streaming@db2') && ids.includes('db.config@db1'));
   assert.match(first.steps.find((s) => s.id === 'verify.write@observer')!.summary!, /landed on the leader db1 and is readable on db2/);

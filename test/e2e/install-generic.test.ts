@@ -1,33 +1,16 @@
 // The tutorials' generic cluster (3 DB nodes that are the 3 etcd members, 1 HAProxy machine) installed on the lab.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
 import { labTopology, sshRun, useLab } from '../support/lab';
-import { haflowWorker, installTwice, labSecrets } from '../support/install';
-import { startDevServer } from '../support/temporal';
+import { installTwice, labSecrets, useInstallEnvironment } from '../support/install';
 
 labSecrets();
 const currentLab = useLab(labTopology('generic'));
-let env: TestWorkflowEnvironment;
-let worker: Worker;
-let running: Promise<void>;
-
-before(async () => {
-  env = await startDevServer();
-  worker = await haflowWorker(env);
-  running = worker.run();
-});
-
-after(async () => {
-  worker?.shutdown();
-  await running;
-  await env?.teardown();
-});
+const installEnv = useInstallEnvironment();
 
 test('3 DB nodes with a 3-member etcd install, both replicas stream, a second install changes nothing', async () => {
   const lab = currentLab();
-  const { first, second } = await installTwice(env, lab.topology);
+  const { first, second } = await installTwice(installEnv(), lab.topology);
   assert.equal(first.steps.some((s) => s.id.startsWith('db.config')), false, 'no application tier, no DB configuration step');
   assert.match(first.steps.find((s) => s.id === 'verify.cluster')!.summary!, /one leader \(pg1\), 2 replica\(s\) running/);
   const members = await sshRun(lab, 'pg2', 'ETCDCTL_API=3 etcdctl --endpoints 127.0.0.32:2379 member list -w simple');

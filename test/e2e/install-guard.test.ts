@@ -1,41 +1,24 @@
 // The guide's guard: Patroni stays inactive on the slave until DB configuration. Something
 // starts it early (as the vendor's setup script did); haflow stops it, or blocks with the
 // remedy when it cannot.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
 import * as activities from '../../activities';
 import type { HostInput } from '../../activities/step';
 import { labTopology, sshRun, useLab } from '../support/lab';
-import { haflowWorker, labSecrets, startInstall, waitForProgress } from '../support/install';
-import { startDevServer } from '../support/temporal';
+import { labSecrets, startInstall, waitForProgress, useInstallEnvironment } from '../support/install';
 
 labSecrets();
 const currentLab = useLab(labTopology('standalone'));
-let env: TestWorkflowEnvironment;
-let worker: Worker;
-let running: Promise<void>;
-
 /** What happens on the slave right after haflow writes its Patroni config (set per test). */
 let onSlaveConfigured: (() => Promise<void>) | undefined;
 
-before(async () => {
-  env = await startDevServer();
-  worker = await haflowWorker(env, {
-    async configurePatroni(input: HostInput) {
-      const result = await activities.configurePatroni(input);
-      if (input.host === 'node2' && !input.check) await onSlaveConfigured?.();
-      return result;
-    },
-  });
-  running = worker.run();
-});
-
-after(async () => {
-  worker?.shutdown();
-  await running;
-  await env?.teardown();
+const installEnv = useInstallEnvironment({
+  async configurePatroni(input: HostInput) {
+    const result = await activities.configurePatroni(input);
+    if (input.host === 'node2' && !input.check) await onSlaveConfigured?.();
+    return result;
+  },
 });
 
 const GUARD = 'patroni.replica-inactive@node2';
@@ -52,7 +35,7 @@ const startRogueStarter = () =>
 test('Patroni started on the slave before DB configuration is stopped, and the install carries on', async () => {
   const lab = currentLab();
   onSlaveConfigured = startPatroniEarly;
-  const outcome = await (await startInstall(env, lab.topology)).result();
+  const outcome = await (await startInstall(installEnv(), lab.topology)).result();
   const guard = outcome.steps.find((s) => s.id === GUARD)!;
   assert.equal(guard.status, 'done');
   assert.equal(guard.changed, true);
@@ -64,7 +47,7 @@ test('Patroni started on the slave before DB configuration is stopped, and the i
 test('when Patroni on the slave cannot be stopped the run blocks with the remedy; after the fix, retry completes', async () => {
   const lab = await currentLab.wipe();
   onSlaveConfigured = startRogueStarter;
-  const handle = await startInstall(env, lab.topology);
+  const handle = await startInstall(installEnv(), lab.topology);
   const blocked = await waitForProgress(handle, 'the guard to block', (p) => p.steps.some((s) => s.id === GUARD && s.status === 'blocked'));
   const guard = blocked.steps.find((s) => s.id === GUARD)!;
   assert.equal(guard.error!.type, 'GuardFailed');
@@ -82,7 +65,7 @@ test('when Patroni on the slave cannot be stopped the run blocks with the remedy
 test('skip lets the operator accept the risk: the guard is marked skipped and the install completes', async () => {
   const lab = await currentLab.wipe();
   onSlaveConfigured = startRogueStarter;
-  const handle = await startInstall(env, lab.topology);
+  const handle = await startInstall(installEnv(), lab.topology);
   await waitForProgress(handle, 'the guard to block', (p) => p.steps.some((s) => s.id === GUARD && s.status === 'blocked'));
   await handle.executeUpdate('decide', { args: [{ stepId: GUARD, decision: 'skip', reason: 'replica started by hand on purpose' }] });
   const outcome = await handle.result();

@@ -1,32 +1,15 @@
 // A failed install is resumed, not restarted: a step broken on purpose on the host blocks
 // the run with a clear error; after the fix, retry completes it; abort ends it with a reason.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
 import { labTopology, sshRun, useLab } from '../support/lab';
-import { haflowWorker, labSecrets, startInstall, waitForProgress } from '../support/install';
-import { startDevServer } from '../support/temporal';
+import { labSecrets, startInstall, waitForProgress, useInstallEnvironment } from '../support/install';
 
 labSecrets();
 const currentLab = useLab(labTopology('standalone'));
-let env: TestWorkflowEnvironment;
-let worker: Worker;
-let running: Promise<void>;
-
-before(async () => {
-  env = await startDevServer();
-  worker = await haflowWorker(env);
-  running = worker.run();
-});
-
-after(async () => {
-  worker?.shutdown();
-  await running;
-  await env?.teardown();
-});
+const installEnv = useInstallEnvironment();
 
 const HAPROXY = 'haproxy.config@observer';
 /** An invalid HAProxy setting on the observer, in an extra file Debian's unit loads through EXTRAOPTS. */
@@ -40,7 +23,7 @@ const FIX = 'rm /etc/haproxy/conf.d/legacy.cfg && sed -i "/legacy.cfg/d" /etc/de
 test('an invalid HAProxy setting on the host blocks the run with a clear error; after the fix, retry completes', async () => {
   const lab = currentLab();
   await sshRun(lab, 'observer', BREAK, { sudo: true });
-  const handle = await startInstall(env, lab.topology);
+  const handle = await startInstall(installEnv(), lab.topology);
   const blocked = await waitForProgress(handle, 'the HAProxy step to block', (p) => p.status === 'blocked');
   const step = blocked.steps.find((s) => s.status === 'blocked')!;
   assert.equal(step.id, HAPROXY);
@@ -63,7 +46,7 @@ test('an invalid HAProxy setting on the host blocks the run with a clear error; 
 test('abort ends the run with the operator\'s reason and runs nothing after the blocked step', async () => {
   const lab = await currentLab.wipe();
   await sshRun(lab, 'observer', BREAK, { sudo: true });
-  const handle = await startInstall(env, lab.topology);
+  const handle = await startInstall(installEnv(), lab.topology);
   await waitForProgress(handle, 'the HAProxy step to block', (p) => p.status === 'blocked');
   await handle.executeUpdate('decide', { args: [{ stepId: HAPROXY, decision: 'abort', reason: 'wrong observer' }] });
   const failure = await handle.result().then(

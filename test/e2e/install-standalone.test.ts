@@ -1,39 +1,22 @@
 // The Patroni guide's standalone layout (3 machines) installed on the lab: real dev server,
 // real worker, real SSH, real etcd, Patroni, PostgreSQL and HAProxy.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
 import { Client } from 'pg';
 import type { RunbookOutcome } from '../../workflows/runbook';
 import { diskFingerprint, labTopology, sshRun, useLab } from '../support/lab';
-import { haflowWorker, labSecrets, startInstall } from '../support/install';
-import { startDevServer } from '../support/temporal';
+import { labSecrets, startInstall, useInstallEnvironment } from '../support/install';
 
 labSecrets();
 const currentLab = useLab(labTopology('standalone'));
-let env: TestWorkflowEnvironment;
-let worker: Worker;
-let running: Promise<void>;
-
-before(async () => {
-  env = await startDevServer();
-  worker = await haflowWorker(env);
-  running = worker.run();
-});
-
-after(async () => {
-  worker?.shutdown();
-  await running;
-  await env?.teardown();
-});
+const installEnv = useInstallEnvironment();
 
 const stepsOf = (outcome: RunbookOutcome) => Object.fromEntries(outcome.steps.map((s) => [s.id, s]));
 
 test('check mode on bare machines lists every change and changes nothing on any machine', async () => {
   const lab = currentLab();
   const before = lab.topology.hosts.map((h) => diskFingerprint(h.name));
-  const outcome = await (await startInstall(env, lab.topology, { check: true })).result();
+  const outcome = await (await startInstall(installEnv(), lab.topology, { check: true })).result();
   const steps = stepsOf(outcome);
   assert.match(steps['packages@node2'].summary!, /would disable patroni.*would drop Debian's default cluster 15\/main/);
   assert.match(steps['etcd.member@observer'].summary!, /would rewrite \/etc\/default\/etcd.*would start etcd/);
@@ -53,7 +36,7 @@ test('check mode on bare machines lists every change and changes nothing on any 
 
 test('a bare standalone lab installs: every step done, a write through HAProxy reaches the leader and the replica', async () => {
   const lab = currentLab();
-  const outcome = await (await startInstall(env, lab.topology)).result();
+  const outcome = await (await startInstall(installEnv(), lab.topology)).result();
   assert.equal(outcome.status, 'completed');
   assert.deepEqual(outcome.steps.filter((s) => s.status !== 'done').map((s) => s.id), []);
   const steps = stepsOf(outcome);
@@ -85,7 +68,7 @@ test('a bare standalone lab installs: every step done, a write through HAProxy r
 
 test('installing again changes nothing and says so; no password is anywhere in the run\'s history', async () => {
   const lab = currentLab();
-  const handle = await startInstall(env, lab.topology);
+  const handle = await startInstall(installEnv(), lab.topology);
   const outcome = await handle.result();
   // Payloads decoded, so a value inside any input, result or failure would show.
   const decode = (v: unknown): unknown =>

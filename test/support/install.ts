@@ -1,5 +1,6 @@
 // An install on the lab with a real dev server and a real worker running haflow's activities.
 import { randomBytes } from 'node:crypto';
+import { after, before } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
@@ -9,7 +10,7 @@ import type { Topology } from '../../topology';
 import { installWorkflow } from '../../workflows';
 import { clusterWorkflowId } from '../../workflows/ids';
 import type { Progress, RunbookOutcome } from '../../workflows/runbook';
-import { workflowBundle } from './temporal';
+import { startDevServer, workflowBundle } from './temporal';
 
 /** The lab topologies name these variables; the worker reads them when an activity needs a password. */
 export function labSecrets(): void {
@@ -63,4 +64,28 @@ export async function installTwice(env: TestWorkflowEnvironment, topology: Topol
   if (first.status !== 'completed' || notDone.length > 0) throw new Error(`install did not complete: ${notDone.join(', ')}`);
   const second = await (await startInstall(env, topology)).result();
   return { first, second };
+}
+
+/**
+ * A dev server and a worker with haflow's activities (some wrapped by `overrides` to inject
+ * a fault) for a test file's installs; both stop after the file's tests.
+ */
+export function useInstallEnvironment(overrides: Partial<typeof activities> = {}): () => TestWorkflowEnvironment {
+  let env: TestWorkflowEnvironment | undefined;
+  let worker: Worker | undefined;
+  let running: Promise<void> | undefined;
+  before(async () => {
+    env = await startDevServer();
+    worker = await haflowWorker(env, overrides);
+    running = worker.run();
+  });
+  after(async () => {
+    worker?.shutdown();
+    await running;
+    await env?.teardown();
+  });
+  return () => {
+    if (!env) throw new Error('the dev server is not up');
+    return env;
+  };
 }
