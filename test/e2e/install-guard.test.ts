@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import * as activities from '../../activities';
 import type { HostInput } from '../../activities/step';
 import { labTopology, sshRun, useLab } from '../support/lab';
-import { labSecrets, startInstall, waitForProgress, useInstallEnvironment } from '../support/install';
+import { haflowCli, labSecrets, startInstall, waitForProgress, useInstallEnvironment } from '../support/install';
 
 labSecrets();
 const currentLab = useLab(labTopology('standalone'));
@@ -55,8 +55,14 @@ test('when Patroni on the slave cannot be stopped the run blocks with the remedy
   assert.match(guard.error!.remedy!, /stop Patroni on the slave node2: `systemctl stop patroni`/);
   assert.equal(blocked.steps.find((s) => s.id === 'db.config@node1')!.status, 'pending', 'DB configuration waits');
 
+  const status = await haflowCli(installEnv(), 'status', lab.topology.cluster);
+  assert.match(status.out, /blocked/);
+  assert.match(status.out, /systemctl stop patroni/, '`haflow status` shows the remedy');
+
   await sshRun(lab, 'node2', 'kill "$(cat /run/rogue-starter.pid)"', { sudo: true }); // the operator's fix
-  await handle.executeUpdate('decide', { args: [{ stepId: GUARD, decision: 'retry' }] });
+  const resume = await haflowCli(installEnv(), 'resume', lab.topology.cluster, '--retry');
+  assert.equal(resume.code, 0, resume.out);
+  assert.match(resume.out, /install of cluster lab-standalone completed/);
   const outcome = await handle.result();
   assert.equal(outcome.status, 'completed');
   assert.match(outcome.steps.find((s) => s.id === GUARD)!.summary!, /stopped Patroni on node2/);

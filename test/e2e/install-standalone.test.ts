@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { Client } from 'pg';
 import type { RunbookOutcome } from '../../workflows/runbook';
 import { diskFingerprint, labTopology, sshRun, useLab } from '../support/lab';
-import { labSecrets, startInstall, useInstallEnvironment } from '../support/install';
+import { haflowCli, labSecrets, startInstall, useInstallEnvironment } from '../support/install';
 
 labSecrets();
 const currentLab = useLab(labTopology('standalone'));
@@ -26,6 +26,13 @@ test('check mode on bare machines lists every change and changes nothing on any 
   assert.match(steps['patroni.start@node1'].summary!, /would start patroni/);
   assert.match(steps['db.config@node1'].summary!, /would create or update database user flotomate/);
   assert.doesNotMatch(JSON.stringify(outcome), new RegExp(process.env.HAFLOW_PG_SUPERUSER_PASSWORD!), 'no password in the result');
+  // The operator's view of the same: `haflow plan --check`.
+  const cli = await haflowCli(installEnv(), 'plan', '--check', lab.topologyFile);
+  assert.equal(cli.code, 0, cli.out);
+  assert.match(cli.out, /~ patroni\.config@node1: .*would create \/etc\/patroni\/config\.yml/);
+  assert.match(cli.out, /\+listen postgres/, 'file diffs are shown');
+  assert.match(cli.out, /\d+ steps would change something, \d+ would not/);
+  assert.doesNotMatch(cli.out, new RegExp(process.env.HAFLOW_PG_SUPERUSER_PASSWORD!));
   const afterCheck = lab.topology.hosts.map((h) => diskFingerprint(h.name));
   lab.topology.hosts.forEach((h, i) => assert.ok(before[i] === afterCheck[i], `${h.name}: check mode changed a file`));
   for (const host of ['observer', 'node1', 'node2']) {

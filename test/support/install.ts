@@ -1,5 +1,7 @@
 // An install on the lab with a real dev server and a real worker running haflow's activities.
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { after, before } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -88,4 +90,18 @@ export function useInstallEnvironment(overrides: Partial<typeof activities> = {}
     if (!env) throw new Error('the dev server is not up');
     return env;
   };
+}
+
+/** Runs the `haflow` CLI as an operator would, against the test's dev server. */
+export function haflowCli(env: TestWorkflowEnvironment, ...args: string[]): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [join(__dirname, '../../bin/haflow.js'), ...args], {
+      env: { ...process.env, TEMPORAL_ADDRESS: env.address, TEMPORAL_NAMESPACE: 'default' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.on('exit', (code) => resolve({ code, out }));
+  });
 }
