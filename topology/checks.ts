@@ -307,29 +307,20 @@ function checkReferences(topology: Topology): CheckIssue[] {
   const issues: CheckIssue[] = [];
   const names = (hosts: Host[]) => (hosts.length > 0 ? hosts.map((h) => h.name).join(', ') : 'none');
 
-  const leader = topology.patroni.initial_leader;
-  if (leader !== undefined && !dbHosts(topology).some((h) => h.name === leader)) {
-    const host = topology.hosts.find((h) => h.name === leader);
+  /** A setting that names a host must name one with the right role. */
+  const mustName = (path: string, name: string | undefined, role: string, candidates: Host[], what: string) => {
+    if (name === undefined || candidates.some((h) => h.name === name)) return;
+    const host = topology.hosts.find((h) => h.name === name);
     issues.push(
       error(
-        'patroni.initial_leader',
-        `${host ? `host ${leader} does not have the db role` : `there is no host named ${leader}`}; ` +
-          `the initial leader must be one of the db hosts: ${names(dbHosts(topology))}`,
+        path,
+        `${host ? `host ${name} does not have the ${role} role` : `there is no host named ${name}`}; ` +
+          `${what} must be one of the ${role} hosts: ${names(candidates)}`,
       ),
     );
-  }
-
-  const master = topology.app?.master;
-  if (master !== undefined && !appHosts(topology).some((h) => h.name === master)) {
-    const host = topology.hosts.find((h) => h.name === master);
-    issues.push(
-      error(
-        'app.master',
-        `${host ? `host ${master} does not have the app role` : `there is no host named ${master}`}; ` +
-          `the application master must be one of the app hosts: ${names(appHosts(topology))}`,
-      ),
-    );
-  }
+  };
+  mustName('patroni.initial_leader', topology.patroni.initial_leader, 'db', dbHosts(topology), 'the initial leader');
+  mustName('app.master', topology.app?.master, 'app', appHosts(topology), 'the application master');
   return issues;
 }
 
