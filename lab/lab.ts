@@ -1,9 +1,7 @@
 // The lab: real machines on one box for a topology whose hosts have loopback addresses.
 // haflow talks to them exactly as to servers: addresses, an SSH user, a key, known_hosts.
-import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { promisify } from 'node:util';
 import { loadTopology, type Host, type Topology } from '../topology';
 import { createMachineDisk, ensureImage, writeKnownHosts } from './disk';
 import {
@@ -21,7 +19,6 @@ import { addPartition, healAll, listRules, removeChain, type Partition } from '.
 import { labPaths, PRIVATE_DIRS } from './paths';
 import { checkPrerequisites, ensureKeyPair, installSystemctl, LabError } from './prereq';
 
-const run = promisify(execFile);
 
 interface LabState {
   topologyFile: string;
@@ -204,14 +201,6 @@ export class Lab {
     removeCgroupParent();
     for (const dir of this.state.createdMountPoints ?? []) if (existsSync(dir)) rmdirSync(dir);
     rmSync(labPaths.state, { force: true });
-  }
-
-  /** Runs a command inside a machine as root, without SSH (diagnostics and tests). */
-  async exec(name: string, command: string): Promise<{ stdout: string; stderr: string }> {
-    this.host(name);
-    const running = this.state.machines[name].running;
-    if (!running) throw new LabError(`machine ${name} is not running`);
-    return run('nsenter', ['-t', String(running.initPid), '-m', '-u', '-i', '-p', '--', '/bin/sh', '-c', command]);
   }
 
   async rules(): Promise<string[]> {

@@ -45,11 +45,6 @@ export function appMaster(topology: Topology): Host | undefined {
   return name ? hostByName(topology, name) : appHosts(topology)[0];
 }
 
-export function appSlaves(topology: Topology): Host[] {
-  const master = appMaster(topology);
-  return appHosts(topology).filter((h) => h.name !== master?.name);
-}
-
 /** Patroni scope (cluster name in the DCS); defaults to the topology's cluster name. */
 export function patroniScope(topology: Topology): string {
   return topology.patroni.scope ?? topology.cluster;

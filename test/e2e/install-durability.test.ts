@@ -109,9 +109,11 @@ test('kill -9 of the worker at three points and a restart of the server mid-inst
   assert.deepEqual(faults.filter((f) => !f.done).map((f) => f.during), [], 'every fault was injected');
   const outcome = (await env!.client.workflow.getHandle(workflowId).result()) as RunbookOutcome;
   assert.deepEqual(outcome.steps.filter((s) => s.status !== 'done').map((s) => s.id), []);
-  const rerun = outcome.steps.filter((s) => s.runs > 1 || (s.summary ?? '').length === 0);
-  assert.ok(outcome.steps.some((s) => s.id === 'patroni.streaming@node2' && s.status === 'done'), describeProgress({ ...progress!, steps: outcome.steps }));
-  assert.deepEqual(rerun, [], 'the runner did not re-run a step itself; interrupted activities were retried by Temporal');
+  assert.deepEqual(
+    outcome.steps.filter((s) => s.runs > 1).map((s) => s.id),
+    [],
+    'no step blocked: interrupted activities were retried by Temporal, not by an operator',
+  );
 
   // Same end state as an undisturbed install.
   const list = await sshRun(lab, 'node1', 'patronictl -c /etc/patroni/config.yml list -f json', { sudo: true });
