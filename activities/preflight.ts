@@ -1,11 +1,13 @@
 // Preflight: the guide's prerequisites and best practices, checked before anything changes.
 // Per host: SSH (with the host key), sudo, OS, PostgreSQL, disk, existing HA configuration.
 // Across hosts: identical versions on DB nodes, clocks in sync, the firewall matrix.
-import type { StepResult } from '../workflows/runbook';
 import { dbHosts, firewallMatrix, postgresBinDir, type Host, type Topology } from '../topology';
-import { backupStamp } from './remote-files';
-import { shellQuote, type SshSession } from './ssh';
-import { guardFailed, onEachHost, onHost, stepResult, type ClusterInput, type HostInput } from './step';
+import { COMPONENTS } from './components';
+import type { ClusterInput, HostInput, StepResult } from './contract';
+import { MANAGED_MARKER } from './shared/component';
+import { archiveCommand, backupStamp, BACKUP_DIR } from './shared/remote-files';
+import { shellQuote, type SshSession } from './shared/ssh';
+import { guardFailed, onEachHost, onHost, stepResult } from './shared/step';
 
 /** Free space the data directory's file system needs before a cluster is created there. */
 export const MIN_FREE_BYTES = 1024 ** 3;
@@ -34,12 +36,11 @@ export function osSupported(os: string, supported: string[]): boolean {
 
 /** Existing HA configuration that haflow did not write: the guide says back it up first. */
 async function foreignHaConfig(ssh: SshSession, topology: Topology): Promise<string[]> {
-  const candidates = ['/etc/patroni/config.yml', '/etc/patroni/patroni.yml', '/etc/haproxy/haproxy.cfg', '/etc/default/etcd'];
   const haDir = topology.app?.ha_dir ?? '/opt/HA';
   const script = [
-    ...candidates.map(
-      (f) =>
-        `if [ -f ${f} ] && ! grep -q 'Managed by haflow' ${f} && grep -qE 'check port|etcd3?:|ETCD_INITIAL_CLUSTER=|scope:' ${f}; then echo ${f}; fi`,
+    ...COMPONENTS.flatMap((c) => c.foreignConfigs).map(
+      ({ path, pattern }) =>
+        `if [ -f ${shellQuote(path)} ] && ! grep -q ${shellQuote(MANAGED_MARKER)} ${shellQuote(path)} && grep -qE ${shellQuote(pattern)} ${shellQuote(path)}; then echo ${shellQuote(path)}; fi`,
     ),
     `if [ -d ${shellQuote(haDir)} ] && [ -n "$(ls -A ${shellQuote(haDir)} 2>/dev/null)" ] && [ ! -e ${shellQuote(haDir)}/.haflow ]; then echo ${shellQuote(haDir)}; fi`,
   ].join('\n');
@@ -92,13 +93,13 @@ export async function preflightHost(input: HostInput): Promise<StepResult> {
     const existing = await foreignHaConfig(ssh, topology);
     const facts1 = `${facts.os}${facts.postgresMajor ? `, PostgreSQL ${facts.postgresMajor}` : ''}, sudo ok`;
     if (existing.length === 0) return stepResult([], `${host.name}: ${facts1}; no earlier HA configuration`);
-    const archive = `/var/backups/haflow/preexisting-${backupStamp()}.tar.gz`;
+    const archive = `${BACKUP_DIR}/preexisting-${backupStamp()}.tar.gz`;
     if (input.check) return stepResult([`would back up the existing HA configuration ${existing.join(', ')} to ${archive}`], '');
-    const already = await ssh.exec('ls /var/backups/haflow/preexisting-*.tar.gz 2>/dev/null | head -1', { sudo: true });
+    const already = await ssh.exec(`ls ${BACKUP_DIR}/preexisting-*.tar.gz 2>/dev/null | head -1`, { sudo: true });
     if (already.stdout.trim()) {
       return stepResult([], `${host.name}: ${facts1}; earlier HA configuration already backed up in ${already.stdout.trim()}`);
     }
-    await ssh.check(`mkdir -p /var/backups/haflow && tar -czf ${archive} ${existing.map(shellQuote).join(' ')}`, { sudo: true });
+    await ssh.check(archiveCommand(archive, existing), { sudo: true });
     return stepResult([`backed up the existing HA configuration ${existing.join(', ')} to ${archive}`], '');
   });
 }

@@ -1,37 +1,43 @@
-// Wall time of installs on the lab, and how much of it is haflow's own overhead: time when
-// no remote command, network call or deliberate wait was in progress (Temporal round trips,
-// the runner, rendering, Node). Needs root, the lab's packages and the Temporal CLI.
+// Wall time of installs on the lab, and how much of it is haflow's own overhead, read from
+// each run's workflow history (bench/history.ts): the time when no activity was running.
+// Needs root, the lab's packages and the Temporal CLI. Leaves nothing running.
 // Run: node --import tsx bench/install.ts [rounds]
-import { unionMs, timeline } from '../activities/timing';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { NativeConnection } from '@temporalio/worker';
+import { connectClient } from '../client/temporal';
+import { startInstall } from '../client/api';
+import { portOr, startEmbeddedServer } from '../client/dev-server';
 import { Lab } from '../lab';
-import { haflowWorker, labSecrets, startInstall } from '../test/support/install';
-import { labTopology } from '../test/support/lab';
-import { startDevServer } from '../test/support/temporal';
+import { createWorker } from '../worker/worker';
+import { runTimes } from './history';
+
+const LAB_SECRETS = ['HAFLOW_PG_SUPERUSER_PASSWORD', 'HAFLOW_PG_REPLICATION_PASSWORD', 'HAFLOW_PG_REWIND_PASSWORD', 'HAFLOW_APP_DB_PASSWORD'];
 
 async function main(): Promise<void> {
   const rounds = Number(process.argv[2] ?? 2);
-  labSecrets();
-  const env = await startDevServer();
-  const worker = await haflowWorker(env);
+  for (const name of LAB_SECRETS) process.env[name] ??= randomBytes(12).toString('base64url');
+  const dir = mkdtempSync(join(tmpdir(), 'haflow-bench-'));
+  const port = await portOr(7299);
+  const server = await startEmbeddedServer({ dbFile: join(dir, 'temporal.sqlite'), port, uiPort: await portOr(8299) });
+  const connection = await NativeConnection.connect({ address: server.address });
+  const worker = await createWorker({ connection, namespace: 'default' });
   const running = worker.run();
+  const client = await connectClient({ address: server.address, namespace: 'default', connectionOptions: { address: server.address } });
   try {
     for (const layout of ['standalone', 'distributed'] as const) {
       for (let round = 1; round <= rounds; round++) {
-        const lab = await Lab.up(labTopology(layout), { wipe: true });
-        timeline.intervals = [];
-        timeline.enabled = true;
-        const started = performance.now();
-        const handle = await startInstall(env, lab.topology);
+        const lab = await Lab.up(join(__dirname, '../lab/topologies', `${layout}.yaml`), { wipe: true });
+        const handle = await startInstall(client, lab.topology);
         const outcome = await handle.result();
-        const wallMs = performance.now() - started;
-        timeline.enabled = false;
-        const remoteMs = unionMs(timeline.intervals.filter((i) => i.kind === 'remote'));
-        const waitMs = unionMs(timeline.intervals.filter((i) => i.kind === 'wait'));
-        const busyMs = unionMs(timeline.intervals);
+        const t = await runTimes(handle);
         const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
         process.stdout.write(
-          `${layout} round ${round}: ${outcome.steps.length} steps, wall ${s(wallMs)}; remote commands and calls ${s(remoteMs)}, waits ${s(waitMs)}; ` +
-            `haflow overhead ${s(wallMs - busyMs)} (${(((wallMs - busyMs) / wallMs) * 100).toFixed(0)} %)\n`,
+          `${layout} round ${round}: ${outcome.steps.length} steps, ${t.activities} activity attempts, wall ${s(t.wallMs)}; ` +
+            `in activities ${s(t.activitiesMs)}; haflow overhead ${s(t.overheadMs)} (${((t.overheadMs / t.wallMs) * 100).toFixed(1)} %), ` +
+            `median gap between activities ${t.medianGapMs.toFixed(0)} ms\n`,
         );
         await lab.down();
       }
@@ -39,7 +45,10 @@ async function main(): Promise<void> {
   } finally {
     worker.shutdown();
     await running;
-    await env.teardown();
+    await connection.close();
+    await client.connection.close();
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 

@@ -2,7 +2,7 @@
 // with existing disks (a power-on). Needs root and the lab's packages; leaves nothing running.
 // Run: node --import tsx bench/lab-up.ts [rounds]
 import { Lab } from '../lab';
-import { labTopology } from '../test/support/lab';
+import { join } from 'node:path';
 
 async function timed(what: string, body: () => Promise<Lab>): Promise<{ lab: Lab; ms: number }> {
   const started = process.hrtime.bigint();
@@ -14,7 +14,7 @@ async function timed(what: string, body: () => Promise<Lab>): Promise<{ lab: Lab
 
 async function main(): Promise<void> {
   const rounds = Number(process.argv[2] ?? 5);
-  const file = labTopology('distributed');
+  const file = join(__dirname, '../lab/topologies/distributed.yaml');
   const wiped: number[] = [];
   const powerOn: number[] = [];
   for (let i = 0; i < rounds; i++) {

@@ -1,6 +1,8 @@
-// The operator's API: start an install, follow it, look at it, decide for a blocked step,
-// and ask the machines what an install would change. The CLI is a thin shell over these
-// functions, so an operator's own script can do everything `haflow` does.
+// The operator's API, one implementation for every runbook: start a runbook by name on the
+// cluster's workflow id, follow it, look at it, decide for a blocked step, and ask the
+// machines what a runbook would change (check mode). The install keeps only its two
+// one-line wrappers at the end. The CLI is a thin shell over these functions, so an
+// operator's own script can do everything `haflow` does.
 //
 // Every function takes a connected Client (see connectClient in ./temporal.ts) and talks only
 // to Temporal: the worker does the work, and a run carries on while nobody follows it.
@@ -17,21 +19,24 @@ import {
   type WorkflowHandleWithFirstExecutionRunId,
 } from '@temporalio/client';
 import { ApplicationFailure, TemporalFailure, WorkflowNotFoundError } from '@temporalio/common';
+import { TASK_QUEUE } from '../connection/temporal';
 import { checkTopology, formatPath, topologySchema, type Topology } from '../topology';
 import { clusterWorkflowId } from '../workflows/ids';
-import type { installWorkflow } from '../workflows/install';
 import {
-  FailureTypes,
+  decideUpdate,
+  DECISIONS,
+  progressQuery,
+  RunbookFailureTypes,
   type Decision,
   type DecisionRequest,
   type Progress,
+  type RunbookInput,
   type RunbookOutcome,
   type RunStatus,
   type StepState,
-} from '../workflows/runbook';
-import { TASK_QUEUE } from './temporal';
+} from '../workflows/protocol';
+import { runbookFor, RUNBOOKS, type RunbookName } from './runbooks';
 
-const INSTALL_WORKFLOW = 'installWorkflow';
 /** A check run that nobody follows any more ends on its own instead of lingering. */
 const CHECK_RUN_TIMEOUT = '1h';
 /** How long a query may wait for a worker before we call it unanswered. */
@@ -39,10 +44,13 @@ const QUERY_DEADLINE_MS = 3_000;
 /** How long a decision may wait for a worker to take it. */
 const DECIDE_DEADLINE_MS = 20_000;
 
-/** The decisions a blocked step takes (the runner's `decide` update). */
-export const DECISIONS: readonly Decision[] = ['retry', 'skip', 'abort'];
+export { DECISIONS };
 
-export type InstallHandle = WorkflowHandleWithFirstExecutionRunId<typeof installWorkflow>;
+export type RunbookHandle = WorkflowHandleWithFirstExecutionRunId<(input: RunbookInput) => Promise<RunbookOutcome>>;
+
+export interface StartOptions {
+  taskQueue?: string;
+}
 
 /** How a run that was not completed ended: the failure's type (e.g. RunbookAborted) and message. */
 export interface RunError {
@@ -94,18 +102,20 @@ export class AmbiguousStepError extends Error {
 }
 
 /**
- * Starts the install runbook on the cluster's workflow id. Throws ClusterBusyError while
- * another operation (install, switchover, …) runs on the cluster; a completed, failed or
- * aborted one does not stop a new install.
+ * Starts a runbook on the cluster's workflow id, with the steps computed here from the
+ * topology (so a run is not affected by a later change to haflow's runbooks). Throws
+ * ClusterBusyError while another operation runs on the cluster; a completed, failed or aborted
+ * one does not stop a new run.
  */
-export async function startInstall(client: Client, topology: Topology, opts: { taskQueue?: string } = {}): Promise<InstallHandle> {
+export async function startRunbook(client: Client, name: RunbookName, topology: Topology, opts: StartOptions = {}): Promise<RunbookHandle> {
   const checked = assertValidTopology(topology);
   const workflowId = clusterWorkflowId(checked.cluster);
+  const input: RunbookInput = { runbook: runbookFor(name, checked), topology: checked };
   const start = () =>
-    client.workflow.start<typeof installWorkflow>(INSTALL_WORKFLOW, {
+    client.workflow.start<(input: RunbookInput) => Promise<RunbookOutcome>>(RUNBOOKS[name].workflowType, {
       workflowId,
       taskQueue: opts.taskQueue ?? TASK_QUEUE,
-      args: [{ topology: checked }],
+      args: [input],
       workflowIdConflictPolicy: 'FAIL',
       workflowIdReusePolicy: 'ALLOW_DUPLICATE',
     });
@@ -265,7 +275,7 @@ export async function decide(
   }
   const request: DecisionRequest = { stepId: stepId ?? (await theBlockedStep(handle, cluster)), decision, ...(reason ? { reason } : {}) };
   try {
-    return await client.withDeadline(Date.now() + DECIDE_DEADLINE_MS, () => handle.executeUpdate<StepState, [DecisionRequest]>('decide', { args: [request] }));
+    return await client.withDeadline(Date.now() + DECIDE_DEADLINE_MS, () => handle.executeUpdate(decideUpdate, { args: [request] }));
   } catch (err) {
     if (err instanceof WorkflowUpdateFailedError) {
       throw new Error(`cluster ${cluster}: ${decision} ${request.stepId} rejected: ${err.cause?.message ?? err.message}`);
@@ -280,24 +290,29 @@ export async function decide(
   }
 }
 
-export interface PlanCheckOptions extends FollowOptions {
+export interface CheckRunOptions extends FollowOptions, StartOptions {
   onProgress?: (progress: Progress) => void;
-  taskQueue?: string;
 }
 
 /**
- * Runs the install runbook in check mode under its own workflow id (it does not hold the
- * cluster): every step reports what it would change (summary, details) and changes nothing.
- * A step that fails blocks a check run like any other; the check run is then ended, since
- * it changes nothing and a decision would not make its answers any truer.
+ * Runs a runbook in check mode under its own workflow id (it does not hold the cluster):
+ * every step reports what it would change (summary, details) and changes nothing. A step that
+ * fails blocks a check run like any other; the check run is then ended, since it changes
+ * nothing and a decision would not make its answers any truer.
  */
-export async function planCheck(client: Client, topology: Topology, opts: PlanCheckOptions = {}): Promise<RunResult & { workflowId: string }> {
+export async function checkRunbook(
+  client: Client,
+  name: RunbookName,
+  topology: Topology,
+  opts: CheckRunOptions = {},
+): Promise<RunResult & { workflowId: string }> {
   const checked = assertValidTopology(topology);
   const workflowId = `${clusterWorkflowId(checked.cluster)}-check-${randomUUID().slice(0, 8)}`;
-  const handle = await client.workflow.start<typeof installWorkflow>(INSTALL_WORKFLOW, {
+  const input: RunbookInput = { runbook: runbookFor(name, checked), topology: checked, check: true };
+  const handle = await client.workflow.start<(input: RunbookInput) => Promise<RunbookOutcome>>(RUNBOOKS[name].workflowType, {
     workflowId,
     taskQueue: opts.taskQueue ?? TASK_QUEUE,
-    args: [{ topology: checked, check: true }],
+    args: [input],
     workflowExecutionTimeout: CHECK_RUN_TIMEOUT,
   });
   let result: RunResult | undefined;
@@ -307,7 +322,7 @@ export async function planCheck(client: Client, topology: Topology, opts: PlanCh
   } finally {
     if (result?.status !== 'completed' && result?.status !== 'failed') {
       const why = result ? `step ${result.step.id} failed in check mode` : 'the operator stopped following it';
-      await handle.terminate(`plan --check: ${why}; a check run changes nothing, so it ends here`).catch(() => undefined);
+      await handle.terminate(`check run: ${why}; a check run changes nothing, so it ends here`).catch(() => undefined);
     }
   }
 }
@@ -334,7 +349,7 @@ async function describeOrNone(handle: WorkflowHandle, cluster: string): Promise<
 /** The progress query, or undefined when no worker answers in time. */
 async function queryProgress(handle: WorkflowHandle): Promise<Progress | undefined> {
   try {
-    return await handle.client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query<Progress>('progress'));
+    return await handle.client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(progressQuery));
   } catch {
     // No worker, a worker restarting, or a run that ended before it set its handler: all transient for a follower.
     return undefined;
@@ -377,13 +392,13 @@ function statusOfEndedRun(description: WorkflowExecutionDescription, error: RunE
     case 'TIMED_OUT':
       return 'timed out';
     default:
-      return error.type === FailureTypes.aborted ? 'aborted' : 'failed';
+      return error.type === RunbookFailureTypes.aborted ? 'aborted' : 'failed';
   }
 }
 
-/** installWorkflow → install: the runbook name a workflow type runs. */
+/** installWorkflow → install: the runbook a workflow type runs. */
 function runbookName(workflowType: string): string {
-  return workflowType.replace(/Workflow$/, '');
+  return Object.entries(RUNBOOKS).find(([, kind]) => kind.workflowType === workflowType)?.[0] ?? workflowType.replace(/Workflow$/, '');
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -398,4 +413,16 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     }, ms);
     signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+// ---------------------------------------------------------------- the install
+
+/** `haflow install`: the install runbook on the cluster. */
+export function startInstall(client: Client, topology: Topology, opts: StartOptions = {}): Promise<RunbookHandle> {
+  return startRunbook(client, 'install', topology, opts);
+}
+
+/** `haflow plan --check`: what the install would change on the machines, changing nothing. */
+export function planCheck(client: Client, topology: Topology, opts: CheckRunOptions = {}): Promise<RunResult & { workflowId: string }> {
+  return checkRunbook(client, 'install', topology, opts);
 }

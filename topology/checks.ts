@@ -354,3 +354,18 @@ function checkAppTier(topology: Topology): CheckIssue[] {
   }
   return issues;
 }
+
+// ---------------------------------------------------------------- settings not used yet
+
+/**
+ * Settings the schema accepts (so topologies written for the application tier stay valid) but
+ * no runbook reads yet. Written in a file, each is reported as a warning: never silently ignored.
+ */
+export const NOT_USED_YET: { path: string; what: string }[] = [
+  { path: 'app.user', what: 'the owner of /opt/HA and the application observer\'s user' },
+  { path: 'app.master', what: 'the application master node' },
+  { path: 'app.nginx_service', what: 'the application\'s nginx service' },
+  { path: 'app.config_files', what: 'the application\'s configuration files' },
+  { path: 'app.sync_dirs', what: 'file sync between the application nodes' },
+  { path: 'app.health_path', what: 'the application\'s health check' },
+];

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Pair, type YAMLError } from 'yaml';
 import { z } from 'zod';
-import { checkTopology, type CheckIssue } from './checks';
+import { checkTopology, NOT_USED_YET, type CheckIssue } from './checks';
 import { topologySchema, type Topology } from './schema';
 import { describeValue, didYouMean, fieldsOf, isSecretPath, plainWords, requiredFieldsOf, schemaAt, type Segment } from './explain';
 
@@ -74,7 +74,15 @@ export function parseTopology(text: string, file: string): { topology: Topology;
   }
 
   const checked = checkTopology(parsed.data).map((issue) => source.checkIssue(issue));
-  const all = [...issues, ...checked];
+  const unused = NOT_USED_YET.filter(({ path }) => source.writes(parsePath(path))).map(({ path, what }) =>
+    source.issueAt(
+      parsePath(path),
+      'warning',
+      `not used yet: haflow does not manage ${what} yet; the value is accepted and changes nothing for now`,
+      'key',
+    ),
+  );
+  const all = [...issues, ...checked, ...unused];
   if (all.some((i) => i.severity === 'error')) throw fail(checked);
   return { topology: parsed.data, warnings: sortByPosition(all) };
 }
@@ -96,6 +104,12 @@ function schemaIssues(issue: z.core.$ZodIssue, data: unknown, source: SourceMap)
         'key',
       ),
     );
+  }
+
+  if (issue.code === 'invalid_key') {
+    // A key of a free-form mapping (postgresql.parameters): say what is wrong with the key itself.
+    const key = String(path[path.length - 1]);
+    return [source.issueAt(path, 'error', `the key ${describeValue(key)} ${issue.issues[0]?.message ?? 'is not valid here'}`, 'key')];
   }
 
   const value = valueAt(data, path);
@@ -223,6 +237,11 @@ class SourceMap {
     };
     walk(this.doc.contents, []);
     return issues;
+  }
+
+  /** Whether the file writes this field (rather than taking its default). */
+  writes(path: Segment[]): boolean {
+    return this.resolve(path).complete;
   }
 
   /** A semantic issue: at its own field if the file writes it, else at the first related field it writes. */

@@ -2,6 +2,7 @@
 // Keys are snake_case like Patroni's own settings (loop_wait, retry_timeout), so the
 // file reads like the configs it produces. Semantic rules live in ./checks.ts.
 import { z } from 'zod';
+import { IDENTIFIERS, type IdentifierKindName } from './identifiers';
 
 export const LAYOUTS = ['standalone', 'distributed', 'patroni', 'classic'] as const;
 export const ROLES = ['observer', 'etcd', 'haproxy', 'db', 'app'] as const;
@@ -26,14 +27,15 @@ const wholeSeconds = (what: string) =>
     .int({ error: `must be a whole number of seconds (${what})` })
     .positive({ error: `must be a positive whole number of seconds (${what})` });
 
-const absolutePath = z
-  .string({ error: 'must be an absolute path such as /etc/haproxy/haproxy.cfg' })
-  .regex(/^\//, { error: 'must be an absolute path (starting with /)' });
+/** Text of one of the shapes that may reach a config file or a command line (./identifiers.ts). */
+const identifier = (kind: IdentifierKindName) =>
+  z.string({ error: `must be ${IDENTIFIERS[kind].says}` }).regex(IDENTIFIERS[kind].pattern, { error: `must be ${IDENTIFIERS[kind].says}` });
 
-/** A path on the operator's machine: absolute, or starting with ~/ for the worker's home. */
-const localPath = z
-  .string({ error: 'must be a file path such as ~/.ssh/id_ed25519' })
-  .regex(/^(\/|~\/)/, { error: 'must be an absolute path or start with ~/' });
+/** A path on a host; it is written into config files and commands. */
+const absolutePath = identifier('hostPath');
+
+/** A path on the worker's machine: absolute, or starting with ~/ for the worker's home. */
+const localPath = identifier('localPath');
 
 const name = z
   .string({ error: 'must be a name' })
@@ -70,7 +72,7 @@ export const secretRef = z.union(
 export type SecretRef = z.infer<typeof secretRef>;
 
 const sshOverride = z.strictObject({
-  user: z.string().min(1).optional(),
+  user: identifier('unixUser').optional(),
   port: port.optional(),
 });
 
@@ -85,7 +87,7 @@ export const host = z.strictObject({
 export type Host = z.infer<typeof host>;
 
 export const ssh = z.strictObject({
-  user: z.string().min(1).default('root'),
+  user: identifier('unixUser').default('root'),
   port: port.default(22),
   private_key: localPath.default('~/.ssh/id_ed25519'),
   /** Passphrase of the private key, if it has one. */
@@ -95,21 +97,22 @@ export const ssh = z.strictObject({
   known_hosts: localPath.default('~/.ssh/known_hosts'),
   /** Run privileged commands through `sudo -n` (needed when user is not root). */
   sudo: z.boolean().default(true),
-  connect_timeout: seconds('connect timeout').default(10),
-  command_timeout: seconds('per-command timeout').default(300),
+  // Bounded: a step's own time limit must leave room for a connect and a command.
+  connect_timeout: seconds('connect timeout').max(60, { error: 'must be at most 60 seconds (connect timeout)' }).default(10),
+  command_timeout: seconds('per-command timeout').max(1800, { error: 'must be at most 1800 seconds (per-command timeout)' }).default(300),
 });
 export type SshSettings = z.infer<typeof ssh>;
 
 export const etcd = z.strictObject({
   client_port: port.default(2379),
   peer_port: port.default(2380),
-  cluster_token: z.string().min(1).optional(),
+  cluster_token: identifier('token').optional(),
   data_dir: absolutePath.default('/var/lib/etcd/default'),
 });
 
 const pgUser = (defaultName: string) =>
   z.strictObject({
-    username: z.string().min(1).default(defaultName),
+    username: identifier('pgRole').default(defaultName),
     password: secretRef,
   });
 
@@ -124,13 +127,15 @@ export const postgresql = z.strictObject({
   replication: pgUser('replicator'),
   rewind: pgUser('rewind_user'),
   /** Networks allowed in pg_hba.conf for replication and clients. */
-  allowed_networks: z.array(z.string().regex(/^[0-9.]+\/\d{1,2}$/, { error: 'must be a CIDR such as 10.0.0.0/24' })).optional(),
-  parameters: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
+  allowed_networks: z.array(z.cidrv4({ error: 'must be an IPv4 network in CIDR form such as 10.0.0.0/24' })).optional(),
+  parameters: z
+    .record(identifier('pgParameterName'), z.union([identifier('pgParameterValue'), z.number(), z.boolean()]))
+    .default({}),
 });
 
 export const patroni = z.strictObject({
   scope: name.optional(),
-  namespace: z.string().regex(/^\/.*\/$/, { error: 'must start and end with / such as /service/' }).default('/service/'),
+  namespace: identifier('dcsNamespace').default('/service/'),
   // Whole seconds: Patroni's validator rejects fractions.
   ttl: wholeSeconds('leader key time to live').default(30),
   loop_wait: wholeSeconds('HA loop interval').default(10),
@@ -165,8 +170,8 @@ export const appConfigFile = z.strictObject({
   path: absolutePath,
   /** properties: key=value (Java); env: KEY=VALUE lines; shell: a line whose -Dkey=value options carry the values. */
   format: z.enum(['properties', 'env', 'shell']).default('properties'),
-  url_key: z.string().min(1).optional(),
-  password_key: z.string().min(1),
+  url_key: identifier('configKey').optional(),
+  password_key: identifier('configKey'),
 });
 
 /** The five files the classic guide says carry the application's DB endpoint and password. */
@@ -200,15 +205,15 @@ export const CLASSIC_APP_CONFIG_FILES: z.output<typeof appConfigFile>[] = [
 
 export const app = z.strictObject({
   /** The common sudo user on every machine: owns /opt/HA and runs the application observer (never root). */
-  user: z.string().min(1).default('motadata'),
-  db_name: z.string().min(1).default('flotomate'),
-  db_user: z.string().min(1).default('flotomate'),
+  user: identifier('unixUser').default('motadata'),
+  db_name: identifier('pgRole').default('flotomate'),
+  db_user: identifier('pgRole').default('flotomate'),
   db_password: secretRef,
   /** The application's master node; defaults to the first host with the app role. */
   master: name.optional(),
   http_port: port.default(80),
-  health_path: z.string().regex(/^\//, { error: 'must be a URL path starting with / such as /health' }).default('/'),
-  nginx_service: z.string().min(1).default('nginx'),
+  health_path: identifier('urlPath').default('/'),
+  nginx_service: identifier('unitName').default('nginx'),
   config_files: z.array(appConfigFile).min(1).default(CLASSIC_APP_CONFIG_FILES),
   sync_dirs: z.array(absolutePath).default([]),
   ha_dir: absolutePath.default('/opt/HA'),

@@ -2,7 +2,7 @@
 // dev server), polls haflow's task queue, and on SIGINT/SIGTERM stops taking work and
 // gives running activities the grace time to finish.
 import { NativeConnection, Runtime, DefaultLogger, type LogLevel } from '@temporalio/worker';
-import { temporalSettings, TASK_QUEUE } from '../client/temporal';
+import { TASK_QUEUE, temporalSettings, unreachableMessage } from '../connection/temporal';
 import { createWorker } from './worker';
 
 export interface RunWorkerOptions {
@@ -15,10 +15,7 @@ export async function runWorker(options: RunWorkerOptions = {}): Promise<void> {
   Runtime.install({ logger: new DefaultLogger(options.logLevel ?? 'INFO') });
   const settings = temporalSettings();
   const connection = await NativeConnection.connect(settings.connectionOptions).catch((err: Error) => {
-    throw new Error(
-      `cannot reach Temporal at ${settings.address} (namespace ${settings.namespace}): ${err.message}\n` +
-        'Start the embedded server with `haflow server`, or set TEMPORAL_ADDRESS to your Temporal cluster.',
-    );
+    throw new Error(unreachableMessage(settings, err));
   });
   try {
     const worker = await createWorker({

@@ -1,7 +1,7 @@
 // Builds a haflow worker: the workflows (bundled), the activities, and the task queue.
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import * as haflowActivities from '../activities';
-import { TASK_QUEUE } from '../client/temporal';
+import { TASK_QUEUE } from '../connection/temporal';
 
 export interface HaflowWorkerOptions {
   connection: NativeConnection;

@@ -1,5 +1,5 @@
 // Workflow ids are derived from the cluster name, and every haflow operation on a cluster
-// (install, switchover, drill) uses the same id: Temporal then lets only one run at a time.
+// uses the same id: Temporal then lets only one run at a time.
 export function clusterWorkflowId(cluster: string): string {
   return `haflow-${cluster}`;
 }

@@ -1,10 +1,11 @@
-// Runs a runbook given as data. The install and failover workflows compute their runbook
-// from the topology inside the workflow; this one takes it ready-made (tests, ad-hoc runs).
+// Runs any runbook given as data, with any activities the worker has: for tests and ad-hoc
+// runs. haflow's own runbooks each have a workflow of their own (install.ts, …).
+import type { Runbook } from '../runbooks/runbook';
 import { runRunbook, type RunnerOptions } from './runner';
-import type { Runbook, RunbookOutcome } from './runbook';
+import type { RunbookOutcome } from './protocol';
 
 export interface RunbookWorkflowInput {
-  runbook: Runbook;
+  runbook: Runbook<string>;
   check?: boolean;
   options?: Omit<RunnerOptions, 'check'>;
 }

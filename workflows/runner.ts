@@ -1,37 +1,32 @@
-// The step runner: the one interpreter every runbook (install, switchover, drill) runs on.
+// The step runner: the one interpreter every runbook runs on.
 // It records each step's state, answers the `progress` query, blocks a step that retries
 // could not fix and waits for an operator's `decide` update (retry, skip, abort).
 import {
   ActivityFailure,
   ApplicationFailure,
   condition,
-  defineQuery,
-  defineUpdate,
   proxyActivities,
   setCurrentDetails,
   setHandler,
   TemporalFailure,
   type ActivityOptions,
 } from '@temporalio/workflow';
+import type * as activities from '../activities';
+import type { StepResult } from '../activities/contract';
+import { isGroup, runbookProblems, type Runbook, type Step } from '../runbooks/runbook';
 import {
-  FailureTypes,
-  flattenSteps,
-  isGroup,
-  type Decision,
+  decideUpdate,
+  DECISIONS,
+  progressQuery,
+  RunbookFailureTypes,
   type DecisionRequest,
-  type Progress,
-  type Runbook,
   type RunbookOutcome,
   type RunStatus,
-  type Step,
   type StepError,
-  type StepResult,
   type StepState,
-} from './runbook';
+} from './protocol';
 
-export const progressQuery = defineQuery<Progress>('progress');
-export const decideUpdate = defineUpdate<StepState, [DecisionRequest]>('decide');
-
+/** Every step activity as the runner calls it: the step's input in, a StepResult out. */
 type StepActivity = (input: Record<string, unknown>) => Promise<StepResult>;
 
 export interface RunnerOptions {
@@ -53,7 +48,7 @@ const DEFAULTS = { defaultTimeoutSeconds: 600, maximumAttempts: 3 };
  * would make Temporal retry the workflow task forever) when the runbook is invalid or the
  * operator aborts.
  */
-export async function runRunbook(runbook: Runbook, options: RunnerOptions = {}): Promise<RunbookOutcome> {
+export async function runRunbook(runbook: Runbook<string>, options: RunnerOptions = {}): Promise<RunbookOutcome> {
   validateRunbook(runbook, options.knownActivities);
   const check = options.check ?? false;
   const states = new Map<string, StepState>();
@@ -95,8 +90,8 @@ export async function runRunbook(runbook: Runbook, options: RunnerOptions = {}):
       validator: (request) => {
         const state = states.get(request?.stepId);
         if (!state) throw new Error(`no step ${request?.stepId} in runbook ${runbook.name}`);
-        if (!['retry', 'skip', 'abort'].includes(request.decision)) {
-          throw new Error(`decision must be retry, skip or abort, got ${String(request.decision)}`);
+        if (!DECISIONS.includes(request.decision)) {
+          throw new Error(`decision must be ${DECISIONS.slice(0, -1).join(', ')} or ${DECISIONS.at(-1)}, got ${String(request.decision)}`);
         }
         if (state.status !== 'blocked') {
           throw new Error(`step ${state.id} is ${state.status}, not blocked: only a blocked step takes a decision`);
@@ -118,7 +113,7 @@ export async function runRunbook(runbook: Runbook, options: RunnerOptions = {}):
     setCurrentDetails([head, ...lines].join('\n'));
   };
 
-  const runStep = async (step: Step): Promise<void> => {
+  const runStep = async (step: Step<string>): Promise<void> => {
     const state = states.get(step.id)!;
     for (;;) {
       state.status = 'running';
@@ -157,7 +152,7 @@ export async function runRunbook(runbook: Runbook, options: RunnerOptions = {}):
           abortedAt ??= step.id;
           describe();
           throw ApplicationFailure.create({
-            type: FailureTypes.aborted,
+            type: RunbookFailureTypes.aborted,
             nonRetryable: true,
             message: `${runbook.name} of ${runbook.cluster} aborted by the operator at step ${step.id}${
               decision.reason ? ` (${decision.reason})` : ''
@@ -179,10 +174,12 @@ export async function runRunbook(runbook: Runbook, options: RunnerOptions = {}):
   runStatus = 'completed';
   describe();
   const all = [...states.values()];
+  const doneUnchanged = all.filter((s) => s.status === 'done' && !s.changed);
   return {
     status: 'completed',
     changed: all.filter((s) => s.status === 'done' && s.changed).length,
-    unchanged: all.filter((s) => s.status === 'done' && !s.changed).length,
+    unchanged: doneUnchanged.filter((s) => s.kind === 'change').length,
+    passed: doneUnchanged.filter((s) => s.kind !== 'change').length,
     skipped: all.filter((s) => s.status === 'skipped').map((s) => s.id),
     steps: all,
   };
@@ -195,7 +192,7 @@ async function runGroup(members: (() => Promise<void>)[]): Promise<void> {
   if (failed) throw failed.reason;
 }
 
-function activityFor(step: Step, options: RunnerOptions): StepActivity {
+function activityFor(step: Step<string>, options: RunnerOptions): StepActivity {
   const activityOptions: ActivityOptions = {
     startToCloseTimeout: `${step.timeoutSeconds ?? options.defaultTimeoutSeconds ?? DEFAULTS.defaultTimeoutSeconds}s`,
     heartbeatTimeout: step.heartbeatSeconds ? `${step.heartbeatSeconds}s` : undefined,
@@ -207,8 +204,9 @@ function activityFor(step: Step, options: RunnerOptions): StepActivity {
     },
     summary: step.title,
   };
-  const activities = proxyActivities<Record<string, StepActivity>>(activityOptions);
-  return activities[step.activity];
+  // Typed by haflow's activities; a runbook given as data (runbookWorkflow) may name others.
+  const proxies = proxyActivities<typeof activities>(activityOptions) as unknown as Record<string, StepActivity>;
+  return proxies[step.activity];
 }
 
 /** The operator-facing error of a failed step: the innermost application failure's message, type and remedy. */
@@ -223,26 +221,13 @@ function stepError(failure: ActivityFailure): StepError {
   return { message: failure.message, type: 'ActivityFailure' };
 }
 
-function validateRunbook(runbook: Runbook, knownActivities?: readonly string[]): void {
-  const problems: string[] = [];
-  const seen = new Set<string>();
-  const ids = [...runbook.items.filter(isGroup).map((g) => g.id), ...flattenSteps(runbook).map((s) => s.id)];
-  for (const id of ids) {
-    if (seen.has(id)) problems.push(`step id ${id} is used twice; step ids must be unique`);
-    seen.add(id);
-  }
-  for (const step of flattenSteps(runbook)) {
-    if (knownActivities && !knownActivities.includes(step.activity)) {
-      problems.push(`step ${step.id} names activity ${step.activity}, which does not exist; known: ${knownActivities.join(', ')}`);
-    }
-  }
+function validateRunbook(runbook: Runbook<string>, knownActivities?: readonly string[]): void {
+  const problems = runbookProblems(runbook, knownActivities);
   if (problems.length > 0) {
     throw ApplicationFailure.create({
-      type: FailureTypes.invalidRunbook,
+      type: RunbookFailureTypes.invalidRunbook,
       nonRetryable: true,
-      message: `runbook ${runbook.name} of ${runbook.cluster} is invalid:\n${problems.join('\n')}`,
+      message: `runbook ${runbook?.name} of ${runbook?.cluster} is invalid:\n${problems.join('\n')}`,
     });
   }
 }
-
-export type { Decision };

@@ -3,12 +3,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { labTopology, sshRun, useLab } from '../support/lab';
 import { installTwice, labSecrets, useInstallEnvironment } from '../support/install';
+import { assertHostsHoldRendered, haflowRender } from '../support/rendered';
 
 labSecrets();
 const currentLab = useLab(labTopology('distributed'));
 const installEnv = useInstallEnvironment();
 
-test('5 bare machines install: DB nodes stream, app nodes untouched by Patroni, a second install changes nothing', async () => {
+test('5 bare machines install: DB nodes stream, app nodes untouched by Patroni, a second install changes nothing, the files are what `haflow render` shows', async () => {
   const lab = currentLab();
   const { first, second } = await installTwice(installEnv(), lab.topology);
   const ids = first.steps.map((s) => s.id);
@@ -19,4 +20,5 @@ test('5 bare machines install: DB nodes stream, app nodes untouched by Patroni, 
     assert.deepEqual(services.stdout.trim().split('\n'), ['inactive', 'inactive', 'inactive'], `${app} runs no database-tier service`);
   }
   assert.equal(second.changed, 0, second.steps.filter((s) => s.changed).map((s) => `${s.id}: ${s.summary}`).join('\n'));
+  await assertHostsHoldRendered(lab, haflowRender(lab.topologyFile));
 });

@@ -9,7 +9,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Progress, RunbookOutcome } from '../../workflows/runbook';
+import type { Progress, RunbookOutcome } from '../../workflows/protocol';
 import { labTopology, sshRun, useLab } from '../support/lab';
 import { describeProgress, labSecrets, startInstall } from '../support/install';
 import { startDevServer } from '../support/temporal';

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as activities from '../../activities';
-import type { HostInput } from '../../activities/step';
+import type { HostInput } from '../../activities/contract';
 import { labTopology, sshRun, useLab } from '../support/lab';
 import { haflowCli, labSecrets, startInstall, waitForProgress, useInstallEnvironment } from '../support/install';
 

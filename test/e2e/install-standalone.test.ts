@@ -2,10 +2,17 @@
 // real worker, real SSH, real etcd, Patroni, PostgreSQL and HAProxy.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { WorkflowHandle } from '@temporalio/client';
 import { Client } from 'pg';
-import type { RunbookOutcome } from '../../workflows/runbook';
+import { loadTopology } from '../../topology';
+import type { RunbookOutcome } from '../../workflows/protocol';
+import { haflowCli, labSecrets, startInstall, useInstallEnvironment, waitForProgress } from '../support/install';
 import { diskFingerprint, labTopology, sshRun, useLab } from '../support/lab';
-import { haflowCli, labSecrets, startInstall, useInstallEnvironment } from '../support/install';
+import { assertHostsHoldRendered, haflowRender } from '../support/rendered';
 
 labSecrets();
 const currentLab = useLab(labTopology('standalone'));
@@ -18,7 +25,7 @@ test('check mode on bare machines lists every change and changes nothing on any 
   const before = lab.topology.hosts.map((h) => diskFingerprint(h.name));
   const outcome = await (await startInstall(installEnv(), lab.topology, { check: true })).result();
   const steps = stepsOf(outcome);
-  assert.match(steps['packages@node2'].summary!, /would disable patroni.*would drop Debian's default cluster 15\/main/);
+  assert.match(steps['packages.install@node2'].summary!, /would disable patroni.*would drop Debian's default cluster 15\/main/);
   assert.match(steps['etcd.member@observer'].summary!, /would rewrite \/etc\/default\/etcd.*would start etcd/);
   assert.match(steps['haproxy.config@observer'].summary!, /would rewrite \/etc\/haproxy\/haproxy\.cfg/);
   assert.match(steps['haproxy.config@observer'].details!.join('\n'), /\+listen postgres/);
@@ -71,21 +78,69 @@ test('a bare standalone lab installs: every step done, a write through HAProxy r
   const list = await sshRun(lab, 'node1', 'patronictl -c /etc/patroni/config.yml list -f json', { sudo: true });
   const members = JSON.parse(list.stdout) as { Member: string; Role: string; State: string }[];
   assert.deepEqual(members.map((m) => [m.Member, m.Role]).sort(), [['node1', 'Leader'], ['node2', 'Replica']]);
+  await assertHostsHoldRendered(lab, haflowRender(lab.topologyFile));
 });
 
-test('installing again changes nothing and says so; no password is anywhere in the run\'s history', async () => {
-  const lab = currentLab();
-  const handle = await startInstall(installEnv(), lab.topology);
-  const outcome = await handle.result();
-  // Payloads decoded, so a value inside any input, result or failure would show.
+/** The lab topology with the rewind password read from a file, as a topology file of its own. */
+function withRewindPasswordFile(lab: { topologyFile: string }, dir: string, secretFile: string): string {
+  const text = readFileSync(lab.topologyFile, 'utf8').replace(
+    'rewind: { password: { env: HAFLOW_PG_REWIND_PASSWORD } }',
+    `rewind: { password: { file: ${secretFile} } }`,
+  );
+  assert.ok(text.includes(secretFile));
+  const file = join(dir, 'standalone-file-secret.yaml');
+  writeFileSync(file, text);
+  return file;
+}
+
+/** A history as text, payloads decoded, so a value inside any input, result or failure would show. */
+async function decodedHistory(handle: WorkflowHandle): Promise<string> {
   const decode = (v: unknown): unknown =>
     v instanceof Uint8Array ? Buffer.from(v).toString('utf8') : Array.isArray(v) ? v.map(decode) : v && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, decode(x)])) : v;
-  const history = JSON.stringify(decode(await handle.fetchHistory()));
-  assert.match(history, /patroni\.replica-inactive@node2/, 'the decoded history holds the step inputs');
-  for (const name of ['HAFLOW_PG_SUPERUSER_PASSWORD', 'HAFLOW_PG_REPLICATION_PASSWORD', 'HAFLOW_PG_REWIND_PASSWORD', 'HAFLOW_APP_DB_PASSWORD']) {
-    const value = process.env[name]!;
-    assert.equal(history.includes(value), false, `${name}'s value is in the history`);
+  return JSON.stringify(decode(await handle.fetchHistory()));
+}
+
+test('a password file with a line break inside blocks the step and names the file; one ending in a blank line works; no line of either reaches the history', async () => {
+  const lab = currentLab();
+  // Independent of the tests above: installs first when they did not.
+  assert.equal((await (await startInstall(installEnv(), lab.topology)).result()).status, 'completed');
+  const dir = mkdtempSync(join(tmpdir(), 'haflow-secret-'));
+  try {
+    const secretFile = join(dir, 'rewind-password');
+    const topologyFile = withRewindPasswordFile(lab, dir, secretFile);
+    const { topology } = loadTopology(topologyFile);
+    const oldValue = process.env.HAFLOW_PG_REWIND_PASSWORD!;
+    const brokenLines = [`first-${randomBytes(6).toString('hex')}`, `second-${randomBytes(6).toString('hex')}`];
+    const newValue = `new-${randomBytes(9).toString('base64url')}`;
+
+    writeFileSync(secretFile, `${brokenLines.join('\n')}\n`, { mode: 0o600 });
+    const broken = await startInstall(installEnv(), topology);
+    const blocked = await waitForProgress(broken, 'the step that needs the password to block', (p) => p.status === 'blocked');
+    const step = blocked.steps.find((s) => s.status === 'blocked')!;
+    assert.equal(step.id, 'patroni.config@node1');
+    assert.equal(step.error!.type, 'SecretMissing');
+    assert.match(step.error!.message, new RegExp(`postgresql\\.rewind\\.password: the value of file ${secretFile} contains a line break`));
+    await broken.executeUpdate('decide', { args: [{ stepId: step.id, decision: 'abort', reason: 'test' }] });
+    await assert.rejects(broken.result());
+
+    writeFileSync(secretFile, `${newValue}\n\n`, { mode: 0o600 });
+    const changed = await startInstall(installEnv(), topology);
+    const outcome = await changed.result();
+    const configs = outcome.steps.filter((s) => s.id.startsWith('patroni.config@'));
+    assert.ok(configs.every((s) => s.changed && (s.details ?? []).join('\n').includes('<redacted>')), 'config.yml changed on both nodes, its diff redacted');
+    await assertHostsHoldRendered(lab, haflowRender(topologyFile), { ...process.env, HAFLOW_PG_REWIND_PASSWORD: newValue }, { [secretFile]: newValue });
+
+    const again = await startInstall(installEnv(), topology);
+    const second = await again.result();
+    assert.equal(second.changed, 0, second.steps.filter((s) => s.changed).map((s) => `${s.id}: ${s.summary}`).join('\n'));
+    assert.equal(second.unchanged + second.passed, second.steps.length);
+
+    const histories = (await Promise.all([broken, changed, again].map(decodedHistory))).join('\n');
+    assert.match(histories, /patroni\.replica-inactive@node2/, 'the decoded histories hold the step inputs');
+    const secrets: Record<string, string> = { oldRewind: oldValue, newRewind: newValue, brokenLine1: brokenLines[0], brokenLine2: brokenLines[1] };
+    for (const name of ['HAFLOW_PG_SUPERUSER_PASSWORD', 'HAFLOW_PG_REPLICATION_PASSWORD', 'HAFLOW_APP_DB_PASSWORD']) secrets[name] = process.env[name]!;
+    for (const [name, value] of Object.entries(secrets)) assert.equal(histories.includes(value), false, `${name}'s value is in a history`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
-  assert.equal(outcome.changed, 0, outcome.steps.filter((s) => s.changed).map((s) => `${s.id}: ${s.summary}`).join('\n'));
-  assert.equal(outcome.unchanged, outcome.steps.length);
 });

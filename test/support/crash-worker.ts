@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { heartbeat, sleep } from '@temporalio/activity';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { createWorker } from '../../worker/worker';
-import type { StepInput, StepResult } from '../../workflows/runbook';
+import type { StepInput, StepResult } from '../../activities/contract';
 
 const [address, namespace, taskQueue, bundlePath, stateDir, graceSeconds = '1'] = process.argv.slice(2);
 

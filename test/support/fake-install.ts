@@ -1,14 +1,14 @@
-// The install runbook's activities (every name in INSTALL_ACTIVITIES) over fake machines, for
+// The install runbook's activities (every name in ACTIVITY_NAMES, runbooks/activities.ts) over fake machines, for
 // exercising the client on a real server with the real installWorkflow. They are fakes only in
 // what they do on "hosts": a change is applied once (a second install finds nothing to change),
 // check mode applies nothing, and failures are injected by the test through `broken`.
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Topology } from '../../topology';
-import { INSTALL_ACTIVITIES, type InstallActivity } from '../../workflows/install-steps';
-import type { StepInput, StepResult } from '../../workflows/runbook';
+import type { StepInput, StepResult } from '../../activities/contract';
+import { ACTIVITY_NAMES, type ActivityName } from '../../runbooks/activities';
 
 /** Activities that change a host; the others are guards and verifications. */
-const CHANGES: readonly InstallActivity[] = [
+const CHANGES: readonly ActivityName[] = [
   'ensurePackages',
   'configureEtcdMember',
   'configureHaproxy',
@@ -29,7 +29,7 @@ export interface FakeCluster {
   /** Changes made so far, by the same keys. */
   applied: Set<string>;
   /** Every activity call, in order. */
-  calls: { key: string; activity: InstallActivity; check: boolean }[];
+  calls: { key: string; activity: ActivityName; check: boolean }[];
 }
 
 export function fakeCluster(): FakeCluster {
@@ -40,7 +40,7 @@ type InstallStepInput = StepInput<{ topology: Topology; host?: string }>;
 
 /** One fake cluster per cluster name, so the tests of a file share one worker. */
 export function fakeInstallActivities(clusterNamed: (name: string) => FakeCluster) {
-  const act = (activity: InstallActivity) => async (input: InstallStepInput): Promise<StepResult> => {
+  const act = (activity: ActivityName) => async (input: InstallStepInput): Promise<StepResult> => {
     const cluster = clusterNamed(input.topology.cluster);
     const key = input.host ? `${activity}@${input.host}` : activity;
     cluster.calls.push({ key, activity, check: input.check });
@@ -60,8 +60,8 @@ export function fakeInstallActivities(clusterNamed: (name: string) => FakeCluste
     cluster.applied.add(key);
     return { changed: true, summary: `${key}: changed` };
   };
-  return Object.fromEntries(INSTALL_ACTIVITIES.map((name) => [name, act(name)])) as Record<
-    InstallActivity,
+  return Object.fromEntries(ACTIVITY_NAMES.map((name) => [name, act(name)])) as Record<
+    ActivityName,
     (input: InstallStepInput) => Promise<StepResult>
   >;
 }

@@ -3,7 +3,7 @@
 // "host" answers. `localShell` answers by running the command with this machine's sh, for
 // tests that check what a generated script really does (in a temporary directory).
 import { spawnSync } from 'node:child_process';
-import type { ExecOptions, ExecResult, SshSession, SshTarget } from '../../activities/ssh';
+import type { ExecOptions, ExecResult, SshSession, SshTarget } from '../../activities/shared/ssh';
 
 export interface FakeCall {
   /** `check` (a non-zero exit throws) or `exec` (the exit code is returned). */

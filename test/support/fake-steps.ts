@@ -1,7 +1,8 @@
 // Step activities for exercising the step runner on a real server. They are fakes only in
 // what they do on "hosts": their failures are injected by the test through `hosts`.
 import { ApplicationFailure, heartbeat, sleep } from '@temporalio/activity';
-import type { Runbook, Step, StepInput, StepResult } from '../../workflows/runbook';
+import type { StepInput, StepResult } from '../../activities/contract';
+import type { Runbook, Step } from '../../runbooks/runbook';
 
 export interface FakeHosts {
   /** Names of things currently broken; a step touching one fails until the test fixes it. */
@@ -54,7 +55,7 @@ export function fakeStepActivities(hosts: FakeHosts) {
   };
 }
 
-export const step = (id: string, activity: string, input: Record<string, unknown> = {}): Step => ({
+export const step = (id: string, activity: string, input: Record<string, unknown> = {}): Step<string> => ({
   id,
   title: `do ${id}`,
   kind: 'change',
@@ -64,7 +65,7 @@ export const step = (id: string, activity: string, input: Record<string, unknown
 });
 
 /** A small install-shaped runbook: preflight on two hosts at once, then three ordered steps. */
-export function sampleRunbook(cluster: string): Runbook {
+export function sampleRunbook(cluster: string): Runbook<string> {
   return {
     name: 'install',
     cluster,

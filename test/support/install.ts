@@ -7,11 +7,12 @@ import type { WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import * as activities from '../../activities';
-import { TASK_QUEUE } from '../../client/temporal';
+import { TASK_QUEUE } from '../../connection/temporal';
 import type { Topology } from '../../topology';
+import { installSteps } from '../../runbooks/install';
 import { installWorkflow } from '../../workflows';
 import { clusterWorkflowId } from '../../workflows/ids';
-import type { Progress, RunbookOutcome } from '../../workflows/runbook';
+import type { Progress, RunbookOutcome } from '../../workflows/protocol';
 import { startDevServer, workflowBundle } from './temporal';
 
 /** The lab topologies name these variables; the worker reads them when an activity needs a password. */
@@ -50,7 +51,7 @@ export async function startInstall(env: TestWorkflowEnvironment, topology: Topol
   return env.client.workflow.start(installWorkflow, {
     taskQueue: options.taskQueue ?? TASK_QUEUE,
     workflowId: options.check ? `${clusterWorkflowId(topology.cluster)}-check-${randomBytes(3).toString('hex')}` : clusterWorkflowId(topology.cluster),
-    args: [{ topology, check: options.check }],
+    args: [{ runbook: installSteps(topology), topology, check: options.check }],
     workflowIdReusePolicy: 'ALLOW_DUPLICATE',
   });
 }

@@ -6,7 +6,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Lab } from '../../lab';
 import { labPaths } from '../../lab/paths';
-import { targetFor, withSsh, type ExecResult } from '../../activities/ssh';
+import { targetFor, withSsh, type ExecResult } from '../../activities/shared/ssh';
 
 export const labTopology = (name: 'standalone' | 'distributed' | 'generic') => join(__dirname, '../../lab/topologies', `${name}.yaml`);
 

@@ -1,14 +1,14 @@
 // The install's pure helpers: HAProxy's stats CSV, the preflight's OS and disk rules, the
-// guide's firewall matrix, package names per role, SQL quoting and the benchmark timeline.
+// guide's firewall matrix, package names per role, SQL quoting, and the benchmarks' interval sums.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseStatsCsv } from '../../activities/haproxy';
+import { parseStatsCsv } from '../../activities/haproxy/stats';
 import { packagesFor } from '../../activities/packages';
-import { sqlIdentifier, sqlLiteral } from '../../activities/postgres';
+import { sqlIdentifier, sqlLiteral } from '../../activities/shared/psql';
 import { MIN_FREE_BYTES, osSupported } from '../../activities/preflight';
-import { timed, timeline, unionMs } from '../../activities/timing';
+import { unionMs } from '../../bench/history';
 import { firewallMatrix, listeningPorts, loadTopology, type FirewallRule, type Topology } from '../../topology';
 import { distributed, generic, hostNamed, standalone, topologies } from '../support/topologies';
 
@@ -304,7 +304,7 @@ describe('sqlLiteral and sqlIdentifier', () => {
   });
 });
 
-// ---------------------------------------------------------------- timing
+// ---------------------------------------------------------------- bench/history.ts
 
 describe('unionMs', () => {
   test('no intervals take no time', () => {
@@ -332,48 +332,5 @@ describe('unionMs', () => {
     const input = [{ start: 5, end: 15 }, { start: 0, end: 10 }];
     unionMs(input);
     assert.deepEqual(input, [{ start: 5, end: 15 }, { start: 0, end: 10 }]);
-  });
-});
-
-describe('timed', () => {
-  /** Runs `body` with the timeline set to `enabled` and emptied, then restores it. */
-  async function withTimeline(enabled: boolean, body: () => Promise<void>): Promise<void> {
-    const saved = { enabled: timeline.enabled, intervals: timeline.intervals };
-    timeline.enabled = enabled;
-    timeline.intervals = [];
-    try {
-      await body();
-    } finally {
-      timeline.enabled = saved.enabled;
-      timeline.intervals = saved.intervals;
-    }
-  }
-
-  test('records nothing while the timeline is off, and still returns the body\'s value', async () => {
-    await withTimeline(false, async () => {
-      assert.equal(await timed('remote', async () => 42), 42);
-      assert.deepEqual(timeline.intervals, []);
-    });
-  });
-
-  test('records one interval of the given kind, spanning the body, when the timeline is on', async () => {
-    await withTimeline(true, async () => {
-      const before = performance.now();
-      const value = await timed('wait', () => new Promise<string>((resolve) => setTimeout(() => resolve('done'), 20)));
-      const after = performance.now();
-      assert.equal(value, 'done');
-      assert.equal(timeline.intervals.length, 1);
-      const [interval] = timeline.intervals;
-      assert.equal(interval.kind, 'wait');
-      assert.ok(interval.start >= before && interval.end <= after, JSON.stringify({ before, interval, after }));
-      assert.ok(interval.end - interval.start >= 15, `lasted ${interval.end - interval.start} ms`);
-    });
-  });
-
-  test('records the interval and rethrows when the body fails', async () => {
-    await withTimeline(true, async () => {
-      await assert.rejects(timed('remote', async () => { throw new Error('ssh dropped'); }), /ssh dropped/);
-      assert.deepEqual(timeline.intervals.map((i) => i.kind), ['remote']);
-    });
   });
 });

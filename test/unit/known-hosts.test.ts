@@ -8,7 +8,7 @@ import { createHmac, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkHostKey, fingerprint, knownHostsName, parseKnownHosts } from '../../activities/known-hosts';
+import { checkHostKey, fingerprint, knownHostsName, parseKnownHosts } from '../../activities/shared/known-hosts';
 import { findExecutable } from '../support/topologies';
 
 // ---- keys, built in-process (no ssh-keygen needed) ----

@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { initialLeader, loadTopology } from '../../topology';
-import { installSteps } from '../../workflows/install-steps';
-import { flattenSteps } from '../../workflows/runbook';
+import { installSteps } from '../../runbooks/install';
+import { flattenSteps, stepIdProblems } from '../../runbooks/runbook';
 
 const root = join(__dirname, '../..');
 const forbidNetwork = join(root, 'test/support/forbid-network.ts');
@@ -47,7 +47,7 @@ const GUIDE_ORDER = [
 function phaseOf(id: string, leader: string): string {
   const [what, host] = id.split('@');
   if (what.startsWith('preflight.')) return 'preflight';
-  if (what === 'packages') return 'packages';
+  if (what === 'packages.install') return 'packages';
   if (what.startsWith('etcd.')) return 'etcd';
   if (what === 'haproxy.config') return 'haproxy';
   if (what === 'patroni.leader' || ((what === 'patroni.config' || what === 'patroni.start') && host === leader)) return 'patroni leader';
@@ -85,8 +85,9 @@ for (const lab of ['standalone', 'distributed', 'generic']) {
     assert.deepEqual(phases, GUIDE_ORDER.filter((p) => topology.app !== undefined || p !== 'db config'));
 
     const hosts = topology.hosts.length;
-    assert.match(run.stdout, new RegExp(`1-${hosts}  at once \\(preflight\\): Preflight on every machine`));
-    assert.match(run.stdout, new RegExp(`at once \\(packages\\): Packages on every machine`));
+    assert.match(run.stdout, new RegExp(`1-${hosts}  at once \\(preflight.hosts\\): Preflight on every machine`));
+    assert.match(run.stdout, new RegExp(`at once \\(packages.hosts\\): Packages on every machine`));
+    assert.deepEqual(stepIdProblems(installSteps(topology)), [], 'every step id has the documented form');
   });
 }
 

@@ -8,8 +8,9 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
-import { backupStamp, ensureRemoteFile, fileDiff, redactSecrets, type RemoteFile } from '../../activities/remote-files';
-import { renderPatroniYml } from '../../activities/render';
+import { renderPatroniYml } from '../../activities/patroni/config';
+import { redactSecrets } from '../../activities/shared/redact';
+import { backupStamp, ensureRemoteFile, fileDiff, type ManagedFile } from '../../activities/shared/remote-files';
 import { fakeSsh, localShell, ok, type FakeCall } from '../support/fake-ssh';
 import { hostNamed, standalone } from '../support/topologies';
 
@@ -140,7 +141,7 @@ function hostWith(existing: OnHost | undefined, write = ok()) {
   });
 }
 
-const haproxyCfg: RemoteFile = {
+const haproxyCfg: ManagedFile = {
   path: '/etc/haproxy/haproxy.cfg',
   content: '# Managed by haflow\nglobal\n    maxconn 100\n',
   owner: 'root',
@@ -180,7 +181,7 @@ describe('ensureRemoteFile', () => {
     assert.deepEqual(writes(calls), []);
   });
 
-  test('a changed file is written by one script fed the content on stdin: validate the temp file, back up with cp -p, then mv', async () => {
+  test('a changed file is written by one script fed the content on stdin: owner and mode first, then the content, validate, back up, mv', async () => {
     const { ssh, calls } = hostWith({ ...onHostNow, content: 'old\n', mode: 0o600 });
     const change = await ensureRemoteFile(ssh, haproxyCfg, false);
     const [write, ...more] = writes(calls);
@@ -190,27 +191,32 @@ describe('ensureRemoteFile', () => {
 
     const lines = write.command.split('\n');
     assert.equal(lines[0], 'set -e');
-    const temp = lines.find((l) => l.startsWith('cat > '))?.slice('cat > '.length) ?? '';
+    const temp = lines.find((l) => l.startsWith('tmp='))?.slice('tmp='.length) ?? '';
     assert.match(temp, /^\/etc\/haproxy\/haproxy\.cfg\.haflow-new-[0-9a-f]{8}$/);
     const at = (pattern: string) => {
       const i = lines.findIndex((l) => l.includes(pattern));
       assert.ok(i >= 0, `no line with ${pattern} in:\n${write.command}`);
       return i;
     };
-    const validate = at(`haproxy -c -q -f ${temp} `);
-    const chmod = at(`chmod 644 ${temp}`);
-    const chown = at(`chown root:root ${temp}`);
-    const backup = at('cp -p /etc/haproxy/haproxy.cfg /etc/haproxy/haproxy.cfg.haflow-backup-');
-    const mv = lines.indexOf(`mv -f ${temp} /etc/haproxy/haproxy.cfg`);
+    const umask = at('umask 077');
+    const cleanup = at(`trap 'rm -f "$tmp"' EXIT`);
+    const create = at(': > "$tmp"');
+    const chown = at('chown root:root "$tmp"');
+    const chmod = at('chmod 644 "$tmp"');
+    const content = at('cat > "$tmp"');
+    const validate = at('haproxy -c -q -f "$tmp" ');
+    const backup = at('cp --preserve=timestamps /etc/haproxy/haproxy.cfg /etc/haproxy/haproxy.cfg.haflow-backup-');
+    const mv = lines.indexOf('mv -f "$tmp" /etc/haproxy/haproxy.cfg');
     assert.ok(!write.command.includes('{}'), 'the {} placeholder is replaced');
-    assert.ok(chown < validate && chmod < validate, 'the temp file has its owner and mode when it is validated');
-    assert.ok(validate < backup && backup < mv, 'validate, then back up, then move into place');
+    assert.ok(umask < create && cleanup < create, 'the temp file is created root-only and removed on any failure');
+    assert.ok(create < chown && chown < content && chmod < content, 'owner and mode are set before the content lands');
+    assert.ok(content < validate && validate < backup && backup < mv, 'validate, then back up, then move into place');
     assert.equal(mv, lines.length - 1, 'mv is the last step');
     assert.match(lines[validate], /exit 65/);
 
     assert.equal(change.changed, true);
     assert.match(change.backup ?? '', /^\/etc\/haproxy\/haproxy\.cfg\.haflow-backup-\d{8}T\d{6}Z$/);
-    assert.equal(lines[backup], `cp -p /etc/haproxy/haproxy.cfg ${change.backup}`);
+    assert.equal(lines[backup], `cp --preserve=timestamps /etc/haproxy/haproxy.cfg ${change.backup}`);
     assert.equal(change.summary, `rewrite /etc/haproxy/haproxy.cfg (2 → 4 lines), chmod 644 (was 600); backup ${change.backup}`);
   });
 
@@ -218,8 +224,8 @@ describe('ensureRemoteFile', () => {
     const { ssh, calls } = hostWith(undefined);
     const change = await ensureRemoteFile(ssh, haproxyCfg, false);
     const [write] = writes(calls);
-    assert.ok(!write.command.includes('cp -p'), write.command);
-    assert.match(write.command, /\nmv -f \/etc\/haproxy\/haproxy\.cfg\.haflow-new-[0-9a-f]{8} \/etc\/haproxy\/haproxy\.cfg$/);
+    assert.ok(!write.command.includes('cp '), write.command);
+    assert.match(write.command, /\nmv -f "\$tmp" \/etc\/haproxy\/haproxy\.cfg$/);
     assert.equal(change.backup, undefined);
     assert.equal(change.summary, 'create /etc/haproxy/haproxy.cfg');
   });
@@ -239,7 +245,7 @@ describe('ensureRemoteFile', () => {
   });
 
   test('a secret file\'s diff never holds the old or the new password, in check mode or not', async () => {
-    const file: RemoteFile = { path: '/etc/patroni/config.yml', content: 'ttl: 30\npassword: brand-new-pw\n', owner: 'root', group: 'postgres', mode: 0o640, secret: true };
+    const file: ManagedFile = { path: '/etc/patroni/config.yml', content: 'ttl: 30\npassword: brand-new-pw\n', owner: 'root', group: 'postgres', mode: 0o640, secret: true };
     for (const check of [true, false]) {
       const { ssh } = hostWith({ content: 'ttl: 10\npassword: the-old-pw\n', owner: 'root', group: 'postgres', mode: 0o640 });
       const change = await ensureRemoteFile(ssh, file, check);
@@ -295,7 +301,7 @@ const leftovers = (dir: string) => readdirSync(dir).filter((f) => f.includes('.h
 const backups = (dir: string) => readdirSync(dir).filter((f) => f.includes('.haflow-backup-'));
 
 describe('ensureRemoteFile run by sh on this machine', () => {
-  const fileIn = (dir: string, content: string): RemoteFile => ({
+  const fileIn = (dir: string, content: string): ManagedFile => ({
     path: join(dir, 'conf.d', 'app.conf'),
     content,
     owner: me.owner,
@@ -321,7 +327,7 @@ describe('ensureRemoteFile run by sh on this machine', () => {
     });
   });
 
-  test('replaces a changed file and keeps the old one as a backup with its mode and mtime (cp -p)', async () => {
+  test('replaces a changed file and keeps the old one as a backup with its mtime, readable by its owner only', async () => {
     await inTempDir(async (dir) => {
       const { ssh } = fakeSsh(localShell);
       const file = fileIn(dir, 'valid new\n');
@@ -337,7 +343,7 @@ describe('ensureRemoteFile run by sh on this machine', () => {
       assert.ok(change.backup);
       assert.equal(readFileSync(change.backup, 'utf8'), 'valid old\n');
       const kept = statSync(change.backup);
-      assert.equal(kept.mode & 0o777, 0o640);
+      assert.equal(kept.mode & 0o777, 0o600, 'a backup may hold passwords: no group or other access, whatever the old mode');
       assert.equal(kept.mtimeMs, old.mtimeMs);
       assert.deepEqual(leftovers(join(dir, 'conf.d')), []);
     });
@@ -368,6 +374,32 @@ describe('ensureRemoteFile run by sh on this machine', () => {
       assert.match(change.summary, /^chmod 640 \(was 600\); backup /);
       assert.equal(change.diff, undefined);
       assert.equal(statSync(file.path).mode & 0o777, 0o640);
+    });
+  });
+
+  test('a file whose owner cannot be set is never written: no temp file, no content anywhere, the old file unchanged', async () => {
+    await inTempDir(async (dir) => {
+      const { ssh } = fakeSsh(localShell);
+      const file = fileIn(dir, 'valid old\n');
+      await ensureRemoteFile(ssh, file, false);
+      await assert.rejects(ensureRemoteFile(ssh, { ...file, content: 'valid secret: hunter2\n', owner: 'no-such-user-haflow' }, false), /writing .* failed/);
+      assert.equal(readFileSync(file.path, 'utf8'), 'valid old\n');
+      assert.deepEqual(leftovers(join(dir, 'conf.d')), []);
+      assert.deepEqual(backups(join(dir, 'conf.d')), []);
+    });
+  });
+
+  test('just before the content lands, the temp file is empty with its final owner and mode; stopped there, it is removed', async () => {
+    await inTempDir(async (dir) => {
+      const peek = join(dir, 'peek');
+      // The write script, stopped where the content would be written: what is there to see?
+      const { ssh } = fakeSsh((command, options, kind) =>
+        localShell(command.replace('cat > "$tmp"', `stat -c '%a %s %U' "$tmp" > '${peek}'; exit 7`), options, kind),
+      );
+      const file = fileIn(dir, 'valid secret\n');
+      await assert.rejects(ensureRemoteFile(ssh, file, false), /exit 7/);
+      assert.equal(readFileSync(peek, 'utf8').trim(), `640 0 ${me.owner}`);
+      assert.deepEqual(leftovers(join(dir, 'conf.d')), [], 'removed on failure');
     });
   });
 });

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import type { Topology } from '../../topology/schema';
-import { renderEtcdDefaults } from '../../activities/render/etcd';
+import { renderEtcdDefaults } from '../../activities/etcd/config';
 import { hostNamed, loopbackLab, topology, type Extra } from '../support/topologies';
 
 // ---- reading the file back ----

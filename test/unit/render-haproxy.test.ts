@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Topology } from '../../topology/schema';
-import { renderHaproxyCfg, haproxyTime } from '../../activities/render/haproxy';
+import { renderHaproxyCfg, haproxyTime } from '../../activities/haproxy/config';
 import { distributed, findExecutable, generic, hostNamed, SBIN_DIRS, standalone } from '../support/topologies';
 
 // ---- a tiny haproxy.cfg reader: section headers at column 0, directives indented ----

@@ -9,16 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import type { Topology } from '../../topology/schema';
-import {
-  patroniConfigPath,
-  renderEtcdDefaults,
-  renderEtcdUnit,
-  renderHaproxyCfg,
-  renderPatroniUnit,
-  renderPatroniYml,
-  type PatroniConfig,
-  type PatroniSecrets,
-} from '../../activities/render';
+import { renderEtcdDefaults } from '../../activities/etcd/config';
+import { renderEtcdUnit } from '../../activities/etcd/unit';
+import { renderHaproxyCfg } from '../../activities/haproxy/config';
+import { patroniConfigPath, renderPatroniYml, type PatroniConfig, type PatroniSecrets } from '../../activities/patroni/config';
+import { renderPatroniUnit } from '../../activities/patroni/unit';
 import { findExecutable, hostNamed, topologies } from '../support/topologies';
 
 // ---- topologies ----

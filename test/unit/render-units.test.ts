@@ -7,14 +7,10 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  etcdDefaultsPath,
-  etcdUnitPath,
-  patroniConfigPath,
-  patroniUnitPath,
-  renderEtcdUnit,
-  renderPatroniUnit,
-} from '../../activities/render';
+import { etcdDefaultsPath } from '../../activities/etcd/config';
+import { etcdUnitPath, renderEtcdUnit } from '../../activities/etcd/unit';
+import { patroniConfigPath } from '../../activities/patroni/config';
+import { patroniUnitPath, renderPatroniUnit } from '../../activities/patroni/unit';
 import { findExecutable, loopbackLab } from '../support/topologies';
 
 // ---- reading a unit back ----

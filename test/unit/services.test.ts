@@ -3,7 +3,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ApplicationFailure } from '@temporalio/common';
-import { ensureUnit } from '../../activities/services';
+import { ensureUnit } from '../../activities/shared/services';
 import { fakeSsh, ok } from '../support/fake-ssh';
 
 interface Unit {

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
-import { shellCommand, shellQuote } from '../../activities/ssh';
+import { shellCommand, shellQuote } from '../../activities/shared/ssh';
 
 const SH = '/bin/sh';
 const noSh = existsSync(SH) ? false : `${SH} not found`;

@@ -642,3 +642,20 @@ describe('reporting', () => {
     assert.throws(() => loadTopology(join(dir, 'missing.yaml')), /cannot read the topology file .*missing\.yaml/);
   });
 });
+
+describe('settings accepted but not used yet', () => {
+  it('each one written in the file is a warning at its key, saying it changes nothing for now; the topology stays valid', () => {
+    const text = edit(STANDALONE, ['  db_password: { env: HAFLOW_APP_DB_PASSWORD }', '  db_password: { env: HAFLOW_APP_DB_PASSWORD }\n  sync_dirs: [/opt/files]\n  nginx_service: nginx\n  health_path: /health\n  user: motadata\n  master: node1']);
+    const { warnings } = parseTopology(text, 'cluster.yaml');
+    const unused = warnings.filter((w) => /not used yet/.test(w.message));
+    assert.deepEqual(unused.map((w) => w.path).sort(), ['app.health_path', 'app.master', 'app.nginx_service', 'app.sync_dirs', 'app.user']);
+    const sync = unused.find((w) => w.path === 'app.sync_dirs')!;
+    assert.deepEqual({ line: sync.line, column: sync.column }, at(text, 'sync_dirs:'));
+    assert.match(sync.message, /haflow does not manage file sync between the application nodes yet; the value is accepted and changes nothing for now/);
+  });
+
+  it('left at their defaults, they say nothing', () => {
+    const { warnings } = parseTopology(STANDALONE, 'cluster.yaml');
+    assert.deepEqual(warnings.filter((w) => /not used yet/.test(w.message)), []);
+  });
+});

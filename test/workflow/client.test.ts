@@ -22,10 +22,10 @@ import {
   startInstall,
   type RunResult,
 } from '../../client/api';
-import { TASK_QUEUE } from '../../client/temporal';
+import { TASK_QUEUE } from '../../connection/temporal';
 import { loadTopology, type Topology } from '../../topology';
-import { INSTALL_ACTIVITIES } from '../../workflows/install-steps';
-import type { Progress, RunbookOutcome } from '../../workflows/runbook';
+import { ACTIVITY_NAMES } from '../../runbooks/activities';
+import type { Progress, RunbookOutcome } from '../../workflows/protocol';
 import { fakeCluster, fakeInstallActivities, type FakeCluster } from '../support/fake-install';
 import { startDevServer, waitUntil, workflowBundle } from '../support/temporal';
 
@@ -101,7 +101,8 @@ describe('client API', () => {
     assert.equal(first.workflowId, `haflow-${cluster}`);
     const outcome = completed(await followRun(first, (p) => seen.push(p)));
     assert.equal(outcome.changed, STANDALONE.changes);
-    assert.equal(outcome.unchanged, STANDALONE.others);
+    assert.equal(outcome.unchanged, 0, 'every change step changed something');
+    assert.equal(outcome.passed, STANDALONE.others);
     assert.equal(seen.at(-1)!.status, 'completed', 'the last progress reported is the completed run');
     assert.ok(seen.length >= 2, 'progress is reported while the run goes on');
     assert.notEqual(JSON.stringify(seen.at(-2)), JSON.stringify(seen.at(-1)), 'only changes are reported');
@@ -206,10 +207,10 @@ describe('client API', () => {
     const machines = machinesOf(cluster);
     assert.ok(machines.calls.length > 0);
     assert.ok(machines.calls.every((c) => c.check), 'every activity ran in check mode');
-    assert.deepEqual(new Set(machines.calls.map((c) => c.activity)), new Set(INSTALL_ACTIVITIES), 'every install activity was asked');
+    assert.deepEqual(new Set(machines.calls.map((c) => c.activity)), new Set(ACTIVITY_NAMES), 'every install activity was asked');
     assert.equal(machines.applied.size, 0, 'nothing changed');
     assert.equal(outcome.changed, STANDALONE.changes);
-    const packages = outcome.steps.find((s) => s.id === 'packages@node1')!;
+    const packages = outcome.steps.find((s) => s.id === 'packages.install@node1')!;
     assert.equal(packages.summary, 'ensurePackages@node1: would change');
     assert.deepEqual(packages.details, ['--- ensurePackages@node1 now', '+++ ensurePackages@node1 wanted', '+one line']);
     await assert.rejects(getProgress(env.client, cluster), NoOperationError, 'a check run is not an operation on the cluster');
@@ -273,17 +274,17 @@ describe('CLI', () => {
     const first = await haflow(['install', file]);
     assert.equal(first.status, 0, explain(first));
     assert.match(first.stdout, new RegExp(`started install of cluster ${cluster}: workflow haflow-${cluster}`));
-    assert.match(first.stdout, /^changed\s+packages@node1\s+ensurePackages@node1: changed$/m, 'one line per step state change');
-    assert.match(first.stdout, new RegExp(`^install of cluster ${cluster} completed\n${STANDALONE.changes} changed, ${STANDALONE.others} unchanged$`, 'm'));
+    assert.match(first.stdout, /^changed\s+packages\.install@node1\s+ensurePackages@node1: changed$/m, 'one line per step state change');
+    assert.match(first.stdout, new RegExp(`^install of cluster ${cluster} completed\n${STANDALONE.changes} changed, 0 unchanged, ${STANDALONE.others} checks passed$`, 'm'));
 
     const second = await haflow(['install', file]);
     assert.equal(second.status, 0, explain(second));
-    assert.match(second.stdout, /completed\nnothing to change: the cluster already matches the topology$/m);
+    assert.match(second.stdout, /completed\nnothing to change: the cluster already matches the topology \(11 checks passed\)$/m);
 
     const status = await haflow(['status', cluster]);
     assert.equal(status.status, 0, explain(status));
     assert.match(status.stdout, new RegExp(`^cluster ${cluster}: install completed`, 'm'));
-    assert.match(status.stdout, /unchanged\s+verify\.haproxy@observer/);
+    assert.match(status.stdout, /passed\s+verify\.haproxy@observer/);
   });
 
   test('install exits 1 when a step blocks, with its error, remedy and the commands; status shows it; resume --retry completes it', async () => {
@@ -360,7 +361,7 @@ describe('CLI', () => {
     const cluster = uniqueCluster('cli-check');
     const run = await haflow(['plan', '--check', topologyFile(cluster)]);
     assert.equal(run.status, 0, explain(run));
-    assert.match(run.stdout, /^~ packages@node1: ensurePackages@node1: would change\n {6}--- ensurePackages@node1 now\n {6}\+\+\+ ensurePackages@node1 wanted/m);
+    assert.match(run.stdout, /^~ packages\.install@node1: ensurePackages@node1: would change\n {6}--- ensurePackages@node1 now\n {6}\+\+\+ ensurePackages@node1 wanted/m);
     assert.match(run.stdout, /^= etcd\.healthy: etcdHealthy: ok$/m);
     assert.match(run.stdout, new RegExp(`^${STANDALONE.changes} steps would change something, ${STANDALONE.others} would not$`, 'm'));
     assert.equal(machinesOf(cluster).applied.size, 0);

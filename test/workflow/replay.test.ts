@@ -9,7 +9,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { DeterminismViolationError } from '@temporalio/workflow/lib/errors';
 import { runbookWorkflow } from '../../workflows';
-import type { Progress } from '../../workflows/runbook';
+import type { Progress } from '../../workflows/protocol';
 import { fakeHosts, fakeStepActivities, sampleRunbook } from '../support/fake-steps';
 import { startDevServer, waitUntil, workflowBundle } from '../support/temporal';
 

@@ -7,7 +7,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { runbookWorkflow } from '../../workflows';
-import type { Progress, Runbook, StepState } from '../../workflows/runbook';
+import type { Runbook } from '../../runbooks/runbook';
+import type { Progress, StepState } from '../../workflows/protocol';
 import { fakeHosts, fakeStepActivities, sampleRunbook, step, type FakeHosts } from '../support/fake-steps';
 import { startDevServer, waitUntil, workflowBundle } from '../support/temporal';
 
@@ -33,7 +34,7 @@ async function withWorker<T>(hosts: FakeHosts, body: (taskQueue: string) => Prom
   return worker.runUntil(body(taskQueue));
 }
 
-function start(taskQueue: string, runbook: Runbook): Promise<WorkflowHandle<typeof runbookWorkflow>> {
+function start(taskQueue: string, runbook: Runbook<string>): Promise<WorkflowHandle<typeof runbookWorkflow>> {
   return env.client.workflow.start(runbookWorkflow, {
     taskQueue,
     workflowId: `${runbook.cluster}-${randomUUID()}`,
@@ -64,7 +65,8 @@ describe('step runner', () => {
         ],
       );
       assert.equal(outcome.changed, 2);
-      assert.equal(outcome.unchanged, 3);
+      assert.equal(outcome.unchanged, 2, 'the two preflight steps (change steps here) changed nothing');
+      assert.equal(outcome.passed, 1, 'the guard passed');
       assert.equal(hosts.maxInside, 2, 'both preflight steps of the group ran at the same time');
     });
   });
@@ -199,7 +201,7 @@ describe('step runner', () => {
   test('an invalid runbook fails the workflow at once instead of hanging', async () => {
     const hosts = fakeHosts();
     await withWorker(hosts, async (tq) => {
-      const runbook: Runbook = {
+      const runbook: Runbook<string> = {
         name: 'install',
         cluster: 'invalid',
         items: [step('a@node1', 'writeFile'), step('a@node1', 'writeFile'), step('b@node1', 'noSuchActivity')],
@@ -214,13 +216,13 @@ describe('step runner', () => {
       assert.ok(failure.cause instanceof ApplicationFailure);
       assert.equal(failure.cause.type, 'InvalidRunbook');
       assert.match(failure.cause.message, /step id a@node1 is used twice/);
-      assert.match(failure.cause.message, /names activity noSuchActivity, which does not exist/);
+      assert.match(failure.cause.message, /names activity noSuchActivity, which this worker does not have/);
     });
   });
 
   test('blocked steps of a parallel group each wait for their own decision', async () => {
     const hosts = fakeHosts();
-    const runbook: Runbook = {
+    const runbook: Runbook<string> = {
       name: 'install',
       cluster: 'group',
       items: [{ id: 'configs', title: 'configs', parallel: [step('cfg@node1', 'writeFile'), step('cfg@node2', 'writeFile')] }],

@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { runbookWorkflow } from '../../workflows';
-import type { Progress, Runbook } from '../../workflows/runbook';
+import type { Runbook } from '../../runbooks/runbook';
+import type { Progress } from '../../workflows/protocol';
 import { step } from '../support/fake-steps';
 import { startDevServer, waitUntil, workflowBundle } from '../support/temporal';
 
@@ -51,7 +52,7 @@ const starts = (name: string): string[] => {
 
 test('killing the worker during a long step and starting a new one finishes the run', async () => {
   const taskQueue = `crash-${randomUUID()}`;
-  const runbook: Runbook = {
+  const runbook: Runbook<string> = {
     name: 'install',
     cluster: 'crash',
     items: [
@@ -90,7 +91,7 @@ test('killing the worker during a long step and starting a new one finishes the 
 
 test('SIGTERM lets the running step finish within the grace time, and a new worker carries on', async () => {
   const taskQueue = `grace-${randomUUID()}`;
-  const runbook: Runbook = {
+  const runbook: Runbook<string> = {
     name: 'install',
     cluster: 'grace',
     items: [

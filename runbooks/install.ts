@@ -1,32 +1,12 @@
 // The install runbook as data: the Patroni guide's procedure (standalone and distributed
 // layouts) and the tutorials' generic cluster, step by step, from bare machines to a
-// healthy database tier behind HAProxy. Pure: `haflow plan` prints exactly these steps.
+// healthy database tier behind HAProxy. Pure: `haflow plan` prints exactly these steps, and
+// the client hands exactly these to the install workflow.
+import { haproxySettleSeconds } from '../activities/haproxy/timings';
 import type { Host, Topology } from '../topology/schema';
 import { dbHosts, etcdMembers, haproxyHosts, initialLeader, initialReplicas, patroniScope } from '../topology/derive';
-import type { Runbook, Step, StepGroup } from './runbook';
-
-/** Activities the install runbook uses (activities/index.ts registers them). */
-export const INSTALL_ACTIVITIES = [
-  'preflightHost',
-  'preflightCluster',
-  'ensurePackages',
-  'configureEtcdMember',
-  'etcdHealthy',
-  'configureHaproxy',
-  'configurePatroni',
-  'startPatroni',
-  'waitForLeader',
-  'replicaPatroniInactive',
-  'configureDatabase',
-  'replicaStreaming',
-  'verifyWriteThroughHaproxy',
-  'patroniClusterHealthy',
-  'haproxyLeaderUp',
-] as const;
-
-export type InstallActivity = (typeof INSTALL_ACTIVITIES)[number];
-
-type InstallStep = Step & { activity: InstallActivity };
+import type { ActivityName } from './activities';
+import { stepOf, type Runbook, type Step, type StepGroup } from './runbook';
 
 /**
  * Every activity heartbeats (each SSH command and each poll does), so a worker that dies is
@@ -34,15 +14,21 @@ type InstallStep = Step & { activity: InstallActivity };
  */
 const HEARTBEAT_SECONDS = 10;
 
-const onHost = (host: Host, step: Omit<InstallStep, 'host' | 'input'> & { input?: Record<string, unknown> }): InstallStep => ({
-  heartbeatSeconds: HEARTBEAT_SECONDS,
-  ...step,
-  host: host.name,
-  input: { host: host.name, ...step.input },
-});
+type HostActivity = Extract<ActivityName, 'preflightHost' | 'ensurePackages' | 'configureEtcdMember' | 'configureHaproxy' | 'configurePatroni' | 'startPatroni' | 'waitForLeader' | 'replicaPatroniInactive' | 'configureDatabase' | 'replicaStreaming' | 'verifyWriteThroughHaproxy' | 'haproxyLeaderUp'>;
+type ClusterActivity = Extract<ActivityName, 'preflightCluster' | 'etcdHealthy' | 'patroniClusterHealthy'>;
+type Fields = Omit<Step, 'activity' | 'input' | 'host'>;
 
-const group = (id: string, title: string, steps: InstallStep[]): StepGroup | InstallStep =>
+/** A step on one host: its activity gets the host's name. */
+const onHost = (host: Host, activity: HostActivity, fields: Fields): Step =>
+  stepOf(activity, { heartbeatSeconds: HEARTBEAT_SECONDS, ...fields, host: host.name }, { host: host.name });
+
+/** A step about the whole cluster. */
+const onCluster = (activity: ClusterActivity, fields: Fields): Step =>
+  stepOf(activity, { heartbeatSeconds: HEARTBEAT_SECONDS, ...fields }, {});
+
+const group = (id: string, title: string, steps: Step[]): StepGroup | Step =>
   steps.length === 1 ? steps[0] : { id, title, parallel: steps };
+
 
 export function installSteps(topology: Topology): Runbook {
   const leader = initialLeader(topology);
@@ -55,180 +41,151 @@ export function installSteps(topology: Topology): Runbook {
 
   const items: Runbook['items'] = [
     group(
-      'preflight',
+      'preflight.hosts',
       'Preflight on every machine',
       topology.hosts.map((host) =>
-        onHost(host, {
+        onHost(host, 'preflightHost', {
           id: `preflight.host@${host.name}`,
           title: `Preflight on ${host.name}: SSH and host key, sudo, OS, PostgreSQL version, disk space, existing HA configuration backed up`,
           kind: 'guard',
-          activity: 'preflightHost',
           guard: 'supported OS; sudo works; PostgreSQL major version allowed; enough disk for the data directory',
           timeoutSeconds: 120,
         }),
       ),
     ),
-    {
+    onCluster('preflightCluster', {
       id: 'preflight.cluster',
       title: 'Same OS and PostgreSQL major version on all DB nodes, clocks within 1 s, firewall ports reachable',
       kind: 'guard',
-      activity: 'preflightCluster',
-      input: {},
       guard: 'identical versions on DB nodes; clocks in sync (etcd leader election depends on it); every port of the firewall matrix reachable from its source host',
       timeoutSeconds: 180,
-      heartbeatSeconds: HEARTBEAT_SECONDS,
-    },
+    }),
     group(
-      'packages',
+      'packages.hosts',
       'Packages on every machine',
       topology.hosts.map((host) =>
-        onHost(host, {
-          id: `packages@${host.name}`,
+        onHost(host, 'ensurePackages', {
+          id: `packages.install@${host.name}`,
           title: `Packages for ${host.roles.join(', ')} on ${host.name}; stop and disable the services Debian started on install`,
           kind: 'change',
-          activity: 'ensurePackages',
           timeoutSeconds: 1800,
-          heartbeatSeconds: HEARTBEAT_SECONDS,
         }),
       ),
     ),
     group(
-      'etcd',
+      'etcd.members',
       `etcd on ${members.map((m) => m.name).join(', ')}`,
       members.map((host) =>
-        onHost(host, {
+        onHost(host, 'configureEtcdMember', {
           id: `etcd.member@${host.name}`,
           title: `etcd member ${host.name}: write /etc/default/etcd, enable and start`,
           kind: 'change',
-          activity: 'configureEtcdMember',
           timeoutSeconds: 180,
-          heartbeatSeconds: HEARTBEAT_SECONDS,
         }),
       ),
     ),
-    {
+    onCluster('etcdHealthy', {
       id: 'etcd.healthy',
       title: `etcd healthy on all ${members.length} member(s) before Patroni starts`,
       kind: 'guard',
-      activity: 'etcdHealthy',
-      input: {},
       guard: 'etcd healthy before Patroni starts',
       timeoutSeconds: 120,
-      heartbeatSeconds: HEARTBEAT_SECONDS,
-    },
+    }),
     group(
-      'haproxy',
+      'haproxy.hosts',
       'HAProxy',
       proxies.map((host) =>
-        onHost(host, {
+        onHost(host, 'configureHaproxy', {
           id: `haproxy.config@${host.name}`,
           title: `HAProxy on ${host.name}: back up and write haproxy.cfg, check it with haproxy -c, start or reload`,
           kind: 'change',
-          activity: 'configureHaproxy',
           guard: '`haproxy -c` passes before HAProxy reloads; the existing haproxy.cfg is backed up',
           timeoutSeconds: 120,
         }),
       ),
     ),
-    onHost(leader, {
+    onHost(leader, 'configurePatroni', {
       id: `patroni.config@${leader.name}`,
       title: `Patroni on the master ${leader.name}: write /etc/patroni/config.yml (etcd3) and the unit`,
       kind: 'change',
-      activity: 'configurePatroni',
       timeoutSeconds: 120,
     }),
-    onHost(leader, {
+    onHost(leader, 'startPatroni', {
       id: `patroni.start@${leader.name}`,
       title: `Start Patroni on the master ${leader.name}: it bootstraps the cluster ${scope}`,
       kind: 'change',
-      activity: 'startPatroni',
       timeoutSeconds: 120,
     }),
-    onHost(leader, {
+    onHost(leader, 'waitForLeader', {
       id: `patroni.leader@${leader.name}`,
       title: `${leader.name} is the Patroni leader and accepts writes`,
       kind: 'verify',
-      activity: 'waitForLeader',
       timeoutSeconds: 300,
-      heartbeatSeconds: HEARTBEAT_SECONDS,
     }),
     ...replicas.map((host) =>
-      onHost(host, {
+      onHost(host, 'configurePatroni', {
         id: `patroni.config@${host.name}`,
         title: `Patroni on the slave ${host.name}: write /etc/patroni/config.yml and the unit, do not start it`,
         kind: 'change',
-        activity: 'configurePatroni',
         timeoutSeconds: 120,
       }),
     ),
     ...replicas.map((host) =>
-      onHost(host, {
+      onHost(host, 'replicaPatroniInactive', {
         id: `patroni.replica-inactive@${host.name}`,
         title: `Patroni is inactive on the slave ${host.name} until DB configuration`,
         kind: 'guard',
-        activity: 'replicaPatroniInactive',
         guard: 'Patroni on the replica stays inactive until DB configuration: starting it early causes split-brain',
         timeoutSeconds: 120,
       }),
     ),
     ...(hasApp
       ? [
-          onHost(leader, {
+          onHost(leader, 'configureDatabase', {
             id: `db.config@${leader.name}`,
             title: `DB configuration on the master ${leader.name}: the application's database user and password, reload and restart Patroni members`,
             kind: 'change',
-            activity: 'configureDatabase',
             timeoutSeconds: 300,
-            heartbeatSeconds: HEARTBEAT_SECONDS,
-          }),
+            }),
         ]
       : []),
     ...replicas.map((host) =>
-      onHost(host, {
+      onHost(host, 'startPatroni', {
         id: `patroni.start@${host.name}`,
         title: `${hasApp ? 'DB configuration on the slave' : 'Start the replica'} ${host.name}: start Patroni, it clones the leader`,
         kind: 'change',
-        activity: 'startPatroni',
         timeoutSeconds: 120,
       }),
     ),
     ...replicas.map((host) =>
-      onHost(host, {
+      onHost(host, 'replicaStreaming', {
         id: `patroni.streaming@${host.name}`,
         title: `${host.name} streams from the leader with lag under ${topology.patroni.maximum_lag_on_failover} bytes`,
         kind: 'verify',
-        activity: 'replicaStreaming',
         timeoutSeconds: 600,
-        heartbeatSeconds: HEARTBEAT_SECONDS,
       }),
     ),
     ...proxies.map((host) =>
-      onHost(host, {
+      onHost(host, 'verifyWriteThroughHaproxy', {
         id: `verify.write@${host.name}`,
         title: `A write through HAProxy on ${host.name}:${topology.haproxy.postgres_port} lands on the leader and is readable on every replica`,
         kind: 'verify',
-        activity: 'verifyWriteThroughHaproxy',
         timeoutSeconds: 180,
-        heartbeatSeconds: HEARTBEAT_SECONDS,
       }),
     ),
-    {
+    onCluster('patroniClusterHealthy', {
       id: 'verify.cluster',
       title: `Patroni cluster ${scope}: one leader, ${dbs.length - 1} streaming replica(s)`,
       kind: 'verify',
-      activity: 'patroniClusterHealthy',
-      input: {},
       timeoutSeconds: 120,
-      heartbeatSeconds: HEARTBEAT_SECONDS,
-    },
+    }),
     ...proxies.map((host) =>
-      onHost(host, {
+      onHost(host, 'haproxyLeaderUp', {
         id: `verify.haproxy@${host.name}`,
         title: `HAProxy on ${host.name} sends writes to exactly one server, the leader (stats on port ${topology.haproxy.stats_port})`,
         kind: 'verify',
-        activity: 'haproxyLeaderUp',
-        timeoutSeconds: 120,
-        heartbeatSeconds: HEARTBEAT_SECONDS,
+        // Slow checks (large inter, fall, rise) take longer to agree with Patroni.
+        timeoutSeconds: Math.max(120, haproxySettleSeconds(topology) + 30),
       }),
     ),
   ];

@@ -3,7 +3,8 @@
 // frontend (seed 001, "HA-Proxy SSL Configuration"). Pure: topology in, file text out.
 import type { Host, Topology } from '../../topology/schema';
 import { appHosts, dbHosts } from '../../topology/derive';
-import { hashComment, managedHeader, requireRole } from './common';
+import { assertIdentifier } from '../../topology/identifiers';
+import { hashComment, managedHeader, requireRole } from '../shared/render';
 
 export const haproxyConfigPath = '/etc/haproxy/haproxy.cfg';
 
@@ -27,7 +28,7 @@ export function renderHaproxyCfg(topology: Topology, host: Host): string {
     // The TLS frontend only forwards to the application servers; without any there is
     // nothing to serve (topology/derive.ts's listeningPorts agrees: no TLS port then).
     const tls = topology.haproxy.tls;
-    if (tls) sections.push(tlsFrontend(bind, tls.port, tls.pem));
+    if (tls) sections.push(tlsFrontend(bind, tls.port, assertIdentifier('hostPath', tls.pem, 'haproxy.tls.pem', haproxyConfigPath)));
   }
   const header = hashComment([...managedHeader(topology, `HAProxy on ${host.name}`), `Check it with: haproxy -c -f ${haproxyConfigPath}`]);
   return `${header}\n\n${sections.map(formatSection).join('\n\n')}\n`;

@@ -2,14 +2,14 @@
 // checked against known_hosts; connect and per-command timeouts; sudo; every argument
 // shell-quoted; heartbeats while a command runs; cancellation closes the channel.
 import { readFileSync } from 'node:fs';
-import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
-import type { Host, Topology } from '../topology';
-import { sshTarget } from '../topology';
+import type { Host, Topology } from '../../topology';
+import { sshTarget } from '../../topology';
+import { StepFailureTypes } from '../contract';
 import { checkHostKey, parseKnownHosts, type HostKeyVerdict } from './known-hosts';
 import { describeSecret, expandHome, resolveSecret } from './secrets';
-import { timed } from './timing';
+import { currentActivity, withinAttempt } from './step-activity';
 
 export interface SshTarget {
   /** Host name in the topology, for messages. */
@@ -66,21 +66,13 @@ export interface ExecOptions {
   timeoutMs?: number;
 }
 
-function currentActivity(): Context | undefined {
-  try {
-    return Context.current();
-  } catch {
-    return undefined; // called outside an activity (tests, the lab)
-  }
-}
-
 export const SshFailureTypes = {
-  unreachable: 'HostUnreachable',
-  hostKeyUnknown: 'HostKeyUnknown',
-  hostKeyChanged: 'HostKeyChanged',
-  authFailed: 'AuthFailed',
-  timeout: 'CommandTimeout',
-  commandFailed: 'CommandFailed',
+  unreachable: StepFailureTypes.hostUnreachable,
+  hostKeyUnknown: StepFailureTypes.hostKeyUnknown,
+  hostKeyChanged: StepFailureTypes.hostKeyChanged,
+  authFailed: StepFailureTypes.authFailed,
+  timeout: StepFailureTypes.commandTimeout,
+  commandFailed: StepFailureTypes.commandFailed,
 } as const;
 
 function hostKeyFailure(target: SshTarget, verdict: Exclude<HostKeyVerdict, { ok: true }>): ApplicationFailure {
@@ -109,6 +101,24 @@ function hostKeyFailure(target: SshTarget, verdict: Exclude<HostKeyVerdict, { ok
   });
 }
 
+function connectFailure(target: SshTarget, err: Error & { level?: string }, rejected: HostKeyVerdict | undefined): ApplicationFailure {
+  if (rejected && !rejected.ok) return hostKeyFailure(target, rejected);
+  const where = `${target.user}@${target.name} (${target.address}:${target.port})`;
+  if (err.level === 'client-authentication') {
+    return ApplicationFailure.create({
+      type: SshFailureTypes.authFailed,
+      nonRetryable: true,
+      message: `${where} refused authentication with key ${target.privateKey}${target.password ? ` or the password from ${describeSecret(target.password)}` : ''}`,
+      details: [{ remedy: `add the public key of ${target.privateKey} to ~${target.user}/.ssh/authorized_keys on ${target.name}` }],
+    });
+  }
+  return ApplicationFailure.create({
+    type: SshFailureTypes.unreachable,
+    message: `cannot reach ${where}: ${err.message}`,
+    details: [{ remedy: `check that ${target.name} is up, that sshd listens on port ${target.port}, and that no firewall blocks it` }],
+  });
+}
+
 /** One SSH connection to one host. */
 export class SshSession {
   private constructor(
@@ -116,11 +126,7 @@ export class SshSession {
     private readonly client: Client,
   ) {}
 
-  static connect(target: SshTarget): Promise<SshSession> {
-    return timed('remote', () => SshSession.open(target));
-  }
-
-  private static async open(target: SshTarget): Promise<SshSession> {
+  static async connect(target: SshTarget): Promise<SshSession> {
     let knownHostsText: string;
     try {
       knownHostsText = readFileSync(expandHome(target.knownHosts), 'utf8');
@@ -138,7 +144,7 @@ export class SshSession {
       host: target.address,
       port: target.port,
       username: target.user,
-      readyTimeout: target.connectTimeoutMs,
+      readyTimeout: withinAttempt(target.connectTimeoutMs),
       keepaliveInterval: 10_000,
       hostVerifier: (key: Buffer) => {
         const verdict = checkHostKey(entries, target.address, target.port, key);
@@ -162,44 +168,36 @@ export class SshSession {
     }
     if (target.password) config.password = resolveSecret(target.password, `SSH password for ${target.user}@${target.name}`);
     const client = new Client();
-    await new Promise<void>((resolve, reject) => {
-      client.once('ready', () => resolve());
-      client.once('error', (err: Error & { level?: string; code?: string }) => {
-        client.end();
-        if (rejected && !rejected.ok) return reject(hostKeyFailure(target, rejected));
-        const where = `${target.user}@${target.name} (${target.address}:${target.port})`;
-        if (err.level === 'client-authentication') {
-          return reject(
-            ApplicationFailure.create({
-              type: SshFailureTypes.authFailed,
-              nonRetryable: true,
-              message: `${where} refused authentication with key ${target.privateKey}${target.password ? ` or the password from ${describeSecret(target.password)}` : ''}`,
-              details: [{ remedy: `add the public key of ${target.privateKey} to ~${target.user}/.ssh/authorized_keys on ${target.name}` }],
-            }),
-          );
-        }
-        reject(
-          ApplicationFailure.create({
-            type: SshFailureTypes.unreachable,
-            message: `cannot reach ${where}: ${err.message}`,
-            details: [{ remedy: `check that ${target.name} is up, that sshd listens on port ${target.port}, and that no firewall blocks it` }],
-          }),
-        );
+    // ssh2 may emit several errors for one failed connection (a handshake timeout, then
+    // "Connection lost before handshake"). The listener stays for the client's whole life: an
+    // error event with no listener would crash the worker and every activity on it.
+    let settle: ((err?: Error & { level?: string }) => void) | undefined;
+    client.on('error', (err: Error & { level?: string }) => settle?.(err));
+    const activity = currentActivity();
+    // A slow connect still shows the worker is alive, so the step fails with "unreachable", not a heartbeat timeout.
+    const beat = setInterval(() => activity?.heartbeat(), 1000);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        settle = (err) => {
+          settle = undefined;
+          if (!err) return resolve();
+          client.end();
+          reject(connectFailure(target, err, rejected));
+        };
+        client.once('ready', () => settle?.());
+        client.connect(config);
       });
-      client.connect(config);
-    });
+    } finally {
+      clearInterval(beat);
+    }
     return new SshSession(target, client);
   }
 
   /** Runs a shell command line; resolves with its exit code (a non-zero code is not an error here). */
-  exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
-    return timed('remote', () => this.run(command, options));
-  }
-
-  private async run(command: string, options: ExecOptions): Promise<ExecResult> {
+  async exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
     const asRoot = options.sudo && this.target.sudo && this.target.user !== 'root';
     const line = asRoot ? `sudo -n -- sh -c ${shellQuote(command)}` : command;
-    const timeoutMs = options.timeoutMs ?? this.target.commandTimeoutMs;
+    const timeoutMs = withinAttempt(options.timeoutMs ?? this.target.commandTimeoutMs);
     const activity = currentActivity();
     const channel = await new Promise<ClientChannel>((resolve, reject) =>
       this.client.exec(line, (err, stream) => (err ? reject(this.unreachable(err)) : resolve(stream))),

@@ -12,7 +12,8 @@ import {
   patroniScope,
   postgresBinDir,
 } from '../../topology/derive';
-import { isIpv4, isLoopback, managedHeader, requireRole } from './common';
+import { assertIdentifier } from '../../topology/identifiers';
+import { isIpv4, isLoopback, managedHeader, requireRole } from '../shared/render';
 
 /** Where Debian's patroni.service (ExecStart=/usr/bin/patroni /etc/patroni/config.yml) reads it. */
 export const patroniConfigPath = '/etc/patroni/config.yml';
@@ -149,7 +150,8 @@ function dcsParameters(topology: Topology): Record<string, PgValue> {
  * host as the client. `postgresql.allowed_networks` replaces both lists when set.
  */
 function pgHba(topology: Topology): string[] {
-  const replicationUser = topology.postgresql.replication.username;
+  // A name with a space or a # would add words or a comment to the rule: only plain role names.
+  const replicationUser = assertIdentifier('pgRole', topology.postgresql.replication.username, 'postgresql.replication.username', 'pg_hba in ' + patroniConfigPath);
   const explicit = topology.postgresql.allowed_networks;
   const replicationNets = explicit ?? networksOf(dbHosts(topology));
   const clientNets =

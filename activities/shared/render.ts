@@ -1,5 +1,6 @@
-// Small helpers shared by the renderers. Pure, no I/O.
+// Small helpers shared by the components' renderers. Pure, no I/O.
 import type { Host, Role, Topology } from '../../topology/schema';
+import { MANAGED_MARKER } from './component';
 
 /**
  * The first lines of every file haflow writes. No timestamp on purpose: a renderer's output
@@ -8,7 +9,7 @@ import type { Host, Role, Topology } from '../../topology/schema';
  */
 export function managedHeader(topology: Topology, what: string): string[] {
   return [
-    `Managed by haflow (cluster ${topology.cluster}): ${what}.`,
+    `${MANAGED_MARKER} (cluster ${topology.cluster}): ${what}.`,
     'Do not edit by hand: the next haflow run replaces this file (after a dated backup).',
   ];
 }
@@ -16,6 +17,15 @@ export function managedHeader(topology: Topology, what: string): string[] {
 /** The header as `# ` comment lines (haproxy.cfg, env files, unit files). */
 export function hashComment(lines: string[]): string {
   return lines.map((l) => (l === '' ? '#' : `# ${l}`)).join('\n');
+}
+
+/** A systemd unit section: its name and its lines (comments start with `#`). */
+export type UnitSection = [name: string, lines: string[]];
+
+/** A unit file: the header as comments, then its sections. */
+export function formatUnit(header: string[], sections: UnitSection[]): string {
+  const body = sections.map(([name, lines]) => [`[${name}]`, ...lines].join('\n')).join('\n\n');
+  return `${hashComment(header)}\n\n${body}\n`;
 }
 
 /** A renderer asked for a host that does not carry the role is a caller bug: say so plainly. */

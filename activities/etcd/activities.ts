@@ -1,18 +1,21 @@
 // etcd: each member's settings, enabled and started; then every member healthy before
 // Patroni is allowed to start (the guide: "Verify ETCD Service Status").
-import type { StepResult } from '../workflows/runbook';
-import { etcdMembers } from '../topology';
-import { renderEtcdDefaults, renderEtcdUnit, etcdDefaultsPath, etcdUnitPath } from './render';
-import { backupStamp, ensureRemoteFile, readRemoteFile } from './remote-files';
-import { daemonReload, ensureUnit } from './services';
-import { shellQuote } from './ssh';
-import { httpGet, onHost, stepResult, waitFor, type ClusterInput, type HostInput } from './step';
+import { etcdMembers } from '../../topology';
+import type { ClusterInput, HostInput, StepResult } from '../contract';
+import { MANAGED_MARKER } from '../shared/component';
+import { backupStamp, ensureRemoteFiles, readRemoteFile } from '../shared/remote-files';
+import { secretValue } from '../shared/secrets';
+import { ensureUnit, reloadIfUnitsChanged } from '../shared/services';
+import { shellQuote } from '../shared/ssh';
+import { httpGet, onHost, stepResult, waitFor } from '../shared/step';
+import { etcdComponent } from './component';
+import { etcdDefaultsPath } from './config';
 
 export async function configureEtcdMember(input: HostInput): Promise<StepResult> {
   return onHost(input, async (ssh, host) => {
     const { topology, check } = input;
     const previous = await readRemoteFile(ssh, etcdDefaultsPath);
-    const firstConfiguration = !previous.content.includes('Managed by haflow');
+    const firstConfiguration = !previous.content.includes(MANAGED_MARKER);
     const actions: string[] = [];
     const details: string[] = [];
     if (firstConfiguration) {
@@ -30,24 +33,13 @@ export async function configureEtcdMember(input: HostInput): Promise<StepResult>
         }
       }
     }
-    const settings = await ensureRemoteFile(
-      ssh,
-      { path: etcdDefaultsPath, content: renderEtcdDefaults(topology, host), owner: 'root', group: 'root', mode: 0o644 },
-      check,
-    );
-    const unit = await ensureRemoteFile(
-      ssh,
-      { path: etcdUnitPath, content: renderEtcdUnit(topology), owner: 'root', group: 'root', mode: 0o644 },
-      check,
-    );
-    for (const change of [settings, unit]) {
-      if (change.changed) actions.push(change.summary);
-      if (change.diff) details.push(change.diff);
-    }
-    if (unit.changed && !check) await daemonReload(ssh);
+    const written = await ensureRemoteFiles(ssh, etcdComponent.files(topology, host, secretValue), check);
+    actions.push(...written.actions);
+    details.push(...written.details);
+    await reloadIfUnitsChanged(ssh, written, check);
     // Type=notify: on a new multi-member cluster `systemctl start` returns once a quorum of
     // members is up, which is why the members are started in parallel.
-    const refresh = settings.changed || unit.changed ? 'restart' : undefined;
+    const refresh = written.changed ? 'restart' : undefined;
     actions.push(...(await ensureUnit(ssh, 'etcd', { running: true, enabled: true, refresh }, check)));
     return stepResult(actions, `etcd member ${host.name} is configured, enabled and running`, details);
   });

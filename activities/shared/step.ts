@@ -1,19 +1,15 @@
-// What every step activity shares: its input (the topology, the host, check mode), its
-// result, a bounded wait that heartbeats, and guard failures with the guide's remedy.
-import { Context } from '@temporalio/activity';
+// What every step activity shares: the host it acts on, its result, a bounded wait that
+// heartbeats, and guard failures with the guide's remedy.
 import { ApplicationFailure } from '@temporalio/common';
-import type { Host, Topology } from '../topology/schema';
-import type { StepInput, StepResult } from '../workflows/runbook';
+import type { Host, Topology } from '../../topology/schema';
+import { StepFailureTypes, type HostInput, type StepResult } from '../contract';
 import { targetFor, withSsh, type SshSession } from './ssh';
-import { timed } from './timing';
-
-export type ClusterInput = StepInput<{ topology: Topology }>;
-export type HostInput = StepInput<{ topology: Topology; host: string }>;
+import { heartbeat, withinAttempt } from './step-activity';
 
 export function hostOf(input: HostInput): Host {
   const host = input.topology.hosts.find((h) => h.name === input.host);
   if (!host) {
-    throw ApplicationFailure.create({ type: 'InvalidInput', nonRetryable: true, message: `no host ${input.host} in cluster ${input.topology.cluster}` });
+    throw ApplicationFailure.create({ type: StepFailureTypes.invalidInput, nonRetryable: true, message: `no host ${input.host} in cluster ${input.topology.cluster}` });
   }
   return host;
 }
@@ -36,15 +32,7 @@ export function stepResult(actions: string[], upToDate: string, details: string[
 }
 
 export function guardFailed(message: string, remedy: string): ApplicationFailure {
-  return ApplicationFailure.create({ type: 'GuardFailed', nonRetryable: true, message, details: [{ remedy }] });
-}
-
-function heartbeat(detail?: unknown): void {
-  try {
-    Context.current().heartbeat(detail);
-  } catch {
-    // not inside an activity (unit tests)
-  }
+  return ApplicationFailure.create({ type: StepFailureTypes.guardFailed, nonRetryable: true, message, details: [{ remedy }] });
 }
 
 /** What a probe of `waitFor` saw: done with a value, or not yet and why. */
@@ -61,7 +49,8 @@ export async function waitFor<T>(
   probe: () => Promise<Probe<T>>,
   options: { timeoutMs: number; intervalMs?: number; remedy?: string },
 ): Promise<T> {
-  const deadline = Date.now() + options.timeoutMs;
+  const timeoutMs = withinAttempt(options.timeoutMs);
+  const deadline = Date.now() + timeoutMs;
   let last = 'nothing yet';
   for (;;) {
     try {
@@ -75,19 +64,17 @@ export async function waitFor<T>(
     heartbeat(last);
     if (Date.now() >= deadline) {
       throw ApplicationFailure.create({
-        type: 'Timeout',
-        message: `timed out after ${Math.round(options.timeoutMs / 1000)} s waiting for ${what}; last seen: ${last}`,
+        type: StepFailureTypes.timeout,
+        message: `timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}; last seen: ${last}`,
         details: options.remedy ? [{ remedy: options.remedy }] : undefined,
       });
     }
-    await timed('wait', () => sleep(options.intervalMs ?? 1000));
+    await sleep(options.intervalMs ?? 1000);
   }
 }
 
 /** GET a URL with a time limit; resolves with status and body, rejects on network errors. */
-export function httpGet(url: string, timeoutMs = 3000): Promise<{ status: number; body: string }> {
-  return timed('remote', async () => {
-    const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
-    return { status: response.status, body: await response.text() };
-  });
+export async function httpGet(url: string, timeoutMs = 3000): Promise<{ status: number; body: string }> {
+  const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+  return { status: response.status, body: await response.text() };
 }

@@ -1,6 +1,8 @@
 // systemd units on a host: look at their state, then start, stop, enable or disable only
 // what differs. Exit codes are systemd's (is-active: 0 active, 3 not).
 import { ApplicationFailure } from '@temporalio/common';
+import { StepFailureTypes } from '../contract';
+import type { FilesChange } from './remote-files';
 import { shellQuote, type SshSession } from './ssh';
 
 export interface UnitState {
@@ -27,7 +29,7 @@ async function systemctl(ssh: SshSession, verb: string, unit: string): Promise<v
   if (result.code !== 0) {
     const journal = await ssh.exec(`journalctl -u ${shellQuote(unit)} -n 15 --no-pager 2>/dev/null`, { sudo: true });
     throw ApplicationFailure.create({
-      type: 'ServiceFailed',
+      type: StepFailureTypes.serviceFailed,
       message: `${ssh.target.name}: \`systemctl ${verb} ${unit}\` failed (exit ${result.code}): ${(result.stderr || result.stdout).trim().slice(-400)}${
         journal.stdout.trim() ? `\nlast log lines:\n${journal.stdout.trim().slice(-1200)}` : ''
       }`,
@@ -59,7 +61,7 @@ export async function ensureUnit(ssh: SshSession, unit: string, goal: UnitGoal, 
     const after = await unitState(ssh, unit);
     if (after.active !== 'active') {
       throw ApplicationFailure.create({
-        type: 'ServiceFailed',
+        type: StepFailureTypes.serviceFailed,
         message: `${ssh.target.name}: ${unit} is ${after.active} after ${actions.join(', ')}`,
         details: [{ remedy: `look at \`journalctl -u ${unit}\` on ${ssh.target.name}, fix the cause, then \`haflow resume <cluster> --retry\`` }],
       });
@@ -71,4 +73,9 @@ export async function ensureUnit(ssh: SshSession, unit: string, goal: UnitGoal, 
 /** After a unit file changes, systemd must re-read it. */
 export async function daemonReload(ssh: SshSession): Promise<void> {
   await ssh.check('systemctl daemon-reload', { sudo: true });
+}
+
+/** daemon-reload when one of the files just written is a unit file (not in check mode). */
+export async function reloadIfUnitsChanged(ssh: SshSession, written: FilesChange, check: boolean): Promise<void> {
+  if (!check && written.files.some((f) => f.changed && f.path.startsWith('/etc/systemd/system/'))) await daemonReload(ssh);
 }

@@ -1,7 +1,7 @@
 // Patroni's REST API as haflow reads it: the cluster's members, their roles, states and lag.
-import type { Host, Topology } from '../topology';
-import { dbHosts } from '../topology';
-import { httpGet } from './step';
+import type { Host, Topology } from '../../topology';
+import { dbHosts } from '../../topology';
+import { httpGet } from '../shared/step';
 
 export interface PatroniMember {
   name: string;

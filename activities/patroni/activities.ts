@@ -1,24 +1,15 @@
 // Patroni: the config (etcd3), the unit, bootstrapping the leader, the guide's guard that
 // Patroni stays inactive on the replica until DB configuration, and the replica streaming.
-import type { StepResult } from '../workflows/runbook';
-import { dbHosts, type Host, type Topology } from '../topology';
-import { patroniConfigPath, patroniUnitPath, renderPatroniUnit, renderPatroniYml, type PatroniSecrets } from './render';
-import { ensureRemoteFile } from './remote-files';
-import { resolveSecret } from './secrets';
-import { daemonReload, ensureUnit, unitState } from './services';
-import { shellQuote, type SshSession } from './ssh';
-import { patroniCluster, restUrl, type PatroniMember } from './patroni-rest';
-import { databaseConfigured } from './postgres';
-import { guardFailed, hostOf, httpGet, onHost, type Probe, sleep, stepResult, waitFor, type ClusterInput, type HostInput } from './step';
-
-export function patroniSecrets(topology: Topology): PatroniSecrets {
-  const pg = topology.postgresql;
-  return {
-    superuser: resolveSecret(pg.superuser.password, 'postgresql.superuser.password'),
-    replication: resolveSecret(pg.replication.password, 'postgresql.replication.password'),
-    rewind: resolveSecret(pg.rewind.password, 'postgresql.rewind.password'),
-  };
-}
+import { dbHosts, type Host, type Topology } from '../../topology';
+import type { ClusterInput, HostInput, StepResult } from '../contract';
+import { appLoginWorks } from '../shared/psql';
+import { ensureRemoteFiles } from '../shared/remote-files';
+import { resolveSecret, secretValue } from '../shared/secrets';
+import { ensureUnit, reloadIfUnitsChanged, unitState } from '../shared/services';
+import { shellQuote, targetFor, withSsh, type SshSession } from '../shared/ssh';
+import { guardFailed, hostOf, httpGet, onHost, type Probe, sleep, stepResult, waitFor } from '../shared/step';
+import { patroniComponent } from './component';
+import { patroniCluster, restUrl, type PatroniMember } from './rest';
 
 export async function configurePatroni(input: HostInput): Promise<StepResult> {
   return onHost(input, async (ssh, host) => {
@@ -34,21 +25,14 @@ export async function configurePatroni(input: HostInput): Promise<StepResult> {
         actions.push(`created ${dataDir} (postgres, 700)`);
       }
     }
-    const config = await ensureRemoteFile(
-      ssh,
-      { path: patroniConfigPath, content: renderPatroniYml(topology, host, patroniSecrets(topology)), owner: 'root', group: 'postgres', mode: 0o640, secret: true },
-      check,
-    );
-    const unit = await ensureRemoteFile(ssh, { path: patroniUnitPath, content: renderPatroniUnit(topology), owner: 'root', group: 'root', mode: 0o644 }, check);
-    for (const change of [config, unit]) {
-      if (change.changed) actions.push(change.summary);
-      if (change.diff) details.push(change.diff);
-    }
-    if (unit.changed && !check) await daemonReload(ssh);
+    const written = await ensureRemoteFiles(ssh, patroniComponent.files(topology, host, secretValue), check);
+    actions.push(...written.actions);
+    details.push(...written.details);
+    await reloadIfUnitsChanged(ssh, written, check);
     // A running Patroni re-reads its file on reload; one that is not running is left stopped
     // (the replica must stay inactive until DB configuration).
     const state = await unitState(ssh, 'patroni');
-    if (config.changed && state.active === 'active') {
+    if (written.changed && state.active === 'active') {
       actions.push(...(await ensureUnit(ssh, 'patroni', { running: true, enabled: state.enabled, refresh: 'reload' }, check)));
     }
     return stepResult(actions, `Patroni on ${host.name} is configured`, details);
@@ -90,6 +74,17 @@ async function isEstablishedReplica(topology: Topology, host: Host): Promise<boo
   } catch {
     return false;
   }
+}
+
+/** The guide's DB configuration has run: the application's user logs in on the leader (always true without an application tier). */
+async function databaseConfigured(topology: Topology): Promise<boolean> {
+  const app = topology.app;
+  if (!app) return true;
+  const { members } = await patroniCluster(topology);
+  const leader = dbHosts(topology).find((h) => h.name === members.find((m) => m.role === 'leader')?.name);
+  if (!leader) return false;
+  const password = resolveSecret(app.db_password, 'app.db_password');
+  return withSsh(targetFor(topology, leader), (ssh) => appLoginWorks(ssh, topology, leader, app.db_user, app.db_name, password));
 }
 
 const STOP_REMEDY = (host: string) =>

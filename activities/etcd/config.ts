@@ -4,7 +4,8 @@
 // quoting below is valid for both. Pure: topology in, file text out.
 import type { Host, Topology } from '../../topology/schema';
 import { etcdClusterToken, etcdMembers } from '../../topology/derive';
-import { hashComment, isIpv4, isLoopback, managedHeader, requireRole } from './common';
+import { assertIdentifier } from '../../topology/identifiers';
+import { hashComment, isIpv4, isLoopback, managedHeader, requireRole } from '../shared/render';
 
 export const etcdDefaultsPath = '/etc/default/etcd';
 
@@ -14,7 +15,7 @@ export function renderEtcdDefaults(topology: Topology, host: Host): string {
   const listenHost = bindableAddress(host.address);
   const variables: [string, string][] = [
     ['ETCD_NAME', host.name],
-    ['ETCD_DATA_DIR', data_dir],
+    ['ETCD_DATA_DIR', assertIdentifier('hostPath', data_dir, 'etcd.data_dir', etcdDefaultsPath)],
     ['ETCD_LISTEN_CLIENT_URLS', clientListenUrls(host.address, listenHost, client_port).join(',')],
     ['ETCD_ADVERTISE_CLIENT_URLS', `http://${host.address}:${client_port}`],
     ['ETCD_LISTEN_PEER_URLS', `http://${listenHost}:${peer_port}`],
@@ -22,7 +23,7 @@ export function renderEtcdDefaults(topology: Topology, host: Host): string {
     ['ETCD_INITIAL_CLUSTER', etcdMembers(topology).map((m) => `${m.name}=http://${m.address}:${peer_port}`).join(',')],
     // Only read when the data directory is empty: joining an existing cluster needs "existing".
     ['ETCD_INITIAL_CLUSTER_STATE', 'new'],
-    ['ETCD_INITIAL_CLUSTER_TOKEN', etcdClusterToken(topology)],
+    ['ETCD_INITIAL_CLUSTER_TOKEN', assertIdentifier('token', etcdClusterToken(topology), 'etcd.cluster_token', etcdDefaultsPath)],
   ];
   const header = hashComment([
     ...managedHeader(topology, `etcd member ${host.name}`),

@@ -3,49 +3,15 @@
 // a write through HAProxy lands on the leader and is readable on every replica.
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
-import type { StepResult } from '../workflows/runbook';
-import { dbHosts, patroniScope, type Host, type Topology } from '../topology';
-import { patroniConfigPath } from './render';
-import { patroniCluster } from './patroni-rest';
-import { resolveSecret } from './secrets';
-import { shellQuote, targetFor, withSsh, type SshSession } from './ssh';
-import { hostOf, onHost, stepResult, waitFor, type HostInput } from './step';
-import { timed } from './timing';
-
-/** A SQL string literal (standard_conforming_strings is on since PostgreSQL 9.1). */
-export function sqlLiteral(value: string): string {
-  return `'${value.replace(/'/g, "''")}'`;
-}
-
-export function sqlIdentifier(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
-}
-
-/** psql as the postgres OS user over the local socket; the SQL (and any password in it) goes through stdin. */
-function psql(ssh: SshSession, topology: Topology, sql: string): Promise<string> {
-  return ssh.check(`sudo -u postgres psql -X -q -At -v ON_ERROR_STOP=1 -h /var/run/postgresql -p ${topology.postgresql.port} -d postgres`, {
-    sudo: true,
-    stdin: sql,
-  });
-}
-
-/** Can the application log in with this password? Checked over TCP on the leader itself, the password via stdin. */
-async function appLoginWorks(ssh: SshSession, topology: Topology, host: Host, user: string, db: string, password: string): Promise<boolean> {
-  const script = `export PGPASSWORD=${shellQuote(password)} PGCONNECT_TIMEOUT=5\npsql -X -At -h ${shellQuote(host.address)} -p ${topology.postgresql.port} -U ${shellQuote(user)} -d ${shellQuote(db)} -c 'select 1' >/dev/null 2>&1 && echo yes || echo no\n`;
-  const result = await ssh.exec('sh -s', { stdin: script });
-  return result.stdout.trim() === 'yes';
-}
-
-/** The guide's DB configuration has run: the application's user logs in on the leader (always true without an application tier). */
-export async function databaseConfigured(topology: Topology): Promise<boolean> {
-  const app = topology.app;
-  if (!app) return true;
-  const { members } = await patroniCluster(topology);
-  const leader = dbHosts(topology).find((h) => h.name === members.find((m) => m.role === 'leader')?.name);
-  if (!leader) return false;
-  const password = resolveSecret(app.db_password, 'app.db_password');
-  return withSsh(targetFor(topology, leader), (ssh) => appLoginWorks(ssh, topology, leader, app.db_user, app.db_name, password));
-}
+import { dbHosts, patroniScope, type Topology } from '../../topology';
+import type { HostInput, StepResult } from '../contract';
+import { patroniConfigPath } from '../patroni/config';
+import { patroniCluster } from '../patroni/rest';
+import { appLoginWorks, psql, sqlIdentifier, sqlLiteral } from '../shared/psql';
+import { resolveSecret } from '../shared/secrets';
+import { archiveCommand, backupStamp, BACKUP_DIR } from '../shared/remote-files';
+import { shellQuote, targetFor, withSsh, type SshSession } from '../shared/ssh';
+import { hostOf, onHost, stepResult, waitFor } from '../shared/step';
 
 export async function configureDatabase(input: HostInput): Promise<StepResult> {
   return onHost(input, async (ssh, host) => {
@@ -93,7 +59,7 @@ export async function verifyWriteThroughHaproxy(input: HostInput): Promise<StepR
   const password = resolveSecret(topology.postgresql.superuser.password, 'postgresql.superuser.password');
   const landedOn = await waitFor(
     `a write through HAProxy on ${proxy.name}:${port}`,
-    () => timed('remote', async () => {
+    async () => {
       const client = new Client({
         host: proxy.address,
         port,
@@ -112,7 +78,7 @@ export async function verifyWriteThroughHaproxy(input: HostInput): Promise<StepR
       } finally {
         await client.end().catch(() => undefined);
       }
-    }),
+    },
     { timeoutMs: 90_000, intervalMs: 2000, remedy: `check \`systemctl status haproxy\` on ${proxy.name} and the stats page on port ${topology.haproxy.stats_port}` },
   );
   const { members } = await patroniCluster(topology);
@@ -142,4 +108,23 @@ export async function verifyWriteThroughHaproxy(input: HostInput): Promise<StepR
     ),
   );
   return stepResult([], `a write through ${proxy.name}:${port} landed on the leader ${leader.name} and is readable on ${replicas.map((r) => r.name).join(', ') || 'no replica'}`);
+}
+
+/** Debian's auto-created cluster (e.g. 15/main): dropped, after a backup if it holds any database of its own. */
+export async function dropDebianDefaultCluster(ssh: SshSession, topology: Topology, check: boolean): Promise<string[]> {
+  const version = topology.postgresql.version;
+  const listed = await ssh.exec(`pg_lsclusters -h 2>/dev/null | awk '$1 == ${version} && $2 == "main" {print $6}'`, { sudo: true });
+  const dataDir = listed.stdout.trim();
+  if (!dataDir) return [];
+  // template0, template1 and postgres are all a fresh cluster has in base/.
+  const userData = await ssh.exec(`[ "$(ls ${shellQuote(dataDir)}/base 2>/dev/null | wc -l)" -gt 3 ] && echo yes || echo no`, { sudo: true });
+  const archive = `${BACKUP_DIR}/postgresql-${version}-main-${backupStamp()}.tar.gz`;
+  const actions = [
+    ...(userData.stdout.trim() === 'yes' ? [`back up ${dataDir} to ${archive}`] : []),
+    `drop Debian's default cluster ${version}/main (pg_dropcluster --stop ${version} main)`,
+  ];
+  if (check) return actions.map((a) => `would ${a}`);
+  if (userData.stdout.trim() === 'yes') await ssh.check(archiveCommand(archive, [], { cwd: dataDir }), { sudo: true });
+  await ssh.check(`pg_dropcluster --stop ${version} main`, { sudo: true });
+  return actions;
 }

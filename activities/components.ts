@@ -1,0 +1,25 @@
+// The components haflow installs, each in a folder of its own. This one list says which
+// files haflow writes, which packages it installs and which services it stops, so that
+// `haflow render`, preflight, the packages step and the install all agree.
+import type { Host, SecretRef, Topology } from '../topology/schema';
+import { etcdComponent } from './etcd/component';
+import { haproxyComponent } from './haproxy/component';
+import { patroniComponent } from './patroni/component';
+import { postgresComponent } from './postgres/component';
+import type { Component, SecretText } from './shared/component';
+import type { ManagedFile } from './shared/remote-files';
+
+/** In the order they are installed. */
+export const COMPONENTS: readonly Component[] = [etcdComponent, haproxyComponent, postgresComponent, patroniComponent];
+
+export function componentsOn(host: Host): Component[] {
+  return COMPONENTS.filter((c) => host.roles.includes(c.role));
+}
+
+/** Every file haflow writes on a host, component by component. */
+export function hostFiles(topology: Topology, host: Host, secret: SecretText): ManagedFile[] {
+  return componentsOn(host).flatMap((c) => c.files(topology, host, secret));
+}
+
+/** Stand-ins for passwords when files are shown rather than written: `<env HAFLOW_X>`. */
+export const secretPlaceholder: SecretText = (ref: SecretRef) => ('env' in ref ? `<env ${ref.env}>` : `<file ${ref.file}>`);

@@ -1,0 +1,60 @@
+// HAProxy: back up the existing haproxy.cfg, write the new one only after `haproxy -c`
+// accepts it on the host (an invalid config is never reloaded), start or reload; then the
+// guide's check on the stats page: exactly the Patroni leader is UP.
+import type { HostInput, StepResult } from '../contract';
+import { patroniCluster } from '../patroni/rest';
+import { ensureRemoteFiles } from '../shared/remote-files';
+import { secretValue } from '../shared/secrets';
+import { ensureUnit, unitState } from '../shared/services';
+import { shellQuote } from '../shared/ssh';
+import { guardFailed, hostOf, onHost, type Probe, stepResult, waitFor } from '../shared/step';
+import { haproxyComponent } from './component';
+import { haproxyServers } from './stats';
+import { haproxySettleSeconds } from './timings';
+
+export async function configureHaproxy(input: HostInput): Promise<StepResult> {
+  return onHost(input, async (ssh, host) => {
+    const { topology, check } = input;
+    const tls = topology.haproxy.tls;
+    if (tls) {
+      const pem = await ssh.exec(`test -f ${shellQuote(tls.pem)}`, { sudo: true });
+      if (pem.code !== 0) {
+        throw guardFailed(
+          `${host.name}: the TLS certificate ${tls.pem} named by haproxy.tls.pem does not exist`,
+          `create it on ${host.name}: cat example.crt example.key > ${tls.pem}; chmod 600 ${tls.pem}; chown root:root ${tls.pem}`,
+        );
+      }
+    }
+    const written = await ensureRemoteFiles(ssh, haproxyComponent.files(topology, host, secretValue), check);
+    const actions = [...written.actions];
+    const running = (await unitState(ssh, 'haproxy')).active === 'active';
+    // Debian's unit checks the file again (haproxy -c) before it signals the running HAProxy.
+    actions.push(...(await ensureUnit(ssh, 'haproxy', { running: true, enabled: true, refresh: written.changed && running ? 'reload' : undefined }, check)));
+    return stepResult(actions, `HAProxy on ${host.name} runs the current haproxy.cfg`, written.details);
+  });
+}
+
+export async function haproxyLeaderUp(input: HostInput): Promise<StepResult> {
+  const { topology } = input;
+  const host = hostOf(input);
+  const probe = async (): Promise<Probe<string>> => {
+    const servers = (await haproxyServers(topology, host)).filter((s) => s.proxy === 'postgres');
+    const up = servers.filter((s) => s.status.startsWith('UP'));
+    const { members } = await patroniCluster(topology);
+    const leader = members.find((m) => m.role === 'leader')?.name;
+    const seen = servers.map((s) => `${s.server} ${s.status}`).join(', ');
+    if (up.length === 1 && up[0].server === leader) return { done: `exactly the leader ${leader} is UP (${seen})` };
+    return { notYet: `leader ${leader ?? 'none'}; postgres servers: ${seen}` };
+  };
+  if (input.check) {
+    const seen = await probe().catch((err: Error) => ({ notYet: err.message }));
+    return stepResult([], 'done' in seen ? seen.done : `not yet: ${seen.notYet}`);
+  }
+  const summary = await waitFor(`HAProxy on ${host.name} to send writes to the leader only`, probe, {
+    // HAProxy needs `rise` good checks `inter` apart before it sends traffic to a server; the
+    // step's time limit allows for that (runbooks/install.ts) and bounds this wait.
+    timeoutMs: haproxySettleSeconds(topology) * 1000,
+    remedy: `open http://${host.address}:${topology.haproxy.stats_port}/ and check the postgres servers; each DB node must answer on port ${topology.patroni.rest_api_port}`,
+  });
+  return stepResult([], summary);
+}

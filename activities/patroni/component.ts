@@ -1,0 +1,30 @@
+// Patroni as a component: it runs PostgreSQL on each DB node and holds the leader key in etcd.
+import type { Component } from '../shared/component';
+import { patroniConfigPath, renderPatroniYml } from './config';
+import { patroniUnitPath, renderPatroniUnit } from './unit';
+
+export const patroniComponent: Component = {
+  name: 'patroni',
+  role: 'db',
+  service: 'patroni',
+  packages: (_topology, family) => (family === 'apt' ? ['patroni', 'python3-etcd', 'python3-psycopg2'] : ['patroni', 'patroni-etcd']),
+  files: (topology, host, secret) => {
+    // The classic layout streams without Patroni.
+    if (topology.layout === 'classic') return [];
+    const pg = topology.postgresql;
+    const passwords = {
+      superuser: secret(pg.superuser.password, 'postgresql.superuser.password'),
+      replication: secret(pg.replication.password, 'postgresql.replication.password'),
+      rewind: secret(pg.rewind.password, 'postgresql.rewind.password'),
+    };
+    return [
+      // Holds the database passwords: readable by root and the postgres group only.
+      { path: patroniConfigPath, content: renderPatroniYml(topology, host, passwords), owner: 'root', group: 'postgres', mode: 0o640, secret: true },
+      { path: patroniUnitPath, content: renderPatroniUnit(topology), owner: 'root', group: 'root', mode: 0o644 },
+    ];
+  },
+  foreignConfigs: [
+    { path: patroniConfigPath, pattern: '^(scope|etcd3?):' },
+    { path: '/etc/patroni/patroni.yml', pattern: '^(scope|etcd3?):' },
+  ],
+};

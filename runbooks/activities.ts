@@ -1,0 +1,34 @@
+// The activities a runbook may name, as types taken from the activities themselves: a step
+// that names an unknown or renamed activity, or passes it the wrong input, does not compile.
+// The runtime list is for the runner, which checks a runbook that arrives as data.
+import type * as activities from '../activities';
+
+type Activities = typeof activities;
+
+export type ActivityName = keyof Activities;
+
+/** What a step passes its activity: the activity's input without what the runner adds (topology, check). */
+export type ActivityInput<N extends ActivityName> = Omit<Parameters<Activities[N]>[0], 'check' | 'topology'>;
+
+/** Every activity the worker registers (activities/index.ts), checked both ways at compile time below. */
+export const ACTIVITY_NAMES = [
+  'preflightHost',
+  'preflightCluster',
+  'ensurePackages',
+  'configureEtcdMember',
+  'etcdHealthy',
+  'configureHaproxy',
+  'haproxyLeaderUp',
+  'configurePatroni',
+  'startPatroni',
+  'waitForLeader',
+  'replicaPatroniInactive',
+  'replicaStreaming',
+  'patroniClusterHealthy',
+  'configureDatabase',
+  'verifyWriteThroughHaproxy',
+] as const satisfies readonly ActivityName[];
+
+/** Compiles only while ACTIVITY_NAMES lists every activity: add a new one above. */
+type Unlisted = Exclude<ActivityName, (typeof ACTIVITY_NAMES)[number]>;
+export const everyActivityListed: [Unlisted] extends [never] ? true : { unlisted: Unlisted } = true;

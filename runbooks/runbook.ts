@@ -1,0 +1,95 @@
+// Runbooks as data: the steps a runbook takes, computed by pure functions of the topology
+// (one file per runbook in this folder). The client computes a runbook, shows it (`haflow
+// plan`) and hands exactly that list to the workflow, which runs it with the one step runner
+// (workflows/runner.ts). Nothing here does I/O.
+import type { ActivityInput, ActivityName } from './activities';
+
+export type StepKind = 'guard' | 'change' | 'verify';
+
+/**
+ * Step and group ids: `<component>.<what>`, then `@<host>` when the step acts on one host,
+ * e.g. `patroni.replica-inactive@node2`, `etcd.healthy`, `preflight.hosts`. They are stable:
+ * an operator names them in `haflow resume --step`, and they appear in recorded histories.
+ */
+export const STEP_ID_FORM = /^[a-z][a-z0-9]*(\.[a-z0-9]+(-[a-z0-9]+)*)+(@[a-z0-9]([a-z0-9-]*[a-z0-9])?)?$/;
+
+/** `A` is the activity-name type: haflow's own activities, or any string for ad-hoc runbooks. */
+export interface Step<A extends string = ActivityName> {
+  /** Stable id in the form of STEP_ID_FORM. */
+  id: string;
+  /** What an operator reads in the progress display. */
+  title: string;
+  kind: StepKind;
+  /** The host the step acts on, if any. */
+  host?: string;
+  /** Name of the activity that does the step (one hop to the code). */
+  activity: A;
+  /** The activity's own input; the runner adds the run's context and `check`. JSON only, never a secret value. */
+  input: Record<string, unknown>;
+  /** For guards: the condition checked, as the guide states it. */
+  guard?: string;
+  /** Time the activity may run per attempt; long ones must heartbeat. Defaults to the runner's. */
+  timeoutSeconds?: number;
+  /** Heartbeat timeout: a dead worker is noticed after this long. */
+  heartbeatSeconds?: number;
+}
+
+export interface StepGroup<A extends string = ActivityName> {
+  id: string;
+  title: string;
+  /** Steps with no order between them (e.g. preflight on every host), run at once. */
+  parallel: Step<A>[];
+}
+
+export type RunbookItem<A extends string = ActivityName> = Step<A> | StepGroup<A>;
+
+export interface Runbook<A extends string = ActivityName> {
+  /** e.g. `install`. */
+  name: string;
+  cluster: string;
+  items: RunbookItem<A>[];
+}
+
+export function isGroup<A extends string>(item: RunbookItem<A>): item is StepGroup<A> {
+  return (item as StepGroup<A>).parallel !== undefined;
+}
+
+/** Every step of a runbook in execution order (group members in their listed order). */
+export function flattenSteps<A extends string>(runbook: Runbook<A>): Step<A>[] {
+  return runbook.items.flatMap((item) => (isGroup(item) ? item.parallel : [item]));
+}
+
+/** Ids not of the documented form (checked where runbooks are built; the runner accepts any unique id). */
+export function stepIdProblems(runbook: Runbook<string>): string[] {
+  const ids = [...runbook.items.filter(isGroup).map((g) => g.id), ...flattenSteps(runbook).map((s) => s.id)];
+  return ids.filter((id) => !STEP_ID_FORM.test(id)).map((id) => `step id ${id} is not of the form <component>.<what>[@<host>]`);
+}
+
+/**
+ * What is wrong with a runbook, one sentence each; empty when it can run. A runbook arrives as
+ * workflow input (from a client that may be older or newer than the worker), so the runner
+ * checks it before the first step.
+ */
+export function runbookProblems(runbook: Runbook<string>, knownActivities?: readonly string[]): string[] {
+  const problems: string[] = [];
+  if (!runbook || !Array.isArray(runbook.items) || runbook.items.length === 0) return ['the runbook has no steps'];
+  const seen = new Set<string>();
+  const ids = [...runbook.items.filter(isGroup).map((g) => g.id), ...flattenSteps(runbook).map((s) => s.id)];
+  for (const id of ids) {
+    if (seen.has(id)) problems.push(`step id ${id} is used twice; step ids must be unique`);
+    seen.add(id);
+  }
+  for (const step of flattenSteps(runbook)) {
+    if (knownActivities && !knownActivities.includes(step.activity)) {
+      problems.push(`step ${step.id} names activity ${step.activity}, which this worker does not have; known: ${knownActivities.join(', ')}`);
+    }
+  }
+  return problems;
+}
+
+type StepFields = Omit<Step, 'activity' | 'input'>;
+
+/** A step whose activity name and input are checked against the activity itself. */
+export function stepOf<N extends ActivityName>(activity: N, fields: StepFields, input: ActivityInput<N>): Step {
+  return { ...fields, activity, input: input as Record<string, unknown> };
+}
