@@ -169,8 +169,8 @@ test('custom ports, data directory and token flow through', () => {
 // ---- quoting ----
 
 test('sh reads back exactly the values (Debian init script sources the file)', () => {
-  const token = 'tok$en "quoted" `cmd` back\\slash';
-  const t = cluster(3, { etcd: { cluster_token: token, data_dir: '/data/etcd $dir' } });
+  const token = 'pg-etcd.2_x';
+  const t = cluster(3, { etcd: { cluster_token: token, data_dir: '/data/etcd-1:a,b+c@d%e' } });
   const text = render(t, 'patroni03');
   // Source the file with every variable exported, then print the environment etcd would get.
   // (eval of the text is what `.` does with a file; node's stdin pipe cannot be opened as /dev/stdin.)
@@ -187,12 +187,13 @@ test('sh reads back exactly the values (Debian init script sources the file)', (
   );
   assert.deepEqual(fromShell, parseEnv(text));
   assert.equal(fromShell.ETCD_INITIAL_CLUSTER_TOKEN, token);
-  assert.equal(fromShell.ETCD_DATA_DIR, '/data/etcd $dir');
+  assert.equal(fromShell.ETCD_DATA_DIR, '/data/etcd-1:a,b+c@d%e');
 });
 
-test('refuses a value with a line break', () => {
-  const t = cluster(1, { etcd: { cluster_token: 'a\nETCD_NAME=evil' } });
-  assert.throws(() => render(t, 'patroni01'), /ETCD_INITIAL_CLUSTER_TOKEN must not contain a line break/);
+test('refuses a token or a data directory that could add a variable, when validation was skipped', () => {
+  const t = cluster(1);
+  assert.throws(() => render({ ...t, etcd: { ...t.etcd, cluster_token: 'a\nETCD_NAME=evil' } }, 'patroni01'), /etcd\.cluster_token is "a\\nETCD_NAME=evil", which is not letters/);
+  assert.throws(() => render({ ...t, etcd: { ...t.etcd, data_dir: '/data/$(reboot)' } }, 'patroni01'), /etcd\.data_dir/);
 });
 
 // ---- file-level properties ----
