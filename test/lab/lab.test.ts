@@ -29,6 +29,20 @@ async function reaches(lab: Lab, from: string, address: string, port = 22): Prom
   return probe.stdout.trim() === 'open';
 }
 
+/** A process that stays until the machine goes: `sleep <seconds>` started on a machine. */
+async function startSleeper(lab: Lab, host: string, seconds: number): Promise<void> {
+  await sshRun(lab, host, `setsid nohup sleep ${seconds} >/dev/null 2>&1 &`);
+}
+
+/** etcd configured, enabled and running on the observer (each test that needs it says so: no test relies on another). */
+async function etcdEnabledAndRunning(lab: Lab): Promise<void> {
+  if ((await sshRun(lab, 'observer', 'systemctl is-active etcd', { sudo: true })).code !== 0) {
+    await writeRemote(lab, 'observer', '/etc/default/etcd', renderEtcdDefaults(lab.topology, lab.host('observer')));
+    assert.equal((await sshRun(lab, 'observer', 'systemctl start etcd', { sudo: true })).code, 0, 'etcd starts');
+  }
+  assert.equal((await sshRun(lab, 'observer', 'systemctl enable etcd', { sudo: true })).code, 0, 'etcd is enabled');
+}
+
 describe('lab machines', () => {
   test('a file written under /etc/patroni through one machine is invisible on the others and on the box', async () => {
     const lab = currentLab();
@@ -43,7 +57,7 @@ describe('lab machines', () => {
 
   test('ps on a machine shows only its own processes', async () => {
     const lab = currentLab();
-    await sshRun(lab, 'app1', 'setsid nohup sleep 4242 >/dev/null 2>&1 &');
+    await startSleeper(lab, 'app1', 4242);
     const onApp1 = await sshRun(lab, 'app1', 'ps -eo pid=,args=');
     const onDb1 = await sshRun(lab, 'db1', 'ps -eo pid=,args=');
     assert.match(onApp1.stdout, /sleep 4242/);
@@ -91,6 +105,7 @@ describe('systemctl on lab machines drives Debian units with systemd exit codes'
 
   test('etcd: start, is-active 0, enable, show MainPID, journalctl, stop, is-active 3', async () => {
     const lab = currentLab();
+    await sshRun(lab, 'observer', 'systemctl stop etcd; systemctl disable etcd', { sudo: true });
     await writeRemote(lab, 'observer', '/etc/default/etcd', renderEtcdDefaults(lab.topology, lab.host('observer')));
     assert.equal(await isActive(lab, 'observer', 'etcd'), 'inactive 3');
     assert.equal((await sshRun(lab, 'observer', 'systemctl start etcd', { sudo: true })).code, 0);
@@ -108,7 +123,6 @@ describe('systemctl on lab machines drives Debian units with systemd exit codes'
     assert.equal((await sshRun(lab, 'observer', 'systemctl is-enabled etcd', { sudo: true })).stdout.trim(), 'enabled');
     await sshRun(lab, 'observer', 'systemctl stop etcd', { sudo: true });
     assert.equal(await isActive(lab, 'observer', 'etcd'), 'inactive 3');
-    await sshRun(lab, 'observer', 'systemctl start etcd', { sudo: true }); // the crash test needs it running
   });
 
   test('haproxy: start, reload keeps the master process, a broken config fails to start and reports failed', async () => {
@@ -161,9 +175,15 @@ describe('crash, boot and partitions', () => {
   test('crash kills every process of the machine and nothing of the others; boot brings back its enabled units', async () => {
     const lab = currentLab();
     const others = ['app1', 'app2', 'db1', 'db2'];
-    // Long-lived processes of the other machines: their PID 1 and the sleep started on app1 earlier.
-    const sleeper = cgroupProcesses('app1').find((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8') === 'sleep\u00004242\u0000');
-    assert.ok(sleeper, 'the sleep 4242 started on app1 is still running');
+    await etcdEnabledAndRunning(lab);
+    await sshRun(lab, 'observer', 'systemctl stop haproxy; systemctl disable haproxy', { sudo: true });
+    // Long-lived processes of the other machines: their PID 1 and a sleep on app1.
+    await startSleeper(lab, 'app1', 4343);
+    const findSleeper = () => cgroupProcesses('app1').find((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8') === 'sleep\u00004343\u0000');
+    // setsid forks once more before the sleep starts: give it a moment.
+    for (let i = 0; i < 40 && !findSleeper(); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    const sleeper = findSleeper();
+    assert.ok(sleeper, 'the sleep 4343 started on app1 is running');
     const survivors = [...lab.status().filter((m) => others.includes(m.name)).map((m) => m.initPid!), sleeper];
     assert.ok(cgroupProcesses('observer').length > 2);
     await lab.crash('observer');
@@ -176,11 +196,12 @@ describe('crash, boot and partitions', () => {
     const etcd = await sshRun(lab, 'observer', 'systemctl is-active etcd', { sudo: true });
     assert.equal(etcd.stdout.trim(), 'active', 'etcd is enabled, so it starts at boot');
     const haproxy = await sshRun(lab, 'observer', 'systemctl is-active haproxy', { sudo: true });
-    assert.equal(haproxy.code, 3, 'haproxy was stopped before the crash and stays stopped');
+    assert.equal(haproxy.code, 3, 'haproxy was stopped and disabled before the crash and stays stopped');
   });
 
   test('partition --from --port drops exactly that traffic, both ways; heal restores it', async () => {
     const lab = currentLab();
+    await etcdEnabledAndRunning(lab); // a second port to reach on the observer
     assert.equal(await reaches(lab, 'observer', '127.0.0.24'), true);
     await lab.partition({ host: 'db1', from: 'observer', port: 22 });
     assert.equal(await reaches(lab, 'observer', '127.0.0.24'), false, 'observer -> db1:22 is cut');
@@ -195,6 +216,7 @@ describe('crash, boot and partitions', () => {
 
   test('a full partition isolates the machine from every other one, and only it', async () => {
     const lab = currentLab();
+    await etcdEnabledAndRunning(lab); // a second port to reach on the observer
     await lab.partition({ host: 'db2' });
     assert.equal(await reaches(lab, 'db2', '127.0.0.21', 2379), false);
     assert.equal(await reaches(lab, 'db1', '127.0.0.25'), false);
@@ -214,5 +236,6 @@ describe('crash, boot and partitions', () => {
     assert.deepEqual(await lab.rules(), []);
     for (const pid of pids) assert.equal(isAlive(pid), false, `machine init ${pid} is gone`);
     for (const dir of createdMountPoints) assert.equal(existsSync(dir), false, `the mount point ${dir} the lab created is removed`);
+    await currentLab.powerOn(); // for any test that runs after this one
   });
 });

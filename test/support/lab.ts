@@ -10,8 +10,8 @@ import { targetFor, withSsh, type ExecResult } from '../../activities/shared/ssh
 
 export const labTopology = (name: 'standalone' | 'distributed' | 'generic') => join(__dirname, '../../lab/topologies', `${name}.yaml`);
 
-/** The lab of a test file: `current()` is the lab that is up; `wipe()` brings it back to bare machines. */
-export type LabHandle = (() => Lab) & { wipe(): Promise<Lab> };
+/** The lab of a test file: `current()` is the lab that is up; `wipe()` brings it back to bare machines; `powerOn()` brings a downed lab back. */
+export type LabHandle = (() => Lab) & { wipe(): Promise<Lab>; powerOn(): Promise<Lab> };
 
 /** Brings up bare machines for the file's tests and always takes them down. */
 export function useLab(topologyFile: string): LabHandle {
@@ -41,6 +41,10 @@ export function useLab(topologyFile: string): LabHandle {
   return Object.assign(current, {
     wipe: async () => {
       lab = await current().wipe();
+      return lab;
+    },
+    powerOn: async () => {
+      lab = await Lab.up(topologyFile);
       return lab;
     },
   });

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkHostKey, fingerprint, knownHostsName, parseKnownHosts } from '../../activities/shared/known-hosts';
 import { findExecutable } from '../support/topologies';
+import { requires } from '../support/requires';
 
 // ---- keys, built in-process (no ssh-keygen needed) ----
 
@@ -48,7 +49,7 @@ const otherKey = ed25519Blob();
 const ecdsaKey = ecdsaBlob();
 
 const sshKeygen = findExecutable('ssh-keygen');
-const noSshKeygen = sshKeygen ? false : 'ssh-keygen not found';
+const noSshKeygen = requires(sshKeygen ? false : 'ssh-keygen not found (Debian package openssh-client)');
 
 function withTempDir<T>(body: (dir: string) => T): T {
   const dir = mkdtempSync(join(tmpdir(), 'haflow-known-hosts-'));

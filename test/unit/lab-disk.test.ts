@@ -8,6 +8,7 @@ import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync, wri
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { findExecutable } from '../support/topologies';
+import { requires } from '../support/requires';
 
 // ---- loading lab/disk.ts, watched ----
 
@@ -128,11 +129,9 @@ test('the file ends with a newline', () => {
 
 const sshd = existsSync('/usr/sbin/sshd') ? '/usr/sbin/sshd' : undefined;
 const sshKeygen = findExecutable('ssh-keygen');
-const sshdSkip = !sshd
-  ? '/usr/sbin/sshd not found: sshd -t cannot check the config'
-  : !sshKeygen
-    ? 'ssh-keygen not found: no host keys for sshd -t'
-    : false;
+const sshdSkip = requires(
+  !sshd ? '/usr/sbin/sshd not found (openssh-server): sshd -t cannot check the config' : !sshKeygen ? 'ssh-keygen not found (openssh-client): no host keys for sshd -t' : false,
+);
 
 /** An unprivileged uid for sshd -t when running as root (root's sshd -t insists on /run/sshd, which this box may not have). */
 const NOBODY = 65534;

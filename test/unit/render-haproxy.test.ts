@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { Topology } from '../../topology/schema';
 import { renderHaproxyCfg, haproxyTime } from '../../activities/haproxy/config';
 import { distributed, findExecutable, generic, hostNamed, SBIN_DIRS, standalone } from '../support/topologies';
+import { requires } from '../support/requires';
 
 // ---- a tiny haproxy.cfg reader: section headers at column 0, directives indented ----
 
@@ -240,7 +241,8 @@ test('refuses a host without the haproxy role', () => {
 
 const haproxyBin = findExecutable('haproxy', SBIN_DIRS);
 const openssl = findExecutable('openssl', SBIN_DIRS);
-const noHaproxy = haproxyBin ? false : 'haproxy binary not found (apt-get install haproxy to run this check)';
+const noHaproxy = requires(haproxyBin ? false : 'the haproxy binary is not installed (Debian package haproxy)');
+const noOpenssl = requires(openssl ? false : 'openssl is not installed');
 
 /** A throw-away self-signed certificate + key, combined as the classic guide does: `-c` loads it. */
 function selfSignedPem(opensslBin: string, dir: string): string {
@@ -287,7 +289,7 @@ test('haproxy -c accepts the rendered files (standalone with TLS, distributed, g
   });
 });
 
-test("haproxy -c rejects the classic guide's `mode http` frontend on a tcp backend (why we use tcp)", { skip: noHaproxy || (openssl ? false : 'openssl not found') }, () => {
+test("haproxy -c rejects the classic guide's `mode http` frontend on a tcp backend (why we use tcp)", { skip: noHaproxy || noOpenssl }, () => {
   inTempDir((dir) => {
     const pem = selfSignedPem(openssl as string, dir);
     const guideVariant = render(standalone({ haproxy: { tls: { pem } } }), 'observer').replace(

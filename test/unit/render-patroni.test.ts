@@ -15,6 +15,7 @@ import { renderHaproxyCfg } from '../../activities/haproxy/config';
 import { patroniConfigPath, renderPatroniYml, type PatroniConfig, type PatroniSecrets } from '../../activities/patroni/config';
 import { renderPatroniUnit } from '../../activities/patroni/unit';
 import { findExecutable, hostNamed, topologies } from '../support/topologies';
+import { requires } from '../support/requires';
 
 // ---- topologies ----
 
@@ -216,7 +217,7 @@ test('passwords that YAML 1.1 would read as something else stay strings', () => 
   assert.match(text, /hot_standby: "on"/);
 });
 
-test('PyYAML (what Patroni reads with) sees the same passwords', { skip: pyyamlSkip() }, () => {
+test('PyYAML (what Patroni reads with) sees the same passwords', { skip: requires(pyyamlSkip()) }, () => {
   const tricky: PatroniSecrets = { superuser: 'on', replication: '0x1F', rewind: 'n~ 2020-01-01 :x' };
   const text = renderText(loopbackLab(), 'node1', tricky);
   const run = spawnSync('python3', ['-c', 'import sys, json, yaml; print(json.dumps(yaml.safe_load(sys.stdin)))'], {
@@ -309,7 +310,7 @@ function portOf(server: Server): number {
   return address.port;
 }
 
-test('patroni --validate-config accepts the rendered file', { skip: validateSkip() }, async () => {
+test('patroni --validate-config accepts the rendered file', { skip: requires(validateSkip()) }, async () => {
   // The validator connects to every etcd endpoint and checks that the REST API and PostgreSQL
   // ports are free, so give it a listening stand-in for etcd and two ports known to be free.
   const etcd = await listen('127.0.0.11');

@@ -12,6 +12,7 @@ import { etcdUnitPath, renderEtcdUnit } from '../../activities/etcd/unit';
 import { patroniConfigPath } from '../../activities/patroni/config';
 import { patroniUnitPath, renderPatroniUnit } from '../../activities/patroni/unit';
 import { findExecutable, loopbackLab } from '../support/topologies';
+import { requires } from '../support/requires';
 
 // ---- reading a unit back ----
 
@@ -56,7 +57,7 @@ const t = loopbackLab();
 
 /** A skip reason unless Debian's packaged unit is installed here. */
 function unlessInstalled(unitFile: string, debianPackage: string): string | false {
-  return existsSync(unitFile) ? false : `${unitFile} not installed (apt-get install ${debianPackage})`;
+  return requires(existsSync(unitFile) ? false : `${unitFile} is not installed (Debian package ${debianPackage})`);
 }
 
 // ---- patroni.service ----
@@ -157,7 +158,7 @@ const analyze = findExecutable('systemd-analyze');
 
 test(
   'systemd-analyze verify finds nothing wrong with either unit',
-  { skip: analyze ? false : 'systemd-analyze not found' },
+  { skip: requires(analyze ? false : 'systemd-analyze is not installed (Debian package systemd)') },
   () => {
     const dir = mkdtempSync(join(tmpdir(), 'haflow-units-'));
     try {

@@ -7,9 +7,10 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { shellCommand, shellQuote } from '../../activities/shared/ssh';
+import { requires } from '../support/requires';
 
 const SH = '/bin/sh';
-const noSh = existsSync(SH) ? false : `${SH} not found`;
+const noSh = requires(existsSync(SH) ? false : `${SH} is not installed`);
 
 /** Words the shell passes to printf after expanding `line`, NUL-separated so any other byte survives. */
 function wordsAfterShell(line: string): string[] {
