@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NativeConnection } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { connectClient } from '../client/temporal';
 import { startInstall } from '../client/api';
 import { portOr, startEmbeddedServer } from '../client/dev-server';
@@ -18,6 +18,7 @@ const LAB_SECRETS = ['HAFLOW_PG_SUPERUSER_PASSWORD', 'HAFLOW_PG_REPLICATION_PASS
 
 async function main(): Promise<void> {
   const rounds = Number(process.argv[2] ?? 2);
+  Runtime.install({ logger: new DefaultLogger('WARN') });
   for (const name of LAB_SECRETS) process.env[name] ??= randomBytes(12).toString('base64url');
   const dir = mkdtempSync(join(tmpdir(), 'haflow-bench-'));
   const port = await portOr(7299);

@@ -1,5 +1,5 @@
-// /etc/default/etcd for one etcd member: the tutorial's variables (seed 003, Step 6; the
-// three-member cluster of seed 002), quoted the same way. Debian's etcd.service reads it
+// /etc/default/etcd for one etcd member: the five-node tutorial's variables (Step 6; the
+// three-node tutorial's three-member cluster), quoted the same way. Debian's etcd.service reads it
 // (EnvironmentFile=-/etc/default/%p) and so does its init script (sourced by sh), so the
 // quoting below is valid for both. Pure: topology in, file text out.
 import type { Host, Topology } from '../../topology/schema';

@@ -1,6 +1,6 @@
 // /etc/haproxy/haproxy.cfg for one HAProxy host, in the exact shape of the Patroni guide
-// (seed 000, "Verify the HAProxy Configuration"), plus the classic guide's optional TLS
-// frontend (seed 001, "HA-Proxy SSL Configuration"). Pure: topology in, file text out.
+// ("Verify the HAProxy Configuration"), plus the classic HA guide's optional TLS frontend
+// ("HA-Proxy SSL Configuration"). Pure: topology in, file text out.
 import type { Host, Topology } from '../../topology/schema';
 import { appHosts, dbHosts } from '../../topology/derive';
 import { assertIdentifier } from '../../topology/identifiers';

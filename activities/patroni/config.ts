@@ -1,5 +1,5 @@
-// /etc/patroni/config.yml for one DB node, in the tutorial's shape (seed 003, Step 7) with
-// the `etcd3:` section that works against etcd 3.4 (lab notes §3-4). Pure: the caller resolves
+// /etc/patroni/config.yml for one DB node, in the five-node tutorial's shape (Step 7) with
+// the `etcd3:` section that works against etcd 3.4 (see below). Pure: the caller resolves
 // the secret references and passes the passwords in; the result holds them, so the activity
 // writes it root:postgres 0640.
 import { Document } from 'yaml';
@@ -73,7 +73,7 @@ export function renderPatroniYml(topology: Topology, host: Host, secrets: Patron
       connect_address: `${host.address}:${patroni.rest_api_port}`,
     },
     // `etcd3:`, not the tutorial's `etcd:`: the v2 API is off by default in etcd 3.4 and
-    // Patroni loops forever on "404 page not found" (lab notes, gotcha 4).
+    // Patroni loops forever on "404 page not found" from /v2.
     etcd3: { hosts: etcdClientEndpoints(topology) },
     bootstrap: {
       // Written to the DCS once, when the cluster is initialised; afterwards change it with
@@ -166,7 +166,8 @@ function pgHba(topology: Topology): string[] {
 /**
  * One pg_hba address per host (its IPv4 as /32, a DNS name as is) plus the local machine.
  * On a loopback lab every client connects from 127.0.0.1, whatever 127.x address it owns
- * (lab notes, gotcha 1), so any loopback host opens 127.0.0.0/8 instead of its own /32.
+ * (the kernel picks that source for loopback traffic), so any loopback host opens 127.0.0.0/8
+ * instead of its own /32.
  */
 function networksOf(hosts: Host[]): string[] {
   const nets = hosts.map((h) => (isLoopback(h.address) ? '127.0.0.0/8' : isIpv4(h.address) ? `${h.address}/32` : h.address));

@@ -9,7 +9,7 @@ import { patroniConfigPath } from './config';
 export const patroniUnitPath = '/etc/systemd/system/patroni.service';
 
 /**
- * The tutorial's patroni.service (seed 003, Step 7) adapted to Debian's package.
+ * The five-node tutorial's patroni.service (Step 7) adapted to Debian's package.
  * Differences from Debian's own /lib/systemd/system/patroni.service (patroni 3.0.2-1):
  * - no `EnvironmentFile=-/etc/patroni_env.conf`: every setting lives in config.yml;
  * - waits for network-online.target, not just network.target (see below).
@@ -45,7 +45,7 @@ export function renderPatroniUnit(topology: Topology): string {
         'TimeoutSec=30',
         // The tutorial says Restart=no, to inspect a crashed database by hand. Here a crashed
         // Patroni that stays down leaves its PostgreSQL unmanaged; restarting it in place lets
-        // it rejoin (a leader still holding the key resumes without a failover: lab notes §6,
+        // it rejoin (a leader still holding the key resumes without a failover, measured at
         // 1.4 s after kill -9), and a node that lost the key comes back as a replica.
         'Restart=on-failure',
       ],

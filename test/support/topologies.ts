@@ -27,7 +27,7 @@ export interface Topologies {
   distributed(extra?: Extra): Topology;
   /** Tutorials 002/003's generic cluster: 3 PostgreSQL nodes that are also the 3 etcd members, 1 HAProxy, no application. */
   generic(extra?: Extra): Topology;
-  /** The lab of lab notes §3/§4: observer 127.0.0.11 (etcd, HAProxy), node1 .12 and node2 .13 (app + DB). */
+  /** The lab's standalone machines: observer 127.0.0.11 (etcd, HAProxy), node1 .12 and node2 .13 (app + DB). */
   loopbackLab(extra?: Extra): Topology;
 }
 

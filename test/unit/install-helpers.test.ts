@@ -145,7 +145,7 @@ test('MIN_FREE_BYTES is 1 GiB', () => {
 
 const pairs = (matrix: FirewallRule[]) => matrix.map((r) => `${r.from.name}>${r.to.name}:${r.port}`);
 
-/** The guide's "Machines cannot communicate with each other" table (seed 000), as from>to:port. */
+/** The Patroni guide's "Machines cannot communicate with each other" table, as from>to:port. */
 function guideTable(observer: string, apps: string[], dbs: string[]): string[] {
   const rows: string[] = [];
   for (const app of apps) rows.push(`${observer}>${app}:80`);

@@ -1,5 +1,5 @@
 // /etc/default/etcd renderer, read back as KEY=VALUE and checked against the tutorial's variables
-// (seed 003, Step 6), the three-member cluster of seed 002 and the lab's observer (lab notes §3).
+// (the five-node tutorial, Step 6), the three-node tutorial's three-member cluster and the lab's observer.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -57,7 +57,7 @@ function render(t: Topology, name: string): string {
 
 // ---- the lab and the tutorials ----
 
-test("loopback lab: the observer's file of lab notes §3", () => {
+test("loopback lab: the observer's file, as proven on the lab", () => {
   const t = loopbackLab({ etcd: { cluster_token: 'pgha-lab' } });
   const text = render(t, 'observer');
   assert.deepEqual(parseEnv(text), {
@@ -75,7 +75,7 @@ test("loopback lab: the observer's file of lab notes §3", () => {
   assert.deepEqual(Object.keys(parseEnv(text)), KEYS, 'the tutorial variables, in a stable order');
 });
 
-test('three members (seed 002): every member lists the whole cluster, and its own addresses', () => {
+test('three members (the three-node tutorial): every member lists the whole cluster, and its own addresses', () => {
   const t = cluster(3);
   const vars = parseEnv(render(t, 'patroni02'));
   assert.deepEqual(vars, {

@@ -1,5 +1,5 @@
-// haproxy.cfg renderer, checked section by section against the Patroni guide's shape (seed 000,
-// "Verify the HAProxy Configuration") and the classic guide's TLS frontend (seed 001).
+// haproxy.cfg renderer, checked section by section against the Patroni guide's shape ("Verify the
+// HAProxy Configuration") and the classic HA guide's TLS frontend ("HA-Proxy SSL Configuration").
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';

@@ -1,5 +1,5 @@
-// patroni.yml renderer, parsed back with yaml and checked against the tutorial's shape (seed 003,
-// Step 7) and the config that worked in the lab (lab notes §4).
+// patroni.yml renderer, parsed back with yaml and checked against the five-node tutorial's shape
+// (Step 7) and the config proven on the lab's machines.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -19,7 +19,7 @@ import { requires } from '../support/requires';
 
 // ---- topologies ----
 
-// The lab ran PostgreSQL 15 (lab notes §4), so these fixtures default to it.
+// The lab runs Debian's PostgreSQL 15, so these fixtures default to it.
 const { loopbackLab, distributed, generic } = topologies(15);
 
 const secrets: PatroniSecrets = { superuser: 'pg-secret', replication: 'rep-secret', rewind: 'rewind-secret' };
@@ -38,7 +38,7 @@ function render(t: Topology, name: string, s: PatroniSecrets = secrets): Yml {
 
 // ---- the lab's working config ----
 
-test('loopback lab: the config that worked in the lab (lab notes §4), section by section', () => {
+test('loopback lab: the config proven on the lab, section by section', () => {
   const yml = render(loopbackLab(), 'node1');
 
   assert.equal(yml.scope, 'pgha');
@@ -46,7 +46,7 @@ test('loopback lab: the config that worked in the lab (lab notes §4), section b
   assert.equal(yml.name, 'node1');
   assert.deepEqual(yml.restapi, { listen: '127.0.0.12:8008', connect_address: '127.0.0.12:8008' });
   assert.deepEqual(yml.etcd3, { hosts: ['127.0.0.11:2379'] });
-  assert.ok(!('etcd' in yml), 'the v2 `etcd:` section fails against etcd 3.4 (gotcha 4)');
+  assert.ok(!('etcd' in yml), 'the v2 `etcd:` section fails against etcd 3.4 (404 on /v2, forever)');
 
   assert.deepEqual(yml.bootstrap.dcs, {
     ttl: 30,

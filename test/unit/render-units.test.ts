@@ -1,5 +1,5 @@
 // systemd unit renderers, read back as INI sections and checked against the tutorial's
-// patroni.service (seed 003, Step 7) adapted to Debian, and against Debian's own units when the
+// patroni.service (the five-node tutorial, Step 7) adapted to Debian, and against Debian's own units when the
 // packages are installed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
