@@ -6,7 +6,6 @@ import { homedir } from 'node:os';
 import { ApplicationFailure } from '@temporalio/common';
 import type { SecretRef } from '../../topology';
 import { StepFailureTypes } from '../contract';
-import type { SecretText } from './component';
 import { rememberSecret } from './step-activity';
 
 export function expandHome(path: string): string {
@@ -56,5 +55,5 @@ export function resolveSecret(ref: SecretRef, what: string): string {
   return value;
 }
 
-/** For a component's files as the worker writes them: the password itself. */
-export const secretValue: SecretText = (ref, field) => resolveSecret(ref, field);
+/** For a component's files as the worker writes them (a SecretText): the password itself. */
+export const secretValue = (ref: SecretRef, field: string): string => resolveSecret(ref, field);
