@@ -11,7 +11,8 @@ export async function loadWrapper(): Promise<void> {
 
 /**
  * Each line of `text` fitted to `width` columns. A continuation starts under the line's text:
- * `hang(line)` columns in (default: the line's own indentation plus 2). Needs loadWrapper() first.
+ * `hang(line)` columns in (default: the line's own indentation plus 2). Only a word longer than a
+ * whole line is cut. Needs loadWrapper() first.
  */
 export function fitToWidth(text: string, width: number, hang: (line: string) => number = (line) => /^ */.exec(line)![0].length + 2): string {
   if (!wrapAnsi) throw new Error('fitToWidth: call loadWrapper() first');
@@ -25,7 +26,7 @@ export function fitToWidth(text: string, width: number, hang: (line: string) => 
       const [first, ...rest] = wrap(line, width, { hard: true, trim: false, wordWrap: true }).split('\n');
       if (rest.length === 0) return first;
       // The rest, re-wrapped to the narrower width under the indent.
-      const tail = wrap(rest.join(' ').replace(/^ +/, ''), width - indent, { hard: true, trim: true });
+      const tail = wrap(rest.map((l) => l.trim()).join(' '), width - indent, { hard: true, trim: true });
       return [first.trimEnd(), ...tail.split('\n').map((l) => `${' '.repeat(indent)}${l}`)].join('\n');
     })
     .join('\n');

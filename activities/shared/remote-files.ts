@@ -25,10 +25,11 @@ export interface ManagedFile {
 /** Where haflow keeps archives of what it replaced or removed on a host: root only. */
 export const BACKUP_DIR = '/var/backups/haflow';
 
-/** Shell lines that archive `paths` into `archive` (under BACKUP_DIR), readable by root only. */
+/** Shell lines that archive `paths` (or everything under `cwd`) into `archive`, in a directory and a file readable by root only. */
 export function archiveCommand(archive: string, paths: string[], options: { cwd?: string } = {}): string {
   const from = options.cwd ? `-C ${shellQuote(options.cwd)} .` : paths.map(shellQuote).join(' ');
-  return `install -d -m 700 ${BACKUP_DIR} && (umask 077 && tar -czf ${shellQuote(archive)} ${from})`;
+  const dir = archive.slice(0, archive.lastIndexOf('/')) || '/';
+  return `install -d -m 700 ${shellQuote(dir)} && chmod 700 ${shellQuote(dir)} && (umask 077 && tar -czf ${shellQuote(archive)} ${from})`;
 }
 
 export interface FileChange {

@@ -102,3 +102,13 @@ test('the network guard itself works: a command that talks to Temporal is stoppe
   assert.equal(run.status, 99, run.stderr);
   assert.match(run.stderr, /NETWORK ATTEMPT/);
 });
+
+test('slow HAProxy checks get a step long enough to see them agree with Patroni', () => {
+  const { topology } = loadTopology(join(root, 'lab/topologies/standalone.yaml'));
+  const slow = { ...topology, haproxy: { ...topology.haproxy, check: { inter: 10, fall: 5, rise: 5 } } };
+  const step = flattenSteps(installSteps(slow)).find((s) => s.id === 'verify.haproxy@observer')!;
+  // rise good checks inter apart, after up to fall bad ones: 10 × (5 + 5) s at least, plus the wait's margin.
+  assert.ok(step.timeoutSeconds! >= 10 * (5 + 5) + 30, `time limit ${step.timeoutSeconds} s`);
+  const fast = flattenSteps(installSteps(topology)).find((s) => s.id === 'verify.haproxy@observer')!;
+  assert.equal(fast.timeoutSeconds, 120, 'the usual limit with the guide\'s timings');
+});

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { renderPatroniYml } from '../../activities/patroni/config';
 import { redactSecrets } from '../../activities/shared/redact';
-import { backupStamp, ensureRemoteFile, fileDiff, type ManagedFile } from '../../activities/shared/remote-files';
+import { archiveCommand, backupStamp, ensureRemoteFile, fileDiff, type ManagedFile } from '../../activities/shared/remote-files';
 import { fakeSsh, localShell, ok, type FakeCall } from '../support/fake-ssh';
 import { hostNamed, standalone } from '../support/topologies';
 
@@ -415,5 +415,20 @@ describe('redactSecrets on the application config formats', () => {
     const redacted = redactSecrets(text);
     assert.doesNotMatch(redacted, /hunter2/);
     assert.match(redacted, /-Dx=1/, 'other options are kept');
+  });
+});
+
+describe('archiveCommand run by sh on this machine', () => {
+  test('the archive and its directory are readable by their owner only, even under a lax umask', async () => {
+    await inTempDir(async (dir) => {
+      const source = join(dir, 'old-ha');
+      spawnSync('mkdir', ['-p', source]);
+      writeFileSync(join(source, 'patroni.yml'), 'password: old\n', { mode: 0o644 });
+      const archive = join(dir, 'backups', 'preexisting.tar.gz');
+      const run = localShell(`umask 022; ${archiveCommand(archive, [source])}`, {}, 'check');
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(statSync(archive).mode & 0o777, 0o600);
+      assert.equal(statSync(join(dir, 'backups')).mode & 0o777, 0o700);
+    });
   });
 });

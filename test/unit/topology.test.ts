@@ -659,3 +659,10 @@ describe('settings accepted but not used yet', () => {
     assert.deepEqual(warnings.filter((w) => /not used yet/.test(w.message)), []);
   });
 });
+
+describe('SSH time limits', () => {
+  it('connect_timeout above 60 s is refused: a step must have time left for its commands', () => {
+    const text = edit(STANDALONE, ['postgresql:', 'ssh:\n  connect_timeout: 120\npostgresql:']);
+    onlyError(text, 'ssh.connect_timeout', at(text, 'connect_timeout: 120', '120'));
+  });
+});
