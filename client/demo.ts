@@ -14,9 +14,12 @@ import { loadTopology } from '../topology';
 import { createWorker } from '../worker/worker';
 import { clusterWorkflowId } from '../workflows/ids';
 import { defaultServerDbFile, findTemporalCli, portOr, startEmbeddedServer } from './dev-server';
+import { fitterFor } from './fit';
 import { installCommand, planCommand } from './operator-commands';
 
-const say = (line = '') => process.stdout.write(`${line}\n`);
+/** Prints a line, fitted to the terminal's width when there is one (set up at the demo's start). */
+let fit = (text: string) => text;
+const say = (line = '') => process.stdout.write(`${fit(line)}\n`);
 
 /** The lab topologies name these variables; the demo makes up passwords it never prints. */
 const DEMO_SECRETS = ['HAFLOW_PG_SUPERUSER_PASSWORD', 'HAFLOW_PG_REPLICATION_PASSWORD', 'HAFLOW_PG_REWIND_PASSWORD', 'HAFLOW_APP_DB_PASSWORD'];
@@ -60,6 +63,7 @@ async function ensureInstalled(): Promise<void> {
 }
 
 export async function demo(options: { keep?: boolean }): Promise<number> {
+  fit = await fitterFor(process.stdout);
   await ensureInstalled();
   for (const name of DEMO_SECRETS) process.env[name] ??= randomBytes(12).toString('base64url');
   const file = join(__dirname, '..', 'lab', 'topologies', 'standalone.yaml');
