@@ -22,6 +22,8 @@ export interface StepResult {
   summary: string;
   /** Unified diffs or a list of actions; in check mode, what would change. Never a secret value. */
   details?: string[];
+  /** A few measured facts a workflow reads back (when a fault was injected, who leads now). */
+  facts?: Record<string, string | number | boolean>;
 }
 
 /**

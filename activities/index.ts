@@ -1,10 +1,15 @@
 // Every activity the worker registers, one component per folder. Each is registered through
 // stepActivity (shared/step-activity.ts), which keeps every secret it resolved out of its
 // result and errors. Workflows import this module as types only.
+import * as cluster from './cluster/activities';
 import * as etcd from './etcd/activities';
+import * as faults from './failover/faults';
+import * as observe from './failover/observe';
+import * as probeDatabase from './failover/probe-database';
 import * as haproxy from './haproxy/activities';
 import * as packages from './packages';
 import * as patroni from './patroni/activities';
+import * as patroniFailover from './patroni/failover';
 import * as postgres from './postgres/activities';
 import * as preflight from './preflight';
 import { stepActivity } from './shared/step-activity';
@@ -24,3 +29,14 @@ export const replicaStreaming = stepActivity(patroni.replicaStreaming);
 export const patroniClusterHealthy = stepActivity(patroni.patroniClusterHealthy);
 export const configureDatabase = stepActivity(postgres.configureDatabase);
 export const verifyWriteThroughHaproxy = stepActivity(postgres.verifyWriteThroughHaproxy);
+export const clusterHealthy = stepActivity(cluster.clusterHealthy);
+export const ensureProbeDatabase = stepActivity(probeDatabase.ensureProbeDatabase);
+export const injectFault = stepActivity(faults.injectFault);
+export const healFault = stepActivity(faults.healFault);
+export const switchoverTo = stepActivity(patroniFailover.switchoverTo);
+export const awaitRecovery = stepActivity(patroniFailover.awaitRecovery);
+export const replicaRejoined = stepActivity(patroniFailover.replicaRejoined);
+
+// Not steps: read by workflows themselves.
+export const readClusterHealth = stepActivity(cluster.readClusterHealth);
+export const observeFailover = stepActivity(observe.observeFailover);

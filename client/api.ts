@@ -35,7 +35,7 @@ import {
   type RunStatus,
   type StepState,
 } from '../workflows/protocol';
-import { runbookFor, RUNBOOKS, type RunbookName } from './runbooks';
+import { RUNBOOKS, runbookInput, type ArgsOf, type RunbookName } from './runbooks';
 
 /** A check run that nobody follows any more ends on its own instead of lingering. */
 const CHECK_RUN_TIMEOUT = '1h';
@@ -107,10 +107,10 @@ export class AmbiguousStepError extends Error {
  * ClusterBusyError while another operation runs on the cluster; a completed, failed or aborted
  * one does not stop a new run.
  */
-export async function startRunbook(client: Client, name: RunbookName, topology: Topology, opts: StartOptions = {}): Promise<RunbookHandle> {
+export async function startRunbook<N extends RunbookName>(client: Client, name: N, topology: Topology, args: ArgsOf<N>, opts: StartOptions = {}): Promise<RunbookHandle> {
   const checked = assertValidTopology(topology);
   const workflowId = clusterWorkflowId(checked.cluster);
-  const input: RunbookInput = { runbook: runbookFor(name, checked), topology: checked };
+  const input = runbookInput(name, checked, args) as unknown as RunbookInput;
   const start = () =>
     client.workflow.start<(input: RunbookInput) => Promise<RunbookOutcome>>(RUNBOOKS[name].workflowType, {
       workflowId,
@@ -300,15 +300,16 @@ export interface CheckRunOptions extends FollowOptions, StartOptions {
  * fails blocks a check run like any other; the check run is then ended, since it changes
  * nothing and a decision would not make its answers any truer.
  */
-export async function checkRunbook(
+export async function checkRunbook<N extends RunbookName>(
   client: Client,
-  name: RunbookName,
+  name: N,
   topology: Topology,
+  args: ArgsOf<N>,
   opts: CheckRunOptions = {},
 ): Promise<RunResult & { workflowId: string }> {
   const checked = assertValidTopology(topology);
   const workflowId = `${clusterWorkflowId(checked.cluster)}-check-${randomUUID().slice(0, 8)}`;
-  const input: RunbookInput = { runbook: runbookFor(name, checked), topology: checked, check: true };
+  const input = runbookInput(name, checked, args, true) as unknown as RunbookInput;
   const handle = await client.workflow.start<(input: RunbookInput) => Promise<RunbookOutcome>>(RUNBOOKS[name].workflowType, {
     workflowId,
     taskQueue: opts.taskQueue ?? TASK_QUEUE,
@@ -328,7 +329,7 @@ export async function checkRunbook(
 }
 
 /** Re-checks a topology handed in by a script: the schema guarantees secrets are references, never values. */
-function assertValidTopology(topology: Topology): Topology {
+export function assertValidTopology(topology: Topology): Topology {
   const parsed = topologySchema.safeParse(topology);
   const problems = parsed.success
     ? checkTopology(parsed.data).filter((i) => i.severity === 'error').map((i) => `${i.path}: ${i.message}`)
@@ -337,7 +338,7 @@ function assertValidTopology(topology: Topology): Topology {
   return parsed.data;
 }
 
-async function describeOrNone(handle: WorkflowHandle, cluster: string): Promise<WorkflowExecutionDescription> {
+export async function describeOrNone(handle: WorkflowHandle, cluster: string): Promise<WorkflowExecutionDescription> {
   try {
     return await handle.describe();
   } catch (err) {
@@ -419,10 +420,10 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 
 /** `haflow install`: the install runbook on the cluster. */
 export function startInstall(client: Client, topology: Topology, opts: StartOptions = {}): Promise<RunbookHandle> {
-  return startRunbook(client, 'install', topology, opts);
+  return startRunbook(client, 'install', topology, undefined, opts);
 }
 
 /** `haflow plan --check`: what the install would change on the machines, changing nothing. */
 export function planCheck(client: Client, topology: Topology, opts: CheckRunOptions = {}): Promise<RunResult & { workflowId: string }> {
-  return checkRunbook(client, 'install', topology, opts);
+  return checkRunbook(client, 'install', topology, undefined, opts);
 }

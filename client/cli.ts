@@ -3,12 +3,14 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { hostFiles, secretPlaceholder } from '../activities/components';
 import { formatIssue, loadTopology, TopologyError, type Topology } from '../topology';
+import { FAULT_NAMES, isFaultName, type FaultName } from '../runbooks/faults';
 import type { Decision } from '../workflows/protocol';
 import { AmbiguousStepError, DECISIONS } from './api';
 import { demo } from './demo';
 import { defaultServerDbFile } from './dev-server';
 import { defineLabCommands } from './lab-command';
-import { installCommand, planCheckCommand, planCommand, resumeCommand, serverCommand, statusCommand } from './operator-commands';
+import { drillCommand, reportsCommand, switchoverCommand, type DrillOptions } from './failover-commands';
+import { installCommand, listCommand, planCheckCommand, planCommand, resumeCommand, serverCommand, statusCommand, topologyNamed } from './operator-commands';
 
 /** Exit codes: 0 ok, 1 the operation failed or found problems, 2 bad usage. */
 export async function main(argv: string[]): Promise<number> {
@@ -74,6 +76,54 @@ export async function main(argv: string[]): Promise<number> {
     });
 
   program
+    .command('list')
+    .description("a cluster's health in the words of `patronictl list`, and where HAProxy sends writes; exit 1 when not healthy, naming what is wrong")
+    .argument('<cluster>', 'cluster name (its topology is the one of its latest operation), or a topology YAML file')
+    .option('--json', 'the health as JSON')
+    .action(async (target: string, opts: { json?: boolean }) => {
+      const topology = await topologyNamed(target, (file) => loadOrReport(file)?.topology);
+      exitCode = topology ? await listCommand(topology, opts) : 1;
+    });
+
+  program
+    .command('drill')
+    .description('a failover drill: inject a real fault into the healthy cluster, measure write downtime and lost writes with a probe through HAProxy, heal, and report; exit 0 when it met the objectives, 1 when not, 2 when refused')
+    .argument('<cluster>', 'cluster name (its topology is the one of its latest operation), or a topology YAML file')
+    .requiredOption('--fault <fault>', `one of ${FAULT_NAMES.join(', ')}`, faultName)
+    .option('--switch-back', 'switch over to the original leader at the end, leaving the cluster as it was')
+    .option('--to <host>', 'for --fault switchover: the member to switch over to (default: the best replica)')
+    .option('--plan', "print the drill's steps for the cluster as it is now, and start nothing")
+    .option('--detach', 'start the drill and return at once')
+    .option('--json', 'print the report as JSON (the progress goes to stderr)')
+    .action(async (target: string, opts: DrillOptions) => {
+      const topology = await topologyNamed(target, (file) => loadOrReport(file)?.topology);
+      exitCode = topology ? await drillCommand(topology, opts) : 1;
+    });
+
+  program
+    .command('switchover')
+    .description("a planned switchover through Patroni's REST API, with the write probe running throughout; verified, and its write downtime reported")
+    .argument('<cluster>', 'cluster name, or a topology YAML file')
+    .option('--to <host>', 'the member to switch over to (default: the streaming replica least behind)')
+    .option('--at <time>', "when Patroni should switch over (ISO 8601, Patroni's scheduled_at)")
+    .option('--detach', 'start it and return at once')
+    .action(async (target: string, opts: { to?: string; at?: string; detach?: boolean }) => {
+      const topology = await topologyNamed(target, (file) => loadOrReport(file)?.topology);
+      exitCode = topology ? await switchoverCommand(topology, opts) : 1;
+    });
+
+  program
+    .command('reports')
+    .description("the cluster's drills and switchovers, newest first (fault, verdict, write downtime, lost writes, predicted); with an id, that report")
+    .argument('<cluster>', 'cluster name')
+    .argument('[id]', 'a report id (or its beginning)')
+    .option('--since <date>', 'only reports from this date on')
+    .option('--json', 'as JSON')
+    .action(async (cluster: string, id: string | undefined, opts: { since?: string; json?: boolean }) => {
+      exitCode = await reportsCommand(cluster, id, opts);
+    });
+
+  program
     .command('resume')
     .description('decide for the blocked step of a cluster: --retry, --skip or --abort; then follow the run (exit codes as for install)')
     .argument('<cluster>', 'cluster name, as in the topology')
@@ -126,6 +176,11 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 type ResumeOptions = Partial<Record<Decision, boolean>> & { step?: string; reason?: string };
+
+function faultName(value: string): FaultName {
+  if (!isFaultName(value)) throw new InvalidArgumentError(`must be one of ${FAULT_NAMES.join(', ')}`);
+  return value;
+}
 
 function tcpPort(value: string): number {
   const n = Number(value);

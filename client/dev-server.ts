@@ -57,10 +57,15 @@ export function findTemporalCli(env: NodeJS.ProcessEnv = process.env): string {
 /** How long the embedded server keeps finished runs (its default is one day), so `haflow status` still shows last month's install. */
 export const FINISHED_RUN_RETENTION_DAYS = 30;
 
-/** The embedded server's state: `$XDG_DATA_HOME/haflow/temporal.sqlite`, else `~/.local/share/haflow/temporal.sqlite`. */
-export function defaultServerDbFile(env: NodeJS.ProcessEnv = process.env): string {
+/** haflow's data directory: `$XDG_DATA_HOME/haflow`, else `~/.local/share/haflow`. */
+export function haflowDataDir(env: NodeJS.ProcessEnv = process.env): string {
   const dataHome = env.XDG_DATA_HOME || join(env.HOME || homedir(), '.local', 'share');
-  return join(dataHome, 'haflow', 'temporal.sqlite');
+  return join(dataHome, 'haflow');
+}
+
+/** The embedded server's state: `temporal.sqlite` in haflow's data directory. */
+export function defaultServerDbFile(env: NodeJS.ProcessEnv = process.env): string {
+  return join(haflowDataDir(env), 'temporal.sqlite');
 }
 
 export interface EmbeddedServerOptions {

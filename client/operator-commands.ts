@@ -1,33 +1,22 @@
 // The operator's commands behind `haflow plan|install|status|resume|server`: each connects,
 // calls the API (./api.ts), shows what happens (./progress.ts) and returns the exit code:
 // 0 done, 1 failed or blocked, 130 interrupted while following (the run goes on).
-import type { Client, WorkflowHandle } from '@temporalio/client';
+import { existsSync } from 'node:fs';
 import { EMBEDDED_ADDRESS, TASK_QUEUE } from '../connection/temporal';
 import type { Topology } from '../topology';
 import type { Decision } from '../workflows/protocol';
-import { decide, followRun, getProgress, planCheck, startInstall, type RunResult } from './api';
+import { decide, getProgress, planCheck, startInstall } from './api';
+import { connect, fitOutput, follow, INTERRUPTED, say, whileFollowing } from './command-support';
+import { readHealth, topologyOfCluster } from './cluster';
+import { formatHealth } from './health';
 import { runbookFor } from './runbooks';
 import { defaultServerDbFile, FINISHED_RUN_RETENTION_DAYS, startEmbeddedServer } from './dev-server';
-import { createProgressDisplay, type DisplayOptions, formatStepFailure, formatCheckReport, formatPlan, formatRunResult, formatStatus } from './progress';
-import { fitterFor } from './fit';
-import { connectClient } from './temporal';
-
-/** Prints a message, fitted to the terminal's width when there is one. */
-let fit: (text: string, hang?: (line: string) => number) => string = (text) => text;
-const say = (text: string, hang?: (line: string) => number) => process.stdout.write(`${fit(text, hang)}\n`);
-
-/** Called once by each command: after it, `say` wraps long lines between words on a terminal. */
-async function fitOutput(): Promise<void> {
-  fit = await fitterFor(process.stdout);
-}
-
-/** Exit code of a run that stopped being followed because the operator pressed Ctrl-C. */
-const INTERRUPTED = 130;
+import { createProgressDisplay, formatStepFailure, formatCheckReport, formatPlan, formatRunResult, formatStatus } from './progress';
 
 /** `haflow plan`: the install runbook's steps, in order. Connects nowhere. */
 export async function planCommand(topology: Topology): Promise<number> {
   await fitOutput();
-  const plan = formatPlan(runbookFor('install', topology), `${topology.layout} layout, ${topology.hosts.length} hosts`);
+  const plan = formatPlan(runbookFor('install', topology, undefined), `${topology.layout} layout, ${topology.hosts.length} hosts`);
   // A long title goes on under the plan's "what" column, a long guard under its own text.
   const whatColumn = plan.split('\n')[2].indexOf('what');
   say(plan, (line) => (/^\s+guard: /.test(line) ? line.indexOf('guard: ') + 7 : whatColumn));
@@ -94,6 +83,23 @@ export async function resumeCommand(cluster: string, decision: Decision, opts: {
   return follow(client.workflow.getHandle(before.workflowId), cluster, before.runbook, { seen: before.progress });
 }
 
+/**
+ * A topology named on the command line: a topology file, or a cluster's name, whose topology is
+ * the one haflow last ran an operation with (connects to Temporal to find it).
+ */
+export async function topologyNamed(target: string, load: (file: string) => Topology | undefined): Promise<Topology | undefined> {
+  if (/\.ya?ml$/.test(target) || existsSync(target)) return load(target);
+  return topologyOfCluster(await connect(), target);
+}
+
+/** `haflow list`: the cluster's health; exit 0 when healthy, 1 when not (naming what is wrong). */
+export async function listCommand(topology: Topology, opts: { json?: boolean }): Promise<number> {
+  const health = await readHealth(await connect(), topology);
+  if (opts.json) process.stdout.write(`${JSON.stringify(health, null, 2)}\n`);
+  else say(formatHealth(health));
+  return health.healthy ? 0 : 1;
+}
+
 export interface ServerCommandOptions {
   dbFile?: string;
   port: number;
@@ -121,44 +127,6 @@ export async function serverCommand(opts: ServerCommandOptions): Promise<number>
   await server.stop();
   say(`${stopped.signal}: Temporal dev server stopped; its state stays in ${server.dbFile}`);
   return 0;
-}
-
-async function connect(): Promise<Client> {
-  await fitOutput();
-  return connectClient();
-}
-
-/** Follows a run on the display and prints how it ended: 0 completed, 1 blocked or failed. */
-async function follow(handle: WorkflowHandle, cluster: string, runbook: string, displayOptions: DisplayOptions = {}): Promise<number> {
-  const display = await createProgressDisplay(displayOptions);
-  const result = await whileFollowing(display, (signal) => followRun(handle, (p) => display.update(p), { onNotice: display.notice, signal }));
-  if (result === 'interrupted') {
-    say(`stopped following; the ${runbook} of cluster ${cluster} goes on without you: \`haflow status ${cluster}\``);
-    return INTERRUPTED;
-  }
-  say(formatRunResult(cluster, runbook, result));
-  return result.status === 'completed' ? 0 : 1;
-}
-
-/** Runs `body` until it ends or the operator presses Ctrl-C (or sends SIGTERM); closes the display either way. */
-async function whileFollowing<T extends RunResult>(
-  display: { close(): void },
-  body: (signal: AbortSignal) => Promise<T>,
-): Promise<T | 'interrupted'> {
-  const interrupt = new AbortController();
-  const onSignal = () => interrupt.abort(new Error('interrupted'));
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
-    return await body(interrupt.signal);
-  } catch (err) {
-    if (interrupt.signal.aborted) return 'interrupted';
-    throw err;
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    display.close();
-  }
 }
 
 function nextSignal(): Promise<NodeJS.Signals> {

@@ -1,28 +1,47 @@
-// The runbooks an operator can start, by name: which workflow runs each, and the pure
-// function that computes its steps from the topology (the same list `haflow plan` prints).
-// A new runbook is one entry here, a builder in runbooks/ and a workflow in workflows/.
+// The runbooks an operator can start, by name: which workflow runs each, the pure function that
+// computes its steps from the topology (the same list `haflow plan` prints), and what else its
+// workflow takes. A new runbook is one entry here, a builder in runbooks/ and a workflow in workflows/.
 import type { Topology } from '../topology';
+import { drillSteps, drillTarget, type DrillArgs } from '../runbooks/drill';
 import { installSteps } from '../runbooks/install';
 import { stepIdProblems, type Runbook } from '../runbooks/runbook';
+import { switchoverSteps, type SwitchoverArgs } from '../runbooks/switchover';
 import type * as workflows from '../workflows';
 
-export interface RunbookKind {
+export interface RunbookKind<A> {
   /** The workflow that runs it (an export of workflows/index.ts). */
   workflowType: keyof typeof workflows;
   /** Its steps for a topology. */
-  steps(topology: Topology): Runbook;
+  steps(topology: Topology, args: A): Runbook;
+  /** What its workflow takes besides the runbook and the topology. */
+  input?(topology: Topology, args: A): Record<string, unknown>;
 }
 
+const kind = <A>(k: RunbookKind<A>) => k;
+
 export const RUNBOOKS = {
-  install: { workflowType: 'installWorkflow', steps: installSteps },
-} as const satisfies Record<string, RunbookKind>;
+  install: kind<void>({ workflowType: 'installWorkflow', steps: (topology) => installSteps(topology) }),
+  drill: kind<DrillArgs>({
+    workflowType: 'drillWorkflow',
+    steps: drillSteps,
+    input: (topology, args) => ({ drill: { ...args, target: drillTarget(topology, args) } }),
+  }),
+  switchover: kind<SwitchoverArgs>({ workflowType: 'switchoverWorkflow', steps: switchoverSteps, input: (_topology, args) => ({ switchover: args }) }),
+};
 
 export type RunbookName = keyof typeof RUNBOOKS;
+export type ArgsOf<N extends RunbookName> = (typeof RUNBOOKS)[N] extends RunbookKind<infer A> ? A : never;
 
 /** The steps of a runbook for a topology; a step id out of the documented form is a bug here, not the operator's. */
-export function runbookFor(name: RunbookName, topology: Topology): Runbook {
-  const runbook = RUNBOOKS[name].steps(topology);
+export function runbookFor<N extends RunbookName>(name: N, topology: Topology, args: ArgsOf<N>): Runbook {
+  const runbook = (RUNBOOKS[name] as RunbookKind<ArgsOf<N>>).steps(topology, args);
   const problems = stepIdProblems(runbook);
   if (problems.length > 0) throw new Error(`the ${name} runbook is malformed:\n${problems.join('\n')}`);
   return runbook;
+}
+
+/** The whole input of the runbook's workflow. */
+export function runbookInput<N extends RunbookName>(name: N, topology: Topology, args: ArgsOf<N>, check = false): Record<string, unknown> {
+  const kindOf = RUNBOOKS[name] as RunbookKind<ArgsOf<N>>;
+  return { runbook: runbookFor(name, topology, args), topology, ...(check ? { check: true } : {}), ...(kindOf.input?.(topology, args) ?? {}) };
 }

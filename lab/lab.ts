@@ -15,7 +15,7 @@ import {
   waitForMachineGone,
   type RunningMachine,
 } from './machines';
-import { addPartition, healAll, listRules, removeChain, type Partition } from './network';
+import { addPartition, dropTrafficTo, healAll, listRules, removeChain, restoreTrafficTo, type Partition } from './network';
 import { labPaths, PRIVATE_DIRS } from './paths';
 import { checkPrerequisites, ensureKeyPair, installSystemctl, LabError } from './prereq';
 
@@ -147,11 +147,15 @@ export class Lab {
     return [...this.state.partitions];
   }
 
-  /** Power cut: every process of the machine dies at once; its disk stays. */
+  /**
+   * Power cut: every process of the machine dies at once; its disk stays. Until it boots, packets
+   * to its address are dropped, so to the others it looks like a host without power.
+   */
   async crash(name: string): Promise<void> {
-    this.host(name);
+    const host = this.host(name);
     const running = this.state.machines[name].running;
     if (!running) throw new LabError(`machine ${name} is not running`);
+    await dropTrafficTo(host);
     killMachine(running);
     if (!(await waitForMachineGone(name, running))) throw new LabError(`machine ${name}: processes survived the crash`);
     this.state.machines[name].running = undefined;
@@ -163,6 +167,7 @@ export class Lab {
     const host = this.host(name);
     const running = this.state.machines[name].running;
     if (running && isAlive(running.initPid, 'tini')) throw new LabError(`machine ${name} is already running`);
+    await restoreTrafficTo(host);
     await this.start(host, false);
   }
 
@@ -175,8 +180,10 @@ export class Lab {
     writeState(this.state);
   }
 
+  /** Removes every partition; a machine that is powered off stays unreachable. */
   async heal(): Promise<void> {
     await healAll();
+    for (const [name, machine] of Object.entries(this.state.machines)) if (!machine.running) await dropTrafficTo(this.host(name));
     this.state.partitions = [];
     writeState(this.state);
   }

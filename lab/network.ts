@@ -55,6 +55,28 @@ export async function addPartition(host: Endpoint, peers: Endpoint[], port?: num
   }
 }
 
+/**
+ * A powered-off machine: every packet to its address is dropped, from the box and from every
+ * machine, so a connection to it times out as it does to a real host without power (with no
+ * listener, the kernel would refuse it at once, and a failover measured that way is optimistic).
+ */
+export function powerOffRule(host: Endpoint): string[] {
+  return ['-d', `${host.address}/32`, '-m', 'comment', '--comment', `haflow-lab ${host.name} powered off`, '-j', 'DROP'];
+}
+
+export async function dropTrafficTo(host: Endpoint): Promise<void> {
+  await ensureChain();
+  const rule = powerOffRule(host);
+  if (await iptables('-C', IPTABLES_CHAIN, ...rule)) return;
+  if (!(await iptables('-A', IPTABLES_CHAIN, ...rule))) throw new Error(`iptables refused the rule: ${rule.join(' ')}`);
+}
+
+export async function restoreTrafficTo(host: Endpoint): Promise<void> {
+  while (await iptables('-D', IPTABLES_CHAIN, ...powerOffRule(host))) {
+    // added once; a second copy from an interrupted run goes too
+  }
+}
+
 /** Removes every partition (the chain stays, empty, until the lab goes down). */
 export async function healAll(): Promise<void> {
   await iptables('-F', IPTABLES_CHAIN);

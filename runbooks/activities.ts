@@ -2,15 +2,19 @@
 // that names an unknown or renamed activity, or passes it the wrong input, does not compile.
 // The runtime list is for the runner, which checks a runbook that arrives as data.
 import type * as activities from '../activities';
+import type { StepResult } from '../activities/contract';
 
 type Activities = typeof activities;
 
-export type ActivityName = keyof Activities;
+/** The activities that do a runbook's step: they return a StepResult (others are called by workflows directly). */
+export type ActivityName = {
+  [K in keyof Activities]: Awaited<ReturnType<Activities[K]>> extends StepResult ? K : never;
+}[keyof Activities];
 
 /** What a step passes its activity: the activity's input without what the runner adds (topology, check). */
 export type ActivityInput<N extends ActivityName> = Omit<Parameters<Activities[N]>[0], 'check' | 'topology'>;
 
-/** Every activity the worker registers (activities/index.ts), checked both ways at compile time below. */
+/** Every step activity the worker registers (activities/index.ts), checked both ways at compile time below. */
 export const ACTIVITY_NAMES = [
   'preflightHost',
   'preflightCluster',
@@ -27,6 +31,13 @@ export const ACTIVITY_NAMES = [
   'patroniClusterHealthy',
   'configureDatabase',
   'verifyWriteThroughHaproxy',
+  'clusterHealthy',
+  'ensureProbeDatabase',
+  'injectFault',
+  'healFault',
+  'switchoverTo',
+  'awaitRecovery',
+  'replicaRejoined',
 ] as const satisfies readonly ActivityName[];
 
 /** Compiles only while ACTIVITY_NAMES lists every activity: add a new one above. */

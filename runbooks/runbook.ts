@@ -32,6 +32,8 @@ export interface Step<A extends string = ActivityName> {
   timeoutSeconds?: number;
   /** Heartbeat timeout: a dead worker is noticed after this long. */
   heartbeatSeconds?: number;
+  /** Attempts before the step blocks; 1 for a step that must not run twice by itself (injecting a fault). */
+  attempts?: number;
 }
 
 export interface StepGroup<A extends string = ActivityName> {

@@ -219,6 +219,39 @@ export const app = z.strictObject({
   ha_dir: absolutePath.default('/opt/HA'),
 });
 
+/**
+ * A command run on the worker to act on a machine's power or network, for the faults a drill
+ * injects. `{host}` and `{address}` are replaced by the machine's name and address, each shell-
+ * quoted. A real site plugs in its IPMI or cloud CLI; the lab topologies plug in `haflow lab`.
+ */
+const driverCommand = z
+  .string({ error: 'must be a command such as "ipmitool -H {host}-ipmi chassis power off"' })
+  .min(1, { error: 'must not be empty' })
+  .regex(/^[^\0\r\n]*$/, { error: 'must be one line' })
+  .refine((command) => [...command.matchAll(/\{([^}]*)\}/g)].every((m) => m[1] === 'host' || m[1] === 'address'), {
+    error: 'may only use the placeholders {host} and {address}',
+  });
+
+export const faults = z.strictObject({
+  /** Cuts the machine's power (crash-leader, crash-observer). */
+  power_off: driverCommand.optional(),
+  /** Powers it on again (the heal of a crash). */
+  power_on: driverCommand.optional(),
+  /** Cuts the machine from every other machine of the cluster (partition-leader). */
+  partition: driverCommand.optional(),
+  /** Removes every partition (the heal of a partition). */
+  heal: driverCommand.optional(),
+});
+export type FaultDrivers = z.infer<typeof faults>;
+
+/** What the site expects of a failover; a drill's verdict is measured against it. */
+export const objectives = z.strictObject({
+  /** Longest acceptable write downtime, in seconds. */
+  rto_seconds: seconds('write downtime objective'),
+  /** Acknowledged writes that may be lost (0 unless the site accepts losing some). */
+  lost_writes: z.number().int().nonnegative().default(0),
+});
+
 export const topologySchema = z.strictObject({
   cluster: name,
   layout: z.enum(LAYOUTS, { error: `must be one of ${LAYOUTS.join(', ')}` }),
@@ -233,6 +266,8 @@ export const topologySchema = z.strictObject({
   patroni: patroni.default(patroni.parse({})),
   haproxy: haproxy.default(haproxy.parse({})),
   app: app.optional(),
+  faults: faults.default({}),
+  objectives: objectives.optional(),
 });
 
 /** A topology after schema defaults are applied. */

@@ -2,3 +2,6 @@
 // it sees activities only as types.
 export { runbookWorkflow } from './runbook-workflow';
 export { installWorkflow } from './install';
+export { clusterHealthWorkflow } from './cluster-health';
+export { drillWorkflow } from './drill';
+export { switchoverWorkflow } from './switchover';

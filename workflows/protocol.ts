@@ -37,6 +37,8 @@ export interface StepState {
   changed?: boolean;
   summary?: string;
   details?: string[];
+  /** Measured facts the step reported (see StepResult). */
+  facts?: Record<string, string | number | boolean>;
   /** The last failure, kept after a retry succeeds so the operator sees what happened. */
   error?: StepError;
   /** How many times the runner started the step's activity (each may retry internally). */

@@ -39,6 +39,13 @@ export interface RunnerOptions {
   knownActivities?: readonly string[];
   /** Fields every step's activity receives besides its own input (e.g. the topology). */
   context?: Record<string, unknown>;
+  /** Workflow code run around a top-level step (a drill starts its write probe before the fault). */
+  hooks?: RunnerHooks;
+}
+
+export interface RunnerHooks {
+  beforeStep?(step: Step<string>): Promise<void>;
+  afterStep?(step: Step<string>, state: StepState): Promise<void>;
 }
 
 const DEFAULTS = { defaultTimeoutSeconds: 600, maximumAttempts: 3 };
@@ -126,6 +133,7 @@ export async function runRunbook(runbook: Runbook<string>, options: RunnerOption
         state.changed = result.changed;
         state.summary = result.summary;
         state.details = result.details;
+        if (result.facts) state.facts = result.facts;
         state.finishedAt = new Date().toISOString();
         describe();
         return;
@@ -168,7 +176,9 @@ export async function runRunbook(runbook: Runbook<string>, options: RunnerOption
     if (isGroup(item)) {
       await runGroup(item.parallel.map((step) => () => runStep(step)));
     } else {
+      await options.hooks?.beforeStep?.(item);
       await runStep(item);
+      await options.hooks?.afterStep?.(item, { ...states.get(item.id)! });
     }
   }
   runStatus = 'completed';
@@ -197,7 +207,7 @@ function activityFor(step: Step<string>, options: RunnerOptions): StepActivity {
     startToCloseTimeout: `${step.timeoutSeconds ?? options.defaultTimeoutSeconds ?? DEFAULTS.defaultTimeoutSeconds}s`,
     heartbeatTimeout: step.heartbeatSeconds ? `${step.heartbeatSeconds}s` : undefined,
     retry: {
-      maximumAttempts: options.maximumAttempts ?? DEFAULTS.maximumAttempts,
+      maximumAttempts: step.attempts ?? options.maximumAttempts ?? DEFAULTS.maximumAttempts,
       initialInterval: '1s',
       backoffCoefficient: 2,
       maximumInterval: '30s',

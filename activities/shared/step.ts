@@ -25,10 +25,9 @@ export function onEachHost<T>(topology: Topology, hosts: Host[], body: (ssh: Ssh
 }
 
 /** A step's result from the actions it took (or, in check mode, would take). */
-export function stepResult(actions: string[], upToDate: string, details: string[] = []): StepResult {
-  return actions.length === 0
-    ? { changed: false, summary: upToDate, details: details.length > 0 ? details : undefined }
-    : { changed: true, summary: actions.join('; '), details: details.length > 0 ? details : undefined };
+export function stepResult(actions: string[], upToDate: string, details: string[] = [], facts?: StepResult['facts']): StepResult {
+  const more = { details: details.length > 0 ? details : undefined, ...(facts ? { facts } : {}) };
+  return actions.length === 0 ? { changed: false, summary: upToDate, ...more } : { changed: true, summary: actions.join('; '), ...more };
 }
 
 export function guardFailed(message: string, remedy: string): ApplicationFailure {

@@ -3,6 +3,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
@@ -27,6 +28,20 @@ async function writeRemote(lab: Lab, host: string, path: string, content: string
 async function reaches(lab: Lab, from: string, address: string, port = 22): Promise<boolean> {
   const probe = await sshRun(lab, from, `timeout 2 bash -c '</dev/tcp/${address}/${port}' && echo open || echo "closed $?"`);
   return probe.stdout.trim() === 'open';
+}
+
+/** From the box: does a TCP connect to address:port succeed, get refused, or time out (2 s)? */
+function connectOutcome(address: string, port: number): Promise<'open' | 'refused' | 'timeout'> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: address, port });
+    const done = (outcome: 'open' | 'refused' | 'timeout') => {
+      socket.destroy();
+      resolve(outcome);
+    };
+    socket.setTimeout(2_000, () => done('timeout'));
+    socket.once('connect', () => done('open'));
+    socket.once('error', () => done('refused'));
+  });
 }
 
 /** A process that stays until the machine goes: `sleep <seconds>` started on a machine. */
@@ -191,8 +206,16 @@ describe('crash, boot and partitions', () => {
     for (const pid of survivors) assert.ok(isAlive(pid), `process ${pid} of another machine must survive the observer's crash`);
     for (const name of others) assert.equal((await sshRun(lab, name, 'true')).code, 0, `${name} still answers`);
     assert.equal(lab.status().find((m) => m.name === 'observer')!.state, 'off');
+    // Like a host without power: connections to it time out, from another machine and from the box.
+    assert.equal(await reaches(lab, 'db1', '127.0.0.21'), false);
+    const probe = await sshRun(lab, 'db1', `timeout 2 bash -c '</dev/tcp/127.0.0.21/2379' 2>&1; echo "exit $?"`);
+    assert.match(probe.stdout, /exit 124/, `timed out, not refused: ${probe.stdout}`);
+    assert.equal(await connectOutcome('127.0.0.21', 22), 'timeout', 'from the box too');
+    await lab.heal();
+    assert.equal(await connectOutcome('127.0.0.21', 22), 'timeout', 'healing partitions does not power it on');
 
     await lab.boot('observer');
+    assert.equal(await reaches(lab, 'db1', '127.0.0.21'), true, 'reachable again once it boots');
     const etcd = await sshRun(lab, 'observer', 'systemctl is-active etcd', { sudo: true });
     assert.equal(etcd.stdout.trim(), 'active', 'etcd is enabled, so it starts at boot');
     const haproxy = await sshRun(lab, 'observer', 'systemctl is-active haproxy', { sudo: true });

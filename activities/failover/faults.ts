@@ -1,0 +1,102 @@
+// Injecting a drill's fault into a healthy cluster, and healing it. Power and network go through
+// the topology's fault drivers (./drivers.ts); the rest through SSH and Patroni's REST API. Both
+// look first, so a retry (or the heal a drill always runs) never does a thing twice.
+import { createConnection } from 'node:net';
+import { sshTarget, type Host } from '../../topology';
+import { FAULTS, type FaultName } from '../../runbooks/faults';
+import type { HostInput, StepResult } from '../contract';
+import { switchoverTo } from '../patroni/failover';
+import { ensureUnit } from '../shared/services';
+import { shellQuote } from '../shared/ssh';
+import { hostOf, onHost, stepResult, waitFor } from '../shared/step';
+import { runDriver } from './drivers';
+
+export type FaultInput = HostInput & { fault: FaultName };
+
+/** Does the host answer on its SSH port within `timeoutMs`? A powered-off host does not. */
+export function answersSsh(address: string, port: number, timeoutMs = 3000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: address, port });
+    const done = (up: boolean) => {
+      socket.destroy();
+      resolve(up);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+const sshPort = (input: HostInput, host: Host) => sshTarget(input.topology, host).port;
+
+/** Injects the fault; its facts say when (`injectedAt`, epoch ms on the worker). */
+export async function injectFault(input: FaultInput): Promise<StepResult> {
+  const { topology, check, fault } = input;
+  const host = hostOf(input);
+  const spec = FAULTS[fault];
+  if (check) return stepResult([`would inject ${fault} on ${host.name}: ${spec.what}`], '');
+  const injectedAt = Date.now();
+  const done = (what: string, facts: Record<string, number | string> = {}) => stepResult([what], '', [], { injectedAt, ...facts });
+  switch (fault) {
+    case 'switchover': {
+      const result = await switchoverTo({ topology, check: false, waitSeconds: 60 });
+      return done(`switchover from ${host.name}: ${result.summary}`, { doneAt: Date.now() });
+    }
+    case 'stop-patroni':
+      return onHost(input, async (ssh) => {
+        const stopped = await ensureUnit(ssh, 'patroni', { running: false, enabled: true }, false);
+        return done(stopped.length > 0 ? `stopped Patroni on ${host.name} (systemctl stop patroni)` : `Patroni was stopped on ${host.name} already`);
+      });
+    case 'kill-postgres':
+      return onHost(input, async (ssh) => {
+        const pidFile = `${topology.postgresql.data_dir}/postmaster.pid`;
+        const pid = (await ssh.check(`head -1 ${shellQuote(pidFile)}`, { sudo: true })).trim();
+        if (!/^\d+$/.test(pid)) throw new Error(`${host.name}: no postmaster PID in ${pidFile}: ${pid}`);
+        await ssh.check(`kill -9 ${pid}`, { sudo: true });
+        return done(`killed the postmaster (PID ${pid}) on ${host.name} with SIGKILL`);
+      });
+    case 'crash-leader':
+    case 'crash-observer': {
+      if (!(await answersSsh(host.address, sshPort(input, host)))) return stepResult([], `${host.name} is powered off already`, [], { injectedAt });
+      const run = await runDriver(topology, 'power_off', host);
+      // The fault is surely in place once the driver returns: the time it is measured from.
+      return done(`cut the power of ${host.name}: \`${run.command}\``, { injectedAt: run.finishedAt, driverMs: run.finishedAt - run.startedAt });
+    }
+    case 'partition-leader': {
+      const run = await runDriver(topology, 'partition', host);
+      return done(`cut ${host.name} from the other machines: \`${run.command}\``, { injectedAt: run.finishedAt, driverMs: run.finishedAt - run.startedAt });
+    }
+  }
+}
+
+/** Undoes the fault, whatever state the drill is in; already healed is fine. */
+export async function healFault(input: FaultInput): Promise<StepResult> {
+  const { topology, check, fault } = input;
+  const host = hostOf(input);
+  switch (fault) {
+    case 'switchover':
+    case 'kill-postgres':
+      return stepResult([], `nothing to heal after ${fault}: ${FAULTS[fault].heal}`);
+    case 'stop-patroni':
+      return onHost(input, async (ssh) => {
+        const actions = await ensureUnit(ssh, 'patroni', { running: true, enabled: true }, check);
+        return stepResult(actions, `Patroni runs on ${host.name}`, [], { healedAt: Date.now() });
+      });
+    case 'crash-leader':
+    case 'crash-observer': {
+      if (await answersSsh(host.address, sshPort(input, host))) return stepResult([], `${host.name} is powered on`);
+      if (check) return stepResult([`would power ${host.name} on (faults.power_on)`], '');
+      const run = await runDriver(topology, 'power_on', host);
+      await waitFor(`${host.name} to answer on SSH after power-on`, async () => ((await answersSsh(host.address, sshPort(input, host), 1000)) ? { done: true } : { notYet: 'no answer' }), {
+        timeoutMs: 120_000,
+        remedy: `check that \`${run.command}\` powers ${host.name} on`,
+      });
+      return stepResult([`powered ${host.name} on: \`${run.command}\``], '', [], { healedAt: Date.now() });
+    }
+    case 'partition-leader': {
+      if (check) return stepResult([`would remove the partition of ${host.name} (faults.heal)`], '');
+      const run = await runDriver(topology, 'heal', host);
+      return stepResult([`removed the partition: \`${run.command}\``], '', [], { healedAt: Date.now() });
+    }
+  }
+}

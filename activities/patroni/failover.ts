@@ -1,0 +1,137 @@
+// Patroni's side of a failover: a switchover through its REST API, waiting until a leader
+// serves writes (through HAProxy too), and the old leader rejoining as a streaming replica.
+import { ApplicationFailure } from '@temporalio/common';
+import { dbHosts, haproxyHosts, patroniScope, type Host, type Topology } from '../../topology';
+import { readClusterHealth } from '../cluster/activities';
+import type { ClusterHealth } from '../cluster/health';
+import { StepFailureTypes, type ClusterInput, type HostInput, type StepResult } from '../contract';
+import { patroniConfigPath } from './config';
+import { restUrl } from './rest';
+import { guardFailed, stepResult, waitFor, type Probe } from '../shared/step';
+
+/** The replica a switchover goes to when none is named: streaming, least behind. */
+export function bestCandidate(health: ClusterHealth): string | undefined {
+  return health.members
+    .filter((m) => m.name !== health.leader && m.streaming !== false && m.role !== 'leader')
+    .sort((a, b) => (typeof a.lag === 'number' ? a.lag : Infinity) - (typeof b.lag === 'number' ? b.lag : Infinity))[0]?.name;
+}
+
+async function postSwitchover(topology: Topology, leader: Host, candidate: string, scheduledAt?: string): Promise<{ status: number; body: string }> {
+  const response = await fetch(restUrl(topology, leader, '/switchover'), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ leader: leader.name, candidate, ...(scheduledAt ? { scheduled_at: scheduledAt } : {}) }),
+    signal: AbortSignal.timeout(60_000),
+  });
+  return { status: response.status, body: (await response.text()).trim() };
+}
+
+export type SwitchoverInput = ClusterInput & { candidate?: string; scheduledAt?: string; waitSeconds?: number };
+
+/**
+ * A planned switchover to `candidate` (or the best replica): POST /switchover on the leader, then
+ * until the candidate holds the leader key. Already done when the candidate leads.
+ */
+export async function switchoverTo(input: SwitchoverInput): Promise<StepResult> {
+  const { topology, check } = input;
+  const health = await readClusterHealth(input);
+  const candidate = input.candidate ?? bestCandidate(health);
+  if (!candidate) throw guardFailed(`cluster ${topology.cluster} has no streaming replica to switch over to`, `see \`haflow list ${topology.cluster}\``);
+  if (health.leader === candidate) return stepResult([], `${candidate} is the leader already`, [], { leader: candidate });
+  const leader = dbHosts(topology).find((h) => h.name === health.leader);
+  if (!leader) throw guardFailed(`cluster ${topology.cluster} has no leader to switch over from (${health.problems.join('; ')})`, `see \`haflow list ${topology.cluster}\``);
+  if (check) return stepResult([`would switch over from ${leader.name} to ${candidate}${input.scheduledAt ? ` at ${input.scheduledAt}` : ''}`], '');
+  const requestedAt = Date.now();
+  const answer = await postSwitchover(topology, leader, candidate, input.scheduledAt);
+  if (answer.status >= 400) {
+    throw ApplicationFailure.create({
+      type: StepFailureTypes.commandFailed,
+      nonRetryable: answer.status < 500,
+      message: `Patroni on ${leader.name} refused the switchover to ${candidate}: HTTP ${answer.status} ${answer.body}`,
+      details: [{ remedy: `see \`patronictl -c ${patroniConfigPath} list\` on ${leader.name}; a switchover needs a healthy, streaming candidate` }],
+    });
+  }
+  if (input.scheduledAt) {
+    return stepResult([`scheduled a switchover from ${leader.name} to ${candidate} at ${input.scheduledAt}: ${answer.body}`], '', [], { oldLeader: leader.name, candidate, requestedAt });
+  }
+  await waitFor(
+    `${candidate} to hold the leader key`,
+    async (): Promise<Probe<true>> => {
+      const now = await readClusterHealth(input);
+      return now.leader === candidate ? { done: true } : { notYet: `leader is ${now.leader ?? 'none'}` };
+    },
+    { timeoutMs: (input.waitSeconds ?? 60) * 1000, intervalMs: 250 },
+  );
+  return stepResult([`switched over from ${leader.name} to ${candidate}: ${answer.body}`], '', [], { oldLeader: leader.name, leader: candidate, requestedAt, doneAt: Date.now() });
+}
+
+export type RecoveryInput = ClusterInput & {
+  /** The leader when the fault struck. */
+  oldLeader: string;
+  /** Another member must lead afterwards (true), the same one (false), or either (undefined). */
+  leaderMoves?: boolean;
+  /** This member must lead afterwards. */
+  expectedLeader?: string;
+  waitSeconds: number;
+};
+
+/** After a fault: a leader that runs as primary and HAProxy sending writes to exactly it. */
+export async function awaitRecovery(input: RecoveryInput): Promise<StepResult> {
+  const { topology } = input;
+  const probe = async (): Promise<Probe<ClusterHealth>> => {
+    const health = await readClusterHealth(input);
+    const leader = health.leader;
+    if (!leader) return { notYet: 'no member holds the leader key' };
+    if (input.expectedLeader && leader !== input.expectedLeader) return { notYet: `the leader is ${leader}, not ${input.expectedLeader} yet` };
+    if (input.leaderMoves === true && leader === input.oldLeader) return { notYet: `${leader} still holds the leader key` };
+    if (input.leaderMoves === false && leader !== input.oldLeader) return { notYet: `the leader moved to ${leader}` };
+    if (health.nodes.find((n) => n.host === leader)?.role !== 'primary') return { notYet: `${leader} holds the key but does not run as a primary yet` };
+    const routing = health.haproxy.map((h) => `${h.host} → ${h.routesTo.join('+') || 'none'}`);
+    if (!health.haproxy.every((h) => h.routesTo.length === 1 && h.routesTo[0] === leader)) return { notYet: `${leader} leads; HAProxy: ${routing.join(', ')}` };
+    return { done: health };
+  };
+  if (input.check) {
+    const seen = await probe().catch((err: Error) => ({ notYet: err.message }));
+    return stepResult([], 'done' in seen ? `${seen.done.leader} leads and HAProxy sends writes to it` : `not recovered now: ${seen.notYet}`);
+  }
+  const health = await waitFor(`a leader serving writes through HAProxy after the fault on cluster ${topology.cluster}`, probe, {
+    timeoutMs: input.waitSeconds * 1000,
+    intervalMs: 250,
+    remedy: `see \`haflow list ${topology.cluster}\` and Patroni's log on the DB nodes (\`journalctl -u patroni\`)`,
+  });
+  return stepResult([], `${health.leader} leads${health.leader === input.oldLeader ? ' (the same leader)' : ` (was ${input.oldLeader})`} and HAProxy ${haproxyHosts(topology).map((h) => h.name).join(', ')} sends writes to it`, [], {
+    leader: health.leader!,
+    recoveredAt: Date.now(),
+  });
+}
+
+/** The old leader back as a replica: a member, running, streaming from the leader on its timeline. */
+export async function replicaRejoined(input: HostInput & { waitSeconds: number }): Promise<StepResult> {
+  const { topology } = input;
+  const probe = async (): Promise<Probe<string>> => {
+    const health = await readClusterHealth(input);
+    const me = health.members.find((m) => m.name === input.host);
+    const leader = health.members.find((m) => m.name === health.leader);
+    if (!leader) return { notYet: 'the cluster has no leader' };
+    if (leader.name === input.host) return { done: `${input.host} leads` };
+    if (!me) return { notYet: `${input.host} is not a member yet` };
+    if (!me.streaming) return { notYet: `${input.host} is ${me.state}, not streaming from ${leader.name}` };
+    if (me.timeline !== leader.timeline) return { notYet: `${input.host} is on timeline ${me.timeline}, the leader on ${leader.timeline}` };
+    return { done: `${input.host} streams from ${leader.name} on timeline ${leader.timeline}, lag ${me.lag}` };
+  };
+  if (input.check) {
+    const seen = await probe().catch((err: Error) => ({ notYet: err.message }));
+    return stepResult([], 'done' in seen ? seen.done : `not rejoined now: ${seen.notYet}`);
+  }
+  try {
+    return stepResult([], await waitFor(`${input.host} to rejoin as a streaming replica`, probe, { timeoutMs: input.waitSeconds * 1000, intervalMs: 500 }));
+  } catch (err) {
+    if (!(err instanceof ApplicationFailure) || err.type !== StepFailureTypes.timeout) throw err;
+    // It will not come back by itself (a diverged timeline pg_rewind could not fix, a broken data
+    // directory): rebuilding it from the leader is the operator's call.
+    throw guardFailed(
+      `${input.host} did not rejoin as a streaming replica within ${input.waitSeconds} s: ${err.message}`,
+      `rebuild it from the leader: \`patronictl -c ${patroniConfigPath} reinit ${patroniScope(topology)} ${input.host}\` on any DB node, then \`haflow resume ${topology.cluster} --retry\``,
+    );
+  }
+}

@@ -1,0 +1,146 @@
+// The operator's failover commands: `haflow drill`, `haflow switchover` and `haflow reports`.
+// Each refuses before anything starts when it cannot run (a fault driver not configured, an
+// unhealthy cluster, another operation holding it), then starts its runbook and follows it.
+import { readFileSync } from 'node:fs';
+import type { ClusterHealth } from '../activities/cluster/health';
+import { bestCandidate } from '../activities/patroni/failover';
+import { drillSteps, drillTarget } from '../runbooks/drill';
+import { FAULT_NAMES, faultProblems, type FaultName } from '../runbooks/faults';
+import { TASK_QUEUE } from '../connection/temporal';
+import { dbHosts, type Topology } from '../topology';
+import { startRunbook } from './api';
+import { readHealth } from './cluster';
+import { connect, follow, say } from './command-support';
+import { formatHealth } from './health';
+import { formatPlan } from './progress';
+import { listReports, syncReports } from './report-store';
+
+export interface DrillOptions {
+  fault: FaultName;
+  switchBack?: boolean;
+  /** For the switchover fault: the member to switch over to. */
+  to?: string;
+  /** Print the plan for the cluster as it is now, and start nothing. */
+  plan?: boolean;
+  detach?: boolean;
+  /** The report as JSON on stdout (the progress goes to stderr). */
+  json?: boolean;
+}
+
+/** A healthy cluster, or a message saying why not (the drill and the switchover refuse to start then). */
+async function healthyOrSay(topology: Topology, what: string): Promise<ClusterHealth | undefined> {
+  const health = await readHealth(await connect(), topology);
+  if (health.healthy) return health;
+  say(`${what} refused: cluster ${topology.cluster} is not healthy, and a failover test starts only on a healthy cluster.\n\n${formatHealth(health)}`);
+  return undefined;
+}
+
+function candidateProblem(topology: Topology, health: ClusterHealth, to: string): string | undefined {
+  if (!dbHosts(topology).some((h) => h.name === to)) return `--to ${to}: there is no DB node of that name; DB nodes are ${dbHosts(topology).map((h) => h.name).join(', ')}`;
+  if (health.leader === to) return `--to ${to}: ${to} is the leader already`;
+  if (!health.members.find((m) => m.name === to)?.streaming) return `--to ${to}: ${to} is not a streaming replica`;
+  return undefined;
+}
+
+/** `haflow drill`: exit 0 when the drill completed and met the objectives, 1 otherwise, 2 when refused. */
+export async function drillCommand(topology: Topology, opts: DrillOptions): Promise<number> {
+  const missing = faultProblems(topology, opts.fault);
+  if (missing.length > 0) {
+    say(`drill ${opts.fault} refused before anything started:\n${missing.map((m) => `  - ${m}`).join('\n')}`);
+    return 2;
+  }
+  const health = await healthyOrSay(topology, `drill ${opts.fault}`);
+  if (!health) return 2;
+  const candidate = opts.fault === 'switchover' ? (opts.to ?? bestCandidate(health)) : undefined;
+  if (opts.to) {
+    const problem = candidateProblem(topology, health, opts.to);
+    if (problem) {
+      say(`drill refused: ${problem}`);
+      return 2;
+    }
+  }
+  const args = { fault: opts.fault, leader: health.leader!, candidate, switchBack: opts.switchBack };
+  if (opts.plan) {
+    say(formatPlan(drillSteps(topology, args), `fault ${opts.fault} on ${drillTarget(topology, args)}, the leader now is ${health.leader}`));
+    return 0;
+  }
+  const client = await connect();
+  const handle = await startRunbook(client, 'drill', topology, args);
+  say(`started drill ${opts.fault} on cluster ${topology.cluster} (target ${drillTarget(topology, args)}, leader ${health.leader}): workflow ${handle.workflowId} on task queue ${TASK_QUEUE}`);
+  if (opts.detach) {
+    say(`follow it with:  haflow status ${topology.cluster} --follow`);
+    return 0;
+  }
+  return follow(handle, topology.cluster, 'drill', {}, { json: opts.json });
+}
+
+/** `haflow switchover`: exit 0 when the switchover completed, 1 otherwise, 2 when refused. */
+export async function switchoverCommand(topology: Topology, opts: { to?: string; at?: string; detach?: boolean }): Promise<number> {
+  const health = await healthyOrSay(topology, 'switchover');
+  if (!health) return 2;
+  const candidate = opts.to ?? bestCandidate(health);
+  const problem = candidate ? (opts.to ? candidateProblem(topology, health, opts.to) : undefined) : 'there is no streaming replica to switch over to';
+  if (problem || !candidate) {
+    say(`switchover refused: ${problem}`);
+    return 2;
+  }
+  let at: string | undefined;
+  if (opts.at) {
+    const when = new Date(opts.at);
+    if (Number.isNaN(when.getTime())) {
+      say(`switchover refused: --at ${opts.at} is not a time; write it as ISO 8601, such as 2026-12-01T02:00:00Z`);
+      return 2;
+    }
+    if (when.getTime() <= Date.now()) {
+      say(`switchover refused: --at ${opts.at} is in the past`);
+      return 2;
+    }
+    at = when.toISOString();
+  }
+  const args = { leader: health.leader!, candidate, at };
+  const client = await connect();
+  const handle = await startRunbook(client, 'switchover', topology, args);
+  say(`started the switchover of cluster ${topology.cluster} from ${health.leader} to ${candidate}${at ? ` at ${at}` : ''}: workflow ${handle.workflowId}`);
+  if (opts.detach) return 0;
+  const code = await follow(handle, topology.cluster, 'switchover');
+  if (at && code === 0) say(`Patroni switches over at ${at}; \`haflow list ${topology.cluster}\` shows the leader then.`);
+  return code;
+}
+
+/** `haflow reports`: the cluster's drills and switchovers, newest first; with an id, one report. */
+export async function reportsCommand(cluster: string, id: string | undefined, opts: { json?: boolean; since?: string }): Promise<number> {
+  await syncReports(await connect(), cluster).catch((err: Error) => say(`(could not ask Temporal for runs not stored here yet: ${err.message})`));
+  const since = opts.since ? new Date(opts.since) : undefined;
+  if (since && Number.isNaN(since.getTime())) {
+    say(`--since ${opts.since} is not a date; write it as 2026-11-01 or 2026-11-01T12:00:00Z`);
+    return 2;
+  }
+  const reports = listReports(cluster).filter((r) => !since || new Date(r.report.injectedAt) >= since);
+  if (id) {
+    const found = reports.find((r) => r.id === id || r.id.startsWith(id));
+    if (!found) {
+      say(`no report ${id} for cluster ${cluster}; \`haflow reports ${cluster}\` lists them`);
+      return 1;
+    }
+    if (opts.json) process.stdout.write(`${JSON.stringify(found.report, null, 2)}\n`);
+    else say(`${readFileSync(found.files.markdown, 'utf8')}\ntimeline: ${found.files.svg}`);
+    return 0;
+  }
+  if (opts.json) {
+    process.stdout.write(`${JSON.stringify(reports.map((r) => ({ id: r.id, ...r.report })), null, 2)}\n`);
+    return 0;
+  }
+  if (reports.length === 0) {
+    say(`no drill or switchover of cluster ${cluster} yet: \`haflow drill ${cluster} --fault <${FAULT_NAMES.join('|')}>\``);
+    return 0;
+  }
+  const rows = reports.map((r) => {
+    const f = r.report.figures;
+    return [r.id, r.report.fault, r.report.verdict.pass ? 'PASS' : 'FAIL', f.writeDowntimeSeconds === undefined ? 'n/a' : `${f.writeDowntimeSeconds.toFixed(1)} s`, String(f.lostWrites ?? 'n/a'), `${r.report.predicted.expectedSeconds.toFixed(1)} s`];
+  });
+  const header = ['id', 'fault', 'verdict', 'write downtime', 'lost writes', 'predicted'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
+  say([header, ...rows].map((row) => row.map((c, i) => c.padEnd(widths[i])).join('  ')).join('\n'));
+  say(`\n\`haflow reports ${cluster} <id>\` prints one; the files are in ${reports[0].files.json.replace(/\/[^/]+$/, '')}`);
+  return 0;
+}

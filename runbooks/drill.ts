@@ -1,0 +1,92 @@
+// The failover drill as data: gates, the fault, the recovery, the heal, the old leader rejoining,
+// optionally the switch back, and the cluster healthy again. The write probe and the watcher
+// run beside these steps, from just before the fault to the recovery (workflows/drill.ts).
+// Pure: `haflow drill --plan` prints exactly these steps.
+import type { Topology } from '../topology/schema';
+import { dbHosts } from '../topology/derive';
+import { FAULTS, observerOf, type FaultName, type FaultSpec } from './faults';
+import { predictDowntime } from './report';
+import { stepOf, type Runbook, type Step } from './runbook';
+
+export interface DrillArgs {
+  fault: FaultName;
+  /** The leader when the drill was planned; the gate refuses if it moved since. */
+  leader: string;
+  /** For the switchover fault: the member to switch over to (default: the best replica). */
+  candidate?: string;
+  /** Switch back to the original leader at the end, so a scheduled drill leaves the cluster as it found it. */
+  switchBack?: boolean;
+}
+
+const HEARTBEAT_SECONDS = 10;
+
+/** How long the recovery may take before the step blocks: far beyond the predicted worst case. */
+export function recoveryBound(topology: Topology, fault: FaultName): number {
+  return Math.min(900, Math.ceil(predictDowntime(topology, fault).worstSeconds * 3 + 60));
+}
+
+/** How long the old leader may take to rejoin (pg_rewind, catching up) before the operator is asked. */
+const REJOIN_SECONDS = 180;
+
+export function drillTarget(topology: Topology, args: DrillArgs): string {
+  const spec: FaultSpec = FAULTS[args.fault];
+  return spec.target === 'leader' ? args.leader : (observerOf(topology)?.name ?? args.leader);
+}
+
+export function drillSteps(topology: Topology, args: DrillArgs): Runbook {
+  const spec: FaultSpec = FAULTS[args.fault];
+  const target = drillTarget(topology, args);
+  const leader = args.leader;
+  const bound = recoveryBound(topology, args.fault);
+  const hb = { heartbeatSeconds: HEARTBEAT_SECONDS };
+  const gate = stepOf('clusterHealthy', { ...hb, id: 'drill.gate', title: `Gate: one leader (${leader}), replicas streaming with lag under the limit, HAProxy sends writes to the leader`, kind: 'guard', guard: 'a drill starts only on a healthy cluster, with the leader it was planned for', timeoutSeconds: 60 }, { leader });
+  const probeDb = stepOf('ensureProbeDatabase', { ...hb, id: `postgres.probe-database@${leader}`, title: `The write probe's own database (haflow_probe) on ${leader}`, kind: 'change', host: leader, timeoutSeconds: 120 }, { host: leader });
+  const fault = stepOf(
+    'injectFault',
+    { ...hb, id: `fault.${args.fault}@${target}`, title: `Fault: ${args.fault} on ${target}: ${spec.what}`, kind: 'change', host: target, attempts: 1, timeoutSeconds: 180 },
+    { host: target, fault: args.fault },
+  );
+  const heal = stepOf(
+    'healFault',
+    { ...hb, id: `fault.heal@${target}`, title: `Heal: ${spec.heal}`, kind: 'change', host: target, timeoutSeconds: 300 },
+    { host: target, fault: args.fault },
+  );
+  const expectedLeader = args.fault === 'switchover' ? args.candidate : undefined;
+  const recovered = stepOf(
+    'awaitRecovery',
+    {
+      ...hb,
+      id: 'failover.recovered',
+      title: `Recovery: ${spec.leaderMoves ? `a new leader (not ${leader})` : 'a leader'} runs as primary and HAProxy sends writes to it (bound ${bound} s)`,
+      kind: 'verify',
+      timeoutSeconds: bound + 30,
+    },
+    // A fault that need not move leadership may still move it (Patroni may fail over rather than restart).
+    { oldLeader: leader, leaderMoves: spec.leaderMoves ? true : undefined, expectedLeader, waitSeconds: bound },
+  );
+  const items: Step[] = [gate, probeDb, fault];
+  if (spec.healedToRecover) items.push(heal, recovered);
+  else items.push(recovered, heal);
+  if (dbHosts(topology).some((h) => h.name === target)) {
+    items.push(
+      stepOf(
+        'replicaRejoined',
+        { ...hb, id: `patroni.rejoined@${target}`, title: `${target} rejoins as a replica streaming on the new timeline (pg_rewind when needed; bound ${REJOIN_SECONDS} s)`, kind: 'verify', host: target, timeoutSeconds: REJOIN_SECONDS + 30 },
+        { host: target, waitSeconds: REJOIN_SECONDS },
+      ),
+    );
+  }
+  if (args.switchBack && spec.leaderMoves) {
+    items.push(
+      stepOf('switchoverTo', { ...hb, id: `patroni.switch-back@${leader}`, title: `Switch back: a switchover to ${leader}, the leader before the drill`, kind: 'change', host: leader, timeoutSeconds: 150 }, { candidate: leader, waitSeconds: 120 }),
+    );
+  }
+  items.push(
+    stepOf(
+      'clusterHealthy',
+      { ...hb, id: 'drill.healthy-after', title: `The cluster is healthy again${args.switchBack && spec.leaderMoves ? `, ${leader} leading` : ''}`, kind: 'verify', timeoutSeconds: 60 },
+      args.switchBack && spec.leaderMoves ? { leader } : {},
+    ),
+  );
+  return { name: 'drill', cluster: topology.cluster, items };
+}

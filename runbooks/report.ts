@@ -1,0 +1,274 @@
+// A failover's figures, from what was observed (activities/failover/observe.ts) and when the
+// fault struck; the write downtime predicted from the cluster's own settings; and the verdict
+// against the site's objectives. Pure, so the workflow computes the report and a test checks
+// the arithmetic with made-up observations.
+import type { FailoverObservation, WatchEvent } from '../activities/failover/observe';
+import type { Topology } from '../topology/schema';
+import { FAULTS, type FaultName } from './faults';
+
+// Durations of Patroni's own actions, measured on the lab (a small database); the prediction
+// adds them to what the settings make Patroni and HAProxy wait.
+/** A replica that finds the leader key free promotes itself: pg_ctl promote and the first checkpoint. */
+const PROMOTE_SECONDS = 0.3;
+/** A planned switchover: checkpoint, stop the leader, promote the candidate. */
+const SWITCHOVER_SECONDS = 1.5;
+/** A graceful stop of Patroni on the leader: checkpoint and shutdown, then the key is released. */
+const SHUTDOWN_SECONDS = 2;
+/** Patroni restarting a killed PostgreSQL in place (crash recovery of a small database). */
+const RESTART_SECONDS = 1;
+/** A machine booting and starting its enabled services (etcd, HAProxy). */
+const BOOT_SECONDS = 3;
+
+export interface Prediction {
+  /** The write downtime to expect, in seconds. */
+  expectedSeconds: number;
+  /** Its upper bound from the settings. */
+  worstSeconds: number;
+  /** How it was computed, in the settings' own names. */
+  formula: string;
+}
+
+/** The write downtime a fault should cause, from Patroni's ttl/loop_wait and HAProxy's inter/fall/rise. */
+export function predictDowntime(topology: Topology, fault: FaultName): Prediction {
+  const { ttl, loop_wait: loop } = topology.patroni;
+  const { inter, fall, rise } = topology.haproxy.check;
+  // A newly promoted server: the next check within inter, then rise good checks in a row.
+  const route = { expected: inter / 2 + (rise - 1) * inter, worst: rise * inter, formula: 'inter/2 + (rise-1)·inter' };
+  const round = (n: number) => Math.round(n * 10) / 10;
+  const make = (expected: number, worst: number, formula: string): Prediction => ({ expectedSeconds: round(expected), worstSeconds: round(worst), formula });
+  switch (fault) {
+    case 'crash-leader':
+    case 'partition-leader':
+      // The leader key expires ttl after its last refresh, which came every loop_wait; a replica
+      // takes it on its next HA loop and promotes; HAProxy's checks then find it.
+      return make(
+        ttl - loop / 2 + loop + PROMOTE_SECONDS + route.expected,
+        ttl + 2 * loop + PROMOTE_SECONDS + route.worst + inter,
+        `(ttl - loop_wait/2) + loop_wait + promote ${PROMOTE_SECONDS} s + ${route.formula}`,
+      );
+    case 'stop-patroni':
+      // A graceful stop releases the key: no waiting for it to expire.
+      return make(SHUTDOWN_SECONDS + loop / 2 + route.expected, SHUTDOWN_SECONDS + loop + route.worst + inter, `shutdown ${SHUTDOWN_SECONDS} s + loop_wait/2 + ${route.formula}`);
+    case 'switchover':
+      return make(SWITCHOVER_SECONDS + route.expected, SWITCHOVER_SECONDS + route.worst + fall * inter, `switchover ${SWITCHOVER_SECONDS} s + ${route.formula}`);
+    case 'kill-postgres':
+      // Patroni notices on its next loop and restarts PostgreSQL; HAProxy only marks it down
+      // after fall failed checks, so a quick restart never leaves HAProxy's rotation.
+      return make(loop / 2 + RESTART_SECONDS, loop + RESTART_SECONDS + (fall + rise) * inter, `loop_wait/2 + restart ${RESTART_SECONDS} s`);
+    case 'crash-observer': {
+      // HAProxy is down until the observer boots. Without etcd for longer than retry_timeout the
+      // leader demotes itself; once etcd is back a leader is elected again and HAProxy, started
+      // fresh, needs rise good checks before it routes.
+      const hold = FAULTS['crash-observer'].healedToRecover.holdSeconds;
+      const demotes = hold + BOOT_SECONDS > topology.patroni.retry_timeout;
+      const again = demotes ? loop + PROMOTE_SECONDS : 0;
+      return make(
+        hold + BOOT_SECONDS + again + route.expected,
+        hold + BOOT_SECONDS + (demotes ? ttl + loop + PROMOTE_SECONDS : 0) + route.worst + inter,
+        `held ${hold} s + boot ${BOOT_SECONDS} s${demotes ? ' + re-election (loop_wait + promote)' : ''} + ${route.formula}`,
+      );
+    }
+  }
+}
+
+/** One event of the report's timeline, in seconds from the fault. */
+export interface TimelineEntry {
+  t: number;
+  what: string;
+}
+
+export interface Phases {
+  /** Fault to the old leader's key gone (expired, released) or taken over. */
+  detectionSeconds?: number;
+  /** Then to the new leader running as a primary. */
+  promotionSeconds?: number;
+  /** Then to HAProxy sending writes to it. */
+  routingSeconds?: number;
+}
+
+export interface DrillFigures {
+  /** From the last acknowledged write before the fault to the first one after it. */
+  writeDowntimeSeconds?: number;
+  /** Writes that failed after the fault. */
+  failedWrites: number;
+  acknowledgedWrites: number;
+  /** Acknowledged writes the new leader does not have. */
+  lostWrites?: number;
+  newLeader?: string;
+  timeToNewLeaderSeconds?: number;
+  timeToRoutingSeconds?: number;
+  phases: Phases;
+  splitBrain: boolean;
+}
+
+export interface Verdict {
+  pass: boolean;
+  reasons: string[];
+}
+
+export interface DrillReport {
+  kind: 'drill' | 'switchover';
+  cluster: string;
+  fault: FaultName;
+  target: string;
+  oldLeader: string;
+  startedAt: string;
+  injectedAt: string;
+  finishedAt: string;
+  figures: DrillFigures;
+  predicted: Prediction;
+  objectives?: { rto_seconds: number; lost_writes: number };
+  verdict: Verdict;
+  timeline: TimelineEntry[];
+  probe: {
+    intervalMs: number;
+    attempts: number;
+    ackedBy: Record<string, number>;
+    outages: { from: number; to?: number; failed: number; firstError: string }[];
+    interruptions: { from: number; to: number }[];
+    stoppedBecause: string;
+    lostCheck: string;
+  };
+  settings: { ttl: number; loop_wait: number; retry_timeout: number; inter: number; fall: number; rise: number; synchronous_mode: boolean };
+  /** What healing and the steps after the measurement found. */
+  notes: string[];
+}
+
+const seconds = (ms: number) => Math.round(ms / 100) / 10;
+
+function firstAfter(events: WatchEvent[], at: number, match: (e: WatchEvent) => boolean): WatchEvent | undefined {
+  return events.find((e) => e.at >= at && match(e));
+}
+
+export interface MeasureInput {
+  topology: Topology;
+  fault: FaultName;
+  target: string;
+  oldLeader: string;
+  startedAt: number;
+  injectedAt: number;
+  finishedAt: number;
+  observation: FailoverObservation;
+  /** The drill's steps after the fault all completed (recovery, heal, rejoin, final health). */
+  completed: boolean;
+  /** Steps that finished after the fault, for the timeline (heal, rejoin, switch back). */
+  milestones?: { id: string; summary: string; finishedAt: number }[];
+  notes?: string[];
+  kind?: DrillReport['kind'];
+}
+
+export function drillReport(input: MeasureInput): DrillReport {
+  const { topology, fault, observation: o, injectedAt, oldLeader } = input;
+  const dbNames = new Set(topology.hosts.filter((h) => h.roles.includes('db')).map((h) => h.name));
+
+  // The outage the fault caused: the first one that started after it.
+  const outage = o.outages.find((x) => x.firstFailAt >= injectedAt - 50);
+  const failedWrites = o.outages.filter((x) => x.firstFailAt >= injectedAt - 50).reduce((n, x) => n + x.failed, 0);
+  let writeDowntimeSeconds: number | undefined = 0;
+  if (outage) {
+    writeDowntimeSeconds = outage.firstAckAfterAt !== undefined ? seconds(outage.firstAckAfterAt - (outage.lastAckAt ?? outage.firstFailAt)) : undefined;
+  }
+
+  const leaderEvents = o.events.filter((e) => e.subject === 'leader');
+  const keyGone = firstAfter(leaderEvents, injectedAt, (e) => e.value !== oldLeader);
+  const newLeaderEvent = firstAfter(leaderEvents, injectedAt, (e) => dbNames.has(e.value) && e.value !== oldLeader);
+  const finalLeader = [...leaderEvents].reverse().find((e) => dbNames.has(e.value))?.value;
+  const newLeader = newLeaderEvent?.value ?? finalLeader;
+  // The leader running as a primary again: a new one promoted, or the same one restarted.
+  const down = firstAfter(o.events, injectedAt, (e) => e.subject === `role:${oldLeader}` && e.value !== 'primary');
+  const promoted = newLeader
+    ? firstAfter(o.events, newLeader === oldLeader ? (down?.at ?? injectedAt) : injectedAt, (e) => e.subject === `role:${newLeader}` && e.value === 'primary')
+    : undefined;
+  // HAProxy sends writes to the new leader once its checks mark it UP (the dead old leader may
+  // still count as UP for a while: its checks time out rather than fail).
+  const routed = newLeader ? firstAfter(o.events, promoted?.at ?? injectedAt, (e) => e.subject === 'routing' && e.value.split('+').includes(newLeader)) : undefined;
+  // A leader that never left HAProxy's rotation (PostgreSQL restarted in place) was routed to all along.
+  const routedAt = routed?.at ?? (newLeader && promoted && stillRouted(o.events, promoted.at, newLeader) ? promoted.at : undefined);
+  const detectedAt = newLeader === oldLeader ? down?.at : keyGone?.at;
+  const phases: Phases = {
+    detectionSeconds: detectedAt !== undefined ? seconds(detectedAt - injectedAt) : undefined,
+    promotionSeconds: promoted && detectedAt !== undefined ? seconds(Math.max(0, promoted.at - detectedAt)) : undefined,
+    routingSeconds: routedAt !== undefined && promoted ? seconds(Math.max(0, routedAt - promoted.at)) : undefined,
+  };
+  const lostWrites = 'count' in o.lost ? o.lost.count : undefined;
+  const figures: DrillFigures = {
+    writeDowntimeSeconds,
+    failedWrites,
+    acknowledgedWrites: o.ackedCount,
+    lostWrites,
+    newLeader,
+    timeToNewLeaderSeconds: newLeaderEvent ? seconds(newLeaderEvent.at - injectedAt) : undefined,
+    timeToRoutingSeconds: routedAt !== undefined ? seconds(routedAt - injectedAt) : undefined,
+    phases,
+    splitBrain: o.splitBrain.length > 0,
+  };
+
+  const objectives = topology.objectives;
+  const reasons: string[] = [];
+  if (writeDowntimeSeconds === undefined) reasons.push('writes did not resume before the observation ended');
+  if (lostWrites === undefined) reasons.push(`lost writes could not be counted: ${'error' in o.lost ? o.lost.error : ''}`);
+  else if (lostWrites > (objectives?.lost_writes ?? 0)) reasons.push(`${lostWrites} acknowledged write(s) lost, over the objective of ${objectives?.lost_writes ?? 0}`);
+  if (objectives && writeDowntimeSeconds !== undefined && writeDowntimeSeconds > objectives.rto_seconds) {
+    reasons.push(`write downtime ${writeDowntimeSeconds} s, over the objective of ${objectives.rto_seconds} s`);
+  }
+  if (figures.splitBrain) reasons.push(`two nodes ran as primaries at once (${o.splitBrain.map((s) => s.primaries.join('+')).join(', ')})`);
+  if (FAULTS[fault].leaderMoves && newLeader === oldLeader) reasons.push(`leadership did not move from ${oldLeader}`);
+  if (!input.completed) reasons.push('the drill did not complete: the cluster was not shown healthy again');
+
+  const timeline: TimelineEntry[] = [
+    { t: seconds(input.startedAt - injectedAt), what: 'drill started' },
+    ...o.events.map((e) => ({ t: seconds(e.at - injectedAt), what: describeEvent(e) })),
+    ...o.outages.map((x) => ({ t: seconds(x.firstFailAt - injectedAt), what: `writes fail: ${x.firstError}` })),
+    ...o.outages.filter((x) => x.firstAckAfterAt !== undefined).map((x) => ({ t: seconds(x.firstAckAfterAt! - injectedAt), what: 'writes acknowledged again' })),
+    ...(input.milestones ?? []).filter((m) => m.finishedAt >= injectedAt).map((m) => ({ t: seconds(m.finishedAt - injectedAt), what: `${m.id}: ${m.summary}` })),
+    { t: 0, what: `fault: ${fault} on ${input.target}` },
+  ].sort((a, b) => a.t - b.t);
+
+  return {
+    kind: input.kind ?? 'drill',
+    cluster: topology.cluster,
+    fault,
+    target: input.target,
+    oldLeader,
+    startedAt: new Date(input.startedAt).toISOString(),
+    injectedAt: new Date(injectedAt).toISOString(),
+    finishedAt: new Date(input.finishedAt).toISOString(),
+    figures,
+    predicted: predictDowntime(topology, fault),
+    objectives: objectives ? { rto_seconds: objectives.rto_seconds, lost_writes: objectives.lost_writes } : undefined,
+    verdict: { pass: reasons.length === 0, reasons },
+    timeline,
+    probe: {
+      intervalMs: o.intervalMs,
+      attempts: o.attempts,
+      ackedBy: o.ackedBy,
+      outages: o.outages.map((x) => ({ from: seconds(x.firstFailAt - injectedAt), to: x.firstAckAfterAt !== undefined ? seconds(x.firstAckAfterAt - injectedAt) : undefined, failed: x.failed, firstError: x.firstError })),
+      interruptions: o.interruptions.map((x) => ({ from: seconds(x.from - injectedAt), to: seconds(x.to - injectedAt) })),
+      stoppedBecause: o.stoppedBecause,
+      lostCheck: 'count' in o.lost ? `checked on ${o.lost.checkedOn}${o.lost.sample.length ? `; missing: ${o.lost.sample.join(', ')}` : ''}` : o.lost.error,
+    },
+    settings: {
+      ttl: topology.patroni.ttl,
+      loop_wait: topology.patroni.loop_wait,
+      retry_timeout: topology.patroni.retry_timeout,
+      inter: topology.haproxy.check.inter,
+      fall: topology.haproxy.check.fall,
+      rise: topology.haproxy.check.rise,
+      synchronous_mode: topology.patroni.synchronous_mode,
+    },
+    notes: input.notes ?? [],
+  };
+}
+
+/** HAProxy's last routing before `at` included `server`. */
+function stillRouted(events: WatchEvent[], at: number, server: string): boolean {
+  const last = [...events].reverse().find((e) => e.subject === 'routing' && e.at <= at);
+  return !!last && last.value.split('+').includes(server);
+}
+
+function describeEvent(e: WatchEvent): string {
+  if (e.subject === 'leader') return e.value === 'none' ? 'no member holds the leader key' : e.value === 'unknown' ? "no Patroni answers with the cluster's members" : `${e.value} holds the leader key`;
+  if (e.subject === 'routing') return e.value === 'none' ? 'HAProxy sends writes to no server' : e.value === 'unknown' ? "HAProxy's stats page does not answer" : `HAProxy sends writes to ${e.value.replace(/\+/g, ' and ')}`;
+  const node = e.subject.slice('role:'.length);
+  return e.value === 'unreachable' ? `${node} does not answer SQL` : `${node} runs as ${e.value === 'primary' ? 'a primary' : 'a replica'}`;
+}

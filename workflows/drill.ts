@@ -1,0 +1,38 @@
+// The failover drill's workflow: the steps of runbooks/drill.ts on the step runner, with the
+// write probe and the watcher beside them and the fault always healed (./observed.ts).
+import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
+import type * as activities from '../activities';
+import { recoveryBound, type DrillArgs } from '../runbooks/drill';
+import { FAULTS, type FaultSpec } from '../runbooks/faults';
+import { runObserved, type ObservedOutcome } from './observed';
+import { RunbookFailureTypes, type RunbookInput } from './protocol';
+
+export interface DrillInput extends RunbookInput {
+  drill: DrillArgs & { target: string };
+}
+
+/** The heal a drill runs whatever happens: retried for a long while, since leaving the fault is worse. */
+const { healFault } = proxyActivities<typeof activities>({
+  startToCloseTimeout: '5m',
+  heartbeatTimeout: '20s',
+  retry: { maximumAttempts: 20, initialInterval: '2s', maximumInterval: '30s' },
+});
+
+export async function drillWorkflow(input: DrillInput): Promise<ObservedOutcome> {
+  if (input.runbook?.name !== 'drill' || !input.drill) {
+    throw ApplicationFailure.create({ type: RunbookFailureTypes.invalidRunbook, nonRetryable: true, message: 'drillWorkflow runs the drill runbook with its fault' });
+  }
+  const { fault, target, leader } = input.drill;
+  const spec: FaultSpec = FAULTS[fault];
+  return runObserved(input, {
+    kind: 'drill',
+    fault,
+    target,
+    oldLeader: leader,
+    strikeStep: `fault.${fault}@${target}`,
+    recoveredStep: 'failover.recovered',
+    maxSeconds: recoveryBound(input.topology, fault),
+    holdSeconds: spec.healedToRecover?.holdSeconds,
+    heal: { stepId: `fault.heal@${target}`, run: () => healFault({ topology: input.topology, check: false, host: target, fault }) },
+  });
+}

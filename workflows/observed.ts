@@ -1,0 +1,113 @@
+// A runbook run with the failover observer beside it: the write probe and the watcher start a
+// few seconds before the step that strikes (a fault, a switchover) and are awaited after the
+// step that sees the cluster recovered; the report is computed from what they saw. When the
+// run fails, is aborted or cancelled after the strike, `heal` runs anyway: a drill never leaves
+// its fault in place. Shared by the drill and the switchover workflows.
+import { CancellationScope, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
+import type * as activities from '../activities';
+import type { FailoverObservation } from '../activities/failover/observe';
+import type { FaultName } from '../runbooks/faults';
+import { drillReport, type DrillReport } from '../runbooks/report';
+import type { Step } from '../runbooks/runbook';
+import { ACTIVITY_NAMES } from '../runbooks/activities';
+import type { RunbookInput, RunbookOutcome, StepState } from './protocol';
+import { runRunbook } from './runner';
+
+/** Seconds of undisturbed writes before the strike, so the probe has a baseline. */
+const BASELINE_SECONDS = 3;
+/** Seconds of writes flowing after the outage before the observation ends. */
+const SETTLE_SECONDS = 5;
+
+export interface ObservedPlan {
+  kind: DrillReport['kind'];
+  fault: FaultName;
+  target: string;
+  oldLeader: string;
+  /** The step that strikes; its facts carry `injectedAt` (or `requestedAt`). */
+  strikeStep: string;
+  /** The step after which the observation must have seen the recovery. */
+  recoveredStep: string;
+  /** The longest the observation may last (the recovery's bound and more). */
+  maxSeconds: number;
+  /** Seconds to leave the fault in place before the next step (a crashed observer). */
+  holdSeconds?: number;
+  /** Undoes the strike; run in `finally` unless a step with this id completed. */
+  heal?: { stepId: string; run: () => Promise<unknown> };
+}
+
+export interface ObservedOutcome extends RunbookOutcome {
+  report?: DrillReport;
+}
+
+const { observeFailover } = proxyActivities<typeof activities>({
+  startToCloseTimeout: '30m',
+  heartbeatTimeout: '20s',
+  retry: { maximumAttempts: 5, initialInterval: '1s' },
+});
+
+export async function runObserved(input: RunbookInput, plan: ObservedPlan): Promise<ObservedOutcome> {
+  const { topology } = input;
+  const startedAt = Date.now();
+  let observation: Promise<FailoverObservation> | undefined;
+  let observed: FailoverObservation | undefined;
+  let struck = false;
+  let healed = false;
+  let strikeAt: number | undefined;
+  let completed = false;
+
+  const beforeStep = async (step: Step<string>) => {
+    if (input.check || step.id !== plan.strikeStep || observation) return;
+    observation = observeFailover({
+      topology,
+      drill: `${workflowInfo().workflowId}/${workflowInfo().runId}`,
+      armAfterSeconds: BASELINE_SECONDS,
+      settleSeconds: SETTLE_SECONDS,
+      maxSeconds: BASELINE_SECONDS + plan.maxSeconds + (plan.holdSeconds ?? 0) + SETTLE_SECONDS + 30,
+    });
+    observation.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
+    await sleep(`${BASELINE_SECONDS + 1}s`);
+    struck = true;
+  };
+  const afterStep = async (step: Step<string>, state: StepState) => {
+    if (input.check) return;
+    if (step.id === plan.strikeStep) {
+      const at = state.facts?.injectedAt ?? state.facts?.requestedAt;
+      if (typeof at === 'number') strikeAt = at;
+      if (plan.holdSeconds) await sleep(`${plan.holdSeconds}s`);
+    }
+    if (plan.heal && step.id === plan.heal.stepId && state.status === 'done') healed = true;
+    if (step.id === plan.recoveredStep && observation) observed = await observation;
+  };
+
+  let outcome: RunbookOutcome;
+  try {
+    outcome = await runRunbook(input.runbook, { check: input.check, context: { topology }, knownActivities: ACTIVITY_NAMES, hooks: { beforeStep, afterStep } });
+    completed = true;
+  } finally {
+    if (struck && plan.heal && !healed) {
+      // Whatever ended the run (a failed step, an abort, a cancellation), the fault goes.
+      await CancellationScope.nonCancellable(plan.heal.run);
+    }
+  }
+  if (!observed && observation) observed = await observation;
+  const report =
+    observed && strikeAt !== undefined
+      ? drillReport({
+          kind: plan.kind,
+          topology,
+          fault: plan.fault,
+          target: plan.target,
+          oldLeader: plan.oldLeader,
+          startedAt,
+          injectedAt: strikeAt,
+          finishedAt: Date.now(),
+          observation: observed,
+          completed,
+          milestones: outcome.steps
+            .filter((st) => st.status === 'done' && st.finishedAt && st.id !== plan.strikeStep)
+            .map((st) => ({ id: st.id, summary: st.summary ?? st.title, finishedAt: Date.parse(st.finishedAt!) })),
+          notes: outcome.skipped.length > 0 ? [`skipped by the operator: ${outcome.skipped.join(', ')}`] : [],
+        })
+      : undefined;
+  return { ...outcome, report };
+}
