@@ -1,7 +1,8 @@
 // `haflow demo`: the whole thing on this machine, with nothing to prepare. It installs what
 // is missing (the lab's Debian packages, the Temporal CLI), starts the embedded Temporal
 // server and a worker, brings up a lab of real machines, runs the standalone install with
-// live progress, shows where to look in the Temporal UI, and cleans up (or, with --keep,
+// live progress, shows the cluster's health, runs a failover drill (a crash of the leader)
+// with its report, shows where to look in the Temporal UI, and cleans up (or, with --keep,
 // leaves everything running until Ctrl-C).
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -15,7 +16,8 @@ import { createWorker } from '../worker/worker';
 import { clusterWorkflowId } from '../workflows/ids';
 import { defaultServerDbFile, findTemporalCli, portOr, startEmbeddedServer } from './dev-server';
 import { fitterFor } from './fit';
-import { installCommand, planCommand } from './operator-commands';
+import { drillCommand } from './failover-commands';
+import { installCommand, listCommand, planCommand } from './operator-commands';
 
 /** Prints a line, fitted to the terminal's width when there is one (set up at the demo's start). */
 let fit = (text: string) => text;
@@ -92,10 +94,17 @@ export async function demo(options: { keep?: boolean }): Promise<number> {
     await planCommand(topology);
 
     say('\n4. The install, over SSH, with live progress\n');
-    const code = await installCommand(topology, {});
-    const runPath = `/namespaces/default/workflows/${clusterWorkflowId(topology.cluster)}`;
-    say(`\n5. The run in the Temporal UI: ${server.uiUrl}${runPath}`);
-    say(`   Its history holds every step, each activity's input and result, and no password.`);
+    let code = await installCommand(topology, {});
+    if (code === 0) {
+      say('\n5. The cluster as an operator reads it: `haflow list lab-standalone`\n');
+      await listCommand(topology, {});
+      say("\n6. A failover drill: the leader's machine loses its power while a probe writes through HAProxy every 100 ms;");
+      say('   the drill measures what users felt, powers the machine on, checks it rejoins, and writes a report\n');
+      code = await drillCommand(topology, { fault: 'crash-leader' });
+    }
+    const runPath = `/namespaces/default/workflows?query=${encodeURIComponent(`WorkflowId="${clusterWorkflowId(topology.cluster)}"`)}`;
+    say(`\n7. The runs in the Temporal UI: ${server.uiUrl}${runPath}`);
+    say(`   The install and the drill, each with its history: every step, each activity's input and result, and no password.`);
     if (!options.keep) {
       say('   The demo stops the server when it ends, and the link with it; the run stays in its state file. To look at it later:');
       say(`     npx haflow server --db-file ${server.dbFile}    then open http://localhost:8233${runPath}`);

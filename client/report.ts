@@ -10,7 +10,7 @@ export function formatReportSummary(report: DrillReport): string {
   const what = report.kind === 'switchover' ? `switchover from ${report.oldLeader} to ${f.newLeader ?? '?'}` : `drill ${report.fault} on ${report.target}`;
   const lines = [
     `${what} on cluster ${report.cluster}: ${report.verdict.pass ? 'PASS' : 'FAIL'}`,
-    `  write downtime   ${s(f.writeDowntimeSeconds)}   (predicted ${s(report.predicted.expectedSeconds)}, at worst ${s(report.predicted.worstSeconds)}${report.objectives ? `; objective ${report.objectives.rto_seconds} s` : ''})`,
+    `  write downtime   ${f.downtimeIsUpperBound ? 'at most ' : ''}${s(f.writeDowntimeSeconds)}   (predicted ${s(report.predicted.expectedSeconds)}, at worst ${s(report.predicted.worstSeconds)}${report.objectives ? `; objective ${report.objectives.rto_seconds} s` : ''})`,
     `  lost writes      ${f.lostWrites ?? 'not counted'} of ${f.acknowledgedWrites} acknowledged${report.objectives ? ` (objective ${report.objectives.lost_writes})` : ''}`,
     `  new leader       ${f.newLeader ?? 'none'}${f.timeToNewLeaderSeconds !== undefined ? ` after ${s(f.timeToNewLeaderSeconds)}` : ''}; HAProxy routed to it after ${s(f.timeToRoutingSeconds)}`,
     `  phases           detection ${s(f.phases.detectionSeconds)}, election and promotion ${s(f.phases.promotionSeconds)}, routing ${s(f.phases.routingSeconds)}`,

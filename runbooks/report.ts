@@ -89,6 +89,8 @@ export interface Phases {
 export interface DrillFigures {
   /** From the last acknowledged write before the fault to the first one after it. */
   writeDowntimeSeconds?: number;
+  /** The probe was interrupted (a lost worker) during the outage: the downtime is at most this. */
+  downtimeIsUpperBound?: boolean;
   /** Writes that failed after the fault. */
   failedWrites: number;
   acknowledgedWrites: number;
@@ -123,6 +125,10 @@ export interface DrillReport {
   probe: {
     intervalMs: number;
     attempts: number;
+    /** The acknowledged sequence numbers, as inclusive ranges (the drill's rows in haflow_probe). */
+    acked: [number, number][];
+    /** The probe's rows are those with this drill id. */
+    drill: string;
     ackedBy: Record<string, number>;
     outages: { from: number; to?: number; failed: number; firstError: string }[];
     interruptions: { from: number; to: number }[];
@@ -146,7 +152,10 @@ export interface MeasureInput {
   target: string;
   oldLeader: string;
   startedAt: number;
+  /** When the fault was surely in place (a driver had returned). */
   injectedAt: number;
+  /** When it may have begun (a driver was started); injectedAt when the same. */
+  strikeFrom?: number;
   finishedAt: number;
   observation: FailoverObservation;
   /** The drill's steps after the fault all completed (recovery, heal, rejoin, final health). */
@@ -161,9 +170,11 @@ export function drillReport(input: MeasureInput): DrillReport {
   const { topology, fault, observation: o, injectedAt, oldLeader } = input;
   const dbNames = new Set(topology.hosts.filter((h) => h.roles.includes('db')).map((h) => h.name));
 
-  // The outage the fault caused: the first one that started after it.
-  const outage = o.outages.find((x) => x.firstFailAt >= injectedAt - 50);
-  const failedWrites = o.outages.filter((x) => x.firstFailAt >= injectedAt - 50).reduce((n, x) => n + x.failed, 0);
+  // The outage the fault caused: the first one that started once the fault could have begun
+  // (a fault driver may take a while to return after it struck).
+  const from = (input.strikeFrom ?? injectedAt) - 50;
+  const outage = o.outages.find((x) => x.firstFailAt >= from);
+  const failedWrites = o.outages.filter((x) => x.firstFailAt >= from).reduce((n, x) => n + x.failed, 0);
   let writeDowntimeSeconds: number | undefined = 0;
   if (outage) {
     writeDowntimeSeconds = outage.firstAckAfterAt !== undefined ? seconds(outage.firstAckAfterAt - (outage.lastAckAt ?? outage.firstFailAt)) : undefined;
@@ -191,8 +202,13 @@ export function drillReport(input: MeasureInput): DrillReport {
     routingSeconds: routedAt !== undefined && promoted ? seconds(Math.max(0, routedAt - promoted.at)) : undefined,
   };
   const lostWrites = 'count' in o.lost ? o.lost.count : undefined;
+  // While the probe was interrupted nothing was written: if that was during the outage, writes
+  // may have resumed earlier than the probe saw.
+  const interrupted =
+    outage !== undefined && o.interruptions.some((i) => i.to >= (outage.lastAckAt ?? outage.firstFailAt) && i.from <= (outage.firstAckAfterAt ?? Infinity));
   const figures: DrillFigures = {
     writeDowntimeSeconds,
+    ...(interrupted ? { downtimeIsUpperBound: true } : {}),
     failedWrites,
     acknowledgedWrites: o.ackedCount,
     lostWrites,
@@ -241,6 +257,8 @@ export function drillReport(input: MeasureInput): DrillReport {
     probe: {
       intervalMs: o.intervalMs,
       attempts: o.attempts,
+      acked: o.acked,
+      drill: o.drill,
       ackedBy: o.ackedBy,
       outages: o.outages.map((x) => ({ from: seconds(x.firstFailAt - injectedAt), to: x.firstAckAfterAt !== undefined ? seconds(x.firstAckAfterAt - injectedAt) : undefined, failed: x.failed, firstError: x.firstError })),
       interruptions: o.interruptions.map((x) => ({ from: seconds(x.from - injectedAt), to: seconds(x.to - injectedAt) })),
@@ -256,7 +274,10 @@ export function drillReport(input: MeasureInput): DrillReport {
       rise: topology.haproxy.check.rise,
       synchronous_mode: topology.patroni.synchronous_mode,
     },
-    notes: input.notes ?? [],
+    notes: [
+      ...(interrupted ? ['the probe was interrupted during the outage (its worker was lost): the write downtime is an upper bound'] : []),
+      ...(input.notes ?? []),
+    ],
   };
 }
 

@@ -53,6 +53,7 @@ export async function runObserved(input: RunbookInput, plan: ObservedPlan): Prom
   let struck = false;
   let healed = false;
   let strikeAt: number | undefined;
+  let strikeFrom: number | undefined;
   let completed = false;
 
   const beforeStep = async (step: Step<string>) => {
@@ -73,6 +74,7 @@ export async function runObserved(input: RunbookInput, plan: ObservedPlan): Prom
     if (step.id === plan.strikeStep) {
       const at = state.facts?.injectedAt ?? state.facts?.requestedAt;
       if (typeof at === 'number') strikeAt = at;
+      if (typeof state.facts?.strikeFrom === 'number') strikeFrom = state.facts.strikeFrom;
       if (plan.holdSeconds) await sleep(`${plan.holdSeconds}s`);
     }
     if (plan.heal && step.id === plan.heal.stepId && state.status === 'done') healed = true;
@@ -100,6 +102,7 @@ export async function runObserved(input: RunbookInput, plan: ObservedPlan): Prom
           oldLeader: plan.oldLeader,
           startedAt,
           injectedAt: strikeAt,
+          strikeFrom,
           finishedAt: Date.now(),
           observation: observed,
           completed,

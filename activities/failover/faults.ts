@@ -60,11 +60,11 @@ export async function injectFault(input: FaultInput): Promise<StepResult> {
       if (!(await answersSsh(host.address, sshPort(input, host)))) return stepResult([], `${host.name} is powered off already`, [], { injectedAt });
       const run = await runDriver(topology, 'power_off', host);
       // The fault is surely in place once the driver returns: the time it is measured from.
-      return done(`cut the power of ${host.name}: \`${run.command}\``, { injectedAt: run.finishedAt, driverMs: run.finishedAt - run.startedAt });
+      return done(`cut the power of ${host.name}: \`${run.command}\``, { injectedAt: run.finishedAt, strikeFrom: run.startedAt });
     }
     case 'partition-leader': {
       const run = await runDriver(topology, 'partition', host);
-      return done(`cut ${host.name} from the other machines: \`${run.command}\``, { injectedAt: run.finishedAt, driverMs: run.finishedAt - run.startedAt });
+      return done(`cut ${host.name} from the other machines: \`${run.command}\``, { injectedAt: run.finishedAt, strikeFrom: run.startedAt });
     }
   }
 }

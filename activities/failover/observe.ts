@@ -46,6 +46,8 @@ export interface WatchEvent {
 }
 
 export interface FailoverObservation {
+  /** The id of the probe's rows (ObserveInput.drill). */
+  drill: string;
   startedAt: number;
   endedAt: number;
   intervalMs: number;
@@ -77,9 +79,9 @@ type State = Omit<FailoverObservation, 'endedAt' | 'lost' | 'stoppedBecause' | '
   last: Record<string, string>;
 };
 
-function freshState(intervalMs: number): State {
+function freshState(drill: string, intervalMs: number): State {
   const now = Date.now();
-  return { startedAt: now, intervalMs, attempts: 0, acked: [], ackedBy: {}, outages: [], events: [], splitBrain: [], interruptions: [], seq: 0, lastBeatAt: now, last: {} };
+  return { drill, startedAt: now, intervalMs, attempts: 0, acked: [], ackedBy: {}, outages: [], events: [], splitBrain: [], interruptions: [], seq: 0, lastBeatAt: now, last: {} };
 }
 
 export function addToRanges(ranges: [number, number][], n: number): void {
@@ -112,7 +114,7 @@ export async function observeFailover(input: ObserveInput): Promise<FailoverObse
   const context = currentActivity();
   // A new attempt after a lost worker carries on from the last heartbeat.
   const resumed = context?.info.heartbeatDetails as State | undefined;
-  const state: State = resumed ?? freshState(intervalMs);
+  const state: State = resumed ?? freshState(input.drill, intervalMs);
   if (resumed) state.interruptions.push({ from: resumed.lastBeatAt, to: Date.now() });
   const password = resolveSecret(topology.postgresql.superuser.password, 'postgresql.superuser.password');
   const proxy = haproxyHosts(topology)[0];

@@ -3,9 +3,8 @@
 // restarted on the same SQLite file mid-install. The install completes with the same end state.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -13,49 +12,18 @@ import type { Progress, RunbookOutcome } from '../../workflows/protocol';
 import { labTopology, sshRun, useLab } from '../support/lab';
 import { describeProgress, labSecrets, startInstall } from '../support/install';
 import { startDevServer } from '../support/temporal';
+import { freePort, workerProcesses } from '../support/worker-process';
 
 labSecrets();
 const currentLab = useLab(labTopology('standalone'));
-const root = join(__dirname, '../..');
 const dir = mkdtempSync(join(tmpdir(), 'haflow-durability-'));
 const dbFilename = join(dir, 'temporal.sqlite');
 let port: number;
 let env: TestWorkflowEnvironment | undefined;
-const workers = new Set<ChildProcess>();
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-/** A real `haflow worker` process, as an operator runs it. */
-async function startWorker(): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [join(root, 'bin/haflow.js'), 'worker', '--grace', '1'], {
-    env: { ...process.env, TEMPORAL_ADDRESS: `127.0.0.1:${port}`, TEMPORAL_NAMESPACE: 'default' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  workers.add(child);
-  child.on('exit', () => workers.delete(child));
-  await new Promise<void>((resolve, reject) => {
-    let output = '';
-    child.stderr!.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes('haflow worker polling')) resolve();
-    });
-    child.on('exit', (code) => reject(new Error(`worker exited with ${code} before polling:\n${output}`)));
-  });
-  return child;
-}
-
-async function kill(child: ChildProcess): Promise<void> {
-  child.kill('SIGKILL');
-  if (child.exitCode === null && child.signalCode === null) await new Promise((resolve) => child.once('exit', resolve));
-}
+const workers = workerProcesses(() => `127.0.0.1:${port}`);
+const startWorker = () => workers.start();
+const kill = (child: ChildProcess) => workers.kill(child);
 
 before(async () => {
   port = await freePort();
@@ -63,7 +31,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const child of workers) child.kill('SIGKILL');
+  await workers.killAll();
   await env?.teardown();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -122,5 +90,5 @@ test('kill -9 of the worker at three points and a restart of the server mid-inst
   const history = await env!.client.workflow.getHandle(workflowId).fetchHistory();
   const retried = history.events!.filter((e) => e.activityTaskStartedEventAttributes && (e.activityTaskStartedEventAttributes.attempt ?? 1) > 1);
   assert.ok(retried.length >= 1, 'at least one activity was interrupted mid-run and retried on a new worker');
-  for (const child of workers) await kill(child);
+  await workers.killAll();
 });

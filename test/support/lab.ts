@@ -17,7 +17,8 @@ export type LabHandle = (() => Lab) & { wipe(): Promise<Lab>; powerOn(): Promise
 export function useLab(topologyFile: string): LabHandle {
   let lab: Lab | undefined;
   const stop = async () => {
-    const current = lab ?? Lab.current();
+    // What is on disk: a fault driver (`haflow lab crash|boot`) may have changed the machines since.
+    const current = Lab.current() ?? lab;
     lab = undefined;
     await current?.down();
   };
@@ -36,6 +37,8 @@ export function useLab(topologyFile: string): LabHandle {
   });
   const current = () => {
     if (!lab) throw new Error('the lab is not up');
+    // Re-read from disk each time: `haflow lab` commands run by fault drivers change the state.
+    lab = Lab.current() ?? lab;
     return lab;
   };
   return Object.assign(current, {

@@ -1,0 +1,72 @@
+// The cluster as the tests see it, asked directly and not through haflow: Patroni's REST API on
+// every DB node, HAProxy's stats CSV, and the probe's rows on the leader.
+import { Client } from 'pg';
+import type { Lab } from '../../lab';
+
+export interface DirectView {
+  leader?: string;
+  /** Replicas the leader has a streaming WAL sender for. */
+  streaming: string[];
+  /** Servers of HAProxy's postgres proxy that are UP. */
+  routesTo: string[];
+}
+
+async function getJson(url: string): Promise<unknown> {
+  const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
+  return response.json();
+}
+
+export async function directView(lab: Lab): Promise<DirectView> {
+  const dbs = lab.topology.hosts.filter((h) => h.roles.includes('db'));
+  let leader: string | undefined;
+  for (const db of dbs) {
+    try {
+      const { members } = (await getJson(`http://${db.address}:8008/cluster`)) as { members: { name: string; role: string }[] };
+      leader = members.find((m) => m.role === 'leader')?.name;
+      break;
+    } catch {
+      // next
+    }
+  }
+  let streaming: string[] = [];
+  const leaderHost = dbs.find((h) => h.name === leader);
+  if (leaderHost) {
+    const status = (await getJson(`http://${leaderHost.address}:8008/patroni`).catch(() => ({}))) as { replication?: { application_name: string; state: string }[] };
+    streaming = (status.replication ?? []).filter((r) => r.state === 'streaming').map((r) => r.application_name).sort();
+  }
+  const proxy = lab.topology.hosts.find((h) => h.roles.includes('haproxy'))!;
+  const csv = await fetch(`http://${proxy.address}:7000/;csv`, { signal: AbortSignal.timeout(2000) }).then((r) => r.text(), () => '');
+  const routesTo = csv
+    .split('\n')
+    .map((l) => l.split(','))
+    .filter((f) => f[0] === 'postgres' && f[1] !== 'FRONTEND' && f[1] !== 'BACKEND' && f[17]?.startsWith('UP'))
+    .map((f) => f[1]);
+  return { leader, streaming, routesTo };
+}
+
+/** Waits (bounded) until one leader, every other DB node streaming from it, HAProxy on exactly it. */
+export async function waitHealthy(lab: Lab, timeoutMs = 120_000): Promise<DirectView> {
+  const dbs = lab.topology.hosts.filter((h) => h.roles.includes('db')).map((h) => h.name);
+  const deadline = Date.now() + timeoutMs;
+  let view: DirectView | undefined;
+  while (Date.now() < deadline) {
+    view = await directView(lab);
+    const replicas = dbs.filter((n) => n !== view!.leader).sort();
+    if (view.leader && JSON.stringify(view.streaming) === JSON.stringify(replicas) && view.routesTo.length === 1 && view.routesTo[0] === view.leader) return view;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  throw new Error(`the cluster did not become healthy within ${timeoutMs / 1000} s: ${JSON.stringify(view)}`);
+}
+
+/** The probe's sequence numbers of a drill, read on the leader itself (not through HAProxy). */
+export async function probeRowsOn(lab: Lab, leader: string, drill: string): Promise<Set<number>> {
+  const host = lab.host(leader);
+  const client = new Client({ host: host.address, port: 5432, user: 'postgres', password: process.env.HAFLOW_PG_SUPERUSER_PASSWORD, database: 'haflow_probe' });
+  await client.connect();
+  try {
+    const rows = await client.query<{ seq: string }>('SELECT seq FROM probe_writes WHERE drill = $1', [drill]);
+    return new Set(rows.rows.map((r) => Number(r.seq)));
+  } finally {
+    await client.end();
+  }
+}

@@ -1,0 +1,54 @@
+// Real `haflow worker` processes, as an operator runs them, for tests that kill one mid-run.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+
+const root = join(__dirname, '../..');
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+export interface WorkerProcesses {
+  start(): Promise<ChildProcess>;
+  kill(child: ChildProcess): Promise<void>;
+  killAll(): Promise<void>;
+}
+
+/** Starts `haflow worker` processes against the server at `address()`; killAll() in the test file's after(). */
+export function workerProcesses(address: () => string): WorkerProcesses {
+  const workers = new Set<ChildProcess>();
+  const kill = async (child: ChildProcess) => {
+    child.kill('SIGKILL');
+    if (child.exitCode === null && child.signalCode === null) await new Promise((resolve) => child.once('exit', resolve));
+  };
+  return {
+    async start() {
+      const child = spawn(process.execPath, [join(root, 'bin/haflow.js'), 'worker', '--grace', '1'], {
+        env: { ...process.env, TEMPORAL_ADDRESS: address(), TEMPORAL_NAMESPACE: 'default' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      workers.add(child);
+      child.on('exit', () => workers.delete(child));
+      await new Promise<void>((resolve, reject) => {
+        let output = '';
+        child.stderr!.on('data', (chunk: Buffer) => {
+          output += chunk.toString();
+          if (output.includes('haflow worker polling')) resolve();
+        });
+        child.on('exit', (code) => reject(new Error(`worker exited with ${code} before polling:\n${output}`)));
+      });
+      return child;
+    },
+    kill,
+    async killAll() {
+      await Promise.all([...workers].map(kill));
+    },
+  };
+}

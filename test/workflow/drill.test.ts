@@ -1,0 +1,107 @@
+// The drill workflow on a real server with fake failover activities: the fault is healed
+// whatever ends the run after it (completion, a failed step and an abort, a cancellation, a
+// fault step that failed), and the report is computed from the observation.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { WorkflowFailedError } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import { decide, followRun, startRunbook } from '../../client/api';
+import { loadTopology } from '../../topology';
+import type { ObservedOutcome } from '../../workflows/observed';
+import { fakeDrill, fakeDrillActivities, type FakeDrill } from '../support/fake-drill';
+import { startDevServer, waitUntil, workflowBundle } from '../support/temporal';
+
+let env: TestWorkflowEnvironment;
+const { topology: lab } = loadTopology(join(__dirname, '../../lab/topologies/standalone.yaml'));
+
+before(async () => {
+  env = await startDevServer();
+});
+
+after(async () => {
+  await env?.teardown();
+});
+
+async function withWorker<T>(drill: FakeDrill, body: (taskQueue: string) => Promise<T>): Promise<T> {
+  const taskQueue = `drill-${randomUUID()}`;
+  const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities: fakeDrillActivities(drill) });
+  return worker.runUntil(body(taskQueue));
+}
+
+const cluster = () => ({ ...lab, cluster: `drill-${randomUUID().slice(0, 8)}` });
+const args = { fault: 'crash-leader' as const, leader: 'node1' };
+
+test('a completed drill heals once, as its step, and reports the measured figures', async () => {
+  const drill = fakeDrill();
+  const outcome = await withWorker(drill, async (taskQueue) => {
+    const handle = await startRunbook(env.client, 'drill', cluster(), args, { taskQueue });
+    return (await handle.result()) as ObservedOutcome;
+  });
+  assert.deepEqual(
+    drill.calls.filter((c) => c !== 'observeFailover'),
+    ['clusterHealthy', 'ensureProbeDatabase', 'injectFault', 'awaitRecovery', 'healFault', 'replicaRejoined', 'clusterHealthy'],
+  );
+  assert.equal(drill.calls.filter((c) => c === 'healFault').length, 1);
+  assert.ok(outcome.report, 'the report is in the result');
+  assert.equal(outcome.report.figures.writeDowntimeSeconds, 0.6);
+  assert.equal(outcome.report.figures.newLeader, 'node2');
+  assert.equal(outcome.report.verdict.pass, true, outcome.report.verdict.reasons.join('; '));
+});
+
+test('a step after the fault that blocks, then an abort: the heal runs before the run ends', async () => {
+  const drill = fakeDrill();
+  drill.broken.add('awaitRecovery');
+  await withWorker(drill, async (taskQueue) => {
+    const topology = cluster();
+    const handle = await startRunbook(env.client, 'drill', topology, args, { taskQueue });
+    const blocked = await followRun(handle, () => undefined);
+    assert.equal(blocked.status, 'blocked');
+    assert.equal(drill.calls.includes('healFault'), false, 'not healed while the operator decides');
+    await decide(env.client, topology.cluster, 'failover.recovered', 'abort', 'the test aborts');
+    await assert.rejects(handle.result(), (err: unknown) => err instanceof WorkflowFailedError && /aborted by the operator/.test(err.cause?.message ?? ''));
+  });
+  assert.equal(drill.calls.filter((c) => c === 'healFault').length, 1, 'healed once, after the abort');
+  assert.ok(drill.calls.indexOf('healFault') > drill.calls.indexOf('injectFault'));
+});
+
+test('a cancelled drill heals too', async () => {
+  const drill = fakeDrill();
+  drill.broken.add('awaitRecovery');
+  await withWorker(drill, async (taskQueue) => {
+    const handle = await startRunbook(env.client, 'drill', cluster(), args, { taskQueue });
+    await followRun(handle, () => undefined);
+    await handle.cancel();
+    await assert.rejects(handle.result(), WorkflowFailedError);
+    await waitUntil('the heal', async () => drill.calls.filter((c) => c === 'healFault').length, (n) => n === 1, 10_000);
+  });
+});
+
+test('a fault step that itself failed may have struck: after the abort the heal runs', async () => {
+  const drill = fakeDrill();
+  drill.broken.add('injectFault');
+  await withWorker(drill, async (taskQueue) => {
+    const topology = cluster();
+    const handle = await startRunbook(env.client, 'drill', topology, args, { taskQueue });
+    const blocked = await followRun(handle, () => undefined);
+    assert.equal(blocked.status === 'blocked' && blocked.step.id, 'fault.crash-leader@node1');
+    await decide(env.client, topology.cluster, undefined, 'abort');
+    await assert.rejects(handle.result());
+  });
+  assert.deepEqual(drill.calls.filter((c) => c === 'injectFault' || c === 'healFault'), ['injectFault', 'healFault'], 'tried once (a fault is not retried by itself), then healed');
+});
+
+test('a drill that fails at its gate strikes nothing and heals nothing', async () => {
+  const drill = fakeDrill();
+  drill.broken.add('clusterHealthy');
+  await withWorker(drill, async (taskQueue) => {
+    const topology = cluster();
+    const handle = await startRunbook(env.client, 'drill', topology, args, { taskQueue });
+    await followRun(handle, () => undefined);
+    await decide(env.client, topology.cluster, 'drill.gate', 'abort');
+    await assert.rejects(handle.result());
+  });
+  assert.deepEqual(drill.calls, ['clusterHealthy']);
+});
