@@ -3,7 +3,7 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { hostFiles, secretPlaceholder } from '../activities/components';
 import { formatIssue, loadTopology, TopologyError, type Topology } from '../topology';
-import { FAULT_NAMES, isFaultName, type FaultName } from '../runbooks/faults';
+import { FAULT_NAMES, isFaultName, type FaultName } from '../topology/faults';
 import type { Decision } from '../workflows/protocol';
 import { AmbiguousStepError, DECISIONS } from './api';
 import { demo } from './demo';

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import type { ClusterHealth } from '../activities/cluster/health';
 import { bestCandidate } from '../activities/patroni/failover';
 import { drillSteps, drillTarget } from '../runbooks/drill';
-import { FAULT_NAMES, faultProblems, type FaultName } from '../runbooks/faults';
+import { FAULT_NAMES, faultProblems, type FaultName } from '../topology/faults';
 import { TASK_QUEUE } from '../connection/temporal';
 import { dbHosts, type Topology } from '../topology';
 import { startRunbook } from './api';

@@ -4,7 +4,7 @@
 // Pure: `haflow drill --plan` prints exactly these steps.
 import type { Topology } from '../topology/schema';
 import { dbHosts } from '../topology/derive';
-import { FAULTS, observerOf, type FaultName, type FaultSpec } from './faults';
+import { FAULTS, observerOf, type FaultName, type FaultSpec } from '../topology/faults';
 import { predictDowntime } from './report';
 import { stepOf, type Runbook, type Step } from './runbook';
 

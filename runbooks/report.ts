@@ -4,7 +4,7 @@
 // the arithmetic with made-up observations.
 import type { FailoverObservation, WatchEvent } from '../activities/failover/observe';
 import type { Topology } from '../topology/schema';
-import { FAULTS, type FaultName } from './faults';
+import { FAULTS, type FaultName } from '../topology/faults';
 
 // Durations of Patroni's own actions, measured on the lab (a small database); the prediction
 // adds them to what the settings make Patroni and HAProxy wait.

@@ -3,7 +3,7 @@
 import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
 import type * as activities from '../activities';
 import { recoveryBound, type DrillArgs } from '../runbooks/drill';
-import { FAULTS, type FaultSpec } from '../runbooks/faults';
+import { FAULTS, type FaultSpec } from '../topology/faults';
 import { runObserved, type ObservedOutcome } from './observed';
 import { RunbookFailureTypes, type RunbookInput } from './protocol';
 

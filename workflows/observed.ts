@@ -6,7 +6,7 @@
 import { CancellationScope, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
 import type * as activities from '../activities';
 import type { FailoverObservation } from '../activities/failover/observe';
-import type { FaultName } from '../runbooks/faults';
+import type { FaultName } from '../topology/faults';
 import { drillReport, type DrillReport } from '../runbooks/report';
 import type { Step } from '../runbooks/runbook';
 import { ACTIVITY_NAMES } from '../runbooks/activities';

@@ -3,7 +3,7 @@
 // look first, so a retry (or the heal a drill always runs) never does a thing twice.
 import { createConnection } from 'node:net';
 import { sshTarget, type Host } from '../../topology';
-import { FAULTS, type FaultName } from '../../runbooks/faults';
+import { FAULTS, type FaultName } from '../../topology/faults';
 import type { HostInput, StepResult } from '../contract';
 import { switchoverTo } from '../patroni/failover';
 import { ensureUnit } from '../shared/services';

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import * as activities from '../../activities';
 import type { ClusterHealth } from '../../activities/cluster/health';
-import { FAULTS, FAULT_NAMES } from '../../runbooks/faults';
+import { FAULTS, FAULT_NAMES } from '../../topology/faults';
 import type { DrillReport } from '../../runbooks/report';
 import { probeRowsOn, waitHealthy } from '../support/cluster';
 import { haflowCli, labSecrets, startInstall, useInstallEnvironment, waitForProgress } from '../support/install';

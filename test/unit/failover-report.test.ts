@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { driverCommand } from '../../activities/failover/drivers';
 import { addToRanges, missingFrom, rangesCount, type FailoverObservation } from '../../activities/failover/observe';
 import { formatReportMarkdown, formatReportSummary, reportSvg } from '../../client/report';
-import { faultProblems, FAULT_NAMES } from '../../runbooks/faults';
+import { faultProblems, FAULT_NAMES } from '../../topology/faults';
 import { drillReport, predictDowntime } from '../../runbooks/report';
 import { loadTopology, parseTopology, type Topology } from '../../topology';
 

@@ -1,8 +1,8 @@
 // The faults a drill can inject, as data: what each does, to which machine, which fault
 // drivers of the topology it needs, whether leadership should move, and how it is healed.
 // Pure: the client refuses a drill whose drivers are missing before anything starts.
-import type { FaultDrivers, Host, Topology } from '../topology/schema';
-import { dbHosts, etcdMembers, haproxyHosts } from '../topology/derive';
+import type { FaultDrivers, Host, Topology } from './schema';
+import { dbHosts, etcdMembers, haproxyHosts } from './derive';
 
 export interface FaultSpec {
   /** One line for the plan and the report. */

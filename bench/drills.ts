@@ -1,0 +1,89 @@
+// Failover figures per fault and per timing profile, measured by haflow's own drills on the
+// lab (a real dev server and worker, the standalone lab installed once per profile): write
+// downtime and lost writes over several drills, the median and the worst, next to the
+// predicted downtime. Measures; asserts nothing. Needs root, the lab's packages and the
+// Temporal CLI; leaves nothing running.
+// Run: node --import tsx bench/drills.ts [rounds] [profile,...] [fault,...]
+//   profiles: lab (the lab topology: ttl 10, loop_wait 2, retry_timeout 4; HAProxy inter 3s fall 3 rise 2)
+//             fast (ttl 6, loop_wait 1, retry_timeout 2; HAProxy inter 0.5s fall 2 rise 1)
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Client } from '@temporalio/client';
+import { startInstall, startRunbook } from '../client/api';
+import { readHealth } from '../client/cluster';
+import { Lab } from '../lab';
+import { FAULT_NAMES, type FaultName } from '../topology/faults';
+import type { DrillReport } from '../runbooks/report';
+import type { ObservedOutcome } from '../workflows/observed';
+import { withBenchEnvironment } from './environment';
+
+const PROFILES: Record<string, (yaml: string) => string> = {
+  lab: (yaml) => yaml,
+  fast: (yaml) =>
+    yaml
+      .replace(/ttl: 10\n\s*loop_wait: 2\n\s*retry_timeout: 4/, 'ttl: 6\n  loop_wait: 1\n  retry_timeout: 2')
+      .replace('haproxy:\n', 'haproxy:\n  check: { inter: 0.5, fall: 2, rise: 1 }\n'),
+};
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+async function main(): Promise<void> {
+  const rounds = Number(process.argv[2] ?? 5);
+  const profiles = (process.argv[3] ?? 'lab,fast').split(',');
+  const faults = (process.argv[4] ?? FAULT_NAMES.join(',')).split(',') as FaultName[];
+  const rows: string[] = [];
+  await withBenchEnvironment(async (client, dir) => {
+    process.env.XDG_DATA_HOME = dir;
+    for (const profile of profiles) {
+      const file = join(dir, `standalone-${profile}.yaml`);
+      writeFileSync(file, PROFILES[profile](readFileSync(join(__dirname, '../lab/topologies/standalone.yaml'), 'utf8')));
+      const lab = await Lab.up(file, { wipe: true });
+      try {
+        const install = await (await startInstall(client, lab.topology)).result();
+        if (install.status !== 'completed') throw new Error('install failed');
+        for (const fault of faults) rows.push(await drillRounds(client, lab, profile, fault, rounds));
+      } finally {
+        await lab.down();
+      }
+    }
+  });
+  process.stdout.write(['', '| profile | fault | drills | write downtime, median | worst | predicted (vs median) | predicted worst | lost writes, worst |', '|---|---|---|---|---|---|---|---|', ...rows].join('\n') + '\n');
+}
+
+/** `rounds` drills of one fault; one row of the results table. */
+async function drillRounds(client: Client, lab: Lab, profile: string, fault: FaultName, rounds: number): Promise<string> {
+  const reports: DrillReport[] = [];
+  for (let round = 1; round <= rounds; round++) {
+    const health = await waitHealthy(client, lab);
+    const handle = await startRunbook(client, 'drill', lab.topology, { fault, leader: health.leader! });
+    const outcome = (await handle.result()) as ObservedOutcome;
+    if (!outcome.report) throw new Error(`drill ${fault} gave no report`);
+    reports.push(outcome.report);
+    const f = outcome.report.figures;
+    process.stdout.write(`${profile} ${fault} round ${round}: write downtime ${f.writeDowntimeSeconds} s, lost ${f.lostWrites}, predicted ${outcome.report.predicted.expectedSeconds} s (worst ${outcome.report.predicted.worstSeconds} s)\n`);
+  }
+  const downtimes = reports.map((r) => r.figures.writeDowntimeSeconds ?? NaN);
+  const lost = reports.map((r) => r.figures.lostWrites ?? NaN);
+  const predicted = reports[0].predicted;
+  const m = median(downtimes);
+  const row = `| ${profile} | ${fault} | ${rounds} | ${m.toFixed(1)} s | ${Math.max(...downtimes).toFixed(1)} s | ${predicted.expectedSeconds.toFixed(1)} s (${(((predicted.expectedSeconds - m) / m) * 100).toFixed(0)} %) | ${predicted.worstSeconds.toFixed(1)} s | ${Math.max(...lost)} |`;
+  process.stdout.write(`${row}\n`);
+  return row;
+}
+
+async function waitHealthy(client: Client, lab: Lab) {
+  for (let i = 0; i < 120; i++) {
+    const health = await readHealth(client, lab.topology);
+    if (health.healthy) return health;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+  throw new Error('the cluster did not become healthy again within 2 minutes');
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,62 @@
+// The drill's and the switchover's steps as data (runbooks/drill.ts, runbooks/switchover.ts):
+// the order a failover test must follow, for every fault, and every id of the documented form.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { drillSteps, recoveryBound } from '../../runbooks/drill';
+import { FAULT_NAMES } from '../../topology/faults';
+import { predictDowntime } from '../../runbooks/report';
+import { flattenSteps, stepIdProblems } from '../../runbooks/runbook';
+import { switchoverSteps } from '../../runbooks/switchover';
+import { loadTopology } from '../../topology';
+
+const { topology } = loadTopology(join(__dirname, '../../lab/topologies/standalone.yaml'));
+const ids = (runbook: ReturnType<typeof drillSteps>) => flattenSteps(runbook).map((s) => s.id);
+
+test('every fault: gate, probe database, fault, recovery, heal, rejoin, healthy again; ids of the documented form', () => {
+  for (const fault of FAULT_NAMES) {
+    const runbook = drillSteps(topology, { fault, leader: 'node1' });
+    assert.deepEqual(stepIdProblems(runbook), [], fault);
+    const steps = ids(runbook);
+    assert.equal(steps[0], 'drill.gate', fault);
+    assert.equal(steps[1], 'postgres.probe-database@node1', fault);
+    assert.equal(steps.at(-1), 'drill.healthy-after', fault);
+    const target = fault === 'crash-observer' ? 'observer' : 'node1';
+    const struck = steps.indexOf(`fault.${fault}@${target}`);
+    const heal = steps.indexOf(`fault.heal@${target}`);
+    const recovered = steps.indexOf('failover.recovered');
+    assert.ok(struck === 2 && heal > struck && recovered > struck, `${fault}: ${steps.join(', ')}`);
+    if (fault === 'crash-observer') assert.ok(heal < recovered, 'writes cannot come back before the observer does');
+    else assert.ok(recovered < heal, 'the recovery is measured with the fault still in place');
+    assert.equal(steps.includes(`patroni.rejoined@${target}`), target === 'node1', `${fault}: the old leader rejoins`);
+    const strike = flattenSteps(runbook).find((s) => s.id === `fault.${fault}@${target}`)!;
+    assert.equal(strike.attempts, 1, 'a fault is never injected twice by a retry');
+  }
+});
+
+test('--switch-back ends with a switchover to the original leader and a gate on it', () => {
+  const runbook = drillSteps(topology, { fault: 'crash-leader', leader: 'node1', switchBack: true });
+  const steps = flattenSteps(runbook);
+  const back = steps.find((s) => s.id === 'patroni.switch-back@node1')!;
+  assert.equal(back.activity, 'switchoverTo');
+  assert.deepEqual(back.input, { candidate: 'node1', waitSeconds: 120 });
+  assert.deepEqual(steps.at(-1)!.input, { leader: 'node1' });
+  assert.equal(drillSteps(topology, { fault: 'kill-postgres', leader: 'node1', switchBack: true }).items.some((s) => !('parallel' in s) && s.id.includes('switch-back')), false, 'nothing to switch back when the leader stays');
+});
+
+test('the recovery step may wait well beyond the predicted worst case, and its time limit allows for it', () => {
+  for (const fault of FAULT_NAMES) {
+    const bound = recoveryBound(topology, fault);
+    assert.ok(bound >= predictDowntime(topology, fault).worstSeconds * 2, fault);
+    const step = flattenSteps(drillSteps(topology, { fault, leader: 'node1' })).find((s) => s.id === 'failover.recovered')!;
+    assert.ok(step.timeoutSeconds! > bound, fault);
+  }
+});
+
+test('a switchover: gate, probe database, POST /switchover (one attempt), then verified three ways; --at stops at the request', () => {
+  const now = flattenSteps(switchoverSteps(topology, { leader: 'node1', candidate: 'node2' })).map((s) => s.id);
+  assert.deepEqual(now, ['switchover.gate', 'postgres.probe-database@node1', 'patroni.switchover@node2', 'switchover.recovered', 'patroni.rejoined@node1', 'switchover.write']);
+  const later = switchoverSteps(topology, { leader: 'node1', candidate: 'node2', at: '2026-12-01T02:00:00.000Z' });
+  assert.deepEqual(flattenSteps(later).map((s) => s.id), ['switchover.gate', 'postgres.probe-database@node1', 'patroni.switchover@node2']);
+  assert.equal(flattenSteps(later)[2].input.scheduledAt, '2026-12-01T02:00:00.000Z');
+});
