@@ -2,14 +2,14 @@
 // the typed API (topology loader, client functions), so scripts can do the same.
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { hostFiles, secretPlaceholder } from '../activities/components';
-import { formatIssue, loadTopology, TopologyError, type Topology } from '../topology';
+import { formatIssue, loadTopology, SYNCHRONOUS_MODES, TIMING_PROFILES, TopologyError, type Topology } from '../topology';
 import { FAULT_NAMES, isFaultName, type FaultName } from '../topology/faults';
 import type { Decision } from '../workflows/protocol';
 import { AmbiguousStepError, DECISIONS } from './api';
 import { demo } from './demo';
 import { defaultServerDbFile } from './dev-server';
 import { defineLabCommands } from './lab-command';
-import { drillCommand, reportsCommand, switchoverCommand, type DrillOptions } from './failover-commands';
+import { drillCommand, reportsCommand, switchoverCommand, tuneCommand, type DrillOptions } from './failover-commands';
 import { installCommand, listCommand, planCheckCommand, planCommand, resumeCommand, serverCommand, statusCommand, topologyNamed } from './operator-commands';
 
 /** Exit codes: 0 ok, 1 the operation failed or found problems, 2 bad usage. */
@@ -113,6 +113,20 @@ export async function main(argv: string[]): Promise<number> {
     });
 
   program
+    .command('tune')
+    .description("move a running cluster to a timing profile or a synchronous mode: Patroni's dynamic configuration (PATCH /config), config.yml on each node, HAProxy's checks through a checked reload")
+    .argument('<cluster>', 'cluster name, or a topology YAML file')
+    .option('--profile <profile>', `timings: ${Object.entries(TIMING_PROFILES).map(([n, t]) => `${n} (ttl ${t.patroni.ttl}, loop_wait ${t.patroni.loop_wait}, retry_timeout ${t.patroni.retry_timeout}, HAProxy inter ${t.check.inter}s fall ${t.check.fall} rise ${t.check.rise})`).join(', ')}`, oneOf(Object.keys(TIMING_PROFILES)))
+    .option('--synchronous <mode>', `synchronous replication: ${SYNCHRONOUS_MODES.join(', ')}`, oneOf(SYNCHRONOUS_MODES))
+    .option('--plan', 'print the steps, start nothing')
+    .option('--check', 'ask the machines what would change, change nothing')
+    .option('--detach', 'start it and return at once')
+    .action(async (target: string, opts: Parameters<typeof tuneCommand>[1]) => {
+      const topology = await topologyNamed(target, (file) => loadOrReport(file)?.topology);
+      exitCode = topology ? await tuneCommand(topology, opts) : 1;
+    });
+
+  program
     .command('reports')
     .description("the cluster's drills and switchovers, newest first (fault, verdict, write downtime, lost writes, predicted); with an id, that report")
     .argument('<cluster>', 'cluster name')
@@ -176,6 +190,13 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 type ResumeOptions = Partial<Record<Decision, boolean>> & { step?: string; reason?: string };
+
+function oneOf<T extends string>(values: readonly T[]) {
+  return (value: string): T => {
+    if (!(values as readonly string[]).includes(value)) throw new InvalidArgumentError(`must be one of ${values.join(', ')}`);
+    return value as T;
+  };
+}
 
 function faultName(value: string): FaultName {
   if (!isFaultName(value)) throw new InvalidArgumentError(`must be one of ${FAULT_NAMES.join(', ')}`);

@@ -5,14 +5,15 @@ import { readFileSync } from 'node:fs';
 import type { ClusterHealth } from '../activities/cluster/health';
 import { bestCandidate } from '../activities/patroni/failover';
 import { drillSteps, drillTarget } from '../runbooks/drill';
+import { tunedTopology, tuneSteps, type TuneArgs } from '../runbooks/tune';
 import { FAULT_NAMES, faultProblems, type FaultName } from '../topology/faults';
 import { TASK_QUEUE } from '../connection/temporal';
 import { dbHosts, type Topology } from '../topology';
-import { startRunbook } from './api';
+import { assertValidTopology, checkRunbook, startRunbook } from './api';
 import { readHealth } from './cluster';
 import { connect, follow, say } from './command-support';
 import { formatHealth } from './health';
-import { formatPlan } from './progress';
+import { createProgressDisplay, formatCheckReport, formatPlan } from './progress';
 import { listReports, syncReports } from './report-store';
 
 export interface DrillOptions {
@@ -143,4 +144,40 @@ export async function reportsCommand(cluster: string, id: string | undefined, op
   say([header, ...rows].map((row) => row.map((c, i) => c.padEnd(widths[i])).join('  ')).join('\n'));
   say(`\n\`haflow reports ${cluster} <id>\` prints one; the files are in ${reports[0].files.json.replace(/\/[^/]+$/, '')}`);
   return 0;
+}
+
+/** `haflow tune`: the cluster moved to a timing profile or a synchronous mode; --plan and --check as for the install. */
+export async function tuneCommand(topology: Topology, opts: TuneArgs & { plan?: boolean; check?: boolean; detach?: boolean }): Promise<number> {
+  if (!opts.profile && !opts.synchronous) {
+    say('tune needs --profile <safe|fast>, --synchronous <off|on|strict>, or both');
+    return 2;
+  }
+  let tuned: Topology;
+  try {
+    tuned = assertValidTopology(tunedTopology(topology, opts));
+  } catch (err) {
+    say(`tune refused: ${(err as Error).message}`);
+    return 2;
+  }
+  const p = tuned.patroni;
+  const about = `ttl ${p.ttl}, loop_wait ${p.loop_wait}, retry_timeout ${p.retry_timeout}, synchronous_mode ${p.synchronous_mode}; HAProxy inter ${tuned.haproxy.check.inter}s fall ${tuned.haproxy.check.fall} rise ${tuned.haproxy.check.rise}`;
+  if (opts.plan) {
+    say(formatPlan(tuneSteps(tuned), about));
+    return 0;
+  }
+  const client = await connect();
+  if (opts.check) {
+    const display = await createProgressDisplay({ stepLines: false });
+    const result = await checkRunbook(client, 'tune', tuned, undefined, { onProgress: (pr) => display.update(pr), onNotice: display.notice }).finally(() => display.close());
+    if (result.status === 'completed') {
+      say(formatCheckReport(tuned.cluster, result.outcome).replace('`haflow install`', '`haflow tune`'));
+      return 0;
+    }
+    say(`the check stopped: ${result.status === 'blocked' ? `${result.step.id}: ${result.step.error?.message}` : result.error.message}`);
+    return 1;
+  }
+  const handle = await startRunbook(client, 'tune', tuned, undefined);
+  say(`started tune of cluster ${tuned.cluster} (${about}): workflow ${handle.workflowId}`);
+  if (opts.detach) return 0;
+  return follow(handle, tuned.cluster, 'tune');
 }

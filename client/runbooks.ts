@@ -6,6 +6,7 @@ import { drillSteps, drillTarget, type DrillArgs } from '../runbooks/drill';
 import { installSteps } from '../runbooks/install';
 import { stepIdProblems, type Runbook } from '../runbooks/runbook';
 import { switchoverSteps, type SwitchoverArgs } from '../runbooks/switchover';
+import { tuneSteps } from '../runbooks/tune';
 import type * as workflows from '../workflows';
 
 export interface RunbookKind<A> {
@@ -27,6 +28,7 @@ export const RUNBOOKS = {
     input: (topology, args) => ({ drill: { ...args, target: drillTarget(topology, args) } }),
   }),
   switchover: kind<SwitchoverArgs>({ workflowType: 'switchoverWorkflow', steps: switchoverSteps, input: (_topology, args) => ({ switchover: args }) }),
+  tune: kind<void>({ workflowType: 'tuneWorkflow', steps: (topology) => tuneSteps(topology) }),
 };
 
 export type RunbookName = keyof typeof RUNBOOKS;

@@ -29,6 +29,7 @@ export const ACTIVITY_NAMES = [
   'replicaPatroniInactive',
   'replicaStreaming',
   'patroniClusterHealthy',
+  'ensureDynamicConfig',
   'configureDatabase',
   'verifyWriteThroughHaproxy',
   'clusterHealthy',

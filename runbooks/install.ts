@@ -15,7 +15,7 @@ import { stepOf, type Runbook, type Step, type StepGroup } from './runbook';
 const HEARTBEAT_SECONDS = 10;
 
 type HostActivity = Extract<ActivityName, 'preflightHost' | 'ensurePackages' | 'configureEtcdMember' | 'configureHaproxy' | 'configurePatroni' | 'startPatroni' | 'waitForLeader' | 'replicaPatroniInactive' | 'configureDatabase' | 'replicaStreaming' | 'verifyWriteThroughHaproxy' | 'haproxyLeaderUp'>;
-type ClusterActivity = Extract<ActivityName, 'preflightCluster' | 'etcdHealthy' | 'patroniClusterHealthy'>;
+type ClusterActivity = Extract<ActivityName, 'preflightCluster' | 'etcdHealthy' | 'patroniClusterHealthy' | 'ensureDynamicConfig'>;
 type Fields = Omit<Step, 'activity' | 'input' | 'host'>;
 
 /** A step on one host: its activity gets the host's name. */
@@ -121,6 +121,12 @@ export function installSteps(topology: Topology): Runbook {
       title: `${leader.name} is the Patroni leader and accepts writes`,
       kind: 'verify',
       timeoutSeconds: 300,
+    }),
+    onCluster('ensureDynamicConfig', {
+      id: 'patroni.dynamic-config',
+      title: `Patroni's dynamic configuration: ttl ${topology.patroni.ttl}, loop_wait ${topology.patroni.loop_wait}, retry_timeout ${topology.patroni.retry_timeout}, synchronous_mode ${topology.patroni.synchronous_mode} (PATCH /config when the cluster was created with others)`,
+      kind: 'change',
+      timeoutSeconds: 60,
     }),
     ...replicas.map((host) =>
       onHost(host, 'configurePatroni', {

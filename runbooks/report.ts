@@ -135,7 +135,7 @@ export interface DrillReport {
     stoppedBecause: string;
     lostCheck: string;
   };
-  settings: { ttl: number; loop_wait: number; retry_timeout: number; inter: number; fall: number; rise: number; synchronous_mode: boolean };
+  settings: { ttl: number; loop_wait: number; retry_timeout: number; inter: number; fall: number; rise: number; synchronous_mode: string };
   /** What healing and the steps after the measurement found. */
   notes: string[];
 }

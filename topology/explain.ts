@@ -1,7 +1,7 @@
 // Words for schema errors: what the schema expects at a path, in an operator's terms,
 // and what was found instead, never repeating a secret.
 import { z } from 'zod';
-import { secretRef, topologySchema } from './schema';
+import { secretRef, topologyObject } from './schema';
 
 /** One step of a field path: a key, or an index in a list. */
 export type Segment = string | number;
@@ -91,7 +91,7 @@ function objectsOf(schema: z.ZodType): z.ZodObject[] {
 
 /** The schema for a path in the file, or undefined where the schema does not go (unknown fields). */
 export function schemaAt(path: Segment[]): z.ZodType | undefined {
-  let s: z.ZodType = topologySchema;
+  let s: z.ZodType = topologyObject;
   for (const segment of path) {
     const inner = unwrap(s);
     if (inner instanceof z.ZodArray && typeof segment === 'number') s = inner.element as z.ZodType;

@@ -133,15 +133,34 @@ export const postgresql = z.strictObject({
     .default({}),
 });
 
+/**
+ * Named timings for Patroni and HAProxy's checks: `safe` is Patroni's defaults with the guide's
+ * checks; `fast` fails over in a few seconds on a network that does not hiccup for longer than
+ * retry_timeout. A timing written in the file wins over its profile.
+ */
+export const TIMING_PROFILES = {
+  safe: { patroni: { ttl: 30, loop_wait: 10, retry_timeout: 10 }, check: { inter: 3, fall: 3, rise: 2 } },
+  fast: { patroni: { ttl: 6, loop_wait: 1, retry_timeout: 2 }, check: { inter: 0.5, fall: 2, rise: 1 } },
+} as const;
+export type TimingProfile = keyof typeof TIMING_PROFILES;
+
+export const SYNCHRONOUS_MODES = ['off', 'on', 'strict'] as const;
+
 export const patroni = z.strictObject({
   scope: name.optional(),
   namespace: identifier('dcsNamespace').default('/service/'),
+  /** Named timings (TIMING_PROFILES) for what the file does not set itself. */
+  profile: z.enum(Object.keys(TIMING_PROFILES) as TimingProfile[], { error: `must be one of ${Object.keys(TIMING_PROFILES).join(', ')}` }).optional(),
   // Whole seconds: Patroni's validator rejects fractions.
   ttl: wholeSeconds('leader key time to live').default(30),
   loop_wait: wholeSeconds('HA loop interval').default(10),
   retry_timeout: wholeSeconds('DCS and PostgreSQL retry timeout').default(10),
   maximum_lag_on_failover: z.number().int().nonnegative().default(1048576),
-  synchronous_mode: z.boolean().default(false),
+  /** off: asynchronous replication; on: a commit waits for a synchronous standby when there is one; strict: always. */
+  synchronous_mode: z
+    .union([z.enum(SYNCHRONOUS_MODES), z.boolean()], { error: `must be one of ${SYNCHRONOUS_MODES.join(', ')}` })
+    .default('off')
+    .transform((mode) => (mode === true ? 'on' : mode === false ? 'off' : mode)),
   rest_api_port: port.default(8008),
   /** The DB node that bootstraps the cluster; defaults to the first host with the db role. */
   initial_leader: name.optional(),
@@ -252,7 +271,7 @@ export const objectives = z.strictObject({
   lost_writes: z.number().int().nonnegative().default(0),
 });
 
-export const topologySchema = z.strictObject({
+export const topologyObject = z.strictObject({
   cluster: name,
   layout: z.enum(LAYOUTS, { error: `must be one of ${LAYOUTS.join(', ')}` }),
   /** OS releases the preflight accepts, as "<id> <version>" from /etc/os-release. */
@@ -270,7 +289,19 @@ export const topologySchema = z.strictObject({
   objectives: objectives.optional(),
 });
 
+/** A profile's timings go where the file did not write its own, before defaults apply. */
+function withTimingProfile(input: unknown): unknown {
+  const file = input as { patroni?: Record<string, unknown>; haproxy?: Record<string, unknown> } | null;
+  const profile = TIMING_PROFILES[file?.patroni?.profile as TimingProfile];
+  if (!profile || !file) return input;
+  const patroni = { ...profile.patroni, ...file.patroni };
+  const haproxy = { ...file.haproxy, check: { ...profile.check, ...(file.haproxy?.check as object | undefined) } };
+  return { ...file, patroni, haproxy };
+}
+
+export const topologySchema = z.preprocess(withTimingProfile, topologyObject);
+
 /** A topology after schema defaults are applied. */
 export type Topology = z.infer<typeof topologySchema>;
 /** A topology as written in the file. */
-export type TopologyInput = z.input<typeof topologySchema>;
+export type TopologyInput = z.input<typeof topologyObject>;

@@ -5,3 +5,4 @@ export { installWorkflow } from './install';
 export { clusterHealthWorkflow } from './cluster-health';
 export { drillWorkflow } from './drill';
 export { switchoverWorkflow } from './switchover';
+export { tuneWorkflow } from './tune';

@@ -43,6 +43,7 @@ export interface PatroniConfig {
       retry_timeout: number;
       maximum_lag_on_failover: number;
       synchronous_mode: boolean;
+      synchronous_mode_strict: boolean;
       postgresql: { use_pg_rewind: boolean; use_slots: boolean; parameters: Record<string, PgValue> };
     };
     initdb: (string | Record<string, string>)[];
@@ -83,7 +84,8 @@ export function renderPatroniYml(topology: Topology, host: Host, secrets: Patron
         loop_wait: patroni.loop_wait,
         retry_timeout: patroni.retry_timeout,
         maximum_lag_on_failover: patroni.maximum_lag_on_failover,
-        synchronous_mode: patroni.synchronous_mode,
+        synchronous_mode: patroni.synchronous_mode !== 'off',
+        synchronous_mode_strict: patroni.synchronous_mode === 'strict',
         postgresql: {
           use_pg_rewind: true,
           use_slots: true,

@@ -87,7 +87,9 @@ for (const fault of FAULT_NAMES) {
   test(`drill ${fault}: completes, the cluster ends healthy, the downtime is measured, and every acknowledged write is on the leader`, async () => {
     const lab = currentLab();
     const before = await healthyCluster();
-    const run = await cli('drill', lab.topologyFile, '--fault', fault);
+    // The planned switchover also switches back, as a scheduled drill would, to show --switch-back.
+    const switchBack = fault === 'switchover';
+    const run = await cli('drill', lab.topologyFile, '--fault', fault, ...(switchBack ? ['--switch-back'] : []));
     assert.equal(run.code, 0, run.out);
     assert.match(run.out, new RegExp(`drill ${fault} on \\S+ on cluster lab-standalone: PASS`));
     const report = latestReport();
@@ -98,8 +100,11 @@ for (const fault of FAULT_NAMES) {
 
     // Checked against the daemons themselves, not through haflow.
     const after = await waitHealthy(lab);
-    if (FAULTS[fault].leaderMoves) assert.notEqual(after.leader, before.leader, 'leadership moved');
-    const rows = await probeRowsOn(lab, after.leader!, report.probe.drill);
+    if (switchBack) {
+      assert.equal(after.leader, before.leader, 'switched back to the leader before the drill');
+      assert.notEqual(report.figures.newLeader, before.leader, 'during the drill another member led');
+    } else if (FAULTS[fault].leaderMoves) assert.notEqual(after.leader, before.leader, 'leadership moved');
+    const rows = await probeRowsOn(lab, report.figures.newLeader!, report.probe.drill);
     for (const [first, last] of report.probe.acked) {
       for (let seq = first; seq <= last; seq++) assert.ok(rows.has(seq), `acknowledged write ${seq} is on the leader ${after.leader}`);
     }
@@ -160,4 +165,28 @@ test('after an abort at the blocked step that follows the fault, the heal runs: 
   assert.equal(currentLab().status().find((m) => m.name === before.leader)!.state, 'running', 'the heal powered the old leader on before the run ended');
   // Healed within the leader key's ttl, the old leader may well lead again: either way, healthy.
   await waitHealthy(lab, 180_000);
+});
+
+test('haflow tune to the fast profile shortens the measured downtime of a crashed leader', async () => {
+  const lab = currentLab();
+  await healthyCluster();
+  const drill = async () => {
+    await waitHealthy(lab);
+    // By name: the topology of the cluster's latest operation, so the tuned one after the tune.
+    const run = await cli('drill', 'lab-standalone', '--fault', 'crash-leader');
+    assert.equal(run.code, 0, run.out);
+    return latestReport();
+  };
+  const before = await drill();
+  const tuned = await cli('tune', lab.topologyFile, '--profile', 'fast');
+  assert.equal(tuned.code, 0, tuned.out);
+  assert.match(tuned.out, /changed Patroni's dynamic configuration \(PATCH \/config\): ttl: 10 → 6, loop_wait: 2 → 1, retry_timeout: 4 → 2/);
+  // Asked of Patroni and HAProxy themselves.
+  const config = (await (await fetch('http://127.0.0.12:8008/config')).json()) as { ttl: number; loop_wait: number };
+  assert.deepEqual([config.ttl, config.loop_wait], [6, 1]);
+  const cfg = await sshRun(lab, 'observer', 'cat /etc/haproxy/haproxy.cfg', { sudo: true });
+  assert.match(cfg.stdout, /default-server inter 500ms fall 2 rise 1/);
+  const after = await drill();
+  assert.equal(after.settings.ttl, 6, 'the drill ran with the tuned timings (the topology of the latest operation)');
+  assert.ok(after.figures.writeDowntimeSeconds! < before.figures.writeDowntimeSeconds!, `fast ${after.figures.writeDowntimeSeconds} s, before ${before.figures.writeDowntimeSeconds} s`);
 });

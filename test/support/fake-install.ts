@@ -15,6 +15,7 @@ const CHANGES: readonly ActivityName[] = [
   'configurePatroni',
   'startPatroni',
   'configureDatabase',
+  'ensureDynamicConfig',
 ];
 
 export interface InjectedFailure {

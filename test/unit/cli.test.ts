@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -56,4 +56,24 @@ test('unknown commands are usage errors (exit 2)', () => {
   const run = haflow('frobnicate');
   assert.equal(run.status, 2);
   assert.match(run.stderr, /unknown command/);
+});
+
+test('drill with an unknown fault, and tune without what to change, are refused with what would be valid', () => {
+  const drill = haflow('drill', 'lab/topologies/standalone.yaml', '--fault', 'meteor');
+  assert.equal(drill.status, 2);
+  assert.match(drill.stderr, /--fault <fault>' argument 'meteor' is invalid\. must be one of switchover, stop-patroni, kill-postgres, crash-leader, partition-leader, crash-observer/);
+  const tune = haflow('tune', 'lab/topologies/standalone.yaml', '--profile', 'ludicrous');
+  assert.equal(tune.status, 2);
+  assert.match(tune.stderr, /must be one of safe, fast/);
+});
+
+test('a drill whose fault driver the topology does not set is refused before anything starts, naming the setting', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'haflow-cli-'));
+  const file = join(dir, 'no-drivers.yaml');
+  const text = readFileSync(join(root, 'lab/topologies/standalone.yaml'), 'utf8').replace(/\nfaults:\n(  .*\n)+/, '\n');
+  writeFileSync(file, text);
+  // Refused before any connection: the address below leads nowhere.
+  const run = spawnSync(process.execPath, [join(root, 'bin/haflow.js'), 'drill', file, '--fault', 'crash-leader'], { encoding: 'utf8', cwd: root, env: { ...process.env, TEMPORAL_ADDRESS: '127.0.0.1:9' } });
+  assert.equal(run.status, 2, run.stdout + run.stderr);
+  assert.match(run.stdout, /drill crash-leader refused before anything started:\n {2}- fault crash-leader needs the fault driver faults\.power_off/);
 });

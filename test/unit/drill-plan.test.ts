@@ -8,6 +8,8 @@ import { FAULT_NAMES } from '../../topology/faults';
 import { predictDowntime } from '../../runbooks/report';
 import { flattenSteps, stepIdProblems } from '../../runbooks/runbook';
 import { switchoverSteps } from '../../runbooks/switchover';
+import { tunedTopology, tuneSteps } from '../../runbooks/tune';
+import { desiredDynamicConfig, dynamicConfigChanges } from '../../activities/patroni/dynamic-config';
 import { loadTopology } from '../../topology';
 
 const { topology } = loadTopology(join(__dirname, '../../lab/topologies/standalone.yaml'));
@@ -59,4 +61,21 @@ test('a switchover: gate, probe database, POST /switchover (one attempt), then v
   const later = switchoverSteps(topology, { leader: 'node1', candidate: 'node2', at: '2026-12-01T02:00:00.000Z' });
   assert.deepEqual(flattenSteps(later).map((s) => s.id), ['switchover.gate', 'postgres.probe-database@node1', 'patroni.switchover@node2']);
   assert.equal(flattenSteps(later)[2].input.scheduledAt, '2026-12-01T02:00:00.000Z');
+});
+
+test('tune: the profile replaces every timing, the plan changes config.yml, the dynamic configuration and HAProxy, then verifies', () => {
+  const fast = tunedTopology(topology, { profile: 'fast', synchronous: 'on' });
+  assert.deepEqual([fast.patroni.ttl, fast.patroni.loop_wait, fast.patroni.retry_timeout, fast.patroni.synchronous_mode], [6, 1, 2, 'on']);
+  assert.deepEqual(fast.haproxy.check, { inter: 0.5, fall: 2, rise: 1 });
+  assert.deepEqual(desiredDynamicConfig(fast), { ttl: 6, loop_wait: 1, retry_timeout: 2, maximum_lag_on_failover: 1048576, synchronous_mode: true, synchronous_mode_strict: false });
+  const steps = flattenSteps(tuneSteps(fast)).map((s) => s.id);
+  assert.deepEqual(steps, ['tune.gate', 'patroni.config@node1', 'patroni.config@node2', 'patroni.dynamic-config', 'haproxy.config@observer', 'verify.haproxy@observer', 'tune.healthy-after']);
+  assert.deepEqual(stepIdProblems(tuneSteps(fast)), []);
+});
+
+test("the dynamic configuration's changes: only what differs, and an absent synchronous mode is off", () => {
+  const wanted = desiredDynamicConfig(topology);
+  assert.deepEqual(dynamicConfigChanges({ ...wanted }, wanted), []);
+  assert.deepEqual(dynamicConfigChanges({ ttl: 30, loop_wait: 2, retry_timeout: 4, maximum_lag_on_failover: 1048576 }, wanted), [{ key: 'ttl', from: 30, to: 10 }]);
+  assert.deepEqual(dynamicConfigChanges({ ...wanted, synchronous_mode: true }, wanted).map((c) => c.key), ['synchronous_mode']);
 });

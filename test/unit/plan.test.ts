@@ -50,7 +50,7 @@ function phaseOf(id: string, leader: string): string {
   if (what === 'packages.install') return 'packages';
   if (what.startsWith('etcd.')) return 'etcd';
   if (what === 'haproxy.config') return 'haproxy';
-  if (what === 'patroni.leader' || ((what === 'patroni.config' || what === 'patroni.start') && host === leader)) return 'patroni leader';
+  if (what === 'patroni.leader' || what === 'patroni.dynamic-config' || ((what === 'patroni.config' || what === 'patroni.start') && host === leader)) return 'patroni leader';
   if (what === 'patroni.config') return 'replica config';
   if (what === 'patroni.replica-inactive') return 'replica-inactive guard';
   if (what === 'db.config') return 'db config';

@@ -54,6 +54,7 @@ test('loopback lab: the config proven on the lab, section by section', () => {
     retry_timeout: 10,
     maximum_lag_on_failover: 1048576,
     synchronous_mode: false,
+    synchronous_mode_strict: false,
     postgresql: {
       use_pg_rewind: true,
       use_slots: true,
@@ -174,7 +175,9 @@ test('synchronous_mode, timings, ports, paths, scope and namespace come from the
   assert.equal(yml.scope, 'billing');
   assert.equal(yml.namespace, '/db/');
   const { postgresql: _dcsPostgresql, ...timings } = yml.bootstrap.dcs;
-  assert.deepEqual(timings, { ttl: 10, loop_wait: 2, retry_timeout: 4, maximum_lag_on_failover: 0, synchronous_mode: true });
+  assert.deepEqual(timings, { ttl: 10, loop_wait: 2, retry_timeout: 4, maximum_lag_on_failover: 0, synchronous_mode: true, synchronous_mode_strict: false });
+  const strict = render(generic({ patroni: { synchronous_mode: 'strict' } }), 'node-1').bootstrap.dcs;
+  assert.deepEqual([strict.synchronous_mode, strict.synchronous_mode_strict], [true, true]);
   assert.equal(yml.restapi.listen, '10.0.0.1:8009');
   assert.equal(yml.postgresql.listen, '10.0.0.1:5433');
   assert.equal(yml.postgresql.data_dir, '/data/patroni');

@@ -666,3 +666,28 @@ describe('SSH time limits', () => {
     onlyError(text, 'ssh.connect_timeout', at(text, 'connect_timeout: 120', '120'));
   });
 });
+
+describe('timing profiles and synchronous mode', () => {
+  it("patroni.profile fills Patroni's timings and HAProxy's checks the file does not set; what it sets wins", () => {
+    const fast = parseTopology(edit(STANDALONE, ['  ttl: 30\n  loop_wait: 10\n  retry_timeout: 10\n', '  profile: fast\n']), 'c.yaml').topology;
+    assert.deepEqual([fast.patroni.ttl, fast.patroni.loop_wait, fast.patroni.retry_timeout], [6, 1, 2]);
+    assert.deepEqual(fast.haproxy.check, { inter: 0.5, fall: 2, rise: 1 });
+    const mixed = parseTopology(edit(STANDALONE, ['  ttl: 30\n  loop_wait: 10\n  retry_timeout: 10\n', '  profile: fast\n  ttl: 8\n'], ['  stats_port: 7000', '  stats_port: 7000\n  check: { rise: 3 }']), 'c.yaml').topology;
+    assert.deepEqual([mixed.patroni.ttl, mixed.patroni.loop_wait], [8, 1]);
+    assert.deepEqual(mixed.haproxy.check, { inter: 0.5, fall: 2, rise: 3 });
+    const safe = parseTopology(edit(STANDALONE, ['  ttl: 30\n  loop_wait: 10\n  retry_timeout: 10\n', '  profile: safe\n']), 'c.yaml').topology;
+    assert.deepEqual([safe.patroni.ttl, safe.haproxy.check.inter], [30, 3]);
+  });
+
+  it('an unknown profile is refused at its line, with the valid ones', () => {
+    const text = edit(STANDALONE, ['  ttl: 30\n', '  profile: turbo\n  ttl: 30\n']);
+    const issue = onlyError(text, 'patroni.profile', at(text, 'profile: turbo', 'turbo'));
+    assert.match(issue.message, /must be one of safe, fast/);
+  });
+
+  it('synchronous_mode is off, on or strict (true and false still read as on and off)', () => {
+    const mode = (value: string) => parseTopology(edit(STANDALONE, ['  ttl: 30\n', `  synchronous_mode: ${value}\n  ttl: 30\n`]), 'c.yaml').topology.patroni.synchronous_mode;
+    assert.deepEqual(['off', 'on', 'strict', 'true', 'false'].map(mode), ['off', 'on', 'strict', 'on', 'off']);
+    assert.equal(parseTopology(STANDALONE, 'c.yaml').topology.patroni.synchronous_mode, 'off');
+  });
+});

@@ -1,0 +1,58 @@
+// Patroni's dynamic configuration (kept in etcd, the same for every member): the timings and
+// the synchronous mode from the topology, applied to a running cluster with PATCH /config, as
+// `patronictl edit-config` would. The bootstrap section of config.yml only counts once, when
+// the cluster is created; this is how the install and `haflow tune` change it afterwards.
+import { ApplicationFailure } from '@temporalio/common';
+import { dbHosts, type Topology } from '../../topology';
+import { StepFailureTypes, type ClusterInput, type StepResult } from '../contract';
+import { httpGet, stepResult } from '../shared/step';
+import { patroniCluster, restUrl } from './rest';
+
+export type DynamicSettings = Record<'ttl' | 'loop_wait' | 'retry_timeout' | 'maximum_lag_on_failover', number> & Record<'synchronous_mode' | 'synchronous_mode_strict', boolean>;
+
+export function desiredDynamicConfig(topology: Topology): DynamicSettings {
+  const p = topology.patroni;
+  return {
+    ttl: p.ttl,
+    loop_wait: p.loop_wait,
+    retry_timeout: p.retry_timeout,
+    maximum_lag_on_failover: p.maximum_lag_on_failover,
+    synchronous_mode: p.synchronous_mode !== 'off',
+    synchronous_mode_strict: p.synchronous_mode === 'strict',
+  };
+}
+
+/** The settings that differ, as `key: now → wanted`. */
+export function dynamicConfigChanges(current: Partial<Record<keyof DynamicSettings, unknown>>, wanted: DynamicSettings): { key: keyof DynamicSettings; from: unknown; to: unknown }[] {
+  // Patroni leaves out what was never set: absent means its default (false for the modes).
+  const now = (key: keyof DynamicSettings) => current[key] ?? (key.startsWith('synchronous') ? false : undefined);
+  return (Object.keys(wanted) as (keyof DynamicSettings)[]).filter((key) => now(key) !== wanted[key]).map((key) => ({ key, from: now(key), to: wanted[key] }));
+}
+
+export async function ensureDynamicConfig(input: ClusterInput): Promise<StepResult> {
+  const { topology, check } = input;
+  const { members } = await patroniCluster(topology);
+  const leader = dbHosts(topology).find((h) => h.name === members.find((m) => m.role === 'leader')?.name) ?? dbHosts(topology)[0];
+  const read = async () => JSON.parse((await httpGet(restUrl(topology, leader, '/config'))).body) as Record<string, unknown>;
+  const wanted = desiredDynamicConfig(topology);
+  const changes = dynamicConfigChanges(await read(), wanted);
+  const describe = changes.map((c) => `${c.key}: ${String(c.from)} → ${String(c.to)}`);
+  if (changes.length === 0) return stepResult([], `Patroni's dynamic configuration matches the topology (ttl ${wanted.ttl}, loop_wait ${wanted.loop_wait}, retry_timeout ${wanted.retry_timeout}, synchronous_mode ${topology.patroni.synchronous_mode})`);
+  if (check) return stepResult([`would change Patroni's dynamic configuration: ${describe.join(', ')}`], '', describe);
+  const response = await fetch(restUrl(topology, leader, '/config'), {
+    method: 'PATCH',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(Object.fromEntries(changes.map((c) => [c.key, c.to]))),
+    signal: AbortSignal.timeout(10_000),
+  });
+  const answer = (await response.text()).trim();
+  const left = dynamicConfigChanges(await read(), wanted);
+  if (response.status !== 200 || left.length > 0) {
+    throw ApplicationFailure.create({
+      type: StepFailureTypes.commandFailed,
+      message: `Patroni on ${leader.name} did not take the dynamic configuration (HTTP ${response.status} ${answer.slice(0, 300)}); still different: ${left.map((c) => c.key).join(', ') || 'nothing'}`,
+      details: [{ remedy: `look at \`patronictl -c /etc/patroni/config.yml show-config\` on ${leader.name}` }],
+    });
+  }
+  return stepResult([`changed Patroni's dynamic configuration (PATCH /config): ${describe.join(', ')}`], '', describe);
+}

@@ -1,0 +1,52 @@
+// `haflow tune` as data: a running cluster moved to other timings (a profile) or another
+// synchronous mode. Patroni's dynamic configuration changes with PATCH /config; each node's
+// config.yml follows (for a cluster created again later); HAProxy's checks change through a
+// checked reload. Pure, like every runbook: `haflow tune --plan` prints these steps.
+import { TIMING_PROFILES, type SYNCHRONOUS_MODES, type TimingProfile, type Topology } from '../topology/schema';
+import { dbHosts, haproxyHosts } from '../topology/derive';
+import { haproxySettleSeconds } from '../activities/haproxy/timings';
+import { stepOf, type Runbook, type Step } from './runbook';
+
+export function tuneSteps(topology: Topology): Runbook {
+  const hb = { heartbeatSeconds: 10 };
+  const p = topology.patroni;
+  const { inter, fall, rise } = topology.haproxy.check;
+  const items: Step[] = [
+    stepOf('clusterHealthy', { ...hb, id: 'tune.gate', title: 'Gate: one leader, replicas streaming, HAProxy on the leader', kind: 'guard', guard: 'timings change only on a healthy cluster', timeoutSeconds: 60 }, {}),
+    ...dbHosts(topology).map((host) =>
+      stepOf('configurePatroni', { ...hb, id: `patroni.config@${host.name}`, title: `config.yml on ${host.name} with the new timings (its bootstrap section), Patroni reloaded`, kind: 'change', host: host.name, timeoutSeconds: 120 }, { host: host.name }),
+    ),
+    stepOf(
+      'ensureDynamicConfig',
+      { ...hb, id: 'patroni.dynamic-config', title: `Patroni's dynamic configuration: ttl ${p.ttl}, loop_wait ${p.loop_wait}, retry_timeout ${p.retry_timeout}, synchronous_mode ${p.synchronous_mode} (PATCH /config)`, kind: 'change', timeoutSeconds: 60 },
+      {},
+    ),
+    ...haproxyHosts(topology).map((host) =>
+      stepOf('configureHaproxy', { ...hb, id: `haproxy.config@${host.name}`, title: `haproxy.cfg on ${host.name} with checks inter ${inter}s fall ${fall} rise ${rise}: checked with haproxy -c, reloaded`, kind: 'change', host: host.name, timeoutSeconds: 120 }, { host: host.name }),
+    ),
+    ...haproxyHosts(topology).map((host) =>
+      stepOf('haproxyLeaderUp', { ...hb, id: `verify.haproxy@${host.name}`, title: `HAProxy on ${host.name} sends writes to exactly the leader`, kind: 'verify', host: host.name, timeoutSeconds: Math.max(120, haproxySettleSeconds(topology) + 30) }, { host: host.name }),
+    ),
+    stepOf('clusterHealthy', { ...hb, id: 'tune.healthy-after', title: 'The cluster is healthy with its new timings', kind: 'verify', timeoutSeconds: 60 }, {}),
+  ];
+  return { name: 'tune', cluster: topology.cluster, items };
+}
+
+export interface TuneArgs {
+  profile?: TimingProfile;
+  synchronous?: (typeof SYNCHRONOUS_MODES)[number];
+}
+
+/** The topology with the profile's timings (all of them: the operator asked for the profile) and the synchronous mode. */
+export function tunedTopology(topology: Topology, args: TuneArgs): Topology {
+  const profile = args.profile ? TIMING_PROFILES[args.profile] : undefined;
+  return {
+    ...topology,
+    patroni: {
+      ...topology.patroni,
+      ...(profile ? { ...profile.patroni, profile: args.profile } : {}),
+      ...(args.synchronous ? { synchronous_mode: args.synchronous } : {}),
+    },
+    haproxy: { ...topology.haproxy, ...(profile ? { check: { ...profile.check } } : {}) },
+  };
+}
