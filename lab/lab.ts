@@ -126,7 +126,17 @@ export class Lab {
     writeState(this.state);
   }
 
+  /**
+   * The machines as the state file has them now: another process (`haflow lab crash` run by a
+   * fault driver, say) may have changed them since this object read it.
+   */
+  private refresh(): void {
+    const onDisk = readState();
+    if (onDisk && onDisk.topologyFile === this.state.topologyFile) this.state = onDisk;
+  }
+
   status(): MachineStatus[] {
+    this.refresh();
     return Object.entries(this.state.machines).map(([name, m]) => {
       const alive = m.running && isAlive(m.running.initPid, 'tini');
       return {
@@ -152,6 +162,7 @@ export class Lab {
    * to its address are dropped, so to the others it looks like a host without power.
    */
   async crash(name: string): Promise<void> {
+    this.refresh();
     const host = this.host(name);
     const running = this.state.machines[name].running;
     if (!running) throw new LabError(`machine ${name} is not running`);
@@ -164,6 +175,7 @@ export class Lab {
 
   /** Powers a machine on again with its disk: sshd, then every enabled unit. */
   async boot(name: string): Promise<void> {
+    this.refresh();
     const host = this.host(name);
     const running = this.state.machines[name].running;
     if (running && isAlive(running.initPid, 'tini')) throw new LabError(`machine ${name} is already running`);
@@ -173,6 +185,7 @@ export class Lab {
 
   /** Cuts traffic between a machine and the others (or one other, or one port). */
   async partition(partition: Partition): Promise<void> {
+    this.refresh();
     const host = this.host(partition.host);
     const peers = partition.from ? [this.host(partition.from)] : this.topology.hosts.filter((h) => h.name !== host.name);
     await addPartition(host, peers, partition.port);
@@ -182,6 +195,7 @@ export class Lab {
 
   /** Removes every partition; a machine that is powered off stays unreachable. */
   async heal(): Promise<void> {
+    this.refresh();
     await healAll();
     for (const [name, machine] of Object.entries(this.state.machines)) if (!machine.running) await dropTrafficTo(this.host(name));
     this.state.partitions = [];
@@ -197,6 +211,7 @@ export class Lab {
 
   /** Stops every machine (gracefully, then by force), removes its cgroups and iptables rules. */
   async down(): Promise<void> {
+    this.refresh();
     await Promise.all(
       Object.entries(this.state.machines).map(async ([name, m]) => {
         if (m.running) await shutdownMachine(name, m.running);
