@@ -115,6 +115,8 @@ export async function replicaRejoined(input: HostInput & { waitSeconds: number }
     if (!leader) return { notYet: 'the cluster has no leader' };
     if (leader.name === input.host) return { done: `${input.host} leads` };
     if (!me) return { notYet: `${input.host} is not a member yet` };
+    // Patroni's own state first: it can report a failed start while an orphaned PostgreSQL streams.
+    if (me.state !== 'running' && me.state !== 'streaming') return { notYet: `Patroni on ${input.host} reports ${me.state}` };
     if (!me.streaming) return { notYet: `${input.host} is ${me.state}, not streaming from ${leader.name}` };
     if (me.timeline !== leader.timeline) return { notYet: `${input.host} is on timeline ${me.timeline}, the leader on ${leader.timeline}` };
     return { done: `${input.host} streams from ${leader.name} on timeline ${leader.timeline}, lag ${me.lag}` };

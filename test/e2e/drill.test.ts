@@ -167,7 +167,7 @@ test('after an abort at the blocked step that follows the fault, the heal runs: 
   await waitHealthy(lab, 180_000);
 });
 
-test('haflow tune to the fast profile shortens the measured downtime of a crashed leader', async () => {
+test('haflow tune to the fast profile and synchronous mode: a crashed leader costs less downtime, and no acknowledged write', async () => {
   const lab = currentLab();
   await healthyCluster();
   const drill = async () => {
@@ -178,15 +178,18 @@ test('haflow tune to the fast profile shortens the measured downtime of a crashe
     return latestReport();
   };
   const before = await drill();
-  const tuned = await cli('tune', lab.topologyFile, '--profile', 'fast');
+  const tuned = await cli('tune', 'lab-standalone', '--profile', 'fast', '--synchronous', 'on');
   assert.equal(tuned.code, 0, tuned.out);
-  assert.match(tuned.out, /changed Patroni's dynamic configuration \(PATCH \/config\): ttl: 10 → 6, loop_wait: 2 → 1, retry_timeout: 4 → 2/);
+  assert.match(tuned.out, /changed Patroni's dynamic configuration \(PATCH \/config\): ttl: 10 → 6, loop_wait: 2 → 1, retry_timeout: 4 → 2, synchronous_mode: false → true/);
   // Asked of Patroni and HAProxy themselves.
-  const config = (await (await fetch('http://127.0.0.12:8008/config')).json()) as { ttl: number; loop_wait: number };
-  assert.deepEqual([config.ttl, config.loop_wait], [6, 1]);
+  const leader = (await waitHealthy(lab)).leader!;
+  const config = (await (await fetch(`http://${lab.host(leader).address}:8008/config`)).json()) as { ttl: number; loop_wait: number; synchronous_mode: boolean };
+  assert.deepEqual([config.ttl, config.loop_wait, config.synchronous_mode], [6, 1, true]);
   const cfg = await sshRun(lab, 'observer', 'cat /etc/haproxy/haproxy.cfg', { sudo: true });
   assert.match(cfg.stdout, /default-server inter 500ms fall 2 rise 1/);
   const after = await drill();
   assert.equal(after.settings.ttl, 6, 'the drill ran with the tuned timings (the topology of the latest operation)');
+  assert.equal(after.settings.synchronous_mode, 'on');
+  assert.equal(after.figures.lostWrites, 0, 'in synchronous mode no acknowledged write is lost');
   assert.ok(after.figures.writeDowntimeSeconds! < before.figures.writeDowntimeSeconds!, `fast ${after.figures.writeDowntimeSeconds} s, before ${before.figures.writeDowntimeSeconds} s`);
 });
