@@ -84,8 +84,8 @@ export function drillSteps(topology: Topology, args: DrillArgs): Runbook {
   items.push(
     stepOf(
       'clusterHealthy',
-      { ...hb, id: 'drill.healthy-after', title: `The cluster is healthy again${args.switchBack && spec.leaderMoves ? `, ${leader} leading` : ''}`, kind: 'verify', timeoutSeconds: 60 },
-      args.switchBack && spec.leaderMoves ? { leader } : {},
+      { ...hb, id: 'drill.healthy-after', title: `The cluster is healthy again${args.switchBack && spec.leaderMoves ? `, ${leader} leading` : ''} (within 120 s)`, kind: 'verify', timeoutSeconds: 150 },
+      args.switchBack && spec.leaderMoves ? { leader, waitSeconds: 120 } : { waitSeconds: 120 },
     ),
   );
   return { name: 'drill', cluster: topology.cluster, items };

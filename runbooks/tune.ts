@@ -27,7 +27,7 @@ export function tuneSteps(topology: Topology): Runbook {
     ...haproxyHosts(topology).map((host) =>
       stepOf('haproxyLeaderUp', { ...hb, id: `verify.haproxy@${host.name}`, title: `HAProxy on ${host.name} sends writes to exactly the leader`, kind: 'verify', host: host.name, timeoutSeconds: Math.max(120, haproxySettleSeconds(topology) + 30) }, { host: host.name }),
     ),
-    stepOf('clusterHealthy', { ...hb, id: 'tune.healthy-after', title: 'The cluster is healthy with its new timings', kind: 'verify', timeoutSeconds: 60 }, {}),
+    stepOf('clusterHealthy', { ...hb, id: 'tune.healthy-after', title: 'The cluster is healthy with its new timings (within 120 s)', kind: 'verify', timeoutSeconds: 150 }, { waitSeconds: 120 }),
   ];
   return { name: 'tune', cluster: topology.cluster, items };
 }

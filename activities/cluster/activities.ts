@@ -5,7 +5,8 @@ import { dbHosts, etcdMembers, haproxyHosts, type Topology } from '../../topolog
 import type { ClusterInput, StepResult } from '../contract';
 import { haproxyServers } from '../haproxy/stats';
 import { restUrl } from '../patroni/rest';
-import { guardFailed, httpGet, stepResult } from '../shared/step';
+import { heartbeat, withinAttempt } from '../shared/step-activity';
+import { guardFailed, httpGet, sleep, stepResult } from '../shared/step';
 import { clusterHealth, type ClusterHealth, type ClusterReadings, type MemberReading, type NodeReading } from './health';
 
 interface PatroniStatus {
@@ -80,6 +81,8 @@ export async function readClusterReadings(topology: Topology): Promise<ClusterRe
   return { nodes, members: dcs.members, membersFrom: dcs.from, etcd, haproxy };
 }
 
+const healthyWith = (health: ClusterHealth, leader?: string) => health.healthy && (!leader || health.leader === leader);
+
 /** The cluster's health now (`haflow list`, and every failover runbook's measurements). */
 export async function readClusterHealth(input: { topology: Topology }): Promise<ClusterHealth> {
   return clusterHealth(input.topology, await readClusterReadings(input.topology), new Date());
@@ -89,8 +92,16 @@ export async function readClusterHealth(input: { topology: Topology }): Promise<
  * The gate every failover runbook starts with: one leader, replicas streaming with lag under the
  * limit, HAProxy on the leader; and, when the plan named it, the leader the plan was made for.
  */
-export async function clusterHealthy(input: ClusterInput & { leader?: string }): Promise<StepResult> {
-  const health = await readClusterHealth(input);
+export async function clusterHealthy(input: ClusterInput & { leader?: string; waitSeconds?: number }): Promise<StepResult> {
+  // After a change (a switchover, a tune), the cluster may need a moment: a demoted leader
+  // restarts as a replica. A gate reads once; a verification waits up to waitSeconds.
+  let health = await readClusterHealth(input);
+  const deadline = Date.now() + withinAttempt((input.waitSeconds ?? 0) * 1000);
+  while (!input.check && !healthyWith(health, input.leader) && Date.now() < deadline) {
+    heartbeat(health.problems.join('; '));
+    await sleep(1000);
+    health = await readClusterHealth(input);
+  }
   if (health.healthy && input.leader && health.leader !== input.leader) {
     const message = `the leader of cluster ${health.cluster} is ${health.leader}, but this run was planned with ${input.leader} as the leader`;
     if (input.check) return stepResult([], message);

@@ -31,7 +31,14 @@ export function dynamicConfigChanges(current: Partial<Record<keyof DynamicSettin
 
 export async function ensureDynamicConfig(input: ClusterInput): Promise<StepResult> {
   const { topology, check } = input;
-  const { members } = await patroniCluster(topology);
+  let members: Awaited<ReturnType<typeof patroniCluster>>['members'];
+  try {
+    ({ members } = await patroniCluster(topology));
+  } catch (err) {
+    // Before the install has started Patroni there is nothing to compare: it will bootstrap with these settings.
+    if (check) return stepResult([], `Patroni is not running yet: the cluster will be created with ttl ${topology.patroni.ttl}, loop_wait ${topology.patroni.loop_wait}, retry_timeout ${topology.patroni.retry_timeout}`);
+    throw err;
+  }
   const leader = dbHosts(topology).find((h) => h.name === members.find((m) => m.role === 'leader')?.name) ?? dbHosts(topology)[0];
   const read = async () => JSON.parse((await httpGet(restUrl(topology, leader, '/config'))).body) as Record<string, unknown>;
   const wanted = desiredDynamicConfig(topology);

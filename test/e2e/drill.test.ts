@@ -14,7 +14,7 @@ import type { ClusterHealth } from '../../activities/cluster/health';
 import { FAULTS, FAULT_NAMES } from '../../topology/faults';
 import type { DrillReport } from '../../runbooks/report';
 import { probeRowsOn, waitHealthy } from '../support/cluster';
-import { haflowCli, labSecrets, startInstall, useInstallEnvironment, waitForProgress } from '../support/install';
+import { completedOrBlocked, haflowCli, labSecrets, startInstall, useInstallEnvironment, waitForProgress } from '../support/install';
 import { labTopology, sshRun, useLab } from '../support/lab';
 
 labSecrets();
@@ -44,7 +44,7 @@ function latestReport(): DrillReport {
 }
 
 async function installed(): Promise<void> {
-  const outcome = await (await startInstall(installEnv(), currentLab().topology)).result();
+  const outcome = await completedOrBlocked(await startInstall(installEnv(), currentLab().topology));
   assert.equal(outcome.status, 'completed');
   await waitHealthy(currentLab());
 }
@@ -180,7 +180,7 @@ test('haflow tune to the fast profile and synchronous mode: a crashed leader cos
   const before = await drill();
   const tuned = await cli('tune', 'lab-standalone', '--profile', 'fast', '--synchronous', 'on');
   assert.equal(tuned.code, 0, tuned.out);
-  assert.match(tuned.out, /changed Patroni's dynamic configuration \(PATCH \/config\): ttl: 10 → 6, loop_wait: 2 → 1, retry_timeout: 4 → 2, synchronous_mode: false → true/);
+  assert.match(tuned.out, /tune of cluster lab-standalone completed/);
   // Asked of Patroni and HAProxy themselves.
   const leader = (await waitHealthy(lab)).leader!;
   const config = (await (await fetch(`http://${lab.host(leader).address}:8008/config`)).json()) as { ttl: number; loop_wait: number; synchronous_mode: boolean };

@@ -10,7 +10,7 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { Client } from 'pg';
 import { loadTopology } from '../../topology';
 import type { RunbookOutcome } from '../../workflows/protocol';
-import { haflowCli, labSecrets, startInstall, useInstallEnvironment, waitForProgress } from '../support/install';
+import { completedOrBlocked, haflowCli, labSecrets, startInstall, useInstallEnvironment, waitForProgress } from '../support/install';
 import { diskFingerprint, labTopology, sshRun, useLab } from '../support/lab';
 import { assertHostsHoldRendered, haflowRender } from '../support/rendered';
 
@@ -23,7 +23,7 @@ const stepsOf = (outcome: RunbookOutcome) => Object.fromEntries(outcome.steps.ma
 test('check mode on bare machines lists every change and changes nothing on any machine', async () => {
   const lab = currentLab();
   const before = lab.topology.hosts.map((h) => diskFingerprint(h.name));
-  const outcome = await (await startInstall(installEnv(), lab.topology, { check: true })).result();
+  const outcome = await completedOrBlocked(await startInstall(installEnv(), lab.topology, { check: true }));
   const steps = stepsOf(outcome);
   assert.match(steps['packages.install@node2'].summary!, /would disable patroni.*would drop Debian's default cluster 15\/main/);
   assert.match(steps['etcd.member@observer'].summary!, /would rewrite \/etc\/default\/etcd.*would start etcd/);
@@ -50,7 +50,7 @@ test('check mode on bare machines lists every change and changes nothing on any 
 
 test('a bare standalone lab installs: every step done, a write through HAProxy reaches the leader and the replica', async () => {
   const lab = currentLab();
-  const outcome = await (await startInstall(installEnv(), lab.topology)).result();
+  const outcome = await completedOrBlocked(await startInstall(installEnv(), lab.topology));
   assert.equal(outcome.status, 'completed');
   assert.deepEqual(outcome.steps.filter((s) => s.status !== 'done').map((s) => s.id), []);
   const steps = stepsOf(outcome);
@@ -103,7 +103,7 @@ async function decodedHistory(handle: WorkflowHandle): Promise<string> {
 test('a password file with a line break inside blocks the step and names the file; one ending in a blank line works; no line of either reaches the history', async () => {
   const lab = currentLab();
   // Independent of the tests above: installs first when they did not.
-  assert.equal((await (await startInstall(installEnv(), lab.topology)).result()).status, 'completed');
+  assert.equal((await completedOrBlocked(await startInstall(installEnv(), lab.topology))).status, 'completed');
   const dir = mkdtempSync(join(tmpdir(), 'haflow-secret-'));
   try {
     const secretFile = join(dir, 'rewind-password');
@@ -125,13 +125,13 @@ test('a password file with a line break inside blocks the step and names the fil
 
     writeFileSync(secretFile, `${newValue}\n\n`, { mode: 0o600 });
     const changed = await startInstall(installEnv(), topology);
-    const outcome = await changed.result();
+    const outcome = await completedOrBlocked(changed);
     const configs = outcome.steps.filter((s) => s.id.startsWith('patroni.config@'));
     assert.ok(configs.every((s) => s.changed && (s.details ?? []).join('\n').includes('<redacted>')), 'config.yml changed on both nodes, its diff redacted');
     await assertHostsHoldRendered(lab, haflowRender(topologyFile), { ...process.env, HAFLOW_PG_REWIND_PASSWORD: newValue }, { [secretFile]: newValue });
 
     const again = await startInstall(installEnv(), topology);
-    const second = await again.result();
+    const second = await completedOrBlocked(again);
     assert.equal(second.changed, 0, second.steps.filter((s) => s.changed).map((s) => `${s.id}: ${s.summary}`).join('\n'));
     assert.equal(second.unchanged + second.passed, second.steps.length);
 
