@@ -9,7 +9,7 @@ import { AmbiguousStepError, DECISIONS } from './api';
 import { demo } from './demo';
 import { defaultServerDbFile } from './dev-server';
 import { defineLabCommands } from './lab-command';
-import { drillCommand, reportsCommand, switchoverCommand, tuneCommand, type DrillOptions } from './failover-commands';
+import { drillCommand, reportsCommand, switchoverCommand, tuneCommand } from './failover-commands';
 import { installCommand, listCommand, planCheckCommand, planCommand, resumeCommand, serverCommand, statusCommand, topologyNamed } from './operator-commands';
 
 /** Exit codes: 0 ok, 1 the operation failed or found problems, 2 bad usage. */
@@ -75,15 +75,20 @@ export async function main(argv: string[]): Promise<number> {
       exitCode = await statusCommand(cluster, opts);
     });
 
+  /** The action of a command on one cluster, named or given as a topology file. */
+  const onCluster =
+    <O>(command: (topology: Topology, opts: O) => Promise<number>) =>
+    async (target: string, opts: O): Promise<void> => {
+      const topology = await topologyNamed(target, (file) => loadOrReport(file)?.topology);
+      exitCode = topology ? await command(topology, opts) : 1;
+    };
+
   program
     .command('list')
     .description("a cluster's health in the words of `patronictl list`, and where HAProxy sends writes; exit 1 when not healthy, naming what is wrong")
     .argument('<cluster>', 'cluster name (its topology is the one of its latest operation), or a topology YAML file')
     .option('--json', 'the health as JSON')
-    .action(async (target: string, opts: { json?: boolean }) => {
-      const topology = await topologyNamed(target, (file) => loadOrReport(file)?.topology);
-      exitCode = topology ? await listCommand(topology, opts) : 1;
-    });
+    .action(onCluster(listCommand));
 
   program
     .command('drill')
@@ -95,10 +100,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--plan', "print the drill's steps for the cluster as it is now, and start nothing")
     .option('--detach', 'start the drill and return at once')
     .option('--json', 'print the report as JSON (the progress goes to stderr)')
-    .action(async (target: string, opts: DrillOptions) => {
-      const topology = await topologyNamed(target, (file) => loadOrReport(file)?.topology);
-      exitCode = topology ? await drillCommand(topology, opts) : 1;
-    });
+    .action(onCluster(drillCommand));
 
   program
     .command('switchover')
@@ -107,10 +109,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--to <host>', 'the member to switch over to (default: the streaming replica least behind)')
     .option('--at <time>', "when Patroni should switch over (ISO 8601, Patroni's scheduled_at)")
     .option('--detach', 'start it and return at once')
-    .action(async (target: string, opts: { to?: string; at?: string; detach?: boolean }) => {
-      const topology = await topologyNamed(target, (file) => loadOrReport(file)?.topology);
-      exitCode = topology ? await switchoverCommand(topology, opts) : 1;
-    });
+    .action(onCluster(switchoverCommand));
 
   program
     .command('tune')
@@ -121,10 +120,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--plan', 'print the steps, start nothing')
     .option('--check', 'ask the machines what would change, change nothing')
     .option('--detach', 'start it and return at once')
-    .action(async (target: string, opts: Parameters<typeof tuneCommand>[1]) => {
-      const topology = await topologyNamed(target, (file) => loadOrReport(file)?.topology);
-      exitCode = topology ? await tuneCommand(topology, opts) : 1;
-    });
+    .action(onCluster(tuneCommand));
 
   program
     .command('reports')

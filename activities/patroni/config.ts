@@ -80,12 +80,7 @@ export function renderPatroniYml(topology: Topology, host: Host, secrets: Patron
       // Written to the DCS once, when the cluster is initialised; afterwards change it with
       // `patronictl edit-config`. Rule of thumb: loop_wait + 2 * retry_timeout <= ttl.
       dcs: {
-        ttl: patroni.ttl,
-        loop_wait: patroni.loop_wait,
-        retry_timeout: patroni.retry_timeout,
-        maximum_lag_on_failover: patroni.maximum_lag_on_failover,
-        synchronous_mode: patroni.synchronous_mode !== 'off',
-        synchronous_mode_strict: patroni.synchronous_mode === 'strict',
+        ...desiredDynamicConfig(topology),
         postgresql: {
           use_pg_rewind: true,
           use_slots: true,
@@ -175,4 +170,19 @@ function networksOf(hosts: Host[]): string[] {
   const nets = hosts.map((h) => (isLoopback(h.address) ? '127.0.0.0/8' : isIpv4(h.address) ? `${h.address}/32` : h.address));
   if (!nets.includes('127.0.0.0/8')) nets.push('127.0.0.1/32');
   return [...new Set(nets)];
+}
+
+/** The dynamic configuration the topology asks for: bootstrapped once, then applied with PATCH /config. */
+export type DynamicSettings = Record<'ttl' | 'loop_wait' | 'retry_timeout' | 'maximum_lag_on_failover', number> & Record<'synchronous_mode' | 'synchronous_mode_strict', boolean>;
+
+export function desiredDynamicConfig(topology: Topology): DynamicSettings {
+  const p = topology.patroni;
+  return {
+    ttl: p.ttl,
+    loop_wait: p.loop_wait,
+    retry_timeout: p.retry_timeout,
+    maximum_lag_on_failover: p.maximum_lag_on_failover,
+    synchronous_mode: p.synchronous_mode !== 'off',
+    synchronous_mode_strict: p.synchronous_mode === 'strict',
+  };
 }

@@ -3,24 +3,11 @@
 // `patronictl edit-config` would. The bootstrap section of config.yml only counts once, when
 // the cluster is created; this is how the install and `haflow tune` change it afterwards.
 import { ApplicationFailure } from '@temporalio/common';
-import { dbHosts, type Topology } from '../../topology';
+import { dbHosts } from '../../topology';
 import { StepFailureTypes, type ClusterInput, type StepResult } from '../contract';
 import { httpGet, stepResult } from '../shared/step';
+import { desiredDynamicConfig, type DynamicSettings } from './config';
 import { patroniCluster, restUrl } from './rest';
-
-export type DynamicSettings = Record<'ttl' | 'loop_wait' | 'retry_timeout' | 'maximum_lag_on_failover', number> & Record<'synchronous_mode' | 'synchronous_mode_strict', boolean>;
-
-export function desiredDynamicConfig(topology: Topology): DynamicSettings {
-  const p = topology.patroni;
-  return {
-    ttl: p.ttl,
-    loop_wait: p.loop_wait,
-    retry_timeout: p.retry_timeout,
-    maximum_lag_on_failover: p.maximum_lag_on_failover,
-    synchronous_mode: p.synchronous_mode !== 'off',
-    synchronous_mode_strict: p.synchronous_mode === 'strict',
-  };
-}
 
 /** The settings that differ, as `key: now → wanted`. */
 export function dynamicConfigChanges(current: Partial<Record<keyof DynamicSettings, unknown>>, wanted: DynamicSettings): { key: keyof DynamicSettings; from: unknown; to: unknown }[] {

@@ -9,7 +9,8 @@ import { predictDowntime } from '../../runbooks/report';
 import { flattenSteps, stepIdProblems } from '../../runbooks/runbook';
 import { switchoverSteps } from '../../runbooks/switchover';
 import { tunedTopology, tuneSteps } from '../../runbooks/tune';
-import { desiredDynamicConfig, dynamicConfigChanges } from '../../activities/patroni/dynamic-config';
+import { desiredDynamicConfig } from '../../activities/patroni/config';
+import { dynamicConfigChanges } from '../../activities/patroni/dynamic-config';
 import { loadTopology } from '../../topology';
 
 const { topology } = loadTopology(join(__dirname, '../../lab/topologies/standalone.yaml'));
