@@ -124,7 +124,8 @@ export async function demo(options: { keep?: boolean }): Promise<number> {
     }
     return code;
   } finally {
-    worker.shutdown();
+    // Ctrl-C already started the worker's shutdown (the SDK handles SIGINT itself).
+    if (worker.getState() === 'RUNNING') worker.shutdown();
     await working.catch(() => undefined);
     await connection.close();
     await server.stop();

@@ -7,7 +7,7 @@ import type { ClusterHealth } from '../cluster/health';
 import { StepFailureTypes, type ClusterInput, type HostInput, type StepResult } from '../contract';
 import { patroniConfigPath } from './config';
 import { restUrl } from './rest';
-import { guardFailed, stepResult, waitFor, type Probe } from '../shared/step';
+import { guardFailed, onHost, stepResult, waitFor, type Probe } from '../shared/step';
 
 /** The replica a switchover goes to when none is named: streaming, least behind. */
 export function bestCandidate(health: ClusterHealth): string | undefined {
@@ -132,8 +132,18 @@ export async function replicaRejoined(input: HostInput & { waitSeconds: number }
     // It will not come back by itself (a diverged timeline pg_rewind could not fix, a broken data
     // directory): rebuilding it from the leader is the operator's call.
     throw guardFailed(
-      `${input.host} did not rejoin as a streaming replica within ${input.waitSeconds} s: ${err.message}`,
+      `${input.host} did not rejoin as a streaming replica within ${input.waitSeconds} s: ${err.message}${await patroniLogTail(input)}`,
       `rebuild it from the leader: \`patronictl -c ${patroniConfigPath} reinit ${patroniScope(topology)} ${input.host}\` on any DB node, then \`haflow resume ${topology.cluster} --retry\``,
     );
+  }
+}
+
+/** The last lines of Patroni's log on the host, for an operator deciding what to do: best effort. */
+async function patroniLogTail(input: HostInput, lines = 15): Promise<string> {
+  try {
+    const log = await onHost(input, (ssh) => ssh.exec(`journalctl -u patroni -n ${lines} --no-pager`, { sudo: true, timeoutMs: 5_000 }));
+    return log.stdout.trim() ? `\nthe last lines of Patroni's log on ${input.host} (\`journalctl -u patroni\`):\n${log.stdout.trimEnd()}` : '';
+  } catch {
+    return '';
   }
 }
