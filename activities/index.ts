@@ -36,6 +36,7 @@ export const ensureProbeDatabase = stepActivity(probeDatabase.ensureProbeDatabas
 export const injectFault = stepActivity(faults.injectFault);
 export const healFault = stepActivity(faults.healFault);
 export const switchoverTo = stepActivity(patroniFailover.switchoverTo);
+export const cancelScheduledSwitchover = stepActivity(patroniFailover.cancelScheduledSwitchover);
 export const awaitRecovery = stepActivity(patroniFailover.awaitRecovery);
 export const replicaRejoined = stepActivity(patroniFailover.replicaRejoined);
 

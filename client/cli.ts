@@ -10,7 +10,7 @@ import { demo } from './demo';
 import { defaultServerDbFile } from './dev-server';
 import { defineLabCommands } from './lab-command';
 import { drillCommand, reportsCommand, switchoverCommand, tuneCommand } from './failover-commands';
-import { installCommand, listCommand, planCheckCommand, planCommand, resumeCommand, serverCommand, statusCommand, topologyNamed } from './operator-commands';
+import { cancelCommand, installCommand, listCommand, planCheckCommand, planCommand, resumeCommand, serverCommand, statusCommand, topologyNamed } from './operator-commands';
 
 /** Exit codes: 0 ok, 1 the operation failed or found problems, 2 bad usage. */
 export async function main(argv: string[]): Promise<number> {
@@ -153,6 +153,14 @@ export async function main(argv: string[]): Promise<number> {
         if (err instanceof AmbiguousStepError) command.error(`error: ${err.message}`, { exitCode: 2 });
         throw err;
       }
+    });
+
+  program
+    .command('cancel')
+    .description("end the cluster's running operation: a drill heals its fault first, a scheduled switchover is withdrawn from Patroni; exit 0 once it ended cancelled")
+    .argument('<cluster>', 'cluster name, as in the topology')
+    .action(async (cluster: string) => {
+      exitCode = await cancelCommand(cluster);
     });
 
   program

@@ -102,10 +102,9 @@ export async function switchoverCommand(topology: Topology, opts: { to?: string;
   const client = await connect();
   const handle = await startRunbook(client, 'switchover', topology, args);
   say(`started the switchover of cluster ${topology.cluster} from ${health.leader} to ${candidate}${at ? ` at ${at}` : ''}: workflow ${handle.workflowId}`);
+  if (at) say(`Patroni is asked to switch over at ${at} and does it by itself; until then this run holds the cluster and waits (\`haflow cancel ${topology.cluster}\` withdraws it).`);
   if (opts.detach) return 0;
-  const code = await follow(handle, topology.cluster, 'switchover');
-  if (at && code === 0) say(`Patroni switches over at ${at}; \`haflow list ${topology.cluster}\` shows the leader then.`);
-  return code;
+  return follow(handle, topology.cluster, 'switchover');
 }
 
 /** `haflow reports`: the cluster's drills and switchovers, newest first; with an id, one report. */

@@ -84,6 +84,24 @@ export async function resumeCommand(cluster: string, decision: Decision, opts: {
 }
 
 /**
+ * `haflow cancel`: ends the cluster's running operation. The workflow undoes what it must first
+ * (a drill heals its fault, a scheduled switchover is withdrawn from Patroni), then ends cancelled.
+ */
+export async function cancelCommand(cluster: string): Promise<number> {
+  const client = await connect();
+  const operation = await getProgress(client, cluster);
+  if (operation.status !== 'running' && operation.status !== 'blocked') {
+    say(`nothing to cancel: the latest operation on cluster ${cluster} (${operation.runbook}) is ${operation.status}`);
+    return 1;
+  }
+  const handle = client.workflow.getHandle(operation.workflowId);
+  await handle.cancel();
+  say(`cancel sent to the ${operation.runbook} of cluster ${cluster}; it undoes what it must, then ends`);
+  const code = await follow(handle, cluster, operation.runbook, { seen: operation.progress });
+  return code === 1 && (await handle.describe()).status.name === 'CANCELLED' ? 0 : code;
+}
+
+/**
  * A topology named on the command line: a topology file, or a cluster's name, whose topology is
  * the one haflow last ran an operation with (connects to Temporal to find it).
  */

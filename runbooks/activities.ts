@@ -37,6 +37,7 @@ export const ACTIVITY_NAMES = [
   'injectFault',
   'healFault',
   'switchoverTo',
+  'cancelScheduledSwitchover',
   'awaitRecovery',
   'replicaRejoined',
 ] as const satisfies readonly ActivityName[];

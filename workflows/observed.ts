@@ -31,6 +31,12 @@ export interface ObservedPlan {
   maxSeconds: number;
   /** Seconds to leave the fault in place before the next step (a crashed observer). */
   holdSeconds?: number;
+  /**
+   * A strike that Patroni carries out later, at this time (epoch ms; a scheduled switchover): the
+   * strike step only arranges it, and the observation starts just before this time, ahead of
+   * `recoveredStep`, after a durable sleep.
+   */
+  scheduledAt?: number;
   /** Undoes the strike; run in `finally` unless a step with this id completed. */
   heal?: { stepId: string; run: () => Promise<unknown> };
 }
@@ -56,8 +62,17 @@ export async function runObserved(input: RunbookInput, plan: ObservedPlan): Prom
   let strikeFrom: number | undefined;
   let completed = false;
 
+  // The observation starts before the strike, or, for a scheduled one, before the recovery step.
+  const observeBefore = plan.scheduledAt === undefined ? plan.strikeStep : plan.recoveredStep;
   const beforeStep = async (step: Step<string>) => {
-    if (input.check || step.id !== plan.strikeStep || observation) return;
+    if (input.check) return;
+    // From here on the heal runs whatever happens (for a scheduled strike: it withdraws it).
+    if (step.id === plan.strikeStep && plan.scheduledAt !== undefined) struck = true;
+    if (step.id !== observeBefore || observation) return;
+    if (plan.scheduledAt !== undefined) {
+      const untilBaseline = plan.scheduledAt - (BASELINE_SECONDS + 1) * 1000 - Date.now();
+      if (untilBaseline > 0) await sleep(untilBaseline);
+    }
     observation = observeFailover({
       topology,
       drill: `${workflowInfo().workflowId}/${workflowInfo().runId}`,
@@ -72,7 +87,7 @@ export async function runObserved(input: RunbookInput, plan: ObservedPlan): Prom
   const afterStep = async (step: Step<string>, state: StepState) => {
     if (input.check) return;
     if (step.id === plan.strikeStep) {
-      const at = state.facts?.injectedAt ?? state.facts?.requestedAt;
+      const at = plan.scheduledAt ?? state.facts?.injectedAt ?? state.facts?.requestedAt;
       if (typeof at === 'number') strikeAt = at;
       if (typeof state.facts?.strikeFrom === 'number') strikeFrom = state.facts.strikeFrom;
       if (plan.holdSeconds) await sleep(`${plan.holdSeconds}s`);

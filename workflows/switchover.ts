@@ -1,9 +1,15 @@
 // The planned switchover's workflow: the steps of runbooks/switchover.ts on the step runner,
 // with the write probe running throughout, so the result states the write downtime it caused.
-import { ApplicationFailure } from '@temporalio/workflow';
+import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
+import type * as activities from '../activities';
 import type { SwitchoverArgs } from '../runbooks/switchover';
 import { runObserved, type ObservedOutcome } from './observed';
 import { RunbookFailureTypes, type RunbookInput } from './protocol';
+
+const { cancelScheduledSwitchover } = proxyActivities<typeof activities>({
+  startToCloseTimeout: '1m',
+  retry: { maximumAttempts: 10, initialInterval: '2s', maximumInterval: '20s' },
+});
 
 export interface SwitchoverInput extends RunbookInput {
   switchover: SwitchoverArgs;
@@ -14,7 +20,6 @@ export async function switchoverWorkflow(input: SwitchoverInput): Promise<Observ
     throw ApplicationFailure.create({ type: RunbookFailureTypes.invalidRunbook, nonRetryable: true, message: 'switchoverWorkflow runs the switchover runbook with its candidate' });
   }
   const { leader, candidate, at } = input.switchover;
-  if (at) return runObserved({ ...input }, { kind: 'switchover', fault: 'switchover', target: leader, oldLeader: leader, strikeStep: '', recoveredStep: '', maxSeconds: 0 });
   return runObserved(input, {
     kind: 'switchover',
     fault: 'switchover',
@@ -23,5 +28,13 @@ export async function switchoverWorkflow(input: SwitchoverInput): Promise<Observ
     strikeStep: `patroni.switchover@${candidate}`,
     recoveredStep: 'switchover.recovered',
     maxSeconds: 150,
+    ...(at
+      ? {
+          // Patroni switches over at that time by itself; until it has, a run that ends (an abort,
+          // a cancellation) withdraws the scheduled switchover rather than leave it armed.
+          scheduledAt: Date.parse(at),
+          heal: { stepId: 'switchover.recovered', run: () => cancelScheduledSwitchover({ topology: input.topology, check: false }) },
+        }
+      : {}),
   });
 }

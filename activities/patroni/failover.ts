@@ -6,7 +6,7 @@ import { readClusterHealth } from '../cluster/activities';
 import type { ClusterHealth } from '../cluster/health';
 import { StepFailureTypes, type ClusterInput, type HostInput, type StepResult } from '../contract';
 import { patroniConfigPath } from './config';
-import { restUrl } from './rest';
+import { patroniCluster, restUrl } from './rest';
 import { guardFailed, onHost, stepResult, waitFor, type Probe } from '../shared/step';
 
 /** The replica a switchover goes to when none is named: streaming, least behind. */
@@ -63,6 +63,35 @@ export async function switchoverTo(input: SwitchoverInput): Promise<StepResult> 
     { timeoutMs: (input.waitSeconds ?? 60) * 1000, intervalMs: 250 },
   );
   return stepResult([`switched over from ${leader.name} to ${candidate}: ${answer.body}`], '', [], { oldLeader: leader.name, leader: candidate, requestedAt, doneAt: Date.now() });
+}
+
+/**
+ * Withdraws a switchover scheduled with Patroni (`--at`) that has not happened yet: DELETE
+ * /switchover, as `patronictl flush <scope> switchover` does. Nothing to do when none is pending.
+ */
+export async function cancelScheduledSwitchover(input: ClusterInput): Promise<StepResult> {
+  const { topology } = input;
+  const pending = (await patroniCluster(topology)).scheduledSwitchover;
+  if (!pending) return stepResult([], 'no switchover is scheduled');
+  const what = `the switchover scheduled at ${pending.at}${pending.to ? ` to ${pending.to}` : ''}`;
+  if (input.check) return stepResult([`would cancel ${what}`], '');
+  const errors: string[] = [];
+  for (const host of dbHosts(topology)) {
+    try {
+      const response = await fetch(restUrl(topology, host, '/switchover'), { method: 'DELETE', signal: AbortSignal.timeout(10_000) });
+      const body = (await response.text()).trim();
+      if (response.status === 200) return stepResult([`cancelled ${what}: ${body}`], '');
+      if (response.status === 404) return stepResult([], `no switchover is scheduled any more (${body})`);
+      errors.push(`${host.name}: HTTP ${response.status} ${body}`);
+    } catch (err) {
+      errors.push(`${host.name}: ${(err as Error).message}`);
+    }
+  }
+  throw ApplicationFailure.create({
+    type: StepFailureTypes.commandFailed,
+    message: `could not cancel ${what} on cluster ${topology.cluster} (${errors.join('; ')})`,
+    details: [{ remedy: `\`patronictl -c ${patroniConfigPath} flush ${patroniScope(topology)} switchover\` on any DB node` }],
+  });
 }
 
 export type RecoveryInput = ClusterInput & {
@@ -138,11 +167,26 @@ export async function replicaRejoined(input: HostInput & { waitSeconds: number }
   }
 }
 
-/** The last lines of Patroni's log on the host, for an operator deciding what to do: best effort. */
-async function patroniLogTail(input: HostInput, lines = 15): Promise<string> {
+/** Lines Patroni repeats every loop: they would push out of a short excerpt the lines that say why. */
+const ROUTINE_PATRONI_LINE = /Lock owner: .*; I am |no action\. I am |in progress$|Retry got exception: 'connection problems'|FATAL: {2}the database system is starting up/;
+
+/**
+ * The end of Patroni's log for an operator (and a test report): its last `keep` lines that are not
+ * loop chatter, then the very last line, so a stuck state shows how it started.
+ */
+export function notablePatroniLines(log: string, keep = 20): string[] {
+  const lines = log.split('\n').filter((l) => l.trim() !== '');
+  const notable = lines.filter((l) => !ROUTINE_PATRONI_LINE.test(l)).slice(-keep);
+  const last = lines.at(-1);
+  return last !== undefined && notable.at(-1) !== last ? [...notable, '…', last] : notable;
+}
+
+/** The end of Patroni's log on the host (PostgreSQL's own messages are in it too): best effort. */
+async function patroniLogTail(input: HostInput): Promise<string> {
   try {
-    const log = await onHost(input, (ssh) => ssh.exec(`journalctl -u patroni -n ${lines} --no-pager`, { sudo: true, timeoutMs: 5_000 }));
-    return log.stdout.trim() ? `\nthe last lines of Patroni's log on ${input.host} (\`journalctl -u patroni\`):\n${log.stdout.trimEnd()}` : '';
+    const log = await onHost(input, (ssh) => ssh.exec('journalctl -u patroni -n 400 --no-pager', { sudo: true, timeoutMs: 5_000 }));
+    const lines = notablePatroniLines(log.stdout);
+    return lines.length > 0 ? `\nPatroni's log on ${input.host} (\`journalctl -u patroni\`), without its loop messages:\n${lines.join('\n')}` : '';
   } catch {
     return '';
   }

@@ -15,12 +15,15 @@ export interface PatroniMember {
 export const restUrl = (topology: Topology, host: Host, path: string) => `http://${host.address}:${topology.patroni.rest_api_port}${path}`;
 
 /** The cluster as Patroni's REST API shows it, asked of the first DB node that answers. */
-export async function patroniCluster(topology: Topology): Promise<{ members: PatroniMember[]; askedOf: string }> {
+export async function patroniCluster(topology: Topology): Promise<{ members: PatroniMember[]; askedOf: string; scheduledSwitchover?: { at: string; from?: string; to?: string } }> {
   const errors: string[] = [];
   for (const host of dbHosts(topology)) {
     try {
       const response = await httpGet(restUrl(topology, host, '/cluster'));
-      if (response.status === 200) return { members: (JSON.parse(response.body) as { members?: PatroniMember[] }).members ?? [], askedOf: host.name };
+      if (response.status === 200) {
+        const body = JSON.parse(response.body) as { members?: PatroniMember[]; scheduled_switchover?: { at: string; from?: string; to?: string } };
+        return { members: body.members ?? [], askedOf: host.name, ...(body.scheduled_switchover ? { scheduledSwitchover: body.scheduled_switchover } : {}) };
+      }
       errors.push(`${host.name}: HTTP ${response.status}`);
     } catch (err) {
       errors.push(`${host.name}: ${(err as Error).message}`);

@@ -8,6 +8,10 @@ set -eu
 name=$1 address=$2 root=$3 labbin=$4 first_boot=$5
 
 hostname "$name"
+# Everything the machine starts inherits this directory, as units under systemd start in /: the
+# directory `haflow lab boot` ran in may not exist here (/tmp is the machine's own), and
+# PostgreSQL's tools fail when they cannot return to it.
+cd /
 # Nothing mounted here may leak to the host or to the other machines.
 mount --make-rprivate /
 

@@ -130,6 +130,37 @@ test('switchover --to a replica: the leader is the one asked for, the old one st
   assert.match(reports.out, /-switchover-switchover\s+switchover\s+PASS/);
 });
 
+test('switchover --at: Patroni holds it until then and `haflow cancel` withdraws it; another happens at its time, verified and measured', async () => {
+  const lab = currentLab();
+  const before = await healthyCluster();
+  const to = lab.topology.hosts.find((h) => h.roles.includes('db') && h.name !== before.leader)!.name;
+  // Asked of Patroni itself: its /cluster shows a pending scheduled switchover.
+  const pending = async () => ((await (await fetch(`http://${lab.host(before.leader!).address}:8008/cluster`)).json()) as { scheduled_switchover?: { at: string; to?: string } }).scheduled_switchover;
+
+  const later = new Date(Date.now() + 90_000).toISOString();
+  const scheduled = await cli('switchover', lab.topologyFile, '--to', to, '--at', later, '--detach');
+  assert.equal(scheduled.code, 0, scheduled.out);
+  const deadline = Date.now() + 30_000;
+  while ((await pending())?.to !== to && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 250));
+  assert.equal((await pending())?.to, to, 'Patroni holds the scheduled switchover');
+  const busy = await cli('drill', lab.topologyFile, '--fault', 'switchover');
+  assert.notEqual(busy.code, 0, busy.out);
+  assert.match(busy.out, /cluster lab-standalone is busy: switchoverWorkflow/, 'the scheduled switchover holds the cluster until it has happened');
+  const cancelled = await cli('cancel', 'lab-standalone');
+  assert.equal(cancelled.code, 0, cancelled.out);
+  assert.equal(await pending(), undefined, 'the cancel withdrew it from Patroni');
+  assert.equal((await waitHealthy(lab)).leader, before.leader);
+
+  const at = Date.now() + 15_000;
+  const run = await cli('switchover', lab.topologyFile, '--to', to, '--at', new Date(at).toISOString());
+  assert.equal(run.code, 0, run.out);
+  assert.equal((await waitHealthy(lab)).leader, to);
+  const report = latestReport();
+  assert.equal(Date.parse(report.injectedAt), at, 'the report counts from the scheduled time');
+  assert.ok(report.figures.writeDowntimeSeconds! > 0, 'the probe saw the switchover');
+  assert.ok(report.probe.outages[0]!.from >= at - 1_000, `the writes stopped at the scheduled time, not before (outage from ${new Date(report.probe.outages[0]!.from).toISOString()}, scheduled ${new Date(at).toISOString()})`);
+});
+
 test('a drill is refused while an install holds the cluster', async () => {
   const lab = currentLab();
   await healthyCluster();

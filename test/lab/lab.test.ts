@@ -2,7 +2,7 @@
 // crashes and partitions. Five machines of the distributed layout, all real processes.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -214,10 +214,23 @@ describe('crash, boot and partitions', () => {
     await lab.heal();
     assert.equal(await connectOutcome('127.0.0.21', 22), 'timeout', 'healing partitions does not power it on');
 
-    await lab.boot('observer');
+    // Booted from a directory the machine does not have (its /tmp is its own), as a worker
+    // started in a clone under /tmp does: the units must start in /, as under systemd.
+    const bootedFrom = mkdtempSync(join(tmpdir(), 'haflow-boot-cwd-'));
+    const cwd = process.cwd();
+    process.chdir(bootedFrom);
+    try {
+      await lab.boot('observer');
+    } finally {
+      process.chdir(cwd);
+      rmSync(bootedFrom, { recursive: true, force: true });
+    }
     assert.equal(await reaches(lab, 'db1', '127.0.0.21'), true, 'reachable again once it boots');
     const etcd = await sshRun(lab, 'observer', 'systemctl is-active etcd', { sudo: true });
     assert.equal(etcd.stdout.trim(), 'active', 'etcd is enabled, so it starts at boot');
+    const etcdPid = cgroupProcesses('observer').find((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('/usr/bin/etcd'));
+    assert.ok(etcdPid, 'etcd runs on the observer');
+    assert.equal(readlinkSync(`/proc/${etcdPid}/cwd`), '/', 'a unit started at boot runs in /');
     const haproxy = await sshRun(lab, 'observer', 'systemctl is-active haproxy', { sudo: true });
     assert.equal(haproxy.code, 3, 'haproxy was stopped and disabled before the crash and stays stopped');
   });

@@ -29,7 +29,12 @@ export function fakeDrillActivities(drill: FakeDrill) {
     awaitRecovery: step('awaitRecovery', () => ({ facts: { leader: 'node2' } })),
     healFault: step('healFault', () => ({ changed: true, summary: 'healed' })),
     replicaRejoined: step('replicaRejoined'),
-    switchoverTo: step('switchoverTo', () => ({ changed: true, facts: { requestedAt: (drill.injectedAt = Date.now()) } })),
+    verifyWriteThroughHaproxy: step('verifyWriteThroughHaproxy'),
+    // A scheduled switchover (scheduledAt) "happens" at its time, as Patroni would do it.
+    switchoverTo: step('switchoverTo', (input) =>
+      typeof input.scheduledAt === 'string' ? ((drill.injectedAt = Date.parse(input.scheduledAt)), { changed: true, facts: { requestedAt: Date.now() } }) : { changed: true, facts: { requestedAt: (drill.injectedAt = Date.now()) } },
+    ),
+    cancelScheduledSwitchover: step('cancelScheduledSwitchover', () => ({ changed: true, summary: 'withdrawn' })),
     async observeFailover(input: ObserveInput): Promise<FailoverObservation> {
       drill.calls.push('observeFailover');
       const startedAt = Date.now();

@@ -56,12 +56,15 @@ test('the recovery step may wait well beyond the predicted worst case, and its t
   }
 });
 
-test('a switchover: gate, probe database, POST /switchover (one attempt), then verified three ways; --at stops at the request', () => {
-  const now = flattenSteps(switchoverSteps(topology, { leader: 'node1', candidate: 'node2' })).map((s) => s.id);
-  assert.deepEqual(now, ['switchover.gate', 'postgres.probe-database@node1', 'patroni.switchover@node2', 'switchover.recovered', 'patroni.rejoined@node1', 'switchover.write']);
-  const later = switchoverSteps(topology, { leader: 'node1', candidate: 'node2', at: '2026-12-01T02:00:00.000Z' });
-  assert.deepEqual(flattenSteps(later).map((s) => s.id), ['switchover.gate', 'postgres.probe-database@node1', 'patroni.switchover@node2']);
-  assert.equal(flattenSteps(later)[2].input.scheduledAt, '2026-12-01T02:00:00.000Z');
+test('a switchover: gate, probe database, POST /switchover (one attempt), then verified three ways; with --at the same, the request scheduled', () => {
+  const ids = ['switchover.gate', 'postgres.probe-database@node1', 'patroni.switchover@node2', 'switchover.recovered', 'patroni.rejoined@node1', 'switchover.write'];
+  const now = flattenSteps(switchoverSteps(topology, { leader: 'node1', candidate: 'node2' }));
+  assert.deepEqual(now.map((s) => s.id), ids);
+  assert.equal(now[2].input.scheduledAt, undefined);
+  const later = flattenSteps(switchoverSteps(topology, { leader: 'node1', candidate: 'node2', at: '2026-12-01T02:00:00.000Z' }));
+  assert.deepEqual(later.map((s) => s.id), ids);
+  assert.equal(later[2].input.scheduledAt, '2026-12-01T02:00:00.000Z');
+  assert.match(later[3].title, /^At 2026-12-01T02:00:00.000Z: node2 leads/);
 });
 
 test('tune: the profile replaces every timing, the plan changes config.yml, the dynamic configuration and HAProxy, then verifies', () => {

@@ -105,3 +105,28 @@ test('a drill that fails at its gate strikes nothing and heals nothing', async (
   });
   assert.deepEqual(drill.calls, ['clusterHealthy']);
 });
+
+test('a scheduled switchover: the workflow sleeps until its time, then observes and verifies; the report counts from that time', async () => {
+  const drill = fakeDrill();
+  const at = new Date(Date.now() + 8_000).toISOString();
+  const outcome = await withWorker(drill, async (taskQueue) => {
+    const handle = await startRunbook(env.client, 'switchover', cluster(), { leader: 'node1', candidate: 'node2', at }, { taskQueue });
+    await waitUntil('the schedule request', async () => drill.calls.includes('switchoverTo'), Boolean, 10_000);
+    assert.equal(drill.calls.includes('observeFailover'), false, 'no probe while waiting for the scheduled time');
+    return (await handle.result()) as ObservedOutcome;
+  });
+  assert.deepEqual(drill.calls.filter((c) => c !== 'observeFailover'), ['clusterHealthy', 'ensureProbeDatabase', 'switchoverTo', 'awaitRecovery', 'replicaRejoined', 'verifyWriteThroughHaproxy']);
+  assert.equal(outcome.report?.injectedAt, at);
+});
+
+test('a scheduled switchover cancelled before its time withdraws it from Patroni', async () => {
+  const drill = fakeDrill();
+  await withWorker(drill, async (taskQueue) => {
+    const handle = await startRunbook(env.client, 'switchover', cluster(), { leader: 'node1', candidate: 'node2', at: new Date(Date.now() + 600_000).toISOString() }, { taskQueue });
+    await waitUntil('the schedule request', async () => drill.calls.includes('switchoverTo'), Boolean, 10_000);
+    await handle.cancel();
+    await assert.rejects(handle.result(), WorkflowFailedError);
+    await waitUntil('the withdrawal', async () => drill.calls.filter((c) => c === 'cancelScheduledSwitchover').length, (n) => n === 1, 10_000);
+  });
+  assert.equal(drill.calls.includes('awaitRecovery'), false);
+});
