@@ -9,6 +9,8 @@ export interface DirectView {
   streaming: string[];
   /** Servers of HAProxy's postgres proxy that are UP. */
   routesTo: string[];
+  /** Each member's state as Patroni reports it (`running`, `streaming`, `starting`, ...). */
+  states: Record<string, string>;
 }
 
 async function getJson(url: string): Promise<unknown> {
@@ -19,10 +21,12 @@ async function getJson(url: string): Promise<unknown> {
 export async function directView(lab: Lab): Promise<DirectView> {
   const dbs = lab.topology.hosts.filter((h) => h.roles.includes('db'));
   let leader: string | undefined;
+  let states: Record<string, string> = {};
   for (const db of dbs) {
     try {
-      const { members } = (await getJson(`http://${db.address}:8008/cluster`)) as { members: { name: string; role: string }[] };
+      const { members } = (await getJson(`http://${db.address}:8008/cluster`)) as { members: { name: string; role: string; state: string }[] };
       leader = members.find((m) => m.role === 'leader')?.name;
+      states = Object.fromEntries(members.map((m) => [m.name, m.state]));
       break;
     } catch {
       // next
@@ -41,10 +45,13 @@ export async function directView(lab: Lab): Promise<DirectView> {
     .map((l) => l.split(','))
     .filter((f) => f[0] === 'postgres' && f[1] !== 'FRONTEND' && f[1] !== 'BACKEND' && f[17]?.startsWith('UP'))
     .map((f) => f[1]);
-  return { leader, streaming, routesTo };
+  return { leader, streaming, routesTo, states };
 }
 
-/** Waits (bounded) until one leader, every other DB node streaming from it, HAProxy on exactly it. */
+/**
+ * Waits (bounded) until one leader, every other DB node streaming from it (by the leader's WAL
+ * senders, and by its own Patroni, whose state lags PostgreSQL's), HAProxy on exactly the leader.
+ */
 export async function waitHealthy(lab: Lab, timeoutMs = 120_000): Promise<DirectView> {
   const dbs = lab.topology.hosts.filter((h) => h.roles.includes('db')).map((h) => h.name);
   const deadline = Date.now() + timeoutMs;
@@ -52,7 +59,8 @@ export async function waitHealthy(lab: Lab, timeoutMs = 120_000): Promise<Direct
   while (Date.now() < deadline) {
     view = await directView(lab);
     const replicas = dbs.filter((n) => n !== view!.leader).sort();
-    if (view.leader && JSON.stringify(view.streaming) === JSON.stringify(replicas) && view.routesTo.length === 1 && view.routesTo[0] === view.leader) return view;
+    const replicasSettled = replicas.every((n) => view!.states[n] === 'running' || view!.states[n] === 'streaming');
+    if (view.leader && JSON.stringify(view.streaming) === JSON.stringify(replicas) && replicasSettled && view.routesTo.length === 1 && view.routesTo[0] === view.leader) return view;
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
   throw new Error(`the cluster did not become healthy within ${timeoutMs / 1000} s: ${JSON.stringify(view)}`);
