@@ -5,6 +5,7 @@
 // Temporal CLI; leaves nothing running.
 // Run: node --import tsx bench/drills.ts [rounds] [profile,...] [fault,...]
 //   profiles: lab (the lab topology: ttl 10, loop_wait 2, retry_timeout 4; HAProxy inter 3s fall 3 rise 2)
+//             safe (Patroni's defaults: ttl 30, loop_wait 10, retry_timeout 10; HAProxy as in the lab)
 //             fast (ttl 6, loop_wait 1, retry_timeout 2; HAProxy inter 0.5s fall 2 rise 1)
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,6 +20,8 @@ import { withBenchEnvironment } from './environment';
 
 const PROFILES: Record<string, (yaml: string) => string> = {
   lab: (yaml) => yaml,
+  // Patroni's defaults, the `safe` timing profile; HAProxy's checks as in the lab (the guide's).
+  safe: (yaml) => yaml.replace(/ttl: 10\n\s*loop_wait: 2\n\s*retry_timeout: 4/, 'ttl: 30\n  loop_wait: 10\n  retry_timeout: 10'),
   fast: (yaml) =>
     yaml
       .replace(/ttl: 10\n\s*loop_wait: 2\n\s*retry_timeout: 4/, 'ttl: 6\n  loop_wait: 1\n  retry_timeout: 2')
