@@ -11,6 +11,9 @@ export interface DirectView {
   routesTo: string[];
   /** Each member's state as Patroni reports it (`running`, `streaming`, `starting`, ...). */
   states: Record<string, string>;
+  /** Each member's timeline and lag in bytes, as Patroni reports them (lag: replicas only; 'unknown' when Patroni cannot tell). */
+  timelines: Record<string, number | undefined>;
+  lags: Record<string, number | string | undefined>;
 }
 
 async function getJson(url: string): Promise<unknown> {
@@ -22,11 +25,15 @@ export async function directView(lab: Lab): Promise<DirectView> {
   const dbs = lab.topology.hosts.filter((h) => h.roles.includes('db'));
   let leader: string | undefined;
   let states: Record<string, string> = {};
+  let timelines: Record<string, number | undefined> = {};
+  let lags: Record<string, number | string | undefined> = {};
   for (const db of dbs) {
     try {
-      const { members } = (await getJson(`http://${db.address}:8008/cluster`)) as { members: { name: string; role: string; state: string }[] };
+      const { members } = (await getJson(`http://${db.address}:8008/cluster`)) as { members: { name: string; role: string; state: string; timeline?: number; lag?: number | string }[] };
       leader = members.find((m) => m.role === 'leader')?.name;
       states = Object.fromEntries(members.map((m) => [m.name, m.state]));
+      timelines = Object.fromEntries(members.map((m) => [m.name, m.timeline]));
+      lags = Object.fromEntries(members.map((m) => [m.name, m.lag]));
       break;
     } catch {
       // next
@@ -45,12 +52,13 @@ export async function directView(lab: Lab): Promise<DirectView> {
     .map((l) => l.split(','))
     .filter((f) => f[0] === 'postgres' && f[1] !== 'FRONTEND' && f[1] !== 'BACKEND' && f[17]?.startsWith('UP'))
     .map((f) => f[1]);
-  return { leader, streaming, routesTo, states };
+  return { leader, streaming, routesTo, states, timelines, lags };
 }
 
 /**
  * Waits (bounded) until one leader, every other DB node streaming from it (by the leader's WAL
- * senders, and by its own Patroni, whose state lags PostgreSQL's), HAProxy on exactly the leader.
+ * senders, and by its own Patroni, whose state lags PostgreSQL's) on the leader's timeline with
+ * its lag under maximum_lag_on_failover (what a drill's gate asks), HAProxy on exactly the leader.
  */
 export async function waitHealthy(lab: Lab, timeoutMs = 120_000): Promise<DirectView> {
   const dbs = lab.topology.hosts.filter((h) => h.roles.includes('db')).map((h) => h.name);
@@ -59,7 +67,11 @@ export async function waitHealthy(lab: Lab, timeoutMs = 120_000): Promise<Direct
   while (Date.now() < deadline) {
     view = await directView(lab);
     const replicas = dbs.filter((n) => n !== view!.leader).sort();
-    const replicasSettled = replicas.every((n) => view!.states[n] === 'running' || view!.states[n] === 'streaming');
+    const maxLag = lab.topology.patroni.maximum_lag_on_failover;
+    const replicasSettled = replicas.every((n) => {
+      const lag = view!.lags[n];
+      return (view!.states[n] === 'running' || view!.states[n] === 'streaming') && view!.timelines[n] === view!.timelines[view!.leader!] && typeof lag === 'number' && lag <= maxLag;
+    });
     if (view.leader && JSON.stringify(view.streaming) === JSON.stringify(replicas) && replicasSettled && view.routesTo.length === 1 && view.routesTo[0] === view.leader) return view;
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
