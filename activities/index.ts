@@ -7,12 +7,14 @@ import * as faults from './failover/faults';
 import * as observe from './failover/observe';
 import * as probeDatabase from './failover/probe-database';
 import * as haproxy from './haproxy/activities';
+import * as notify from './notify/activities';
 import * as packages from './packages';
 import * as patroni from './patroni/activities';
 import * as patroniDynamic from './patroni/dynamic-config';
 import * as patroniFailover from './patroni/failover';
 import * as postgres from './postgres/activities';
 import * as preflight from './preflight';
+import * as temporalOperations from './temporal/operations';
 import { stepActivity } from './shared/step-activity';
 
 export const preflightHost = stepActivity(preflight.preflightHost);
@@ -43,3 +45,6 @@ export const replicaRejoined = stepActivity(patroniFailover.replicaRejoined);
 // Not steps: read by workflows themselves.
 export const readClusterHealth = stepActivity(cluster.readClusterHealth);
 export const observeFailover = stepActivity(observe.observeFailover);
+export const runningClusterOperation = stepActivity(temporalOperations.runningClusterOperation);
+export const sendWebhook = stepActivity(notify.sendWebhook);
+export const runNotifyCommand = stepActivity(notify.runNotifyCommand);

@@ -9,6 +9,7 @@ import { AmbiguousStepError, DECISIONS } from './api';
 import { demo } from './demo';
 import { defaultServerDbFile } from './dev-server';
 import { defineLabCommands } from './lab-command';
+import { defineScheduleCommands } from './schedule-commands';
 import { drillCommand, reportsCommand, switchoverCommand, tuneCommand } from './failover-commands';
 import { cancelCommand, installCommand, listCommand, planCheckCommand, planCommand, resumeCommand, serverCommand, statusCommand, topologyNamed } from './operator-commands';
 
@@ -122,6 +123,13 @@ export async function main(argv: string[]): Promise<number> {
     .option('--detach', 'start it and return at once')
     .action(onCluster(tuneCommand));
 
+  defineScheduleCommands(
+    program.command('schedule'),
+    (code) => (exitCode = code),
+    (target) => topologyNamed(target, (file) => loadOrReport(file)?.topology),
+    faultName,
+  );
+
   program
     .command('reports')
     .description("the cluster's drills and switchovers, newest first (fault, verdict, write downtime, lost writes, predicted); with an id, that report")
@@ -129,7 +137,8 @@ export async function main(argv: string[]): Promise<number> {
     .argument('[id]', 'a report id (or its beginning)')
     .option('--since <date>', 'only reports from this date on')
     .option('--json', 'as JSON')
-    .action(async (cluster: string, id: string | undefined, opts: { since?: string; json?: boolean }) => {
+    .option('--html <file>', 'write the trend page: one self-contained HTML file with write downtime per drill against the objective, linking each timeline')
+    .action(async (cluster: string, id: string | undefined, opts: { since?: string; json?: boolean; html?: string }) => {
       exitCode = await reportsCommand(cluster, id, opts);
     });
 

@@ -13,10 +13,12 @@ import { Lab, LAB_PACKAGES, LabError } from '../lab';
 import { checkPrerequisites } from '../lab/prereq';
 import { loadTopology } from '../topology';
 import { createWorker } from '../worker/worker';
-import { clusterWorkflowId } from '../workflows/ids';
 import { defaultServerDbFile, findTemporalCli, portOr, startEmbeddedServer } from './dev-server';
 import { fitterFor } from './fit';
-import { drillCommand } from './failover-commands';
+import { drillCommand, reportsCommand } from './failover-commands';
+import { scheduleCreateCommand, scheduleListCommand, scheduleTriggerCommand } from './schedule-commands';
+import { deleteSchedule } from './schedules';
+import { connect } from './command-support';
 import { installCommand, listCommand, planCommand } from './operator-commands';
 
 /** Prints a line, fitted to the terminal's width when there is one (set up at the demo's start). */
@@ -24,6 +26,9 @@ let fit = (text: string) => text;
 const say = (line = '') => process.stdout.write(`${fit(line)}\n`);
 
 /** The lab topologies name these variables; the demo makes up passwords it never prints. */
+/** The demo's weekly scheduled drill. */
+const DEMO_SCHEDULE = 'lab-standalone-weekly-switchover';
+
 const DEMO_SECRETS = ['HAFLOW_PG_SUPERUSER_PASSWORD', 'HAFLOW_PG_REPLICATION_PASSWORD', 'HAFLOW_PG_REWIND_PASSWORD', 'HAFLOW_APP_DB_PASSWORD'];
 
 /** Where the output of the installs the demo runs goes: one line per phase on screen, everything here. */
@@ -102,9 +107,21 @@ export async function demo(options: { keep?: boolean }): Promise<number> {
       say('   the drill measures what users felt, powers the machine on, checks it rejoins, and writes a report\n');
       code = await drillCommand(topology, { fault: 'crash-leader' });
     }
-    const runPath = `/namespaces/default/workflows?query=${encodeURIComponent(`WorkflowId="${clusterWorkflowId(topology.cluster)}"`)}`;
-    say(`\n7. The runs in the Temporal UI: ${server.uiUrl}${runPath}`);
-    say(`   The install and the drill, each with its history: every step, each activity's input and result, and no password.`);
+    if (code === 0) {
+      say('\n7. Failover tested every week, unattended: a Temporal Schedule runs a switchover drill (and switches back)');
+      say('   on Mondays at 03:00 UTC; the demo triggers it once now and lists the schedule with its result\n');
+      await deleteSchedule(await connect(), DEMO_SCHEDULE).catch(() => undefined); // left by an earlier demo
+      await scheduleCreateCommand(topology, { fault: 'switchover', cron: '0 3 * * 1', switchBack: true, id: DEMO_SCHEDULE, note: 'the demo’s weekly switchover' });
+      code = await scheduleTriggerCommand(DEMO_SCHEDULE, { wait: true });
+      say('');
+      await scheduleListCommand(topology.cluster, {});
+      const trend = join(dirname(server.dbFile), `${topology.cluster}-trend.html`);
+      say('\n8. The trend page: write downtime of every drill against the objective, each linked to its timeline');
+      await reportsCommand(topology.cluster, undefined, { html: trend });
+    }
+    const runPath = `/namespaces/default/workflows?query=${encodeURIComponent(`WorkflowId STARTS_WITH "haflow-"`)}`;
+    say(`\n9. The runs in the Temporal UI: ${server.uiUrl}${runPath}`);
+    say(`   The install, the drills and the scheduled run, each with its history: every step, each activity's input and result, and no password.`);
     if (!options.keep) {
       say('   The demo stops the server when it ends, and the link with it; the run stays in its state file. To look at it later:');
       say(`     npx haflow server --db-file ${server.dbFile}    then open http://localhost:8233${runPath}`);

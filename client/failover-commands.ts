@@ -1,10 +1,10 @@
 // The operator's failover commands: `haflow drill`, `haflow switchover` and `haflow reports`.
 // Each refuses before anything starts when it cannot run (a fault driver not configured, an
 // unhealthy cluster, another operation holding it), then starts its runbook and follows it.
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { ClusterHealth } from '../activities/cluster/health';
-import { bestCandidate } from '../activities/patroni/failover';
-import { drillSteps, drillTarget } from '../runbooks/drill';
+import { bestCandidate, drillSteps, drillTarget } from '../runbooks/drill';
 import { tunedTopology, tuneSteps, type TuneArgs } from '../runbooks/tune';
 import { FAULT_NAMES, faultProblems, type FaultName } from '../topology/faults';
 import { TASK_QUEUE } from '../connection/temporal';
@@ -15,6 +15,7 @@ import { connect, follow, say } from './command-support';
 import { formatHealth } from './health';
 import { createProgressDisplay, formatCheckReport, formatPlan } from './progress';
 import { listReports, syncReports } from './report-store';
+import { trendPage } from './trend-page';
 
 export interface DrillOptions {
   fault: FaultName;
@@ -108,7 +109,7 @@ export async function switchoverCommand(topology: Topology, opts: { to?: string;
 }
 
 /** `haflow reports`: the cluster's drills and switchovers, newest first; with an id, one report. */
-export async function reportsCommand(cluster: string, id: string | undefined, opts: { json?: boolean; since?: string }): Promise<number> {
+export async function reportsCommand(cluster: string, id: string | undefined, opts: { json?: boolean; since?: string; html?: string }): Promise<number> {
   await syncReports(await connect(), cluster).catch((err: Error) => say(`(could not ask Temporal for runs not stored here yet: ${err.message})`));
   const since = opts.since ? new Date(opts.since) : undefined;
   if (since && Number.isNaN(since.getTime())) {
@@ -125,6 +126,11 @@ export async function reportsCommand(cluster: string, id: string | undefined, op
     if (opts.json) process.stdout.write(`${JSON.stringify(found.report, null, 2)}\n`);
     else say(`${readFileSync(found.files.markdown, 'utf8')}\ntimeline: ${found.files.svg}`);
     return 0;
+  }
+  if (opts.html) {
+    writeFileSync(opts.html, trendPage(cluster, reports));
+    say(`wrote the trend page of cluster ${cluster} (${reports.length} report(s)) to ${resolve(opts.html)}: open it in a browser`);
+    if (!opts.json) return 0;
   }
   if (opts.json) {
     process.stdout.write(`${JSON.stringify(reports.map((r) => ({ id: r.id, ...r.report })), null, 2)}\n`);

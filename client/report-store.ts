@@ -6,10 +6,13 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import type { DrillReport } from '../runbooks/report';
+import { reportId } from '../runbooks/scheduled';
 import { clusterWorkflowId } from '../workflows/ids';
 import type { ObservedOutcome } from '../workflows/observed';
 import { haflowDataDir } from './dev-server';
 import { formatReportMarkdown, reportSvg } from './report';
+
+export { reportId };
 
 export interface StoredReport {
   id: string;
@@ -22,11 +25,6 @@ export interface StoredReport {
 
 export function reportsDir(cluster: string, env: NodeJS.ProcessEnv = process.env): string {
   return join(haflowDataDir(env), 'reports', cluster);
-}
-
-/** `20261128T171349Z-drill-crash-leader`: sorts by time, says what it was. */
-export function reportId(report: DrillReport): string {
-  return `${report.injectedAt.replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${report.kind}-${report.fault}`;
 }
 
 export function saveReport(report: DrillReport, run: { workflowId: string; runId: string }, env: NodeJS.ProcessEnv = process.env): StoredReport {

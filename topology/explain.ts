@@ -123,5 +123,7 @@ export function requiredFieldsOf(path: Segment[]): string[] {
 /** True inside a secret reference, or under a field whose name says it holds a secret. */
 export function isSecretPath(path: Segment[]): boolean {
   if (path.some((segment) => typeof segment === 'string' && /pass(word|phrase)|secret/i.test(segment))) return true;
+  // A webhook URL may carry a token: its value is never echoed back.
+  if (path.join('.') === 'notify.webhook.url') return true;
   return path.some((_, i) => schemaAt(path.slice(0, i + 1)) === secretRef);
 }

@@ -269,7 +269,52 @@ export const objectives = z.strictObject({
   rto_seconds: seconds('write downtime objective'),
   /** Acknowledged writes that may be lost (0 unless the site accepts losing some). */
   lost_writes: z.number().int().nonnegative().default(0),
+  /** A scheduled drill that fails or misses these objectives pauses its schedule (until `haflow schedule unpause`). */
+  pause_schedules_on_miss: z.boolean({ error: 'must be true or false' }).default(false),
 });
+
+/** Query parameters that carry credentials: a URL with one is a secret and must be a reference. */
+const CREDENTIAL_PARAMS = /^(token|access_token|api_key|apikey|key|secret|password|pass|sig|signature|auth)$/i;
+
+const webhookUrl = z
+  .string({ error: 'must be an http(s) URL, or a secret reference { env: NAME } / { file: PATH } when it holds a token' })
+  .refine((text) => URL.canParse(text) && /^https?:$/.test(new URL(text).protocol), { error: 'must be an http:// or https:// URL' })
+  .refine(
+    (text) => {
+      if (!URL.canParse(text)) return true;
+      const url = new URL(text);
+      return url.password === '' && url.username === '' && ![...url.searchParams.keys()].some((k) => CREDENTIAL_PARAMS.test(k));
+    },
+    { error: 'holds a credential (user:password@ or a token parameter); write the URL in a secret reference instead: url: { env: HAFLOW_WEBHOOK_URL }' },
+  );
+
+/**
+ * Who hears about scheduled drills: a webhook (JSON POST) and/or a command run on the worker
+ * (the same JSON on its standard input), on problems (a drill failed, missed the objectives,
+ * or left the cluster unhealthy) or after every scheduled run.
+ */
+export const notify = z
+  .strictObject({
+    webhook: z
+      .strictObject({
+        url: z.union([webhookUrl, secretRef], { error: 'must be an http(s) URL, or a secret reference { env: NAME } / { file: PATH } when it holds a token' }),
+        /** Sent as the Authorization header (such as "Bearer …"); a reference, never a value. */
+        authorization: secretRef.optional(),
+        timeout_seconds: seconds('per attempt').max(120, { error: 'must be at most 120 seconds' }).default(10),
+      })
+      .optional(),
+    /** Run with /bin/sh -c on the worker; the JSON body on its standard input. */
+    command: z
+      .string({ error: 'must be a command such as "/usr/local/bin/page-oncall"' })
+      .min(1, { error: 'must not be empty' })
+      .regex(/^[^\0\r\n]*$/, { error: 'must be one line' })
+      .optional(),
+    on: z.enum(['problems', 'every'], { error: 'must be problems (a failed, missed or unhealthy drill) or every (every scheduled run)' }).default('problems'),
+    /** The Temporal web UI, for the links in a notification. */
+    ui_url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL such as http://temporal.example.com:8233' }).default('http://localhost:8233'),
+  })
+  .refine((n) => n.webhook || n.command, { error: 'needs a webhook, a command, or both' });
+export type NotifySettings = z.infer<typeof notify>;
 
 export const topologyObject = z.strictObject({
   cluster: name,
@@ -287,6 +332,7 @@ export const topologyObject = z.strictObject({
   app: app.optional(),
   faults: faults.default({}),
   objectives: objectives.optional(),
+  notify: notify.optional(),
 });
 
 /** A profile's timings go where the file did not write its own, before defaults apply. */

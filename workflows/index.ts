@@ -6,3 +6,4 @@ export { clusterHealthWorkflow } from './cluster-health';
 export { drillWorkflow } from './drill';
 export { switchoverWorkflow } from './switchover';
 export { tuneWorkflow } from './tune';
+export { scheduledDrillWorkflow } from './scheduled-drill';

@@ -98,7 +98,13 @@ export async function runObserved(input: RunbookInput, plan: ObservedPlan): Prom
 
   let outcome: RunbookOutcome;
   try {
-    outcome = await runRunbook(input.runbook, { check: input.check, context: { topology }, knownActivities: ACTIVITY_NAMES, hooks: { beforeStep, afterStep } });
+    outcome = await runRunbook(input.runbook, {
+      check: input.check,
+      context: { topology },
+      knownActivities: ACTIVITY_NAMES,
+      hooks: { beforeStep, afterStep },
+      ...(input.abortBlockedAfterMinutes !== undefined ? { abortBlockedAfterSeconds: input.abortBlockedAfterMinutes * 60 } : {}),
+    });
     completed = true;
   } finally {
     if (struck && plan.heal && !healed) {

@@ -14,6 +14,8 @@ export interface RunbookInput {
   topology: Topology;
   /** Check mode: every step reports what it would change and changes nothing. */
   check?: boolean;
+  /** Unattended runs (scheduled): minutes a blocked step waits for an operator before the run aborts. */
+  abortBlockedAfterMinutes?: number;
 }
 
 export type StepStatus = 'pending' | 'running' | 'done' | 'blocked' | 'skipped';

@@ -41,6 +41,11 @@ export interface RunnerOptions {
   context?: Record<string, unknown>;
   /** Workflow code run around a top-level step (a drill starts its write probe before the fault). */
   hooks?: RunnerHooks;
+  /**
+   * Unattended runs (a scheduled drill): a blocked step waits this long for an operator's decision,
+   * then the run aborts, so that a drill heals its fault and reports instead of holding the cluster.
+   */
+  abortBlockedAfterSeconds?: number;
 }
 
 export interface RunnerHooks {
@@ -144,7 +149,17 @@ export async function runRunbook(runbook: Runbook<string>, options: RunnerOption
         state.finishedAt = new Date().toISOString();
         runStatus = 'blocked';
         describe();
-        await condition(() => decisions.has(step.id) || abortedAt !== undefined);
+        const decided = () => decisions.has(step.id) || abortedAt !== undefined;
+        let gaveUp = false;
+        if (options.abortBlockedAfterSeconds === undefined) await condition(decided);
+        else if (!(await condition(decided, `${options.abortBlockedAfterSeconds}s`))) {
+          gaveUp = true;
+          decisions.set(step.id, {
+            stepId: step.id,
+            decision: 'abort',
+            reason: `unattended run: no operator decided within ${options.abortBlockedAfterSeconds < 120 ? `${options.abortBlockedAfterSeconds} s` : `${Math.round(options.abortBlockedAfterSeconds / 60)} min`}`,
+          });
+        }
         const decision = decisions.get(step.id) ?? { stepId: step.id, decision: 'abort', reason: `aborted at ${abortedAt}` };
         decisions.delete(step.id);
         if (blocked().length === 1) runStatus = 'running';
@@ -155,14 +170,15 @@ export async function runRunbook(runbook: Runbook<string>, options: RunnerOption
           return;
         }
         if (decision.decision === 'abort') {
-          state.summary = `aborted by operator${decision.reason ? `: ${decision.reason}` : ''}`;
+          const by = gaveUp ? '' : ' by the operator';
+          state.summary = `aborted${gaveUp ? '' : ' by operator'}${decision.reason ? `: ${decision.reason}` : ''}`;
           runStatus = 'aborted';
           abortedAt ??= step.id;
           describe();
           throw ApplicationFailure.create({
             type: RunbookFailureTypes.aborted,
             nonRetryable: true,
-            message: `${runbook.name} of ${runbook.cluster} aborted by the operator at step ${step.id}${
+            message: `${runbook.name} of ${runbook.cluster} aborted${by} at step ${step.id}${
               decision.reason ? ` (${decision.reason})` : ''
             }; last error: ${state.error.message}`,
           });

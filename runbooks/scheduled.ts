@@ -1,0 +1,173 @@
+// A scheduled failover test, as data: what one run of a schedule is given, what it found (a
+// drill that passed, missed the objectives or failed, or a skip because the cluster was busy or
+// unhealthy), whether that is worth telling someone, and the notification's JSON body. Pure:
+// the scheduled workflow decides with these, and a unit test checks every case.
+import type { Topology } from '../topology/schema';
+import type { FaultName } from '../topology/faults';
+import type { DrillReport } from './report';
+
+/** What a schedule's action starts its workflow with. */
+export interface ScheduledDrillInput {
+  /** The schedule's id (`haflow schedule list` shows it). */
+  scheduleId: string;
+  fault: FaultName;
+  switchBack?: boolean;
+  /** The cluster's topology when the schedule was created or last updated: references only. */
+  topology: Topology;
+  /** How the schedule runs, in words ("every 7d", "cron '0 3 * * 1' (UTC)"), for lists. */
+  when?: string;
+  /** Minutes a blocked step of the drill waits for an operator before the drill is aborted (its fault healed). */
+  blockedMinutes?: number;
+}
+
+/**
+ * - passed: the drill completed and met the objectives
+ * - missed: it completed but missed them (write downtime, lost writes, split brain, …)
+ * - failed: it did not complete (a step blocked and was aborted, or it was cancelled)
+ * - skipped: it did not start: another operation held the cluster, or it was not healthy
+ */
+export type ScheduledOutcome = 'passed' | 'missed' | 'failed' | 'skipped';
+
+export interface ScheduledRunResult {
+  scheduleId: string;
+  cluster: string;
+  fault: FaultName;
+  outcome: ScheduledOutcome;
+  /** Why it missed, failed or was skipped; empty when it passed. */
+  reasons: string[];
+  startedAt: string;
+  finishedAt: string;
+  /** The drill's run, when one started (its workflow id is the cluster's). */
+  drill?: { workflowId: string; runId: string; reportId?: string };
+  figures?: {
+    writeDowntimeSeconds?: number;
+    lostWrites?: number;
+    failedWrites: number;
+    newLeader?: string;
+    predictedSeconds: number;
+    objectiveSeconds?: number;
+  };
+  /** The cluster's health after the drill, read again by the scheduled run. */
+  healthyAfter?: boolean;
+  /** Problems found after the drill (empty when healthy). */
+  problemsAfter?: string[];
+  /** What became of each notification channel: sent, failed (with why), or not needed. */
+  notifications: string[];
+}
+
+/** `20261128T171349Z-drill-crash-leader`: a report's id, sorts by time and says what it was. */
+export function reportId(report: Pick<DrillReport, 'injectedAt' | 'kind' | 'fault'>): string {
+  return `${report.injectedAt.replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${report.kind}-${report.fault}`;
+}
+
+/** The figures a schedule keeps of a drill's report. */
+export function scheduledFigures(report: DrillReport): NonNullable<ScheduledRunResult['figures']> {
+  const f = report.figures;
+  return {
+    writeDowntimeSeconds: f.writeDowntimeSeconds,
+    lostWrites: f.lostWrites,
+    failedWrites: f.failedWrites,
+    newLeader: f.newLeader,
+    predictedSeconds: report.predicted.expectedSeconds,
+    objectiveSeconds: report.objectives?.rto_seconds,
+  };
+}
+
+/** Passed, missed or failed, from a completed drill's report (undefined: the drill completed but measured nothing). */
+export function outcomeOfReport(report: DrillReport | undefined): { outcome: ScheduledOutcome; reasons: string[] } {
+  if (!report) return { outcome: 'failed', reasons: ['the drill completed without a measurement (no report)'] };
+  return report.verdict.pass ? { outcome: 'passed', reasons: [] } : { outcome: 'missed', reasons: report.verdict.reasons };
+}
+
+/** A problem worth telling someone about: a drill that failed or missed, or a cluster left unhealthy. */
+export function isProblem(result: Pick<ScheduledRunResult, 'outcome' | 'healthyAfter'>): boolean {
+  return result.outcome === 'missed' || result.outcome === 'failed' || result.healthyAfter === false;
+}
+
+export function shouldNotify(topology: Topology, result: Pick<ScheduledRunResult, 'outcome' | 'healthyAfter'>): boolean {
+  const notify = topology.notify;
+  if (!notify) return false;
+  return notify.on === 'every' || isProblem(result);
+}
+
+/** Whether this result pauses the schedule (the topology's objectives say so, and it was a problem). */
+export function pausesSchedule(topology: Topology, result: Pick<ScheduledRunResult, 'outcome' | 'healthyAfter'>): boolean {
+  return topology.objectives?.pause_schedules_on_miss === true && isProblem(result);
+}
+
+/** One line for a list, the Temporal UI's details and a notification's title. */
+export function describeResult(result: ScheduledRunResult): string {
+  const f = result.figures;
+  const figures = f
+    ? `write downtime ${f.writeDowntimeSeconds === undefined ? 'n/a' : `${f.writeDowntimeSeconds} s`}${f.objectiveSeconds !== undefined ? ` (objective ${f.objectiveSeconds} s)` : ''}, lost writes ${f.lostWrites ?? 'n/a'}`
+    : '';
+  const head = `${result.outcome.toUpperCase()} ${result.fault} on ${result.cluster}`;
+  const why = result.reasons.length > 0 ? `: ${result.reasons.join('; ')}` : '';
+  const health = result.healthyAfter === false ? `; unhealthy after the drill: ${(result.problemsAfter ?? []).join('; ')}` : '';
+  return `${head}${figures ? ` — ${figures}` : ''}${why}${health}`;
+}
+
+/** The JSON a webhook receives (and a notify command reads on its standard input). */
+export interface Notification {
+  /** Unique per scheduled run: a receiver that sees it twice (a retried delivery) can drop the second. */
+  id: string;
+  cluster: string;
+  schedule: string;
+  drill: string;
+  outcome: ScheduledOutcome;
+  verdict: 'PASS' | 'FAIL' | 'SKIPPED';
+  /** Why it was sent: "missed objectives", "failed", "left the cluster unhealthy", or "every run". */
+  why: string;
+  summary: string;
+  reasons: string[];
+  figures?: ScheduledRunResult['figures'];
+  healthyAfter?: boolean;
+  problemsAfter?: string[];
+  startedAt: string;
+  finishedAt: string;
+  links: { scheduledRun: string; drillRun?: string; report?: string };
+}
+
+export interface RunAddress {
+  namespace: string;
+  workflowId: string;
+  runId: string;
+}
+
+/** The Temporal web UI's page of a run. */
+export function runLink(uiUrl: string, run: RunAddress): string {
+  const base = uiUrl.replace(/\/+$/, '');
+  return `${base}/namespaces/${encodeURIComponent(run.namespace)}/workflows/${encodeURIComponent(run.workflowId)}/${encodeURIComponent(run.runId)}/history`;
+}
+
+export function notificationOf(topology: Topology, result: ScheduledRunResult, scheduledRun: RunAddress): Notification {
+  const uiUrl = topology.notify?.ui_url ?? 'http://localhost:8233';
+  const why =
+    result.outcome === 'failed'
+      ? 'the drill failed'
+      : result.outcome === 'missed'
+        ? 'the drill missed the objectives'
+        : result.healthyAfter === false
+          ? 'the drill left the cluster unhealthy'
+          : 'every scheduled run is reported';
+  return {
+    id: `${scheduledRun.workflowId}/${scheduledRun.runId}`,
+    cluster: result.cluster,
+    schedule: result.scheduleId,
+    drill: result.fault,
+    outcome: result.outcome,
+    verdict: result.outcome === 'passed' ? 'PASS' : result.outcome === 'skipped' ? 'SKIPPED' : 'FAIL',
+    why,
+    summary: describeResult(result),
+    reasons: result.reasons,
+    ...(result.figures ? { figures: result.figures } : {}),
+    ...(result.healthyAfter !== undefined ? { healthyAfter: result.healthyAfter, problemsAfter: result.problemsAfter ?? [] } : {}),
+    startedAt: result.startedAt,
+    finishedAt: result.finishedAt,
+    links: {
+      scheduledRun: runLink(uiUrl, scheduledRun),
+      ...(result.drill ? { drillRun: runLink(uiUrl, { namespace: scheduledRun.namespace, ...result.drill }) } : {}),
+      ...(result.drill?.reportId ? { report: `haflow reports ${result.cluster} ${result.drill.reportId}` } : {}),
+    },
+  };
+}
