@@ -10,6 +10,8 @@ import type { ObservedOutcome } from '../workflows/observed';
 import { formatReportSummary } from './report';
 import { saveReport } from './report-store';
 import { connectClient } from './temporal';
+import { refreshSchedules } from './schedules';
+import type { Topology } from '../topology';
 
 /** Prints a message, fitted to the terminal's width when there is one. */
 let fit: (text: string, hang?: (line: string) => number) => string = (text) => text;
@@ -75,3 +77,12 @@ export async function whileFollowing<T extends RunResult>(
   }
 }
 
+/** After an install or a tune completed: the cluster's schedules get its topology as it is now. */
+export async function handSchedulesTheTopology(client: Client, topology: Topology): Promise<void> {
+  try {
+    const updated = await refreshSchedules(client, topology);
+    if (updated.length > 0) say(`the scheduled drills ${updated.join(', ')} now use this topology`);
+  } catch (err) {
+    say(`(the scheduled drills of ${topology.cluster} still use their earlier topology: ${(err as Error).message}; \`haflow schedule update <id> --topology <file>\`)`);
+  }
+}

@@ -11,7 +11,7 @@ import { TASK_QUEUE } from '../connection/temporal';
 import { dbHosts, type Topology } from '../topology';
 import { assertValidTopology, checkRunbook, startRunbook } from './api';
 import { readHealth } from './cluster';
-import { connect, follow, say } from './command-support';
+import { connect, follow, handSchedulesTheTopology, say } from './command-support';
 import { formatHealth } from './health';
 import { createProgressDisplay, formatCheckReport, formatPlan } from './progress';
 import { listReports, syncReports } from './report-store';
@@ -184,5 +184,7 @@ export async function tuneCommand(topology: Topology, opts: TuneArgs & { plan?: 
   const handle = await startRunbook(client, 'tune', tuned, undefined);
   say(`started tune of cluster ${tuned.cluster} (${about}): workflow ${handle.workflowId}`);
   if (opts.detach) return 0;
-  return follow(handle, tuned.cluster, 'tune');
+  const code = await follow(handle, tuned.cluster, 'tune');
+  if (code === 0) await handSchedulesTheTopology(client, tuned);
+  return code;
 }

@@ -6,7 +6,7 @@ import { EMBEDDED_ADDRESS, TASK_QUEUE } from '../connection/temporal';
 import type { Topology } from '../topology';
 import type { Decision } from '../workflows/protocol';
 import { decide, getProgress, planCheck, startInstall } from './api';
-import { connect, fitOutput, follow, INTERRUPTED, say, whileFollowing } from './command-support';
+import { connect, fitOutput, follow, handSchedulesTheTopology, INTERRUPTED, say, whileFollowing } from './command-support';
 import { readHealth, topologyOfCluster } from './cluster';
 import { formatHealth } from './health';
 import { runbookFor } from './runbooks';
@@ -59,7 +59,9 @@ export async function installCommand(topology: Topology, opts: { detach?: boolea
     say(`follow it with:  haflow status ${topology.cluster} --follow`);
     return 0;
   }
-  return follow(handle, topology.cluster, 'install');
+  const code = await follow(handle, topology.cluster, 'install');
+  if (code === 0) await handSchedulesTheTopology(client, topology);
+  return code;
 }
 
 /** `haflow status`: the latest operation on a cluster; with follow, waits like install does. */

@@ -201,7 +201,6 @@ export async function updateSchedule(client: Client, id: string, changes: Schedu
   const switchBack = changes.switchBack ?? memo.switchBack;
   const newMemo: ScheduleMemo = {
     ...memo,
-    when: previousInput.when ?? memo.when,
     fault,
     switchBack,
     ...(changes.when ? { when: describeWhen(changes.when) } : {}),
@@ -284,7 +283,6 @@ export async function listSchedules(client: Client, cluster?: string): Promise<S
 export async function describeSchedule(client: Client, id: string): Promise<ScheduleView> {
   const description = await describeRaw(client, id);
   const memo = memoOf(description);
-  const input = description.action.args?.[0] as ScheduledDrillInput | undefined;
   const runs = await Promise.all(
     [...description.info.recentActions].reverse().map(async (a) => {
       const handle = client.workflow.getHandle(a.action.workflow.workflowId, a.action.workflow.firstExecutionRunId);
@@ -294,10 +292,10 @@ export async function describeSchedule(client: Client, id: string): Promise<Sche
   return {
     id,
     cluster: memo.cluster,
-    fault: input?.fault ?? memo.fault,
-    switchBack: input ? !!input.switchBack : memo.switchBack,
-    when: input?.when ?? memo.when,
-    note: noteOf(description.state.note, memo),
+    fault: memo.fault,
+    switchBack: memo.switchBack,
+    when: memo.when,
+    note: memo.note,
     paused: description.state.paused,
     pausedBecause: description.state.paused ? pausedWhy(description.state.note) : undefined,
     nextRuns: description.info.nextActionTimes,
@@ -310,7 +308,9 @@ export async function describeSchedule(client: Client, id: string): Promise<Sche
 
 /** The operator's own note, read back from the schedule's note (an update cannot change the memo). */
 function noteOf(note: string | undefined, memo: ScheduleMemo): string | undefined {
-  return note?.match(/ — (.*?)(?: \[.*\])?$/)?.[1] ?? memo.note;
+  // Temporal writes its own note when it pauses a schedule; then the memo's (the note it was created with) is all there is.
+  if (!note || !/^\S+ drill of cluster \S+, /.test(note)) return memo.note;
+  return note.match(/ — (.*?)(?: \[.*\])?$/)?.[1];
 }
 
 function runView(d: WorkflowExecutionDescription): ScheduledRunView {
@@ -335,9 +335,33 @@ async function describeRaw(client: Client, id: string): Promise<ScheduleDescript
   }
 }
 
+/** The schedule's settings now: its memo (as created) overlaid with its action's input and its note, since an update cannot change a memo. */
 function memoOf(description: ScheduleDescription): ScheduleMemo {
   const memo = description.memo as Partial<ScheduleMemo> | undefined;
   if (memo?.haflow !== 'scheduled-drill') throw new ScheduleRequestError(`schedule ${description.scheduleId} is not one of haflow's scheduled drills`);
-  return memo as ScheduleMemo;
+  const created = memo as ScheduleMemo;
+  const input = description.action.type === 'startWorkflow' ? (description.action.args?.[0] as ScheduledDrillInput | undefined) : undefined;
+  const note = noteOf(description.state.note, created);
+  return {
+    ...created,
+    fault: input?.fault ?? created.fault,
+    switchBack: input ? !!input.switchBack : created.switchBack,
+    when: input?.when ?? created.when,
+    ...(note !== undefined ? { note } : {}),
+  };
 }
 
+/**
+ * Hands the cluster's schedules the topology an install or a tune just applied, so their next
+ * drills use the cluster as it is now. Returns the ids it updated.
+ */
+export async function refreshSchedules(client: Client, topology: Topology): Promise<string[]> {
+  const updated: string[] = [];
+  for (const view of await listSchedules(client, topology.cluster)) {
+    const current = (await describeRaw(client, view.id)).action.args?.[0] as ScheduledDrillInput | undefined;
+    if (current && JSON.stringify(current.topology) === JSON.stringify(topology)) continue;
+    await updateSchedule(client, view.id, { topology });
+    updated.push(view.id);
+  }
+  return updated;
+}
