@@ -4,7 +4,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { ClusterHealth } from '../activities/cluster/health';
-import { bestCandidate, drillSteps, drillTarget } from '../runbooks/drill';
+import { bestCandidate } from '../activities/patroni/failover';
+import { drillSteps, drillTarget } from '../runbooks/drill';
 import { tunedTopology, tuneSteps, type TuneArgs } from '../runbooks/tune';
 import { FAULT_NAMES, faultProblems, type FaultName } from '../topology/faults';
 import { TASK_QUEUE } from '../connection/temporal';

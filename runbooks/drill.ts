@@ -2,7 +2,6 @@
 // optionally the switch back, and the cluster healthy again. The write probe and the watcher
 // run beside these steps, from just before the fault to the recovery (workflows/drill.ts).
 // Pure: `haflow drill --plan` prints exactly these steps.
-import type { ClusterHealth } from '../activities/cluster/health';
 import type { Topology } from '../topology/schema';
 import { dbHosts } from '../topology/derive';
 import { FAULTS, observerOf, type FaultName, type FaultSpec } from '../topology/faults';
@@ -17,13 +16,6 @@ export interface DrillArgs {
   candidate?: string;
   /** Switch back to the original leader at the end, so a scheduled drill leaves the cluster as it found it. */
   switchBack?: boolean;
-}
-
-/** The replica a switchover goes to when none is named: streaming, least behind. */
-export function bestCandidate(health: ClusterHealth): string | undefined {
-  return health.members
-    .filter((m) => m.name !== health.leader && m.streaming !== false && m.role !== 'leader')
-    .sort((a, b) => (typeof a.lag === 'number' ? a.lag : Infinity) - (typeof b.lag === 'number' ? b.lag : Infinity))[0]?.name;
 }
 
 const HEARTBEAT_SECONDS = 10;

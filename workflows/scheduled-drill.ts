@@ -20,7 +20,7 @@ import {
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type * as activities from '../activities';
-import { bestCandidate, drillSteps, drillTarget, type DrillArgs } from '../runbooks/drill';
+import { drillSteps, drillTarget, type DrillArgs } from '../runbooks/drill';
 import {
   describeResult,
   notificationOf,
@@ -106,9 +106,8 @@ async function gateRefusal(input: ScheduledDrillInput): Promise<GateAnswer> {
   if (busy) return { skip: `another operation holds the cluster: ${busy.type} ${busy.workflowId}, started at ${busy.startTime}` };
   const health = await readClusterHealth({ topology });
   if (!health.healthy || !health.leader) return { skip: `the cluster is not healthy, and a drill starts only on a healthy cluster: ${health.problems.join('; ')}` };
-  const candidate = fault === 'switchover' ? bestCandidate(health) : undefined;
-  if (fault === 'switchover' && !candidate) return { skip: 'there is no streaming replica to switch over to' };
-  return { args: { fault, leader: health.leader, candidate, switchBack: input.switchBack } };
+  // A switchover goes to the best replica, which its step picks when it runs (a healthy cluster has one).
+  return { args: { fault, leader: health.leader, switchBack: input.switchBack } };
 }
 
 /** The drill as a child on the cluster's id; its outcome and figures go into `result`. */
