@@ -35,7 +35,10 @@ import { startDevServer, waitUntil, workflowBundle } from '../support/temporal';
 let env: TestWorkflowEnvironment;
 let receiver: Server;
 const received: Notification[] = [];
+/** Delivery attempts per notification id, accepted or not. */
+const deliveries = new Map<string, number>();
 let webhookUrl = '';
+let receiverOrigin = '';
 const { topology: lab } = loadTopology(join(__dirname, '../../lab/topologies/standalone.yaml'));
 
 before(async () => {
@@ -44,12 +47,19 @@ before(async () => {
     let body = '';
     req.on('data', (chunk) => (body += chunk));
     req.on('end', () => {
-      received.push(JSON.parse(body) as Notification);
+      const notification = JSON.parse(body) as Notification;
+      // /flaky fails its first two deliveries of a notification; /gone refuses every one.
+      const attempts = (deliveries.get(notification.id) ?? 0) + 1;
+      deliveries.set(notification.id, attempts);
+      if (req.url === '/gone') return void res.writeHead(410).end('this hook was removed');
+      if (req.url === '/flaky' && attempts <= 2) return void res.writeHead(503).end('busy');
+      received.push(notification);
       res.writeHead(204).end();
     });
   });
   await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-  webhookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks/haflow`;
+  receiverOrigin = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
+  webhookUrl = `${receiverOrigin}/hooks/haflow`;
 });
 
 after(async () => {
@@ -254,5 +264,30 @@ test('pause, unpause and update: the timetable, the fault, the note and the topo
     await assert.rejects(createSchedule(env.client, request({ ...topology, faults: {} }, taskQueue, { id: `${id}-z` })), /cannot run on cluster/);
     await deleteSchedule(env.client, id);
     await assert.rejects(describeSchedule(env.client, id), /no schedule/);
+  });
+});
+
+test('a webhook that fails is retried until it takes the notification; one that refuses it is reported, and neither fails the run', async () => {
+  const fake = { ...fakeDrill(), healthy: true };
+  await withWorker(fake, async (taskQueue) => {
+    const low = { rto_seconds: 0.1, lost_writes: 0, pause_schedules_on_miss: false };
+    const flaky = topologyWith({ objectives: low, notify: { webhook: { url: `${receiverOrigin}/flaky`, timeout_seconds: 5 }, on: 'problems', ui_url: 'http://127.0.0.1:8233' } });
+    const { id: flakyId } = await createSchedule(env.client, request(flaky, taskQueue));
+    const retried = await triggered(flakyId);
+    assert.equal(retried.status, 'completed');
+    const taken = received.filter((n) => n.cluster === flaky.cluster);
+    assert.equal(taken.length, 1);
+    assert.equal(deliveries.get(taken[0].id), 3, 'two refused deliveries, then the one taken');
+    assert.match(retried.result!.notifications[0], /^webhook: sent .*HTTP 204/);
+
+    const gone = topologyWith({ objectives: low, notify: { webhook: { url: `${receiverOrigin}/gone`, timeout_seconds: 5 }, on: 'problems', ui_url: 'http://127.0.0.1:8233' } });
+    const { id: goneId } = await createSchedule(env.client, request(gone, taskQueue));
+    fake.injectedAt = undefined; // the fake observation is around the next fault
+    const refused = await triggered(goneId);
+    assert.equal(refused.status, 'completed', 'a receiver that refuses does not fail the run');
+    assert.equal(refused.result?.outcome, 'missed');
+    assert.match(refused.result!.notifications[0], /^webhook: FAILED after retries: the webhook at http:\/\/127.0.0.1:\d+ answered HTTP 410: this hook was removed/);
+    await deleteSchedule(env.client, flakyId);
+    await deleteSchedule(env.client, goneId);
   });
 });
