@@ -197,7 +197,7 @@ export function defineScheduleCommands(
 
   schedule
     .command('create')
-    .description('schedule a drill of a cluster: never beside another operation on it, a missed run made up within 1 h, paused when a run fails')
+    .description('schedule a drill of a cluster: never beside another operation on it, a missed run made up within 1 h, paused when a run fails or misses the objectives and the topology says so (objectives.pause_schedules_on_miss)')
     .argument('<cluster>', 'cluster name (its topology is the one of its latest operation), or a topology YAML file')
     .requiredOption('--fault <fault>', `one of ${FAULT_NAMES.join(', ')}`, faultName)
     .option('--cron <expr>', "when, as cron in UTC: '0 3 * * 1' is Mondays at 03:00")
