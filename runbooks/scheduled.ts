@@ -47,6 +47,8 @@ export interface ScheduledRunResult {
     predictedSeconds: number;
     objectiveSeconds?: number;
   };
+  /** Skipped because the cluster was not healthy: someone should hear of that, though it pauses nothing. */
+  unhealthyBefore?: boolean;
   /** The cluster's health after the drill, read again by the scheduled run. */
   healthyAfter?: boolean;
   /** Problems found after the drill (empty when healthy). */
@@ -79,19 +81,22 @@ export function outcomeOfReport(report: DrillReport | undefined): { outcome: Sch
   return report.verdict.pass ? { outcome: 'passed', reasons: [] } : { outcome: 'missed', reasons: report.verdict.reasons };
 }
 
-/** A problem worth telling someone about: a drill that failed or missed, or a cluster left unhealthy. */
-export function isProblem(result: Pick<ScheduledRunResult, 'outcome' | 'healthyAfter'>): boolean {
+type Judged = Pick<ScheduledRunResult, 'outcome' | 'healthyAfter' | 'unhealthyBefore'>;
+
+/** A problem of the drill: it failed or missed, or it left the cluster unhealthy. */
+export function isProblem(result: Judged): boolean {
   return result.outcome === 'missed' || result.outcome === 'failed' || result.healthyAfter === false;
 }
 
-export function shouldNotify(topology: Topology, result: Pick<ScheduledRunResult, 'outcome' | 'healthyAfter'>): boolean {
+/** Someone hears of a problem of the drill, and of a cluster found unhealthy (the drill could not run); with on: every, of every run. */
+export function shouldNotify(topology: Topology, result: Judged): boolean {
   const notify = topology.notify;
   if (!notify) return false;
-  return notify.on === 'every' || isProblem(result);
+  return notify.on === 'every' || isProblem(result) || result.unhealthyBefore === true;
 }
 
-/** Whether this result pauses the schedule (the topology's objectives say so, and it was a problem). */
-export function pausesSchedule(topology: Topology, result: Pick<ScheduledRunResult, 'outcome' | 'healthyAfter'>): boolean {
+/** Whether this result pauses the schedule: a problem of the drill, and the topology's objectives say so (a skip never does). */
+export function pausesSchedule(topology: Topology, result: Judged): boolean {
   return topology.objectives?.pause_schedules_on_miss === true && isProblem(result);
 }
 
@@ -149,6 +154,8 @@ export function notificationOf(topology: Topology, result: ScheduledRunResult, s
         ? 'the drill missed the objectives'
         : result.healthyAfter === false
           ? 'the drill left the cluster unhealthy'
+          : result.unhealthyBefore
+            ? 'the cluster was not healthy, so the drill did not run'
           : 'every scheduled run is reported';
   return {
     id: `${scheduledRun.workflowId}/${scheduledRun.runId}`,

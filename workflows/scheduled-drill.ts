@@ -66,6 +66,7 @@ export async function scheduledDrillWorkflow(input: ScheduledDrillInput): Promis
   const refusal = await gateRefusal(input);
   if (refusal.skip) {
     result.reasons = [refusal.skip];
+    if (refusal.unhealthy) result.unhealthyBefore = true;
   } else if (refusal.failure) {
     result.outcome = 'failed';
     result.reasons = [refusal.failure];
@@ -93,6 +94,8 @@ export async function scheduledDrillWorkflow(input: ScheduledDrillInput): Promis
 
 interface GateAnswer {
   skip?: string;
+  /** The skip is for an unhealthy cluster. */
+  unhealthy?: boolean;
   failure?: string;
   args?: DrillArgs;
 }
@@ -105,7 +108,7 @@ async function gateRefusal(input: ScheduledDrillInput): Promise<GateAnswer> {
   const busy = await runningClusterOperation({ cluster: topology.cluster });
   if (busy) return { skip: `another operation holds the cluster: ${busy.type} ${busy.workflowId}, started at ${busy.startTime}` };
   const health = await readClusterHealth({ topology });
-  if (!health.healthy || !health.leader) return { skip: `the cluster is not healthy, and a drill starts only on a healthy cluster: ${health.problems.join('; ')}` };
+  if (!health.healthy || !health.leader) return { unhealthy: true, skip: `the cluster is not healthy, and a drill starts only on a healthy cluster: ${health.problems.join('; ')}` };
   // A switchover goes to the best replica, which its step picks when it runs (a healthy cluster has one).
   return { args: { fault, leader: health.leader, switchBack: input.switchBack } };
 }

@@ -37,7 +37,8 @@ test('notify: nobody without settings; on problems only by default; every run wi
   assert.equal(onProblems.notify?.on, 'problems');
   assert.equal(shouldNotify(onProblems, result('missed')), true);
   assert.equal(shouldNotify(onProblems, result('passed', { healthyAfter: true })), false);
-  assert.equal(shouldNotify(onProblems, result('skipped')), false);
+  assert.equal(shouldNotify(onProblems, result('skipped')), false, 'a busy cluster is nobody\'s problem');
+  assert.equal(shouldNotify(onProblems, result('skipped', { unhealthyBefore: true })), true, 'an unhealthy cluster is');
   const every = withSettings({ notify: { command: '/usr/local/bin/page', on: 'every' } });
   assert.equal(shouldNotify(every, result('passed')), true);
   assert.equal(shouldNotify(every, result('skipped')), true);
@@ -49,6 +50,7 @@ test('a schedule pauses on a problem only when the objectives say so', () => {
   assert.equal(pausesSchedule(pausing, result('missed')), true);
   assert.equal(pausesSchedule(pausing, result('failed')), true);
   assert.equal(pausesSchedule(pausing, result('skipped')), false, 'a refused gate is no reason to stop testing');
+  assert.equal(pausesSchedule(pausing, result('skipped', { unhealthyBefore: true })), false, 'nor an unhealthy cluster the drill found');
   assert.equal(pausesSchedule(pausing, result('passed', { healthyAfter: true })), false);
 });
 
@@ -72,6 +74,9 @@ test('the notification says what happened, with the figures, a dedupe id and lin
   const unhealthy = notificationOf(topology, result('passed', { healthyAfter: false, problemsAfter: ['node1 is not streaming'] }), { namespace: 'default', workflowId: 'w', runId: 'r' });
   assert.equal(unhealthy.why, 'the drill left the cluster unhealthy');
   assert.equal(unhealthy.verdict, 'PASS');
+  const skipped = notificationOf(topology, result('skipped', { unhealthyBefore: true, reasons: ['the cluster is not healthy'] }), { namespace: 'default', workflowId: 'w', runId: 'r' });
+  assert.equal(skipped.why, 'the cluster was not healthy, so the drill did not run');
+  assert.equal(skipped.verdict, 'SKIPPED');
   assert.match(describeResult(result('skipped', { reasons: ['another operation holds the cluster'] })), /^SKIPPED crash-leader on lab-standalone: another operation holds the cluster$/);
 });
 

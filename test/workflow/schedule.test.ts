@@ -192,11 +192,11 @@ test('with pause_schedules_on_miss, a missed drill pauses its schedule and says 
   });
 });
 
-test('a run that finds another operation holding the cluster, or the cluster unhealthy, is a skip with the reason, and pauses nothing', async () => {
+test('a run that finds another operation holding the cluster, or the cluster unhealthy, is a skip with the reason that pauses nothing; the unhealthy one is notified', async () => {
   const fake = { ...fakeDrill(), healthy: true };
   fake.broken.add('awaitRecovery'); // the operation that holds the cluster blocks at its recovery
   await withWorker(fake, async (taskQueue) => {
-    const topology = topologyWith({ objectives: { rto_seconds: 30, lost_writes: 0, pause_schedules_on_miss: true } });
+    const topology = topologyWith({ objectives: { rto_seconds: 30, lost_writes: 0, pause_schedules_on_miss: true }, notify: notifyWebhook() });
     const holder = await startRunbook(env.client, 'drill', topology, { fault: 'crash-leader', leader: 'node1' }, { taskQueue });
     await followRun(holder, () => undefined); // until it blocks
     const { id } = await createSchedule(env.client, request(topology, taskQueue, { paused: false }));
@@ -212,6 +212,9 @@ test('a run that finds another operation holding the cluster, or the cluster unh
     assert.equal(unhealthy.result?.outcome, 'skipped');
     assert.match(unhealthy.result!.reasons[0], /not healthy.*no leader/);
     assert.equal((await describeSchedule(env.client, id)).paused, false, 'a skip does not pause the schedule');
+    // Someone hears of the unhealthy cluster (not of the busy one).
+    const calls = received.filter((n) => n.cluster === topology.cluster);
+    assert.deepEqual(calls.map((n) => [n.verdict, n.why]), [['SKIPPED', 'the cluster was not healthy, so the drill did not run']]);
     await deleteSchedule(env.client, id);
   });
 });
