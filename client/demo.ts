@@ -25,10 +25,10 @@ import { installCommand, listCommand, planCommand } from './operator-commands';
 let fit = (text: string) => text;
 const say = (line = '') => process.stdout.write(`${fit(line)}\n`);
 
-/** The lab topologies name these variables; the demo makes up passwords it never prints. */
 /** The demo's weekly scheduled drill. */
 const DEMO_SCHEDULE = 'lab-standalone-weekly-switchover';
 
+/** The lab topologies name these variables; the demo makes up passwords it never prints. */
 const DEMO_SECRETS = ['HAFLOW_PG_SUPERUSER_PASSWORD', 'HAFLOW_PG_REPLICATION_PASSWORD', 'HAFLOW_PG_REWIND_PASSWORD', 'HAFLOW_APP_DB_PASSWORD'];
 
 /** Where the output of the installs the demo runs goes: one line per phase on screen, everything here. */

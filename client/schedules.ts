@@ -133,6 +133,7 @@ function actionFor(settings: ActionSettings, id: string, topology: Topology): Sc
     fault: settings.fault,
     topology,
     when: settings.when,
+    ...(settings.note ? { note: settings.note } : {}),
     ...(settings.switchBack ? { switchBack: true } : {}),
     ...(settings.blockedMinutes !== undefined ? { blockedMinutes: settings.blockedMinutes } : {}),
   };
@@ -306,13 +307,6 @@ export async function describeSchedule(client: Client, id: string): Promise<Sche
   };
 }
 
-/** The operator's own note, read back from the schedule's note (an update cannot change the memo). */
-function noteOf(note: string | undefined, memo: ScheduleMemo): string | undefined {
-  // Temporal writes its own note when it pauses a schedule; then the memo's (the note it was created with) is all there is.
-  if (!note || !/^\S+ drill of cluster \S+, /.test(note)) return memo.note;
-  return note.match(/ — (.*?)(?: \[.*\])?$/)?.[1];
-}
-
 function runView(d: WorkflowExecutionDescription): ScheduledRunView {
   const memo = d.memo as { haflowResult?: ScheduledRunResult } | undefined;
   const status = d.status.name === 'RUNNING' ? 'running' : d.status.name === 'COMPLETED' ? 'completed' : d.status.name === 'FAILED' ? 'failed' : 'other';
@@ -335,19 +329,18 @@ async function describeRaw(client: Client, id: string): Promise<ScheduleDescript
   }
 }
 
-/** The schedule's settings now: its memo (as created) overlaid with its action's input and its note, since an update cannot change a memo. */
+/** The schedule's settings now: its memo (as created) overlaid with its action's input, since an update cannot change a memo. */
 function memoOf(description: ScheduleDescription): ScheduleMemo {
   const memo = description.memo as Partial<ScheduleMemo> | undefined;
   if (memo?.haflow !== 'scheduled-drill') throw new ScheduleRequestError(`schedule ${description.scheduleId} is not one of haflow's scheduled drills`);
   const created = memo as ScheduleMemo;
   const input = description.action.type === 'startWorkflow' ? (description.action.args?.[0] as ScheduledDrillInput | undefined) : undefined;
-  const note = noteOf(description.state.note, created);
   return {
     ...created,
     fault: input?.fault ?? created.fault,
     switchBack: input ? !!input.switchBack : created.switchBack,
     when: input?.when ?? created.when,
-    ...(note !== undefined ? { note } : {}),
+    note: input ? input.note : created.note,
   };
 }
 

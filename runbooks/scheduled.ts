@@ -16,6 +16,8 @@ export interface ScheduledDrillInput {
   topology: Topology;
   /** How the schedule runs, in words ("every 7d", "cron '0 3 * * 1' (UTC)"), for lists. */
   when?: string;
+  /** The operator's note on the schedule, for lists. */
+  note?: string;
   /** Minutes a blocked step of the drill waits for an operator before the drill is aborted (its fault healed). */
   blockedMinutes?: number;
 }
@@ -156,7 +158,7 @@ export function notificationOf(topology: Topology, result: ScheduledRunResult, s
           ? 'the drill left the cluster unhealthy'
           : result.unhealthyBefore
             ? 'the cluster was not healthy, so the drill did not run'
-          : 'every scheduled run is reported';
+            : 'every scheduled run is reported';
   return {
     id: `${scheduledRun.workflowId}/${scheduledRun.runId}`,
     cluster: result.cluster,

@@ -314,7 +314,6 @@ export const notify = z
     ui_url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL such as http://temporal.example.com:8233' }).default('http://localhost:8233'),
   })
   .refine((n) => n.webhook || n.command, { error: 'needs a webhook, a command, or both' });
-export type NotifySettings = z.infer<typeof notify>;
 
 export const topologyObject = z.strictObject({
   cluster: name,
