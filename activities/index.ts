@@ -1,6 +1,8 @@
 // Every activity the worker registers, one component per folder. Each is registered through
 // stepActivity (shared/step-activity.ts), which keeps every secret it resolved out of its
 // result and errors. Workflows import this module as types only.
+import * as app from './app/activities';
+import * as appWatch from './app/watch';
 import * as cluster from './cluster/activities';
 import * as etcd from './etcd/activities';
 import * as faults from './failover/faults';
@@ -33,6 +35,15 @@ export const patroniClusterHealthy = stepActivity(patroni.patroniClusterHealthy)
 export const ensureDynamicConfig = stepActivity(patroniDynamic.ensureDynamicConfig);
 export const configureDatabase = stepActivity(postgres.configureDatabase);
 export const verifyWriteThroughHaproxy = stepActivity(postgres.verifyWriteThroughHaproxy);
+export const prepareHaDir = stepActivity(app.prepareHaDir);
+export const configureAppConfig = stepActivity(app.configureAppConfig);
+export const slaveNginxInactive = stepActivity(app.slaveNginxInactive);
+export const masterAppServing = stepActivity(app.masterAppServing);
+export const observerSshUserNotRoot = stepActivity(app.observerSshUserNotRoot);
+export const appHealthyThroughHaproxy = stepActivity(app.appHealthyThroughHaproxy);
+export const fenceAppNode = stepActivity(app.fenceAppNode);
+export const recordAppRole = stepActivity(app.recordAppRole);
+export const databaseHasLeader = stepActivity(app.databaseHasLeader);
 export const clusterHealthy = stepActivity(cluster.clusterHealthy);
 export const ensureProbeDatabase = stepActivity(probeDatabase.ensureProbeDatabase);
 export const injectFault = stepActivity(faults.injectFault);
@@ -46,5 +57,6 @@ export const replicaRejoined = stepActivity(patroniFailover.replicaRejoined);
 export const readClusterHealth = stepActivity(cluster.readClusterHealth);
 export const observeFailover = stepActivity(observe.observeFailover);
 export const runningClusterOperation = stepActivity(temporalOperations.runningClusterOperation);
+export const watchAppHealth = stepActivity(appWatch.watchAppHealth);
 export const sendWebhook = stepActivity(notify.sendWebhook);
 export const runNotifyCommand = stepActivity(notify.runNotifyCommand);

@@ -9,6 +9,7 @@ import { AmbiguousStepError, DECISIONS } from './api';
 import { demo } from './demo';
 import { defaultServerDbFile } from './dev-server';
 import { defineLabCommands } from './lab-command';
+import { defineObserverCommands } from './observer-commands';
 import { defineScheduleCommands } from './schedule-commands';
 import { drillCommand, reportsCommand, switchoverCommand, tuneCommand } from './failover-commands';
 import { cancelCommand, installCommand, listCommand, planCheckCommand, planCommand, resumeCommand, serverCommand, statusCommand, topologyNamed } from './operator-commands';
@@ -128,6 +129,13 @@ export async function main(argv: string[]): Promise<number> {
     (code) => (exitCode = code),
     (target) => topologyNamed(target, (file) => loadOrReport(file)?.topology),
     faultName,
+  );
+
+  defineObserverCommands(
+    program.command('observer'),
+    program.command('app'),
+    (code) => (exitCode = code),
+    (target) => topologyNamed(target, (file) => loadOrReport(file)?.topology),
   );
 
   program

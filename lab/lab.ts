@@ -17,7 +17,7 @@ import {
 } from './machines';
 import { addPartition, dropTrafficTo, healAll, listRules, removeChain, restoreTrafficTo, type Partition } from './network';
 import { labPaths, PRIVATE_DIRS } from './paths';
-import { checkPrerequisites, ensureKeyPair, installSystemctl, LabError } from './prereq';
+import { checkPrerequisites, ensureKeyPair, ensureTlsCertificate, installSystemctl, LabError } from './prereq';
 
 
 interface LabState {
@@ -70,7 +70,7 @@ export class Lab {
     await checkPrerequisites();
     const previous = readState();
     if (previous) await Lab.fromState(previous).down();
-    await Promise.all([installSystemctl(), ensureKeyPair(), ensureImage()]);
+    await Promise.all([installSystemctl(), ensureKeyPair(), ensureTlsCertificate(), ensureImage()]);
     const state: LabState = { topologyFile: file, cluster: topology.cluster, machines: {}, partitions: [], createdMountPoints: [] };
     for (const dir of PRIVATE_DIRS.map((d) => `/${d}`)) {
       if (!existsSync(dir)) {

@@ -17,6 +17,9 @@ export const labPaths = {
   /** The key pair and known_hosts that the lab topologies refer to. */
   privateKey: join(LAB_ROOT, 'id_ed25519'),
   knownHosts: join(LAB_ROOT, 'known_hosts'),
+  /** A self-signed certificate and its key, which the lab topologies give HAProxy's HTTPS front. */
+  tlsCertificate: join(LAB_ROOT, 'tls', 'app.crt'),
+  tlsKey: join(LAB_ROOT, 'tls', 'app.key'),
   state: join(LAB_ROOT, 'state.json'),
 };
 
@@ -67,4 +70,5 @@ export const LAB_PACKAGES = [
   'util-linux',
   'tini',
   'curl',
+  'openssl',
 ] as const;

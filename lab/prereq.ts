@@ -4,7 +4,7 @@
 import { execFile } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { LAB_PACKAGES, labPaths, labSources } from './paths';
 
@@ -38,6 +38,7 @@ const REQUIRED_COMMANDS: Record<string, string> = {
   '/usr/sbin/nginx': 'nginx',
   '/usr/lib/postgresql/15/bin/postgres': 'postgresql-15',
   rsync: 'rsync',
+  openssl: 'openssl',
   sudo: 'sudo',
   curl: 'curl',
 };
@@ -139,4 +140,12 @@ export async function ensureKeyPair(): Promise<void> {
   mkdirSync(labPaths.root, { recursive: true, mode: 0o700 });
   if (existsSync(labPaths.privateKey)) return;
   await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'haflow-lab', '-f', labPaths.privateKey]);
+}
+
+/** The lab's self-signed certificate for the application's HTTPS front (haproxy.tls in the lab topologies). */
+export async function ensureTlsCertificate(): Promise<void> {
+  if (existsSync(labPaths.tlsCertificate) && existsSync(labPaths.tlsKey)) return;
+  mkdirSync(dirname(labPaths.tlsKey), { recursive: true, mode: 0o700 });
+  await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '3650', '-subj', '/CN=haflow-lab', '-keyout', labPaths.tlsKey, '-out', labPaths.tlsCertificate]);
+  chmodSync(labPaths.tlsKey, 0o600);
 }

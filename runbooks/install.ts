@@ -4,7 +4,8 @@
 // the client hands exactly these to the install workflow.
 import { haproxySettleSeconds } from '../activities/haproxy/timings';
 import type { Host, Topology } from '../topology/schema';
-import { dbHosts, etcdMembers, haproxyHosts, initialLeader, initialReplicas, patroniScope } from '../topology/derive';
+import { appDatabaseProxy, appSlaves } from '../activities/app/config';
+import { appHosts, appMaster, dbHosts, etcdMembers, haproxyHosts, initialLeader, initialReplicas, patroniScope } from '../topology/derive';
 import type { ActivityName } from './activities';
 import { stepOf, type Runbook, type Step, type StepGroup } from './runbook';
 
@@ -14,8 +15,8 @@ import { stepOf, type Runbook, type Step, type StepGroup } from './runbook';
  */
 const HEARTBEAT_SECONDS = 10;
 
-type HostActivity = Extract<ActivityName, 'preflightHost' | 'ensurePackages' | 'configureEtcdMember' | 'configureHaproxy' | 'configurePatroni' | 'startPatroni' | 'waitForLeader' | 'replicaPatroniInactive' | 'configureDatabase' | 'replicaStreaming' | 'verifyWriteThroughHaproxy' | 'haproxyLeaderUp'>;
-type ClusterActivity = Extract<ActivityName, 'preflightCluster' | 'etcdHealthy' | 'patroniClusterHealthy' | 'ensureDynamicConfig'>;
+type HostActivity = Extract<ActivityName, 'prepareHaDir' | 'configureAppConfig' | 'slaveNginxInactive' | 'masterAppServing' | 'appHealthyThroughHaproxy' | 'preflightHost' | 'ensurePackages' | 'configureEtcdMember' | 'configureHaproxy' | 'configurePatroni' | 'startPatroni' | 'waitForLeader' | 'replicaPatroniInactive' | 'configureDatabase' | 'replicaStreaming' | 'verifyWriteThroughHaproxy' | 'haproxyLeaderUp'>;
+type ClusterActivity = Extract<ActivityName, 'observerSshUserNotRoot' | 'preflightCluster' | 'etcdHealthy' | 'patroniClusterHealthy' | 'ensureDynamicConfig'>;
 type Fields = Omit<Step, 'activity' | 'input' | 'host'>;
 
 /** A step on one host: its activity gets the host's name. */
@@ -29,6 +30,77 @@ const onCluster = (activity: ClusterActivity, fields: Fields): Step =>
 const group = (id: string, title: string, steps: Step[]): StepGroup | Step =>
   steps.length === 1 ? steps[0] : { id, title, parallel: steps };
 
+/**
+ * The guide's application steps (standalone: steps 5 and 6 before the DB configuration;
+ * distributed: steps 7 and 8 after it), with the checks of its troubleshooting section.
+ */
+function appConfigSteps(topology: Topology): Runbook['items'] {
+  const app = topology.app!;
+  const apps = appHosts(topology);
+  const master = appMaster(topology)!;
+  const proxy = appDatabaseProxy(topology);
+  return [
+    onCluster('observerSshUserNotRoot', {
+      id: 'app.observer-user',
+      title: `The observer reaches the application nodes as a normal user, not root`,
+      kind: 'guard',
+      guard: 'the guide runs the application observer as a normal user: "Do not use root or sudo"',
+      timeoutSeconds: 60,
+    }),
+    group(
+      'app.ha-dirs',
+      `${app.ha_dir} on the application nodes`,
+      apps.map((host) =>
+        onHost(host, 'prepareHaDir', {
+          id: `app.ha-dir@${host.name}`,
+          title: `${app.ha_dir} on ${host.name}: an earlier HA configuration backed up, then removed; owned by ${app.user}`,
+          kind: 'guard',
+          guard: `${app.ha_dir} owned by the common sudo user on every app node (chown -R ${app.user}:${app.user} ${app.ha_dir}); an old HA configuration is backed up before it is removed`,
+          timeoutSeconds: 120,
+        }),
+      ),
+    ),
+    ...[master, ...appSlaves(topology)].map((host) =>
+      onHost(host, 'configureAppConfig', {
+        id: `app.config@${host.name}`,
+        title: `Application configuration on the ${host.name === master.name ? 'master' : 'slave'} ${host.name}: ${app.config_files.length} file(s) point at ${proxy.name}:${topology.haproxy.postgres_port} with the application's DB password`,
+        kind: 'change',
+        timeoutSeconds: 180,
+      }),
+    ),
+    ...appSlaves(topology).map((host) =>
+      onHost(host, 'slaveNginxInactive', {
+        id: `app.slave-nginx@${host.name}`,
+        title: `${app.nginx_service} inactive and disabled on the slave application node ${host.name}`,
+        kind: 'guard',
+        guard: `an active ${app.nginx_service} on the slave causes routing conflicts with the observer (systemctl stop ${app.nginx_service}; systemctl disable ${app.nginx_service})`,
+        timeoutSeconds: 60,
+      }),
+    ),
+  ];
+}
+
+/** The application serving on its master, and answering through the observer's HAProxy. */
+function appServingSteps(topology: Topology): Runbook['items'] {
+  const app = topology.app!;
+  const master = appMaster(topology)!;
+  return [
+    onHost(master, 'masterAppServing', {
+      id: `app.serving@${master.name}`,
+      title: `${app.service} and ${app.nginx_service} run on the master application node ${master.name}`,
+      kind: 'change',
+      timeoutSeconds: 120,
+    }),
+    ...haproxyHosts(topology).map((host) =>
+      onHost(host, 'appHealthyThroughHaproxy', {
+        id: `verify.app@${host.name}`,
+        title: `The application answers ${app.health_path} with 200 through HAProxy on ${host.name}:${topology.haproxy.app_http_port}${topology.haproxy.tls ? ` and HTTPS on ${topology.haproxy.tls.port}` : ''}, from the master ${master.name} only`,
+        kind: 'verify',
+        timeoutSeconds: Math.max(120, haproxySettleSeconds(topology) + 60),
+      }),
+    ),
+  ];
+}
 
 export function installSteps(topology: Topology): Runbook {
   const leader = initialLeader(topology);
@@ -38,6 +110,9 @@ export function installSteps(topology: Topology): Runbook {
   const proxies = haproxyHosts(topology);
   const scope = patroniScope(topology);
   const hasApp = topology.app !== undefined;
+  const appTier = hasApp && appHosts(topology).length > 0;
+  // The standalone guide configures the applications before the DB configuration, the distributed one after.
+  const appFirst = appTier && topology.layout === 'standalone';
 
   const items: Runbook['items'] = [
     group(
@@ -145,6 +220,7 @@ export function installSteps(topology: Topology): Runbook {
         timeoutSeconds: 120,
       }),
     ),
+    ...(appFirst ? appConfigSteps(topology) : []),
     ...(hasApp
       ? [
           onHost(leader, 'configureDatabase', {
@@ -171,6 +247,7 @@ export function installSteps(topology: Topology): Runbook {
         timeoutSeconds: 600,
       }),
     ),
+    ...(appTier && !appFirst ? appConfigSteps(topology) : []),
     ...proxies.map((host) =>
       onHost(host, 'verifyWriteThroughHaproxy', {
         id: `verify.write@${host.name}`,
@@ -194,6 +271,7 @@ export function installSteps(topology: Topology): Runbook {
         timeoutSeconds: Math.max(120, haproxySettleSeconds(topology) + 30),
       }),
     ),
+    ...(appTier ? appServingSteps(topology) : []),
   ];
   return { name: 'install', cluster: topology.cluster, items };
 }

@@ -181,8 +181,22 @@ export const haproxy = z.strictObject({
   maxconn: z.number().int().positive().default(100),
   server_maxconn: z.number().int().positive().default(100),
   check: checkTimings.default({ inter: 3, fall: 3, rise: 2 }),
-  /** The classic guide's optional TLS frontend: a combined certificate + key PEM on the HAProxy host. */
-  tls: z.strictObject({ pem: absolutePath, port: port.default(443) }).optional(),
+  /**
+   * The classic guide's optional TLS frontend. With `certificate` and `key` (references, resolved
+   * on the worker), haflow writes the combined PEM to `pem` (mode 600, owner root) and checks it
+   * with `haproxy -c` first; without them, `pem` must already be on the HAProxy host.
+   */
+  tls: z
+    .strictObject({
+      pem: absolutePath.default('/etc/haproxy/certs/haflow.pem'),
+      port: port.default(443),
+      certificate: secretRef.optional(),
+      key: secretRef.optional(),
+    })
+    .refine((tls) => (tls.certificate === undefined) === (tls.key === undefined), {
+      error: 'give both certificate and key (haflow writes the combined PEM), or neither (the PEM is already on the HAProxy host)',
+    })
+    .optional(),
 });
 
 export const appConfigFile = z.strictObject({
@@ -192,6 +206,7 @@ export const appConfigFile = z.strictObject({
   url_key: identifier('configKey').optional(),
   password_key: identifier('configKey'),
 });
+export type AppConfigFile = z.output<typeof appConfigFile>;
 
 /** The five files the classic guide says carry the application's DB endpoint and password. */
 export const CLASSIC_APP_CONFIG_FILES: z.output<typeof appConfigFile>[] = [
@@ -233,6 +248,25 @@ export const app = z.strictObject({
   http_port: port.default(80),
   health_path: identifier('urlPath').default('/'),
   nginx_service: identifier('unitName').default('nginx'),
+  /** The application's own unit: stopped on a fenced master, started on the new one. */
+  service: identifier('unitName').default('serviceops'),
+  /**
+   * What the application tier's guards do with a finding they know how to fix (nginx active on
+   * the slave, the HA directory owned by someone else): fix it, or block with the guide's remedy.
+   */
+  on_guard: z.enum(['fix', 'block']).default('fix'),
+  /**
+   * The application observer (`haflow observer start`): how often it asks the master
+   * application's health URL, how long it waits for an answer, and after how many failures in a
+   * row it fails the application over to the slave. Defaults detect a dead master in about 15 s.
+   */
+  observer: z
+    .strictObject({
+      interval_seconds: seconds('observer check interval').default(5),
+      timeout_seconds: seconds('observer check time limit').default(3),
+      failures: z.number().int().min(1).max(100).default(3),
+    })
+    .default({ interval_seconds: 5, timeout_seconds: 3, failures: 3 }),
   config_files: z.array(appConfigFile).min(1).default(CLASSIC_APP_CONFIG_FILES),
   sync_dirs: z.array(absolutePath).default([]),
   ha_dir: absolutePath.default('/opt/HA'),

@@ -7,3 +7,5 @@ export { drillWorkflow } from './drill';
 export { switchoverWorkflow } from './switchover';
 export { tuneWorkflow } from './tune';
 export { scheduledDrillWorkflow } from './scheduled-drill';
+export { appFailoverWorkflow } from './app-failover';
+export { appObserverWorkflow } from './app-observer';

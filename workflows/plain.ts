@@ -13,5 +13,10 @@ export async function runPlainRunbook(name: string, input: RunbookInput): Promis
       message: `the ${name} workflow runs the ${name} runbook; it was given ${input.runbook ? `the ${input.runbook.name} runbook` : 'no runbook'}`,
     });
   }
-  return runRunbook(input.runbook, { check: input.check, context: { topology: input.topology }, knownActivities: ACTIVITY_NAMES });
+  return runRunbook(input.runbook, {
+    check: input.check,
+    context: { topology: input.topology },
+    knownActivities: ACTIVITY_NAMES,
+    ...(input.abortBlockedAfterMinutes !== undefined ? { abortBlockedAfterSeconds: input.abortBlockedAfterMinutes * 60 } : {}),
+  });
 }

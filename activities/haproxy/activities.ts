@@ -16,16 +16,18 @@ export async function configureHaproxy(input: HostInput): Promise<StepResult> {
   return onHost(input, async (ssh, host) => {
     const { topology, check } = input;
     const tls = topology.haproxy.tls;
-    if (tls) {
+    if (tls && !tls.certificate) {
       const pem = await ssh.exec(`test -f ${shellQuote(tls.pem)}`, { sudo: true });
       if (pem.code !== 0) {
         throw guardFailed(
           `${host.name}: the TLS certificate ${tls.pem} named by haproxy.tls.pem does not exist`,
-          `create it on ${host.name}: cat example.crt example.key > ${tls.pem}; chmod 600 ${tls.pem}; chown root:root ${tls.pem}`,
+          `create it on ${host.name}: cat example.crt example.key > ${tls.pem}; chmod 600 ${tls.pem}; chown root:root ${tls.pem}; or give haproxy.tls.certificate and haproxy.tls.key and haflow writes it`,
         );
       }
     }
-    const written = await ensureRemoteFiles(ssh, haproxyComponent.files(topology, host, secretValue), check);
+    const [config, ...others] = haproxyComponent.files(topology, host, secretValue);
+    // The PEM first: haproxy.cfg names it, and `haproxy -c` on the new haproxy.cfg loads it.
+    const written = await ensureRemoteFiles(ssh, [...others, config], check);
     const actions = [...written.actions];
     const running = (await unitState(ssh, 'haproxy')).active === 'active';
     // Debian's unit checks the file again (haproxy -c) before it signals the running HAProxy.

@@ -105,16 +105,26 @@ function postgresSection(topology: Topology, bind: string): Section {
   };
 }
 
+/**
+ * The guide's application section, with one change: the check asks the application's health
+ * URL (HTTP 200) instead of opening a TCP connection, so users go only to an application that
+ * answers. nginx on the slave is stopped (the guide's rule), so its check fails and the master
+ * alone is UP; after an application failover, the other way round.
+ */
 function appSection(topology: Topology, bind: string, apps: Host[]): Section {
   // app hosts exist, so the layout describes an application; its port defaults to 80.
   const appPort = topology.app?.http_port ?? 80;
+  const healthPath = assertIdentifier('urlPath', topology.app?.health_path ?? '/', 'app.health_path', haproxyConfigPath);
+  const { inter, fall, rise } = topology.haproxy.check;
   return {
     header: `listen ${APP_SECTION}`,
     directives: [
       `bind ${bind}:${topology.haproxy.app_http_port}`,
       'balance roundrobin',
       'mode tcp',
-      'option tcp-check',
+      `option httpchk GET ${healthPath}`,
+      'http-check expect status 200',
+      `default-server inter ${haproxyTime(inter)} fall ${fall} rise ${rise} on-marked-down shutdown-sessions`,
       ...apps.map((app) => `server ${app.name} ${app.address}:${appPort} check port ${appPort}`),
     ],
   };

@@ -134,9 +134,19 @@ export async function awaitRecovery(input: RecoveryInput): Promise<StepResult> {
   });
 }
 
-/** The old leader back as a replica: a member, running, streaming from the leader on its timeline. */
+/** How long Patroni may report a failed start before the rejoin restarts it, once. */
+const START_FAILED_GRACE_MS = 20_000;
+
+/**
+ * The old leader back as a replica: a member, running, streaming from the leader on its timeline.
+ * Patroni that reports "start failed" does not try again by itself; after a grace time the step
+ * restarts Patroni on that node once (it is not the leader, so this moves nothing), as an
+ * operator would first, and says so in its result.
+ */
 export async function replicaRejoined(input: HostInput & { waitSeconds: number }): Promise<StepResult> {
   const { topology } = input;
+  let startFailedSince: number | undefined;
+  let restarted: string | undefined;
   const probe = async (): Promise<Probe<string>> => {
     const health = await readClusterHealth(input);
     const me = health.members.find((m) => m.name === input.host);
@@ -145,7 +155,16 @@ export async function replicaRejoined(input: HostInput & { waitSeconds: number }
     if (leader.name === input.host) return { done: `${input.host} leads` };
     if (!me) return { notYet: `${input.host} is not a member yet` };
     // Patroni's own state first: it can report a failed start while an orphaned PostgreSQL streams.
-    if (me.state !== 'running' && me.state !== 'streaming') return { notYet: `Patroni on ${input.host} reports ${me.state}` };
+    if (me.state !== 'running' && me.state !== 'streaming') {
+      if (me.state === 'start failed' && !input.check && restarted === undefined) {
+        startFailedSince ??= Date.now();
+        if (Date.now() - startFailedSince >= START_FAILED_GRACE_MS) {
+          restarted = `Patroni on ${input.host} reported "start failed" for ${Math.round((Date.now() - startFailedSince) / 1000)} s and was restarted`;
+          await onHost(input, (ssh) => ssh.check('systemctl restart patroni', { sudo: true, timeoutMs: 60_000 }));
+        }
+      }
+      return { notYet: `Patroni on ${input.host} reports ${me.state}` };
+    }
     if (!me.streaming) return { notYet: `${input.host} is ${me.state}, not streaming from ${leader.name}` };
     if (me.timeline !== leader.timeline) return { notYet: `${input.host} is on timeline ${me.timeline}, the leader on ${leader.timeline}` };
     return { done: `${input.host} streams from ${leader.name} on timeline ${leader.timeline}, lag ${me.lag}` };
@@ -155,13 +174,14 @@ export async function replicaRejoined(input: HostInput & { waitSeconds: number }
     return stepResult([], 'done' in seen ? seen.done : `not rejoined now: ${seen.notYet}`);
   }
   try {
-    return stepResult([], await waitFor(`${input.host} to rejoin as a streaming replica`, probe, { timeoutMs: input.waitSeconds * 1000, intervalMs: 500 }));
+    const rejoined = await waitFor(`${input.host} to rejoin as a streaming replica`, probe, { timeoutMs: input.waitSeconds * 1000, intervalMs: 500 });
+    return stepResult(restarted ? [`${rejoined} (${restarted})`] : [], rejoined);
   } catch (err) {
     if (!(err instanceof ApplicationFailure) || err.type !== StepFailureTypes.timeout) throw err;
     // It will not come back by itself (a diverged timeline pg_rewind could not fix, a broken data
     // directory): rebuilding it from the leader is the operator's call.
     throw guardFailed(
-      `${input.host} did not rejoin as a streaming replica within ${input.waitSeconds} s: ${err.message}${await patroniLogTail(input)}`,
+      `${input.host} did not rejoin as a streaming replica within ${input.waitSeconds} s${restarted ? ` (${restarted})` : ''}: ${err.message}${await patroniLogTail(input)}`,
       `rebuild it from the leader: \`patronictl -c ${patroniConfigPath} reinit ${patroniScope(topology)} ${input.host}\` on any DB node, then \`haflow resume ${topology.cluster} --retry\``,
     );
   }
@@ -171,12 +191,18 @@ export async function replicaRejoined(input: HostInput & { waitSeconds: number }
 const ROUTINE_PATRONI_LINE = /Lock owner: .*; I am |no action\. I am |in progress$|Retry got exception: 'connection problems'|FATAL: {2}the database system is starting up/;
 
 /**
+ * A traceback of Patroni's REST API server when a client hung up (during a partition, say):
+ * noise beside the lines that say why PostgreSQL did not start.
+ */
+const REST_TRACEBACK_LINE = /^\s*(Traceback \(most recent call last\)|File "\/usr\/lib\/python3[^"]*\/(socketserver|http\/server|ssl|socket)\.py"|self\.(RequestHandlerClass|handle|finish_request)\(|BrokenPipeError|ConnectionResetError|Exception occurred during processing of request|-{20,})/;
+
+/**
  * The end of Patroni's log for an operator (and a test report): its last `keep` lines that are not
  * loop chatter, then the very last line, so a stuck state shows how it started.
  */
 export function notablePatroniLines(log: string, keep = 20): string[] {
   const lines = log.split('\n').filter((l) => l.trim() !== '');
-  const notable = lines.filter((l) => !ROUTINE_PATRONI_LINE.test(l)).slice(-keep);
+  const notable = lines.filter((l) => !ROUTINE_PATRONI_LINE.test(l) && !REST_TRACEBACK_LINE.test(l.replace(/^.*?(python3?|patroni)\[\d+\]: /, ''))).slice(-keep);
   const last = lines.at(-1);
   return last !== undefined && notable.at(-1) !== last ? [...notable, '…', last] : notable;
 }

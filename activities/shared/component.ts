@@ -11,7 +11,7 @@ export type PackageFamily = 'apt' | 'dnf';
  * Turns a secret reference into the text a file holds: the value itself when the worker writes
  * the file, a placeholder such as `<env HAFLOW_PG_SUPERUSER_PASSWORD>` when `haflow render` shows it.
  */
-export type SecretText = (ref: SecretRef, field: string) => string;
+export type SecretText = (ref: SecretRef, field: string, options?: { multiline?: boolean }) => string;
 
 export interface Component {
   name: string;

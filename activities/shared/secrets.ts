@@ -21,7 +21,11 @@ function secretFailure(message: string, remedy: string): ApplicationFailure {
   return ApplicationFailure.create({ type: StepFailureTypes.secretMissing, nonRetryable: true, message, details: [{ remedy }] });
 }
 
-export function resolveSecret(ref: SecretRef, what: string): string {
+/**
+ * The value a reference points to, checked: not empty, and one line unless `multiline` (a PEM
+ * certificate or key is many lines; a password never is).
+ */
+export function resolveSecret(ref: SecretRef, what: string, options: { multiline?: boolean } = {}): string {
   let raw: string;
   if ('env' in ref) {
     raw = process.env[ref.env] ?? '';
@@ -43,7 +47,7 @@ export function resolveSecret(ref: SecretRef, what: string): string {
   rememberSecret(raw);
   rememberSecret(value);
   if (value === '') throw secretFailure(`${what}: ${describeSecret(ref)} is empty`, `put the password in ${describeSecret(ref)}, then retry`);
-  const bad = /[\r\n\0]/.exec(value);
+  const bad = (options.multiline ? /\0/ : /[\r\n\0]/).exec(value);
   if (bad) {
     // pgpass, properties and env files hold one value per line: such a password cannot work.
     const line = value.slice(0, bad.index).split('\n').length;
@@ -56,4 +60,4 @@ export function resolveSecret(ref: SecretRef, what: string): string {
 }
 
 /** For a component's files as the worker writes them (a SecretText): the password itself. */
-export const secretValue = (ref: SecretRef, field: string): string => resolveSecret(ref, field);
+export const secretValue = (ref: SecretRef, field: string, options?: { multiline?: boolean }): string => resolveSecret(ref, field, options);

@@ -80,3 +80,35 @@ test('skip lets the operator accept the risk: the guard is marked skipped and th
   assert.equal(outcome.steps.find((s) => s.id === GUARD)!.summary, 'skipped by operator: replica started by hand on purpose');
   assert.equal(outcome.steps.find((s) => s.id === 'verify.cluster')!.status, 'done');
 });
+
+test("told not to fix (app.on_guard: block): /opt/HA not owned by the common user and nginx started by hand on the slave each block with the guide's remedy; fixed by hand, retry completes", async () => {
+  const lab = currentLab();
+  onSlaveConfigured = undefined;
+  const topology = { ...lab.topology, app: { ...lab.topology.app!, on_guard: 'block' as const } };
+  // Installed by the tests above (or here, when they did not run).
+  assert.equal((await completedOrBlocked(await startInstall(installEnv(), lab.topology))).status, 'completed');
+  await sshRun(lab, 'node1', 'chown root:root /opt/HA/role', { sudo: true });
+  await sshRun(lab, 'node2', 'systemctl start nginx', { sudo: true });
+
+  const handle = await startInstall(installEnv(), topology);
+  const haDir = 'app.ha-dir@node1';
+  const first = await waitForProgress(handle, 'the HA directory guard to block', (p) => p.steps.some((s) => s.id === haDir && s.status === 'blocked'));
+  const haGuard = first.steps.find((s) => s.id === haDir)!;
+  assert.equal(haGuard.error!.type, 'GuardFailed');
+  assert.match(haGuard.error!.message, /\/opt\/HA is not all owned by labadmin:labadmin: \/opt\/HA\/role root:root/);
+  assert.equal(haGuard.error!.remedy, 'on node1: chown -R labadmin:labadmin /opt/HA');
+  await sshRun(lab, 'node1', 'chown -R labadmin:labadmin /opt/HA', { sudo: true }); // the operator's fix
+  await handle.executeUpdate('decide', { args: [{ stepId: haDir, decision: 'retry' }] });
+
+  const nginxGuard = 'app.slave-nginx@node2';
+  const second = await waitForProgress(handle, 'the slave nginx guard to block', (p) => p.steps.some((s) => s.id === nginxGuard && s.status === 'blocked'));
+  const guard = second.steps.find((s) => s.id === nginxGuard)!;
+  assert.match(guard.error!.message, /nginx is active and (enabled|disabled) on the slave application node node2; an active nginx on the slave causes routing conflicts/);
+  assert.equal(guard.error!.remedy, 'on node2: systemctl stop nginx && systemctl disable nginx');
+  assert.equal((await sshRun(lab, 'node2', 'systemctl is-active nginx', { sudo: true })).stdout.trim(), 'active', 'told not to fix, haflow left nginx alone');
+  await sshRun(lab, 'node2', 'systemctl stop nginx && systemctl disable nginx', { sudo: true });
+  await handle.executeUpdate('decide', { args: [{ stepId: nginxGuard, decision: 'retry' }] });
+  const outcome = await handle.result();
+  assert.equal(outcome.status, 'completed');
+  assert.equal(outcome.steps.find((s) => s.id === nginxGuard)!.summary, 'nginx is inactive and disabled on the slave node2');
+});

@@ -5,7 +5,9 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
+import type { TLSSocket } from 'node:tls';
 import type { WorkflowHandle } from '@temporalio/client';
 import { Client } from 'pg';
 import { loadTopology } from '../../topology';
@@ -18,13 +20,31 @@ labSecrets();
 const currentLab = useLab(labTopology('standalone'));
 const installEnv = useInstallEnvironment();
 
+const MAIN_PROPERTIES = '/opt/flotomate/main-server/config/application-saas.properties';
+const EARLIER_SCRIPT = 'MotadataAppHASetup';
+
 const stepsOf = (outcome: RunbookOutcome) => Object.fromEntries(outcome.steps.map((s) => [s.id, s]));
 
 test('check mode on bare machines lists every change and changes nothing on any machine', async () => {
   const lab = currentLab();
+  // An earlier, hand-made HA setup on the master, as the guide's scripts left it.
+  await sshRun(lab, 'node1', `mkdir -p /opt/HA/logs && echo '#!/bin/sh' > /opt/HA/${EARLIER_SCRIPT}`, { sudo: true });
+  // nginx started by hand on the slave, as the application's installer leaves it.
+  await sshRun(lab, 'node2', 'systemctl start nginx', { sudo: true });
+  const appPassword = (await sshRun(lab, 'node1', `sed -n 's/^spring.datasource.password=//p' ${MAIN_PROPERTIES}`, { sudo: true })).stdout.trim();
+  assert.ok(appPassword.length > 8, 'the application installer left a password of its own');
   const before = lab.topology.hosts.map((h) => diskFingerprint(h.name));
   const outcome = await completedOrBlocked(await startInstall(installEnv(), lab.topology, { check: true }));
   const steps = stepsOf(outcome);
+  assert.match(steps['app.ha-dir@node1'].summary!, /would back up the earlier HA configuration \/opt\/HA to \/var\/backups\/haflow\/ha-dir-\S+\.tar\.gz, then remove it/);
+  // A mismatch on a host is a diff, the password redacted.
+  const appDiff = steps['app.config@node1'].details!.join('\n');
+  assert.match(appDiff, /\+spring\.datasource\.url=jdbc:postgresql:\/\/127\.0\.0\.11:5000\/flotomate/);
+  assert.match(appDiff, /\+spring\.datasource\.password=<redacted, changed>/);
+  assert.match(appDiff, /JAVA_OPTS=.*-Dspring\.datasource\.password=<redacted/);
+  assert.ok(!JSON.stringify(outcome).includes(appPassword), 'the password found on the host is not in the result');
+  assert.ok(!JSON.stringify(outcome).includes(process.env.HAFLOW_APP_DB_PASSWORD!), 'nor the one from the topology');
+  assert.match(steps['app.slave-nginx@node2'].summary!, /would stop nginx.*would disable nginx|would disable nginx.*would stop nginx/);
   assert.match(steps['packages.install@node2'].summary!, /would disable patroni.*would drop Debian's default cluster 15\/main/);
   assert.match(steps['etcd.member@observer'].summary!, /would rewrite \/etc\/default\/etcd.*would start etcd/);
   assert.match(steps['haproxy.config@observer'].summary!, /would rewrite \/etc\/haproxy\/haproxy\.cfg/);
@@ -79,6 +99,62 @@ test('a bare standalone lab installs: every step done, a write through HAProxy r
   const members = JSON.parse(list.stdout) as { Member: string; Role: string; State: string }[];
   assert.deepEqual(members.map((m) => [m.Member, m.Role]).sort(), [['node1', 'Leader'], ['node2', 'Replica']]);
   await assertHostsHoldRendered(lab, haflowRender(lab.topologyFile));
+});
+
+/** GET over HTTPS with a real TLS client; the lab's certificate is self-signed, so it is pinned. */
+function httpsGet(url: string): Promise<{ status: number; body: string; protocol: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, { ca: readFileSync('/var/lib/haflow-lab/tls/app.crt'), checkServerIdentity: () => undefined, timeout: 5_000 }, (res) => {
+      const protocol = (res.socket as TLSSocket).getProtocol() ?? '';
+      let body = '';
+      res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, protocol }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+test('the application tier: it answers through HAProxy on 80 and 443, writes through it land on the leader, and the guide\'s rules hold on every app node', async () => {
+  const lab = currentLab();
+  const outcome = await completedOrBlocked(await startInstall(installEnv(), lab.topology));
+  assert.equal(outcome.status, 'completed');
+  const steps = stepsOf(outcome);
+  assert.match(steps['verify.app@observer'].summary!, /answer 200 from the master node1/);
+
+  // Through the observer's HAProxy, as users reach it: plain HTTP, then a real TLS handshake.
+  const plain = await fetch('http://127.0.0.11/health');
+  assert.equal(plain.status, 200, await plain.text());
+  const secure = await httpsGet('https://127.0.0.11/health');
+  assert.equal(secure.status, 200, secure.body);
+  assert.match(secure.protocol, /^TLSv1\.[23]$/);
+  // The write the application made to answer lands on the leader (node1), under node1's name.
+  const heartbeat = await sshRun(lab, 'node1', `sudo -u postgres psql -X -At -h /var/run/postgresql -d flotomate -c "select pg_is_in_recovery(), host from app_heartbeat where at > now() - interval '30 seconds' order by host"`, { sudo: true });
+  assert.match(heartbeat.stdout, /^f\|node1$/m, heartbeat.stdout + heartbeat.stderr);
+
+  const password = process.env.HAFLOW_APP_DB_PASSWORD!;
+  for (const node of ['node1', 'node2']) {
+    // Every file the classic guide lists: the observer's HAProxy and the one password, owner and mode as the installer left them.
+    for (const file of lab.topology.app!.config_files) {
+      const seen = await sshRun(lab, node, `stat -c '%U:%G %a' ${file.path} && cat ${file.path}`, { sudo: true });
+      const [meta, ...content] = seen.stdout.split('\n');
+      assert.equal(meta, 'root:root 600', `${node}:${file.path} keeps its owner and mode`);
+      assert.ok(content.join('\n').includes('jdbc:postgresql://127.0.0.11:5000/flotomate'), `${node}:${file.path} points at HAProxy`);
+      assert.ok(content.join('\n').includes(`${file.password_key}=${password}`), `${node}:${file.path} carries the password`);
+    }
+    const ha = await sshRun(lab, node, `stat -c '%U:%G' /opt/HA /opt/HA/role && cat /opt/HA/role && ls -A /opt/HA`, { sudo: true });
+    assert.deepEqual(ha.stdout.trim().split('\n'), ['labadmin:labadmin', 'labadmin:labadmin', node === 'node1' ? 'master' : 'slave', '.haflow', 'role']);
+  }
+  // The earlier HA setup was archived before it was removed.
+  const archived = await sshRun(lab, 'node1', 'for f in /var/backups/haflow/ha-dir-*.tar.gz; do tar -tzf "$f"; done', { sudo: true });
+  assert.match(archived.stdout, new RegExp(`opt/HA/${EARLIER_SCRIPT}`));
+  // nginx: serving on the master, inactive and disabled on the slave (the lab's boot had started it there).
+  const nginx = (node: string) => sshRun(lab, node, 'echo $(systemctl is-active nginx) $(systemctl is-enabled nginx)', { sudo: true }).then((r) => r.stdout.trim());
+  assert.equal(await nginx('node1'), 'active enabled');
+  assert.equal(await nginx('node2'), 'inactive disabled');
+  const stats = await (await fetch('http://127.0.0.11:7000/;csv')).text();
+  const appServers = stats.split('\n').filter((l) => l.startsWith('backend,node')).map((l) => `${l.split(',')[1]} ${l.split(',')[17]}`);
+  assert.deepEqual(appServers.sort(), ['node1 UP', 'node2 DOWN'], 'HAProxy sends users to the master application only');
 });
 
 /** The lab topology with the rewind password read from a file, as a topology file of its own. */

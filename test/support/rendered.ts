@@ -2,6 +2,7 @@
 // proof that render shows byte for byte what the install writes.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Lab } from '../../lab';
 import { sshRun } from './lab';
@@ -40,7 +41,8 @@ export async function assertHostsHoldRendered(
   for (const file of files) {
     const expected = file.content
       .replace(/<env ([A-Za-z_][A-Za-z0-9_]*)>/g, (_, name: string) => env[name] ?? `<unset ${name}>`)
-      .replace(/<file ([^>]+)>/g, (_, path: string) => secretFiles[path] ?? `<unknown ${path}>`);
+      // A file not given is read here, as the worker reads it (its final line ends dropped).
+      .replace(/<file ([^>]+)>/g, (_, path: string) => secretFiles[path] ?? (existsSync(path) ? readFileSync(path, 'utf8').replace(/[\r\n]+$/, '') : `<unknown ${path}>`));
     const read = await sshRun(lab, file.host, `stat -c '%U:%G %a' ${file.path} && base64 -w0 ${file.path}`, { sudo: true });
     assert.equal(read.code, 0, `${file.host}:${file.path}: ${read.stderr}`);
     const [meta, body] = read.stdout.split('\n');

@@ -28,3 +28,24 @@ test('at most `keep` notable lines, the latest; an empty log gives none', () => 
   assert.deepEqual(notablePatroniLines(many, 3), ['line 27', 'line 28', 'line 29']);
   assert.deepEqual(notablePatroniLines(''), []);
 });
+
+test("a traceback of Patroni's REST API when a client hung up is left out; the lines about PostgreSQL stay", () => {
+  const withTraceback = [
+    '2026-11-29 01:10:00,100 INFO: starting as a secondary',
+    '----------------------------------------',
+    'Exception occurred during processing of request from (\'127.0.0.1\', 50000)',
+    'Traceback (most recent call last):',
+    '  File "/usr/lib/python3.11/socketserver.py", line 691, in process_request_thread',
+    '    self.finish_request(request, client_address)',
+    '  File "/usr/lib/python3.11/socketserver.py", line 755, in __init__',
+    '    self.RequestHandlerClass(request, client_address, self)',
+    'BrokenPipeError: [Errno 32] Broken pipe',
+    '2026-11-29 01:10:01.000 UTC [90] FATAL:  could not start WAL streaming',
+    '2026-11-29 01:10:02,000 INFO: postmaster is not running',
+  ].join('\n');
+  assert.deepEqual(notablePatroniLines(withTraceback), [
+    '2026-11-29 01:10:00,100 INFO: starting as a secondary',
+    '2026-11-29 01:10:01.000 UTC [90] FATAL:  could not start WAL streaming',
+    '2026-11-29 01:10:02,000 INFO: postmaster is not running',
+  ]);
+});

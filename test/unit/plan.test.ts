@@ -29,20 +29,15 @@ const printedSteps = (stdout: string) =>
     title: m[5],
   }));
 
-/** The guide's phases, in the order the Patroni guide does them. */
-const GUIDE_ORDER = [
-  'preflight',
-  'packages',
-  'etcd',
-  'haproxy',
-  'patroni leader',
-  'replica config',
-  'replica-inactive guard',
-  'db config',
-  'replica start',
-  'streaming',
-  'verify',
-];
+/** The guide's phases, in the order the Patroni guide does them, per layout. */
+const GUIDE_ORDER: Record<string, string[]> = {
+  // Standalone: the applications (steps 5, 6) before the DB configuration (steps 7, 8).
+  standalone: ['preflight', 'packages', 'etcd', 'haproxy', 'patroni leader', 'replica config', 'replica-inactive guard', 'app config', 'db config', 'replica start', 'streaming', 'verify', 'app serving', 'verify'],
+  // Distributed: the DB configuration (steps 5, 6) before the applications (steps 7, 8).
+  distributed: ['preflight', 'packages', 'etcd', 'haproxy', 'patroni leader', 'replica config', 'replica-inactive guard', 'db config', 'replica start', 'streaming', 'app config', 'verify', 'app serving', 'verify'],
+  // No application tier, so no DB configuration step either.
+  generic: ['preflight', 'packages', 'etcd', 'haproxy', 'patroni leader', 'replica config', 'replica-inactive guard', 'replica start', 'streaming', 'verify'],
+};
 
 function phaseOf(id: string, leader: string): string {
   const [what, host] = id.split('@');
@@ -56,6 +51,8 @@ function phaseOf(id: string, leader: string): string {
   if (what === 'db.config') return 'db config';
   if (what === 'patroni.start') return 'replica start';
   if (what === 'patroni.streaming') return 'streaming';
+  if (what === 'app.serving') return 'app serving';
+  if (what.startsWith('app.')) return 'app config';
   if (what.startsWith('verify.')) return 'verify';
   throw new Error(`step ${id} belongs to no phase of the guide`);
 }
@@ -81,8 +78,7 @@ for (const lab of ['standalone', 'distributed', 'generic']) {
 
     const leader = initialLeader(topology).name;
     const phases = printed.map((s) => phaseOf(s.id, leader)).filter((p, i, all) => p !== all[i - 1]);
-    // The generic layout has no application tier, so no DB configuration step.
-    assert.deepEqual(phases, GUIDE_ORDER.filter((p) => topology.app !== undefined || p !== 'db config'));
+    assert.deepEqual(phases, GUIDE_ORDER[lab]);
 
     const hosts = topology.hosts.length;
     assert.match(run.stdout, new RegExp(`1-${hosts}  at once \\(preflight.hosts\\): Preflight on every machine`));

@@ -91,7 +91,10 @@ test('standalone: the Patroni guide shape, listen backend to both app+DB nodes',
     'bind *:80',
     'balance roundrobin',
     'mode tcp',
-    'option tcp-check',
+    // The application's health URL decides, not an open port: nginx answers for a dead application.
+    'option httpchk GET /',
+    'http-check expect status 200',
+    'default-server inter 3s fall 3 rise 2 on-marked-down shutdown-sessions',
     'server node1 172.16.12.171:80 check port 80',
     'server node2 172.16.12.177:80 check port 80',
   ]);
@@ -194,7 +197,7 @@ test('custom ports, limits and check timings come from the topology', () => {
       check: { inter: 1.5, fall: 2, rise: 1 },
       tls: { pem: '/etc/ssl/app.pem', port: 8443 },
     },
-    app: { db_password: { env: 'APP_DB_PASSWORD' }, http_port: 8081 },
+    app: { db_password: { env: 'APP_DB_PASSWORD' }, http_port: 8081, health_path: '/health?deep=1' },
   });
   const cfg = render(t, 'observer');
   assert.equal(section(cfg, 'global')[0], 'maxconn 500');
@@ -211,7 +214,9 @@ test('custom ports, limits and check timings come from the topology', () => {
     'bind 172.16.13.42:8080',
     'balance roundrobin',
     'mode tcp',
-    'option tcp-check',
+    'option httpchk GET /health?deep=1',
+    'http-check expect status 200',
+    'default-server inter 1500ms fall 2 rise 1 on-marked-down shutdown-sessions',
     'server app1 172.16.12.171:8081 check port 8081',
     'server app2 172.16.12.177:8081 check port 8081',
   ]);

@@ -1,0 +1,319 @@
+// The application tier's install steps, from the Patroni guide's steps 5, 6 and 9 and its
+// troubleshooting: the HA directory (an earlier one backed up, then removed; owned by the
+// common sudo user), the application's database settings in every file the classic guide
+// lists, nginx inactive on the slave, the master serving, and the application answering
+// through the observer's HAProxy.
+import { request as httpsRequest } from 'node:https';
+import type { TLSSocket } from 'node:tls';
+import { ApplicationFailure } from '@temporalio/common';
+import type { ClusterInput, HostInput, StepResult } from '../contract';
+import { StepFailureTypes } from '../contract';
+import { readClusterHealth } from '../cluster/activities';
+import { haproxyServers } from '../haproxy/stats';
+import { MANAGED_MARKER } from '../shared/component';
+import { archiveCommand, backupStamp, BACKUP_DIR, ensureRemoteFile, readRemoteFile } from '../shared/remote-files';
+import { resolveSecret } from '../shared/secrets';
+import { ensureUnit, unitState } from '../shared/services';
+import { shellQuote, withSsh, targetFor } from '../shared/ssh';
+import { guardFailed, hostOf, httpGet, onHost, type Probe, stepResult, waitFor } from '../shared/step';
+import { appHosts, appMaster, hostByName } from '../../topology/derive';
+import {
+  AppConfigError,
+  appDatabaseUrl,
+  appRoleOf,
+  haDirMarkerPath,
+  requireApp,
+  roleFilePath,
+  setAppDatabaseSettings,
+} from './config';
+
+/** Where an earlier HA directory goes before it is removed (root only, as every haflow backup). */
+const haDirBackup = () => `${BACKUP_DIR}/ha-dir-${backupStamp()}.tar.gz`;
+
+/**
+ * The HA directory on an app node, as the guide wants it: an earlier one (not haflow's) is
+ * archived and then removed ("remove it after taking a backup: rm -rf /opt/HA"), and the
+ * directory belongs to the common sudo user, or failover scripts cannot write to it.
+ */
+export async function prepareHaDir(input: HostInput): Promise<StepResult> {
+  return onHost(input, async (ssh, host) => {
+    const app = requireApp(input.topology);
+    const dir = shellQuote(app.ha_dir);
+    const user = shellQuote(app.user);
+    const out = await ssh.check(
+      [
+        `if g=$(id -gn ${user} 2>/dev/null); then echo "group=$g"; fi`,
+        `if [ -d ${dir} ]; then echo dir=yes`,
+        `  if [ -e ${shellQuote(haDirMarkerPath(input.topology))} ]; then echo marker=yes; fi`,
+        `  if [ -n "$(ls -A ${dir} 2>/dev/null)" ]; then echo content=yes; fi`,
+        '  if [ -n "${g:-}" ]; then',
+        `    find ${dir} \\( ! -user ${user} -o ! -group "$g" \\) -printf 'foreign=%p %u:%g\\n' 2>/dev/null | head -5`,
+        '  fi',
+        'fi',
+      ].join('\n'),
+      { sudo: true },
+    );
+    const field = (name: string) => out.match(new RegExp(`^${name}=(.*)$`, 'm'))?.[1];
+    const group = field('group');
+    if (!group) {
+      throw guardFailed(
+        `${host.name}: the common sudo user ${app.user} (app.user) does not exist; the guide runs the HA scripts as one user common to every machine`,
+        `create it on ${host.name} (useradd -m ${app.user}, with sudo rights), or set app.user to the user every machine has`,
+      );
+    }
+    const owner = `${app.user}:${group}`;
+    const actions: string[] = [];
+    const earlier = field('dir') === 'yes' && field('marker') !== 'yes' && field('content') === 'yes';
+    if (earlier) {
+      const archive = haDirBackup();
+      if (input.check) actions.push(`would back up the earlier HA configuration ${app.ha_dir} to ${archive}, then remove it`);
+      else {
+        await ssh.check(`${archiveCommand(archive, [app.ha_dir])} && rm -rf ${dir}`, { sudo: true });
+        actions.push(`backed up the earlier HA configuration ${app.ha_dir} to ${archive}, then removed it`);
+      }
+    }
+    const foreign = earlier ? [] : [...out.matchAll(/^foreign=(.*)$/gm)].map((m) => m[1]);
+    if (foreign.length > 0) {
+      const remedy = `chown -R ${app.user}:${app.user} ${app.ha_dir}`;
+      if (app.on_guard === 'block') {
+        throw guardFailed(`${host.name}: ${app.ha_dir} is not all owned by ${owner}: ${foreign.join(', ')}; failover scripts cannot write there`, `on ${host.name}: ${remedy}`);
+      }
+      if (input.check) actions.push(`would chown -R ${owner} ${app.ha_dir} (found ${foreign.join(', ')})`);
+      else {
+        await ssh.check(`chown -R ${shellQuote(owner)} ${dir}`, { sudo: true });
+        actions.push(`chown -R ${owner} ${app.ha_dir} (found ${foreign.join(', ')})`);
+      }
+    }
+    if (earlier || field('dir') !== 'yes') {
+      if (input.check) actions.push(`would create ${app.ha_dir} owned by ${owner}`);
+      else {
+        await ssh.check(`install -d -m 755 -o ${user} -g ${shellQuote(group)} ${dir}`, { sudo: true });
+        actions.push(`created ${app.ha_dir} owned by ${owner}`);
+      }
+    }
+    if (!input.check && field('marker') !== 'yes') {
+      await ensureRemoteFile(
+        ssh,
+        { path: haDirMarkerPath(input.topology), content: `${MANAGED_MARKER}: the application's HA directory of cluster ${input.topology.cluster}\n`, owner: app.user, group, mode: 0o644 },
+        false,
+      );
+    }
+    return stepResult(actions, `${app.ha_dir} on ${host.name} is haflow's and owned by ${owner}`);
+  });
+}
+
+/**
+ * The application's database settings (the guide's MasterSlaveAppConfig): every configured file
+ * points at the observer's HAProxy and carries the one DB password, resolved here on the worker
+ * and written to the host over SSH, never through workflow data. Each file keeps its owner and
+ * mode. The node's role is recorded in the HA directory. The application restarts when a file changed.
+ */
+export async function configureAppConfig(input: HostInput): Promise<StepResult> {
+  return onHost(input, async (ssh, host) => {
+    const { topology, check } = input;
+    const app = requireApp(topology);
+    const settings = { url: appDatabaseUrl(topology), password: resolveSecret(app.db_password, 'app.db_password') };
+    const current = await Promise.all(app.config_files.map(async (file) => ({ file, state: await readRemoteFile(ssh, file.path) })));
+    const missing = current.filter((c) => !c.state.exists).map((c) => c.file.path);
+    if (missing.length > 0) {
+      throw guardFailed(
+        `${host.name}: the application's configuration ${missing.join(', ')} does not exist: the application is not installed there`,
+        `install the application on ${host.name} first (the guide's prerequisite), or remove these paths from app.config_files`,
+      );
+    }
+    const actions: string[] = [];
+    const details: string[] = [];
+    let configChanged = false;
+    for (const { file, state } of current) {
+      let content: string;
+      try {
+        content = setAppDatabaseSettings(file, state.content, settings);
+      } catch (err) {
+        if (!(err instanceof AppConfigError)) throw err;
+        throw ApplicationFailure.create({ type: StepFailureTypes.invalidConfig, nonRetryable: true, message: `${host.name}: ${err.message}`, details: [{ remedy: 'fix the file or app.config_files, then `haflow resume <cluster> --retry`' }] });
+      }
+      // Owner and mode as the application's installer left them.
+      const change = await ensureRemoteFile(ssh, { path: file.path, content, owner: state.owner, group: state.group, mode: state.mode, secret: true }, check);
+      if (change.changed) {
+        configChanged = true;
+        actions.push(change.summary);
+      }
+      if (change.diff) details.push(change.diff);
+    }
+    const role = appRoleOf(topology, host);
+    const group = (await ssh.check(`id -gn ${shellQuote(app.user)}`)).trim();
+    const roleFile = await ensureRemoteFile(ssh, { path: roleFilePath(topology), content: `${role}\n`, owner: app.user, group, mode: 0o644 }, check);
+    if (roleFile.changed) actions.push(`${roleFile.summary}: ${role}`);
+
+    const unit = await unitState(ssh, app.service);
+    if (!unit.installed) {
+      throw guardFailed(`${host.name}: the application's unit ${app.service} (app.service) is not installed`, `install the application on ${host.name}, or set app.service to its systemd unit`);
+    }
+    if (configChanged && unit.active === 'active') {
+      // It reads its settings when it starts.
+      actions.push(...(await ensureUnit(ssh, app.service, { running: true, enabled: true, refresh: 'restart' }, check)));
+    }
+    return stepResult(actions, `${app.config_files.length} file(s) on ${host.name} point at ${settings.url} with the application's password; role ${role}`, details);
+  });
+}
+
+/**
+ * The guide's rule for the slave application node: nginx inactive and disabled ("an active
+ * Nginx service on the Slave causes routing conflicts with the Observer"). Fixed, or blocked
+ * with the guide's remedy when app.on_guard is block.
+ */
+export async function slaveNginxInactive(input: HostInput): Promise<StepResult> {
+  return onHost(input, async (ssh, host) => {
+    const app = requireApp(input.topology);
+    const nginx = app.nginx_service;
+    const state = await unitState(ssh, nginx);
+    if (!state.installed) return stepResult([], `${nginx} is not installed on the slave ${host.name}`);
+    const running = state.active === 'active' || state.active === 'activating' || state.active === 'reloading';
+    if (!running && !state.enabled) return stepResult([], `${nginx} is inactive and disabled on the slave ${host.name}`);
+    const found = `${nginx} is ${running ? 'active' : 'inactive'} and ${state.enabled ? 'enabled' : 'disabled'} on the slave application node ${host.name}`;
+    if (app.on_guard === 'block') {
+      throw guardFailed(`${found}; an active nginx on the slave causes routing conflicts with the observer`, `on ${host.name}: systemctl stop ${nginx} && systemctl disable ${nginx}`);
+    }
+    const actions = await ensureUnit(ssh, nginx, { running: false, enabled: false }, input.check);
+    return stepResult(actions.map((a) => `${a} (${found})`), '');
+  });
+}
+
+/**
+ * The application failover's fence: the old master must stop taking users, so nginx and the
+ * application stop there and nginx is disabled (a reboot must not bring it back as a second
+ * master). A machine that cannot be reached cannot be fenced: that is recorded, not an error,
+ * because the failover must go on (HAProxy's health check keeps users off it meanwhile).
+ */
+export async function fenceAppNode(input: HostInput & { planned?: boolean }): Promise<StepResult> {
+  const app = requireApp(input.topology);
+  try {
+    return await onHost(input, async (ssh, host) => {
+      const actions = [
+        ...(await ensureUnit(ssh, app.nginx_service, { running: false, enabled: false }, input.check)),
+        ...(await ensureUnit(ssh, app.service, { running: false, enabled: false }, input.check)),
+      ];
+      return stepResult(actions, `${app.nginx_service} and ${app.service} are stopped and disabled on ${host.name}`, [], { fenced: true });
+    });
+  } catch (err) {
+    if (input.planned || !(err instanceof ApplicationFailure) || err.type !== StepFailureTypes.hostUnreachable) throw err;
+    return stepResult([`could not fence ${input.host}: it does not answer SSH (${err.message}); HAProxy's health check keeps users off it, and its nginx must be stopped before it serves again`], '', [], { fenced: false });
+  }
+}
+
+/** The node's role in the HA directory, as the observer sees it after a failover or a switchback. */
+export async function recordAppRole(input: HostInput & { role: 'master' | 'slave'; bestEffort?: boolean }): Promise<StepResult> {
+  const app = requireApp(input.topology);
+  try {
+    return await onHost(input, async (ssh, host) => {
+      const group = (await ssh.check(`id -gn ${shellQuote(app.user)}`)).trim();
+      const change = await ensureRemoteFile(ssh, { path: roleFilePath(input.topology), content: `${input.role}\n`, owner: app.user, group, mode: 0o644 }, input.check);
+      return stepResult(change.changed ? [`${change.summary}: ${input.role}`] : [], `${host.name} is recorded as ${input.role}`);
+    });
+  } catch (err) {
+    if (!input.bestEffort || !(err instanceof ApplicationFailure) || err.type !== StepFailureTypes.hostUnreachable) throw err;
+    return stepResult([`could not record ${input.host} as ${input.role}: it does not answer SSH; it stays fenced until \`haflow app switchback\``], '');
+  }
+}
+
+/**
+ * An application failover needs a database to fail over to: one Patroni leader that HAProxy
+ * sends writes to. Waits up to waitSeconds for one (Patroni may be failing over at the same time).
+ */
+export async function databaseHasLeader(input: ClusterInput & { waitSeconds?: number }): Promise<StepResult> {
+  const { topology } = input;
+  const probe = async (): Promise<Probe<string>> => {
+    const health = await readClusterHealth(input);
+    const routed = health.haproxy.every((h) => health.leader !== undefined && h.routesTo.length === 1 && h.routesTo[0] === health.leader);
+    if (health.leader && routed) return { done: `${health.leader} leads the database and HAProxy sends writes to it` };
+    return { notYet: health.leader ? `${health.leader} leads but HAProxy does not send writes to it yet` : 'the database tier has no leader' };
+  };
+  if (input.check || !input.waitSeconds) {
+    const seen = await probe();
+    if ('done' in seen) return stepResult([], seen.done);
+    throw guardFailed(`the application cannot fail over: ${seen.notYet}`, `bring the database tier back first (\`haflow list ${topology.cluster}\`), then retry`);
+  }
+  return stepResult([], await waitFor('a database leader behind HAProxy', probe, { timeoutMs: input.waitSeconds * 1000, intervalMs: 1000, remedy: `bring the database tier back first (\`haflow list ${topology.cluster}\`), then retry` }));
+}
+
+/** The master application node serves: the application and nginx running and enabled. */
+export async function masterAppServing(input: HostInput): Promise<StepResult> {
+  return onHost(input, async (ssh, host) => {
+    const app = requireApp(input.topology);
+    const actions = [
+      ...(await ensureUnit(ssh, app.service, { running: true, enabled: true }, input.check)),
+      ...(await ensureUnit(ssh, app.nginx_service, { running: true, enabled: true }, input.check)),
+    ];
+    return stepResult(actions, `${app.service} and ${app.nginx_service} run on the master ${host.name}`);
+  });
+}
+
+/**
+ * The guide: "Run this script as a normal user. Do not use root or sudo." The observer reaches
+ * the application nodes as haflow does; that user, logged in, must not be root.
+ */
+export async function observerSshUserNotRoot(input: ClusterInput): Promise<StepResult> {
+  const { topology } = input;
+  const found: string[] = [];
+  for (const host of appHosts(topology)) {
+    const target = targetFor(topology, host);
+    const uid = (await withSsh(target, (ssh) => ssh.check('id -u'))).trim();
+    if (target.user === 'root' || uid === '0') found.push(`${host.name} as ${target.user} (uid ${uid})`);
+  }
+  if (found.length > 0) {
+    throw guardFailed(
+      `the observer would reach the application nodes as root: ${found.join(', ')}; the guide runs the application observer as a normal user`,
+      `set ssh.user (or the host's ssh.user) to the common sudo user ${topology.app?.user ?? ''}, with sudo: true`,
+    );
+  }
+  return stepResult([], `the observer reaches ${appHosts(topology).map((h) => h.name).join(', ')} as ${[...new Set(appHosts(topology).map((h) => targetFor(topology, h).user))].join(', ')}, not root`);
+}
+
+/** GET over HTTPS, certificate not checked against a CA (the site's own, often self-signed): the handshake and the answer are what is verified. */
+function httpsGet(url: string, timeoutMs = 3000): Promise<{ status: number; protocol: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, { rejectUnauthorized: false, timeout: timeoutMs }, (res) => {
+      const protocol = (res.socket as TLSSocket).getProtocol?.() ?? 'TLS';
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, protocol }));
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/**
+ * The application answers through the observer's HAProxy: its health URL gives 200 on the
+ * application port (and over HTTPS when configured), and HAProxy sends users to the master only.
+ */
+export async function appHealthyThroughHaproxy(input: HostInput & { waitSeconds?: number; master?: string }): Promise<StepResult> {
+  const { topology } = input;
+  const proxy = hostOf(input);
+  const app = requireApp(topology);
+  // After an application failover the observer's master, not the topology's.
+  const master = input.master ? hostByName(topology, input.master) : appMaster(topology)!;
+  const url = `http://${proxy.address}:${topology.haproxy.app_http_port}${app.health_path}`;
+  const tls = topology.haproxy.tls;
+  const secureUrl = tls ? `https://${proxy.address}:${tls.port}${app.health_path}` : undefined;
+  const probe = async (): Promise<Probe<string>> => {
+    const up = (await haproxyServers(topology, proxy)).filter((s) => s.proxy === 'backend' && s.status.startsWith('UP')).map((s) => s.server);
+    if (up.length !== 1 || up[0] !== master.name) return { notYet: `HAProxy's application servers UP: ${up.join(', ') || 'none'} (expected the master ${master.name} only)` };
+    const plain = await httpGet(url);
+    if (plain.status !== 200) return { notYet: `${url} answered HTTP ${plain.status}: ${plain.body.trim().slice(0, 200)}` };
+    if (!secureUrl) return { done: `${url} answers 200 from the master ${master.name}` };
+    const secure = await httpsGet(secureUrl);
+    if (secure.status !== 200) return { notYet: `${secureUrl} answered HTTP ${secure.status}` };
+    return { done: `${url} and ${secureUrl} (${secure.protocol}) answer 200 from the master ${master.name}` };
+  };
+  if (input.check) {
+    const seen = await probe().catch((err: Error) => ({ notYet: err.message }));
+    return stepResult([], 'done' in seen ? seen.done : `not yet: ${seen.notYet}`);
+  }
+  const summary = await waitFor(`the application to answer through HAProxy on ${proxy.name}`, probe, {
+    timeoutMs: (input.waitSeconds ?? 90) * 1000,
+    intervalMs: 500,
+    remedy: `open http://${proxy.address}:${topology.haproxy.stats_port}/ and look at the application servers; on ${master.name}: systemctl status ${app.service} ${app.nginx_service}`,
+  });
+  return stepResult([], summary);
+}

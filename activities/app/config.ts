@@ -1,0 +1,108 @@
+// The application's database settings, as the guide's MotadataPatroniHAMasterSlaveAppConfig
+// leaves them: every configuration file the classic guide lists points at the observer's
+// HAProxy (port 5000) and carries the one DB password. haflow edits only those keys, in
+// place, and keeps every other line of the file. Pure: file text in, file text out.
+import type { AppConfigFile, Host, Topology } from '../../topology/schema';
+import { appHosts, appMaster, haproxyHosts } from '../../topology/derive';
+
+/** What the application needs to reach its database. */
+export interface AppDatabaseSettings {
+  url: string;
+  password: string;
+}
+
+/**
+ * The HAProxy the applications reach their database through: the observer's, as in the guide
+ * (the first host that is both observer and HAProxy, else the first HAProxy).
+ */
+export function appDatabaseProxy(topology: Topology): Host {
+  const proxies = haproxyHosts(topology);
+  const proxy = proxies.find((h) => h.roles.includes('observer')) ?? proxies[0];
+  if (!proxy) throw new Error(`cluster ${topology.cluster} has no HAProxy host for the application to reach its database through`);
+  return proxy;
+}
+
+/** The JDBC URL every file carries: the observer's HAProxy, its PostgreSQL port, the application's database. */
+export function appDatabaseUrl(topology: Topology): string {
+  const app = requireApp(topology);
+  return `jdbc:postgresql://${appDatabaseProxy(topology).address}:${topology.haproxy.postgres_port}/${app.db_name}`;
+}
+
+export type AppRole = 'master' | 'slave';
+
+/** master for the application master node (app.master, else the first app host); slave for the others. */
+export function appRoleOf(topology: Topology, host: Host): AppRole {
+  return appMaster(topology)?.name === host.name ? 'master' : 'slave';
+}
+
+/** The application's slave nodes: every app host but the master. */
+export function appSlaves(topology: Topology): Host[] {
+  const master = appMaster(topology);
+  return appHosts(topology).filter((h) => h.name !== master?.name);
+}
+
+export function requireApp(topology: Topology): NonNullable<Topology['app']> {
+  if (!topology.app) throw new Error(`cluster ${topology.cluster} has no app section`);
+  return topology.app;
+}
+
+/** The file haflow keeps in the HA directory: which role this node has. */
+export function roleFilePath(topology: Topology): string {
+  return `${requireApp(topology).ha_dir}/role`;
+}
+
+/** The marker that tells haflow's HA directory from an earlier, hand-made one (preflight reads it too). */
+export function haDirMarkerPath(topology: Topology): string {
+  return `${requireApp(topology).ha_dir}/.haflow`;
+}
+
+export class AppConfigError extends Error {}
+
+/**
+ * The file with its URL and password keys set. Other lines stay as they are. A key the file
+ * does not have is added (properties and env files) or is an error (a shell file whose
+ * -D options must be edited where they are, inside a quoted command line).
+ */
+export function setAppDatabaseSettings(file: AppConfigFile, text: string, settings: AppDatabaseSettings): string {
+  const values: [string, string][] = [
+    ...(file.url_key ? [[file.url_key, settings.url] as [string, string]] : []),
+    [file.password_key, settings.password],
+  ];
+  return file.format === 'shell' ? setShellOptions(file, text, values) : setKeyValues(text, values);
+}
+
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** key=value lines (Java properties, env files; `export KEY=…` too): the first line of a key is set, later ones removed. */
+function setKeyValues(text: string, values: [string, string][]): string {
+  const lines = text === '' ? [] : text.replace(/\n$/, '').split('\n');
+  for (const [key, value] of values) {
+    const pattern = new RegExp(`^(\\s*(?:export\\s+)?${escapeRegExp(key)}\\s*[=:]\\s*)`);
+    const at = lines.findIndex((l) => pattern.test(l));
+    if (at < 0) {
+      lines.push(`${key}=${value}`);
+      continue;
+    }
+    lines[at] = `${pattern.exec(lines[at])![1]}${value}`;
+    for (let i = lines.length - 1; i > at; i--) if (pattern.test(lines[i])) lines.splice(i, 1);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** -Dkey=value options on a command line (boot-hosted-exec.conf): each occurrence gets the value. */
+function setShellOptions(file: AppConfigFile, text: string, values: [string, string][]): string {
+  let out = text;
+  for (const [key, value] of values) {
+    if (/[\s"'`$\\]/.test(value)) {
+      throw new AppConfigError(
+        `${file.path}: the value for -D${key} has a space, quote, $, backtick or backslash, which this shell-format file cannot carry unquoted; choose a password without them`,
+      );
+    }
+    const option = new RegExp(`(-D${escapeRegExp(key)}=)(?:"[^"]*"|'[^']*'|[^\\s"']*)`, 'g');
+    if (!option.test(out)) {
+      throw new AppConfigError(`${file.path} has no -D${key}=… option to set; the application's installer writes it: install the application first, or fix password_key/url_key for this file`);
+    }
+    out = out.replace(option, (_m, prefix: string) => `${prefix}${value}`);
+  }
+  return out;
+}

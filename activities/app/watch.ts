@@ -1,0 +1,82 @@
+// The application observer's eyes: one long activity that asks the master application's health
+// URL every interval and heartbeats what it saw. Healthy checks never reach the workflow's
+// history (heartbeats are not history events); the activity returns only when the master has
+// failed often enough in a row, or after its watch period, so the workflow can start a new one.
+// A retried attempt (its worker died) goes on from the failure count of the last heartbeat.
+import { CancelledFailure, Context } from '@temporalio/activity';
+import { hostByName } from '../../topology/derive';
+import type { Topology } from '../../topology/schema';
+import { sleep } from '../shared/step';
+import { requireApp } from './config';
+
+export interface WatchInput {
+  topology: Topology;
+  /** The application master the observer watches now. */
+  master: string;
+  /** Return after this long even when all is well (the workflow then watches again). */
+  watchSeconds: number;
+}
+
+/** What the observer last saw, kept in the heartbeat: `haflow observer status` shows it. */
+export interface WatchState {
+  master: string;
+  checks: number;
+  consecutiveFailures: number;
+  lastCheckAt?: string;
+  lastResult?: string;
+  firstFailureAt?: string;
+}
+
+export type WatchResult =
+  | { outcome: 'watched'; state: WatchState }
+  | { outcome: 'failing'; state: WatchState };
+
+/** One check: 200 within the time limit is healthy; anything else is a failure, described. */
+export async function checkAppHealth(url: string, timeoutMs: number): Promise<{ healthy: boolean; result: string }> {
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    const body = (await response.text()).trim().split('\n')[0].slice(0, 160);
+    return { healthy: response.status === 200, result: `HTTP ${response.status}${body ? `: ${body}` : ''}` };
+  } catch (err) {
+    const cause = (err as Error & { cause?: { code?: string; message?: string } }).cause;
+    const name = (err as Error).name;
+    return { healthy: false, result: name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (cause?.code ?? cause?.message ?? (err as Error).message) };
+  }
+}
+
+export function masterHealthUrl(topology: Topology, master: string): string {
+  const app = requireApp(topology);
+  return `http://${hostByName(topology, master).address}:${app.http_port}${app.health_path}`;
+}
+
+export async function watchAppHealth(input: WatchInput): Promise<WatchResult> {
+  const { topology, master } = input;
+  const settings = requireApp(topology).observer;
+  const url = masterHealthUrl(topology, master);
+  const context = Context.current();
+  const carried = context.info.heartbeatDetails as WatchState | undefined;
+  // A retry of an attempt that died carries its count on, for the same master only.
+  const state: WatchState = carried?.master === master ? carried : { master, checks: 0, consecutiveFailures: 0 };
+  const until = Date.now() + input.watchSeconds * 1000;
+  for (;;) {
+    const started = Date.now();
+    const seen = await checkAppHealth(url, settings.timeout_seconds * 1000);
+    state.checks += 1;
+    state.lastCheckAt = new Date().toISOString();
+    state.lastResult = seen.result;
+    if (seen.healthy) {
+      state.consecutiveFailures = 0;
+      state.firstFailureAt = undefined;
+    } else {
+      state.consecutiveFailures += 1;
+      state.firstFailureAt ??= state.lastCheckAt;
+    }
+    context.heartbeat(state);
+    if (state.consecutiveFailures >= settings.failures) return { outcome: 'failing', state };
+    if (Date.now() >= until) return { outcome: 'watched', state };
+    // The cancellation (observer stopped, switchback asked) is delivered with a heartbeat.
+    await Promise.race([sleep(Math.max(0, settings.interval_seconds * 1000 - (Date.now() - started))), context.cancelled]).catch((err) => {
+      if (err instanceof CancelledFailure) throw err;
+    });
+  }
+}

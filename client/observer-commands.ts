@@ -1,0 +1,105 @@
+// `haflow observer start|stop|status` and `haflow app switchback`: the application observer
+// (workflows/app-observer.ts) as an operator drives it.
+import type { Command } from 'commander';
+import { formatEvent } from '../runbooks/app-observer';
+import type { Topology } from '../topology';
+import { connect, say } from './command-support';
+import { ObserverRequestError, observerStatus, startObserver, stopObserver, switchbackApp, type ObserverView } from './observer';
+
+/** The observer as `status` shows it: roles, phase, last check, events. */
+export function formatObserver(view: ObserverView, events = 10): string {
+  const check = view.lastCheck;
+  const lines = [
+    `observer of cluster ${view.cluster} (${view.workflowId}), watching since ${view.since.replace(/\.\d+Z$/, 'Z')}`,
+    `  master      ${view.master}`,
+    `  slave       ${view.slave}`,
+    `  phase       ${view.phase}${view.runbookId ? ` (runbook ${view.runbookId})` : ''}`,
+    `  last check  ${check?.lastCheckAt ? `${check.lastCheckAt.replace(/\.\d+Z$/, 'Z')} ${check.master}: ${check.lastResult}` : 'none yet'}`,
+    `  failures    ${check ? `${check.consecutiveFailures} in a row${check.firstFailureAt ? ` since ${check.firstFailureAt.replace(/\.\d+Z$/, 'Z')}` : ''} (${check.checks} checks this watch period)` : '-'}`,
+    `  failovers   ${view.failovers}`,
+    `  events (newest last):`,
+    ...view.events.slice(-events).map((e) => `    ${formatEvent(e)}`),
+  ];
+  return lines.join('\n');
+}
+
+async function refusable(body: () => Promise<number>): Promise<number> {
+  try {
+    return await body();
+  } catch (err) {
+    if (err instanceof ObserverRequestError) {
+      say(err.message);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+export function defineObserverCommands(
+  observer: Command,
+  app: Command,
+  setExit: (code: number) => void,
+  topologyOf: (target: string) => Promise<Topology | undefined>,
+): void {
+  observer.description("the application observer: a durable workflow that watches the master application and fails it over to the slave when it stops answering (the guide's step 9)");
+  observer
+    .command('start')
+    .description('start the observer of a cluster (one per cluster); it runs on the workers until stopped')
+    .argument('<cluster>', 'cluster name (its topology is the one of its latest operation), or a topology YAML file')
+    .action(async (target: string) => {
+      const topology = await topologyOf(target);
+      if (!topology) return setExit(1);
+      setExit(
+        await refusable(async () => {
+          const started = await startObserver(await connect(), topology);
+          const { observer: settings } = topology.app!;
+          say(`started the observer of cluster ${topology.cluster} (${started.workflowId}): a check every ${settings.interval_seconds} s, failover after ${settings.failures} failures in a row\nsee it: haflow observer status ${topology.cluster}`);
+          return 0;
+        }),
+      );
+    });
+  observer
+    .command('status')
+    .description('the master and slave as the observer sees them, its last check, failures in a row and event log; exit 1 when a failover is in progress or failed last')
+    .argument('<cluster>', 'cluster name')
+    .option('--json', 'as JSON')
+    .action(async (cluster: string, opts: { json?: boolean }) => {
+      setExit(
+        await refusable(async () => {
+          const view = await observerStatus(await connect(), cluster);
+          if (opts.json) process.stdout.write(`${JSON.stringify(view, null, 2)}\n`);
+          else say(formatObserver(view));
+          const last = view.events.at(-1)?.kind;
+          return view.phase === 'watching' && last !== 'failover-failed' && last !== 'switchback-failed' ? 0 : 1;
+        }),
+      );
+    });
+  observer
+    .command('stop')
+    .description('stop the observer of a cluster (a failover in progress is cancelled with it)')
+    .argument('<cluster>', 'cluster name')
+    .action(async (cluster: string) => {
+      setExit(
+        await refusable(async () => {
+          await stopObserver(await connect(), cluster);
+          say(`stopped the observer of cluster ${cluster}`);
+          return 0;
+        }),
+      );
+    });
+
+  app.description('the application tier');
+  app
+    .command('switchback')
+    .description('switch the application back to the slave the observer keeps fenced (the old master, once it is repaired): fence the current master, start the application there, swap the roles, verify through HAProxy')
+    .argument('<cluster>', 'cluster name')
+    .option('--to <host>', 'the node to make master (default: the slave)')
+    .action(async (cluster: string, opts: { to?: string }) => {
+      setExit(
+        await refusable(async () => {
+          say(await switchbackApp(await connect(), cluster, opts.to));
+          return 0;
+        }),
+      );
+    });
+}

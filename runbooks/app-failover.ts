@@ -1,0 +1,56 @@
+// The application failover as data (the guide's observer scripts, master.sh and slave.sh, as
+// steps): a database to fail over to, the old master fenced, the slave serving, the roles
+// swapped, and the application answering through HAProxy from its new master. The same steps,
+// planned, are `haflow app switchback`: there the old master must be reachable to be fenced.
+import type { Topology } from '../topology/schema';
+import { stepOf, type Runbook } from './runbook';
+
+export interface AppFailoverArgs {
+  /** The master the application leaves. */
+  from: string;
+  /** The node that becomes the application master. */
+  to: string;
+  /** A switchback (operator's, both nodes up) rather than a failover (the master is dead). */
+  planned: boolean;
+}
+
+export function appFailoverSteps(topology: Topology, args: AppFailoverArgs): Runbook {
+  const hb = { heartbeatSeconds: 10 };
+  const app = topology.app!;
+  const proxies = topology.hosts.filter((h) => h.roles.includes('haproxy'));
+  const name = args.planned ? 'app-switchback' : 'app-failover';
+  return {
+    name,
+    cluster: topology.cluster,
+    items: [
+      stepOf('databaseHasLeader', { ...hb, id: 'app.db-leader', title: 'Gate: the database tier has a leader and HAProxy sends writes to it', kind: 'guard', guard: 'the application fails over only to a database that takes writes', timeoutSeconds: 150 }, { waitSeconds: 120 }),
+      stepOf(
+        'fenceAppNode',
+        {
+          ...hb,
+          id: `app.fence@${args.from}`,
+          title: `Fence the old master ${args.from}: stop and disable ${app.nginx_service} and ${app.service}${args.planned ? '' : ' (recorded as not fenced when it does not answer)'}`,
+          kind: 'change',
+          host: args.from,
+          attempts: args.planned ? 3 : 1,
+          timeoutSeconds: 90,
+        },
+        { host: args.from, planned: args.planned },
+      ),
+      stepOf('masterAppServing', { ...hb, id: `app.serving@${args.to}`, title: `${app.service} and ${app.nginx_service} run on the new master ${args.to}`, kind: 'change', host: args.to, timeoutSeconds: 120 }, { host: args.to }),
+      stepOf('recordAppRole', { ...hb, id: `app.role@${args.to}`, title: `${args.to} recorded as master in ${app.ha_dir}`, kind: 'change', host: args.to, timeoutSeconds: 60 }, { host: args.to, role: 'master' }),
+      stepOf(
+        'recordAppRole',
+        { ...hb, id: `app.role@${args.from}`, title: `${args.from} recorded as slave in ${app.ha_dir}${args.planned ? '' : ' (when it answers)'}`, kind: 'change', host: args.from, attempts: args.planned ? 3 : 1, timeoutSeconds: 60 },
+        { host: args.from, role: 'slave', bestEffort: !args.planned },
+      ),
+      ...proxies.map((proxy) =>
+        stepOf(
+          'appHealthyThroughHaproxy',
+          { ...hb, id: `verify.app@${proxy.name}`, title: `The application answers ${app.health_path} with 200 through HAProxy on ${proxy.name}, from ${args.to} only`, kind: 'verify', host: proxy.name, timeoutSeconds: 150 },
+          { host: proxy.name, master: args.to, waitSeconds: 120 },
+        ),
+      ),
+    ],
+  };
+}

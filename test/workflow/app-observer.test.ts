@@ -1,0 +1,193 @@
+// The application observer on a real Temporal server, with the real watch activity asking real
+// HTTP health endpoints (two stand-ins on loopback addresses of their own) and the failover's
+// host-side activities faked: healthy checks leave no trace in the history and the observer
+// continues as new with its state; a failing master is failed over in the runbook's order, but
+// not while the database tier has no leader; a switchback puts it back; a worker that dies while
+// the observer watches is replaced and the failover still happens; `stop` ends it.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import * as haflowActivities from '../../activities';
+import type { ClusterHealth } from '../../activities/cluster/health';
+import type { StepResult } from '../../activities/contract';
+import { observerStatus, startObserver, stopObserver, switchbackApp, ObserverRequestError } from '../../client/observer';
+import { loadTopology, type Topology } from '../../topology';
+import { observerWorkflowId } from '../../workflows/app-observer';
+import { startDevServer, waitUntil, workflowBundle } from '../support/temporal';
+
+let env: TestWorkflowEnvironment;
+const { topology: lab } = loadTopology(join(__dirname, '../../lab/topologies/standalone.yaml'));
+/** The two application stand-ins: each answers /health with the status the test sets. */
+const apps = { node1: { address: '127.0.0.52', status: 200, server: undefined as Server | undefined }, node2: { address: '127.0.0.53', status: 200, server: undefined as Server | undefined } };
+let appPort = 0;
+
+before(async () => {
+  env = await startDevServer();
+  for (const [name, app] of Object.entries(apps)) {
+    app.server = createServer((req, res) => res.writeHead(req.url === '/health' ? app.status : 404).end(`${name} ${app.status}`));
+    await new Promise<void>((resolve) => app.server!.listen(appPort, app.address, resolve));
+    appPort = (app.server.address() as AddressInfo).port;
+  }
+});
+
+after(async () => {
+  for (const app of Object.values(apps)) await new Promise((resolve) => app.server?.close(resolve));
+  await env?.teardown();
+});
+
+interface FakeSite {
+  calls: string[];
+  databaseLeader: boolean;
+}
+
+const step = (summary: string, facts?: StepResult['facts']): StepResult => ({ changed: true, summary, ...(facts ? { facts } : {}) });
+
+/** A worker with the real watch activity and the failover's host-side steps faked. */
+async function startWorker(site: FakeSite, taskQueue: string) {
+  const record = (what: string) => site.calls.push(what);
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: await workflowBundle(),
+    activities: {
+      watchAppHealth: haflowActivities.watchAppHealth,
+      readClusterHealth: async (input: { topology: Topology }): Promise<ClusterHealth> => ({
+        cluster: input.topology.cluster,
+        checkedAt: new Date().toISOString(),
+        leader: site.databaseLeader ? 'node2' : undefined,
+        members: [],
+        nodes: [],
+        etcd: [],
+        haproxy: [],
+        maxLagBytes: 0,
+        problems: site.databaseLeader ? [] : ['no leader: no member holds the leader key in etcd'],
+        healthy: site.databaseLeader,
+      }),
+      databaseHasLeader: async () => (record('databaseHasLeader'), step('node2 leads')),
+      fenceAppNode: async (input: { host: string }) => (record(`fenceAppNode ${input.host}`), step(`fenced ${input.host}`, { fenced: true })),
+      masterAppServing: async (input: { host: string }) => (record(`masterAppServing ${input.host}`), step(`serving on ${input.host}`)),
+      recordAppRole: async (input: { host: string; role: string }) => (record(`recordAppRole ${input.host} ${input.role}`), step(`${input.host} ${input.role}`)),
+      appHealthyThroughHaproxy: async (input: { master: string }) => (record(`appHealthyThroughHaproxy ${input.master}`), step(`answers from ${input.master}`)),
+    },
+  });
+  const running = worker.run();
+  return { worker, stop: async () => (worker.shutdown(), await running) };
+}
+
+/** The lab topology with its app nodes on the stand-ins' addresses and quick observer settings. */
+function observed(): Topology {
+  return {
+    ...lab,
+    cluster: `obs-${randomUUID().slice(0, 8)}`,
+    hosts: lab.hosts.map((h) => (h.name in apps ? { ...h, address: apps[h.name as keyof typeof apps].address } : h)),
+    app: { ...lab.app!, http_port: appPort, observer: { interval_seconds: 0.2, timeout_seconds: 0.5, failures: 3 } },
+  };
+}
+
+const status = (topology: Topology) => observerStatus(env.client, topology.cluster);
+
+test('healthy checks add nothing to the history; the observer continues as new and keeps its state and events', async () => {
+  apps.node1.status = 200;
+  const site: FakeSite = { calls: [], databaseLeader: true };
+  const taskQueue = `observer-${randomUUID()}`;
+  const { stop } = await startWorker(site, taskQueue);
+  const topology = observed();
+  try {
+    const started = await startObserver(env.client, topology, { taskQueue, watchSeconds: 1, periodsPerRun: 2 });
+    // The last check comes from the watch activity's heartbeat, which the worker sends at most every few seconds.
+    const view = await waitUntil('a continue-as-new and a check in the new run', () => status(topology), (v) => v.runId !== started.runId && v.lastCheck !== undefined, 20_000);
+    assert.equal(view.master, 'node1');
+    assert.equal(view.phase, 'watching');
+    assert.match(view.lastCheck!.lastResult!, /^HTTP 200/);
+    assert.equal(view.lastCheck!.consecutiveFailures, 0);
+    assert.deepEqual(view.events.map((e) => e.kind), ['watching'], 'the event log travels across continue-as-new, and a new run adds nothing to it');
+    // The first run watched two periods of ~5 checks each: its history holds the periods, not the checks.
+    const history0 = await env.client.workflow.getHandle(observerWorkflowId(topology.cluster), started.runId).describe();
+    assert.equal(history0.status.name, 'CONTINUED_AS_NEW');
+    const first = env.client.workflow.getHandle(observerWorkflowId(topology.cluster), started.runId);
+    const history = await first.fetchHistory();
+    const scheduled = history.events!.filter((e) => e.activityTaskScheduledEventAttributes).length;
+    assert.equal(scheduled, 2, 'one activity per watch period');
+    assert.ok(history.events!.length < 30, `history of one run: ${history.events!.length} events`);
+    assert.equal(site.calls.length, 0);
+    await assert.rejects(startObserver(env.client, topology, { taskQueue }), (err: Error) => err instanceof ObserverRequestError && /has an observer running already/.test(err.message));
+    await stopObserver(env.client, topology.cluster);
+    const ended = await env.client.workflow.getHandle(observerWorkflowId(topology.cluster)).describe();
+    assert.equal(ended.status.name, 'CANCELLED');
+  } finally {
+    await stop();
+  }
+});
+
+test('a failing master is failed over in the runbook order, not while the database has no leader; the roles swap and a switchback puts them back', async () => {
+  apps.node1.status = 200;
+  apps.node2.status = 200;
+  const site: FakeSite = { calls: [], databaseLeader: false };
+  const taskQueue = `observer-${randomUUID()}`;
+  const { stop } = await startWorker(site, taskQueue);
+  const topology = observed();
+  try {
+    await startObserver(env.client, topology, { taskQueue, watchSeconds: 30 });
+    await waitUntil('a first check', () => status(topology), (v) => (v.lastCheck?.checks ?? 0) > 0);
+    await assert.rejects(switchbackApp(env.client, topology.cluster, 'node1'), /node1 is the application master already/);
+
+    apps.node1.status = 503;
+    const refused = await waitUntil('the refusal', () => status(topology), (v) => v.events.some((e) => e.kind === 'failover-refused'));
+    assert.equal(refused.phase, 'waiting for a database leader');
+    assert.match(refused.events.find((e) => e.kind === 'master-failing')!.message, /node1 failed 3 checks in a row since .*: HTTP 503/);
+    assert.match(refused.events.at(-1)!.message, /the database tier has no leader/);
+    await new Promise((r) => setTimeout(r, 1_000));
+    assert.equal(site.calls.length, 0, 'no failover while the database has no leader');
+
+    site.databaseLeader = true;
+    const failedOver = await waitUntil('the failover', () => status(topology), (v) => v.failovers === 1 && v.phase === 'watching', 30_000);
+    assert.deepEqual(site.calls, ['databaseHasLeader', 'fenceAppNode node1', 'masterAppServing node2', 'recordAppRole node2 master', 'recordAppRole node1 slave', 'appHealthyThroughHaproxy node2']);
+    assert.deepEqual([failedOver.master, failedOver.slave], ['node2', 'node1']);
+    const event = failedOver.events.find((e) => e.kind === 'failover')!;
+    assert.match(event.message, /failed the application over from node1 to node2; node1 fenced; it answers through HAProxy from node2 since .*, [\d.]+ s after the first failed check/);
+    assert.ok(Date.parse(event.firstFailureAt!) <= Date.parse(event.detectedAt!) && Date.parse(event.detectedAt!) <= Date.parse(event.answeringAt!));
+    // It now watches node2; node1 stays slave, whatever node1 answers.
+    apps.node1.status = 200;
+    const watching = await waitUntil('a check of node2', () => status(topology), (v) => v.lastCheck?.master === 'node2');
+    assert.equal(watching.master, 'node2');
+
+    site.calls.length = 0;
+    const message = await switchbackApp(env.client, topology.cluster);
+    assert.match(message, /switched the application back from node2 to node1/);
+    assert.deepEqual(site.calls, ['databaseHasLeader', 'fenceAppNode node2', 'masterAppServing node1', 'recordAppRole node1 master', 'recordAppRole node2 slave', 'appHealthyThroughHaproxy node1']);
+    const back = await status(topology);
+    assert.deepEqual([back.master, back.slave, back.events.at(-1)!.kind], ['node1', 'node2', 'switchback']);
+    await stopObserver(env.client, topology.cluster);
+  } finally {
+    await stop();
+  }
+});
+
+test('the worker dies while the observer watches, the master fails, a new worker starts: the failover still happens', async () => {
+  apps.node1.status = 200;
+  apps.node2.status = 200;
+  const site: FakeSite = { calls: [], databaseLeader: true };
+  const taskQueue = `observer-${randomUUID()}`;
+  const first = await startWorker(site, taskQueue);
+  const topology = observed();
+  await startObserver(env.client, topology, { taskQueue, watchSeconds: 300 });
+  await waitUntil('a first check', () => status(topology).catch(() => undefined), (v) => (v?.lastCheck?.checks ?? 0) > 0);
+  await first.stop();
+  apps.node1.status = 503;
+  await new Promise((r) => setTimeout(r, 1_000));
+  assert.equal(site.calls.length, 0, 'no worker, no failover');
+  const second = await startWorker(site, taskQueue);
+  try {
+    const view = await waitUntil('the failover on the new worker', () => status(topology), (v) => v.failovers === 1, 60_000);
+    assert.deepEqual([view.master, view.slave], ['node2', 'node1']);
+    assert.ok(site.calls.includes('fenceAppNode node1'));
+    await stopObserver(env.client, topology.cluster);
+  } finally {
+    await second.stop();
+  }
+});

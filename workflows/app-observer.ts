@@ -1,0 +1,203 @@
+// The application observer (the guide's step 9, as a durable workflow; one per cluster). It
+// watches the master application's health through one long heartbeating activity: healthy
+// checks add nothing to the history. When the master fails often enough in a row, and the
+// database tier has a leader, it runs the application failover runbook as a child and swaps the
+// roles; the old master, fenced, stays slave until `haflow app switchback`. It continues as new
+// after a bounded number of watch periods, carrying its state and event log, so its history
+// stays small over months. Stopping it is cancelling it (`haflow observer stop`).
+import {
+  allHandlersFinished,
+  ApplicationFailure,
+  CancellationScope,
+  ChildWorkflowFailure,
+  condition,
+  continueAsNew,
+  defineQuery,
+  defineUpdate,
+  executeChild,
+  isCancellation,
+  ParentClosePolicy,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  sleep,
+  TemporalFailure,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type * as activities from '../activities';
+import type { WatchResult } from '../activities/app/watch';
+import { appFailoverSteps } from '../runbooks/app-failover';
+import { formatEvent, initialObserverState, secondsBetween, swapped, withEvent, type ObserverEvent, type ObserverState } from '../runbooks/app-observer';
+import type { Topology } from '../topology/schema';
+import { appFailoverWorkflow } from './app-failover';
+import type { RunbookOutcome } from './protocol';
+
+export interface AppObserverInput {
+  topology: Topology;
+  /** Carried over continue-as-new. */
+  state?: ObserverState;
+  /** One watch period: the activity returns after it when all is well (default 1 h). */
+  watchSeconds?: number;
+  /** Watch periods before the workflow continues as new (default 24). */
+  periodsPerRun?: number;
+  /** How long a failover waits for a database leader before it watches again (default 10 min). */
+  leaderWaitSeconds?: number;
+}
+
+export type ObserverPhase = 'watching' | 'waiting for a database leader' | 'failing over' | 'switching back';
+
+export interface ObserverStatus extends ObserverState {
+  phase: ObserverPhase;
+  /** The child runbook running now (failover or switchback), for `haflow status`-like following. */
+  runbookId?: string;
+}
+
+export const observerStatusQuery = defineQuery<ObserverStatus>('observerStatus');
+/** Switch the application back to `to` (default: the slave); answers with the event's message. */
+export const switchbackUpdate = defineUpdate<string, [{ to?: string }]>('switchback');
+
+export function observerWorkflowId(cluster: string): string {
+  return `haflow-observer-${cluster}`;
+}
+
+const { readClusterHealth } = proxyActivities<typeof activities>({
+  startToCloseTimeout: '1m',
+  retry: { maximumAttempts: 3, initialInterval: '2s' },
+});
+
+/** A blocked step of a failover waits this long for an operator, then the observer watches again. */
+const BLOCKED_MINUTES = 10;
+
+export async function appObserverWorkflow(input: AppObserverInput): Promise<void> {
+  const { topology } = input;
+  const watchSeconds = input.watchSeconds ?? 3600;
+  const { watchAppHealth } = proxyActivities<typeof activities>({
+    startToCloseTimeout: `${watchSeconds + 120}s`,
+    // A worker that dies is noticed this fast; the retry on another worker carries the count on.
+    heartbeatTimeout: `${Math.max(15, topology.app!.observer.interval_seconds * 3)}s`,
+    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s' },
+  });
+  let state = input.state ?? initialObserverState(topology, new Date());
+  let phase: ObserverPhase = 'watching';
+  let runbookId: string | undefined;
+  let watchScope: CancellationScope | undefined;
+  let switchback: { to: string; result?: { ok: boolean; message: string } } | undefined;
+
+  const record = (event: Omit<ObserverEvent, 'at'> & { at?: string }) => {
+    state = withEvent(state, { at: new Date().toISOString(), ...event });
+    setCurrentDetails(`**${phase}** — master ${state.master}, slave ${state.slave}\n\n${state.events.slice(-5).map(formatEvent).join('\n\n')}`);
+  };
+
+  setHandler(observerStatusQuery, () => ({ ...state, phase, ...(runbookId ? { runbookId } : {}) }));
+  setHandler(
+    switchbackUpdate,
+    async ({ to }) => {
+      switchback = { to: to ?? state.slave };
+      watchScope?.cancel();
+      await condition(() => switchback?.result !== undefined);
+      const { ok, message } = switchback.result!;
+      switchback = undefined;
+      if (!ok) throw ApplicationFailure.create({ type: 'SwitchbackFailed', nonRetryable: true, message });
+      return message;
+    },
+    {
+      validator: ({ to }) => {
+        if (switchback) throw new Error('a switchback is in progress already');
+        if (phase !== 'watching') throw new Error(`the observer is ${phase}; switch back once it watches again`);
+        const target = to ?? state.slave;
+        if (target === state.master) throw new Error(`${target} is the application master already`);
+        if (target !== state.slave) throw new Error(`${target} is not the application's slave (${state.slave})`);
+      },
+    },
+  );
+  // A new run after continue-as-new adds no event: the log is for what happened to the application.
+  setCurrentDetails(`**${phase}** — master ${state.master}, slave ${state.slave}`);
+
+  /** The application failover or switchback runbook as a child; the roles swap when it completes. */
+  const runFailover = async (planned: boolean, times: { firstFailureAt?: string; detectedAt?: string }): Promise<{ ok: boolean; message: string }> => {
+    const from = state.master;
+    const to = state.slave;
+    const kind = planned ? 'switchback' : 'failover';
+    runbookId = `${workflowInfo().workflowId}-${kind}-${state.failovers + 1}`;
+    try {
+      const outcome: RunbookOutcome = await executeChild(appFailoverWorkflow, {
+        workflowId: runbookId,
+        args: [{ runbook: appFailoverSteps(topology, { from, to, planned }), topology, abortBlockedAfterMinutes: BLOCKED_MINUTES }],
+        parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
+      });
+      const verified = outcome.steps.filter((s) => s.id.startsWith('verify.app@')).map((s) => s.finishedAt!).sort().at(-1) ?? new Date().toISOString();
+      const fence = outcome.steps.find((s) => s.id === `app.fence@${from}`);
+      const fenced = fence?.facts?.fenced === false ? `; ${from} could not be fenced (unreachable)` : `; ${from} fenced`;
+      state = { ...swapped(state), failovers: state.failovers + 1 };
+      const took = times.firstFailureAt ? `, ${secondsBetween(times.firstFailureAt, verified)} s after the first failed check` : '';
+      const message = `${planned ? 'switched the application back' : 'failed the application over'} from ${from} to ${to}${fenced}; it answers through HAProxy from ${to} since ${verified}${took}`;
+      record({ kind, message, ...times, answeringAt: verified });
+      return { ok: true, message };
+    } catch (err) {
+      if (isCancellation(err) && !(err instanceof ChildWorkflowFailure)) throw err;
+      const cause = err instanceof ChildWorkflowFailure ? (err.cause?.message ?? err.message) : err instanceof TemporalFailure ? err.message : String(err);
+      const message = `${kind} from ${from} to ${to} did not complete: ${cause}; ${from} stays master in the observer's view, see \`haflow observer status ${topology.cluster}\``;
+      record({ kind: planned ? 'switchback-failed' : 'failover-failed', message, ...times });
+      return { ok: false, message };
+    } finally {
+      runbookId = undefined;
+    }
+  };
+
+  /** True once the database tier has a leader; records a refusal (once) while it has none. */
+  const databaseLeader = async (): Promise<boolean> => {
+    const waitUntil = Date.now() + (input.leaderWaitSeconds ?? 600) * 1000;
+    let refused = false;
+    for (;;) {
+      const health = await readClusterHealth({ topology });
+      if (health.leader) return true;
+      if (!refused) {
+        phase = 'waiting for a database leader';
+        record({ kind: 'failover-refused', message: `not failing the application over yet: the database tier has no leader (${health.problems.slice(0, 2).join('; ') || 'no leader in etcd'}); waiting for one` });
+        refused = true;
+      }
+      if (Date.now() >= waitUntil) return false;
+      await sleep('5s');
+    }
+  };
+
+  for (let period = 0; ; period++) {
+    if (period >= (input.periodsPerRun ?? 24) || workflowInfo().continueAsNewSuggested) {
+      await condition(allHandlersFinished);
+      return continueAsNew<typeof appObserverWorkflow>({ ...input, state });
+    }
+    if (switchback) {
+      phase = 'switching back';
+      switchback.result = await runFailover(true, {});
+      phase = 'watching';
+      continue;
+    }
+    let watched: WatchResult;
+    try {
+      watchScope = new CancellationScope();
+      watched = await watchScope.run(() => watchAppHealth({ topology, master: state.master, watchSeconds }));
+    } catch (err) {
+      // Cancelled to switch back (the observer itself was not cancelled): do that next.
+      if (isCancellation(err) && switchback && !CancellationScope.current().consideredCancelled) continue;
+      throw err;
+    } finally {
+      watchScope = undefined;
+    }
+    if (watched.outcome === 'watched') continue;
+
+    const detectedAt = new Date().toISOString();
+    const { firstFailureAt, consecutiveFailures, lastResult } = watched.state;
+    record({ kind: 'master-failing', message: `the master application ${state.master} failed ${consecutiveFailures} checks in a row since ${firstFailureAt}: ${lastResult}`, firstFailureAt, detectedAt });
+    if (!(await databaseLeader())) {
+      phase = 'watching';
+      record({ kind: 'failover-refused', message: `gave up waiting for a database leader after ${input.leaderWaitSeconds ?? 600} s; watching ${state.master} again` });
+      continue;
+    }
+    phase = 'failing over';
+    const failover = await runFailover(false, { firstFailureAt, detectedAt });
+    phase = 'watching';
+    // A failover that could not complete is not tried again at once: the master's checks fail
+    // again within seconds, and an operator needs a moment to read the event log.
+    if (!failover.ok) await sleep('1m');
+  }
+}
