@@ -54,3 +54,20 @@ export function appFailoverSteps(topology: Topology, args: AppFailoverArgs): Run
     ],
   };
 }
+
+/**
+ * An old master that could not be fenced during the failover (it was down) and now answers
+ * again: fenced now, and recorded as slave, before it can take users beside the new master.
+ */
+export function appFenceSteps(topology: Topology, node: string): Runbook {
+  const hb = { heartbeatSeconds: 10 };
+  const app = topology.app!;
+  return {
+    name: 'app-fence',
+    cluster: topology.cluster,
+    items: [
+      stepOf('fenceAppNode', { ...hb, id: `app.fence@${node}`, title: `Fence ${node}, back after a failover: stop and disable ${app.nginx_service} and ${app.service}`, kind: 'change', host: node, timeoutSeconds: 90 }, { host: node, planned: true }),
+      stepOf('recordAppRole', { ...hb, id: `app.role@${node}`, title: `${node} recorded as slave in ${app.ha_dir}`, kind: 'change', host: node, timeoutSeconds: 60 }, { host: node, role: 'slave' }),
+    ],
+  };
+}

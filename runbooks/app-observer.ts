@@ -10,7 +10,9 @@ export type ObserverEventKind =
   | 'failover'
   | 'failover-failed'
   | 'switchback'
-  | 'switchback-failed';
+  | 'switchback-failed'
+  | 'fenced'
+  | 'fence-failed';
 
 export interface ObserverEvent {
   /** ISO time the event was recorded. */
@@ -30,6 +32,8 @@ export interface ObserverState {
   /** The newest last; at most MAX_EVENTS. */
   events: ObserverEvent[];
   failovers: number;
+  /** An old master the failover could not fence (it was down): fenced as soon as it answers again. */
+  unfenced?: string;
   /** When this observer (across continue-as-new) started. */
   since: string;
 }

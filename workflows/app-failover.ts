@@ -1,4 +1,4 @@
-// The application failover and switchback (runbooks/app-failover.ts) on the step runner. The
+// The application failover, switchback and late fence (runbooks/app-failover.ts) on the step runner. The
 // observer starts them as its children; both are ordinary runbooks: progress, decisions, resume.
 import { ApplicationFailure } from '@temporalio/workflow';
 import { RunbookFailureTypes, type RunbookInput, type RunbookOutcome } from './protocol';
@@ -6,8 +6,8 @@ import { runPlainRunbook } from './plain';
 
 export async function appFailoverWorkflow(input: RunbookInput): Promise<RunbookOutcome> {
   const name = input.runbook?.name;
-  if (name !== 'app-failover' && name !== 'app-switchback') {
-    throw ApplicationFailure.create({ type: RunbookFailureTypes.invalidRunbook, nonRetryable: true, message: `appFailoverWorkflow runs the app-failover or app-switchback runbook, not ${name ?? 'nothing'}` });
+  if (name !== 'app-failover' && name !== 'app-switchback' && name !== 'app-fence') {
+    throw ApplicationFailure.create({ type: RunbookFailureTypes.invalidRunbook, nonRetryable: true, message: `appFailoverWorkflow runs the app-failover, app-switchback or app-fence runbook, not ${name ?? 'nothing'}` });
   }
   return runPlainRunbook(name, input);
 }

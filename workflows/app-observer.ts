@@ -26,7 +26,7 @@ import {
 } from '@temporalio/workflow';
 import type * as activities from '../activities';
 import type { WatchResult } from '../activities/app/watch';
-import { appFailoverSteps } from '../runbooks/app-failover';
+import { appFailoverSteps, appFenceSteps } from '../runbooks/app-failover';
 import { formatEvent, initialObserverState, secondsBetween, swapped, withEvent, type ObserverEvent, type ObserverState } from '../runbooks/app-observer';
 import type { Topology } from '../topology/schema';
 import { appFailoverWorkflow } from './app-failover';
@@ -127,8 +127,9 @@ export async function appObserverWorkflow(input: AppObserverInput): Promise<void
       });
       const verified = outcome.steps.filter((s) => s.id.startsWith('verify.app@')).map((s) => s.finishedAt!).sort().at(-1) ?? new Date().toISOString();
       const fence = outcome.steps.find((s) => s.id === `app.fence@${from}`);
-      const fenced = fence?.facts?.fenced === false ? `; ${from} could not be fenced (unreachable)` : `; ${from} fenced`;
-      state = { ...swapped(state), failovers: state.failovers + 1 };
+      const notFenced = fence?.facts?.fenced === false;
+      const fenced = notFenced ? `; ${from} could not be fenced (unreachable): it will be when it answers again` : `; ${from} fenced`;
+      state = { ...swapped(state), failovers: state.failovers + 1, unfenced: notFenced ? from : undefined };
       const took = times.firstFailureAt ? `, ${secondsBetween(times.firstFailureAt, verified)} s after the first failed check` : '';
       const message = `${planned ? 'switched the application back' : 'failed the application over'} from ${from} to ${to}${fenced}; it answers through HAProxy from ${to} since ${verified}${took}`;
       record({ kind, message, ...times, answeringAt: verified });
@@ -139,6 +140,27 @@ export async function appObserverWorkflow(input: AppObserverInput): Promise<void
       const message = `${kind} from ${from} to ${to} did not complete: ${cause}; ${from} stays master in the observer's view, see \`haflow observer status ${topology.cluster}\``;
       record({ kind: planned ? 'switchback-failed' : 'failover-failed', message, ...times });
       return { ok: false, message };
+    } finally {
+      runbookId = undefined;
+    }
+  };
+
+  /** The old master, down during the failover, answers again: fence it before it takes users. */
+  const fenceReturned = async (node: string, answered: string): Promise<void> => {
+    runbookId = `${workflowInfo().workflowId}-fence-${state.failovers}`;
+    try {
+      await executeChild(appFailoverWorkflow, {
+        workflowId: runbookId,
+        args: [{ runbook: appFenceSteps(topology, node), topology, abortBlockedAfterMinutes: BLOCKED_MINUTES }],
+        parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
+      });
+      state = { ...state, unfenced: undefined };
+      record({ kind: 'fenced', message: `${node} answered again (${answered}): fenced (nginx and the application stopped and disabled) and recorded as slave; \`haflow app switchback ${topology.cluster}\` makes it master again` });
+    } catch (err) {
+      if (isCancellation(err) && !(err instanceof ChildWorkflowFailure)) throw err;
+      const cause = err instanceof ChildWorkflowFailure ? (err.cause?.message ?? err.message) : String(err);
+      record({ kind: 'fence-failed', message: `${node} answers again (${answered}) but could not be fenced: ${cause}; stop ${topology.app!.nginx_service} on it by hand` });
+      await sleep('1m');
     } finally {
       runbookId = undefined;
     }
@@ -175,7 +197,7 @@ export async function appObserverWorkflow(input: AppObserverInput): Promise<void
     let watched: WatchResult;
     try {
       watchScope = new CancellationScope();
-      watched = await watchScope.run(() => watchAppHealth({ topology, master: state.master, watchSeconds }));
+      watched = await watchScope.run(() => watchAppHealth({ topology, master: state.master, watchSeconds, ...(state.unfenced ? { unfenced: state.unfenced } : {}) }));
     } catch (err) {
       // Cancelled to switch back (the observer itself was not cancelled): do that next.
       if (isCancellation(err) && switchback && !CancellationScope.current().consideredCancelled) continue;
@@ -184,6 +206,10 @@ export async function appObserverWorkflow(input: AppObserverInput): Promise<void
       watchScope = undefined;
     }
     if (watched.outcome === 'watched') continue;
+    if (watched.outcome === 'unfenced-back') {
+      await fenceReturned(state.unfenced!, watched.answered);
+      continue;
+    }
 
     const detectedAt = new Date().toISOString();
     const { firstFailureAt, consecutiveFailures, lastResult } = watched.state;

@@ -185,10 +185,16 @@ export async function slaveNginxInactive(input: HostInput): Promise<StepResult> 
  * master). A machine that cannot be reached cannot be fenced: that is recorded, not an error,
  * because the failover must go on (HAProxy's health check keeps users off it meanwhile).
  */
+const FENCE_CONNECT_MS = 4_000;
+
 export async function fenceAppNode(input: HostInput & { planned?: boolean }): Promise<StepResult> {
   const app = requireApp(input.topology);
+  const host = hostOf(input);
+  // A failover does not wait long for a machine that is gone: a few seconds to connect.
+  const target = targetFor(input.topology, host);
+  const connectTimeoutMs = input.planned ? target.connectTimeoutMs : Math.min(target.connectTimeoutMs, FENCE_CONNECT_MS);
   try {
-    return await onHost(input, async (ssh, host) => {
+    return await withSsh({ ...target, connectTimeoutMs }, async (ssh) => {
       const actions = [
         ...(await ensureUnit(ssh, app.nginx_service, { running: false, enabled: false }, input.check)),
         ...(await ensureUnit(ssh, app.service, { running: false, enabled: false }, input.check)),

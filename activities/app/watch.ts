@@ -15,6 +15,8 @@ export interface WatchInput {
   master: string;
   /** Return after this long even when all is well (the workflow then watches again). */
   watchSeconds: number;
+  /** An old master that could not be fenced: the watch returns as soon as it answers HTTP again. */
+  unfenced?: string;
 }
 
 /** What the observer last saw, kept in the heartbeat: `haflow observer status` shows it. */
@@ -29,18 +31,19 @@ export interface WatchState {
 
 export type WatchResult =
   | { outcome: 'watched'; state: WatchState }
-  | { outcome: 'failing'; state: WatchState };
+  | { outcome: 'failing'; state: WatchState }
+  | { outcome: 'unfenced-back'; state: WatchState; answered: string };
 
 /** One check: 200 within the time limit is healthy; anything else is a failure, described. */
-export async function checkAppHealth(url: string, timeoutMs: number): Promise<{ healthy: boolean; result: string }> {
+export async function checkAppHealth(url: string, timeoutMs: number): Promise<{ healthy: boolean; answered: boolean; result: string }> {
   try {
     const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
     const body = (await response.text()).trim().split('\n')[0].slice(0, 160);
-    return { healthy: response.status === 200, result: `HTTP ${response.status}${body ? `: ${body}` : ''}` };
+    return { healthy: response.status === 200, answered: true, result: `HTTP ${response.status}${body ? `: ${body}` : ''}` };
   } catch (err) {
     const cause = (err as Error & { cause?: { code?: string; message?: string } }).cause;
     const name = (err as Error).name;
-    return { healthy: false, result: name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (cause?.code ?? cause?.message ?? (err as Error).message) };
+    return { healthy: false, answered: false, result: name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (cause?.code ?? cause?.message ?? (err as Error).message) };
   }
 }
 
@@ -60,7 +63,10 @@ export async function watchAppHealth(input: WatchInput): Promise<WatchResult> {
   const until = Date.now() + input.watchSeconds * 1000;
   for (;;) {
     const started = Date.now();
-    const seen = await checkAppHealth(url, settings.timeout_seconds * 1000);
+    const [seen, unfenced] = await Promise.all([
+      checkAppHealth(url, settings.timeout_seconds * 1000),
+      input.unfenced ? checkAppHealth(masterHealthUrl(topology, input.unfenced), settings.timeout_seconds * 1000) : undefined,
+    ]);
     state.checks += 1;
     state.lastCheckAt = new Date().toISOString();
     state.lastResult = seen.result;
@@ -73,6 +79,7 @@ export async function watchAppHealth(input: WatchInput): Promise<WatchResult> {
     }
     context.heartbeat(state);
     if (state.consecutiveFailures >= settings.failures) return { outcome: 'failing', state };
+    if (unfenced?.answered) return { outcome: 'unfenced-back', state, answered: unfenced.result };
     if (Date.now() >= until) return { outcome: 'watched', state };
     // The cancellation (observer stopped, switchback asked) is delivered with a heartbeat.
     await Promise.race([sleep(Math.max(0, settings.interval_seconds * 1000 - (Date.now() - started))), context.cancelled]).catch((err) => {

@@ -43,6 +43,8 @@ after(async () => {
 interface FakeSite {
   calls: string[];
   databaseLeader: boolean;
+  /** The next fence finds its machine down (the real activity then reports fenced: false). */
+  fenceUnreachable?: boolean;
 }
 
 const step = (summary: string, facts?: StepResult['facts']): StepResult => ({ changed: true, summary, ...(facts ? { facts } : {}) });
@@ -69,7 +71,12 @@ async function startWorker(site: FakeSite, taskQueue: string) {
         healthy: site.databaseLeader,
       }),
       databaseHasLeader: async () => (record('databaseHasLeader'), step('node2 leads')),
-      fenceAppNode: async (input: { host: string }) => (record(`fenceAppNode ${input.host}`), step(`fenced ${input.host}`, { fenced: true })),
+      fenceAppNode: async (input: { host: string }) => {
+        record(`fenceAppNode ${input.host}`);
+        if (!site.fenceUnreachable) return step(`fenced ${input.host}`, { fenced: true });
+        site.fenceUnreachable = false;
+        return step(`could not fence ${input.host}: it does not answer SSH`, { fenced: false });
+      },
       masterAppServing: async (input: { host: string }) => (record(`masterAppServing ${input.host}`), step(`serving on ${input.host}`)),
       recordAppRole: async (input: { host: string; role: string }) => (record(`recordAppRole ${input.host} ${input.role}`), step(`${input.host} ${input.role}`)),
       appHealthyThroughHaproxy: async (input: { master: string }) => (record(`appHealthyThroughHaproxy ${input.master}`), step(`answers from ${input.master}`)),
@@ -189,5 +196,27 @@ test('the worker dies while the observer watches, the master fails, a new worker
     await stopObserver(env.client, topology.cluster);
   } finally {
     await second.stop();
+  }
+});
+
+test('an old master that could not be fenced (it was down) is fenced as soon as it answers again, and stays slave', async () => {
+  apps.node1.status = 200;
+  apps.node2.status = 200;
+  const site: FakeSite = { calls: [], databaseLeader: true, fenceUnreachable: true };
+  const taskQueue = `observer-${randomUUID()}`;
+  const { stop } = await startWorker(site, taskQueue);
+  const topology = observed();
+  try {
+    await startObserver(env.client, topology, { taskQueue, watchSeconds: 30 });
+    await waitUntil('a first check', () => status(topology), (v) => (v.lastCheck?.checks ?? 0) > 0);
+    apps.node1.status = 503; // it answers, but not healthy: for the fence, answering is what counts
+    const view = await waitUntil('the late fence', () => status(topology), (v) => v.events.some((e) => e.kind === 'fenced'), 30_000);
+    assert.match(view.events.find((e) => e.kind === 'failover')!.message, /node1 could not be fenced \(unreachable\): it will be when it answers again/);
+    assert.match(view.events.find((e) => e.kind === 'fenced')!.message, /node1 answered again \(HTTP 503.*\): fenced .* and recorded as slave/);
+    assert.deepEqual(site.calls.slice(-2), ['fenceAppNode node1', 'recordAppRole node1 slave']);
+    assert.deepEqual([view.master, view.slave, view.unfenced], ['node2', 'node1', undefined]);
+    await stopObserver(env.client, topology.cluster);
+  } finally {
+    await stop();
   }
 });
