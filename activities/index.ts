@@ -2,6 +2,7 @@
 // stepActivity (shared/step-activity.ts), which keeps every secret it resolved out of its
 // result and errors. Workflows import this module as types only.
 import * as app from './app/activities';
+import * as appSync from './app/sync';
 import * as appWatch from './app/watch';
 import * as cluster from './cluster/activities';
 import * as etcd from './etcd/activities';
@@ -41,6 +42,7 @@ export const slaveNginxInactive = stepActivity(app.slaveNginxInactive);
 export const masterAppServing = stepActivity(app.masterAppServing);
 export const observerSshUserNotRoot = stepActivity(app.observerSshUserNotRoot);
 export const appHealthyThroughHaproxy = stepActivity(app.appHealthyThroughHaproxy);
+export const syncAppFiles = stepActivity(appSync.syncAppFiles);
 export const fenceAppNode = stepActivity(app.fenceAppNode);
 export const recordAppRole = stepActivity(app.recordAppRole);
 export const databaseHasLeader = stepActivity(app.databaseHasLeader);

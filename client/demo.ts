@@ -1,15 +1,21 @@
 // `haflow demo`: the whole thing on this machine, with nothing to prepare. It installs what
 // is missing (the lab's Debian packages, the Temporal CLI), starts the embedded Temporal
 // server and a worker, brings up a lab of real machines, runs the standalone install with
-// live progress, shows the cluster's health, runs a failover drill (a crash of the leader)
-// with its report, shows where to look in the Temporal UI, and cleans up (or, with --keep,
-// leaves everything running until Ctrl-C).
+// live progress (database tier and application tier), shows the cluster's health and the
+// application through HAProxy, starts the application observer, runs a failover drill (a crash
+// of the leader, which is also the application master) with its report and the observer's
+// application failover, switches the application back, schedules a weekly drill, writes the
+// trend page, shows where to look in the Temporal UI, and cleans up (or, with --keep, leaves
+// everything running until Ctrl-C).
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { dirname, join } from 'node:path';
+import type { TLSSocket } from 'node:tls';
 import { NativeConnection, Runtime, DefaultLogger } from '@temporalio/worker';
 import { Lab, LAB_PACKAGES, LabError } from '../lab';
+import { labPaths } from '../lab/paths';
 import { checkPrerequisites } from '../lab/prereq';
 import { loadTopology } from '../topology';
 import { createWorker } from '../worker/worker';
@@ -20,6 +26,8 @@ import { scheduleCreateCommand, scheduleListCommand, scheduleTriggerCommand } fr
 import { deleteSchedule } from './schedules';
 import { connect } from './command-support';
 import { installCommand, listCommand, planCommand } from './operator-commands';
+import { appSwitchbackCommand, observerStartCommand, observerStatusCommand } from './observer-commands';
+import { observerStatus } from './observer';
 
 /** Prints a line, fitted to the terminal's width when there is one (set up at the demo's start). */
 let fit = (text: string) => text;
@@ -69,6 +77,41 @@ async function ensureInstalled(): Promise<void> {
   }
 }
 
+/** The application's health page through the observer's HAProxy, as a user's browser gets it. */
+async function showApplication(): Promise<void> {
+  const answer = async (url: string) => {
+    try {
+      const response = await fetch(url, { signal: AbortSignal.timeout(3000) });
+      return `HTTP ${response.status} ${(await response.text()).trim()}`;
+    } catch (err) {
+      return `no answer (${(err as Error).message})`;
+    }
+  };
+  say(`   GET http://127.0.0.11/health   ${await answer('http://127.0.0.11/health')}`);
+  // The lab's certificate is self-signed: the HTTPS check trusts it for this one request.
+  const secure = await new Promise<string>((resolve) => {
+    const req = httpsRequest('https://127.0.0.11/health', { ca: readFileSync(labPaths.tlsCertificate), checkServerIdentity: () => undefined, timeout: 3000 }, (res) => {
+      const protocol = (res.socket as TLSSocket).getProtocol() ?? 'TLS';
+      res.resume();
+      res.on('end', () => resolve(`HTTP ${res.statusCode} over ${protocol}`));
+    });
+    req.on('error', (err) => resolve(`no answer (${err.message})`));
+    req.end();
+  });
+  say(`   GET https://127.0.0.11/health  ${secure}`);
+}
+
+/** Until the observer has fenced the old master again (it answers once powered on). */
+async function waitForObserver(cluster: string): Promise<void> {
+  const client = await connect();
+  const deadline = Date.now() + 120_000;
+  while (Date.now() < deadline) {
+    const view = await observerStatus(client, cluster).catch(() => undefined);
+    if (view && view.failovers > 0 && !view.unfenced && view.phase === 'watching') return;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+}
+
 export async function demo(options: { keep?: boolean }): Promise<number> {
   fit = await fitterFor(process.stdout);
   await ensureInstalled();
@@ -103,12 +146,23 @@ export async function demo(options: { keep?: boolean }): Promise<number> {
     if (code === 0) {
       say('\n5. The cluster as an operator reads it: `haflow list lab-standalone`\n');
       await listCommand(topology, {});
-      say("\n6. A failover drill: the leader's machine loses its power while a probe writes through HAProxy every 100 ms;");
-      say('   the drill measures what users felt, powers the machine on, checks it rejoins, and writes a report\n');
+      say("\n6. The application tier: users reach the master application (node1) through the observer's HAProxy, over");
+      say('   HTTP and HTTPS; the application observer, a durable workflow, watches it and fails it over to node2 when it dies\n');
+      await showApplication();
+      await observerStartCommand(topology);
+      say("\n7. A failover drill: the leader's machine (node1: database leader and application master) loses its power while");
+      say('   a probe writes through HAProxy every 100 ms; Patroni fails the database over, the observer the application.');
+      say('   The drill measures what users felt, powers the machine on, checks it rejoins, and writes a report\n');
       code = await drillCommand(topology, { fault: 'crash-leader' });
+      say("\n   The observer's view: the application failed over to node2; node1, back, is fenced (nginx off) and stays slave\n");
+      await waitForObserver(topology.cluster);
+      await observerStatusCommand(topology.cluster);
+      say('\n   node1 is repaired: `haflow app switchback lab-standalone` makes it the application master again\n');
+      if (code === 0) code = await appSwitchbackCommand(topology.cluster);
+      await showApplication();
     }
     if (code === 0) {
-      say('\n7. Failover tested every week, unattended: a Temporal Schedule runs a switchover drill (and switches back)');
+      say('\n8. Failover tested every week, unattended: a Temporal Schedule runs a switchover drill (and switches back)');
       say('   on Mondays at 03:00 UTC; the demo triggers it once now and lists the schedule with its result\n');
       await deleteSchedule(await connect(), DEMO_SCHEDULE).catch(() => undefined); // left by an earlier demo
       await scheduleCreateCommand(topology, { fault: 'switchover', cron: '0 3 * * 1', switchBack: true, id: DEMO_SCHEDULE, note: 'the demo’s weekly switchover' });
@@ -116,12 +170,12 @@ export async function demo(options: { keep?: boolean }): Promise<number> {
       say('');
       await scheduleListCommand(topology.cluster, {});
       const trend = join(dirname(server.dbFile), `${topology.cluster}-trend.html`);
-      say('\n8. The trend page: write downtime of every drill against the objective, each linked to its timeline');
+      say('\n9. The trend page: write downtime of every drill against the objective, each linked to its timeline');
       await reportsCommand(topology.cluster, undefined, { html: trend });
     }
     const runPath = `/namespaces/default/workflows?query=${encodeURIComponent(`WorkflowId STARTS_WITH "haflow-"`)}`;
-    say(`\n9. The runs in the Temporal UI: ${server.uiUrl}${runPath}`);
-    say(`   The install, the drills and the scheduled run, each with its history: every step, each activity's input and result, and no password.`);
+    say(`\n10. The runs in the Temporal UI: ${server.uiUrl}${runPath}`);
+    say(`   The install, the drills, the observer and the scheduled run, each with its history: every step, each activity's input and result, and no password.`);
     if (!options.keep) {
       say('   The demo stops the server when it ends, and the link with it; the run stays in its state file. To look at it later:');
       say(`     npx haflow server --db-file ${server.dbFile}    then open http://localhost:8233${runPath}`);

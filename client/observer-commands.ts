@@ -16,7 +16,8 @@ export function formatObserver(view: ObserverView, events = 10): string {
     `  phase       ${view.phase}${view.runbookId ? ` (runbook ${view.runbookId})` : ''}`,
     `  last check  ${check?.lastCheckAt ? `${check.lastCheckAt.replace(/\.\d+Z$/, 'Z')} ${check.master}: ${check.lastResult}` : 'none yet'}`,
     `  failures    ${check ? `${check.consecutiveFailures} in a row${check.firstFailureAt ? ` since ${check.firstFailureAt.replace(/\.\d+Z$/, 'Z')}` : ''} (${check.checks} checks this watch period)` : '-'}`,
-    `  failovers   ${view.failovers}`,
+    `  file sync   ${check?.lastSyncAt ? `${check.lastSyncAt.replace(/\.\d+Z$/, 'Z')} ${check.lastSync}` : 'none yet'}`,
+    `  failovers   ${view.failovers}${view.unfenced ? `; ${view.unfenced} is not fenced yet (it was down): fenced when it answers` : ''}`,
     `  events (newest last):`,
     ...view.events.slice(-events).map((e) => `    ${formatEvent(e)}`),
   ];
@@ -35,6 +36,35 @@ async function refusable(body: () => Promise<number>): Promise<number> {
   }
 }
 
+/** `haflow observer start`. */
+export function observerStartCommand(topology: Topology): Promise<number> {
+  return refusable(async () => {
+    const started = await startObserver(await connect(), topology);
+    const { observer: settings } = topology.app!;
+    say(`started the observer of cluster ${topology.cluster} (${started.workflowId}): a check every ${settings.interval_seconds} s, failover after ${settings.failures} failures in a row\nsee it: haflow observer status ${topology.cluster}`);
+    return 0;
+  });
+}
+
+/** `haflow observer status`: exit 1 while a failover runs or when the last one failed. */
+export function observerStatusCommand(cluster: string, opts: { json?: boolean } = {}): Promise<number> {
+  return refusable(async () => {
+    const view = await observerStatus(await connect(), cluster);
+    if (opts.json) process.stdout.write(`${JSON.stringify(view, null, 2)}\n`);
+    else say(formatObserver(view));
+    const last = view.events.at(-1)?.kind;
+    return view.phase === 'watching' && last !== 'failover-failed' && last !== 'switchback-failed' ? 0 : 1;
+  });
+}
+
+/** `haflow app switchback`. */
+export function appSwitchbackCommand(cluster: string, opts: { to?: string } = {}): Promise<number> {
+  return refusable(async () => {
+    say(await switchbackApp(await connect(), cluster, opts.to));
+    return 0;
+  });
+}
+
 export function defineObserverCommands(
   observer: Command,
   app: Command,
@@ -48,32 +78,14 @@ export function defineObserverCommands(
     .argument('<cluster>', 'cluster name (its topology is the one of its latest operation), or a topology YAML file')
     .action(async (target: string) => {
       const topology = await topologyOf(target);
-      if (!topology) return setExit(1);
-      setExit(
-        await refusable(async () => {
-          const started = await startObserver(await connect(), topology);
-          const { observer: settings } = topology.app!;
-          say(`started the observer of cluster ${topology.cluster} (${started.workflowId}): a check every ${settings.interval_seconds} s, failover after ${settings.failures} failures in a row\nsee it: haflow observer status ${topology.cluster}`);
-          return 0;
-        }),
-      );
+      setExit(topology ? await observerStartCommand(topology) : 1);
     });
   observer
     .command('status')
     .description('the master and slave as the observer sees them, its last check, failures in a row and event log; exit 1 when a failover is in progress or failed last')
     .argument('<cluster>', 'cluster name')
     .option('--json', 'as JSON')
-    .action(async (cluster: string, opts: { json?: boolean }) => {
-      setExit(
-        await refusable(async () => {
-          const view = await observerStatus(await connect(), cluster);
-          if (opts.json) process.stdout.write(`${JSON.stringify(view, null, 2)}\n`);
-          else say(formatObserver(view));
-          const last = view.events.at(-1)?.kind;
-          return view.phase === 'watching' && last !== 'failover-failed' && last !== 'switchback-failed' ? 0 : 1;
-        }),
-      );
-    });
+    .action(async (cluster: string, opts: { json?: boolean }) => setExit(await observerStatusCommand(cluster, opts)));
   observer
     .command('stop')
     .description('stop the observer of a cluster (a failover in progress is cancelled with it)')
@@ -94,12 +106,5 @@ export function defineObserverCommands(
     .description('switch the application back to the slave the observer keeps fenced (the old master, once it is repaired): fence the current master, start the application there, swap the roles, verify through HAProxy')
     .argument('<cluster>', 'cluster name')
     .option('--to <host>', 'the node to make master (default: the slave)')
-    .action(async (cluster: string, opts: { to?: string }) => {
-      setExit(
-        await refusable(async () => {
-          say(await switchbackApp(await connect(), cluster, opts.to));
-          return 0;
-        }),
-      );
-    });
+    .action(async (cluster: string, opts: { to?: string }) => setExit(await appSwitchbackCommand(cluster, opts)));
 }

@@ -67,7 +67,9 @@ export async function observerStatus(client: Client, cluster: string): Promise<O
   const raw = await handle.describe().then((d) => d.raw);
   const watch = raw.pendingActivities?.find((a) => a.activityType?.name === 'watchAppHealth');
   const payload = watch?.heartbeatDetails?.payloads?.[0];
-  const lastCheck = payload?.data ? (JSON.parse(Buffer.from(payload.data).toString('utf8')) as WatchState) : undefined;
+  // Decoded as the worker encoded it (an attempt that has not heartbeated yet has no details).
+  const decoded = payload ? client.options.loadedDataConverter.payloadConverter.fromPayload<WatchState | null | undefined>(payload) : undefined;
+  const lastCheck = decoded && typeof decoded === 'object' && 'checks' in decoded ? decoded : undefined;
   return { ...status, workflowId: handle.workflowId, runId: description.runId, ...(lastCheck ? { lastCheck } : {}) };
 }
 

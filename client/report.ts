@@ -4,6 +4,13 @@ import type { DrillReport } from '../runbooks/report';
 
 const s = (seconds?: number) => (seconds === undefined ? 'n/a' : `${seconds.toFixed(1)} s`);
 
+/** The application path's downtime, when the cluster has an application tier. */
+function appLine(f: DrillReport['figures']): string | undefined {
+  if (f.appDowntimeSeconds !== undefined) return `down ${s(f.appDowntimeSeconds)} through HAProxy (its health URL, 200 while it writes)`;
+  if (f.appDownAtLeastSeconds !== undefined) return `down at least ${s(f.appDownAtLeastSeconds)}: it had not answered 200 through HAProxy again when the observation ended`;
+  return undefined;
+}
+
 /** The few lines `haflow drill` ends with. */
 export function formatReportSummary(report: DrillReport): string {
   const f = report.figures;
@@ -15,6 +22,7 @@ export function formatReportSummary(report: DrillReport): string {
     `  new leader       ${f.newLeader ?? 'none'}${f.timeToNewLeaderSeconds !== undefined ? ` after ${s(f.timeToNewLeaderSeconds)}` : ''}; HAProxy routed to it after ${s(f.timeToRoutingSeconds)}`,
     `  phases           detection ${s(f.phases.detectionSeconds)}, election and promotion ${s(f.phases.promotionSeconds)}, routing ${s(f.phases.routingSeconds)}`,
     `  split brain      ${f.splitBrain ? 'YES: two nodes ran as primaries at once' : 'none seen'}`,
+    ...(appLine(f) ? [`  application      ${appLine(f)}`] : []),
   ];
   for (const reason of report.verdict.reasons) lines.push(`  ! ${reason}`);
   return lines.join('\n');
@@ -35,6 +43,7 @@ export function formatReportMarkdown(report: DrillReport): string {
     row('predicted write downtime', `${s(report.predicted.expectedSeconds)} (at worst ${s(report.predicted.worstSeconds)}): ${report.predicted.formula}`),
     row('acknowledged writes lost (RPO)', `${f.lostWrites ?? 'not counted'} of ${f.acknowledgedWrites}`),
     row('failed writes after the fault', String(f.failedWrites)),
+    ...(appLine(f) ? [row('application path (its health URL through HAProxy)', appLine(f)!)] : []),
     row('new leader', `${f.newLeader ?? 'none'}${f.timeToNewLeaderSeconds !== undefined ? `, after ${s(f.timeToNewLeaderSeconds)}` : ''}`),
     row('HAProxy routes to it', s(f.timeToRoutingSeconds)),
     row('detection (leader key gone)', s(f.phases.detectionSeconds)),

@@ -38,6 +38,7 @@ export const ACTIVITY_NAMES = [
   'masterAppServing',
   'observerSshUserNotRoot',
   'appHealthyThroughHaproxy',
+  'syncAppFiles',
   'fenceAppNode',
   'recordAppRole',
   'databaseHasLeader',

@@ -23,20 +23,27 @@ export function appFailoverSteps(topology: Topology, args: AppFailoverArgs): Run
     name,
     cluster: topology.cluster,
     items: [
-      stepOf('databaseHasLeader', { ...hb, id: 'app.db-leader', title: 'Gate: the database tier has a leader and HAProxy sends writes to it', kind: 'guard', guard: 'the application fails over only to a database that takes writes', timeoutSeconds: 150 }, { waitSeconds: 120 }),
-      stepOf(
-        'fenceAppNode',
-        {
-          ...hb,
-          id: `app.fence@${args.from}`,
-          title: `Fence the old master ${args.from}: stop and disable ${app.nginx_service} and ${app.service}${args.planned ? '' : ' (recorded as not fenced when it does not answer)'}`,
-          kind: 'change',
-          host: args.from,
-          attempts: args.planned ? 3 : 1,
-          timeoutSeconds: 90,
-        },
-        { host: args.from, planned: args.planned },
-      ),
+      {
+        // At once: fencing the old master needs no database, and a dead one costs seconds to find out.
+        id: 'app.prepare',
+        title: `A database to fail over to, and the old master ${args.from} fenced`,
+        parallel: [
+          stepOf('databaseHasLeader', { ...hb, id: 'app.db-leader', title: 'Gate: the database tier has a leader and HAProxy sends writes to it', kind: 'guard', guard: 'the application fails over only to a database that takes writes', timeoutSeconds: 150 }, { waitSeconds: 120 }),
+          stepOf(
+            'fenceAppNode',
+            {
+              ...hb,
+              id: `app.fence@${args.from}`,
+              title: `Fence the old master ${args.from}: stop and disable ${app.nginx_service} and ${app.service}${args.planned ? '' : ' (recorded as not fenced when it does not answer)'}`,
+              kind: 'change',
+              host: args.from,
+              attempts: args.planned ? 3 : 1,
+              timeoutSeconds: 90,
+            },
+            { host: args.from, planned: args.planned },
+          ),
+        ],
+      },
       stepOf('masterAppServing', { ...hb, id: `app.serving@${args.to}`, title: `${app.service} and ${app.nginx_service} run on the new master ${args.to}`, kind: 'change', host: args.to, timeoutSeconds: 120 }, { host: args.to }),
       stepOf('recordAppRole', { ...hb, id: `app.role@${args.to}`, title: `${args.to} recorded as master in ${app.ha_dir}`, kind: 'change', host: args.to, timeoutSeconds: 60 }, { host: args.to, role: 'master' }),
       stepOf(

@@ -15,7 +15,7 @@ import { stepOf, type Runbook, type Step, type StepGroup } from './runbook';
  */
 const HEARTBEAT_SECONDS = 10;
 
-type HostActivity = Extract<ActivityName, 'prepareHaDir' | 'configureAppConfig' | 'slaveNginxInactive' | 'masterAppServing' | 'appHealthyThroughHaproxy' | 'preflightHost' | 'ensurePackages' | 'configureEtcdMember' | 'configureHaproxy' | 'configurePatroni' | 'startPatroni' | 'waitForLeader' | 'replicaPatroniInactive' | 'configureDatabase' | 'replicaStreaming' | 'verifyWriteThroughHaproxy' | 'haproxyLeaderUp'>;
+type HostActivity = Extract<ActivityName, 'syncAppFiles' | 'prepareHaDir' | 'configureAppConfig' | 'slaveNginxInactive' | 'masterAppServing' | 'appHealthyThroughHaproxy' | 'preflightHost' | 'ensurePackages' | 'configureEtcdMember' | 'configureHaproxy' | 'configurePatroni' | 'startPatroni' | 'waitForLeader' | 'replicaPatroniInactive' | 'configureDatabase' | 'replicaStreaming' | 'verifyWriteThroughHaproxy' | 'haproxyLeaderUp'>;
 type ClusterActivity = Extract<ActivityName, 'observerSshUserNotRoot' | 'preflightCluster' | 'etcdHealthy' | 'patroniClusterHealthy' | 'ensureDynamicConfig'>;
 type Fields = Omit<Step, 'activity' | 'input' | 'host'>;
 
@@ -77,6 +77,16 @@ function appConfigSteps(topology: Topology): Runbook['items'] {
         timeoutSeconds: 60,
       }),
     ),
+    ...(app.sync_dirs.length > 0
+      ? appSlaves(topology).map((host) =>
+          onHost(host, 'syncAppFiles', {
+            id: `app.sync@${host.name}`,
+            title: `File sync from ${master.name} to ${host.name} of ${app.sync_dirs.join(', ')}: rsync over SSH with a key of the master's own, the first full sync verified by checksums`,
+            kind: 'change',
+            timeoutSeconds: 1800,
+          }),
+        )
+      : []),
   ];
 }
 

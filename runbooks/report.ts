@@ -108,6 +108,13 @@ export interface DrillFigures {
   timeToRoutingSeconds?: number;
   phases: Phases;
   splitBrain: boolean;
+  /**
+   * The application path (a topology with an application tier): from the first failed answer of
+   * its health URL through HAProxy after the fault to the first 200 after the last failed one.
+   */
+  appDowntimeSeconds?: number;
+  /** The application had not answered 200 again when the observation ended: down at least this long. */
+  appDownAtLeastSeconds?: number;
 }
 
 export interface Verdict {
@@ -173,6 +180,17 @@ export interface MeasureInput {
   kind?: DrillReport['kind'];
 }
 
+/** The application's downtime through HAProxy, from the watcher's `app` events (none: no application tier). */
+export function appPath(o: Pick<FailoverObservation, 'events' | 'endedAt'>, from: number): Pick<DrillFigures, 'appDowntimeSeconds' | 'appDownAtLeastSeconds'> {
+  const events = o.events.filter((e) => e.subject === 'app');
+  if (events.length === 0) return {};
+  const firstDown = events.find((e) => e.value === 'down' && e.at >= from);
+  if (!firstDown) return { appDowntimeSeconds: 0 };
+  const lastDown = [...events].reverse().find((e) => e.value === 'down')!;
+  const upAgain = events.find((e) => e.value === 'up' && e.at > lastDown.at);
+  return upAgain ? { appDowntimeSeconds: seconds(upAgain.at - firstDown.at) } : { appDownAtLeastSeconds: seconds(o.endedAt - firstDown.at) };
+}
+
 export function drillReport(input: MeasureInput): DrillReport {
   const { topology, fault, observation: o, injectedAt, oldLeader } = input;
   const dbNames = new Set(topology.hosts.filter((h) => h.roles.includes('db')).map((h) => h.name));
@@ -213,7 +231,9 @@ export function drillReport(input: MeasureInput): DrillReport {
   // may have resumed earlier than the probe saw.
   const interrupted =
     outage !== undefined && o.interruptions.some((i) => i.to >= (outage.lastAckAt ?? outage.firstFailAt) && i.from <= (outage.firstAckAfterAt ?? Infinity));
+  const app = appPath(o, from);
   const figures: DrillFigures = {
+    ...app,
     writeDowntimeSeconds,
     ...(interrupted ? { downtimeIsUpperBound: true } : {}),
     failedWrites,
@@ -296,6 +316,7 @@ function stillRouted(events: WatchEvent[], at: number, server: string): boolean 
 
 function describeEvent(e: WatchEvent): string {
   if (e.subject === 'leader') return e.value === 'none' ? 'no member holds the leader key' : e.value === 'unknown' ? "no Patroni answers with the cluster's members" : `${e.value} holds the leader key`;
+  if (e.subject === 'app') return e.value === 'up' ? 'the application answers 200 through HAProxy' : 'the application does not answer 200 through HAProxy';
   if (e.subject === 'routing') return e.value === 'none' ? 'HAProxy sends writes to no server' : e.value === 'unknown' ? "HAProxy's stats page does not answer" : `HAProxy sends writes to ${e.value.replace(/\+/g, ' and ')}`;
   const node = e.subject.slice('role:'.length);
   return e.value === 'unreachable' ? `${node} does not answer SQL` : `${node} runs as ${e.value === 'primary' ? 'a primary' : 'a replica'}`;

@@ -363,13 +363,3 @@ function checkAppTier(topology: Topology): CheckIssue[] {
   }
   return issues;
 }
-
-// ---------------------------------------------------------------- settings not used yet
-
-/**
- * Settings the schema accepts (so topologies written for the application tier stay valid) but
- * no runbook reads yet. Written in a file, each is reported as a warning: never silently ignored.
- */
-export const NOT_USED_YET: { path: string; what: string }[] = [
-  { path: 'app.sync_dirs', what: 'file sync between the application nodes' },
-];

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Pair, type YAMLError } from 'yaml';
 import { z } from 'zod';
-import { checkTopology, NOT_USED_YET, type CheckIssue } from './checks';
+import { checkTopology, type CheckIssue } from './checks';
 import { topologySchema, type Topology } from './schema';
 import { describeValue, didYouMean, fieldsOf, isSecretPath, plainWords, requiredFieldsOf, schemaAt, type Segment } from './explain';
 
@@ -74,15 +74,7 @@ export function parseTopology(text: string, file: string): { topology: Topology;
   }
 
   const checked = checkTopology(parsed.data).map((issue) => source.checkIssue(issue));
-  const unused = NOT_USED_YET.filter(({ path }) => source.writes(parsePath(path))).map(({ path, what }) =>
-    source.issueAt(
-      parsePath(path),
-      'warning',
-      `not used yet: haflow does not manage ${what} yet; the value is accepted and changes nothing for now`,
-      'key',
-    ),
-  );
-  const all = [...issues, ...checked, ...unused];
+  const all = [...issues, ...checked];
   if (all.some((i) => i.severity === 'error')) throw fail(checked);
   return { topology: parsed.data, warnings: sortByPosition(all) };
 }
@@ -237,11 +229,6 @@ class SourceMap {
     };
     walk(this.doc.contents, []);
     return issues;
-  }
-
-  /** Whether the file writes this field (rather than taking its default). */
-  writes(path: Segment[]): boolean {
-    return this.resolve(path).complete;
   }
 
   /** A semantic issue: at its own field if the file writes it, else at the first related field it writes. */

@@ -134,13 +134,13 @@ export const postgresql = z.strictObject({
 });
 
 /**
- * Named timings for Patroni and HAProxy's checks: `safe` is Patroni's defaults with the guide's
- * checks; `fast` fails over in a few seconds on a network that does not hiccup for longer than
- * retry_timeout. A timing written in the file wins over its profile.
+ * Named timings for Patroni, HAProxy's checks and the application observer: `safe` is Patroni's
+ * defaults with the guide's checks; `fast` fails over in a few seconds on a network that does not
+ * hiccup for longer than retry_timeout. A timing written in the file wins over its profile.
  */
 export const TIMING_PROFILES = {
-  safe: { patroni: { ttl: 30, loop_wait: 10, retry_timeout: 10 }, check: { inter: 3, fall: 3, rise: 2 } },
-  fast: { patroni: { ttl: 6, loop_wait: 1, retry_timeout: 2 }, check: { inter: 0.5, fall: 2, rise: 1 } },
+  safe: { patroni: { ttl: 30, loop_wait: 10, retry_timeout: 10 }, check: { inter: 3, fall: 3, rise: 2 }, observer: { interval_seconds: 5, timeout_seconds: 3, failures: 3 } },
+  fast: { patroni: { ttl: 6, loop_wait: 1, retry_timeout: 2 }, check: { inter: 0.5, fall: 2, rise: 1 }, observer: { interval_seconds: 1, timeout_seconds: 1, failures: 3 } },
 } as const;
 export type TimingProfile = keyof typeof TIMING_PROFILES;
 
@@ -268,7 +268,10 @@ export const app = z.strictObject({
     })
     .default({ interval_seconds: 5, timeout_seconds: 3, failures: 3 }),
   config_files: z.array(appConfigFile).min(1).default(CLASSIC_APP_CONFIG_FILES),
+  /** Directories pushed from the master to the slave (attachments, patches, packages, logs): at install, then by the observer. */
   sync_dirs: z.array(absolutePath).default([]),
+  /** How often the observer pushes them again. */
+  sync_interval_seconds: seconds('file sync interval').default(60),
   ha_dir: absolutePath.default('/opt/HA'),
 });
 
@@ -370,12 +373,14 @@ export const topologyObject = z.strictObject({
 
 /** A profile's timings go where the file did not write its own, before defaults apply. */
 function withTimingProfile(input: unknown): unknown {
-  const file = input as { patroni?: Record<string, unknown>; haproxy?: Record<string, unknown> } | null;
+  const file = input as { patroni?: Record<string, unknown>; haproxy?: Record<string, unknown>; app?: Record<string, unknown> } | null;
   const profile = TIMING_PROFILES[file?.patroni?.profile as TimingProfile];
   if (!profile || !file) return input;
   const patroni = { ...profile.patroni, ...file.patroni };
   const haproxy = { ...file.haproxy, check: { ...profile.check, ...(file.haproxy?.check as object | undefined) } };
-  return { ...file, patroni, haproxy };
+  // An app section that is not a mapping is left to the schema's error.
+  const app = file.app && typeof file.app === 'object' ? { app: { ...file.app, observer: { ...profile.observer, ...(file.app.observer as object | undefined) } } } : {};
+  return { ...file, patroni, haproxy, ...app };
 }
 
 export const topologySchema = z.preprocess(withTimingProfile, topologyObject);

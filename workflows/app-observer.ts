@@ -188,7 +188,8 @@ export async function appObserverWorkflow(input: AppObserverInput): Promise<void
       await condition(allHandlersFinished);
       return continueAsNew<typeof appObserverWorkflow>({ ...input, state });
     }
-    if (switchback) {
+    // Asked and not yet done (the update's handler clears it once it has read the result).
+    if (switchback && !switchback.result) {
       phase = 'switching back';
       switchback.result = await runFailover(true, {});
       phase = 'watching';
@@ -197,7 +198,7 @@ export async function appObserverWorkflow(input: AppObserverInput): Promise<void
     let watched: WatchResult;
     try {
       watchScope = new CancellationScope();
-      watched = await watchScope.run(() => watchAppHealth({ topology, master: state.master, watchSeconds, ...(state.unfenced ? { unfenced: state.unfenced } : {}) }));
+      watched = await watchScope.run(() => watchAppHealth({ topology, master: state.master, watchSeconds, ...(state.unfenced ? { unfenced: state.unfenced } : { syncTo: state.slave }) }));
     } catch (err) {
       // Cancelled to switch back (the observer itself was not cancelled): do that next.
       if (isCancellation(err) && switchback && !CancellationScope.current().consideredCancelled) continue;

@@ -8,6 +8,7 @@ import { hostByName } from '../../topology/derive';
 import type { Topology } from '../../topology/schema';
 import { sleep } from '../shared/step';
 import { requireApp } from './config';
+import { syncFiles } from './sync';
 
 export interface WatchInput {
   topology: Topology;
@@ -17,6 +18,8 @@ export interface WatchInput {
   watchSeconds: number;
   /** An old master that could not be fenced: the watch returns as soon as it answers HTTP again. */
   unfenced?: string;
+  /** Push app.sync_dirs from the master to this node every app.sync_interval_seconds, meanwhile. */
+  syncTo?: string;
 }
 
 /** What the observer last saw, kept in the heartbeat: `haflow observer status` shows it. */
@@ -27,6 +30,9 @@ export interface WatchState {
   lastCheckAt?: string;
   lastResult?: string;
   firstFailureAt?: string;
+  /** The last file sync from the master to the slave: when, and what it did or why it failed. */
+  lastSyncAt?: string;
+  lastSync?: string;
 }
 
 export type WatchResult =
@@ -61,7 +67,26 @@ export async function watchAppHealth(input: WatchInput): Promise<WatchResult> {
   // A retry of an attempt that died carries its count on, for the same master only.
   const state: WatchState = carried?.master === master ? carried : { master, checks: 0, consecutiveFailures: 0 };
   const until = Date.now() + input.watchSeconds * 1000;
+  // File sync runs beside the checks, one at a time, so a long one never delays a check.
+  let syncing: Promise<void> | undefined;
+  let nextSyncAt = Date.now();
+  const sync = (to: string) =>
+    syncFiles(topology, hostByName(topology, master), hostByName(topology, to), { check: false, verify: false }).then(
+      (outcome) => {
+        state.lastSync = [...outcome.actions, ...outcome.transferred].join('; ');
+      },
+      (err: Error) => {
+        state.lastSync = `failed: ${err.message.slice(0, 300)}`;
+      },
+    ).finally(() => {
+      state.lastSyncAt = new Date().toISOString();
+      syncing = undefined;
+    });
   for (;;) {
+    if (input.syncTo && requireApp(topology).sync_dirs.length > 0 && !syncing && Date.now() >= nextSyncAt) {
+      nextSyncAt = Date.now() + requireApp(topology).sync_interval_seconds * 1000;
+      syncing = sync(input.syncTo);
+    }
     const started = Date.now();
     const [seen, unfenced] = await Promise.all([
       checkAppHealth(url, settings.timeout_seconds * 1000),
@@ -80,7 +105,10 @@ export async function watchAppHealth(input: WatchInput): Promise<WatchResult> {
     context.heartbeat(state);
     if (state.consecutiveFailures >= settings.failures) return { outcome: 'failing', state };
     if (unfenced?.answered) return { outcome: 'unfenced-back', state, answered: unfenced.result };
-    if (Date.now() >= until) return { outcome: 'watched', state };
+    if (Date.now() >= until) {
+      await syncing;
+      return { outcome: 'watched', state };
+    }
     // The cancellation (observer stopped, switchback asked) is delivered with a heartbeat.
     await Promise.race([sleep(Math.max(0, settings.interval_seconds * 1000 - (Date.now() - started))), context.cancelled]).catch((err) => {
       if (err instanceof CancelledFailure) throw err;

@@ -2,12 +2,14 @@
 // - a write probe through HAProxy's write endpoint: a row with a sequence number every 100 ms
 //   into haflow's own probe database, keeping which numbers the server acknowledged;
 // - a watcher that asks every DB node directly whether it runs as a primary, Patroni which
-//   member holds the leader key, and HAProxy where it sends writes, a few times a second.
+//   member holds the leader key, and HAProxy where it sends writes, a few times a second;
+// - when the topology has an application tier, the application's health URL through HAProxy
+//   (200 only while the application can write to its database): the application's path.
 // One long activity does both, so they start and stop together. It heartbeats its compact
 // state (acknowledged numbers as ranges, changes only), so a new worker carries on after a
 // lost one, and it returns a summary small enough for the workflow's history.
 import { Client } from 'pg';
-import { dbHosts, haproxyHosts, type Topology } from '../../topology';
+import { appHosts, dbHosts, haproxyHosts, type Topology } from '../../topology';
 import { haproxyServers } from '../haproxy/stats';
 import { restUrl } from '../patroni/rest';
 import { resolveSecret } from '../shared/secrets';
@@ -37,7 +39,7 @@ export interface Outage {
   firstError: string;
 }
 
-export type WatchSubject = 'leader' | 'routing' | `role:${string}`;
+export type WatchSubject = 'leader' | 'routing' | 'app' | `role:${string}`;
 
 export interface WatchEvent {
   at: number;
@@ -70,6 +72,9 @@ export interface FailoverObservation {
 }
 
 const MAX_EVENTS = 400;
+
+/** How long after writes resume the observation waits for the application to answer again. */
+const APP_WAIT_MS = 90_000;
 
 type State = Omit<FailoverObservation, 'endedAt' | 'lost' | 'stoppedBecause' | 'ackedCount'> & {
   seq: number;
@@ -220,11 +225,15 @@ export async function observeFailover(input: ObserveInput): Promise<FailoverObse
       await sleep(Math.max(0, 250 - (Date.now() - started)));
     }
   };
+  // The application as users reach it: its health URL through HAProxy, up (200) or down.
+  const appUrl = topology.app && appHosts(topology).length > 0 ? `http://${proxy.address}:${topology.haproxy.app_http_port}${topology.app.health_path}` : undefined;
+  const appNow = async (): Promise<string> => ((await httpGet(appUrl!, 2000).catch(() => undefined))?.status === 200 ? 'up' : 'down');
   const watch = (): Promise<unknown> =>
     Promise.all([
       ...dbHosts(topology).map((host) => loop(() => roleOf(host), (value, at) => onRole(host.name, value, at))),
       loop(leaderNow, (value, at) => record(state, at, 'leader', value)),
       loop(routingNow, (value, at) => record(state, at, 'routing', value)),
+      ...(appUrl ? [loop(appNow, (value, at) => record(state, at, 'app', value))] : []),
     ]);
 
   // ---- the stop rule: the fault's outage is over, writes have flowed for settleSeconds, and
@@ -234,7 +243,11 @@ export async function observeFailover(input: ObserveInput): Promise<FailoverObse
     const last = outages[outages.length - 1];
     if (!last || last.firstAckAfterAt === undefined) return false;
     const leader = state.last.leader;
-    return Date.now() - last.firstAckAfterAt >= input.settleSeconds * 1000 && !!leader && state.last.routing === leader;
+    if (!(Date.now() - last.firstAckAfterAt >= input.settleSeconds * 1000 && !!leader && state.last.routing === leader)) return false;
+    // An application that answered before the fault is waited for too (an observer may be failing
+    // it over), for at most APP_WAIT_MS after writes resumed.
+    const appWasUp = state.events.find((e) => e.subject === 'app')?.value === 'up';
+    return !appWasUp || state.last.app === 'up' || Date.now() - last.firstAckAfterAt >= APP_WAIT_MS;
   };
 
   const watching = watch();

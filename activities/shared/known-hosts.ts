@@ -41,7 +41,7 @@ function globMatch(pattern: string, name: string): boolean {
   return regex.test(name);
 }
 
-function entryMatches(entry: KnownHostEntry, name: string): boolean {
+export function entryMatches(entry: KnownHostEntry, name: string): boolean {
   if (entry.hashed) {
     const digest = createHmac('sha1', entry.hashed.salt).update(name).digest();
     return digest.equals(entry.hashed.hash);

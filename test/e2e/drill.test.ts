@@ -97,6 +97,8 @@ for (const fault of FAULT_NAMES) {
     assert.ok(report.figures.writeDowntimeSeconds! > 0, `a ${fault} makes writes fail for a while: ${report.figures.writeDowntimeSeconds}`);
     assert.equal(report.figures.lostWrites, 0);
     assert.equal(report.figures.splitBrain, false);
+    // The lab's cluster has an application tier: its path through HAProxy is measured too.
+    assert.ok(report.figures.appDowntimeSeconds !== undefined || report.figures.appDownAtLeastSeconds !== undefined, `the application path is measured: ${JSON.stringify(report.figures)}`);
 
     // Checked against the daemons themselves, not through haflow.
     const after = await waitHealthy(lab);

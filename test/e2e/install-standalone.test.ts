@@ -117,10 +117,16 @@ function httpsGet(url: string): Promise<{ status: number; body: string; protocol
 
 test('the application tier: it answers through HAProxy on 80 and 443, writes through it land on the leader, and the guide\'s rules hold on every app node', async () => {
   const lab = currentLab();
+  // A file in a synced directory of the master, with every byte value in it.
+  const attachment = Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7) % 256));
+  await sshRun(lab, 'node1', `mkdir -p /opt/flotomate/attachments/2026 && printf '%s' ${attachment.toString('base64')} | base64 -d > /opt/flotomate/attachments/2026/report.bin`, { sudo: true });
   const outcome = await completedOrBlocked(await startInstall(installEnv(), lab.topology));
   assert.equal(outcome.status, 'completed');
   const steps = stepsOf(outcome);
   assert.match(steps['verify.app@observer'].summary!, /answer 200 from the master node1/);
+  assert.match(steps['app.sync@node2'].summary!, /\/opt\/flotomate\/attachments: \d+ file\(s\) with the same SHA-256 on both/);
+  const synced = await sshRun(lab, 'node2', 'base64 -w0 /opt/flotomate/attachments/2026/report.bin', { sudo: true });
+  assert.equal(synced.stdout, attachment.toString('base64'), 'the file is on the slave, byte for byte');
 
   // Through the observer's HAProxy, as users reach it: plain HTTP, then a real TLS handshake.
   const plain = await fetch('http://127.0.0.11/health');

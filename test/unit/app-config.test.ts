@@ -117,10 +117,15 @@ test('haproxy.tls with a certificate and key: haflow writes the combined PEM, mo
   assert.notEqual(certOnly.status, 0);
   assert.match(certOnly.stdout + certOnly.stderr, /pem_check|ssl|certificate|key/i);
 
-  assert.equal(tlsPemFile(standalone, read), undefined, 'no tls: no PEM');
+  const withoutTls = { ...standalone, haproxy: { ...standalone.haproxy, tls: undefined } };
+  assert.equal(tlsPemFile(withoutTls, read), undefined, 'no tls: no PEM');
+  const pemOnHost = { ...standalone, haproxy: { ...standalone.haproxy, tls: { pem: '/etc/ssl/app.pem', port: 443 } } };
+  assert.equal(tlsPemFile(pemOnHost, read), undefined, 'a PEM already on the host: haflow writes none');
 });
 
 test('haproxy.tls with a certificate but no key is refused, naming both', () => {
-  const text = readFileSync(join(root, 'lab/topologies/standalone.yaml'), 'utf8').replace('  bind: host ', '  tls: { certificate: { file: /etc/ssl/app.crt } }\n  bind: host ');
+  const lab = readFileSync(join(root, 'lab/topologies/standalone.yaml'), 'utf8');
+  const text = lab.replace(/\n {4}key: \{ file: [^}]+\}/, '');
+  assert.notEqual(text, lab);
   assert.throws(() => parseTopology(text, 'standalone.yaml'), /haproxy\.tls.*both certificate and key/s);
 });

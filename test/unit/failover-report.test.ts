@@ -174,3 +174,38 @@ describe('how a report reads', () => {
     assert.doesNotMatch(svg, /<script/i);
   });
 });
+
+describe('the application path', () => {
+  const at = (s: number) => T0 + s * 1000;
+  const withApp = (events: FailoverObservation['events']): FailoverObservation => {
+    const o = crashObservation();
+    return { ...o, events: [...o.events, ...events].sort((a, b) => a.at - b.at) };
+  };
+
+  test('from the first failed answer after the fault to the first 200 after the last failed one; in the summary and the Markdown', () => {
+    const r = report(withApp([
+      { at: at(-5), subject: 'app', value: 'up' },
+      { at: at(0.3), subject: 'app', value: 'down' },
+      { at: at(12), subject: 'app', value: 'up' },
+      { at: at(13), subject: 'app', value: 'down' },
+      { at: at(20.5), subject: 'app', value: 'up' },
+    ]));
+    assert.equal(r.figures.appDowntimeSeconds, 20.2);
+    assert.equal(r.figures.appDownAtLeastSeconds, undefined);
+    assert.match(formatReportSummary(r), /application +down 20\.2 s through HAProxy/);
+    assert.match(formatReportMarkdown(r), /\| application path \(its health URL through HAProxy\) \| down 20\.2 s/);
+    assert.ok(r.timeline.some((e) => e.what === 'the application answers 200 through HAProxy' && e.t === 20.5));
+  });
+
+  test('not back when the observation ended: down at least until then; no application tier: no figure and no line', () => {
+    const r = report(withApp([{ at: at(-5), subject: 'app', value: 'up' }, { at: at(1), subject: 'app', value: 'down' }]));
+    assert.equal(r.figures.appDowntimeSeconds, undefined);
+    assert.equal(r.figures.appDownAtLeastSeconds, 21);
+    assert.match(formatReportSummary(r), /down at least 21\.0 s: it had not answered 200 through HAProxy again/);
+    const none = report(crashObservation());
+    assert.equal('appDowntimeSeconds' in none.figures, false);
+    assert.doesNotMatch(formatReportSummary(none), /application/);
+    const untouched = report(withApp([{ at: at(-5), subject: 'app', value: 'up' }]));
+    assert.equal(untouched.figures.appDowntimeSeconds, 0, 'up throughout');
+  });
+});

@@ -643,21 +643,11 @@ describe('reporting', () => {
   });
 });
 
-describe('settings accepted but not used yet', () => {
-  it('each one written in the file is a warning at its key, saying it changes nothing for now; the topology stays valid', () => {
+describe('the application tier settings', () => {
+  it('are all read by a runbook now: written in the file, none is reported as unused', () => {
     const text = edit(STANDALONE, ['  db_password: { env: HAFLOW_APP_DB_PASSWORD }', '  db_password: { env: HAFLOW_APP_DB_PASSWORD }\n  sync_dirs: [/opt/files]\n  nginx_service: nginx\n  health_path: /health\n  user: motadata\n  master: node1']);
     const { warnings } = parseTopology(text, 'cluster.yaml');
-    const unused = warnings.filter((w) => /not used yet/.test(w.message));
-    // The application tier's install steps read the others.
-    assert.deepEqual(unused.map((w) => w.path).sort(), ['app.sync_dirs']);
-    const sync = unused.find((w) => w.path === 'app.sync_dirs')!;
-    assert.deepEqual({ line: sync.line, column: sync.column }, at(text, 'sync_dirs:'));
-    assert.match(sync.message, /haflow does not manage file sync between the application nodes yet; the value is accepted and changes nothing for now/);
-  });
-
-  it('left at their defaults, they say nothing', () => {
-    const { warnings } = parseTopology(STANDALONE, 'cluster.yaml');
-    assert.deepEqual(warnings.filter((w) => /not used yet/.test(w.message)), []);
+    assert.deepEqual(warnings.filter((w) => w.path.startsWith('app')), []);
   });
 });
 
@@ -673,6 +663,7 @@ describe('timing profiles and synchronous mode', () => {
     const fast = parseTopology(edit(STANDALONE, ['  ttl: 30\n  loop_wait: 10\n  retry_timeout: 10\n', '  profile: fast\n']), 'c.yaml').topology;
     assert.deepEqual([fast.patroni.ttl, fast.patroni.loop_wait, fast.patroni.retry_timeout], [6, 1, 2]);
     assert.deepEqual(fast.haproxy.check, { inter: 0.5, fall: 2, rise: 1 });
+    assert.deepEqual(fast.app!.observer, { interval_seconds: 1, timeout_seconds: 1, failures: 3 }, 'the application observer checks faster too');
     const mixed = parseTopology(edit(STANDALONE, ['  ttl: 30\n  loop_wait: 10\n  retry_timeout: 10\n', '  profile: fast\n  ttl: 8\n'], ['  stats_port: 7000', '  stats_port: 7000\n  check: { rise: 3 }']), 'c.yaml').topology;
     assert.deepEqual([mixed.patroni.ttl, mixed.patroni.loop_wait], [8, 1]);
     assert.deepEqual(mixed.haproxy.check, { inter: 0.5, fall: 2, rise: 3 });

@@ -1,0 +1,152 @@
+// The application observer on the standalone lab, with real `haflow worker` processes: the
+// master application machine (node1, also the database leader) loses its power; the observer
+// fails the application over to node2 while Patroni fails the database over, and users reach the
+// application through the observer's HAProxy again. node1 comes back fenced (slave, nginx off)
+// until `haflow app switchback`. Then the same crash with the worker killed while the observer
+// watches: a new worker carries the observer on and the failover still happens. A probe through
+// HAProxy (GET /health every 250 ms: 200 only while the application writes to its database)
+// measures the application-path downtime.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { observerStatus, startObserver, stopObserver, switchbackApp } from '../../client/observer';
+import type { Lab } from '../../lab';
+import { waitHealthy } from '../support/cluster';
+import { completedOrBlocked, labSecrets, startInstall } from '../support/install';
+import { labTopology, sshRun, useLab } from '../support/lab';
+import { startDevServer, waitUntil } from '../support/temporal';
+import { freePort, workerProcesses } from '../support/worker-process';
+
+labSecrets();
+const currentLab = useLab(labTopology('standalone'));
+let port: number;
+let env: TestWorkflowEnvironment | undefined;
+const workers = workerProcesses(() => `127.0.0.1:${port}`);
+const APP_URL = 'http://127.0.0.11/health';
+
+before(async () => {
+  port = await freePort();
+  env = await startDevServer({ port });
+});
+
+after(async () => {
+  await workers.killAll();
+  await env?.teardown();
+});
+
+/** GET through HAProxy every 250 ms, from now until stopped: when answers stopped being 200, and when they came back. */
+function probeApplication(url: string) {
+  const samples: { at: number; ok: boolean }[] = [];
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const at = Date.now();
+      const ok = await fetch(url, { signal: AbortSignal.timeout(2_000) }).then((r) => r.status === 200, () => false);
+      samples.push({ at, ok });
+      await new Promise((r) => setTimeout(r, Math.max(0, 250 - (Date.now() - at))));
+    }
+  })();
+  return {
+    /** Seconds from the first failed answer to the first 200 after the last failed one; undefined while it has not come back. */
+    downtime(): number | undefined {
+      const firstFail = samples.findIndex((s) => !s.ok);
+      if (firstFail < 0) return 0;
+      const lastFail = samples.map((s) => s.ok).lastIndexOf(false);
+      const back = samples[lastFail + 1];
+      return back ? (back.at - samples[firstFail].at) / 1000 : undefined;
+    },
+    async stop() {
+      running = false;
+      await loop;
+    },
+  };
+}
+
+const nginxOn = (lab: Lab, node: string) => sshRun(lab, node, 'echo $(systemctl is-active nginx) $(systemctl is-enabled nginx)', { sudo: true }).then((r) => r.stdout.trim());
+
+/** HAProxy's application servers and their status, from its stats page. */
+async function appServers(): Promise<string[]> {
+  const csv = await (await fetch('http://127.0.0.11:7000/;csv')).text();
+  return csv.split('\n').filter((l) => l.startsWith('backend,node')).map((l) => `${l.split(',')[1]} ${l.split(',')[17]}`).sort();
+}
+
+/** The application's last write on `node`'s database, as the leader sees it. */
+async function heartbeatOn(lab: Lab, node: string): Promise<string> {
+  const r = await sshRun(lab, node, `sudo -u postgres psql -X -At -h /var/run/postgresql -d flotomate -c "select pg_is_in_recovery(), host from app_heartbeat where at > now() - interval '20 seconds' order by host"`, { sudo: true });
+  return r.stdout.trim();
+}
+
+test('the master application machine crashes: the application fails over with the database, answers through HAProxy again, the old master comes back fenced, and switchback makes it master again', async (t) => {
+  const lab = currentLab();
+  const worker = await workers.start();
+  assert.equal((await completedOrBlocked(await startInstall(env!, lab.topology))).status, 'completed');
+  await waitHealthy(lab);
+  const cluster = lab.topology.cluster;
+  await startObserver(env!.client, lab.topology);
+  await waitUntil('the first check', () => observerStatus(env!.client, cluster), (v) => v.lastCheck?.lastResult?.startsWith('HTTP 200') === true, 30_000);
+
+  // Continuous file sync: a file written on the master after the install reaches the slave, byte for byte.
+  const patch = `patch-${Date.now()}.bin`;
+  await sshRun(lab, 'node1', `head -c 100000 /dev/urandom > /opt/flotomate/patches/${patch}`, { sudo: true });
+  const onMaster = (await sshRun(lab, 'node1', `sha256sum /opt/flotomate/patches/${patch}`, { sudo: true })).stdout.split(' ')[0];
+  await waitUntil('the patch on the slave', () => sshRun(lab, 'node2', `sha256sum /opt/flotomate/patches/${patch} 2>/dev/null`, { sudo: true }).then((r) => r.stdout.split(' ')[0]), (sum) => sum === onMaster, 60_000);
+  // Its status shows the last sync (from the watch's heartbeat, sent every few seconds).
+  await waitUntil('the sync in the observer status', () => observerStatus(env!.client, cluster), (v) => /\/opt\/flotomate\/patches: \d+ file\(s\)/.test(v.lastCheck?.lastSync ?? ''), 30_000);
+
+  const probe = probeApplication(APP_URL);
+  await new Promise((r) => setTimeout(r, 1_000));
+  await lab.crash('node1');
+  const failedOver = await waitUntil('the application failover', () => observerStatus(env!.client, cluster), (v) => v.failovers === 1 && v.phase === 'watching', 240_000);
+  await waitUntil('the application to answer 200 through HAProxy', async () => probe.downtime(), (d) => d !== undefined && d > 0, 60_000);
+  await probe.stop();
+  t.diagnostic(`application-path downtime after the master machine crashed: ${probe.downtime()} s (observer: check every 5 s, 3 failures)`);
+  const event = failedOver.events.find((e) => e.kind === 'failover')!;
+  t.diagnostic(`observer events:\n${failedOver.events.map((e) => `${e.at} ${e.kind} ${e.message}`).join('\n')}`);
+  assert.deepEqual([failedOver.master, failedOver.slave, failedOver.unfenced], ['node2', 'node1', 'node1']);
+  assert.match(event.message, /failed the application over from node1 to node2; node1 could not be fenced \(unreachable\)/);
+  // Users reach node2's application, and its writes land on the new database leader, node2.
+  assert.equal((await fetch(APP_URL)).status, 200);
+  assert.match(await heartbeatOn(lab, 'node2'), /^f\|node2$/m);
+
+  // node1 powers on with nginx enabled (it was the master): the observer fences it.
+  await lab.boot('node1');
+  const fenced = await waitUntil('the late fence of node1', () => observerStatus(env!.client, cluster), (v) => v.events.some((e) => e.kind === 'fenced'), 120_000);
+  assert.equal(fenced.unfenced, undefined);
+  assert.equal(await nginxOn(lab, 'node1'), 'inactive disabled');
+  assert.equal((await sshRun(lab, 'node1', 'cat /opt/HA/role', { sudo: true })).stdout.trim(), 'slave');
+  assert.deepEqual(await appServers(), ['node1 DOWN', 'node2 UP']);
+
+  // The operator switches back once node1 is repaired (its database rejoined as a replica).
+  await waitHealthy(lab, 180_000);
+  const message = await switchbackApp(env!.client, cluster);
+  assert.match(message, /switched the application back from node2 to node1/);
+  const back = await observerStatus(env!.client, cluster);
+  assert.deepEqual([back.master, back.slave], ['node1', 'node2']);
+  assert.equal(await nginxOn(lab, 'node2'), 'inactive disabled');
+  assert.equal((await fetch(APP_URL)).status, 200);
+  assert.deepEqual(await appServers(), ['node1 UP', 'node2 DOWN']);
+  await workers.kill(worker);
+});
+
+test('the worker is killed while the observer watches, the master machine crashes, a new worker starts: the failover still happens', async () => {
+  const lab = currentLab();
+  const cluster = lab.topology.cluster;
+  await workers.start();
+  const before = await observerStatus(env!.client, cluster).catch(async () => {
+    // Alone (the test above did not run): install and start the observer here.
+    assert.equal((await completedOrBlocked(await startInstall(env!, lab.topology))).status, 'completed');
+    await startObserver(env!.client, lab.topology);
+    return waitUntil('the first check', () => observerStatus(env!.client, cluster), (v) => v.lastCheck !== undefined, 60_000);
+  });
+  await workers.killAll();
+  await lab.crash(before.master);
+  await new Promise((r) => setTimeout(r, 5_000));
+  const worker = await workers.start();
+  const after = await waitUntil('the failover on the new worker', () => observerStatus(env!.client, cluster), (v) => v.failovers === before.failovers + 1 && v.phase === 'watching', 240_000);
+  assert.deepEqual([after.master, after.slave], [before.slave, before.master]);
+  assert.equal((await fetch(APP_URL)).status, 200);
+  await lab.boot(before.master);
+  await waitUntil('the late fence', () => observerStatus(env!.client, cluster), (v) => v.unfenced === undefined, 120_000);
+  await stopObserver(env!.client, cluster);
+  await workers.kill(worker);
+});
