@@ -40,6 +40,7 @@ export const prepareHaDir = stepActivity(app.prepareHaDir);
 export const configureAppConfig = stepActivity(app.configureAppConfig);
 export const slaveNginxInactive = stepActivity(app.slaveNginxInactive);
 export const masterAppServing = stepActivity(app.masterAppServing);
+export const slaveAppStandby = stepActivity(app.slaveAppStandby);
 export const observerSshUserNotRoot = stepActivity(app.observerSshUserNotRoot);
 export const appHealthyThroughHaproxy = stepActivity(app.appHealthyThroughHaproxy);
 export const syncAppFiles = stepActivity(appSync.syncAppFiles);

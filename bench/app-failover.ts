@@ -9,15 +9,12 @@
 // Run: node --import tsx bench/app-failover.ts [rounds] [profile,...]
 //   profiles: lab (the lab topology: Patroni ttl 10, HAProxy inter 3s fall 3 rise 2, observer every 5 s, 3 failures)
 //             fast (patroni.profile fast: ttl 6, HAProxy inter 0.5s fall 2 rise 1, observer every 1 s, 3 failures)
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
-import { startInstall } from '../client/api';
 import { readHealth } from '../client/cluster';
 import { observerStatus, startObserver, stopObserver } from '../client/observer';
 import { Lab } from '../lab';
 import { secondsBetween } from '../runbooks/app-observer';
-import { withBenchEnvironment } from './environment';
+import { forEachInstalledProfile, withBenchEnvironment } from './environment';
 
 const PROFILES: Record<string, (yaml: string) => string> = {
   lab: (yaml) => yaml,
@@ -83,31 +80,22 @@ async function main(): Promise<void> {
   const profiles = (process.argv[3] ?? 'lab,fast').split(',');
   const rows: string[] = [];
   await withBenchEnvironment(async (client, dir) => {
-    for (const profile of profiles) {
-      const file = join(dir, `standalone-${profile}.yaml`);
-      writeFileSync(file, PROFILES[profile](readFileSync(join(__dirname, '../lab/topologies/standalone.yaml'), 'utf8')));
-      const lab = await Lab.up(file, { wipe: true });
-      try {
-        const install = await (await startInstall(client, lab.topology)).result();
-        if (install.status !== 'completed') throw new Error('install failed');
-        await startObserver(client, lab.topology);
-        await until('the first check', () => observerStatus(client, lab.topology.cluster), (v) => v.lastCheck !== undefined, 60_000);
-        const results = [];
-        for (let i = 0; i < rounds; i++) {
-          const r = await round(client, lab);
-          process.stdout.write(`${profile} round ${i + 1}: application-path downtime ${r.downtime.toFixed(1)} s (observer: detected after ${r.detect} s, failed over in ${r.failover} s)\n`);
-          results.push(r);
-        }
-        await stopObserver(client, lab.topology.cluster);
-        const o = lab.topology.app!.observer;
-        const downtimes = results.map((r) => r.downtime);
-        rows.push(
-          `| ${profile} | every ${o.interval_seconds} s, ${o.failures} failures, ${o.timeout_seconds} s limit | ${results.length} | ${median(downtimes).toFixed(1)} s | ${Math.max(...downtimes).toFixed(1)} s | ${median(results.map((r) => r.detect)).toFixed(1)} s | ${median(results.map((r) => r.failover)).toFixed(1)} s |`,
-        );
-      } finally {
-        await lab.down();
+    await forEachInstalledProfile(client, dir, profiles, PROFILES, async (lab, profile) => {
+      await startObserver(client, lab.topology);
+      await until('the first check', () => observerStatus(client, lab.topology.cluster), (v) => v.lastCheck !== undefined, 60_000);
+      const results = [];
+      for (let i = 0; i < rounds; i++) {
+        const r = await round(client, lab);
+        process.stdout.write(`${profile} round ${i + 1}: application-path downtime ${r.downtime.toFixed(1)} s (observer: detected after ${r.detect} s, failed over in ${r.failover} s)\n`);
+        results.push(r);
       }
-    }
+      await stopObserver(client, lab.topology.cluster);
+      const o = lab.topology.app!.observer;
+      const downtimes = results.map((r) => r.downtime);
+      rows.push(
+        `| ${profile} | every ${o.interval_seconds} s, ${o.failures} failures, ${o.timeout_seconds} s limit | ${results.length} | ${median(downtimes).toFixed(1)} s | ${Math.max(...downtimes).toFixed(1)} s | ${median(results.map((r) => r.detect)).toFixed(1)} s | ${median(results.map((r) => r.failover)).toFixed(1)} s |`,
+      );
+    });
   });
   process.stdout.write(['', '| profile | observer | crashes | application-path downtime, median | worst | detection, median | failover runbook, median |', '|---|---|---|---|---|---|---|', ...rows].join('\n') + '\n');
 }

@@ -7,16 +7,14 @@
 //   profiles: lab (the lab topology: ttl 10, loop_wait 2, retry_timeout 4; HAProxy inter 3s fall 3 rise 2)
 //             safe (Patroni's defaults: ttl 30, loop_wait 10, retry_timeout 10; HAProxy as in the lab)
 //             fast (ttl 6, loop_wait 1, retry_timeout 2; HAProxy inter 0.5s fall 2 rise 1)
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
-import { startInstall, startRunbook } from '../client/api';
+import { startRunbook } from '../client/api';
 import { readHealth } from '../client/cluster';
 import { Lab } from '../lab';
 import { FAULT_NAMES, type FaultName } from '../topology/faults';
 import type { DrillReport } from '../runbooks/report';
 import type { ObservedOutcome } from '../workflows/observed';
-import { withBenchEnvironment } from './environment';
+import { forEachInstalledProfile, withBenchEnvironment } from './environment';
 
 const PROFILES: Record<string, (yaml: string) => string> = {
   lab: (yaml) => yaml,
@@ -40,18 +38,9 @@ async function main(): Promise<void> {
   const rows: string[] = [];
   await withBenchEnvironment(async (client, dir) => {
     process.env.XDG_DATA_HOME = dir;
-    for (const profile of profiles) {
-      const file = join(dir, `standalone-${profile}.yaml`);
-      writeFileSync(file, PROFILES[profile](readFileSync(join(__dirname, '../lab/topologies/standalone.yaml'), 'utf8')));
-      const lab = await Lab.up(file, { wipe: true });
-      try {
-        const install = await (await startInstall(client, lab.topology)).result();
-        if (install.status !== 'completed') throw new Error('install failed');
-        for (const fault of faults) rows.push(await drillRounds(client, lab, profile, fault, rounds));
-      } finally {
-        await lab.down();
-      }
-    }
+    await forEachInstalledProfile(client, dir, profiles, PROFILES, async (lab, profile) => {
+      for (const fault of faults) rows.push(await drillRounds(client, lab, profile, fault, rounds));
+    });
   });
   process.stdout.write(['', '| profile | fault | drills | write downtime, median | worst | predicted (vs median) | predicted worst | lost writes, worst |', '|---|---|---|---|---|---|---|---|', ...rows].join('\n') + '\n');
 }

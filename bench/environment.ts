@@ -5,7 +5,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
 import type { Client } from '@temporalio/client';
+import { startInstall } from '../client/api';
+import { Lab } from '../lab';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { portOr, startEmbeddedServer } from '../client/dev-server';
 import { connectClient } from '../client/temporal';
@@ -31,5 +34,30 @@ export async function withBenchEnvironment(body: (client: Client, dir: string) =
     await client.connection.close();
     await server.stop();
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * For each profile: the standalone lab topology with that profile's edit, a bare lab brought up
+ * and installed, `body` run on it, the lab down afterwards.
+ */
+export async function forEachInstalledProfile(
+  client: Client,
+  dir: string,
+  profiles: string[],
+  edits: Record<string, (yaml: string) => string>,
+  body: (lab: Lab, profile: string) => Promise<void>,
+): Promise<void> {
+  for (const profile of profiles) {
+    const file = join(dir, `standalone-${profile}.yaml`);
+    writeFileSync(file, edits[profile](readFileSync(join(__dirname, '../lab/topologies/standalone.yaml'), 'utf8')));
+    const lab = await Lab.up(file, { wipe: true });
+    try {
+      const install = await (await startInstall(client, lab.topology)).result();
+      if (install.status !== 'completed') throw new Error('install failed');
+      await body(lab, profile);
+    } finally {
+      await lab.down();
+    }
   }
 }

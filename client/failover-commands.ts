@@ -7,11 +7,12 @@ import type { ClusterHealth } from '../activities/cluster/health';
 import { bestCandidate } from '../activities/patroni/failover';
 import { drillSteps, drillTarget } from '../runbooks/drill';
 import { tunedTopology, tuneSteps, type TuneArgs } from '../runbooks/tune';
-import { FAULT_NAMES, faultProblems, type FaultName } from '../topology/faults';
+import { FAULT_NAMES, FAULTS, faultProblems, type FaultName } from '../topology/faults';
 import { TASK_QUEUE } from '../connection/temporal';
 import { dbHosts, type Topology } from '../topology';
 import { assertValidTopology, checkRunbook, startRunbook } from './api';
 import { readHealth } from './cluster';
+import { ObserverRequestError, observerStatus } from './observer';
 import { connect, follow, handSchedulesTheTopology, say } from './command-support';
 import { formatHealth } from './health';
 import { createProgressDisplay, formatCheckReport, formatPlan } from './progress';
@@ -62,7 +63,19 @@ export async function drillCommand(topology: Topology, opts: DrillOptions): Prom
       return 2;
     }
   }
-  const args = { fault: opts.fault, leader: health.leader!, candidate, switchBack: opts.switchBack };
+  // A crash of the application master tests the application observer: it must be running, and
+  // its master is the one to strike.
+  let appMaster: string | undefined;
+  if (FAULTS[opts.fault].target === 'app-master') {
+    try {
+      appMaster = (await observerStatus(await connect(), topology.cluster)).master;
+    } catch (err) {
+      if (!(err instanceof ObserverRequestError)) throw err;
+      say(`drill ${opts.fault} refused: it tests the application observer, and ${err.message}`);
+      return 2;
+    }
+  }
+  const args = { fault: opts.fault, leader: health.leader!, candidate, switchBack: opts.switchBack, ...(appMaster ? { appMaster } : {}) };
   if (opts.plan) {
     say(formatPlan(drillSteps(topology, args), `fault ${opts.fault} on ${drillTarget(topology, args)}, the leader now is ${health.leader}`));
     return 0;

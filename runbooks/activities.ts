@@ -36,6 +36,7 @@ export const ACTIVITY_NAMES = [
   'configureAppConfig',
   'slaveNginxInactive',
   'masterAppServing',
+  'slaveAppStandby',
   'observerSshUserNotRoot',
   'appHealthyThroughHaproxy',
   'syncAppFiles',

@@ -46,17 +46,18 @@ export function appFailoverSteps(topology: Topology, args: AppFailoverArgs): Run
       },
       stepOf('masterAppServing', { ...hb, id: `app.serving@${args.to}`, title: `${app.service} and ${app.nginx_service} run on the new master ${args.to}`, kind: 'change', host: args.to, timeoutSeconds: 120 }, { host: args.to }),
       stepOf('recordAppRole', { ...hb, id: `app.role@${args.to}`, title: `${args.to} recorded as master in ${app.ha_dir}`, kind: 'change', host: args.to, timeoutSeconds: 60 }, { host: args.to, role: 'master' }),
-      stepOf(
-        'recordAppRole',
-        { ...hb, id: `app.role@${args.from}`, title: `${args.from} recorded as slave in ${app.ha_dir}${args.planned ? '' : ' (when it answers)'}`, kind: 'change', host: args.from, attempts: args.planned ? 3 : 1, timeoutSeconds: 60 },
-        { host: args.from, role: 'slave', bestEffort: !args.planned },
-      ),
       ...proxies.map((proxy) =>
         stepOf(
           'appHealthyThroughHaproxy',
           { ...hb, id: `verify.app@${proxy.name}`, title: `The application answers ${app.health_path} with 200 through HAProxy on ${proxy.name}, from ${args.to} only`, kind: 'verify', host: proxy.name, timeoutSeconds: 150 },
           { host: proxy.name, master: args.to, waitSeconds: 120 },
         ),
+      ),
+      // Bookkeeping on the old master last: users are served before a dead machine is waited for.
+      stepOf(
+        'recordAppRole',
+        { ...hb, id: `app.role@${args.from}`, title: `${args.from} recorded as slave in ${app.ha_dir}${args.planned ? '' : ' (when it answers)'}`, kind: 'change', host: args.from, attempts: args.planned ? 3 : 1, timeoutSeconds: 60 },
+        { host: args.from, role: 'slave', bestEffort: !args.planned },
       ),
     ],
   };

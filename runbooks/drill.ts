@@ -3,7 +3,7 @@
 // run beside these steps, from just before the fault to the recovery (workflows/drill.ts).
 // Pure: `haflow drill --plan` prints exactly these steps.
 import type { Topology } from '../topology/schema';
-import { dbHosts } from '../topology/derive';
+import { appMaster, dbHosts } from '../topology/derive';
 import { FAULTS, observerOf, type FaultName, type FaultSpec } from '../topology/faults';
 import { predictDowntime } from './report';
 import { stepOf, type Runbook, type Step } from './runbook';
@@ -16,6 +16,8 @@ export interface DrillArgs {
   candidate?: string;
   /** Switch back to the original leader at the end, so a scheduled drill leaves the cluster as it found it. */
   switchBack?: boolean;
+  /** For crash-app-master: the application master now (the observer's; default app.master). */
+  appMaster?: string;
 }
 
 const HEARTBEAT_SECONDS = 10;
@@ -30,7 +32,25 @@ const REJOIN_SECONDS = 180;
 
 export function drillTarget(topology: Topology, args: DrillArgs): string {
   const spec: FaultSpec = FAULTS[args.fault];
+  if (spec.target === 'app-master') return args.appMaster ?? appMaster(topology)?.name ?? args.leader;
   return spec.target === 'leader' ? args.leader : (observerOf(topology)?.name ?? args.leader);
+}
+
+/** The application answering through HAProxy again, from another node than the one struck: the observer's failover. */
+function appRecovered(topology: Topology, target: string, bound: number): Step {
+  const proxy = topology.hosts.find((h) => h.roles.includes('haproxy'))!;
+  return stepOf(
+    'appHealthyThroughHaproxy',
+    {
+      heartbeatSeconds: HEARTBEAT_SECONDS,
+      id: 'app.recovered',
+      title: `Recovery: the application answers ${topology.app?.health_path ?? '/'} with 200 through HAProxy from another node than ${target}, after the observer's failover (bound ${bound} s)`,
+      kind: 'verify',
+      host: proxy.name,
+      timeoutSeconds: bound + 30,
+    },
+    { host: proxy.name, notOn: target, waitSeconds: bound },
+  );
 }
 
 export function drillSteps(topology: Topology, args: DrillArgs): Runbook {
@@ -66,6 +86,7 @@ export function drillSteps(topology: Topology, args: DrillArgs): Runbook {
   );
   const items: Step[] = [gate, probeDb, fault];
   if (spec.healedToRecover) items.push(heal, recovered);
+  else if (spec.target === 'app-master') items.push(recovered, appRecovered(topology, target, bound), heal);
   else items.push(recovered, heal);
   if (dbHosts(topology).some((h) => h.name === target)) {
     items.push(

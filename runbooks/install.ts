@@ -15,7 +15,7 @@ import { stepOf, type Runbook, type Step, type StepGroup } from './runbook';
  */
 const HEARTBEAT_SECONDS = 10;
 
-type HostActivity = Extract<ActivityName, 'syncAppFiles' | 'prepareHaDir' | 'configureAppConfig' | 'slaveNginxInactive' | 'masterAppServing' | 'appHealthyThroughHaproxy' | 'preflightHost' | 'ensurePackages' | 'configureEtcdMember' | 'configureHaproxy' | 'configurePatroni' | 'startPatroni' | 'waitForLeader' | 'replicaPatroniInactive' | 'configureDatabase' | 'replicaStreaming' | 'verifyWriteThroughHaproxy' | 'haproxyLeaderUp'>;
+type HostActivity = Extract<ActivityName, 'slaveAppStandby' | 'syncAppFiles' | 'prepareHaDir' | 'configureAppConfig' | 'slaveNginxInactive' | 'masterAppServing' | 'appHealthyThroughHaproxy' | 'preflightHost' | 'ensurePackages' | 'configureEtcdMember' | 'configureHaproxy' | 'configurePatroni' | 'startPatroni' | 'waitForLeader' | 'replicaPatroniInactive' | 'configureDatabase' | 'replicaStreaming' | 'verifyWriteThroughHaproxy' | 'haproxyLeaderUp'>;
 type ClusterActivity = Extract<ActivityName, 'observerSshUserNotRoot' | 'preflightCluster' | 'etcdHealthy' | 'patroniClusterHealthy' | 'ensureDynamicConfig'>;
 type Fields = Omit<Step, 'activity' | 'input' | 'host'>;
 
@@ -101,6 +101,14 @@ function appServingSteps(topology: Topology): Runbook['items'] {
       kind: 'change',
       timeoutSeconds: 120,
     }),
+    ...appSlaves(topology).map((host) =>
+      onHost(host, 'slaveAppStandby', {
+        id: `app.standby@${host.name}`,
+        title: `${app.service} runs on the slave ${host.name}, ready for a failover (nginx stays off)`,
+        kind: 'change',
+        timeoutSeconds: 120,
+      }),
+    ),
     ...haproxyHosts(topology).map((host) =>
       onHost(host, 'appHealthyThroughHaproxy', {
         id: `verify.app@${host.name}`,

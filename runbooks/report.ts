@@ -18,6 +18,10 @@ const SHUTDOWN_SECONDS = 2;
 const RESTART_SECONDS = 1.5;
 /** A machine booting and starting its enabled services (etcd, HAProxy). */
 const BOOT_SECONDS = 3;
+/** The application failover runbook without HAProxy's checks: the fence of a dead machine (4 s to give up on SSH), start, roles (measured on the lab: 5-7 s). */
+const APP_FAILOVER_SECONDS = 6;
+/** A fence that waits the whole SSH connect limit before it gives up on a dead machine. */
+const FENCE_CONNECT_SECONDS = 4;
 
 export interface Prediction {
   /** The write downtime to expect, in seconds. */
@@ -62,6 +66,19 @@ export function predictDowntime(topology: Topology, fault: FaultName): Predictio
       // loop_wait 1 and 2, 6.5 s with 10); HAProxy only marks it down after fall failed checks,
       // so a quick restart never leaves its rotation.
       return make(loop / 2 + RESTART_SECONDS, loop + RESTART_SECONDS + (fall + rise) * inter, `loop_wait/2 + restart in place ${RESTART_SECONDS} s`);
+    case 'crash-app-master': {
+      // The application path: the observer's checks fail `failures` times in a row (a dead machine
+      // lets each run to its time limit), the gate and the fence, the application started on the
+      // slave, and HAProxy's checks of its health URL. Writes to the database are not predicted
+      // here: they stop only when that machine also leads the database (standalone layout).
+      const o = topology.app?.observer ?? { interval_seconds: 5, timeout_seconds: 3, failures: 3 };
+      const detect = (o.failures - 0.5) * o.interval_seconds + o.timeout_seconds;
+      return make(
+        detect + APP_FAILOVER_SECONDS + route.expected,
+        o.failures * o.interval_seconds + o.timeout_seconds + APP_FAILOVER_SECONDS + FENCE_CONNECT_SECONDS + route.worst + inter,
+        `(failures - 1/2)·interval + timeout + failover ${APP_FAILOVER_SECONDS} s + ${route.formula}`,
+      );
+    }
     case 'crash-observer': {
       // HAProxy is down until the observer boots. Without etcd for longer than retry_timeout the
       // leader demotes itself; once etcd is back a leader is elected again and HAProxy, started
@@ -256,6 +273,11 @@ export function drillReport(input: MeasureInput): DrillReport {
   }
   if (figures.splitBrain) reasons.push(`two nodes ran as primaries at once (${o.splitBrain.map((s) => s.primaries.join('+')).join(', ')})`);
   if (FAULTS[fault].leaderMoves && newLeader === oldLeader) reasons.push(`leadership did not move from ${oldLeader}`);
+  if (FAULTS[fault].target === 'app-master') {
+    // This fault is the application's: its path is what the objective is about.
+    if (app.appDowntimeSeconds === undefined) reasons.push('the application did not answer 200 through HAProxy again before the observation ended');
+    else if (objectives && app.appDowntimeSeconds > objectives.rto_seconds) reasons.push(`application downtime ${app.appDowntimeSeconds} s, over the objective of ${objectives.rto_seconds} s`);
+  }
   if (!input.completed) reasons.push('the drill did not complete: the cluster was not shown healthy again');
 
   const timeline: TimelineEntry[] = [

@@ -2,13 +2,13 @@
 // drivers of the topology it needs, whether leadership should move, and how it is healed.
 // Pure: the client refuses a drill whose drivers are missing before anything starts.
 import type { FaultDrivers, Host, Topology } from './schema';
-import { dbHosts, etcdMembers, haproxyHosts } from './derive';
+import { appHosts, dbHosts, etcdMembers, haproxyHosts } from './derive';
 
 export interface FaultSpec {
   /** One line for the plan and the report. */
   what: string;
-  /** The machine it strikes: the current leader, or the observer (etcd and HAProxy). */
-  target: 'leader' | 'observer';
+  /** The machine it strikes: the current leader, the observer (etcd and HAProxy), or the application master. */
+  target: 'leader' | 'observer' | 'app-master';
   /** Fault drivers (topology `faults:`) it runs. */
   drivers: (keyof FaultDrivers)[];
   /** Whether another DB node should end up leader. */
@@ -63,6 +63,14 @@ export const FAULTS = {
     healedToRecover: { holdSeconds: 10 },
     heal: 'power the observer on again (faults.power_on)',
   },
+  'crash-app-master': {
+    what: "a power cut of the application master's machine: the application observer must fail the application over",
+    target: 'app-master',
+    drivers: ['power_off', 'power_on'],
+    // Only when that machine also leads the database (standalone layout); not a requirement.
+    leaderMoves: false,
+    heal: 'power the old application master on again (faults.power_on); the observer fences it',
+  },
 } as const satisfies Record<string, FaultSpec>;
 
 export type FaultName = keyof typeof FAULTS;
@@ -89,6 +97,7 @@ export function faultProblems(topology: Topology, fault: FaultName): string[] {
     .filter((driver) => !topology.faults[driver])
     .map((driver) => `fault ${fault} needs the fault driver faults.${driver} (a command run on the worker, such as an IPMI or cloud CLI call with {host}), which the topology does not set`);
   if (spec.target === 'observer' && !observerOf(topology)) problems.push(`fault ${fault} needs an HAProxy machine that is not a DB node; this topology has none`);
+  if (spec.target === 'app-master' && (!topology.app || appHosts(topology).length < 2)) problems.push(`fault ${fault} needs an application tier with a master and a slave (an app section and two hosts with role app)`);
   if (dbHosts(topology).length < 2 && spec.leaderMoves) problems.push(`fault ${fault} needs a replica to take over; this topology has one DB node`);
   return problems;
 }

@@ -30,7 +30,8 @@ export async function drillWorkflow(input: DrillInput): Promise<ObservedOutcome>
     target,
     oldLeader: leader,
     strikeStep: `fault.${fault}@${target}`,
-    recoveredStep: 'failover.recovered',
+    // The application's own recovery when the fault strikes the application master.
+    recoveredStep: spec.target === 'app-master' ? 'app.recovered' : 'failover.recovered',
     maxSeconds: recoveryBound(input.topology, fault),
     holdSeconds: spec.healedToRecover?.holdSeconds,
     heal: { stepId: `fault.heal@${target}`, run: () => healFault({ topology: input.topology, check: false, host: target, fault }) },

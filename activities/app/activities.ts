@@ -158,6 +158,18 @@ export async function configureAppConfig(input: HostInput): Promise<StepResult> 
 }
 
 /**
+ * The slave application node on standby: the application itself runs (its start, for a Java
+ * application a minute or more, is not part of a failover), behind no nginx.
+ */
+export async function slaveAppStandby(input: HostInput): Promise<StepResult> {
+  return onHost(input, async (ssh, host) => {
+    const app = requireApp(input.topology);
+    const actions = await ensureUnit(ssh, app.service, { running: true, enabled: true }, input.check);
+    return stepResult(actions, `${app.service} runs on the slave ${host.name}, ready to serve`);
+  });
+}
+
+/**
  * The guide's rule for the slave application node: nginx inactive and disabled ("an active
  * Nginx service on the Slave causes routing conflicts with the Observer"). Fixed, or blocked
  * with the guide's remedy when app.on_guard is block.
@@ -210,8 +222,12 @@ export async function fenceAppNode(input: HostInput & { planned?: boolean }): Pr
 /** The node's role in the HA directory, as the observer sees it after a failover or a switchback. */
 export async function recordAppRole(input: HostInput & { role: 'master' | 'slave'; bestEffort?: boolean }): Promise<StepResult> {
   const app = requireApp(input.topology);
+  const host = hostOf(input);
+  const target = targetFor(input.topology, host);
+  // Best effort is for a machine that may be gone: a few seconds to find out, as the fence.
+  const connectTimeoutMs = input.bestEffort ? Math.min(target.connectTimeoutMs, FENCE_CONNECT_MS) : target.connectTimeoutMs;
   try {
-    return await onHost(input, async (ssh, host) => {
+    return await withSsh({ ...target, connectTimeoutMs }, async (ssh) => {
       const group = (await ssh.check(`id -gn ${shellQuote(app.user)}`)).trim();
       const change = await ensureRemoteFile(ssh, { path: roleFilePath(input.topology), content: `${input.role}\n`, owner: app.user, group, mode: 0o644 }, input.check);
       return stepResult(change.changed ? [`${change.summary}: ${input.role}`] : [], `${host.name} is recorded as ${input.role}`);
@@ -293,24 +309,29 @@ function httpsGet(url: string, timeoutMs = 3000): Promise<{ status: number; prot
  * The application answers through the observer's HAProxy: its health URL gives 200 on the
  * application port (and over HTTPS when configured), and HAProxy sends users to the master only.
  */
-export async function appHealthyThroughHaproxy(input: HostInput & { waitSeconds?: number; master?: string }): Promise<StepResult> {
+export async function appHealthyThroughHaproxy(input: HostInput & { waitSeconds?: number; master?: string; notOn?: string }): Promise<StepResult> {
   const { topology } = input;
   const proxy = hostOf(input);
   const app = requireApp(topology);
-  // After an application failover the observer's master, not the topology's.
-  const master = input.master ? hostByName(topology, input.master) : appMaster(topology)!;
+  // After an application failover the observer's master, not the topology's; in a drill, whichever
+  // node is not the one struck (`notOn`).
+  const fixed = input.master ? hostByName(topology, input.master) : input.notOn ? undefined : appMaster(topology)!;
   const url = `http://${proxy.address}:${topology.haproxy.app_http_port}${app.health_path}`;
   const tls = topology.haproxy.tls;
   const secureUrl = tls ? `https://${proxy.address}:${tls.port}${app.health_path}` : undefined;
+  const expected = fixed ? `the master ${fixed.name} only` : `one node other than ${input.notOn}`;
+  let master = fixed;
   const probe = async (): Promise<Probe<string>> => {
     const up = (await haproxyServers(topology, proxy)).filter((s) => s.proxy === 'backend' && s.status.startsWith('UP')).map((s) => s.server);
-    if (up.length !== 1 || up[0] !== master.name) return { notYet: `HAProxy's application servers UP: ${up.join(', ') || 'none'} (expected the master ${master.name} only)` };
+    const right = up.length === 1 && (fixed ? up[0] === fixed.name : up[0] !== input.notOn);
+    if (!right) return { notYet: `HAProxy's application servers UP: ${up.join(', ') || 'none'} (expected ${expected})` };
+    master = hostByName(topology, up[0]);
     const plain = await httpGet(url);
     if (plain.status !== 200) return { notYet: `${url} answered HTTP ${plain.status}: ${plain.body.trim().slice(0, 200)}` };
-    if (!secureUrl) return { done: `${url} answers 200 from the master ${master.name}` };
+    if (!secureUrl) return { done: `${url} answers 200 from the master ${master!.name}` };
     const secure = await httpsGet(secureUrl);
     if (secure.status !== 200) return { notYet: `${secureUrl} answered HTTP ${secure.status}` };
-    return { done: `${url} and ${secureUrl} (${secure.protocol}) answer 200 from the master ${master.name}` };
+    return { done: `${url} and ${secureUrl} (${secure.protocol}) answer 200 from the master ${master!.name}` };
   };
   if (input.check) {
     const seen = await probe().catch((err: Error) => ({ notYet: err.message }));
@@ -319,7 +340,9 @@ export async function appHealthyThroughHaproxy(input: HostInput & { waitSeconds?
   const summary = await waitFor(`the application to answer through HAProxy on ${proxy.name}`, probe, {
     timeoutMs: (input.waitSeconds ?? 90) * 1000,
     intervalMs: 500,
-    remedy: `open http://${proxy.address}:${topology.haproxy.stats_port}/ and look at the application servers; on ${master.name}: systemctl status ${app.service} ${app.nginx_service}`,
+    remedy: input.notOn
+      ? `is the application observer running? \`haflow observer status ${topology.cluster}\` (start it: \`haflow observer start ${topology.cluster}\`); HAProxy's stats: http://${proxy.address}:${topology.haproxy.stats_port}/`
+      : `open http://${proxy.address}:${topology.haproxy.stats_port}/ and look at the application servers; on ${fixed!.name}: systemctl status ${app.service} ${app.nginx_service}`,
   });
   return stepResult([], summary);
 }

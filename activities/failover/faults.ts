@@ -56,7 +56,8 @@ export async function injectFault(input: FaultInput): Promise<StepResult> {
         return done(`killed the postmaster (PID ${pid}) on ${host.name} with SIGKILL`);
       });
     case 'crash-leader':
-    case 'crash-observer': {
+    case 'crash-observer':
+    case 'crash-app-master': {
       if (!(await answersSsh(host.address, sshPort(input, host)))) return stepResult([], `${host.name} is powered off already`, [], { injectedAt });
       const run = await runDriver(topology, 'power_off', host);
       // The fault is surely in place once the driver returns: the time it is measured from.
@@ -83,7 +84,8 @@ export async function healFault(input: FaultInput): Promise<StepResult> {
         return stepResult(actions, `Patroni runs on ${host.name}`, [], { healedAt: Date.now() });
       });
     case 'crash-leader':
-    case 'crash-observer': {
+    case 'crash-observer':
+    case 'crash-app-master': {
       if (await answersSsh(host.address, sshPort(input, host))) return stepResult([], `${host.name} is powered on`);
       if (check) return stepResult([`would power ${host.name} on (faults.power_on)`], '');
       const run = await runDriver(topology, 'power_on', host);

@@ -241,8 +241,16 @@ export async function observeFailover(input: ObserveInput): Promise<FailoverObse
   const settled = (): boolean => {
     const outages = state.outages.filter((o) => o.firstFailAt >= armedAt);
     const last = outages[outages.length - 1];
-    if (!last || last.firstAckAfterAt === undefined) return false;
     const leader = state.last.leader;
+    if (!last) {
+      // No write failed (a fault of the application master alone): the application's outage is
+      // the one to see through, and its answers for settleSeconds after it.
+      const app = state.events.filter((e) => e.subject === 'app');
+      const downAfterArm = app.some((e) => e.value === 'down' && e.at >= armedAt);
+      const upSince = app.at(-1)?.value === 'up' ? app.at(-1)!.at : undefined;
+      return downAfterArm && upSince !== undefined && Date.now() - upSince >= input.settleSeconds * 1000 && !!leader && state.last.routing === leader;
+    }
+    if (last.firstAckAfterAt === undefined) return false;
     if (!(Date.now() - last.firstAckAfterAt >= input.settleSeconds * 1000 && !!leader && state.last.routing === leader)) return false;
     // An application that answered before the fault is waited for too (an observer may be failing
     // it over), for at most APP_WAIT_MS after writes resumed.

@@ -6,33 +6,20 @@
 // watches: a new worker carries the observer on and the failover still happens. A probe through
 // HAProxy (GET /health every 250 ms: 200 only while the application writes to its database)
 // measures the application-path downtime.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { observerStatus, startObserver, stopObserver, switchbackApp } from '../../client/observer';
 import type { Lab } from '../../lab';
 import { waitHealthy } from '../support/cluster';
 import { completedOrBlocked, labSecrets, startInstall } from '../support/install';
 import { labTopology, sshRun, useLab } from '../support/lab';
-import { startDevServer, waitUntil } from '../support/temporal';
-import { freePort, workerProcesses } from '../support/worker-process';
+import { waitUntil } from '../support/temporal';
+import { useServerWithWorkerProcesses } from '../support/worker-process';
 
 labSecrets();
 const currentLab = useLab(labTopology('standalone'));
-let port: number;
-let env: TestWorkflowEnvironment | undefined;
-const workers = workerProcesses(() => `127.0.0.1:${port}`);
+const { env: server, workers } = useServerWithWorkerProcesses();
 const APP_URL = 'http://127.0.0.11/health';
-
-before(async () => {
-  port = await freePort();
-  env = await startDevServer({ port });
-});
-
-after(async () => {
-  await workers.killAll();
-  await env?.teardown();
-});
 
 /** GET through HAProxy every 250 ms, from now until stopped: when answers stopped being 200, and when they came back. */
 function probeApplication(url: string) {
@@ -79,11 +66,11 @@ async function heartbeatOn(lab: Lab, node: string): Promise<string> {
 test('the master application machine crashes: the application fails over with the database, answers through HAProxy again, the old master comes back fenced, and switchback makes it master again', async (t) => {
   const lab = currentLab();
   const worker = await workers.start();
-  assert.equal((await completedOrBlocked(await startInstall(env!, lab.topology))).status, 'completed');
+  assert.equal((await completedOrBlocked(await startInstall(server(), lab.topology))).status, 'completed');
   await waitHealthy(lab);
   const cluster = lab.topology.cluster;
-  await startObserver(env!.client, lab.topology);
-  await waitUntil('the first check', () => observerStatus(env!.client, cluster), (v) => v.lastCheck?.lastResult?.startsWith('HTTP 200') === true, 30_000);
+  await startObserver(server().client, lab.topology);
+  await waitUntil('the first check', () => observerStatus(server().client, cluster), (v) => v.lastCheck?.lastResult?.startsWith('HTTP 200') === true, 30_000);
 
   // Continuous file sync: a file written on the master after the install reaches the slave, byte for byte.
   const patch = `patch-${Date.now()}.bin`;
@@ -91,12 +78,12 @@ test('the master application machine crashes: the application fails over with th
   const onMaster = (await sshRun(lab, 'node1', `sha256sum /opt/flotomate/patches/${patch}`, { sudo: true })).stdout.split(' ')[0];
   await waitUntil('the patch on the slave', () => sshRun(lab, 'node2', `sha256sum /opt/flotomate/patches/${patch} 2>/dev/null`, { sudo: true }).then((r) => r.stdout.split(' ')[0]), (sum) => sum === onMaster, 60_000);
   // Its status shows the last sync (from the watch's heartbeat, sent every few seconds).
-  await waitUntil('the sync in the observer status', () => observerStatus(env!.client, cluster), (v) => /\/opt\/flotomate\/patches: \d+ file\(s\)/.test(v.lastCheck?.lastSync ?? ''), 30_000);
+  await waitUntil('the sync in the observer status', () => observerStatus(server().client, cluster), (v) => /\/opt\/flotomate\/patches: \d+ file\(s\)/.test(v.lastCheck?.lastSync ?? ''), 30_000);
 
   const probe = probeApplication(APP_URL);
   await new Promise((r) => setTimeout(r, 1_000));
   await lab.crash('node1');
-  const failedOver = await waitUntil('the application failover', () => observerStatus(env!.client, cluster), (v) => v.failovers === 1 && v.phase === 'watching', 240_000);
+  const failedOver = await waitUntil('the application failover', () => observerStatus(server().client, cluster), (v) => v.failovers === 1 && v.phase === 'watching', 240_000);
   await waitUntil('the application to answer 200 through HAProxy', async () => probe.downtime(), (d) => d !== undefined && d > 0, 60_000);
   await probe.stop();
   t.diagnostic(`application-path downtime after the master machine crashed: ${probe.downtime()} s (observer: check every 5 s, 3 failures)`);
@@ -110,7 +97,7 @@ test('the master application machine crashes: the application fails over with th
 
   // node1 powers on with nginx enabled (it was the master): the observer fences it.
   await lab.boot('node1');
-  const fenced = await waitUntil('the late fence of node1', () => observerStatus(env!.client, cluster), (v) => v.events.some((e) => e.kind === 'fenced'), 120_000);
+  const fenced = await waitUntil('the late fence of node1', () => observerStatus(server().client, cluster), (v) => v.events.some((e) => e.kind === 'fenced'), 120_000);
   assert.equal(fenced.unfenced, undefined);
   assert.equal(await nginxOn(lab, 'node1'), 'inactive disabled');
   assert.equal((await sshRun(lab, 'node1', 'cat /opt/HA/role', { sudo: true })).stdout.trim(), 'slave');
@@ -118,9 +105,9 @@ test('the master application machine crashes: the application fails over with th
 
   // The operator switches back once node1 is repaired (its database rejoined as a replica).
   await waitHealthy(lab, 180_000);
-  const message = await switchbackApp(env!.client, cluster);
+  const message = await switchbackApp(server().client, cluster);
   assert.match(message, /switched the application back from node2 to node1/);
-  const back = await observerStatus(env!.client, cluster);
+  const back = await observerStatus(server().client, cluster);
   assert.deepEqual([back.master, back.slave], ['node1', 'node2']);
   assert.equal(await nginxOn(lab, 'node2'), 'inactive disabled');
   assert.equal((await fetch(APP_URL)).status, 200);
@@ -132,21 +119,21 @@ test('the worker is killed while the observer watches, the master machine crashe
   const lab = currentLab();
   const cluster = lab.topology.cluster;
   await workers.start();
-  const before = await observerStatus(env!.client, cluster).catch(async () => {
+  const before = await observerStatus(server().client, cluster).catch(async () => {
     // Alone (the test above did not run): install and start the observer here.
-    assert.equal((await completedOrBlocked(await startInstall(env!, lab.topology))).status, 'completed');
-    await startObserver(env!.client, lab.topology);
-    return waitUntil('the first check', () => observerStatus(env!.client, cluster), (v) => v.lastCheck !== undefined, 60_000);
+    assert.equal((await completedOrBlocked(await startInstall(server(), lab.topology))).status, 'completed');
+    await startObserver(server().client, lab.topology);
+    return waitUntil('the first check', () => observerStatus(server().client, cluster), (v) => v.lastCheck !== undefined, 60_000);
   });
   await workers.killAll();
   await lab.crash(before.master);
   await new Promise((r) => setTimeout(r, 5_000));
   const worker = await workers.start();
-  const after = await waitUntil('the failover on the new worker', () => observerStatus(env!.client, cluster), (v) => v.failovers === before.failovers + 1 && v.phase === 'watching', 240_000);
+  const after = await waitUntil('the failover on the new worker', () => observerStatus(server().client, cluster), (v) => v.failovers === before.failovers + 1 && v.phase === 'watching', 240_000);
   assert.deepEqual([after.master, after.slave], [before.slave, before.master]);
   assert.equal((await fetch(APP_URL)).status, 200);
   await lab.boot(before.master);
-  await waitUntil('the late fence', () => observerStatus(env!.client, cluster), (v) => v.unfenced === undefined, 120_000);
-  await stopObserver(env!.client, cluster);
+  await waitUntil('the late fence', () => observerStatus(server().client, cluster), (v) => v.unfenced === undefined, 120_000);
+  await stopObserver(server().client, cluster);
   await workers.kill(worker);
 });

@@ -1,41 +1,27 @@
 // A drill survives its worker: the `haflow worker` process is killed with SIGKILL while the
 // fault is in place and the probe is measuring; a new worker carries the drill on (the probe
 // from its last heartbeat), heals the fault, and the cluster ends healthy.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { startRunbook } from '../../client/api';
 import type { ObservedOutcome } from '../../workflows/observed';
 import type { Progress } from '../../workflows/protocol';
 import { waitHealthy } from '../support/cluster';
 import { completedOrBlocked, describeProgress, labSecrets, startInstall } from '../support/install';
 import { labTopology, useLab } from '../support/lab';
-import { startDevServer } from '../support/temporal';
-import { freePort, workerProcesses } from '../support/worker-process';
+import { useServerWithWorkerProcesses } from '../support/worker-process';
 
 labSecrets();
 const currentLab = useLab(labTopology('standalone'));
-let port: number;
-let env: TestWorkflowEnvironment | undefined;
-const workers = workerProcesses(() => `127.0.0.1:${port}`);
-
-before(async () => {
-  port = await freePort();
-  env = await startDevServer({ port });
-});
-
-after(async () => {
-  await workers.killAll();
-  await env?.teardown();
-});
+const { env: server, workers } = useServerWithWorkerProcesses();
 
 test('kill -9 of the worker while a crashed leader is being measured: a new worker finishes the drill, heals, and the cluster is healthy', async () => {
   const lab = currentLab();
   let worker = await workers.start();
-  assert.equal((await completedOrBlocked(await startInstall(env!, lab.topology))).status, 'completed');
+  assert.equal((await completedOrBlocked(await startInstall(server(), lab.topology))).status, 'completed');
   const before = await waitHealthy(lab);
 
-  const handle = await startRunbook(env!.client, 'drill', lab.topology, { fault: 'crash-leader', leader: before.leader! });
+  const handle = await startRunbook(server().client, 'drill', lab.topology, { fault: 'crash-leader', leader: before.leader! });
   const deadline = Date.now() + 200_000;
   let killed = false;
   let progress: Progress | undefined;

@@ -89,12 +89,27 @@ for (const fault of FAULT_NAMES) {
     const before = await healthyCluster();
     // The planned switchover also switches back, as a scheduled drill would, to show --switch-back.
     const switchBack = fault === 'switchover';
+    // A crash of the application master tests the application observer: it runs for that drill.
+    const appFault = FAULTS[fault].target === 'app-master';
+    if (appFault) {
+      const refused = await cli('drill', lab.topologyFile, '--fault', fault);
+      assert.equal(refused.code, 2, refused.out);
+      assert.match(refused.out, /tests the application observer, and cluster lab-standalone has no observer: `haflow observer start <topology>`/);
+      const started = await cli('observer', 'start', lab.topologyFile);
+      assert.equal(started.code, 0, started.out);
+    }
     const run = await cli('drill', lab.topologyFile, '--fault', fault, ...(switchBack ? ['--switch-back'] : []));
+    if (appFault) {
+      const observer = await cli('observer', 'status', 'lab-standalone');
+      assert.match(observer.out, /failover +failed the application over from node1 to node2/, observer.out);
+      assert.equal((await cli('observer', 'stop', 'lab-standalone')).code, 0);
+    }
     assert.equal(run.code, 0, run.out);
     assert.match(run.out, new RegExp(`drill ${fault} on \\S+ on cluster lab-standalone: PASS`));
     const report = latestReport();
     assert.equal(report.fault, fault);
-    assert.ok(report.figures.writeDowntimeSeconds! > 0, `a ${fault} makes writes fail for a while: ${report.figures.writeDowntimeSeconds}`);
+    if (appFault) assert.ok(report.figures.appDowntimeSeconds! > 0, `the application was down for a while: ${JSON.stringify(report.figures)}`);
+    else assert.ok(report.figures.writeDowntimeSeconds! > 0, `a ${fault} makes writes fail for a while: ${report.figures.writeDowntimeSeconds}`);
     assert.equal(report.figures.lostWrites, 0);
     assert.equal(report.figures.splitBrain, false);
     // The lab's cluster has an application tier: its path through HAProxy is measured too.

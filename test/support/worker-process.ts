@@ -2,6 +2,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { startDevServer } from './temporal';
 
 const root = join(__dirname, '../..');
 
@@ -51,4 +54,23 @@ export function workerProcesses(address: () => string): WorkerProcesses {
       await Promise.all([...workers].map(kill));
     },
   };
+}
+
+/**
+ * For one test file: a dev server on a port of its own (so workers started later find it) and
+ * `haflow worker` processes against it; `env()` is the server, and everything stops after the file.
+ */
+export function useServerWithWorkerProcesses(): { env: () => TestWorkflowEnvironment; workers: WorkerProcesses } {
+  let port = 0;
+  let env: TestWorkflowEnvironment | undefined;
+  const workers = workerProcesses(() => `127.0.0.1:${port}`);
+  before(async () => {
+    port = await freePort();
+    env = await startDevServer({ port });
+  });
+  after(async () => {
+    await workers.killAll();
+    await env?.teardown();
+  });
+  return { env: () => env!, workers };
 }

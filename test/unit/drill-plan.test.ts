@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { drillSteps, recoveryBound } from '../../runbooks/drill';
-import { FAULT_NAMES } from '../../topology/faults';
+import { FAULT_NAMES, faultProblems } from '../../topology/faults';
 import { predictDowntime } from '../../runbooks/report';
 import { flattenSteps, stepIdProblems } from '../../runbooks/runbook';
 import { switchoverSteps } from '../../runbooks/switchover';
@@ -82,4 +82,22 @@ test("the dynamic configuration's changes: only what differs, and an absent sync
   assert.deepEqual(dynamicConfigChanges({ ...wanted }, wanted), []);
   assert.deepEqual(dynamicConfigChanges({ ttl: 30, loop_wait: 2, retry_timeout: 4, maximum_lag_on_failover: 1048576 }, wanted), [{ key: 'ttl', from: 30, to: 10 }]);
   assert.deepEqual(dynamicConfigChanges({ ...wanted, synchronous_mode: true }, wanted).map((c) => c.key), ['synchronous_mode']);
+});
+
+test("crash-app-master strikes the observer's application master, waits for the application from another node before the heal, and is refused without an application tier", () => {
+  const steps = flattenSteps(drillSteps(topology, { fault: 'crash-app-master', leader: 'node1', appMaster: 'node2' }));
+  const order = steps.map((s) => s.id);
+  assert.deepEqual(order.slice(2, 6), ['fault.crash-app-master@node2', 'failover.recovered', 'app.recovered', 'fault.heal@node2']);
+  const app = steps.find((s) => s.id === 'app.recovered')!;
+  assert.deepEqual([app.activity, app.host, app.input.notOn], ['appHealthyThroughHaproxy', 'observer', 'node2']);
+  assert.ok(order.includes('patroni.rejoined@node2'), 'on the standalone layout it is a DB node too, and rejoins');
+  // Without an observer's word, the topology's application master.
+  assert.equal(flattenSteps(drillSteps(topology, { fault: 'crash-app-master', leader: 'node1' }))[2].id, 'fault.crash-app-master@node1');
+  const noApp = { ...topology, hosts: topology.hosts.map((h) => ({ ...h, roles: h.roles.filter((r) => r !== 'app') })) };
+  assert.match(faultProblems(noApp, 'crash-app-master').join('\n'), /needs an application tier with a master and a slave/);
+  assert.deepEqual(faultProblems(topology, 'crash-app-master'), []);
+  // Predicted from the observer's settings: 3 checks 5 s apart, each up to 3 s, then the failover and HAProxy's checks.
+  const p = predictDowntime(topology, 'crash-app-master');
+  assert.equal(p.expectedSeconds, 2.5 * 5 + 3 + 6 + 1.5 + 3);
+  assert.match(p.formula, /interval \+ timeout \+ failover/);
 });

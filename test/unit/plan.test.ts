@@ -51,7 +51,7 @@ function phaseOf(id: string, leader: string): string {
   if (what === 'db.config') return 'db config';
   if (what === 'patroni.start') return 'replica start';
   if (what === 'patroni.streaming') return 'streaming';
-  if (what === 'app.serving') return 'app serving';
+  if (what === 'app.serving' || what === 'app.standby') return 'app serving';
   if (what.startsWith('app.')) return 'app config';
   if (what.startsWith('verify.')) return 'verify';
   throw new Error(`step ${id} belongs to no phase of the guide`);

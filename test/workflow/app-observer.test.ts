@@ -98,12 +98,17 @@ function observed(): Topology {
 
 const status = (topology: Topology) => observerStatus(env.client, topology.cluster);
 
-test('healthy checks add nothing to the history; the observer continues as new and keeps its state and events', async () => {
+/** A fresh site for one test: both applications healthy, a task queue and a worker of its own, a cluster name of its own. */
+async function freshSite(site: Omit<FakeSite, 'calls'>) {
   apps.node1.status = 200;
-  const site: FakeSite = { calls: [], databaseLeader: true };
+  apps.node2.status = 200;
+  const fake: FakeSite = { calls: [], ...site };
   const taskQueue = `observer-${randomUUID()}`;
-  const { stop } = await startWorker(site, taskQueue);
-  const topology = observed();
+  return { site: fake, taskQueue, worker: await startWorker(fake, taskQueue), topology: observed() };
+}
+
+test('healthy checks add nothing to the history; the observer continues as new and keeps its state and events', async () => {
+  const { site, taskQueue, worker: { stop }, topology } = await freshSite({ databaseLeader: true });
   try {
     const started = await startObserver(env.client, topology, { taskQueue, watchSeconds: 1, periodsPerRun: 2 });
     // The last check comes from the watch activity's heartbeat, which the worker sends at most every few seconds.
@@ -132,12 +137,7 @@ test('healthy checks add nothing to the history; the observer continues as new a
 });
 
 test('a failing master is failed over in the runbook order, not while the database has no leader; the roles swap and a switchback puts them back', async () => {
-  apps.node1.status = 200;
-  apps.node2.status = 200;
-  const site: FakeSite = { calls: [], databaseLeader: false };
-  const taskQueue = `observer-${randomUUID()}`;
-  const { stop } = await startWorker(site, taskQueue);
-  const topology = observed();
+  const { site, taskQueue, worker: { stop }, topology } = await freshSite({ databaseLeader: false });
   try {
     await startObserver(env.client, topology, { taskQueue, watchSeconds: 30 });
     await waitUntil('a first check', () => status(topology), (v) => (v.lastCheck?.checks ?? 0) > 0);
@@ -154,7 +154,7 @@ test('a failing master is failed over in the runbook order, not while the databa
     site.databaseLeader = true;
     const failedOver = await waitUntil('the failover', () => status(topology), (v) => v.failovers === 1 && v.phase === 'watching', 30_000);
     // The gate and the fence run at once, then the rest in order.
-    assert.deepEqual([...site.calls.slice(0, 2).sort(), ...site.calls.slice(2)], ['databaseHasLeader', 'fenceAppNode node1', 'masterAppServing node2', 'recordAppRole node2 master', 'recordAppRole node1 slave', 'appHealthyThroughHaproxy node2']);
+    assert.deepEqual([...site.calls.slice(0, 2).sort(), ...site.calls.slice(2)], ['databaseHasLeader', 'fenceAppNode node1', 'masterAppServing node2', 'recordAppRole node2 master', 'appHealthyThroughHaproxy node2', 'recordAppRole node1 slave']);
     assert.deepEqual([failedOver.master, failedOver.slave], ['node2', 'node1']);
     const event = failedOver.events.find((e) => e.kind === 'failover')!;
     assert.match(event.message, /failed the application over from node1 to node2; node1 fenced; it answers through HAProxy from node2 since .*, [\d.]+ s after the first failed check/);
@@ -167,7 +167,7 @@ test('a failing master is failed over in the runbook order, not while the databa
     site.calls.length = 0;
     const message = await switchbackApp(env.client, topology.cluster);
     assert.match(message, /switched the application back from node2 to node1/);
-    assert.deepEqual([...site.calls.slice(0, 2).sort(), ...site.calls.slice(2)], ['databaseHasLeader', 'fenceAppNode node2', 'masterAppServing node1', 'recordAppRole node1 master', 'recordAppRole node2 slave', 'appHealthyThroughHaproxy node1']);
+    assert.deepEqual([...site.calls.slice(0, 2).sort(), ...site.calls.slice(2)], ['databaseHasLeader', 'fenceAppNode node2', 'masterAppServing node1', 'recordAppRole node1 master', 'appHealthyThroughHaproxy node1', 'recordAppRole node2 slave']);
     const back = await status(topology);
     assert.deepEqual([back.master, back.slave, back.events.at(-1)!.kind], ['node1', 'node2', 'switchback']);
     // One switchback asked, one done: nothing more happens after it.
@@ -181,12 +181,7 @@ test('a failing master is failed over in the runbook order, not while the databa
 });
 
 test('the worker dies while the observer watches, the master fails, a new worker starts: the failover still happens', async () => {
-  apps.node1.status = 200;
-  apps.node2.status = 200;
-  const site: FakeSite = { calls: [], databaseLeader: true };
-  const taskQueue = `observer-${randomUUID()}`;
-  const first = await startWorker(site, taskQueue);
-  const topology = observed();
+  const { site, taskQueue, worker: first, topology } = await freshSite({ databaseLeader: true });
   await startObserver(env.client, topology, { taskQueue, watchSeconds: 300 });
   await waitUntil('a first check', () => status(topology).catch(() => undefined), (v) => (v?.lastCheck?.checks ?? 0) > 0);
   await first.stop();
@@ -205,12 +200,7 @@ test('the worker dies while the observer watches, the master fails, a new worker
 });
 
 test('an old master that could not be fenced (it was down) is fenced as soon as it answers again, and stays slave', async () => {
-  apps.node1.status = 200;
-  apps.node2.status = 200;
-  const site: FakeSite = { calls: [], databaseLeader: true, fenceUnreachable: true };
-  const taskQueue = `observer-${randomUUID()}`;
-  const { stop } = await startWorker(site, taskQueue);
-  const topology = observed();
+  const { site, taskQueue, worker: { stop }, topology } = await freshSite({ databaseLeader: true, fenceUnreachable: true });
   try {
     await startObserver(env.client, topology, { taskQueue, watchSeconds: 30 });
     await waitUntil('a first check', () => status(topology), (v) => (v.lastCheck?.checks ?? 0) > 0);
