@@ -61,5 +61,6 @@ export const readClusterHealth = stepActivity(cluster.readClusterHealth);
 export const observeFailover = stepActivity(observe.observeFailover);
 export const runningClusterOperation = stepActivity(temporalOperations.runningClusterOperation);
 export const watchAppHealth = stepActivity(appWatch.watchAppHealth);
+export const appAnswersWithin = stepActivity(appWatch.appAnswersWithin);
 export const sendWebhook = stepActivity(notify.sendWebhook);
 export const runNotifyCommand = stepActivity(notify.runNotifyCommand);

@@ -7,6 +7,7 @@ export type ObserverEventKind =
   | 'watching'
   | 'master-failing'
   | 'failover-refused'
+  | 'master-recovered'
   | 'failover'
   | 'failover-failed'
   | 'switchback'

@@ -60,8 +60,9 @@ export function observerWorkflowId(cluster: string): string {
   return `haflow-observer-${cluster}`;
 }
 
-const { readClusterHealth } = proxyActivities<typeof activities>({
-  startToCloseTimeout: '1m',
+const { readClusterHealth, appAnswersWithin } = proxyActivities<typeof activities>({
+  startToCloseTimeout: '2m',
+  heartbeatTimeout: '30s',
   retry: { maximumAttempts: 3, initialInterval: '2s' },
 });
 
@@ -166,19 +167,25 @@ export async function appObserverWorkflow(input: AppObserverInput): Promise<void
     }
   };
 
-  /** True once the database tier has a leader; records a refusal (once) while it has none. */
-  const databaseLeader = async (): Promise<boolean> => {
+  /**
+   * True once the database tier has a leader that HAProxy sends writes to (and whether it had to
+   * wait for one); records a refusal (once) while it has none. Without HAProxy (the observer's
+   * machine down) no application can write, whichever node serves it.
+   */
+  const databaseLeader = async (): Promise<{ leader: boolean; waited: boolean }> => {
     const waitUntil = Date.now() + (input.leaderWaitSeconds ?? 600) * 1000;
     let refused = false;
     for (;;) {
       const health = await readClusterHealth({ topology });
-      if (health.leader) return true;
+      const routed = health.haproxy.length > 0 && health.haproxy.every((h) => h.routesTo.length === 1 && h.routesTo[0] === health.leader);
+      if (health.leader && routed) return { leader: true, waited: refused };
       if (!refused) {
         phase = 'waiting for a database leader';
-        record({ kind: 'failover-refused', message: `not failing the application over yet: the database tier has no leader (${health.problems.slice(0, 2).join('; ') || 'no leader in etcd'}); waiting for one` });
+        const why = health.leader ? `HAProxy does not send writes to its leader ${health.leader}` : 'the database tier has no leader';
+        record({ kind: 'failover-refused', message: `not failing the application over yet: ${why} (${health.problems.slice(0, 2).join('; ') || 'no leader in etcd'}); waiting for one` });
         refused = true;
       }
-      if (Date.now() >= waitUntil) return false;
+      if (Date.now() >= waitUntil) return { leader: false, waited: true };
       await sleep('5s');
     }
   };
@@ -215,10 +222,26 @@ export async function appObserverWorkflow(input: AppObserverInput): Promise<void
     const detectedAt = new Date().toISOString();
     const { firstFailureAt, consecutiveFailures, lastResult } = watched.state;
     record({ kind: 'master-failing', message: `the master application ${state.master} failed ${consecutiveFailures} checks in a row since ${firstFailureAt}: ${lastResult}`, firstFailureAt, detectedAt });
-    if (!(await databaseLeader())) {
+    const database = await databaseLeader();
+    if (!database.leader) {
       phase = 'watching';
       record({ kind: 'failover-refused', message: `gave up waiting for a database leader after ${input.leaderWaitSeconds ?? 600} s; watching ${state.master} again` });
       continue;
+    }
+    if (database.waited && watched.state.lastAnswered) {
+      // The application failed because its database did (an etcd or observer outage, say): its web
+      // server still answered. With the database back it may answer 200 again, and then there is
+      // nothing to fail over. (A machine that does not answer at all is not waited for.)
+      // HAProxy may need a few checks to send the application's writes to the leader again.
+      const { interval_seconds: interval, failures } = topology.app!.observer;
+      const { inter, fall, rise } = topology.haproxy.check;
+      const grace = Math.max(15, interval * failures + inter * (fall + rise + 2));
+      const again = await appAnswersWithin({ topology, master: state.master, seconds: grace });
+      if (again.healthy) {
+        phase = 'watching';
+        record({ kind: 'master-recovered', message: `${state.master} answers again now that the database has a leader (${again.result}): no application failover` });
+        continue;
+      }
     }
     phase = 'failing over';
     const failover = await runFailover(false, { firstFailureAt, detectedAt });

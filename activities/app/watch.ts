@@ -29,6 +29,8 @@ export interface WatchState {
   consecutiveFailures: number;
   lastCheckAt?: string;
   lastResult?: string;
+  /** The last check got an HTTP answer (the machine and its web server are up, whatever the status). */
+  lastAnswered?: boolean;
   firstFailureAt?: string;
   /** The last file sync from the master to the slave: when, and what it did or why it failed. */
   lastSyncAt?: string;
@@ -50,6 +52,23 @@ export async function checkAppHealth(url: string, timeoutMs: number): Promise<{ 
     const cause = (err as Error & { cause?: { code?: string; message?: string } }).cause;
     const name = (err as Error).name;
     return { healthy: false, answered: false, result: name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (cause?.code ?? cause?.message ?? (err as Error).message) };
+  }
+}
+
+/**
+ * After the database came back: whether the master's application answers again within `seconds`
+ * (it failed because its database did). Checks every observer interval, heartbeating.
+ */
+export async function appAnswersWithin(input: { topology: Topology; master: string; seconds: number }): Promise<{ healthy: boolean; result: string }> {
+  const settings = requireApp(input.topology).observer;
+  const url = masterHealthUrl(input.topology, input.master);
+  const until = Date.now() + input.seconds * 1000;
+  for (;;) {
+    const { healthy, answered, result } = await checkAppHealth(url, settings.timeout_seconds * 1000);
+    Context.current().heartbeat(result);
+    // A master that stops answering at all is not coming back with the database.
+    if (healthy || !answered || Date.now() >= until) return { healthy, result };
+    await sleep(settings.interval_seconds * 1000);
   }
 }
 
@@ -95,6 +114,7 @@ export async function watchAppHealth(input: WatchInput): Promise<WatchResult> {
     state.checks += 1;
     state.lastCheckAt = new Date().toISOString();
     state.lastResult = seen.result;
+    state.lastAnswered = seen.answered;
     if (seen.healthy) {
       state.consecutiveFailures = 0;
       state.firstFailureAt = undefined;

@@ -134,6 +134,28 @@ test('the worker is killed while the observer watches, the master machine crashe
   assert.equal((await fetch(APP_URL)).status, 200);
   await lab.boot(before.master);
   await waitUntil('the late fence', () => observerStatus(server().client, cluster), (v) => v.unfenced === undefined, 120_000);
+  await workers.kill(worker);
+});
+
+test("the observer's machine (etcd and HAProxy) reboots while the observer watches: the application, cut from its database meanwhile, is not failed over, and the observer keeps watching", async () => {
+  const lab = currentLab();
+  const cluster = lab.topology.cluster;
+  const worker = await workers.start();
+  const before = await observerStatus(server().client, cluster).catch(async () => {
+    assert.equal((await completedOrBlocked(await startInstall(server(), lab.topology))).status, 'completed');
+    await startObserver(server().client, lab.topology);
+    return waitUntil('the first check', () => observerStatus(server().client, cluster), (v) => v.lastCheck !== undefined, 60_000);
+  });
+  await waitHealthy(lab, 180_000);
+  await lab.crash('observer');
+  // Long enough for the master's checks to fail in a row (it cannot write without HAProxy).
+  await waitUntil('the master failing', () => observerStatus(server().client, cluster), (v) => v.events.length > before.events.length, 60_000);
+  await lab.boot('observer');
+  const after = await waitUntil('the observer back to watching a healthy master', () => observerStatus(server().client, cluster), (v) => v.phase === 'watching' && v.events.at(-1)?.kind === 'master-recovered', 240_000);
+  assert.equal(after.failovers, before.failovers, `no application failover:\n${after.events.map((e) => `${e.kind} ${e.message}`).join('\n')}`);
+  assert.equal(after.master, before.master);
+  assert.ok(after.events.slice(before.events.length).some((e) => e.kind === 'failover-refused'), 'it said why it waited');
+  await waitUntil('the application through HAProxy', () => fetch(APP_URL).then((r) => r.status, () => 0), (s) => s === 200, 120_000);
   await stopObserver(server().client, cluster);
   await workers.kill(worker);
 });

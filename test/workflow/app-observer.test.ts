@@ -58,6 +58,7 @@ async function startWorker(site: FakeSite, taskQueue: string) {
     workflowBundle: await workflowBundle(),
     activities: {
       watchAppHealth: haflowActivities.watchAppHealth,
+      appAnswersWithin: haflowActivities.appAnswersWithin,
       readClusterHealth: async (input: { topology: Topology }): Promise<ClusterHealth> => ({
         cluster: input.topology.cluster,
         checkedAt: new Date().toISOString(),
@@ -65,7 +66,7 @@ async function startWorker(site: FakeSite, taskQueue: string) {
         members: [],
         nodes: [],
         etcd: [],
-        haproxy: [],
+        haproxy: site.databaseLeader ? [{ host: 'observer', endpoint: '127.0.0.11:5000', servers: [{ name: 'node2', status: 'UP' }], routesTo: ['node2'] }] : [],
         maxLagBytes: 0,
         problems: site.databaseLeader ? [] : ['no leader: no member holds the leader key in etcd'],
         healthy: site.databaseLeader,
@@ -210,6 +211,24 @@ test('an old master that could not be fenced (it was down) is fenced as soon as 
     assert.match(view.events.find((e) => e.kind === 'fenced')!.message, /node1 answered again \(HTTP 503.*\): fenced .* and recorded as slave/);
     assert.deepEqual(site.calls.slice(-2), ['fenceAppNode node1', 'recordAppRole node1 slave']);
     assert.deepEqual([view.master, view.slave, view.unfenced], ['node2', 'node1', undefined]);
+    await stopObserver(env.client, topology.cluster);
+  } finally {
+    await stop();
+  }
+});
+
+test('a master that failed because its database did, and answers again once the database has a leader, is not failed over', async () => {
+  const { site, taskQueue, worker: { stop }, topology } = await freshSite({ databaseLeader: false });
+  try {
+    await startObserver(env.client, topology, { taskQueue, watchSeconds: 30 });
+    await waitUntil('a first check', () => status(topology), (v) => (v.lastCheck?.checks ?? 0) > 0);
+    apps.node1.status = 503; // the database is gone: the application cannot write
+    await waitUntil('the refusal', () => status(topology), (v) => v.events.some((e) => e.kind === 'failover-refused'));
+    apps.node1.status = 200; // the database is back, and the application with it
+    site.databaseLeader = true;
+    const view = await waitUntil('the recovery', () => status(topology), (v) => v.events.some((e) => e.kind === 'master-recovered'), 30_000);
+    assert.match(view.events.at(-1)!.message, /node1 answers again now that the database has a leader \(HTTP 200.*\): no application failover/);
+    assert.deepEqual([view.master, view.failovers, view.phase, site.calls.length], ['node1', 0, 'watching', 0]);
     await stopObserver(env.client, topology.cluster);
   } finally {
     await stop();
