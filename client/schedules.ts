@@ -16,7 +16,7 @@ import {
 } from '@temporalio/client';
 import { TASK_QUEUE } from '../connection/temporal';
 import type { ScheduledDrillInput, ScheduledRunResult } from '../runbooks/scheduled';
-import { faultProblems, type FaultName } from '../topology/faults';
+import { FAULTS, faultProblems, type FaultName } from '../topology/faults';
 import type { Topology } from '../topology';
 import type { scheduledDrillWorkflow } from '../workflows';
 import { assertValidTopology } from './api';
@@ -148,12 +148,24 @@ function actionFor(settings: ActionSettings, id: string, topology: Topology): Sc
   };
 }
 
+/**
+ * Why a fault cannot be scheduled on this topology: its drivers or machines (faultProblems), or a
+ * fault that needs what only a running observer knows (the application master after a failover).
+ */
+function schedulingProblems(topology: Topology, fault: FaultName): string[] {
+  const problems = faultProblems(topology, fault);
+  if (FAULTS[fault].target === 'app-master') {
+    problems.push(`${fault} strikes the application observer's current master, which a scheduled run does not ask yet; run it with \`haflow drill ${topology.cluster} --fault ${fault}\``);
+  }
+  return problems;
+}
+
 /** Creates a schedule; refused (ScheduleRequestError) when its fault cannot run on the topology or the id is taken. */
 export async function createSchedule(client: Client, request: ScheduleRequest): Promise<ScheduleView> {
   const topology = assertValidTopology(request.topology);
   const id = request.id ?? `${topology.cluster}-${request.fault}`;
   if (!/^[a-z0-9][a-z0-9-]{0,99}$/.test(id)) throw new ScheduleRequestError(`--id ${id}: lower-case letters, digits and dashes, such as ${topology.cluster}-weekly`);
-  const drivers = faultProblems(topology, request.fault);
+  const drivers = schedulingProblems(topology, request.fault);
   if (drivers.length > 0) throw new ScheduleRequestError(`a ${request.fault} drill cannot run on cluster ${topology.cluster}:\n${drivers.map((d) => `  - ${d}`).join('\n')}`);
   const spec = scheduleSpec(request.when);
   const memo: ScheduleMemo = { haflow: 'scheduled-drill', cluster: topology.cluster, fault: request.fault, switchBack: !!request.switchBack, when: describeWhen(request.when), ...(request.note ? { note: request.note } : {}) };
@@ -195,7 +207,7 @@ export async function updateSchedule(client: Client, id: string, changes: Schedu
     throw new ScheduleRequestError(`the topology is of cluster ${changes.topology.cluster}, but schedule ${id} drills cluster ${memo.cluster}`);
   }
   const fault = changes.fault ?? memo.fault;
-  const drivers = faultProblems(topology, fault);
+  const drivers = schedulingProblems(topology, fault);
   if (drivers.length > 0) throw new ScheduleRequestError(`a ${fault} drill cannot run on cluster ${topology.cluster}:\n${drivers.map((d) => `  - ${d}`).join('\n')}`);
   const spec = changes.when ? scheduleSpec(changes.when) : undefined;
   const previousInput = current.action.args?.[0] as ScheduledDrillInput;

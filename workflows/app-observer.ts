@@ -186,7 +186,8 @@ export async function appObserverWorkflow(input: AppObserverInput): Promise<void
         refused = true;
       }
       if (Date.now() >= waitUntil) return { leader: false, waited: true };
-      await sleep('5s');
+      // Every second: users wait for this (a few events a second in the history, only while waiting).
+      await sleep('1s');
     }
   };
 
@@ -228,14 +229,14 @@ export async function appObserverWorkflow(input: AppObserverInput): Promise<void
       record({ kind: 'failover-refused', message: `gave up waiting for a database leader after ${input.leaderWaitSeconds ?? 600} s; watching ${state.master} again` });
       continue;
     }
-    if (database.waited && watched.state.lastAnswered) {
-      // The application failed because its database did (an etcd or observer outage, say): its web
-      // server still answered. With the database back it may answer 200 again, and then there is
-      // nothing to fail over. (A machine that does not answer at all is not waited for.)
-      // HAProxy may need a few checks to send the application's writes to the leader again.
+    if (watched.state.lastAnswered) {
+      // Its web server answered, unhealthy: the application may have failed because its database
+      // did (an etcd or observer outage, say). With the database taking writes it may answer 200
+      // again, and then there is nothing to fail over. A machine that does not answer at all is not
+      // waited for. After a database outage HAProxy needs a few checks to route to the leader again.
       const { interval_seconds: interval, failures } = topology.app!.observer;
       const { inter, fall, rise } = topology.haproxy.check;
-      const grace = Math.max(15, interval * failures + inter * (fall + rise + 2));
+      const grace = database.waited ? Math.max(15, interval * failures + inter * (fall + rise + 2)) : interval * failures;
       const again = await appAnswersWithin({ topology, master: state.master, seconds: grace });
       if (again.healthy) {
         phase = 'watching';

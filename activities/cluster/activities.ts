@@ -34,21 +34,18 @@ async function readNode(topology: Topology, host: ReturnType<typeof dbHosts>[num
   }
 }
 
+/** The members as the first DB node to answer sees them: all are asked at once, so a dead one delays nothing. */
 async function readMembers(topology: Topology): Promise<{ members?: MemberReading[]; from?: string }> {
-  for (const host of dbHosts(topology)) {
-    try {
-      const response = await httpGet(restUrl(topology, host, '/cluster'));
-      if (response.status !== 200) continue;
-      const members = (JSON.parse(response.body) as { members?: MemberReading[] }).members ?? [];
-      return {
-        from: host.name,
-        members: members.map(({ name, host: address, port, role, state, timeline, lag }) => ({ name, host: address, port, role, state, timeline, lag })),
-      };
-    } catch {
-      // the next node may answer
-    }
-  }
-  return {};
+  const asks = dbHosts(topology).map(async (host) => {
+    const response = await httpGet(restUrl(topology, host, '/cluster'));
+    if (response.status !== 200) throw new Error(`HTTP ${response.status}`);
+    const members = (JSON.parse(response.body) as { members?: MemberReading[] }).members ?? [];
+    return {
+      from: host.name,
+      members: members.map(({ name, host: address, port, role, state, timeline, lag }) => ({ name, host: address, port, role, state, timeline, lag })),
+    };
+  });
+  return Promise.any(asks).catch(() => ({}));
 }
 
 export async function readClusterReadings(topology: Topology): Promise<ClusterReadings> {
