@@ -18,10 +18,10 @@ const SHUTDOWN_SECONDS = 2;
 const RESTART_SECONDS = 1.5;
 /** A machine booting and starting its enabled services (etcd, HAProxy). */
 const BOOT_SECONDS = 3;
-/** The application failover runbook without HAProxy's checks: the fence of a dead machine (4 s to give up on SSH), start, roles (measured on the lab: 5-7 s). */
-const APP_FAILOVER_SECONDS = 6;
+/** The application failover runbook without HAProxy's checks: the fence of a dead machine (3 s to give up on SSH), start, roles. */
+const APP_FAILOVER_SECONDS = 5;
 /** A fence that waits the whole SSH connect limit before it gives up on a dead machine. */
-const FENCE_CONNECT_SECONDS = 4;
+const FENCE_CONNECT_SECONDS = 3;
 
 export interface Prediction {
   /** The write downtime to expect, in seconds. */
@@ -71,7 +71,7 @@ export function predictDowntime(topology: Topology, fault: FaultName): Predictio
       // lets each run to its time limit), the gate and the fence, the application started on the
       // slave, and HAProxy's checks of its health URL. Writes to the database are not predicted
       // here: they stop only when that machine also leads the database (standalone layout).
-      const o = topology.app?.observer ?? { interval_seconds: 5, timeout_seconds: 3, failures: 3 };
+      const o = topology.app?.observer ?? { interval_seconds: 3, timeout_seconds: 2, failures: 3 };
       const detect = (o.failures - 0.5) * o.interval_seconds + o.timeout_seconds;
       return make(
         detect + APP_FAILOVER_SECONDS + route.expected,

@@ -197,7 +197,7 @@ export async function slaveNginxInactive(input: HostInput): Promise<StepResult> 
  * master). A machine that cannot be reached cannot be fenced: that is recorded, not an error,
  * because the failover must go on (HAProxy's health check keeps users off it meanwhile).
  */
-const FENCE_CONNECT_MS = 4_000;
+const FENCE_CONNECT_MS = 3_000;
 
 export async function fenceAppNode(input: HostInput & { planned?: boolean }): Promise<StepResult> {
   const app = requireApp(input.topology);

@@ -16,9 +16,15 @@ interface PatroniStatus {
   replication?: { application_name?: string; state?: string; sync_state?: string }[];
 }
 
+/**
+ * A node that does not answer within this is read as not answering: a live Patroni or etcd
+ * answers in milliseconds, and every failover decision waits for the slowest read.
+ */
+const READ_TIMEOUT_MS = 2000;
+
 async function readNode(topology: Topology, host: ReturnType<typeof dbHosts>[number]): Promise<NodeReading> {
   try {
-    const response = await httpGet(restUrl(topology, host, '/patroni'));
+    const response = await httpGet(restUrl(topology, host, '/patroni'), READ_TIMEOUT_MS);
     // 503 is Patroni's answer on a replica (and on a node whose PostgreSQL is down): the body is the status.
     const status = JSON.parse(response.body) as PatroniStatus;
     const role = status.role === 'master' || status.role === 'primary' ? 'primary' : status.role === 'replica' ? 'replica' : 'unknown';
@@ -37,7 +43,7 @@ async function readNode(topology: Topology, host: ReturnType<typeof dbHosts>[num
 /** The members as the first DB node to answer sees them: all are asked at once, so a dead one delays nothing. */
 async function readMembers(topology: Topology): Promise<{ members?: MemberReading[]; from?: string }> {
   const asks = dbHosts(topology).map(async (host) => {
-    const response = await httpGet(restUrl(topology, host, '/cluster'));
+    const response = await httpGet(restUrl(topology, host, '/cluster'), READ_TIMEOUT_MS);
     if (response.status !== 200) throw new Error(`HTTP ${response.status}`);
     const members = (JSON.parse(response.body) as { members?: MemberReading[] }).members ?? [];
     return {
@@ -55,7 +61,7 @@ export async function readClusterReadings(topology: Topology): Promise<ClusterRe
     Promise.all(
       etcdMembers(topology).map(async (member) => {
         try {
-          const response = await httpGet(`http://${member.address}:${topology.etcd.client_port}/health`);
+          const response = await httpGet(`http://${member.address}:${topology.etcd.client_port}/health`, READ_TIMEOUT_MS);
           const healthy = /"health"\s*:\s*"true"/.test(response.body);
           return { host: member.name, healthy, error: healthy ? undefined : response.body.trim().slice(0, 200) };
         } catch (err) {

@@ -86,7 +86,8 @@ test('the master application machine crashes: the application fails over with th
   const failedOver = await waitUntil('the application failover', () => observerStatus(server().client, cluster), (v) => v.failovers === 1 && v.phase === 'watching', 240_000);
   await waitUntil('the application to answer 200 through HAProxy', async () => probe.downtime(), (d) => d !== undefined && d > 0, 60_000);
   await probe.stop();
-  t.diagnostic(`application-path downtime after the master machine crashed: ${probe.downtime()} s (observer: check every 5 s, 3 failures)`);
+  const o = lab.topology.app!.observer;
+  t.diagnostic(`application-path downtime after the master machine crashed: ${probe.downtime()} s (observer: a check every ${o.interval_seconds} s, failover after ${o.failures} failures)`);
   const event = failedOver.events.find((e) => e.kind === 'failover')!;
   t.diagnostic(`observer events:\n${failedOver.events.map((e) => `${e.at} ${e.kind} ${e.message}`).join('\n')}`);
   assert.deepEqual([failedOver.master, failedOver.slave, failedOver.unfenced], ['node2', 'node1', 'node1']);
