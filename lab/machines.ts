@@ -113,11 +113,25 @@ export function killMachine(machine: RunningMachine): void {
   }
 }
 
-/** Waits until none of the machine's processes is left (bounded); false if some survived. */
+/**
+ * Waits until none of the machine's processes is left (bounded); false if some survived. What is
+ * left in its cgroup once its init is gone is killed too: a machine whose pids the state file lost
+ * (a lab command interrupted between a crash and a boot) still powers off.
+ */
 export async function waitForMachineGone(name: string, machine: RunningMachine, timeoutMs = 10_000): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (!isAlive(machine.unsharePid) && !isAlive(machine.initPid) && cgroupProcesses(name).length === 0) return true;
+    const left = cgroupProcesses(name);
+    if (!isAlive(machine.unsharePid) && !isAlive(machine.initPid) && left.length === 0) return true;
+    if (!isAlive(machine.initPid)) {
+      for (const pid of left) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // gone meanwhile
+        }
+      }
+    }
     await sleep(50);
   }
   return false;

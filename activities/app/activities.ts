@@ -14,8 +14,8 @@ import { MANAGED_MARKER } from '../shared/component';
 import { archiveCommand, backupStamp, BACKUP_DIR, ensureRemoteFile, readRemoteFile } from '../shared/remote-files';
 import { resolveSecret } from '../shared/secrets';
 import { ensureUnit, unitState } from '../shared/services';
-import { shellQuote, withSsh, targetFor } from '../shared/ssh';
-import { guardFailed, hostOf, httpGet, onHost, type Probe, stepResult, waitFor } from '../shared/step';
+import { shellQuote, withSsh, targetFor, type SshSession } from '../shared/ssh';
+import { guardFailed, hostOf, httpGet, onHost, type Probe, sleep, stepResult, waitFor } from '../shared/step';
 import { appHosts, appMaster, hostByName } from '../../topology/derive';
 import {
   AppConfigError,
@@ -158,6 +158,39 @@ export async function configureAppConfig(input: HostInput): Promise<StepResult> 
 }
 
 /**
+ * Processes that listen on the application's port on this host after its nginx unit is stopped:
+ * an nginx started by hand (the guide's troubleshooting case), or one its service manager lost
+ * track of. `ss` lists the box's sockets; only this host's address (or every address) counts, and
+ * only processes this host can see have a PID.
+ */
+export function strayListeners(ssOutput: string, address: string, port: number): { pids: number[]; seen: string[] } {
+  const mine = new Set([`${address}:${port}`, `0.0.0.0:${port}`, `*:${port}`, `[::]:${port}`]);
+  const pids = new Set<number>();
+  const seen: string[] = [];
+  for (const line of ssOutput.split('\n').filter(Boolean)) {
+    const local = line.trim().split(/\s+/)[3];
+    if (!local || !mine.has(local)) continue;
+    const users = line.match(/users:\(\((.*)\)\)/)?.[1] ?? '';
+    for (const m of users.matchAll(/"([^"]+)",pid=(\d+)/g)) pids.add(Number(m[2]));
+    seen.push(`${local}${users ? ` (${[...users.matchAll(/"([^"]+)",pid=(\d+)/g)].map((m) => `${m[1]} ${m[2]}`).join(', ')})` : ''}`);
+  }
+  return { pids: [...pids], seen };
+}
+
+/** Stops what still listens on the application port (TERM, then KILL); says what it found and did. */
+async function stopStrayListeners(ssh: SshSession, address: string, port: number, check: boolean): Promise<string[]> {
+  const listing = async () => strayListeners((await ssh.exec(`ss -Hltnp 'sport = :${port}'`, { sudo: true })).stdout, address, port);
+  const found = await listing();
+  if (found.seen.length === 0) return [];
+  if (check || found.pids.length === 0) return [`${check ? 'would stop' : 'found, without a PID it can see,'} what still listens on ${address}:${port}: ${found.seen.join('; ')}`];
+  await ssh.exec(`kill -TERM ${found.pids.join(' ')}`, { sudo: true });
+  for (let i = 0; i < 30 && (await listing()).pids.length > 0; i++) await sleep(100);
+  const left = (await listing()).pids;
+  if (left.length > 0) await ssh.exec(`kill -KILL ${left.join(' ')}`, { sudo: true });
+  return [`stopped what still listened on ${address}:${port} outside its unit: ${found.seen.join('; ')}`];
+}
+
+/**
  * The slave application node on standby: the application itself runs (its start, for a Java
  * application a minute or more, is not part of a failover), behind no nginx.
  */
@@ -179,14 +212,22 @@ export async function slaveNginxInactive(input: HostInput): Promise<StepResult> 
     const app = requireApp(input.topology);
     const nginx = app.nginx_service;
     const state = await unitState(ssh, nginx);
-    if (!state.installed) return stepResult([], `${nginx} is not installed on the slave ${host.name}`);
     const running = state.active === 'active' || state.active === 'activating' || state.active === 'reloading';
-    if (!running && !state.enabled) return stepResult([], `${nginx} is inactive and disabled on the slave ${host.name}`);
-    const found = `${nginx} is ${running ? 'active' : 'inactive'} and ${state.enabled ? 'enabled' : 'disabled'} on the slave application node ${host.name}`;
+    const stray = strayListeners((await ssh.exec(`ss -Hltnp 'sport = :${app.http_port}'`, { sudo: true })).stdout, host.address, app.http_port);
+    // A listener with the unit stopped: a web server started by hand, outside its unit.
+    const byHand = !running && stray.seen.length > 0;
+    if (!running && !state.enabled && !byHand) return stepResult([], `${nginx} is inactive and disabled on the slave ${host.name}`);
+    const found = byHand
+      ? `something listens on ${host.address}:${app.http_port} on the slave application node ${host.name} while ${nginx} is inactive (started by hand?): ${stray.seen.join('; ')}`
+      : `${nginx} is ${running ? 'active' : 'inactive'} and ${state.enabled ? 'enabled' : 'disabled'} on the slave application node ${host.name}`;
     if (app.on_guard === 'block') {
-      throw guardFailed(`${found}; an active nginx on the slave causes routing conflicts with the observer`, `on ${host.name}: systemctl stop ${nginx} && systemctl disable ${nginx}`);
+      const remedy = byHand ? `on ${host.name}: stop it (nginx -s stop, or kill ${stray.pids.join(' ') || 'its process'}), then systemctl disable ${nginx}` : `on ${host.name}: systemctl stop ${nginx} && systemctl disable ${nginx}`;
+      throw guardFailed(`${found}; an active nginx on the slave causes routing conflicts with the observer`, remedy);
     }
-    const actions = await ensureUnit(ssh, nginx, { running: false, enabled: false }, input.check);
+    const actions = [
+      ...(await ensureUnit(ssh, nginx, { running: false, enabled: false }, input.check)),
+      ...(await stopStrayListeners(ssh, host.address, app.http_port, input.check)),
+    ];
     return stepResult(actions.map((a) => `${a} (${found})`), '');
   });
 }
@@ -210,6 +251,8 @@ export async function fenceAppNode(input: HostInput & { planned?: boolean }): Pr
       const actions = [
         ...(await ensureUnit(ssh, app.nginx_service, { running: false, enabled: false }, input.check)),
         ...(await ensureUnit(ssh, app.service, { running: false, enabled: false }, input.check)),
+        // Fenced means nothing answers users there, whatever the units say.
+        ...(await stopStrayListeners(ssh, host.address, app.http_port, input.check)),
       ];
       return stepResult(actions, `${app.nginx_service} and ${app.service} are stopped and disabled on ${host.name}`, [], { fenced: true });
     });

@@ -120,9 +120,14 @@ test('the application tier: it answers through HAProxy on 80 and 443, writes thr
   // A file in a synced directory of the master, with every byte value in it.
   const attachment = Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7) % 256));
   await sshRun(lab, 'node1', `mkdir -p /opt/flotomate/attachments/2026 && printf '%s' ${attachment.toString('base64')} | base64 -d > /opt/flotomate/attachments/2026/report.bin`, { sudo: true });
+  // nginx started by hand on the slave, outside its unit: systemctl knows nothing of it.
+  await sshRun(lab, 'node2', '/usr/sbin/nginx', { sudo: true });
+  assert.equal((await fetch('http://127.0.0.13/').catch(() => undefined))?.status, 200, 'the hand-started nginx answers');
   const outcome = await completedOrBlocked(await startInstall(installEnv(), lab.topology));
   assert.equal(outcome.status, 'completed');
   const steps = stepsOf(outcome);
+  assert.match(steps['app.slave-nginx@node2'].summary!, /stopped what still listened on 127\.0\.0\.13:80 outside its unit: .*nginx/);
+  assert.equal(await fetch('http://127.0.0.13/', { signal: AbortSignal.timeout(2000) }).then(() => 'answers', () => 'nothing listens'), 'nothing listens');
   assert.match(steps['verify.app@observer'].summary!, /answer 200 from the master node1/);
   assert.match(steps['app.sync@node2'].summary!, /\/opt\/flotomate\/attachments: \d+ file\(s\) with the same SHA-256 on both/);
   const synced = await sshRun(lab, 'node2', 'base64 -w0 /opt/flotomate/attachments/2026/report.bin', { sudo: true });

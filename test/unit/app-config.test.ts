@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AppConfigError, appDatabaseUrl, appRoleOf, appSlaves, setAppDatabaseSettings } from '../../activities/app/config';
+import { strayListeners } from '../../activities/app/activities';
 import { tlsPemFile } from '../../activities/haproxy/component';
 import { fileDiff } from '../../activities/shared/remote-files';
 import { CLASSIC_APP_CONFIG_FILES, type AppConfigFile } from '../../topology/schema';
@@ -128,4 +129,17 @@ test('haproxy.tls with a certificate but no key is refused, naming both', () => 
   const text = lab.replace(/\n {4}key: \{ file: [^}]+\}/, '');
   assert.notEqual(text, lab);
   assert.throws(() => parseTopology(text, 'standalone.yaml'), /haproxy\.tls.*both certificate and key/s);
+});
+
+test("what still listens on the application port is read from `ss -Hltnp`: this host's address or every address, with the PIDs it can see", () => {
+  const ss = [
+    'LISTEN 0      511        127.0.0.12:80        0.0.0.0:*    users:(("nginx",pid=4242,fd=6),("nginx",pid=4241,fd=6))',
+    'LISTEN 0      511        127.0.0.13:80        0.0.0.0:*',
+    'LISTEN 0      128           0.0.0.0:80        0.0.0.0:*    users:(("python3",pid=77,fd=3))',
+    'LISTEN 0      511        127.0.0.12:8080      0.0.0.0:*    users:(("python3",pid=99,fd=3))',
+  ].join('\n');
+  const found = strayListeners(ss, '127.0.0.12', 80);
+  assert.deepEqual(found.pids.sort((a, b) => a - b), [77, 4241, 4242]);
+  assert.deepEqual(found.seen, ['127.0.0.12:80 (nginx 4242, nginx 4241)', '0.0.0.0:80 (python3 77)']);
+  assert.deepEqual(strayListeners('', '127.0.0.12', 80), { pids: [], seen: [] });
 });
