@@ -19,32 +19,36 @@ export function appFailoverSteps(topology: Topology, args: AppFailoverArgs): Run
   const app = topology.app!;
   const proxies = topology.hosts.filter((h) => h.roles.includes('haproxy'));
   const name = args.planned ? 'app-switchback' : 'app-failover';
+  const gate = stepOf('databaseHasLeader', { ...hb, id: 'app.db-leader', title: 'Gate: the database tier has a leader and HAProxy sends writes to it', kind: 'guard', guard: 'the application fails over only to a database that takes writes', timeoutSeconds: 150 }, { waitSeconds: 120 });
+  const fence = stepOf(
+    'fenceAppNode',
+    {
+      ...hb,
+      id: `app.fence@${args.from}`,
+      title: `Fence the old master ${args.from}: stop and disable ${app.nginx_service} and ${app.service}${args.planned ? '' : ' (recorded as not fenced when it does not answer)'}`,
+      kind: 'change',
+      host: args.from,
+      attempts: args.planned ? 3 : 1,
+      timeoutSeconds: 90,
+    },
+    { host: args.from, planned: args.planned },
+  );
+  const serving = stepOf('masterAppServing', { ...hb, id: `app.serving@${args.to}`, title: `${app.service} and ${app.nginx_service} run on the new master ${args.to}`, kind: 'change', host: args.to, timeoutSeconds: 120 }, { host: args.to });
   return {
     name,
     cluster: topology.cluster,
     items: [
       {
-        // At once: fencing the old master needs no database, and a dead one costs seconds to find out.
+        // At once: the gate, and the fence of the old master, which needs no database (a dead one
+        // costs seconds to find out). In a failover the new master starts too: HAProxy's check of
+        // the application's health URL only passes once the database takes writes, and it already
+        // keeps users off the old master, whose check fails. A planned switchback starts the new
+        // master only after the fence, so that two healthy masters never serve at once.
         id: 'app.prepare',
-        title: `A database to fail over to, and the old master ${args.from} fenced`,
-        parallel: [
-          stepOf('databaseHasLeader', { ...hb, id: 'app.db-leader', title: 'Gate: the database tier has a leader and HAProxy sends writes to it', kind: 'guard', guard: 'the application fails over only to a database that takes writes', timeoutSeconds: 150 }, { waitSeconds: 120 }),
-          stepOf(
-            'fenceAppNode',
-            {
-              ...hb,
-              id: `app.fence@${args.from}`,
-              title: `Fence the old master ${args.from}: stop and disable ${app.nginx_service} and ${app.service}${args.planned ? '' : ' (recorded as not fenced when it does not answer)'}`,
-              kind: 'change',
-              host: args.from,
-              attempts: args.planned ? 3 : 1,
-              timeoutSeconds: 90,
-            },
-            { host: args.from, planned: args.planned },
-          ),
-        ],
+        title: `A database to fail over to, and the old master ${args.from} fenced${args.planned ? '' : `; ${args.to} starting`}`,
+        parallel: [gate, fence, ...(args.planned ? [] : [serving])],
       },
-      stepOf('masterAppServing', { ...hb, id: `app.serving@${args.to}`, title: `${app.service} and ${app.nginx_service} run on the new master ${args.to}`, kind: 'change', host: args.to, timeoutSeconds: 120 }, { host: args.to }),
+      ...(args.planned ? [serving] : []),
       stepOf('recordAppRole', { ...hb, id: `app.role@${args.to}`, title: `${args.to} recorded as master in ${app.ha_dir}`, kind: 'change', host: args.to, timeoutSeconds: 60 }, { host: args.to, role: 'master' }),
       ...proxies.map((proxy) =>
         stepOf(

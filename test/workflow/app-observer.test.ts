@@ -154,8 +154,8 @@ test('a failing master is failed over in the runbook order, not while the databa
 
     site.databaseLeader = true;
     const failedOver = await waitUntil('the failover', () => status(topology), (v) => v.failovers === 1 && v.phase === 'watching', 30_000);
-    // The gate and the fence run at once, then the rest in order.
-    assert.deepEqual([...site.calls.slice(0, 2).sort(), ...site.calls.slice(2)], ['databaseHasLeader', 'fenceAppNode node1', 'masterAppServing node2', 'recordAppRole node2 master', 'appHealthyThroughHaproxy node2', 'recordAppRole node1 slave']);
+    // A failover: the gate, the fence and the new master's start at once, then the rest in order.
+    assert.deepEqual([...site.calls.slice(0, 3).sort(), ...site.calls.slice(3)], ['databaseHasLeader', 'fenceAppNode node1', 'masterAppServing node2', 'recordAppRole node2 master', 'appHealthyThroughHaproxy node2', 'recordAppRole node1 slave']);
     assert.deepEqual([failedOver.master, failedOver.slave], ['node2', 'node1']);
     const event = failedOver.events.find((e) => e.kind === 'failover')!;
     assert.match(event.message, /failed the application over from node1 to node2; node1 fenced; it answers through HAProxy from node2 since .*, [\d.]+ s after the first failed check/);
@@ -168,6 +168,7 @@ test('a failing master is failed over in the runbook order, not while the databa
     site.calls.length = 0;
     const message = await switchbackApp(env.client, topology.cluster);
     assert.match(message, /switched the application back from node2 to node1/);
+    // A switchback: the new master starts only once the old one is fenced.
     assert.deepEqual([...site.calls.slice(0, 2).sort(), ...site.calls.slice(2)], ['databaseHasLeader', 'fenceAppNode node2', 'masterAppServing node1', 'recordAppRole node1 master', 'appHealthyThroughHaproxy node1', 'recordAppRole node2 slave']);
     const back = await status(topology);
     assert.deepEqual([back.master, back.slave, back.events.at(-1)!.kind], ['node1', 'node2', 'switchback']);
