@@ -7,8 +7,8 @@
 // its event log. Measures; asserts nothing. Needs root, the lab's packages and the Temporal CLI;
 // leaves nothing running.
 // Run: node --import tsx bench/app-failover.ts [rounds] [profile,...]
-//   profiles: lab (the lab topology: Patroni ttl 10, HAProxy inter 3s fall 3 rise 2, observer defaults: every 3 s, 2 s limit, 3 failures)
-//             fast (patroni.profile fast: ttl 6, HAProxy inter 0.5s fall 2 rise 1, observer every 1 s, 3 failures)
+//   profiles: lab (the lab topology: Patroni ttl 10, HAProxy inter 3s fall 3 rise 2, observer defaults: every 3 s, 3 s limit, 3 failures)
+//             fast (patroni.profile fast: ttl 6, HAProxy inter 0.5s fall 2 rise 1, observer every 1 s, 2.5 s limit, 3 failures)
 import type { Client } from '@temporalio/client';
 import { readHealth } from '../client/cluster';
 import { observerStatus, startObserver, stopObserver } from '../client/observer';

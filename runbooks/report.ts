@@ -71,7 +71,7 @@ export function predictDowntime(topology: Topology, fault: FaultName): Predictio
       // lets each run to its time limit), the gate and the fence, the application started on the
       // slave, and HAProxy's checks of its health URL. Writes to the database are not predicted
       // here: they stop only when that machine also leads the database (standalone layout).
-      const o = topology.app?.observer ?? { interval_seconds: 3, timeout_seconds: 2, failures: 3 };
+      const o = topology.app?.observer ?? { interval_seconds: 3, timeout_seconds: 3, failures: 3 };
       const detect = (o.failures - 0.5) * o.interval_seconds + o.timeout_seconds;
       return make(
         detect + APP_FAILOVER_SECONDS + route.expected,

@@ -139,8 +139,8 @@ export const postgresql = z.strictObject({
  * hiccup for longer than retry_timeout. A timing written in the file wins over its profile.
  */
 export const TIMING_PROFILES = {
-  safe: { patroni: { ttl: 30, loop_wait: 10, retry_timeout: 10 }, check: { inter: 3, fall: 3, rise: 2 }, observer: { interval_seconds: 3, timeout_seconds: 2, failures: 3 } },
-  fast: { patroni: { ttl: 6, loop_wait: 1, retry_timeout: 2 }, check: { inter: 0.5, fall: 2, rise: 1 }, observer: { interval_seconds: 1, timeout_seconds: 1, failures: 3 } },
+  safe: { patroni: { ttl: 30, loop_wait: 10, retry_timeout: 10 }, check: { inter: 3, fall: 3, rise: 2 }, observer: { interval_seconds: 3, timeout_seconds: 3, failures: 3 } },
+  fast: { patroni: { ttl: 6, loop_wait: 1, retry_timeout: 2 }, check: { inter: 0.5, fall: 2, rise: 1 }, observer: { interval_seconds: 1, timeout_seconds: 2.5, failures: 3 } },
 } as const;
 export type TimingProfile = keyof typeof TIMING_PROFILES;
 
@@ -258,17 +258,20 @@ export const app = z.strictObject({
   /**
    * The application observer (`haflow observer start`): how often it asks the master
    * application's health URL, how long it waits for an answer, and after how many failures in a
-   * row it fails the application over to the slave. Defaults detect a dead master in about 9 s
+   * row it fails the application over to the slave. Defaults detect a dead master in about 10 s
    * (the first failed check comes within an interval; each waits up to the time limit); a check
-   * costs one HTTP request.
+   * costs one HTTP request. The time limit must be longer than the application's own time limit
+   * to connect to its database: an application that cannot reach its database still answers
+   * (503), and the observer then waits for the database rather than fail over; one that answers
+   * too late looks like a dead machine.
    */
   observer: z
     .strictObject({
       interval_seconds: seconds('observer check interval').default(3),
-      timeout_seconds: seconds('observer check time limit').default(2),
+      timeout_seconds: seconds('observer check time limit').default(3),
       failures: z.number().int().min(1).max(100).default(3),
     })
-    .default({ interval_seconds: 3, timeout_seconds: 2, failures: 3 }),
+    .default({ interval_seconds: 3, timeout_seconds: 3, failures: 3 }),
   config_files: z.array(appConfigFile).min(1).default(CLASSIC_APP_CONFIG_FILES),
   /** Directories pushed from the master to the slave (attachments, patches, packages, logs): at install, then by the observer. */
   sync_dirs: z.array(absolutePath).default([]),

@@ -96,8 +96,8 @@ test("crash-app-master strikes the observer's application master, waits for the 
   const noApp = { ...topology, hosts: topology.hosts.map((h) => ({ ...h, roles: h.roles.filter((r) => r !== 'app') })) };
   assert.match(faultProblems(noApp, 'crash-app-master').join('\n'), /needs an application tier with a master and a slave/);
   assert.deepEqual(faultProblems(topology, 'crash-app-master'), []);
-  // Predicted from the observer's settings: 3 checks 3 s apart, each up to 2 s, then the failover and HAProxy's checks.
+  // Predicted from the observer's settings: 3 checks 3 s apart, each up to 3 s, then the failover and HAProxy's checks.
   const p = predictDowntime(topology, 'crash-app-master');
-  assert.equal(p.expectedSeconds, 2.5 * 3 + 2 + 5 + 1.5 + 3);
+  assert.equal(p.expectedSeconds, 2.5 * 3 + 3 + 5 + 1.5 + 3);
   assert.match(p.formula, /interval \+ timeout \+ failover/);
 });
