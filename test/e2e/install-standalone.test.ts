@@ -122,7 +122,7 @@ test('the application tier: it answers through HAProxy on 80 and 443, writes thr
   await sshRun(lab, 'node1', `mkdir -p /opt/flotomate/attachments/2026 && printf '%s' ${attachment.toString('base64')} | base64 -d > /opt/flotomate/attachments/2026/report.bin`, { sudo: true });
   // nginx started by hand on the slave, outside its unit: systemctl knows nothing of it.
   await sshRun(lab, 'node2', '/usr/sbin/nginx', { sudo: true });
-  assert.equal((await fetch('http://127.0.0.13/').catch(() => undefined))?.status, 200, 'the hand-started nginx answers');
+  assert.ok((await fetch('http://127.0.0.13/').catch(() => undefined))?.status, 'the hand-started nginx answers');
   const outcome = await completedOrBlocked(await startInstall(installEnv(), lab.topology));
   assert.equal(outcome.status, 'completed');
   const steps = stepsOf(outcome);
