@@ -1,6 +1,6 @@
 // The lab: real machines on one box for a topology whose hosts have loopback addresses.
 // haflow talks to them exactly as to servers: addresses, an SSH user, a key, known_hosts.
-import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { loadTopology, type Host, type Topology } from '../topology';
 import { createMachineDisk, ensureImage, writeKnownHosts } from './disk';
@@ -42,8 +42,11 @@ function readState(): LabState | undefined {
   return JSON.parse(readFileSync(labPaths.state, 'utf8')) as LabState;
 }
 
+/** Written to a temp file and renamed: a `haflow lab` command reading it meanwhile sees the old state or the new, never half of one. */
 function writeState(state: LabState): void {
-  writeFileSync(labPaths.state, JSON.stringify(state, null, 2) + '\n');
+  const temp = `${labPaths.state}.${process.pid}.tmp`;
+  writeFileSync(temp, JSON.stringify(state, null, 2) + '\n');
+  renameSync(temp, labPaths.state);
 }
 
 function assertLoopback(topology: Topology, file: string): void {
