@@ -239,6 +239,8 @@ export async function slaveNginxInactive(input: HostInput): Promise<StepResult> 
  * because the failover must go on (HAProxy's health check keeps users off it meanwhile).
  */
 const FENCE_CONNECT_MS = 3_000;
+/** How long after the stop the fence looks again for a listener. */
+const FENCE_RECHECK_MS = 1_000;
 
 export async function fenceAppNode(input: HostInput & { planned?: boolean }): Promise<StepResult> {
   const app = requireApp(input.topology);
@@ -251,8 +253,10 @@ export async function fenceAppNode(input: HostInput & { planned?: boolean }): Pr
       const actions = [
         ...(await ensureUnit(ssh, app.nginx_service, { running: false, enabled: false }, input.check)),
         ...(await ensureUnit(ssh, app.service, { running: false, enabled: false }, input.check)),
-        // Fenced means nothing answers users there, whatever the units say.
+        // Fenced means nothing answers users there, whatever the units say; looked at twice, for a
+        // web server still starting when its unit was stopped (a machine that has just booted).
         ...(await stopStrayListeners(ssh, host.address, app.http_port, input.check)),
+        ...(input.check ? [] : await sleep(FENCE_RECHECK_MS).then(() => stopStrayListeners(ssh, host.address, app.http_port, false))),
       ];
       return stepResult(actions, `${app.nginx_service} and ${app.service} are stopped and disabled on ${host.name}`, [], { fenced: true });
     });
@@ -305,8 +309,13 @@ export async function databaseHasLeader(input: ClusterInput & { waitSeconds?: nu
 export async function masterAppServing(input: HostInput): Promise<StepResult> {
   return onHost(input, async (ssh, host) => {
     const app = requireApp(input.topology);
+    const nginx = await unitState(ssh, app.nginx_service);
+    const nginxRuns = nginx.active === 'active' || nginx.active === 'activating' || nginx.active === 'reloading';
     const actions = [
       ...(await ensureUnit(ssh, app.service, { running: true, enabled: true }, input.check)),
+      // A web server its unit does not know of (started by hand, or outliving a stop) would hold
+      // the port and keep nginx from starting: it goes first.
+      ...(nginxRuns ? [] : await stopStrayListeners(ssh, host.address, app.http_port, input.check)),
       ...(await ensureUnit(ssh, app.nginx_service, { running: true, enabled: true }, input.check)),
     ];
     return stepResult(actions, `${app.service} and ${app.nginx_service} run on the master ${host.name}`);
