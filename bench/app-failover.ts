@@ -54,7 +54,11 @@ async function round(client: Client, lab: Lab): Promise<{ downtime: number; dete
   })();
   await sleep(1_000);
   await lab.crash(before.master);
-  const after = await until('the failover', () => observerStatus(client, cluster), (v) => v.failovers === before.failovers + 1 && v.phase === 'watching', 300_000);
+  const after = await until('the failover', () => observerStatus(client, cluster), (v) => v.failovers === before.failovers + 1 && v.phase === 'watching', 300_000).catch(async (err: Error) => {
+    // What the observer saw, for whoever reads the failed run.
+    const view = await observerStatus(client, cluster).catch(() => undefined);
+    throw new Error(`${err.message}; the observer's last events:\n${view?.events.slice(-6).map((e) => `  ${e.at} ${e.kind} ${e.message}`).join('\n') ?? '  (no answer)'}`);
+  });
   const downtime = await until(
     'the application through HAProxy',
     async () => {
