@@ -13,6 +13,7 @@ import type { Lab } from '../../lab';
 import { waitHealthy } from '../support/cluster';
 import { completedOrBlocked, labSecrets, startInstall } from '../support/install';
 import { labTopology, sshRun, useLab } from '../support/lab';
+import { longTest } from '../support/long';
 import { waitUntil } from '../support/temporal';
 import { useServerWithWorkerProcesses } from '../support/worker-process';
 
@@ -138,7 +139,7 @@ test('the worker is killed while the observer watches, the master machine crashe
   await workers.kill(worker);
 });
 
-test("the observer's machine (etcd and HAProxy) reboots while the observer watches: the application, cut from its database meanwhile, is not failed over, and the observer keeps watching", async () => {
+test("the observer's machine (etcd and HAProxy) reboots while the observer watches: the application, cut from its database meanwhile, is not failed over, and the observer keeps watching", longTest(), async () => {
   const lab = currentLab();
   const cluster = lab.topology.cluster;
   const worker = await workers.start();

@@ -9,13 +9,14 @@ import type { Progress } from '../../workflows/protocol';
 import { waitHealthy } from '../support/cluster';
 import { completedOrBlocked, describeProgress, labSecrets, startInstall } from '../support/install';
 import { labTopology, useLab } from '../support/lab';
+import { longTest } from '../support/long';
 import { useServerWithWorkerProcesses } from '../support/worker-process';
 
 labSecrets();
 const currentLab = useLab(labTopology('standalone'));
 const { env: server, workers } = useServerWithWorkerProcesses();
 
-test('kill -9 of the worker while a crashed leader is being measured: a new worker finishes the drill, heals, and the cluster is healthy', async () => {
+test('kill -9 of the worker while a crashed leader is being measured: a new worker finishes the drill, heals, and the cluster is healthy', longTest(), async () => {
   const lab = currentLab();
   let worker = await workers.start();
   assert.equal((await completedOrBlocked(await startInstall(server(), lab.topology))).status, 'completed');

@@ -16,6 +16,7 @@ import type { DrillReport } from '../../runbooks/report';
 import { probeRowsOn, waitHealthy } from '../support/cluster';
 import { completedOrBlocked, haflowCli, labSecrets, startInstall, useInstallEnvironment, waitForProgress } from '../support/install';
 import { labTopology, sshRun, useLab } from '../support/lab';
+import { longTest } from '../support/long';
 
 labSecrets();
 // Reports go to a data directory of this test's own.
@@ -84,7 +85,8 @@ test('haflow list shows the healthy cluster and exits 0; with a replica stopped 
 });
 
 for (const fault of FAULT_NAMES) {
-  test(`drill ${fault}: completes, the cluster ends healthy, the downtime is measured, and every acknowledged write is on the leader`, async () => {
+  // partition-leader takes two minutes (the old leader's rejoin after the heal): a long test.
+  test(`drill ${fault}: completes, the cluster ends healthy, the downtime is measured, and every acknowledged write is on the leader`, fault === 'partition-leader' ? longTest() : {}, async () => {
     const lab = currentLab();
     const before = await healthyCluster();
     // The planned switchover also switches back, as a scheduled drill would, to show --switch-back.
@@ -217,7 +219,7 @@ test('after an abort at the blocked step that follows the fault, the heal runs: 
   await waitHealthy(lab, 180_000);
 });
 
-test('haflow tune to the fast profile and synchronous mode: a crashed leader costs less downtime, and no acknowledged write', async () => {
+test('haflow tune to the fast profile and synchronous mode: a crashed leader costs less downtime, and no acknowledged write', longTest(), async () => {
   const lab = currentLab();
   await healthyCluster();
   const drill = async () => {

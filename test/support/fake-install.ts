@@ -16,6 +16,12 @@ const CHANGES: readonly ActivityName[] = [
   'startPatroni',
   'configureDatabase',
   'ensureDynamicConfig',
+  'configureAppConfig',
+  'syncAppFiles',
+  'masterAppServing',
+  'slaveAppStandby',
+  'fenceAppNode',
+  'recordAppRole',
 ];
 
 export interface InjectedFailure {
