@@ -5,6 +5,7 @@ import * as app from './app/activities';
 import * as appSync from './app/sync';
 import * as appWatch from './app/watch';
 import * as cluster from './cluster/activities';
+import * as coordinated from './cluster/coordinated-switchover';
 import * as etcd from './etcd/activities';
 import * as faults from './failover/faults';
 import * as observe from './failover/observe';
@@ -15,6 +16,7 @@ import * as packages from './packages';
 import * as patroni from './patroni/activities';
 import * as patroniDynamic from './patroni/dynamic-config';
 import * as patroniFailover from './patroni/failover';
+import * as patroniRestart from './patroni/restart';
 import * as postgres from './postgres/activities';
 import * as preflight from './preflight';
 import * as temporalOperations from './temporal/operations';
@@ -52,9 +54,11 @@ export const ensureProbeDatabase = stepActivity(probeDatabase.ensureProbeDatabas
 export const injectFault = stepActivity(faults.injectFault);
 export const healFault = stepActivity(faults.healFault);
 export const switchoverTo = stepActivity(patroniFailover.switchoverTo);
+export const coordinatedSwitchoverTo = stepActivity(coordinated.coordinatedSwitchoverTo);
 export const cancelScheduledSwitchover = stepActivity(patroniFailover.cancelScheduledSwitchover);
 export const awaitRecovery = stepActivity(patroniFailover.awaitRecovery);
 export const replicaRejoined = stepActivity(patroniFailover.replicaRejoined);
+export const restartPostgres = stepActivity(patroniRestart.restartPostgres);
 
 // Not steps: read by workflows themselves.
 export const readClusterHealth = stepActivity(cluster.readClusterHealth);

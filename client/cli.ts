@@ -11,7 +11,7 @@ import { defaultServerDbFile } from './dev-server';
 import { defineLabCommands } from './lab-command';
 import { defineObserverCommands } from './observer-commands';
 import { defineScheduleCommands } from './schedule-commands';
-import { drillCommand, reportsCommand, switchoverCommand, tuneCommand } from './failover-commands';
+import { drillCommand, reportsCommand, restartCommand, switchoverCommand, tuneCommand } from './failover-commands';
 import { cancelCommand, installCommand, listCommand, planCheckCommand, planCommand, resumeCommand, serverCommand, statusCommand, topologyNamed } from './operator-commands';
 
 /** Exit codes: 0 ok, 1 the operation failed or found problems, 2 bad usage. */
@@ -105,11 +105,23 @@ export async function main(argv: string[]): Promise<number> {
     .action(onCluster(drillCommand));
 
   program
+    .command('restart')
+    .description('a rolling restart of PostgreSQL: each replica through Patroni, waiting for it to stream again, then the leader after a coordinated switchover; the write probe runs throughout and the report gives every write pause')
+    .argument('<cluster>', 'cluster name, or a topology YAML file')
+    .option('--to <host>', 'the replica the leader is switched over to (default: the streaming replica least behind)')
+    .option('--plan', 'print the steps for the cluster as it is now, and start nothing')
+    .option('--detach', 'start it and return at once')
+    .option('--json', 'print the report as JSON (the progress goes to stderr)')
+    .action(onCluster(restartCommand));
+
+  program
     .command('switchover')
     .description("a planned switchover through Patroni's REST API, with the write probe running throughout; verified, and its write downtime reported")
     .argument('<cluster>', 'cluster name, or a topology YAML file')
     .option('--to <host>', 'the member to switch over to (default: the streaming replica least behind)')
     .option('--at <time>', "when Patroni should switch over (ISO 8601, Patroni's scheduled_at)")
+    .option('--coordinated', 'tell HAProxy through its runtime API the moment the new leader is primary, instead of waiting for its checks (the default, except with --at)')
+    .option('--plain', "let HAProxy's checks find the new leader, as Patroni alone would")
     .option('--detach', 'start it and return at once')
     .action(onCluster(switchoverCommand));
 

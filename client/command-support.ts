@@ -7,7 +7,10 @@ import { followRun } from './api';
 import { fitterFor } from './fit';
 import { createProgressDisplay, formatRunResult, type DisplayOptions } from './progress';
 import type { ObservedOutcome } from '../workflows/observed';
-import { formatReportSummary } from './report';
+import type { MaintenanceOutcome } from '../workflows/maintenance';
+import type { MaintenanceReport } from '../runbooks/maintenance-report';
+import type { DrillReport } from '../runbooks/report';
+import { formatMaintenanceSummary, formatReportSummary } from './report';
 import { saveReport } from './report-store';
 import { connectClient } from './temporal';
 import { refreshSchedules } from './schedules';
@@ -30,6 +33,8 @@ export async function connect(): Promise<Client> {
   return connectClient();
 }
 
+const isMaintenanceReport = (report: DrillReport | MaintenanceReport): report is MaintenanceReport => report.kind === 'restart' || report.kind === 'upgrade';
+
 /** Follows a run on the display and prints how it ended: 0 completed, 1 blocked or failed. */
 export async function follow(handle: WorkflowHandle, cluster: string, runbook: string, displayOptions: DisplayOptions = {}, opts: { json?: boolean } = {}): Promise<number> {
   // With --json, stdout carries the report alone: the progress goes to stderr.
@@ -39,7 +44,14 @@ export async function follow(handle: WorkflowHandle, cluster: string, runbook: s
     say(`stopped following; the ${runbook} of cluster ${cluster} goes on without you: \`haflow status ${cluster}\``);
     return INTERRUPTED;
   }
-  const report = result.status === 'completed' ? (result.outcome as ObservedOutcome).report : undefined;
+  const finished = result.status === 'completed' ? (result.outcome as ObservedOutcome | MaintenanceOutcome).report : undefined;
+  if (finished && isMaintenanceReport(finished)) {
+    // A rolling operation's report: what it cost the writers.
+    if (opts.json) process.stdout.write(`${JSON.stringify(finished, null, 2)}\n`);
+    else say(`${formatRunResult(cluster, runbook, result)}\n\n${formatMaintenanceSummary(finished)}`);
+    return finished.verdict.pass ? 0 : 1;
+  }
+  const report = finished;
   if (opts.json) {
     process.stderr.write(`${formatRunResult(cluster, runbook, result)}\n`);
     if (report) saveReport(report, { workflowId: handle.workflowId, runId: (await handle.describe()).runId });

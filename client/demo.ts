@@ -21,7 +21,7 @@ import { loadTopology } from '../topology';
 import { createWorker } from '../worker/worker';
 import { defaultServerDbFile, findTemporalCli, portOr, startEmbeddedServer } from './dev-server';
 import { fitterFor } from './fit';
-import { drillCommand, reportsCommand } from './failover-commands';
+import { drillCommand, reportsCommand, restartCommand } from './failover-commands';
 import { scheduleCreateCommand, scheduleListCommand, scheduleTriggerCommand } from './schedule-commands';
 import { deleteSchedule } from './schedules';
 import { connect } from './command-support';
@@ -173,9 +173,15 @@ export async function demo(options: { keep?: boolean }): Promise<number> {
       say('\n9. The trend page: write downtime of every drill against the objective, each linked to its timeline');
       await reportsCommand(topology.cluster, undefined, { html: trend });
     }
+    if (code === 0) {
+      say('\n10. Planned maintenance: a rolling restart of PostgreSQL, the replica first, then the leader by a coordinated');
+      say("    switchover (HAProxy told through its runtime API the moment the new leader is primary); the write probe runs");
+      say('    throughout and the report gives every write pause and the step it began in\n');
+      code = await restartCommand(topology, {});
+    }
     const runPath = `/namespaces/default/workflows?query=${encodeURIComponent(`WorkflowId STARTS_WITH "haflow-"`)}`;
-    say(`\n10. The runs in the Temporal UI: ${server.uiUrl}${runPath}`);
-    say(`   The install, the drills, the observer and the scheduled run, each with its history: every step, each activity's input and result, and no password.`);
+    say(`\n11. The runs in the Temporal UI: ${server.uiUrl}${runPath}`);
+    say(`   The install, the drills, the observer, the scheduled run and the restart, each with its history: every step, each activity's input and result, and no password.`);
     if (!options.keep) {
       say('   The demo stops the server when it ends, and the link with it; the run stays in its state file. To look at it later:');
       say(`     npx haflow server --db-file ${server.dbFile}    then open http://localhost:8233${runPath}`);

@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import type { ClusterHealth } from '../activities/cluster/health';
 import { bestCandidate } from '../activities/patroni/failover';
 import { drillSteps, drillTarget } from '../runbooks/drill';
+import { restartSteps } from '../runbooks/restart';
 import { tunedTopology, tuneSteps, type TuneArgs } from '../runbooks/tune';
 import { FAULT_NAMES, FAULTS, faultProblems, type FaultName } from '../topology/faults';
 import { TASK_QUEUE } from '../connection/temporal';
@@ -91,7 +92,11 @@ export async function drillCommand(topology: Topology, opts: DrillOptions): Prom
 }
 
 /** `haflow switchover`: exit 0 when the switchover completed, 1 otherwise, 2 when refused. */
-export async function switchoverCommand(topology: Topology, opts: { to?: string; at?: string; detach?: boolean }): Promise<number> {
+export async function switchoverCommand(topology: Topology, opts: { to?: string; at?: string; coordinated?: boolean; plain?: boolean; detach?: boolean }): Promise<number> {
+  if (opts.coordinated && opts.plain) {
+    say('switchover refused: --coordinated and --plain contradict each other; give one');
+    return 2;
+  }
   const health = await healthyOrSay(topology, 'switchover');
   if (!health) return 2;
   const candidate = opts.to ?? bestCandidate(health);
@@ -113,10 +118,16 @@ export async function switchoverCommand(topology: Topology, opts: { to?: string;
     }
     at = when.toISOString();
   }
-  const args = { leader: health.leader!, candidate, at };
+  if (at && opts.coordinated) {
+    say('switchover refused: --coordinated needs the switchover now; with --at Patroni picks the moment by itself and HAProxy finds out by its checks');
+    return 2;
+  }
+  // Coordinated unless asked otherwise; with --at Patroni acts alone, so HAProxy's checks route.
+  const coordinated = !opts.plain && !at;
+  const args = { leader: health.leader!, candidate, at, ...(coordinated ? { coordinated: true } : {}) };
   const client = await connect();
   const handle = await startRunbook(client, 'switchover', topology, args);
-  say(`started the switchover of cluster ${topology.cluster} from ${health.leader} to ${candidate}${at ? ` at ${at}` : ''}: workflow ${handle.workflowId}`);
+  say(`started the ${coordinated ? 'coordinated ' : ''}switchover of cluster ${topology.cluster} from ${health.leader} to ${candidate}${at ? ` at ${at}` : ''}: workflow ${handle.workflowId}`);
   if (at) say(`Patroni is asked to switch over at ${at} and does it by itself; until then this run holds the cluster and waits (\`haflow cancel ${topology.cluster}\` withdraws it).`);
   if (opts.detach) return 0;
   return follow(handle, topology.cluster, 'switchover');
@@ -163,6 +174,35 @@ export async function reportsCommand(cluster: string, id: string | undefined, op
   say([header, ...rows].map((row) => row.map((c, i) => c.padEnd(widths[i])).join('  ')).join('\n'));
   say(`\n\`haflow reports ${cluster} <id>\` prints one; the files are in ${reports[0].files.json.replace(/\/[^/]+$/, '')}`);
   return 0;
+}
+
+/**
+ * `haflow restart`: PostgreSQL restarted on every member, replicas first, the leader last by a
+ * coordinated switchover, with the write probe throughout. Exit 0 when it completed and the
+ * switchover's pause was the only one, 1 otherwise, 2 when refused.
+ */
+export async function restartCommand(topology: Topology, opts: { to?: string; plan?: boolean; detach?: boolean; json?: boolean }): Promise<number> {
+  const health = await healthyOrSay(topology, 'restart');
+  if (!health) return 2;
+  const candidate = opts.to ?? bestCandidate(health);
+  const problem = candidate ? (opts.to ? candidateProblem(topology, health, opts.to) : undefined) : 'there is no streaming replica to switch the leader over to';
+  if (problem || !candidate) {
+    say(`restart refused: ${problem}`);
+    return 2;
+  }
+  const plannedStarts = Object.fromEntries(health.nodes.filter((n) => n.postmasterStart).map((n) => [n.host, n.postmasterStart!]));
+  const args = { leader: health.leader!, candidate, plannedStarts };
+  const pending = health.nodes.filter((n) => n.pendingRestart).map((n) => n.host);
+  const about = `replicas first, then ${health.leader} after a coordinated switchover to ${candidate}; restart pending on ${pending.length > 0 ? pending.join(', ') : 'no member'}`;
+  if (opts.plan) {
+    say(formatPlan(restartSteps(topology, args), about));
+    return 0;
+  }
+  const client = await connect();
+  const handle = await startRunbook(client, 'restart', topology, args);
+  say(`started the rolling restart of cluster ${topology.cluster} (${about}): workflow ${handle.workflowId}`);
+  if (opts.detach) return 0;
+  return follow(handle, topology.cluster, 'restart', {}, { json: opts.json });
 }
 
 /** `haflow tune`: the cluster moved to a timing profile or a synchronous mode; --plan and --check as for the install. */

@@ -1,5 +1,6 @@
 // A drill's or a switchover's report as an operator reads it: a summary for the terminal,
 // Markdown for a ticket, and the timeline as a self-contained SVG a browser opens. Pure.
+import type { MaintenanceReport } from '../runbooks/maintenance-report';
 import type { DrillReport } from '../runbooks/report';
 
 const s = (seconds?: number) => (seconds === undefined ? 'n/a' : `${seconds.toFixed(1)} s`);
@@ -11,6 +12,13 @@ function appLine(f: DrillReport['figures']): string | undefined {
   return undefined;
 }
 
+/** A switchover's two phases, when the report has them. */
+function switchoverLine(f: DrillReport['figures']): string | undefined {
+  const p = f.switchover;
+  if (!p) return undefined;
+  return `Patroni's demote and promote ${s(p.patroniSeconds)}, then routing ${s(p.routingSeconds)} (${p.coordinated ? 'HAProxy told through its runtime API' : "HAProxy's checks"})`;
+}
+
 /** The few lines `haflow drill` ends with. */
 export function formatReportSummary(report: DrillReport): string {
   const f = report.figures;
@@ -20,7 +28,9 @@ export function formatReportSummary(report: DrillReport): string {
     `  write downtime   ${f.downtimeIsUpperBound ? 'at most ' : ''}${s(f.writeDowntimeSeconds)}   (predicted ${s(report.predicted.expectedSeconds)}, at worst ${s(report.predicted.worstSeconds)}${report.objectives ? `; objective ${report.objectives.rto_seconds} s` : ''})`,
     `  lost writes      ${f.lostWrites ?? 'not counted'} of ${f.acknowledgedWrites} acknowledged${report.objectives ? ` (objective ${report.objectives.lost_writes})` : ''}`,
     `  new leader       ${f.newLeader ?? 'none'}${f.timeToNewLeaderSeconds !== undefined ? ` after ${s(f.timeToNewLeaderSeconds)}` : ''}; HAProxy routed to it after ${s(f.timeToRoutingSeconds)}`,
-    `  phases           detection ${s(f.phases.detectionSeconds)}, election and promotion ${s(f.phases.promotionSeconds)}, routing ${s(f.phases.routingSeconds)}`,
+    switchoverLine(f)
+      ? `  phases           ${switchoverLine(f)}`
+      : `  phases           detection ${s(f.phases.detectionSeconds)}, election and promotion ${s(f.phases.promotionSeconds)}, routing ${s(f.phases.routingSeconds)}`,
     `  split brain      ${f.splitBrain ? 'YES: two nodes ran as primaries at once' : 'none seen'}`,
     ...(appLine(f) ? [`  application      ${appLine(f)}`] : []),
   ];
@@ -46,9 +56,13 @@ export function formatReportMarkdown(report: DrillReport): string {
     ...(appLine(f) ? [row('application path (its health URL through HAProxy)', appLine(f)!)] : []),
     row('new leader', `${f.newLeader ?? 'none'}${f.timeToNewLeaderSeconds !== undefined ? `, after ${s(f.timeToNewLeaderSeconds)}` : ''}`),
     row('HAProxy routes to it', s(f.timeToRoutingSeconds)),
-    row('detection (leader key gone)', s(f.phases.detectionSeconds)),
-    row('election and promotion', s(f.phases.promotionSeconds)),
-    row("routing (HAProxy's checks)", s(f.phases.routingSeconds)),
+    ...(f.switchover
+      ? [
+          row("Patroni's demote and promote (request to the new leader running as primary)", s(f.switchover.patroniSeconds)),
+          row(f.switchover.coordinated ? 'routing (HAProxy told through its runtime API)' : "routing (HAProxy's checks)", s(f.switchover.routingSeconds)),
+          row('phases timed by', f.switchover.timedBy),
+        ]
+      : [row('detection (leader key gone)', s(f.phases.detectionSeconds)), row('election and promotion', s(f.phases.promotionSeconds)), row("routing (HAProxy's checks)", s(f.phases.routingSeconds))]),
     row('split brain', f.splitBrain ? 'YES' : 'none seen'),
     row('objectives', report.objectives ? `write downtime ≤ ${report.objectives.rto_seconds} s, lost writes ≤ ${report.objectives.lost_writes}` : 'none declared (objectives: in the topology)'),
     '',
@@ -137,4 +151,19 @@ export function reportSvg(report: DrillReport): string {
     '</svg>',
   ];
   return `${parts.join('\n')}\n`;
+}
+
+/** The lines `haflow restart` ends with. */
+export function formatMaintenanceSummary(report: MaintenanceReport): string {
+  const lines = [
+    `${report.kind} of cluster ${report.cluster}: ${report.verdict.pass ? 'PASS' : 'FAIL'}`,
+    `  write pauses     ${report.pauses.length === 0 ? 'none' : report.pauses.map((p) => `${s(p.seconds)} during ${p.duringStep ?? '?'}`).join('; ')}; total ${s(report.totalPauseSeconds)}`,
+    `  lost writes      ${report.lostWrites ?? 'not counted'} of ${report.acknowledgedWrites} acknowledged`,
+    ...(report.switchover
+      ? [`  switchover       Patroni's demote and promote ${s(report.switchover.patroniSeconds)}, then routing ${s(report.switchover.routingSeconds)} (${report.switchover.coordinated ? 'HAProxy told through its runtime API' : "HAProxy's checks"})`]
+      : []),
+    `  measured by      a write through HAProxy every ${report.probe.intervalMs} ms (${report.probe.attempts} attempts); ${report.probe.stoppedBecause}`,
+  ];
+  for (const reason of report.verdict.reasons) lines.push(`  ! ${reason}`);
+  return lines.join('\n');
 }

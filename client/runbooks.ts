@@ -5,6 +5,7 @@ import type { Topology } from '../topology';
 import { drillSteps, drillTarget, type DrillArgs } from '../runbooks/drill';
 import { installSteps } from '../runbooks/install';
 import { stepIdProblems, type Runbook } from '../runbooks/runbook';
+import { restartSteps, type RestartArgs } from '../runbooks/restart';
 import { switchoverSteps, type SwitchoverArgs } from '../runbooks/switchover';
 import { tuneSteps } from '../runbooks/tune';
 import type * as workflows from '../workflows';
@@ -29,6 +30,7 @@ export const RUNBOOKS = {
   }),
   switchover: kind<SwitchoverArgs>({ workflowType: 'switchoverWorkflow', steps: switchoverSteps, input: (_topology, args) => ({ switchover: args }) }),
   tune: kind<void>({ workflowType: 'tuneWorkflow', steps: (topology) => tuneSteps(topology) }),
+  restart: kind<RestartArgs>({ workflowType: 'restartWorkflow', steps: restartSteps, input: (_topology, args) => ({ restart: args }) }),
 };
 
 export type RunbookName = keyof typeof RUNBOOKS;

@@ -63,6 +63,7 @@ export const LAB_PACKAGES = [
   'postgresql-15',
   'nginx',
   'rsync',
+  'socat',
   'sudo',
   'openssh-server',
   'iproute2',

@@ -48,9 +48,11 @@ export const ACTIVITY_NAMES = [
   'injectFault',
   'healFault',
   'switchoverTo',
+  'coordinatedSwitchoverTo',
   'cancelScheduledSwitchover',
   'awaitRecovery',
   'replicaRejoined',
+  'restartPostgres',
 ] as const satisfies readonly ActivityName[];
 
 /** Compiles only while ACTIVITY_NAMES lists every activity: add a new one above. */

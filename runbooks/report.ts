@@ -10,8 +10,14 @@ import { FAULTS, type FaultName } from '../topology/faults';
 // adds them to what the settings make Patroni and HAProxy wait.
 /** A replica that finds the leader key free promotes itself: pg_ctl promote and the first checkpoint. */
 const PROMOTE_SECONDS = 0.3;
-/** A planned switchover: checkpoint, stop the leader, promote the candidate. */
+/**
+ * A planned switchover: checkpoint, stop the leader, promote the candidate. Never much under 1 s
+ * with Patroni 3.0: while the old leader shuts down, Patroni reads pg_controldata once a second
+ * (STOP_POLLING_INTERVAL) before it releases the leader key.
+ */
 const SWITCHOVER_SECONDS = 1.5;
+/** A coordinated switchover's routing: an SSH command to HAProxy's runtime socket once the candidate answers /primary. */
+const COORDINATED_ROUTING_SECONDS = 0.1;
 /** A graceful stop of Patroni on the leader: checkpoint and shutdown, then the key is released. */
 const SHUTDOWN_SECONDS = 2;
 /** Patroni restarting a killed PostgreSQL in place (crash recovery of a small database), once its HA loop has noticed. */
@@ -32,8 +38,11 @@ export interface Prediction {
   formula: string;
 }
 
-/** The write downtime a fault should cause, from Patroni's ttl/loop_wait and HAProxy's inter/fall/rise. */
-export function predictDowntime(topology: Topology, fault: FaultName): Prediction {
+/**
+ * The write downtime a fault should cause, from Patroni's ttl/loop_wait and HAProxy's
+ * inter/fall/rise; a coordinated switchover tells HAProxy instead of waiting for its checks.
+ */
+export function predictDowntime(topology: Topology, fault: FaultName, options: { coordinated?: boolean } = {}): Prediction {
   const { ttl, loop_wait: loop } = topology.patroni;
   const { inter, fall, rise } = topology.haproxy.check;
   // A newly promoted server: the next check within inter, then rise good checks in a row.
@@ -60,6 +69,9 @@ export function predictDowntime(topology: Topology, fault: FaultName): Predictio
         `shutdown ${SHUTDOWN_SECONDS} s + promote ${PROMOTE_SECONDS} s + ${route.formula}`,
       );
     case 'switchover':
+      if (options.coordinated) {
+        return make(SWITCHOVER_SECONDS + COORDINATED_ROUTING_SECONDS, SWITCHOVER_SECONDS + 1 + COORDINATED_ROUTING_SECONDS, `switchover ${SWITCHOVER_SECONDS} s + HAProxy told ${COORDINATED_ROUTING_SECONDS} s`);
+      }
       return make(SWITCHOVER_SECONDS + route.expected, SWITCHOVER_SECONDS + route.worst + fall * inter, `switchover ${SWITCHOVER_SECONDS} s + ${route.formula}`);
     case 'kill-postgres':
       // Patroni notices on its next HA loop and restarts PostgreSQL in place (measured: 2.2 s with
@@ -132,6 +144,19 @@ export interface DrillFigures {
   appDowntimeSeconds?: number;
   /** The application had not answered 200 again when the observation ended: down at least this long. */
   appDownAtLeastSeconds?: number;
+  /** A switchover's two phases (see switchoverPhases). */
+  switchover?: SwitchoverPhases;
+}
+
+export interface SwitchoverPhases {
+  /** HAProxy was told through its runtime API (a coordinated switchover that found what it expected). */
+  coordinated: boolean;
+  /** Patroni's demote and promote: from the request to the new leader running as primary. */
+  patroniSeconds?: number;
+  /** Then until HAProxy sent writes to it. */
+  routingSeconds?: number;
+  /** How the two were timed. */
+  timedBy: string;
 }
 
 export interface Verdict {
@@ -195,6 +220,27 @@ export interface MeasureInput {
   milestones?: { id: string; summary: string; finishedAt: number }[];
   notes?: string[];
   kind?: DrillReport['kind'];
+  /** The facts of the step that struck (a switchover's: when it was requested, promoted, routed). */
+  strikeFacts?: Record<string, string | number | boolean>;
+}
+
+/**
+ * A switchover's phases. A coordinated one times them itself, polling both members' /primary
+ * every 25 ms and timing HAProxy's answers; a plain one from the watcher (about 4 reads a second):
+ * the new leader seen as primary, then HAProxy's stats showing it UP.
+ */
+export function switchoverPhases(facts: MeasureInput['strikeFacts'], injectedAt: number, promotedAt: number | undefined, routingSeconds: number | undefined): SwitchoverPhases {
+  const num = (key: string) => (typeof facts?.[key] === 'number' ? (facts[key] as number) : undefined);
+  const [requested, promoted, routed] = [num('requestedAt') ?? injectedAt, num('promotedAt'), num('routedAt')];
+  if (facts?.coordinated === true && promoted !== undefined && routed !== undefined) {
+    return { coordinated: true, patroniSeconds: seconds(promoted - requested), routingSeconds: seconds(routed - promoted), timedBy: "the switchover step: the members' /primary every 25 ms, HAProxy's runtime API answers" };
+  }
+  return {
+    coordinated: false,
+    patroniSeconds: promotedAt !== undefined ? seconds(promotedAt - requested) : undefined,
+    routingSeconds,
+    timedBy: "the watcher: pg_is_in_recovery() and HAProxy's stats page, about 4 reads a second",
+  };
 }
 
 /** The application's downtime through HAProxy, from the watcher's `app` events (none: no application tier). */
@@ -261,6 +307,7 @@ export function drillReport(input: MeasureInput): DrillReport {
     timeToRoutingSeconds: routedAt !== undefined ? seconds(routedAt - injectedAt) : undefined,
     phases,
     splitBrain: o.splitBrain.length > 0,
+    ...(input.kind === 'switchover' ? { switchover: switchoverPhases(input.strikeFacts, injectedAt, promoted?.at, phases.routingSeconds) } : {}),
   };
 
   const objectives = topology.objectives;
@@ -299,7 +346,7 @@ export function drillReport(input: MeasureInput): DrillReport {
     injectedAt: new Date(injectedAt).toISOString(),
     finishedAt: new Date(input.finishedAt).toISOString(),
     figures,
-    predicted: predictDowntime(topology, fault),
+    predicted: predictDowntime(topology, fault, { coordinated: input.strikeFacts?.coordinated === true }),
     objectives: objectives ? { rto_seconds: objectives.rto_seconds, lost_writes: objectives.lost_writes } : undefined,
     verdict: { pass: reasons.length === 0, reasons },
     timeline,

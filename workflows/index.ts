@@ -6,6 +6,7 @@ export { clusterHealthWorkflow } from './cluster-health';
 export { drillWorkflow } from './drill';
 export { switchoverWorkflow } from './switchover';
 export { tuneWorkflow } from './tune';
+export { restartWorkflow } from './restart';
 export { scheduledDrillWorkflow } from './scheduled-drill';
 export { appFailoverWorkflow } from './app-failover';
 export { appObserverWorkflow } from './app-observer';

@@ -60,6 +60,7 @@ export async function runObserved(input: RunbookInput, plan: ObservedPlan): Prom
   let healed = false;
   let strikeAt: number | undefined;
   let strikeFrom: number | undefined;
+  let strikeFacts: StepState['facts'];
   let completed = false;
 
   // The observation starts before the strike, or, for a scheduled one, before the recovery step.
@@ -90,6 +91,7 @@ export async function runObserved(input: RunbookInput, plan: ObservedPlan): Prom
       const at = plan.scheduledAt ?? state.facts?.injectedAt ?? state.facts?.requestedAt;
       if (typeof at === 'number') strikeAt = at;
       if (typeof state.facts?.strikeFrom === 'number') strikeFrom = state.facts.strikeFrom;
+      strikeFacts = state.facts;
       if (plan.holdSeconds) await sleep(`${plan.holdSeconds}s`);
     }
     if (plan.heal && step.id === plan.heal.stepId && state.status === 'done') healed = true;
@@ -127,6 +129,7 @@ export async function runObserved(input: RunbookInput, plan: ObservedPlan): Prom
           finishedAt: Date.now(),
           observation: observed,
           completed,
+          ...(strikeFacts ? { strikeFacts } : {}),
           milestones: outcome.steps
             .filter((st) => st.status === 'done' && st.finishedAt && st.id !== plan.strikeStep)
             .map((st) => ({ id: st.id, summary: st.summary ?? st.title, finishedAt: Date.parse(st.finishedAt!) })),

@@ -14,6 +14,9 @@ interface PatroniStatus {
   role?: string;
   timeline?: number;
   replication?: { application_name?: string; state?: string; sync_state?: string }[];
+  postmaster_start_time?: string;
+  pending_restart?: boolean;
+  server_version?: number;
 }
 
 /**
@@ -34,6 +37,9 @@ async function readNode(topology: Topology, host: ReturnType<typeof dbHosts>[num
       state: status.state,
       timeline: status.timeline,
       replication: status.replication?.map((r) => ({ name: r.application_name ?? '', state: r.state ?? '', syncState: r.sync_state ?? '' })),
+      ...(status.postmaster_start_time ? { postmasterStart: status.postmaster_start_time } : {}),
+      ...(status.pending_restart ? { pendingRestart: true } : {}),
+      ...(status.server_version ? { serverVersion: status.server_version } : {}),
     };
   } catch (err) {
     return { host: host.name, role: 'unknown', error: (err as Error).message };

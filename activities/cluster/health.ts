@@ -15,6 +15,12 @@ export interface NodeReading {
   timeline?: number;
   /** On the primary: its WAL senders (pg_stat_replication), by the replicas' names. */
   replication?: { name: string; state: string; syncState: string }[];
+  /** When PostgreSQL's postmaster started, as Patroni writes it (a rolling restart plans with it). */
+  postmasterStart?: string;
+  /** A changed parameter waits for a restart. */
+  pendingRestart?: boolean;
+  /** PostgreSQL's version number (150018 for 15.18). */
+  serverVersion?: number;
   error?: string;
 }
 

@@ -14,6 +14,7 @@ import { haproxyServers } from '../haproxy/stats';
 import { restUrl } from '../patroni/rest';
 import { resolveSecret } from '../shared/secrets';
 import { currentActivity, heartbeat } from '../shared/step-activity';
+import { progressQuery } from '../../workflows/protocol';
 import { httpGet, sleep } from '../shared/step';
 import { PROBE_DATABASE, PROBE_TABLE } from './probe-database';
 
@@ -28,6 +29,12 @@ export interface ObserveInput {
   /** The observation ends after this long whatever happens. */
   maxSeconds: number;
   intervalMs?: number;
+  /**
+   * A maintenance run's probe, instead of the fault's outage rule: the observation lasts until
+   * this run's step is done or the run stops running (blocked, ended), then settleSeconds of
+   * writes more. Read from the workflow's `progress` query, through the worker's own client.
+   */
+  until?: { workflowId: string; runId: string; stepId: string };
 }
 
 /** A stretch of failed writes: the last acknowledged write before it and the first after it. */
@@ -258,6 +265,30 @@ export async function observeFailover(input: ObserveInput): Promise<FailoverObse
     return !appWasUp || state.last.app === 'up' || Date.now() - last.firstAckAfterAt >= APP_WAIT_MS;
   };
 
+  // ---- a maintenance run's stop rule: its last step done (or the run no longer running), then
+  // writes acknowledged for settleSeconds.
+  let untilSeen: { at: number; why: string } | undefined;
+  let untilAskedAt = 0;
+  const untilReached = async (): Promise<void> => {
+    if (!input.until || untilSeen || Date.now() - untilAskedAt < 1000 || !context) return;
+    untilAskedAt = Date.now();
+    const { workflowId, runId, stepId } = input.until;
+    try {
+      const progress = await context.client.workflow.getHandle(workflowId, runId).query(progressQuery);
+      const step = progress.steps.find((s) => s.id === stepId);
+      if (step?.status === 'done' || step?.status === 'skipped') untilSeen = { at: Date.now(), why: `the run's step ${stepId} is ${step.status}` };
+      else if (progress.status !== 'running') untilSeen = { at: Date.now(), why: `the run is ${progress.status}` };
+    } catch (err) {
+      // A run that has ended answers no query here: the observation has nothing left to watch.
+      if ((err as Error).name === 'WorkflowNotFoundError' || /completed|terminated|not found/i.test((err as Error).message)) untilSeen = { at: Date.now(), why: 'the run ended' };
+    }
+  };
+  const untilSettled = (): boolean => {
+    if (!untilSeen || Date.now() - untilSeen.at < input.settleSeconds * 1000) return false;
+    const last = state.outages[state.outages.length - 1];
+    return !last || (last.firstAckAfterAt !== undefined && Date.now() - last.firstAckAfterAt >= input.settleSeconds * 1000);
+  };
+
   const watching = watch();
   try {
     let tick = Date.now();
@@ -268,7 +299,13 @@ export async function observeFailover(input: ObserveInput): Promise<FailoverObse
         state.lastBeatAt = Date.now();
         heartbeat(state);
       }
-      if (settled()) {
+      if (input.until) {
+        await untilReached();
+        if (untilSettled()) {
+          stoppedBecause = `${untilSeen!.why}, and writes flowed for ${input.settleSeconds} s after it`;
+          break;
+        }
+      } else if (settled()) {
         stoppedBecause = `writes flowed for ${input.settleSeconds} s after the outage, to the leader`;
         break;
       }

@@ -34,7 +34,8 @@ export const haproxyComponent: Component = {
   name: 'haproxy',
   role: 'haproxy',
   service: 'haproxy',
-  packages: () => ['haproxy'],
+  // socat talks to the runtime socket (./runtime.ts) for a coordinated switchover.
+  packages: () => ['haproxy', 'socat'],
   files: (topology, host, secret) => {
     const pem = tlsPemFile(topology, secret);
     return [

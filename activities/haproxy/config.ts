@@ -5,6 +5,7 @@ import type { Host, Topology } from '../../topology/schema';
 import { appHosts, dbHosts } from '../../topology/derive';
 import { assertIdentifier } from '../../topology/identifiers';
 import { hashComment, managedHeader, requireRole } from '../shared/render';
+import { HAPROXY_RUNTIME_SOCKET, POSTGRES_BACKEND } from './runtime';
 
 export const haproxyConfigPath = '/etc/haproxy/haproxy.cfg';
 
@@ -51,9 +52,10 @@ function globalSection(topology: Topology): Section {
       `maxconn ${topology.haproxy.maxconn}`,
       // Debian's packaged haproxy.cfg essentials, kept so the packaged unit and
       // `systemctl reload haproxy` (which runs `haproxy -c` first) keep working:
-      // drop root into a chroot, and the admin socket the package's tools expect.
+      // drop root into a chroot, and the admin socket the package's tools expect. The socket is
+      // also the runtime API a coordinated switchover drives (./runtime.ts): local only.
       'chroot /var/lib/haproxy',
-      'stats socket /run/haproxy/admin.sock mode 660 level admin',
+      `stats socket ${HAPROXY_RUNTIME_SOCKET} mode 660 level admin`,
       'user haproxy',
       'group haproxy',
     ],
@@ -91,7 +93,7 @@ function postgresSection(topology: Topology, bind: string): Section {
   const { haproxy, patroni, postgresql } = topology;
   const { inter, fall, rise } = haproxy.check;
   return {
-    header: 'listen postgres',
+    header: `listen ${POSTGRES_BACKEND}`,
     directives: [
       `bind ${bind}:${haproxy.postgres_port}`,
       'option httpchk',

@@ -28,21 +28,21 @@ async function postSwitchover(topology: Topology, leader: Host, candidate: strin
 
 export type SwitchoverInput = ClusterInput & { candidate?: string; scheduledAt?: string; waitSeconds?: number };
 
-/**
- * A planned switchover to `candidate` (or the best replica): POST /switchover on the leader, then
- * until the candidate holds the leader key. Already done when the candidate leads.
- */
-export async function switchoverTo(input: SwitchoverInput): Promise<StepResult> {
-  const { topology, check } = input;
+/** Who a switchover goes from and to, read now; or the step's result when there is nothing to do. */
+export async function planSwitchover(input: SwitchoverInput): Promise<{ leader: Host; candidate: string } | { done: StepResult }> {
+  const { topology } = input;
   const health = await readClusterHealth(input);
   const candidate = input.candidate ?? bestCandidate(health);
   if (!candidate) throw guardFailed(`cluster ${topology.cluster} has no streaming replica to switch over to`, `see \`haflow list ${topology.cluster}\``);
-  if (health.leader === candidate) return stepResult([], `${candidate} is the leader already`, [], { leader: candidate });
+  if (health.leader === candidate) return { done: stepResult([], `${candidate} is the leader already`, [], { leader: candidate }) };
   const leader = dbHosts(topology).find((h) => h.name === health.leader);
   if (!leader) throw guardFailed(`cluster ${topology.cluster} has no leader to switch over from (${health.problems.join('; ')})`, `see \`haflow list ${topology.cluster}\``);
-  if (check) return stepResult([`would switch over from ${leader.name} to ${candidate}${input.scheduledAt ? ` at ${input.scheduledAt}` : ''}`], '');
-  const requestedAt = Date.now();
-  const answer = await postSwitchover(topology, leader, candidate, input.scheduledAt);
+  return { leader, candidate };
+}
+
+/** POST /switchover on the leader; an answer of 400 or more is the step's failure. */
+export async function requestSwitchover(topology: Topology, leader: Host, candidate: string, scheduledAt?: string): Promise<string> {
+  const answer = await postSwitchover(topology, leader, candidate, scheduledAt);
   if (answer.status >= 400) {
     throw ApplicationFailure.create({
       type: StepFailureTypes.commandFailed,
@@ -51,9 +51,11 @@ export async function switchoverTo(input: SwitchoverInput): Promise<StepResult> 
       details: [{ remedy: `see \`patronictl -c ${patroniConfigPath} list\` on ${leader.name}; a switchover needs a healthy, streaming candidate` }],
     });
   }
-  if (input.scheduledAt) {
-    return stepResult([`scheduled a switchover from ${leader.name} to ${candidate} at ${input.scheduledAt}: ${answer.body}`], '', [], { oldLeader: leader.name, candidate, requestedAt });
-  }
+  return answer.body;
+}
+
+/** Until `candidate` holds the leader key. */
+export async function awaitLeaderKey(input: SwitchoverInput, candidate: string): Promise<void> {
   await waitFor(
     `${candidate} to hold the leader key`,
     async (): Promise<Probe<true>> => {
@@ -62,7 +64,25 @@ export async function switchoverTo(input: SwitchoverInput): Promise<StepResult> 
     },
     { timeoutMs: (input.waitSeconds ?? 60) * 1000, intervalMs: 250 },
   );
-  return stepResult([`switched over from ${leader.name} to ${candidate}: ${answer.body}`], '', [], { oldLeader: leader.name, leader: candidate, requestedAt, doneAt: Date.now() });
+}
+
+/**
+ * A planned switchover to `candidate` (or the best replica): POST /switchover on the leader, then
+ * until the candidate holds the leader key. Already done when the candidate leads. HAProxy finds
+ * out by its own checks (activities/cluster/coordinated-switchover.ts tells it instead).
+ */
+export async function switchoverTo(input: SwitchoverInput): Promise<StepResult> {
+  const plan = await planSwitchover(input);
+  if ('done' in plan) return plan.done;
+  const { leader, candidate } = plan;
+  if (input.check) return stepResult([`would switch over from ${leader.name} to ${candidate}${input.scheduledAt ? ` at ${input.scheduledAt}` : ''}`], '');
+  const requestedAt = Date.now();
+  const answer = await requestSwitchover(input.topology, leader, candidate, input.scheduledAt);
+  if (input.scheduledAt) {
+    return stepResult([`scheduled a switchover from ${leader.name} to ${candidate} at ${input.scheduledAt}: ${answer}`], '', [], { oldLeader: leader.name, candidate, requestedAt });
+  }
+  await awaitLeaderKey(input, candidate);
+  return stepResult([`switched over from ${leader.name} to ${candidate}: ${answer}`], '', [], { oldLeader: leader.name, leader: candidate, requestedAt, doneAt: Date.now() });
 }
 
 /**

@@ -119,6 +119,15 @@ describe('predictDowntime', () => {
     assert.equal(p.expectedSeconds, 10 - 1 + 2 + 0.3 + 1.5 + 3);
     assert.match(p.formula, /ttl - loop_wait\/2/);
   });
+
+  test("a coordinated switchover does not wait for HAProxy's checks: its prediction is the same whatever they are", () => {
+    const slowChecks = { ...lab, haproxy: { ...lab.haproxy, check: { inter: 10, fall: 3, rise: 3 } } };
+    const coordinated = predictDowntime(slowChecks, 'switchover', { coordinated: true });
+    assert.deepEqual(coordinated, predictDowntime(lab, 'switchover', { coordinated: true }));
+    assert.equal(coordinated.expectedSeconds, 1.6);
+    assert.ok(coordinated.expectedSeconds < predictDowntime(lab, 'switchover').expectedSeconds);
+    assert.ok(predictDowntime(slowChecks, 'switchover').expectedSeconds > predictDowntime(lab, 'switchover').expectedSeconds);
+  });
 });
 
 describe('the fault catalog', () => {

@@ -233,8 +233,8 @@ describe('packagesFor', () => {
 
   test('the observer (observer, etcd, haproxy) gets etcd and HAProxy, and no PostgreSQL', () => {
     const observer = hostNamed(lab, 'observer');
-    assert.deepEqual([...packagesFor(lab, observer, 'apt')].sort(), ['etcd-client', 'etcd-server', 'haproxy']);
-    assert.deepEqual([...packagesFor(lab, observer, 'dnf')].sort(), ['etcd', 'haproxy']);
+    assert.deepEqual([...packagesFor(lab, observer, 'apt')].sort(), ['etcd-client', 'etcd-server', 'haproxy', 'socat']);
+    assert.deepEqual([...packagesFor(lab, observer, 'dnf')].sort(), ['etcd', 'haproxy', 'socat']);
   });
 
   test('an app-only node of the distributed layout needs no role packages', () => {
@@ -260,7 +260,7 @@ describe('packagesFor', () => {
     assert.deepEqual([...apt].sort(), ['etcd-client', 'etcd-server', 'patroni', 'postgresql-16', 'python3-etcd', 'python3-psycopg2']);
     const dnf = packagesFor(t, hostNamed(t, 'node-1'), 'dnf');
     assert.deepEqual([...dnf].sort(), ['etcd', 'patroni', 'patroni-etcd', 'postgresql16-server']);
-    assert.deepEqual(packagesFor(t, hostNamed(t, 'node-5'), 'apt'), ['haproxy']);
+    assert.deepEqual(packagesFor(t, hostNamed(t, 'node-5'), 'apt'), ['haproxy', 'socat']);
   });
 });
 

@@ -1,0 +1,76 @@
+// PostgreSQL restarted on one member through Patroni's REST API (POST /restart), as
+// `patronictl restart` does: Patroni stops and starts it with its current configuration, which
+// is what a pending restart after a parameter change needs. A rolling operation restarts the
+// replicas this way, one at a time; the leader is never restarted in place (its writes would
+// stop): it is switched over first, and its demotion restarts it.
+import { ApplicationFailure } from '@temporalio/common';
+import { StepFailureTypes, type HostInput, type StepResult } from '../contract';
+import { guardFailed, hostOf, httpGet, stepResult, waitFor, type Probe } from '../shared/step';
+import { restUrl } from './rest';
+
+/** What GET /patroni says about its member (the fields a restart needs). */
+export interface MemberStatus {
+  role?: string;
+  state?: string;
+  /** "2026-11-29 06:40:12.123456+00:00" */
+  postmaster_start_time?: string;
+  pending_restart?: boolean;
+  server_version?: number;
+}
+
+export async function memberStatus(input: HostInput): Promise<MemberStatus> {
+  const host = hostOf(input);
+  const response = await httpGet(restUrl(input.topology, host, '/patroni'), 3000);
+  if (response.status !== 200 && response.status !== 503) throw new Error(`Patroni's REST API on ${host.name} answered HTTP ${response.status}`);
+  return JSON.parse(response.body) as MemberStatus;
+}
+
+export type RestartInput = HostInput & {
+  /**
+   * The member's postmaster_start_time when the operation was planned: a PostgreSQL that started
+   * at another time has been restarted since (by this step before a lost worker, or by a
+   * demotion). Compared as Patroni reports it, so the clocks of worker and host do not matter.
+   */
+  plannedStart?: string;
+  waitSeconds?: number;
+};
+
+/** PostgreSQL on a replica restarted by Patroni. Idempotent: one restarted since the plan is left alone. */
+export async function restartPostgres(input: RestartInput): Promise<StepResult> {
+  const { topology, check } = input;
+  const host = hostOf(input);
+  const before = await memberStatus(input);
+  const restartedSincePlan = (status: MemberStatus) => status.postmaster_start_time !== undefined && input.plannedStart !== undefined && status.postmaster_start_time !== input.plannedStart;
+  if (restartedSincePlan(before) && before.state === 'running') {
+    return stepResult([], `PostgreSQL on ${host.name} has run since ${before.postmaster_start_time}, restarted since this operation was planned${before.pending_restart ? '; a restart is still pending' : ''}`);
+  }
+  if (before.role === 'master' || before.role === 'primary') {
+    throw guardFailed(
+      `${host.name} is the leader: restarting it in place would stop every write until it is back`,
+      `switch over first (\`haflow switchover ${topology.cluster} --coordinated\`), then restart it as a replica`,
+    );
+  }
+  const pending = before.pending_restart ? ' (a restart was pending)' : '';
+  if (check) return stepResult([`would restart PostgreSQL on ${host.name}${pending}`], '');
+  const response = await fetch(restUrl(topology, host, '/restart'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}', signal: AbortSignal.timeout(120_000) });
+  const body = (await response.text()).trim();
+  if (response.status !== 200) {
+    throw ApplicationFailure.create({
+      type: StepFailureTypes.commandFailed,
+      // 503: Patroni could not restart it now (another action runs); worth another attempt.
+      nonRetryable: response.status < 500,
+      message: `Patroni on ${host.name} did not restart PostgreSQL: HTTP ${response.status} ${body}`,
+      details: [{ remedy: `see \`journalctl -u patroni\` on ${host.name}; \`patronictl restart\` does the same by hand` }],
+    });
+  }
+  const running = await waitFor(
+    `PostgreSQL on ${host.name} to run again after its restart`,
+    async (): Promise<Probe<MemberStatus>> => {
+      const now = await memberStatus(input);
+      if (now.postmaster_start_time === before.postmaster_start_time) return { notYet: `postmaster still the one started at ${now.postmaster_start_time ?? 'unknown'}` };
+      return now.state === 'running' ? { done: now } : { notYet: `Patroni reports ${now.state}` };
+    },
+    { timeoutMs: (input.waitSeconds ?? 120) * 1000, intervalMs: 500 },
+  );
+  return stepResult([`restarted PostgreSQL on ${host.name}${pending}: ${body}`], '', running.pending_restart ? [`a restart is still pending on ${host.name}`] : []);
+}

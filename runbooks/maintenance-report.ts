@@ -1,0 +1,125 @@
+// What a rolling operation (restart, minor upgrade) cost the writers, from the write probe that
+// ran throughout (activities/failover/observe.ts with its `until` rule): every pause, the step
+// that was running when it began, their sum, and the acknowledged writes the leader does not
+// have at the end. The promise is that the switchover's pause is the only one. Pure.
+import type { FailoverObservation } from '../activities/failover/observe';
+import { switchoverPhases, type SwitchoverPhases, type Verdict } from './report';
+
+export interface WritePause {
+  /** When the last write before it was acknowledged (or the first failed, with none before). */
+  from: string;
+  /** From the last acknowledged write before it to the first after it; absent while it lasted to the end. */
+  seconds?: number;
+  failed: number;
+  firstError: string;
+  /** The step that was running when it began. */
+  duringStep?: string;
+}
+
+export interface MaintenanceReport {
+  kind: 'restart' | 'upgrade';
+  cluster: string;
+  startedAt: string;
+  finishedAt: string;
+  pauses: WritePause[];
+  /** The pauses added up. */
+  totalPauseSeconds: number;
+  /** The leader's switchover, timed in two phases. */
+  switchover?: SwitchoverPhases;
+  acknowledgedWrites: number;
+  lostWrites?: number;
+  verdict: Verdict;
+  probe: {
+    intervalMs: number;
+    attempts: number;
+    /** The probe's rows are those with this id. */
+    drill: string;
+    /** The acknowledged sequence numbers, as inclusive ranges. */
+    acked: [number, number][];
+    stoppedBecause: string;
+    lostCheck: string;
+    interruptions: { from: string; to: string }[];
+  };
+  notes: string[];
+}
+
+export interface MaintenanceInput {
+  kind: MaintenanceReport['kind'];
+  cluster: string;
+  startedAt: number;
+  finishedAt: number;
+  observation: FailoverObservation;
+  /** The run's steps with when they ran (epoch ms). */
+  steps: { id: string; startedAt?: number; finishedAt?: number }[];
+  /** The step that switches the leader over: the one expected to pause writes. */
+  switchoverStep: string;
+  switchoverFacts?: Record<string, string | number | boolean>;
+  completed: boolean;
+  notes?: string[];
+}
+
+const seconds = (ms: number) => Math.round(ms / 100) / 10;
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** The step running at `at`; the last one started before it when none was running (between steps). */
+function stepAt(steps: MaintenanceInput['steps'], at: number): string | undefined {
+  const running = steps.find((s) => s.startedAt !== undefined && s.startedAt <= at && (s.finishedAt === undefined || at <= s.finishedAt));
+  if (running) return running.id;
+  return [...steps].filter((s) => s.startedAt !== undefined && s.startedAt <= at).sort((a, b) => a.startedAt! - b.startedAt!).at(-1)?.id;
+}
+
+export function maintenanceReport(input: MaintenanceInput): MaintenanceReport {
+  const o = input.observation;
+  const pauses: WritePause[] = o.outages.map((x) => {
+    const from = x.lastAckAt ?? x.firstFailAt;
+    return {
+      from: iso(from),
+      ...(x.firstAckAfterAt !== undefined ? { seconds: seconds(x.firstAckAfterAt - from) } : {}),
+      failed: x.failed,
+      firstError: x.firstError,
+      duringStep: stepAt(input.steps, x.firstFailAt),
+    };
+  });
+  const total = seconds(o.outages.filter((x) => x.firstAckAfterAt !== undefined).reduce((sum, x) => sum + x.firstAckAfterAt! - (x.lastAckAt ?? x.firstFailAt), 0));
+  const lostWrites = 'count' in o.lost ? o.lost.count : undefined;
+  const switchoverRan = input.steps.find((s) => s.id === input.switchoverStep);
+  const promoted = typeof input.switchoverFacts?.promotedAt === 'number' ? input.switchoverFacts.promotedAt : undefined;
+
+  const reasons: string[] = [];
+  if (!input.completed) reasons.push('the operation did not complete');
+  for (const p of pauses) {
+    if (p.seconds === undefined) reasons.push(`writes had not resumed when the observation ended (failing since ${p.from}: ${p.firstError})`);
+    else if (p.duringStep !== input.switchoverStep) reasons.push(`writes paused ${p.seconds} s during ${p.duringStep ?? 'no step'}, not during the switchover`);
+  }
+  if (pauses.filter((p) => p.duringStep === input.switchoverStep).length > 1) reasons.push('the switchover paused writes more than once');
+  if (lostWrites === undefined) reasons.push(`lost writes could not be counted: ${'error' in o.lost ? o.lost.error : ''}`);
+  else if (lostWrites > 0) reasons.push(`${lostWrites} acknowledged write(s) lost`);
+
+  return {
+    kind: input.kind,
+    cluster: input.cluster,
+    startedAt: iso(input.startedAt),
+    finishedAt: iso(input.finishedAt),
+    pauses,
+    totalPauseSeconds: total,
+    ...(switchoverRan?.startedAt !== undefined && input.switchoverFacts
+      ? { switchover: switchoverPhases(input.switchoverFacts, (input.switchoverFacts.requestedAt as number | undefined) ?? switchoverRan.startedAt, promoted, undefined) }
+      : {}),
+    acknowledgedWrites: o.ackedCount,
+    lostWrites,
+    verdict: { pass: reasons.length === 0, reasons },
+    probe: {
+      intervalMs: o.intervalMs,
+      attempts: o.attempts,
+      drill: o.drill,
+      acked: o.acked,
+      stoppedBecause: o.stoppedBecause,
+      lostCheck: 'count' in o.lost ? `checked on ${o.lost.checkedOn}${o.lost.sample.length ? `; missing: ${o.lost.sample.join(', ')}` : ''}` : o.lost.error,
+      interruptions: o.interruptions.map((i) => ({ from: iso(i.from), to: iso(i.to) })),
+    },
+    notes: [
+      ...(o.interruptions.length > 0 ? ['the probe was interrupted (its worker was lost): writes in those windows were not measured'] : []),
+      ...(input.notes ?? []),
+    ],
+  };
+}

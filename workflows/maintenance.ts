@@ -1,0 +1,87 @@
+// A rolling operation (restart, minor upgrade) with the write probe running throughout: it
+// starts once the probe's database exists and runs until the operation's last step is done
+// (asked of this run's own `progress` query) and writes have flowed a few seconds more. The
+// report states every write pause and the step it began in: the switchover's should be the
+// only one.
+import { proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
+import type * as activities from '../activities';
+import type { FailoverObservation } from '../activities/failover/observe';
+import { ACTIVITY_NAMES } from '../runbooks/activities';
+import { maintenanceReport, type MaintenanceReport } from '../runbooks/maintenance-report';
+import type { Step } from '../runbooks/runbook';
+import type { RunbookInput, RunbookOutcome, StepState } from './protocol';
+import { runRunbook } from './runner';
+
+/** Seconds of undisturbed writes before the first step that may disturb them. */
+const BASELINE_SECONDS = 3;
+/** Seconds of writes after the last step before the probe stops. */
+const SETTLE_SECONDS = 5;
+
+export interface MaintenancePlan {
+  kind: MaintenanceReport['kind'];
+  /** The probe starts after the step whose id begins with this (the probe database's). */
+  probeAfter: string;
+  /** The probe stops once this step is done. */
+  probeUntil: string;
+  /** The leader's switchover step. */
+  switchoverStep: string;
+  /** The longest the operation may take (the probe's bound). */
+  maxMinutes: number;
+}
+
+export interface MaintenanceOutcome extends RunbookOutcome {
+  report?: MaintenanceReport;
+}
+
+const { observeFailover } = proxyActivities<typeof activities>({
+  startToCloseTimeout: '6h',
+  heartbeatTimeout: '20s',
+  retry: { maximumAttempts: 5, initialInterval: '1s' },
+});
+
+export async function runMaintenance(input: RunbookInput, plan: MaintenancePlan): Promise<MaintenanceOutcome> {
+  const { topology } = input;
+  const startedAt = Date.now();
+  const { workflowId, runId } = workflowInfo();
+  let observation: Promise<FailoverObservation> | undefined;
+  let switchoverFacts: StepState['facts'];
+
+  const afterStep = async (step: Step<string>, state: StepState) => {
+    if (input.check) return;
+    if (step.id === plan.switchoverStep) switchoverFacts = state.facts;
+    if (!step.id.startsWith(plan.probeAfter) || observation) return;
+    observation = observeFailover({
+      topology,
+      drill: `${workflowId}/${runId}`,
+      armAfterSeconds: BASELINE_SECONDS,
+      settleSeconds: SETTLE_SECONDS,
+      maxSeconds: plan.maxMinutes * 60,
+      until: { workflowId, runId, stepId: plan.probeUntil },
+    });
+    observation.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
+    await sleep(`${BASELINE_SECONDS}s`);
+  };
+
+  const outcome = await runRunbook(input.runbook, {
+    check: input.check,
+    context: { topology },
+    knownActivities: ACTIVITY_NAMES,
+    hooks: { afterStep },
+  });
+  if (!observation) return outcome;
+  const observed = await observation;
+  const at = (iso?: string) => (iso ? Date.parse(iso) : undefined);
+  const report = maintenanceReport({
+    kind: plan.kind,
+    cluster: topology.cluster,
+    startedAt,
+    finishedAt: Date.now(),
+    observation: observed,
+    steps: outcome.steps.map((s) => ({ id: s.id, startedAt: at(s.startedAt), finishedAt: at(s.finishedAt) })),
+    switchoverStep: plan.switchoverStep,
+    switchoverFacts,
+    completed: true,
+    notes: outcome.skipped.length > 0 ? [`skipped by the operator: ${outcome.skipped.join(', ')}`] : [],
+  });
+  return { ...outcome, report };
+}

@@ -1,0 +1,23 @@
+// The rolling restart's workflow: the steps of runbooks/restart.ts on the step runner, with the
+// write probe throughout (./maintenance.ts).
+import { ApplicationFailure } from '@temporalio/workflow';
+import { RESTART_PROBE_FROM, RESTART_PROBE_UNTIL, type RestartArgs } from '../runbooks/restart';
+import { runMaintenance, type MaintenanceOutcome } from './maintenance';
+import { RunbookFailureTypes, type RunbookInput } from './protocol';
+
+export interface RestartInput extends RunbookInput {
+  restart: RestartArgs;
+}
+
+export async function restartWorkflow(input: RestartInput): Promise<MaintenanceOutcome> {
+  if (input.runbook?.name !== 'restart' || !input.restart) {
+    throw ApplicationFailure.create({ type: RunbookFailureTypes.invalidRunbook, nonRetryable: true, message: 'restartWorkflow runs the restart runbook with its leader and candidate' });
+  }
+  return runMaintenance(input, {
+    kind: 'restart',
+    probeAfter: RESTART_PROBE_FROM,
+    probeUntil: RESTART_PROBE_UNTIL,
+    switchoverStep: `patroni.switchover@${input.restart.candidate}`,
+    maxMinutes: 60,
+  });
+}
