@@ -14,6 +14,8 @@ export interface WritePause {
   firstError: string;
   /** The step that was running when it began. */
   duringStep?: string;
+  /** The probe was interrupted (a lost worker) during it: it lasted at most `seconds`. */
+  upperBound?: true;
 }
 
 export interface MaintenanceReport {
@@ -72,8 +74,10 @@ export function maintenanceReport(input: MaintenanceInput): MaintenanceReport {
   const o = input.observation;
   const pauses: WritePause[] = o.outages.map((x) => {
     const from = x.lastAckAt ?? x.firstFailAt;
+    const interrupted = o.interruptions.some((i) => i.to >= from && i.from <= (x.firstAckAfterAt ?? Infinity));
     return {
       from: iso(from),
+      ...(interrupted ? { upperBound: true as const } : {}),
       ...(x.firstAckAfterAt !== undefined ? { seconds: seconds(x.firstAckAfterAt - from) } : {}),
       failed: x.failed,
       firstError: x.firstError,

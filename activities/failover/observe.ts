@@ -127,7 +127,13 @@ export async function observeFailover(input: ObserveInput): Promise<FailoverObse
   // A new attempt after a lost worker carries on from the last heartbeat.
   const resumed = context?.info.heartbeatDetails as State | undefined;
   const state: State = resumed ?? freshState(input.drill, intervalMs);
-  if (resumed) state.interruptions.push({ from: resumed.lastBeatAt, to: Date.now() });
+  if (resumed) {
+    state.interruptions.push({ from: resumed.lastBeatAt, to: Date.now() });
+    // The lost worker may have written rows after its last heartbeat, with numbers the heartbeat
+    // does not know: skip past every number it could have used, or the next inserts would fail
+    // on the probe table's key and look like an outage.
+    state.seq += Math.ceil((Date.now() - resumed.lastBeatAt) / intervalMs) + 10;
+  }
   const password = resolveSecret(topology.postgresql.superuser.password, 'postgresql.superuser.password');
   const proxy = haproxyHosts(topology)[0];
   const deadline = state.startedAt + input.maxSeconds * 1000;

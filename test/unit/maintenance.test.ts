@@ -122,6 +122,14 @@ test('writes still failing at the end, lost writes, and an unfinished run each f
   assert.equal(report.totalPauseSeconds, 0, 'an open pause has no length to add');
 });
 
+test('a pause the probe did not watch throughout (its worker was lost) is an upper bound', () => {
+  const outage = { lastAckAt: at(29), firstFailAt: at(30.3), firstAckAfterAt: at(31.5), failed: 11, firstError: 'terminating connection' };
+  const report = maintenanceReport({ ...input([outage]), observation: { ...observation([outage]), interruptions: [{ from: at(29.1), to: at(30.2) }] } });
+  assert.equal(report.pauses[0].upperBound, true);
+  assert.match(formatMaintenanceSummary(report), /write pauses +at most 2\.5 s during patroni\.switchover@node2/);
+  assert.equal(maintenanceReport(input([outage])).pauses[0].upperBound, undefined);
+});
+
 test('a pause between two steps is put on the step that ran last before it', () => {
   const report = maintenanceReport(input([{ lastAckAt: at(20), firstFailAt: at(20.0005), firstAckAfterAt: at(20.4), failed: 2, firstError: 'x' }]));
   assert.equal(report.pauses[0].duringStep, 'patroni.streaming@node2');
