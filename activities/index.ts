@@ -18,6 +18,7 @@ import * as patroniDynamic from './patroni/dynamic-config';
 import * as patroniFailover from './patroni/failover';
 import * as patroniRestart from './patroni/restart';
 import * as postgres from './postgres/activities';
+import * as postgresUpgrade from './postgres/upgrade';
 import * as preflight from './preflight';
 import * as temporalOperations from './temporal/operations';
 import { stepActivity } from './shared/step-activity';
@@ -59,6 +60,9 @@ export const cancelScheduledSwitchover = stepActivity(patroniFailover.cancelSche
 export const awaitRecovery = stepActivity(patroniFailover.awaitRecovery);
 export const replicaRejoined = stepActivity(patroniFailover.replicaRejoined);
 export const restartPostgres = stepActivity(patroniRestart.restartPostgres);
+export const upgradePostgresPackages = stepActivity(postgresUpgrade.upgradePostgresPackages);
+export const postgresRunsInstalledVersion = stepActivity(postgresUpgrade.postgresRunsInstalledVersion);
+export const postgresVersionsAgree = stepActivity(postgresUpgrade.postgresVersionsAgree);
 
 // Not steps: read by workflows themselves.
 export const readClusterHealth = stepActivity(cluster.readClusterHealth);

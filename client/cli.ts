@@ -11,7 +11,7 @@ import { defaultServerDbFile } from './dev-server';
 import { defineLabCommands } from './lab-command';
 import { defineObserverCommands } from './observer-commands';
 import { defineScheduleCommands } from './schedule-commands';
-import { drillCommand, reportsCommand, restartCommand, switchoverCommand, tuneCommand } from './failover-commands';
+import { drillCommand, reportsCommand, restartCommand, switchoverCommand, tuneCommand, upgradeCommand } from './failover-commands';
 import { cancelCommand, installCommand, listCommand, planCheckCommand, planCommand, resumeCommand, serverCommand, statusCommand, topologyNamed } from './operator-commands';
 
 /** Exit codes: 0 ok, 1 the operation failed or found problems, 2 bad usage. */
@@ -113,6 +113,17 @@ export async function main(argv: string[]): Promise<number> {
     .option('--detach', 'start it and return at once')
     .option('--json', 'print the report as JSON (the progress goes to stderr)')
     .action(onCluster(restartCommand));
+
+  program
+    .command('upgrade')
+    .description("a rolling minor upgrade of PostgreSQL: each replica's packages upgraded, restarted and streaming again, then the leader's after a coordinated switchover; versions checked before and after, the write probe throughout")
+    .argument('<cluster>', 'cluster name, or a topology YAML file')
+    .option('--minor', 'the newest minor version of the same major version that the hosts\' package sources offer (the only kind there is)')
+    .option('--to <host>', 'the replica the leader is switched over to (default: the streaming replica least behind)')
+    .option('--plan', 'print the steps for the cluster as it is now, and start nothing')
+    .option('--detach', 'start it and return at once')
+    .option('--json', 'print the report as JSON (the progress goes to stderr)')
+    .action(onCluster(upgradeCommand));
 
   program
     .command('switchover')

@@ -7,6 +7,8 @@ import type { ClusterHealth } from '../activities/cluster/health';
 import { bestCandidate } from '../activities/patroni/failover';
 import { drillSteps, drillTarget } from '../runbooks/drill';
 import { restartSteps } from '../runbooks/restart';
+import { upgradeSteps } from '../runbooks/upgrade';
+import { serverVersionText } from '../activities/postgres/upgrade';
 import { tunedTopology, tuneSteps, type TuneArgs } from '../runbooks/tune';
 import { FAULT_NAMES, FAULTS, faultProblems, type FaultName } from '../topology/faults';
 import { TASK_QUEUE } from '../connection/temporal';
@@ -203,6 +205,38 @@ export async function restartCommand(topology: Topology, opts: { to?: string; pl
   say(`started the rolling restart of cluster ${topology.cluster} (${about}): workflow ${handle.workflowId}`);
   if (opts.detach) return 0;
   return follow(handle, topology.cluster, 'restart', {}, { json: opts.json });
+}
+
+/**
+ * `haflow upgrade --minor`: PostgreSQL's packages of the same major version upgraded node by node,
+ * replicas first, the leader after a coordinated switchover, with the write probe throughout.
+ * Exit 0 when it completed and the switchover's pause was the only one, 1 otherwise, 2 when refused.
+ */
+export async function upgradeCommand(topology: Topology, opts: { minor?: boolean; to?: string; plan?: boolean; detach?: boolean; json?: boolean }): Promise<number> {
+  if (!opts.minor) {
+    say(`upgrade refused: only --minor exists (the newest ${topology.postgresql.version}.x of the same major version); a major version needs pg_upgrade, which haflow does not run`);
+    return 2;
+  }
+  const health = await healthyOrSay(topology, 'upgrade');
+  if (!health) return 2;
+  const candidate = opts.to ?? bestCandidate(health);
+  const problem = candidate ? (opts.to ? candidateProblem(topology, health, opts.to) : undefined) : 'there is no streaming replica to switch the leader over to';
+  if (problem || !candidate) {
+    say(`upgrade refused: ${problem}`);
+    return 2;
+  }
+  const versionsBefore = Object.fromEntries(health.nodes.filter((n) => n.serverVersion).map((n) => [n.host, serverVersionText(n.serverVersion!)]));
+  const args = { leader: health.leader!, candidate, versionsBefore };
+  const about = `PostgreSQL ${Object.entries(versionsBefore).map(([h, v]) => `${h} ${v}`).join(', ')}; replicas first, then ${health.leader} after a coordinated switchover to ${candidate}`;
+  if (opts.plan) {
+    say(formatPlan(upgradeSteps(topology, args), about));
+    return 0;
+  }
+  const client = await connect();
+  const handle = await startRunbook(client, 'upgrade', topology, args);
+  say(`started the rolling minor upgrade of cluster ${topology.cluster} (${about}): workflow ${handle.workflowId}`);
+  if (opts.detach) return 0;
+  return follow(handle, topology.cluster, 'upgrade', {}, { json: opts.json });
 }
 
 /** `haflow tune`: the cluster moved to a timing profile or a synchronous mode; --plan and --check as for the install. */

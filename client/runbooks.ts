@@ -7,6 +7,7 @@ import { installSteps } from '../runbooks/install';
 import { stepIdProblems, type Runbook } from '../runbooks/runbook';
 import { restartSteps, type RestartArgs } from '../runbooks/restart';
 import { switchoverSteps, type SwitchoverArgs } from '../runbooks/switchover';
+import { upgradeSteps, type UpgradeArgs } from '../runbooks/upgrade';
 import { tuneSteps } from '../runbooks/tune';
 import type * as workflows from '../workflows';
 
@@ -31,6 +32,7 @@ export const RUNBOOKS = {
   switchover: kind<SwitchoverArgs>({ workflowType: 'switchoverWorkflow', steps: switchoverSteps, input: (_topology, args) => ({ switchover: args }) }),
   tune: kind<void>({ workflowType: 'tuneWorkflow', steps: (topology) => tuneSteps(topology) }),
   restart: kind<RestartArgs>({ workflowType: 'restartWorkflow', steps: restartSteps, input: (_topology, args) => ({ restart: args }) }),
+  upgrade: kind<UpgradeArgs>({ workflowType: 'upgradeWorkflow', steps: upgradeSteps, input: (_topology, args) => ({ upgrade: args }) }),
 };
 
 export type RunbookName = keyof typeof RUNBOOKS;

@@ -8,12 +8,12 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSy
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Host, Topology } from '../topology';
-import { LAB_PACKAGES, LAB_USER, labPaths, labSources } from './paths';
+import { LAB_PACKAGES, LAB_USER, labPaths, labSources, USR_OVERLAY } from './paths';
 
 const run = promisify(execFile);
 
 /** Bump when the image recipe changes, so existing images are rebuilt. */
-const IMAGE_RECIPE = 3;
+const IMAGE_RECIPE = 4;
 
 /** Units Debian enables at install that a lab machine keeps enabled (its sshd is the lab's own). */
 const PACKAGE_UNITS = ['etcd.service', 'haproxy.service', 'nginx.service', 'patroni.service', 'postgresql.service'];
@@ -35,10 +35,12 @@ export async function ensureImage(): Promise<void> {
   rmSync(image, { recursive: true, force: true });
   mkdirSync(join(image, 'var', 'lib'), { recursive: true });
   // What a fresh install leaves: Debian's configs and its default PostgreSQL cluster (15/main).
-  for (const dir of ['etc', 'var/lib/postgresql', 'var/lib/etcd', 'var/lib/haproxy', 'var/lib/nginx']) {
+  for (const dir of ['etc', 'var/lib/postgresql', 'var/lib/etcd', 'var/lib/haproxy', 'var/lib/nginx', 'var/lib/dpkg', 'var/lib/apt', 'var/cache/apt']) {
+    mkdirSync(join(image, dir, '..'), { recursive: true });
     await run('cp', ['-a', `/${dir}`, join(image, dir)]);
   }
-  for (const dir of ['home', 'opt', 'data', 'var/log/journal', 'var/log/nginx', 'var/log/postgresql']) {
+  // The box's /usr is the lower layer of each machine's /usr; what a machine installs lands here.
+  for (const dir of ['home', 'opt', 'data', 'var/log/journal', 'var/log/nginx', 'var/log/postgresql', USR_OVERLAY.upper, USR_OVERLAY.work]) {
     mkdirSync(join(image, dir), { recursive: true });
   }
   await run('chown', ['postgres:postgres', join(image, 'var/log/postgresql')]);

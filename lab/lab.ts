@@ -1,7 +1,7 @@
 // The lab: real machines on one box for a topology whose hosts have loopback addresses.
 // haflow talks to them exactly as to servers: addresses, an SSH user, a key, known_hosts.
 import { existsSync, mkdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { loadTopology, type Host, type Topology } from '../topology';
 import { createMachineDisk, ensureImage, writeKnownHosts } from './disk';
 import {
@@ -16,7 +16,7 @@ import {
   type RunningMachine,
 } from './machines';
 import { addPartition, dropTrafficTo, healAll, listRules, removeChain, restoreTrafficTo, type Partition } from './network';
-import { labPaths, PRIVATE_DIRS } from './paths';
+import { labPaths, PRIVATE_DIRS, USR_OVERLAY } from './paths';
 import { checkPrerequisites, ensureKeyPair, ensureTlsCertificate, installSystemctl, LabError } from './prereq';
 
 
@@ -59,6 +59,12 @@ function assertLoopback(topology: Topology, file: string): void {
   }
 }
 
+/** The machine's disk has every directory a machine keeps of its own. */
+function diskComplete(name: string): boolean {
+  const root = labPaths.machine(name);
+  return [...PRIVATE_DIRS, USR_OVERLAY.upper, USR_OVERLAY.work].every((dir) => existsSync(join(root, dir)));
+}
+
 export class Lab {
   private constructor(
     readonly topology: Topology,
@@ -82,7 +88,8 @@ export class Lab {
       }
     }
     const sameLab = previous?.topologyFile === file && !options.wipe;
-    const fresh = topology.hosts.filter((h) => !sameLab || !existsSync(labPaths.machine(h.name)));
+    // A disk made by an older recipe (without a directory a machine now has of its own) is made again, bare.
+    const fresh = topology.hosts.filter((h) => !sameLab || !diskComplete(h.name));
     const knownHosts = await Promise.all(topology.hosts.map((h) => (fresh.includes(h) ? createMachineDisk(topology, h) : undefined)));
     if (fresh.length > 0) writeKnownHosts(mergeKnownHosts(topology, knownHosts));
     for (const host of topology.hosts) {

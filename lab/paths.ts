@@ -23,6 +23,9 @@ export const labPaths = {
   state: join(LAB_ROOT, 'state.json'),
 };
 
+/** In a machine's root: the upper and work directories of its /usr overlay (the box's /usr below). */
+export const USR_OVERLAY = { upper: 'usr.upper', work: 'usr.work' } as const;
+
 /** Source files of the lab shipped in this repository. */
 export const labSources = {
   init: join(__dirname, 'machine', 'init.sh'),
@@ -39,9 +42,16 @@ export const CGROUP_PARENT = 'haflow-lab';
 /** iptables chain holding every partition rule, jumped to from OUTPUT. */
 export const IPTABLES_CHAIN = 'HAFLOW-LAB';
 
-/** Host directories replaced by each machine's own copy (its "disk"). */
+/**
+ * Host directories replaced by each machine's own copy (its "disk"). dpkg's and apt's state are
+ * among them and /usr is the machine's own too (an overlay, see machine/init.sh), so a package
+ * installed, upgraded or downgraded on one machine changes that machine alone.
+ */
 export const PRIVATE_DIRS = [
   'etc',
+  'var/lib/dpkg',
+  'var/lib/apt',
+  'var/cache/apt',
   'home',
   'var/lib/postgresql',
   'var/lib/etcd',

@@ -53,6 +53,9 @@ export const ACTIVITY_NAMES = [
   'awaitRecovery',
   'replicaRejoined',
   'restartPostgres',
+  'upgradePostgresPackages',
+  'postgresRunsInstalledVersion',
+  'postgresVersionsAgree',
 ] as const satisfies readonly ActivityName[];
 
 /** Compiles only while ACTIVITY_NAMES lists every activity: add a new one above. */

@@ -30,6 +30,8 @@ export interface MaintenanceReport {
   switchover?: SwitchoverPhases;
   acknowledgedWrites: number;
   lostWrites?: number;
+  /** A minor upgrade's PostgreSQL versions per node, before and after. */
+  versions?: { before: Record<string, string>; after: Record<string, string> };
   verdict: Verdict;
   probe: {
     intervalMs: number;
@@ -57,6 +59,7 @@ export interface MaintenanceInput {
   switchoverStep: string;
   switchoverFacts?: Record<string, string | number | boolean>;
   completed: boolean;
+  versions?: MaintenanceReport['versions'];
   notes?: string[];
 }
 
@@ -111,6 +114,7 @@ export function maintenanceReport(input: MaintenanceInput): MaintenanceReport {
       : {}),
     acknowledgedWrites: o.ackedCount,
     lostWrites,
+    ...(input.versions ? { versions: input.versions } : {}),
     verdict: { pass: reasons.length === 0, reasons },
     probe: {
       intervalMs: o.intervalMs,

@@ -7,6 +7,7 @@ export { drillWorkflow } from './drill';
 export { switchoverWorkflow } from './switchover';
 export { tuneWorkflow } from './tune';
 export { restartWorkflow } from './restart';
+export { upgradeWorkflow } from './upgrade';
 export { scheduledDrillWorkflow } from './scheduled-drill';
 export { appFailoverWorkflow } from './app-failover';
 export { appObserverWorkflow } from './app-observer';

@@ -27,6 +27,8 @@ export interface MaintenancePlan {
   switchoverStep: string;
   /** The longest the operation may take (the probe's bound). */
   maxMinutes: number;
+  /** A minor upgrade's versions when planned; the versions after come from its `postgres.version@<host>` steps. */
+  versionsBefore?: Record<string, string>;
 }
 
 export interface MaintenanceOutcome extends RunbookOutcome {
@@ -83,6 +85,14 @@ export async function runMaintenance(input: RunbookInput, plan: MaintenancePlan)
     switchoverStep: plan.switchoverStep,
     switchoverFacts,
     completed: true,
+    ...(plan.versionsBefore
+      ? {
+          versions: {
+            before: plan.versionsBefore,
+            after: Object.fromEntries(outcome.steps.filter((s) => s.id.startsWith('postgres.version@') && typeof s.facts?.version === 'string').map((s) => [s.host ?? s.id.split('@')[1], s.facts!.version as string])),
+          },
+        }
+      : {}),
     notes: outcome.skipped.length > 0 ? [`skipped by the operator: ${outcome.skipped.join(', ')}`] : [],
   });
   return { ...outcome, report };

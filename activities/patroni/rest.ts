@@ -1,7 +1,8 @@
 // Patroni's REST API as haflow reads it: the cluster's members, their roles, states and lag.
 import type { Host, Topology } from '../../topology';
 import { dbHosts } from '../../topology';
-import { httpGet } from '../shared/step';
+import type { HostInput } from '../contract';
+import { hostOf, httpGet } from '../shared/step';
 
 export interface PatroniMember {
   name: string;
@@ -32,3 +33,20 @@ export async function patroniCluster(topology: Topology): Promise<{ members: Pat
   throw new Error(`no Patroni REST API answered (${errors.join('; ')})`);
 }
 
+/** What GET /patroni says about its member (the fields a restart needs). */
+export interface MemberStatus {
+  role?: string;
+  state?: string;
+  /** "2026-11-29 06:40:12.123456+00:00" */
+  postmaster_start_time?: string;
+  pending_restart?: boolean;
+  server_version?: number;
+}
+
+/** GET /patroni on one member: its own view (200 on the leader, 503 with the same body elsewhere). */
+export async function memberStatus(input: HostInput): Promise<MemberStatus> {
+  const host = hostOf(input);
+  const response = await httpGet(restUrl(input.topology, host, '/patroni'), 3000);
+  if (response.status !== 200 && response.status !== 503) throw new Error(`Patroni's REST API on ${host.name} answered HTTP ${response.status}`);
+  return JSON.parse(response.body) as MemberStatus;
+}

@@ -5,25 +5,9 @@
 // stop): it is switched over first, and its demotion restarts it.
 import { ApplicationFailure } from '@temporalio/common';
 import { StepFailureTypes, type HostInput, type StepResult } from '../contract';
-import { guardFailed, hostOf, httpGet, stepResult, waitFor, type Probe } from '../shared/step';
-import { restUrl } from './rest';
-
-/** What GET /patroni says about its member (the fields a restart needs). */
-export interface MemberStatus {
-  role?: string;
-  state?: string;
-  /** "2026-11-29 06:40:12.123456+00:00" */
-  postmaster_start_time?: string;
-  pending_restart?: boolean;
-  server_version?: number;
-}
-
-export async function memberStatus(input: HostInput): Promise<MemberStatus> {
-  const host = hostOf(input);
-  const response = await httpGet(restUrl(input.topology, host, '/patroni'), 3000);
-  if (response.status !== 200 && response.status !== 503) throw new Error(`Patroni's REST API on ${host.name} answered HTTP ${response.status}`);
-  return JSON.parse(response.body) as MemberStatus;
-}
+import { installedServerVersion, serverVersionText } from '../postgres/upgrade';
+import { guardFailed, hostOf, onHost, stepResult, waitFor, type Probe } from '../shared/step';
+import { memberStatus, restUrl, type MemberStatus } from './rest';
 
 export type RestartInput = HostInput & {
   /**
@@ -32,6 +16,11 @@ export type RestartInput = HostInput & {
    * demotion). Compared as Patroni reports it, so the clocks of worker and host do not matter.
    */
   plannedStart?: string;
+  /**
+   * Restarted until PostgreSQL runs the version of its installed binaries (a minor upgrade), rather
+   * than once since the plan: a demotion that restarted it before its packages changed is not enough.
+   */
+  untilInstalledVersion?: boolean;
   waitSeconds?: number;
 };
 
@@ -40,9 +29,15 @@ export async function restartPostgres(input: RestartInput): Promise<StepResult> 
   const { topology, check } = input;
   const host = hostOf(input);
   const before = await memberStatus(input);
-  const restartedSincePlan = (status: MemberStatus) => status.postmaster_start_time !== undefined && input.plannedStart !== undefined && status.postmaster_start_time !== input.plannedStart;
-  if (restartedSincePlan(before) && before.state === 'running') {
-    return stepResult([], `PostgreSQL on ${host.name} has run since ${before.postmaster_start_time}, restarted since this operation was planned${before.pending_restart ? '; a restart is still pending' : ''}`);
+  if (input.untilInstalledVersion) {
+    const installed = await onHost(input, (ssh) => installedServerVersion(ssh, topology));
+    const running = before.server_version ? serverVersionText(before.server_version) : undefined;
+    if (running === installed && before.state === 'running') return stepResult([], `PostgreSQL on ${host.name} runs ${running}, the installed version`);
+  } else {
+    const restartedSincePlan = (status: MemberStatus) => status.postmaster_start_time !== undefined && input.plannedStart !== undefined && status.postmaster_start_time !== input.plannedStart;
+    if (restartedSincePlan(before) && before.state === 'running') {
+      return stepResult([], `PostgreSQL on ${host.name} has run since ${before.postmaster_start_time}, restarted since this operation was planned${before.pending_restart ? '; a restart is still pending' : ''}`);
+    }
   }
   if (before.role === 'master' || before.role === 'primary') {
     throw guardFailed(

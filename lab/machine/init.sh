@@ -15,10 +15,12 @@ cd /
 # Nothing mounted here may leak to the host or to the other machines.
 mount --make-rprivate /
 
-# The machine's disk: its own /etc, state directories, logs, /opt and /data.
+# The machine's disk: its own /etc, state directories (dpkg's and apt's too), logs, /opt and /data.
 for dir in $LAB_PRIVATE_DIRS; do
   mount --bind "$root/$dir" "/$dir"
 done
+# Its own /usr: the box's below, what the machine installs (a package upgrade) in its root.
+mount -t overlay overlay -o "lowerdir=/usr,upperdir=$root/usr.upper,workdir=$root/usr.work" /usr
 # A daemonless systemctl (Debian's `systemctl` package) and a journalctl that reads its logs.
 mount --bind "$labbin/systemctl" /usr/bin/systemctl
 mount --bind "$labbin/journalctl" /usr/bin/journalctl

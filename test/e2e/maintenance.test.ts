@@ -5,6 +5,7 @@
 // stats page of HAProxy, and each acknowledged probe write read back from the final leader.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +14,8 @@ import type { MaintenanceOutcome } from '../../workflows/maintenance';
 import { clusterWorkflowId } from '../../workflows/ids';
 import { probeRowsOn, waitHealthy } from '../support/cluster';
 import { completedOrBlocked, haflowCli, labSecrets, startInstall, waitForProgress } from '../support/install';
-import { labTopology, useLab } from '../support/lab';
+import { labTopology, sshRun, useLab } from '../support/lab';
+import { requires } from '../support/requires';
 import { useServerWithWorkerProcesses } from '../support/worker-process';
 
 labSecrets();
@@ -37,9 +39,28 @@ async function postmasterStart(node: string): Promise<string> {
   return status.postmaster_start_time;
 }
 
+/** The older of the two PostgreSQL 15 versions Debian serves (the release's, below its security update's), if there are two. */
+function olderPostgres(): { version: string; minor: string } | undefined {
+  const out = spawnSync('apt-cache', ['madison', 'postgresql-15'], { encoding: 'utf8' }).stdout ?? '';
+  const versions = [...new Set(out.split('\n').map((l) => l.split('|')[1]?.trim()).filter(Boolean))];
+  if (versions.length < 2) return undefined;
+  const sorted = versions.sort((a, b) => spawnSync('dpkg', ['--compare-versions', a, 'lt', b]).status === 0 ? -1 : 1);
+  return { version: sorted[0], minor: sorted[0].replace(/-.*$/, '') };
+}
+const older = olderPostgres();
+const noOlder = requires(older ? false : "Debian's package sources offer one PostgreSQL 15 version only, so no minor upgrade can be tried");
+
 test(`switchover --coordinated back and forth ${COORDINATED_ROUNDS} times: HAProxy told at once, exactly the leader routed after each, every acknowledged write on the final leader`, async () => {
   const lab = currentLab();
   await workers.start();
+  // The DB nodes start on the older minor version, each machine with its own packages, so the
+  // last test can upgrade them.
+  if (older) {
+    for (const node of ['node1', 'node2']) {
+      const downgrade = await sshRun(lab, node, `DEBIAN_FRONTEND=noninteractive apt-get install -y -q --allow-downgrades -o Dpkg::Options::=--force-confold postgresql-15=${older.version} postgresql-client-15=${older.version}`, { sudo: true });
+      assert.equal(downgrade.code, 0, downgrade.stderr);
+    }
+  }
   assert.equal((await completedOrBlocked(await startInstall(server(), lab.topology))).status, 'completed');
   let health = await waitHealthy(lab);
   const reports: DrillReport[] = [];
@@ -108,4 +129,32 @@ test('a rolling restart with its worker killed mid-run: a new worker finishes it
     for (let seq = first; seq <= last; seq++) assert.ok(rows.has(seq), `acknowledged write ${seq} is on the leader ${after.leader}`);
   }
   assert.ok(report.acknowledgedWrites > 100, `the probe wrote throughout: ${report.acknowledgedWrites} acknowledged`);
+});
+
+test('upgrade --minor: every node from the older PostgreSQL 15 to the newer, replicas first, the leader after a coordinated switchover; the switchover the only write pause, nothing lost', { skip: noOlder }, async () => {
+  const lab = currentLab();
+  const before = await waitHealthy(lab);
+  const dbNodes = lab.topology.hosts.filter((h) => h.roles.includes('db')).map((h) => h.name);
+  const running = async (node: string) => {
+    const status = (await (await fetch(`http://${lab.host(node).address}:8008/patroni`)).json()) as { server_version: number };
+    return `${Math.floor(status.server_version / 10000)}.${status.server_version % 10000}`;
+  };
+  for (const node of dbNodes) assert.equal(await running(node), older!.minor, `${node} runs the older version before`);
+
+  const run = await cli('upgrade', lab.topologyFile, '--minor');
+  assert.equal(run.code, 0, run.out);
+  assert.match(run.out, /upgrade of cluster lab-standalone: PASS/);
+  const newer = (await sshRun(lab, 'node1', '/usr/lib/postgresql/15/bin/postgres --version')).stdout.match(/\(PostgreSQL\) (\S+)/)![1];
+  assert.notEqual(newer, older!.minor);
+  assert.match(run.out, new RegExp(`versions +node1 ${older!.minor.replace('.', '\\.')} → ${newer.replace('.', '\\.')}, node2 ${older!.minor.replace('.', '\\.')} → ${newer.replace('.', '\\.')}`));
+  assert.match(run.out, /write pauses +(at most )?\d+\.\d s during patroni\.switchover@\S+; total/);
+  assert.match(run.out, /lost writes +0 of \d+ acknowledged/);
+
+  // Against the daemons and the packages: every node runs the newer version, installed on its own disk.
+  const after = await waitHealthy(lab);
+  assert.notEqual(after.leader, before.leader, 'the leader was switched over');
+  for (const node of dbNodes) {
+    assert.equal(await running(node), newer, `${node} runs ${newer}`);
+    assert.doesNotMatch((await sshRun(lab, node, 'dpkg-query -W -f=\'${Version}\' postgresql-15')).stdout, new RegExp(`^${older!.version.replace(/[.+]/g, '\\$&')}$`));
+  }
 });

@@ -70,6 +70,19 @@ describe('lab machines', () => {
     assert.equal(existsSync('/etc/patroni/marker'), false, 'the box must not see it either');
   });
 
+  test("a package's files and dpkg's records are each machine's own: what one machine writes under /usr and /var/lib/dpkg reaches neither the others nor the box", async () => {
+    const lab = currentLab();
+    const name = `haflow-lab-marker-${process.pid}`;
+    for (const dir of ['/usr/share', '/var/lib/dpkg']) {
+      await sshRun(lab, 'db1', `echo db1 > ${dir}/${name}`, { sudo: true });
+      assert.equal((await sshRun(lab, 'db1', `cat ${dir}/${name}`)).stdout.trim(), 'db1');
+      assert.equal((await sshRun(lab, 'db2', `test -e ${dir}/${name} && echo present || echo absent`)).stdout.trim(), 'absent', `db2's ${dir}`);
+      assert.equal(existsSync(`${dir}/${name}`), false, `the box's ${dir}`);
+    }
+    // What the machine installs stays on its disk, in its overlay's upper layer.
+    assert.equal(readFileSync(join(labPaths.machine('db1'), 'usr.upper', 'share', name), 'utf8').trim(), 'db1');
+  });
+
   test('ps on a machine shows only its own processes', async () => {
     const lab = currentLab();
     await startSleeper(lab, 'app1', 4242);

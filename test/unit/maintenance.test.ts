@@ -8,6 +8,8 @@ import type { FailoverObservation } from '../../activities/failover/observe';
 import { formatMaintenanceSummary } from '../../client/report';
 import { maintenanceReport, type MaintenanceInput } from '../../runbooks/maintenance-report';
 import { restartSteps } from '../../runbooks/restart';
+import { upgradeSteps } from '../../runbooks/upgrade';
+import { parseAptPolicy, parsePostgresVersion, serverVersionText } from '../../activities/postgres/upgrade';
 import { flattenSteps, stepIdProblems } from '../../runbooks/runbook';
 import { loadTopology } from '../../topology';
 import { generic } from '../support/topologies';
@@ -135,4 +137,28 @@ test('a pause between two steps is put on the step that ran last before it', () 
   assert.equal(report.pauses[0].duringStep, 'patroni.streaming@node2');
   const between = maintenanceReport({ ...input([{ lastAckAt: at(45), firstFailAt: at(45.1), firstAckAfterAt: at(45.4), failed: 2, firstError: 'x' }]), steps: steps.filter((s) => s.id !== 'restart.healthy-after') });
   assert.equal(between.pauses[0].duringStep, 'patroni.switchover@node2');
+});
+
+test('upgrade --minor: packages, restart until the installed version runs, streaming and the version, node by node; the leader after a coordinated switchover; one version at the end', () => {
+  const three = generic();
+  const db = three.hosts.filter((h) => h.roles.includes('db')).map((h) => h.name);
+  const runbook = upgradeSteps(three, { leader: db[0], candidate: db[1], versionsBefore: { [db[0]]: '16.4', [db[1]]: '16.4', [db[2]]: '16.4' } });
+  assert.deepEqual(stepIdProblems(runbook), []);
+  const perNode = (h: string) => [`postgres.packages@${h}`, `postgres.restart@${h}`, `patroni.streaming@${h}`, `postgres.version@${h}`];
+  assert.deepEqual(
+    flattenSteps(runbook).map((s) => s.id),
+    ['upgrade.gate', `postgres.probe-database@${db[0]}`, ...perNode(db[2]), ...perNode(db[1]), `patroni.switchover@${db[1]}`, 'upgrade.recovered', `patroni.rejoined@${db[0]}`, ...perNode(db[0]), 'upgrade.versions', 'upgrade.write', 'upgrade.healthy-after'],
+  );
+  // The old leader was restarted by its demotion before its packages changed: its restart goes by version, not by start time.
+  assert.deepEqual(flattenSteps(runbook).find((s) => s.id === `postgres.restart@${db[0]}`)!.input, { host: db[0], untilInstalledVersion: true, waitSeconds: 150 });
+});
+
+test("what apt and PostgreSQL say about versions, read", () => {
+  const policy = ['postgresql-15:', '  Installed: 15.18-0+deb12u1', '  Candidate: 15.20-0+deb12u1', '  Version table:', '     15.20-0+deb12u1 500', ' *** 15.18-0+deb12u1 500'].join('\n');
+  assert.deepEqual(parseAptPolicy(policy), { installed: '15.18-0+deb12u1', candidate: '15.20-0+deb12u1' });
+  assert.deepEqual(parseAptPolicy('libpq5:\n  Installed: (none)\n  Candidate: 15.20-0+deb12u1\n'), { installed: undefined, candidate: '15.20-0+deb12u1' });
+  assert.equal(serverVersionText(150020), '15.20');
+  assert.equal(serverVersionText(90624), '9.6.24');
+  assert.equal(parsePostgresVersion('postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)'), '15.18');
+  assert.equal(parsePostgresVersion('command not found'), undefined);
 });
