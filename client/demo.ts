@@ -21,7 +21,7 @@ import { loadTopology } from '../topology';
 import { createWorker } from '../worker/worker';
 import { defaultServerDbFile, findTemporalCli, portOr, startEmbeddedServer } from './dev-server';
 import { fitterFor } from './fit';
-import { drillCommand, reportsCommand, restartCommand } from './failover-commands';
+import { drillCommand, reportsCommand, restartCommand, upgradeCommand } from './failover-commands';
 import { scheduleCreateCommand, scheduleListCommand, scheduleTriggerCommand } from './schedule-commands';
 import { deleteSchedule } from './schedules';
 import { connect } from './command-support';
@@ -178,6 +178,9 @@ export async function demo(options: { keep?: boolean }): Promise<number> {
       say("    switchover (HAProxy told through its runtime API the moment the new leader is primary); the write probe runs");
       say('    throughout and the report gives every write pause and the step it began in\n');
       code = await restartCommand(topology, {});
+      say("\n    A minor upgrade of PostgreSQL takes the same path, each node's packages upgraded before its restart; here its plan");
+      say("    (the lab's machines already run the newest 15.x Debian offers: `haflow upgrade lab-standalone --minor` would change nothing)\n");
+      if (code === 0) code = await upgradeCommand(topology, { minor: true, plan: true });
     }
     const runPath = `/namespaces/default/workflows?query=${encodeURIComponent(`WorkflowId STARTS_WITH "haflow-"`)}`;
     say(`\n11. The runs in the Temporal UI: ${server.uiUrl}${runPath}`);
