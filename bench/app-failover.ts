@@ -14,7 +14,7 @@ import { readHealth } from '../client/cluster';
 import { observerStatus, startObserver, stopObserver } from '../client/observer';
 import { Lab } from '../lab';
 import { secondsBetween } from '../runbooks/app-observer';
-import { forEachInstalledProfile, withBenchEnvironment } from './environment';
+import { forEachInstalledProfile, median, withBenchEnvironment } from './environment';
 
 const PROFILES: Record<string, (yaml: string) => string> = {
   lab: (yaml) => yaml,
@@ -23,10 +23,6 @@ const PROFILES: Record<string, (yaml: string) => string> = {
 
 const APP_URL = 'http://127.0.0.11/health';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 async function until<T>(what: string, read: () => Promise<T>, done: (v: T) => boolean, timeoutMs: number): Promise<T> {
   const deadline = Date.now() + timeoutMs;

@@ -7,14 +7,14 @@
 //   profiles: lab (the lab topology: ttl 10, loop_wait 2, retry_timeout 4; HAProxy inter 3s fall 3 rise 2)
 //             safe (Patroni's defaults: ttl 30, loop_wait 10, retry_timeout 10; HAProxy as in the lab)
 //             fast (ttl 6, loop_wait 1, retry_timeout 2; HAProxy inter 0.5s fall 2 rise 1)
+//             aggressive (patroni.profile aggressive: ttl 5, loop_wait 1, retry_timeout 2; HAProxy inter 0.25s fall 2 rise 1)
 import type { Client } from '@temporalio/client';
 import { startRunbook } from '../client/api';
-import { readHealth } from '../client/cluster';
 import { Lab } from '../lab';
 import { FAULT_NAMES, type FaultName } from '../topology/faults';
 import type { DrillReport } from '../runbooks/report';
 import type { ObservedOutcome } from '../workflows/observed';
-import { forEachInstalledProfile, withBenchEnvironment } from './environment';
+import { forEachInstalledProfile, median, waitHealthy, withBenchEnvironment } from './environment';
 
 const PROFILES: Record<string, (yaml: string) => string> = {
   lab: (yaml) => yaml,
@@ -24,12 +24,9 @@ const PROFILES: Record<string, (yaml: string) => string> = {
     yaml
       .replace(/ttl: 10\n\s*loop_wait: 2\n\s*retry_timeout: 4/, 'ttl: 6\n  loop_wait: 1\n  retry_timeout: 2')
       .replace('haproxy:\n', 'haproxy:\n  check: { inter: 0.5, fall: 2, rise: 1 }\n'),
+  aggressive: (yaml) => yaml.replace(/ttl: 10\n\s*loop_wait: 2\n\s*retry_timeout: 4/, 'profile: aggressive'),
 };
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 async function main(): Promise<void> {
   const rounds = Number(process.argv[2] ?? 5);
@@ -66,14 +63,6 @@ async function drillRounds(client: Client, lab: Lab, profile: string, fault: Fau
   return row;
 }
 
-async function waitHealthy(client: Client, lab: Lab) {
-  for (let i = 0; i < 120; i++) {
-    const health = await readHealth(client, lab.topology);
-    if (health.healthy) return health;
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-  }
-  throw new Error('the cluster did not become healthy again within 2 minutes');
-}
 
 main().catch((err) => {
   console.error(err);

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Client } from '@temporalio/client';
 import { startInstall } from '../client/api';
+import { readHealth } from '../client/cluster';
 import { Lab } from '../lab';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { portOr, startEmbeddedServer } from '../client/dev-server';
@@ -60,4 +61,20 @@ export async function forEachInstalledProfile(
       await lab.down();
     }
   }
+}
+
+/** The median of the figures (the mean of the middle two for an even count). */
+export const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+/** The cluster's health once it is healthy again (at most 2 minutes). */
+export async function waitHealthy(client: Client, lab: Lab) {
+  for (let i = 0; i < 120; i++) {
+    const health = await readHealth(client, lab.topology);
+    if (health.healthy) return health;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+  throw new Error('the cluster did not become healthy again within 2 minutes');
 }

@@ -7,32 +7,17 @@
 // Run: node --import tsx bench/switchover.ts [rounds per kind] [profile,...]
 //   profiles: lab (the lab topology: Patroni ttl 10, loop_wait 2; HAProxy inter 3s fall 3 rise 2, the guide's checks)
 //             fast (patroni.profile fast: ttl 6, loop_wait 1; HAProxy inter 0.5s fall 2 rise 1)
-import type { Client } from '@temporalio/client';
 import { startRunbook } from '../client/api';
-import { readHealth } from '../client/cluster';
-import { Lab } from '../lab';
 import type { DrillReport } from '../runbooks/report';
 import type { ObservedOutcome } from '../workflows/observed';
-import { forEachInstalledProfile, withBenchEnvironment } from './environment';
+import { forEachInstalledProfile, median, waitHealthy, withBenchEnvironment } from './environment';
 
 const PROFILES: Record<string, (yaml: string) => string> = {
   lab: (yaml) => yaml,
   fast: (yaml) => yaml.replace(/ttl: 10\n\s*loop_wait: 2\n\s*retry_timeout: 4/, 'profile: fast'),
 };
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
-async function waitHealthy(client: Client, lab: Lab) {
-  for (let i = 0; i < 120; i++) {
-    const health = await readHealth(client, lab.topology);
-    if (health.healthy) return health;
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-  }
-  throw new Error('the cluster did not become healthy again within 2 minutes');
-}
 
 async function main(): Promise<void> {
   const rounds = Number(process.argv[2] ?? 10);

@@ -179,7 +179,7 @@ export async function demo(options: { keep?: boolean }): Promise<number> {
       say('    throughout and the report gives every write pause and the step it began in\n');
       code = await restartCommand(topology, {});
       say("\n    A minor upgrade of PostgreSQL takes the same path, each node's packages upgraded before its restart; here its plan");
-      say("    (the lab's machines already run the newest 15.x Debian offers: `haflow upgrade lab-standalone --minor` would change nothing)\n");
+      say("    (`haflow upgrade lab-standalone --minor` runs it; on machines that already have the newest 15.x it changes no package)\n");
       if (code === 0) code = await upgradeCommand(topology, { minor: true, plan: true });
     }
     const runPath = `/namespaces/default/workflows?query=${encodeURIComponent(`WorkflowId STARTS_WITH "haflow-"`)}`;

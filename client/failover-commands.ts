@@ -12,7 +12,7 @@ import { serverVersionText } from '../activities/postgres/upgrade';
 import { tunedTopology, tuneSteps, type TuneArgs } from '../runbooks/tune';
 import { FAULT_NAMES, FAULTS, faultProblems, type FaultName } from '../topology/faults';
 import { TASK_QUEUE } from '../connection/temporal';
-import { dbHosts, type Topology } from '../topology';
+import { dbHosts, TIMING_PROFILES, type Topology } from '../topology';
 import { assertValidTopology, checkRunbook, startRunbook } from './api';
 import { readHealth } from './cluster';
 import { ObserverRequestError, observerStatus } from './observer';
@@ -47,6 +47,22 @@ function candidateProblem(topology: Topology, health: ClusterHealth, to: string)
   if (health.leader === to) return `--to ${to}: ${to} is the leader already`;
   if (!health.members.find((m) => m.name === to)?.streaming) return `--to ${to}: ${to} is not a streaming replica`;
   return undefined;
+}
+
+/**
+ * A rolling operation's or a switchover's start: a healthy cluster, and the replica the leader goes
+ * to (`--to`, or the streaming replica least behind); undefined after saying why not.
+ */
+async function leaderAndCandidate(topology: Topology, what: string, to?: string): Promise<{ health: ClusterHealth; candidate: string } | undefined> {
+  const health = await healthyOrSay(topology, what);
+  if (!health) return undefined;
+  const candidate = to ?? bestCandidate(health);
+  const problem = candidate ? (to ? candidateProblem(topology, health, to) : undefined) : 'there is no streaming replica to switch the leader over to';
+  if (problem || !candidate) {
+    say(`${what} refused: ${problem}`);
+    return undefined;
+  }
+  return { health, candidate };
 }
 
 /** `haflow drill`: exit 0 when the drill completed and met the objectives, 1 otherwise, 2 when refused. */
@@ -99,14 +115,9 @@ export async function switchoverCommand(topology: Topology, opts: { to?: string;
     say('switchover refused: --coordinated and --plain contradict each other; give one');
     return 2;
   }
-  const health = await healthyOrSay(topology, 'switchover');
-  if (!health) return 2;
-  const candidate = opts.to ?? bestCandidate(health);
-  const problem = candidate ? (opts.to ? candidateProblem(topology, health, opts.to) : undefined) : 'there is no streaming replica to switch over to';
-  if (problem || !candidate) {
-    say(`switchover refused: ${problem}`);
-    return 2;
-  }
+  const start = await leaderAndCandidate(topology, 'switchover', opts.to);
+  if (!start) return 2;
+  const { health, candidate } = start;
   let at: string | undefined;
   if (opts.at) {
     const when = new Date(opts.at);
@@ -184,14 +195,9 @@ export async function reportsCommand(cluster: string, id: string | undefined, op
  * switchover's pause was the only one, 1 otherwise, 2 when refused.
  */
 export async function restartCommand(topology: Topology, opts: { to?: string; plan?: boolean; detach?: boolean; json?: boolean }): Promise<number> {
-  const health = await healthyOrSay(topology, 'restart');
-  if (!health) return 2;
-  const candidate = opts.to ?? bestCandidate(health);
-  const problem = candidate ? (opts.to ? candidateProblem(topology, health, opts.to) : undefined) : 'there is no streaming replica to switch the leader over to';
-  if (problem || !candidate) {
-    say(`restart refused: ${problem}`);
-    return 2;
-  }
+  const start = await leaderAndCandidate(topology, 'restart', opts.to);
+  if (!start) return 2;
+  const { health, candidate } = start;
   const plannedStarts = Object.fromEntries(health.nodes.filter((n) => n.postmasterStart).map((n) => [n.host, n.postmasterStart!]));
   const args = { leader: health.leader!, candidate, plannedStarts };
   const pending = health.nodes.filter((n) => n.pendingRestart).map((n) => n.host);
@@ -217,14 +223,9 @@ export async function upgradeCommand(topology: Topology, opts: { minor?: boolean
     say(`upgrade refused: only --minor exists (the newest ${topology.postgresql.version}.x of the same major version); a major version needs pg_upgrade, which haflow does not run`);
     return 2;
   }
-  const health = await healthyOrSay(topology, 'upgrade');
-  if (!health) return 2;
-  const candidate = opts.to ?? bestCandidate(health);
-  const problem = candidate ? (opts.to ? candidateProblem(topology, health, opts.to) : undefined) : 'there is no streaming replica to switch the leader over to';
-  if (problem || !candidate) {
-    say(`upgrade refused: ${problem}`);
-    return 2;
-  }
+  const start = await leaderAndCandidate(topology, 'upgrade', opts.to);
+  if (!start) return 2;
+  const { health, candidate } = start;
   const versionsBefore = Object.fromEntries(health.nodes.filter((n) => n.serverVersion).map((n) => [n.host, serverVersionText(n.serverVersion!)]));
   const args = { leader: health.leader!, candidate, versionsBefore };
   const about = `PostgreSQL ${Object.entries(versionsBefore).map(([h, v]) => `${h} ${v}`).join(', ')}; replicas first, then ${health.leader} after a coordinated switchover to ${candidate}`;
@@ -242,7 +243,7 @@ export async function upgradeCommand(topology: Topology, opts: { minor?: boolean
 /** `haflow tune`: the cluster moved to a timing profile or a synchronous mode; --plan and --check as for the install. */
 export async function tuneCommand(topology: Topology, opts: TuneArgs & { plan?: boolean; check?: boolean; detach?: boolean }): Promise<number> {
   if (!opts.profile && !opts.synchronous) {
-    say('tune needs --profile <safe|fast>, --synchronous <off|on|strict>, or both');
+    say(`tune needs --profile <${Object.keys(TIMING_PROFILES).join('|')}>, --synchronous <off|on|strict>, or both`);
     return 2;
   }
   let tuned: Topology;

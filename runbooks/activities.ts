@@ -44,6 +44,7 @@ export const ACTIVITY_NAMES = [
   'recordAppRole',
   'databaseHasLeader',
   'clusterHealthy',
+  'timingHeadroom',
   'ensureProbeDatabase',
   'injectFault',
   'healFault',

@@ -13,6 +13,16 @@ export function tuneSteps(topology: Topology): Runbook {
   const { inter, fall, rise } = topology.haproxy.check;
   const items: Step[] = [
     stepOf('clusterHealthy', { ...hb, id: 'tune.gate', title: 'Gate: one leader, replicas streaming, HAProxy on the leader', kind: 'guard', guard: 'timings change only on a healthy cluster', timeoutSeconds: 60 }, {}),
+    // The aggressive profile fails over on a hiccup: measured room first, before anything changes.
+    ...(p.profile === 'aggressive'
+      ? [
+          stepOf(
+            'timingHeadroom',
+            { ...hb, id: 'tune.headroom', title: `Room for ttl ${p.ttl}, retry_timeout ${p.retry_timeout}: etcd's round trip from every DB node under ${(p.retry_timeout * 1000) / 10} ms, replica lag under half of maximum_lag_on_failover`, kind: 'guard', guard: 'aggressive timings only where etcd answers fast and the replicas keep up', timeoutSeconds: 300 },
+            {},
+          ),
+        ]
+      : []),
     ...dbHosts(topology).map((host) =>
       stepOf('configurePatroni', { ...hb, id: `patroni.config@${host.name}`, title: `config.yml on ${host.name} with the new timings (its bootstrap section), Patroni reloaded`, kind: 'change', host: host.name, timeoutSeconds: 120 }, { host: host.name }),
     ),

@@ -136,11 +136,16 @@ export const postgresql = z.strictObject({
 /**
  * Named timings for Patroni, HAProxy's checks and the application observer: `safe` is Patroni's
  * defaults with the guide's checks; `fast` fails over in a few seconds on a network that does not
- * hiccup for longer than retry_timeout. A timing written in the file wins over its profile.
+ * hiccup for longer than retry_timeout; `aggressive` shaves another second off a crash (the leader
+ * key lives 5 s, HAProxy checks every 250 ms) and fails over on any etcd or network trouble longer
+ * than 2 s, so `haflow tune` measures etcd's round trip and the replicas' lag before it sets it.
+ * Each keeps Patroni's rule loop_wait + 2 × retry_timeout ≤ ttl. A timing written in the file
+ * wins over its profile. The README gives each one's measured crash downtime and its risk.
  */
 export const TIMING_PROFILES = {
   safe: { patroni: { ttl: 30, loop_wait: 10, retry_timeout: 10 }, check: { inter: 3, fall: 3, rise: 2 }, observer: { interval_seconds: 3, timeout_seconds: 3, failures: 3 } },
   fast: { patroni: { ttl: 6, loop_wait: 1, retry_timeout: 2 }, check: { inter: 0.5, fall: 2, rise: 1 }, observer: { interval_seconds: 1, timeout_seconds: 2.5, failures: 3 } },
+  aggressive: { patroni: { ttl: 5, loop_wait: 1, retry_timeout: 2 }, check: { inter: 0.25, fall: 2, rise: 1 }, observer: { interval_seconds: 1, timeout_seconds: 2.5, failures: 3 } },
 } as const;
 export type TimingProfile = keyof typeof TIMING_PROFILES;
 

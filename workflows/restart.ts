@@ -1,7 +1,8 @@
 // The rolling restart's workflow: the steps of runbooks/restart.ts on the step runner, with the
 // write probe throughout (./maintenance.ts).
 import { ApplicationFailure } from '@temporalio/workflow';
-import { RESTART_PROBE_FROM, RESTART_PROBE_UNTIL, type RestartArgs } from '../runbooks/restart';
+import type { RestartArgs } from '../runbooks/restart';
+import { ROLLING_PROBE_FROM, rollingProbeUntil } from '../runbooks/rolling';
 import { runMaintenance, type MaintenanceOutcome } from './maintenance';
 import { RunbookFailureTypes, type RunbookInput } from './protocol';
 
@@ -15,8 +16,8 @@ export async function restartWorkflow(input: RestartInput): Promise<MaintenanceO
   }
   return runMaintenance(input, {
     kind: 'restart',
-    probeAfter: RESTART_PROBE_FROM,
-    probeUntil: RESTART_PROBE_UNTIL,
+    probeAfter: ROLLING_PROBE_FROM,
+    probeUntil: rollingProbeUntil('restart'),
     switchoverStep: `patroni.switchover@${input.restart.candidate}`,
     maxMinutes: 60,
   });

@@ -1,7 +1,8 @@
 // The rolling minor upgrade's workflow: the steps of runbooks/upgrade.ts on the step runner,
 // with the write probe throughout (./maintenance.ts).
 import { ApplicationFailure } from '@temporalio/workflow';
-import { UPGRADE_PROBE_FROM, UPGRADE_PROBE_UNTIL, type UpgradeArgs } from '../runbooks/upgrade';
+import type { UpgradeArgs } from '../runbooks/upgrade';
+import { ROLLING_PROBE_FROM, rollingProbeUntil } from '../runbooks/rolling';
 import { runMaintenance, type MaintenanceOutcome } from './maintenance';
 import { RunbookFailureTypes, type RunbookInput } from './protocol';
 
@@ -15,8 +16,8 @@ export async function upgradeWorkflow(input: UpgradeInput): Promise<MaintenanceO
   }
   return runMaintenance(input, {
     kind: 'upgrade',
-    probeAfter: UPGRADE_PROBE_FROM,
-    probeUntil: UPGRADE_PROBE_UNTIL,
+    probeAfter: ROLLING_PROBE_FROM,
+    probeUntil: rollingProbeUntil('upgrade'),
     switchoverStep: `patroni.switchover@${input.upgrade.candidate}`,
     // Packages download and install on each node in turn.
     maxMinutes: 180,

@@ -158,3 +158,22 @@ test('upgrade --minor: every node from the older PostgreSQL 15 to the newer, rep
     assert.doesNotMatch((await sshRun(lab, node, 'dpkg-query -W -f=\'${Version}\' postgresql-15')).stdout, new RegExp(`^${older!.version.replace(/[.+]/g, '\\$&')}$`));
   }
 });
+
+test("tune --profile aggressive measures etcd's round trip from every DB node first: refused, naming the path, while node2 cannot reach observer's etcd; nothing changed", async () => {
+  const lab = currentLab();
+  await waitHealthy(lab);
+  const ttlBefore = ((await (await fetch(`http://${lab.host('node1').address}:8008/config`)).json()) as { ttl: number }).ttl;
+  await lab.partition({ host: 'node2', from: 'observer', port: 2379 });
+  try {
+    const run = await cli('tune', lab.topologyFile, '--profile', 'aggressive');
+    assert.equal(run.code, 1, run.out);
+    assert.match(run.out, /tune\.headroom/);
+    assert.match(run.out, /etcd's round trip from node2 to observer reached a failed request/);
+    const aborted = await cli('resume', 'lab-standalone', '--abort');
+    assert.equal(aborted.code, 1, aborted.out);
+  } finally {
+    await lab.heal();
+  }
+  const ttlAfter = ((await (await fetch(`http://${lab.host('node1').address}:8008/config`)).json()) as { ttl: number }).ttl;
+  assert.equal(ttlAfter, ttlBefore, "Patroni's dynamic configuration is untouched");
+});

@@ -64,7 +64,7 @@ test('drill with an unknown fault, and tune without what to change, are refused 
   assert.match(drill.stderr, /--fault <fault>' argument 'meteor' is invalid\. must be one of switchover, stop-patroni, kill-postgres, crash-leader, partition-leader, crash-observer/);
   const tune = haflow('tune', 'lab/topologies/standalone.yaml', '--profile', 'ludicrous');
   assert.equal(tune.status, 2);
-  assert.match(tune.stderr, /must be one of safe, fast/);
+  assert.match(tune.stderr, /must be one of safe, fast, aggressive/);
 });
 
 test('a drill whose fault driver the topology does not set is refused before anything starts, naming the setting', () => {

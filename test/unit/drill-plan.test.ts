@@ -11,7 +11,8 @@ import { switchoverSteps } from '../../runbooks/switchover';
 import { tunedTopology, tuneSteps } from '../../runbooks/tune';
 import { desiredDynamicConfig } from '../../activities/patroni/config';
 import { dynamicConfigChanges } from '../../activities/patroni/dynamic-config';
-import { loadTopology } from '../../topology';
+import { loadTopology, TIMING_PROFILES } from '../../topology';
+import { headroomProblems } from '../../activities/cluster/headroom';
 
 const { topology } = loadTopology(join(__dirname, '../../lab/topologies/standalone.yaml'));
 const ids = (runbook: ReturnType<typeof drillSteps>) => flattenSteps(runbook).map((s) => s.id);
@@ -75,6 +76,30 @@ test('tune: the profile replaces every timing, the plan changes config.yml, the 
   const steps = flattenSteps(tuneSteps(fast)).map((s) => s.id);
   assert.deepEqual(steps, ['tune.gate', 'patroni.config@node1', 'patroni.config@node2', 'patroni.dynamic-config', 'haproxy.config@observer', 'verify.haproxy@observer', 'tune.healthy-after']);
   assert.deepEqual(stepIdProblems(tuneSteps(fast)), []);
+});
+
+test('tune to aggressive measures the room for it first (etcd round trip, replica lag), before anything changes; every profile keeps Patroni\'s rule', () => {
+  const aggressive = tunedTopology(topology, { profile: 'aggressive' });
+  assert.deepEqual([aggressive.patroni.ttl, aggressive.patroni.loop_wait, aggressive.patroni.retry_timeout], [5, 1, 2]);
+  assert.deepEqual(aggressive.haproxy.check, { inter: 0.25, fall: 2, rise: 1 });
+  const steps = flattenSteps(tuneSteps(aggressive));
+  assert.deepEqual(steps.slice(0, 3).map((s) => s.id), ['tune.gate', 'tune.headroom', 'patroni.config@node1']);
+  assert.equal(steps[1].kind, 'guard');
+  assert.match(steps[1].title, /etcd's round trip from every DB node under 200 ms/);
+  for (const [name, p] of Object.entries(TIMING_PROFILES)) assert.ok(p.patroni.loop_wait + 2 * p.patroni.retry_timeout <= p.patroni.ttl, name);
+  assert.ok(predictDowntime(aggressive, 'crash-leader').expectedSeconds < predictDowntime(tunedTopology(topology, { profile: 'fast' }), 'crash-leader').expectedSeconds);
+});
+
+test('the room aggressive timings need: a slow or failed etcd round trip, or a lagging replica, is a problem naming both figures', () => {
+  const aggressive = tunedTopology(topology, { profile: 'aggressive' });
+  const fine = { etcdWorstMs: [{ from: 'node1', to: 'observer', ms: 3.2 }], lagWorstBytes: [{ replica: 'node2', bytes: 0 }] };
+  assert.deepEqual(headroomProblems(aggressive, fine), []);
+  const slow = headroomProblems(aggressive, { etcdWorstMs: [{ from: 'node2', to: 'observer', ms: 250 }, { from: 'node1', to: 'node1', ms: Infinity }], lagWorstBytes: [{ replica: 'node2', bytes: 600_000 }, { replica: 'node3' }] });
+  assert.equal(slow.length, 4);
+  assert.match(slow[0], /from node2 to observer reached 250 ms, over 200 ms \(a tenth of retry_timeout 2 s\)/);
+  assert.match(slow[1], /from node1 to node1 reached a failed request/);
+  assert.match(slow[2], /node2 lagged 600000 bytes, over 524288 \(half of maximum_lag_on_failover\)/);
+  assert.match(slow[3], /node3 lagged by an unknown amount/);
 });
 
 test("the dynamic configuration's changes: only what differs, and an absent synchronous mode is off", () => {

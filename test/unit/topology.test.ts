@@ -674,7 +674,7 @@ describe('timing profiles and synchronous mode', () => {
   it('an unknown profile is refused at its line, with the valid ones', () => {
     const text = edit(STANDALONE, ['  ttl: 30\n', '  profile: turbo\n  ttl: 30\n']);
     const issue = onlyError(text, 'patroni.profile', at(text, 'profile: turbo', 'turbo'));
-    assert.match(issue.message, /must be one of safe, fast/);
+    assert.match(issue.message, /must be one of safe, fast, aggressive/);
   });
 
   it('synchronous_mode is off, on or strict (true and false still read as on and off)', () => {
