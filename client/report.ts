@@ -16,7 +16,7 @@ function appLine(f: DrillReport['figures']): string | undefined {
 function switchoverLine(f: DrillReport['figures']): string | undefined {
   const p = f.switchover;
   if (!p) return undefined;
-  return `Patroni's demote and promote ${s(p.patroniSeconds)}, then routing ${s(p.routingSeconds)} (${p.coordinated ? 'HAProxy told through its runtime API' : "HAProxy's checks"})`;
+  return `Patroni's demote and promote ${s(p.patroniSeconds)}, then routing ${s(p.routingSeconds)} (${p.coordinated ? 'HAProxy told through its runtime API' : `HAProxy's checks${p.notCoordinated ? `; not coordinated: ${p.notCoordinated}` : ''}`})`;
 }
 
 /** The few lines `haflow drill` ends with. */

@@ -157,6 +157,8 @@ export interface SwitchoverPhases {
   routingSeconds?: number;
   /** How the two were timed. */
   timedBy: string;
+  /** A coordinated switchover that found HAProxy or its runtime API not as planned ran plain: why. */
+  notCoordinated?: string;
 }
 
 export interface Verdict {
@@ -240,6 +242,7 @@ export function switchoverPhases(facts: MeasureInput['strikeFacts'], injectedAt:
     patroniSeconds: promotedAt !== undefined ? seconds(promotedAt - requested) : undefined,
     routingSeconds,
     timedBy: "the watcher: pg_is_in_recovery() and HAProxy's stats page, about 4 reads a second",
+    ...(typeof facts?.notCoordinated === 'string' ? { notCoordinated: facts.notCoordinated } : {}),
   };
 }
 

@@ -66,7 +66,7 @@ export async function coordinatedSwitchoverTo(input: SwitchoverInput): Promise<S
     }
     if (problem) {
       const plain = await switchoverTo(input);
-      return { ...plain, details: [...(plain.details ?? []), `not coordinated: ${problem}; HAProxy's checks routed`], facts: { ...plain.facts, coordinated: false } };
+      return { ...plain, details: [...(plain.details ?? []), `not coordinated: ${problem}; HAProxy's checks routed`], facts: { ...plain.facts, coordinated: false, notCoordinated: problem.slice(0, 300) } };
     }
 
     const requestedAt = Date.now();

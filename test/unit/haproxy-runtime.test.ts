@@ -60,6 +60,8 @@ test("a switchover's phases: its own timing when coordinated, the watcher's othe
   const plain = switchoverPhases({ requestedAt: t0, doneAt: t0 + 3000 }, t0, t0 + 1500, 4.2);
   assert.deepEqual([plain.coordinated, plain.patroniSeconds, plain.routingSeconds], [false, 1.5, 4.2]);
   assert.match(plain.timedBy, /watcher/);
+  // Fell back before anything started: the reason travels with the phases.
+  assert.equal(switchoverPhases({ coordinated: false, notCoordinated: 'HAProxy on observer sends writes to node1 and node2', requestedAt: t0 }, t0, t0 + 1500, 4.2).notCoordinated, 'HAProxy on observer sends writes to node1 and node2');
   // Told nothing (the candidate never answered /primary in time): the watcher's figures.
   assert.equal(switchoverPhases({ coordinated: false, requestedAt: t0 }, t0, undefined, undefined).patroniSeconds, undefined);
 });
