@@ -14,7 +14,6 @@ import { haproxyServers } from '../haproxy/stats';
 import { restUrl } from '../patroni/rest';
 import { resolveSecret } from '../shared/secrets';
 import { currentActivity, heartbeat } from '../shared/step-activity';
-import { progressQuery } from '../../workflows/protocol';
 import { httpGet, sleep } from '../shared/step';
 import { PROBE_DATABASE, PROBE_TABLE } from './probe-database';
 
@@ -280,7 +279,8 @@ export async function observeFailover(input: ObserveInput): Promise<FailoverObse
     untilAskedAt = Date.now();
     const { workflowId, runId, stepId } = input.until;
     try {
-      const progress = await context.client.workflow.getHandle(workflowId, runId).query(progressQuery);
+      // The runner's `progress` query (workflows/protocol.ts), by name: what this rule reads of it.
+      const progress = await context.client.workflow.getHandle(workflowId, runId).query<{ status: string; steps: { id: string; status: string }[] }>('progress');
       const step = progress.steps.find((s) => s.id === stepId);
       if (step?.status === 'done' || step?.status === 'skipped') untilSeen = { at: Date.now(), why: `the run's step ${stepId} is ${step.status}` };
       else if (progress.status !== 'running') untilSeen = { at: Date.now(), why: `the run is ${progress.status}` };
