@@ -75,7 +75,17 @@ export async function coordinatedSwitchoverTo(input: SwitchoverInput): Promise<S
     let routedAt: number | undefined;
     let stopped = false;
     const told: Promise<void>[] = [];
-    const tellAll = (commands: string[]) => Promise.all(runtimes.map((r) => r.apply(commands))).then(() => undefined);
+    // HAProxy refusing a command (or its socket gone mid-way) is not the switchover's failure:
+    // its checks still route, and the result says what went wrong.
+    const tellFailures: string[] = [];
+    const tellAll = (commands: string[]) =>
+      Promise.all(runtimes.map((r) => r.apply(commands))).then(
+        () => true,
+        (err: Error) => {
+          tellFailures.push(err.message);
+          return false;
+        },
+      );
     // Both members' /primary until the candidate answers 200; HAProxy is told at each change.
     const route = (async () => {
       const deadline = requestedAt + (input.waitSeconds ?? 60) * 1000;
@@ -84,13 +94,12 @@ export async function coordinatedSwitchoverTo(input: SwitchoverInput): Promise<S
         // Only an answer that is not 200 means demoted; no answer at all may be a slow REST API.
         if (demotedAt === undefined && oldPrimary === false) {
           demotedAt = Date.now();
-          told.push(tellAll([setHealthCommand(POSTGRES_BACKEND, leader.name, 'down'), shutdownSessionsCommand(POSTGRES_BACKEND, leader.name)]));
+          told.push(tellAll([setHealthCommand(POSTGRES_BACKEND, leader.name, 'down'), shutdownSessionsCommand(POSTGRES_BACKEND, leader.name)]).then(() => undefined));
         }
         if (newPrimary === true) {
           promotedAt = Date.now();
-          if (demotedAt === undefined) told.push(tellAll([setHealthCommand(POSTGRES_BACKEND, leader.name, 'down'), shutdownSessionsCommand(POSTGRES_BACKEND, leader.name)]));
-          await tellAll([setHealthCommand(POSTGRES_BACKEND, candidate, 'up')]);
-          routedAt = Date.now();
+          if (demotedAt === undefined) told.push(tellAll([setHealthCommand(POSTGRES_BACKEND, leader.name, 'down'), shutdownSessionsCommand(POSTGRES_BACKEND, leader.name)]).then(() => undefined));
+          if (await tellAll([setHealthCommand(POSTGRES_BACKEND, candidate, 'up')])) routedAt = Date.now();
           return;
         }
         heartbeat(`switching over to ${candidate}`);
@@ -105,7 +114,7 @@ export async function coordinatedSwitchoverTo(input: SwitchoverInput): Promise<S
       await route.catch(() => undefined);
       await Promise.allSettled(told);
       // Patroni refused or failed: if the old leader still answers as primary, give it back its traffic.
-      if (demotedAt !== undefined && (await answersPrimary(input, leader)) === true) await tellAll([setHealthCommand(POSTGRES_BACKEND, leader.name, 'up')]).catch(() => undefined);
+      if (demotedAt !== undefined && (await answersPrimary(input, leader)) === true) await tellAll([setHealthCommand(POSTGRES_BACKEND, leader.name, 'up')]);
       throw err;
     }
     await route;
@@ -113,14 +122,21 @@ export async function coordinatedSwitchoverTo(input: SwitchoverInput): Promise<S
     await awaitLeaderKey(input, candidate);
 
     // Checks decide from here on; what HAProxy shows now is reported, the recovery step verifies it.
-    const after = await Promise.all(runtimes.map(async (r) => `${r.host}: ${(await r.serversState(POSTGRES_BACKEND)).map((s) => `${s.server} ${s.operational}`).join(', ')}`));
+    const after = await Promise.all(
+      runtimes.map(async (r) => `${r.host}: ${await r.serversState(POSTGRES_BACKEND).then((states) => states.map((s) => `${s.server} ${s.operational}`).join(', '), (err: Error) => `unread (${err.message})`)}`),
+    );
     const ms = (a?: number, b?: number) => (a !== undefined && b !== undefined ? `${b - a} ms` : 'not seen');
     const details = [
       `Patroni: ${ms(requestedAt, promotedAt)} from the request to ${candidate} answering /primary (the old leader stopped answering it after ${ms(requestedAt, demotedAt)})`,
-      routedAt !== undefined ? `routing: ${ms(promotedAt, routedAt)} more until HAProxy (${on}) had ${candidate} UP` : `routing: ${candidate} never answered /primary while the switchover ran; HAProxy's checks routed`,
+      routedAt !== undefined
+        ? `routing: ${ms(promotedAt, routedAt)} more until HAProxy (${on}) had ${candidate} UP`
+        : promotedAt === undefined
+          ? `routing: ${candidate} never answered /primary while the switchover ran; HAProxy's checks routed`
+          : "routing: HAProxy's checks routed",
+      ...tellFailures.map((f) => `not coordinated: ${f}`),
       `HAProxy now: ${after.join('; ')}`,
     ];
-    return stepResult([`switched over from ${leader.name} to ${candidate}, HAProxy told at once: ${answer}`], '', details, {
+    return stepResult([`switched over from ${leader.name} to ${candidate}${routedAt !== undefined ? ', HAProxy told at once' : ", HAProxy's checks routing"}: ${answer}`], '', details, {
       oldLeader: leader.name,
       leader: candidate,
       requestedAt,
@@ -129,6 +145,7 @@ export async function coordinatedSwitchoverTo(input: SwitchoverInput): Promise<S
       ...(demotedAt !== undefined ? { demotedAt } : {}),
       ...(promotedAt !== undefined ? { promotedAt } : {}),
       ...(routedAt !== undefined ? { routedAt } : {}),
+      ...(routedAt === undefined ? { notCoordinated: (tellFailures[0] ?? `${candidate} did not answer /primary while the switchover ran`).slice(0, 300) } : {}),
     });
   } finally {
     for (const session of sessions) session.close();

@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { verifyWriteThroughHaproxy } from '../../activities/postgres/activities';
 import { shellQuote } from '../../activities/shared/ssh';
 import type { DrillReport } from '../../runbooks/report';
 import type { MaintenanceOutcome } from '../../workflows/maintenance';
@@ -179,6 +180,31 @@ test('upgrade --minor: every node from the older PostgreSQL 15 to the newer, rep
     assert.equal(await running(node), newer, `${node} runs ${newer}`);
     assert.doesNotMatch((await sshRun(lab, node, 'dpkg-query -W -f=\'${Version}\' postgresql-15')).stdout, new RegExp(`^${older!.version.replace(/[.+]/g, '\\$&')}$`));
   }
+});
+
+test('an upgrade blocked on a replica (no apt-get there) and aborted leaves the cluster serving, leader and data as before', async () => {
+  const lab = currentLab();
+  const before = await waitHealthy(lab);
+  const replica = lab.topology.hosts.find((h) => h.roles.includes('db') && h.name !== before.leader)!.name;
+  // That machine's own /usr: apt-get gone there only.
+  await sshRun(lab, replica, 'mv /usr/bin/apt-get /usr/bin/apt-get.away', { sudo: true });
+  try {
+    const run = await cli('upgrade', lab.topologyFile, '--minor');
+    assert.equal(run.code, 1, run.out);
+    assert.match(run.out, new RegExp(`postgres\\.packages@${replica}`));
+    assert.match(run.out, new RegExp(`${replica} has no apt-get`));
+    const aborted = await cli('resume', 'lab-standalone', '--abort', '--reason', 'no package manager on the replica');
+    assert.equal(aborted.code, 1, aborted.out);
+    assert.match(aborted.out, /aborted/);
+  } finally {
+    await sshRun(lab, replica, 'mv /usr/bin/apt-get.away /usr/bin/apt-get', { sudo: true });
+  }
+  // Serving as before: the same leader, HAProxy on it, the replica streaming, and a write goes through.
+  const after = await waitHealthy(lab);
+  assert.equal(after.leader, before.leader);
+  assert.deepEqual(after.routesTo, [before.leader]);
+  const write = await verifyWriteThroughHaproxy({ topology: lab.topology, check: false, host: 'observer' });
+  assert.match(write.summary, new RegExp(`${before.leader}`), write.summary);
 });
 
 test("tune --profile aggressive measures etcd's round trip from every DB node first: refused, naming the path and the figure, while etcd stalls; nothing changed", async () => {
