@@ -28,6 +28,8 @@ import { connect } from './command-support';
 import { installCommand, listCommand, planCommand } from './operator-commands';
 import { appSwitchbackCommand, observerStartCommand, observerStatusCommand } from './observer-commands';
 import { observerStatus } from './observer';
+import { clusterWorkflowId } from '../workflows/ids';
+import { observerWorkflowId } from '../workflows/app-observer';
 
 /** Prints a line, fitted to the terminal's width when there is one (set up at the demo's start). */
 let fit = (text: string) => text;
@@ -112,6 +114,18 @@ async function waitForObserver(cluster: string): Promise<void> {
   }
 }
 
+async function endEarlierDemoRuns(cluster: string): Promise<void> {
+  const client = await connect();
+  for (const id of [clusterWorkflowId(cluster), observerWorkflowId(cluster)]) {
+    const handle = client.workflow.getHandle(id);
+    const running = await handle.describe().then((d) => d.status.name === 'RUNNING', () => false);
+    if (running) {
+      await handle.terminate('a new demo starts on bare machines');
+      say(`   (ended ${id}, left running by an earlier demo)`);
+    }
+  }
+}
+
 export async function demo(options: { keep?: boolean }): Promise<number> {
   fit = await fitterFor(process.stdout);
   await ensureInstalled();
@@ -133,6 +147,9 @@ export async function demo(options: { keep?: boolean }): Promise<number> {
 
   let lab: Lab | undefined;
   try {
+    // The demo's state file outlives it: runs an earlier demo left unfinished (stopped mid-way)
+    // would hold its cluster, and its machines are about to be made bare again.
+    await endEarlierDemoRuns(topology.cluster);
     say('\n2. A lab of real machines on this box: 3 bare servers with sshd, systemd-style units, nothing configured');
     const started = Date.now();
     lab = await Lab.up(file, { wipe: true });
