@@ -275,6 +275,8 @@ function render(file: string, hostName?: string): number {
   return 0;
 }
 
+const MAX_ISSUES_SHOWN = 25;
+
 function loadOrReport(file: string): ReturnType<typeof loadTopology> | undefined {
   try {
     const loaded = loadTopology(file);
@@ -282,7 +284,10 @@ function loadOrReport(file: string): ReturnType<typeof loadTopology> | undefined
     return loaded;
   } catch (err) {
     if (err instanceof TopologyError) {
-      for (const issue of err.issues) process.stderr.write(`${formatIssue(issue)}\n`);
+      // A generated file can be wrong thousands of times over: the first screenful says what to fix.
+      for (const issue of err.issues.slice(0, MAX_ISSUES_SHOWN)) process.stderr.write(`${formatIssue(issue)}\n`);
+      const more = err.issues.length - MAX_ISSUES_SHOWN;
+      if (more > 0) process.stderr.write(`${file}: … and ${more} more issue(s) of the same file\n`);
       process.stderr.write(`${file}: ${err.issues.filter((i) => i.severity === 'error').length} error(s)\n`);
     } else {
       process.stderr.write(`${file}: ${(err as Error).message}\n`);

@@ -135,6 +135,9 @@ function checkLayoutRoles(topology: Topology): CheckIssue[] {
   }
 
   for (const host of hosts) {
+    host.roles.forEach((role, i) => {
+      if (host.roles.indexOf(role) !== i) issues.push(error(`${hostPath(topology, host)}.roles[${i}]`, `role ${role} is listed twice for host ${host.name}; write each role once`));
+    });
     for (const { role, why } of FORBIDDEN_ROLES[layout]) {
       if (has(host, role)) issues.push(error(`${hostPath(topology, host)}.roles`, `host ${host.name} has role ${role}, but ${why}`));
     }

@@ -1,8 +1,8 @@
 // Reads a topology file and reports every problem at once, each at its file:line:column
 // with the field path as written and what would be valid. YAML errors, schema errors
 // (zod) and semantic errors (./checks.ts) all come out in the same shape.
-import { readFileSync } from 'node:fs';
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Pair, type YAMLError } from 'yaml';
+import { readFileSync, statSync } from 'node:fs';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Pair, type YAMLError } from 'yaml';
 import { z } from 'zod';
 import { checkTopology, type CheckIssue } from './checks';
 import { topologySchema, type Topology } from './schema';
@@ -34,15 +34,54 @@ export function formatIssue(issue: TopologyIssue): string {
   return `${issue.file}:${issue.line}:${issue.column}: ${severity}${issue.path}: ${issue.message}`;
 }
 
+/** A topology is a page or two of YAML; anything this big is not one (and would only cost memory to parse). */
+export const MAX_TOPOLOGY_BYTES = 1024 * 1024;
+
 /** Reads and validates a topology file; see parseTopology. Synchronous: the file is small and read once. */
 export function loadTopology(path: string): { topology: Topology; warnings: TopologyIssue[] } {
-  let text: string;
+  const fileIssue = (message: string) => new TopologyError([{ file: path, line: 1, column: 1, path: '(file)', message, severity: 'error' }]);
+  let bytes: Buffer;
   try {
-    text = readFileSync(path, 'utf8');
+    const stat = statSync(path);
+    if (stat.isDirectory()) throw fileIssue('is a directory; give the path of a topology YAML file in it (see topology/examples/)');
+    if (!stat.isFile()) throw fileIssue('is not a regular file; give the path of a topology YAML file');
+    if (stat.size > MAX_TOPOLOGY_BYTES) {
+      throw fileIssue(`is ${stat.size} bytes; a topology is at most ${MAX_TOPOLOGY_BYTES} bytes (1 MiB): is this the right file?`);
+    }
+    bytes = readFileSync(path);
   } catch (err) {
-    throw new Error(`cannot read the topology file ${path}: ${(err as Error).message}`, { cause: err });
+    if (err instanceof TopologyError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    const reason = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'cannot be read (permission denied)' : (err as Error).message;
+    throw fileIssue(`${reason}; give the path of a topology YAML file (see topology/examples/)`);
   }
-  return parseTopology(text, path);
+  return parseTopology(decodeUtf8(bytes, path), path);
+}
+
+/** The file's text; a byte that is not UTF-8 is an error at its line and column, not a silent U+FFFD. */
+function decodeUtf8(bytes: Buffer, file: string): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    // Find the first bad byte: the longest prefix that decodes, then its line and column.
+    const lenient = new TextDecoder('utf-8').decode(bytes);
+    const bad = lenient.indexOf('\uFFFD');
+    const before = lenient.slice(0, Math.max(bad, 0));
+    const line = before.split('\n').length;
+    const column = before.length - before.lastIndexOf('\n');
+    const offset = Buffer.byteLength(before, 'utf8');
+    const byte = bytes[offset] ?? 0;
+    throw new TopologyError([
+      {
+        file,
+        line,
+        column,
+        path: '(file)',
+        message: `byte 0x${byte.toString(16).padStart(2, '0')} is not UTF-8; save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)`,
+        severity: 'error',
+      },
+    ]);
+  }
 }
 
 /**
@@ -55,6 +94,8 @@ export function parseTopology(text: string, file: string): { topology: Topology;
   const fail = (more: TopologyIssue[]) => new TopologyError(sortByPosition([...issues, ...more]));
 
   if (source.hasSyntaxErrors) throw fail([]);
+  const tags = source.tagIssues();
+  if (tags.length > 0) throw fail(tags);
   if (source.isEmpty) {
     throw fail([
       source.issueAt([], 'error', `the file is empty; a topology needs at least ${requiredFieldsOf([]).join(', ')} (see topology/examples/)`),
@@ -65,12 +106,12 @@ export function parseTopology(text: string, file: string): { topology: Topology;
   try {
     data = source.toJS();
   } catch (err) {
-    throw fail([source.issueAt([], 'error', `cannot read the YAML: ${(err as Error).message}`)]);
+    throw fail([source.aliasIssue(err as Error)]);
   }
 
   const parsed = topologySchema.safeParse(data, { error: plainWords });
   if (!parsed.success) {
-    throw fail(parsed.error.issues.flatMap((issue) => schemaIssues(issue, data, source)));
+    throw fail(firstPerField(parsed.error.issues.flatMap((issue) => schemaIssues(issue, data, source))));
   }
 
   const checked = checkTopology(parsed.data).map((issue) => source.checkIssue(issue));
@@ -127,6 +168,17 @@ function schemaIssues(issue: z.core.$ZodIssue, data: unknown, source: SourceMap)
   return [source.issueAt(path, 'error', `${issue.message}; found ${describeValue(value)}${hint}`)];
 }
 
+/** One problem per field is enough to fix it (a huge port number is both too big and not whole). */
+function firstPerField(issues: TopologyIssue[]): TopologyIssue[] {
+  const seen = new Set<string>();
+  return issues.filter((issue) => {
+    const key = `${issue.path}@${issue.line}:${issue.column}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
 function valueAt(data: unknown, path: Segment[]): unknown {
   let current = data;
   for (const segment of path) {
@@ -163,6 +215,12 @@ function sortByPosition(issues: TopologyIssue[]): TopologyIssue[] {
 
 // ---------------------------------------------------------------- positions in the YAML text
 
+/** A topology has no use for more; a YAML "billion laughs" needs far more to hurt. */
+const MAX_ALIAS_COUNT = 100;
+
+/** Tags that only say what the plain value already is. */
+const PLAIN_TAGS = new Set(['tag:yaml.org,2002:str', 'tag:yaml.org,2002:int', 'tag:yaml.org,2002:float', 'tag:yaml.org,2002:bool', 'tag:yaml.org,2002:null', 'tag:yaml.org,2002:map', 'tag:yaml.org,2002:seq']);
+
 /** Where to point for a path: its value, its key (unknown fields) or the object that holds it (missing fields). */
 type Target = 'value' | 'key' | 'parent';
 
@@ -178,7 +236,26 @@ class SourceMap {
   }
 
   get hasSyntaxErrors(): boolean {
-    return this.doc.errors.some((e) => e.code !== 'DUPLICATE_KEY');
+    return this.doc.errors.some((e) => e.code !== 'DUPLICATE_KEY') || this.unknownTags.length > 0;
+  }
+
+  /** An unknown tag (`!foo`): the parser keeps the text and only warns. */
+  private get unknownTags(): YAMLError[] {
+    return this.doc.warnings.filter((w) => w.code === 'TAG_RESOLVE_FAILED');
+  }
+
+  /** A known tag that makes a value something a topology never holds (`!!binary`, `!!set`, `!!timestamp`...). */
+  tagIssues(): TopologyIssue[] {
+    const issues: TopologyIssue[] = [];
+    visit(this.doc, {
+      Node: (_key, node) => {
+        if (node.tag && !PLAIN_TAGS.has(node.tag)) {
+          const { line, column } = this.position(node);
+          issues.push({ file: this.file, line, column, path: '(yaml)', message: `YAML tag: ${node.tag.replace('tag:yaml.org,2002:', '!!')} is not used in a topology; remove it and write the plain value`, severity: 'error' });
+        }
+      },
+    });
+    return issues;
   }
 
   get isEmpty(): boolean {
@@ -186,7 +263,33 @@ class SourceMap {
   }
 
   toJS(): unknown {
-    return this.doc.toJS({ maxAliasCount: 100 });
+    return this.doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  }
+
+  /** Only aliases make toJS fail: one without its anchor, or so many expansions it looks like an alias bomb. */
+  aliasIssue(err: Error): TopologyIssue {
+    let first: unknown;
+    let unresolved: unknown;
+    visit(this.doc, {
+      Alias: (_key, alias) => {
+        first ??= alias;
+        if (!unresolved && !alias.resolve(this.doc)) unresolved = alias;
+      },
+    });
+    const at = (node: unknown) => ({ ...this.position(node), path: '(yaml)' });
+    if (unresolved) {
+      const name = (unresolved as { source: string }).source;
+      return { file: this.file, ...at(unresolved), message: `YAML alias *${name} has no anchor &${name} before it; define the anchor first or write the value`, severity: 'error' };
+    }
+    if (/alias count|resource exhaustion/i.test(err.message)) {
+      return {
+        file: this.file,
+        ...at(first),
+        message: `YAML aliases expand too much (more than ${MAX_ALIAS_COUNT} times): an alias bomb? write the values out instead`,
+        severity: 'error',
+      };
+    }
+    return { file: this.file, ...at(first), message: `cannot read the YAML: ${err.message}`, severity: 'error' };
   }
 
   yamlIssues(): TopologyIssue[] {
@@ -198,9 +301,20 @@ class SourceMap {
       const sentence = e.message.replace(/ at line \d+, column \d+:[\s\S]*$/, '');
       const hint = e.code === 'TAB_AS_INDENT' ? '; indent with spaces' : '';
       const label = severity === 'error' ? 'YAML syntax error' : 'YAML';
-      return { file: this.file, line: at.line, column: at.col, path: '(yaml)', message: `${label}: ${sentence}${hint}`, severity };
+      // The parser recurses once per level: a file nested thousands deep ends its stack.
+      const said = /Maximum call stack size/.test(sentence)
+        ? 'the YAML is nested too deeply to read; a topology needs a few levels at most'
+        : e.code === 'MULTIPLE_DOCS'
+          ? 'the file holds more than one YAML document (a second ---); a topology is one document, one file per cluster'
+          : sentence;
+      return { file: this.file, line: at.line, column: at.col, path: '(yaml)', message: `${label}: ${said}${hint}`, severity };
     };
-    return [...errors.map((e) => toIssue(e, 'error')), ...this.doc.warnings.map((w) => toIssue(w, 'warning'))];
+    const tags = this.unknownTags.map((w) => ({
+      ...toIssue(w, 'error'),
+      message: `YAML tag: ${w.message.replace(/ at line \d+, column \d+:[\s\S]*$/, '').replace(/^Unresolved tag: /, '')} is not used in a topology; remove it and write the plain value`,
+    }));
+    const warnings = this.doc.warnings.filter((w) => w.code !== 'TAG_RESOLVE_FAILED').map((w) => toIssue(w, 'warning'));
+    return [...errors.map((e) => toIssue(e, 'error')), ...tags, ...warnings];
   }
 
   /** YAML keeps only the last of two equal keys, silently: always an error, naming both lines. */
