@@ -28,12 +28,12 @@ export const IDENTIFIERS = {
     says: 'an absolute path or one starting with ~/, without control characters',
   },
   token: {
-    pattern: /^[A-Za-z0-9._-]{1,64}$/,
-    says: 'letters, digits and . _ - only, at most 64 characters, such as pgha-etcd',
+    pattern: /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/,
+    says: 'letters, digits and . _ - only, starting with a letter or digit, at most 64 characters, such as pgha-etcd',
   },
   unitName: {
-    pattern: /^[A-Za-z0-9@._:-]{1,64}$/,
-    says: 'a systemd unit name such as nginx: letters, digits and @ . _ : -',
+    pattern: /^[A-Za-z0-9][A-Za-z0-9@._:-]{0,63}$/,
+    says: 'a systemd unit name such as nginx: letters, digits and @ . _ : -, starting with a letter or digit',
   },
   configKey: {
     pattern: /^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/,
@@ -72,4 +72,32 @@ export function assertIdentifier(kind: IdentifierKindName, value: string, field:
     throw new Error(`cannot write ${file}: ${field} is ${JSON.stringify(value.slice(0, 80))}, which is not ${IDENTIFIERS[kind].says}`);
   }
   return value;
+}
+
+/**
+ * The placeholders of a command template that sit inside quotes: there a substituted value,
+ * quoted again by haflow, would close the template's quote and run as shell code
+ * (`echo '{host}'` with the host `$(reboot)` becomes `echo ''$(reboot)''`). Follows sh's rules:
+ * nothing is special inside '…'; inside "…" and outside, a backslash escapes the next character.
+ */
+export function placeholdersInQuotes(template: string, placeholders: readonly string[]): string[] {
+  const found: string[] = [];
+  let quote: "'" | '"' | undefined;
+  for (let i = 0; i < template.length; i++) {
+    const c = template[i];
+    if (quote === "'") {
+      if (c === "'") quote = undefined;
+    } else if (c === '\\') {
+      i += 1;
+    } else if (quote === '"' && c === '"') {
+      quote = undefined;
+    } else if (!quote && (c === "'" || c === '"')) {
+      quote = c;
+    }
+    if (quote && c === '{') {
+      const name = placeholders.find((p) => template.startsWith(`{${p}}`, i));
+      if (name) found.push(`{${name}}`);
+    }
+  }
+  return found;
 }

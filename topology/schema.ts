@@ -2,7 +2,7 @@
 // Keys are snake_case like Patroni's own settings (loop_wait, retry_timeout), so the
 // file reads like the configs it produces. Semantic rules live in ./checks.ts.
 import { z } from 'zod';
-import { IDENTIFIERS, type IdentifierKindName } from './identifiers';
+import { IDENTIFIERS, placeholdersInQuotes, type IdentifierKindName } from './identifiers';
 
 export const LAYOUTS = ['standalone', 'distributed', 'patroni', 'classic'] as const;
 export const ROLES = ['observer', 'etcd', 'haproxy', 'db', 'app'] as const;
@@ -51,7 +51,7 @@ const address = z.union([ipv4, hostname], {
   error: 'must be an IPv4 address or a DNS name such as db1.example.com',
 });
 
-const envName = 'must be an environment variable name such as HAFLOW_DB_PASSWORD';
+const envName = 'must be an environment variable name such as HAFLOW_DB_PASSWORD (letters, digits and _, at most 128)';
 
 /**
  * A secret is always a reference, resolved on the worker when an activity needs it,
@@ -59,7 +59,7 @@ const envName = 'must be an environment variable name such as HAFLOW_DB_PASSWORD
  */
 export const secretRef = z.union(
   [
-    z.strictObject({ env: z.string({ error: envName }).regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: envName }) }),
+    z.strictObject({ env: z.string({ error: envName }).regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, { error: envName }) }),
     z.strictObject({ file: localPath }),
   ],
   {
@@ -290,12 +290,18 @@ export const app = z.strictObject({
  * injects. `{host}` and `{address}` are replaced by the machine's name and address, each shell-
  * quoted. A real site plugs in its IPMI or cloud CLI; the lab topologies plug in `haflow lab`.
  */
+const DRIVER_PLACEHOLDERS = ['host', 'address'] as const;
+
 const driverCommand = z
   .string({ error: 'must be a command such as "ipmitool -H {host}-ipmi chassis power off"' })
   .min(1, { error: 'must not be empty' })
   .regex(/^[^\0\r\n]*$/, { error: 'must be one line' })
+  .max(4096, { error: 'must be at most 4096 characters' })
   .refine((command) => [...command.matchAll(/\{([^}]*)\}/g)].every((m) => m[1] === 'host' || m[1] === 'address'), {
     error: 'may only use the placeholders {host} and {address}',
+  })
+  .refine((command) => placeholdersInQuotes(command, DRIVER_PLACEHOLDERS).length === 0, {
+    error: 'has a placeholder inside quotes; write {host} and {address} bare: haflow quotes the value itself',
   });
 
 export const faults = z.strictObject({
@@ -355,6 +361,7 @@ export const notify = z
       .string({ error: 'must be a command such as "/usr/local/bin/page-oncall"' })
       .min(1, { error: 'must not be empty' })
       .regex(/^[^\0\r\n]*$/, { error: 'must be one line' })
+      .max(4096, { error: 'must be at most 4096 characters' })
       .optional(),
     on: z.enum(['problems', 'every'], { error: 'must be problems (a failed, missed or unhealthy drill) or every (every scheduled run)' }).default('problems'),
     /** The Temporal web UI, for the links in a notification. */

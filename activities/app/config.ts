@@ -68,7 +68,28 @@ export function setAppDatabaseSettings(file: AppConfigFile, text: string, settin
     ...(file.url_key ? [[file.url_key, settings.url] as [string, string]] : []),
     [file.password_key, settings.password],
   ];
-  return file.format === 'shell' ? setShellOptions(file, text, values) : setKeyValues(text, values);
+  if (file.format === 'shell') return setShellOptions(file, text, values);
+  for (const [key, value] of values) refuseUnreadable(file, key, value);
+  return setKeyValues(text, values);
+}
+
+/**
+ * Characters the file's reader would not take as written: a Java properties reader turns a
+ * backslash into an escape; an env file is often sourced by sh, which would expand $, backticks
+ * and quotes, or split at a space. The value is written unquoted, as the application's
+ * installer writes it, so such a value is refused rather than written to mean something else.
+ */
+const UNREADABLE: Record<'properties' | 'env', { pattern: RegExp; says: string }> = {
+  properties: { pattern: /[\\\0-\x1f\x7f]|^\s/, says: 'a backslash, a control character or a leading space' },
+  env: { pattern: /[^A-Za-z0-9_@%+=:,./^\u0080-\uffff-]/, says: 'a character sh would read as syntax (space, quote, $, backtick, backslash, ;, &, |, <, >, (, ), *, ?, #, !)' },
+};
+
+function refuseUnreadable(file: AppConfigFile, key: string, value: string): void {
+  if (file.format !== 'properties' && file.format !== 'env') return;
+  const { pattern, says } = UNREADABLE[file.format];
+  if (pattern.test(value)) {
+    throw new AppConfigError(`${file.path}: the value for ${key} has ${says}, which this ${file.format} file cannot carry as written; choose a password without them`);
+  }
 }
 
 const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
