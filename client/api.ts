@@ -19,6 +19,7 @@ import {
   type WorkflowHandleWithFirstExecutionRunId,
 } from '@temporalio/client';
 import { ApplicationFailure, TemporalFailure, WorkflowNotFoundError } from '@temporalio/common';
+import { EncryptedPayloadError } from '../connection/codec';
 import { TASK_QUEUE } from '../connection/temporal';
 import { checkTopology, formatPath, topologySchema, type Topology } from '../topology';
 import { clusterWorkflowId } from '../workflows/ids';
@@ -351,7 +352,9 @@ export async function describeOrNone(handle: WorkflowHandle, cluster: string): P
 async function queryProgress(handle: WorkflowHandle): Promise<Progress | undefined> {
   try {
     return await handle.client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(progressQuery));
-  } catch {
+  } catch (err) {
+    // An answer this client cannot decrypt will not get better by waiting: say so.
+    if (err instanceof EncryptedPayloadError) throw err;
     // No worker, a worker restarting, or a run that ended before it set its handler: all transient for a follower.
     return undefined;
   }

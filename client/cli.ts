@@ -6,6 +6,7 @@ import { formatIssue, loadTopology, SYNCHRONOUS_MODES, TIMING_PROFILES, Topology
 import { FAULT_NAMES, isFaultName, type FaultName } from '../topology/faults';
 import type { Decision } from '../workflows/protocol';
 import { AmbiguousStepError, DECISIONS } from './api';
+import { codecServerCommand } from './codec-server';
 import { demo } from './demo';
 import { defaultServerDbFile } from './dev-server';
 import { defineLabCommands } from './lab-command';
@@ -211,6 +212,16 @@ export async function main(argv: string[]): Promise<number> {
     .option('--ui-port <n>', 'web UI port', tcpPort, 8233)
     .action(async (opts: { dbFile: string; port: number; uiPort: number }) => {
       exitCode = await serverCommand(opts);
+    });
+
+  program
+    .command('codec-server')
+    .description("decrypt haflow's payloads for the Temporal web UI (HAFLOW_CODEC_KEY and HAFLOW_CODEC_KEY_ID as the worker has them); runs until SIGINT/SIGTERM")
+    .option('--port <n>', 'HTTP port', tcpPort, 8888)
+    .option('--listen <address>', 'address to listen on; whoever reaches it can read the histories', '127.0.0.1')
+    .option('--ui-origin <url>', "the web UI's origin, allowed to call it from the browser", 'http://localhost:8233')
+    .action(async (opts: { port: number; listen: string; uiOrigin: string }) => {
+      exitCode = await codecServerCommand(opts);
     });
 
   program

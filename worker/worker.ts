@@ -1,6 +1,7 @@
 // Builds a haflow worker: the workflows (bundled), the activities, and the task queue.
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import * as haflowActivities from '../activities';
+import { haflowDataConverter } from '../connection/codec';
 import { TASK_QUEUE } from '../connection/temporal';
 
 export interface HaflowWorkerOptions {
@@ -14,6 +15,8 @@ export interface HaflowWorkerOptions {
   /** How long running activities get to finish when the worker is asked to stop. */
   shutdownGraceTime?: WorkerOptions['shutdownGraceTime'];
   stickyQueueScheduleToStartTimeout?: WorkerOptions['stickyQueueScheduleToStartTimeout'];
+  /** Defaults to the environment's (connection/codec.ts): encrypting when HAFLOW_CODEC_KEY is set. */
+  dataConverter?: WorkerOptions['dataConverter'];
 }
 
 export async function createWorker(options: HaflowWorkerOptions): Promise<Worker> {
@@ -22,6 +25,7 @@ export async function createWorker(options: HaflowWorkerOptions): Promise<Worker
     namespace: options.namespace,
     taskQueue: options.taskQueue ?? TASK_QUEUE,
     activities: options.activities ?? haflowActivities,
+    dataConverter: options.dataConverter ?? haflowDataConverter(),
     ...(options.workflowBundle
       ? { workflowBundle: options.workflowBundle }
       : { workflowsPath: require.resolve('../workflows') }),

@@ -1,0 +1,164 @@
+// Encrypted payloads (connection/codec.ts) on a real dev server with the real installWorkflow:
+// with HAFLOW_CODEC_KEY, every payload of the run's history (input, activity arguments and
+// results, the failure of a blocked step, query answers are not stored) is ciphertext, and the
+// failure messages are too; a client with the key reads the run as usual, one without it gets
+// an error saying what to set, and `haflow codec-server` decrypts a payload of that history
+// over real HTTP.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { Client } from '@temporalio/client';
+import type { Payload } from '@temporalio/common';
+import { temporal } from '@temporalio/proto';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, DefaultLogger, Worker } from '@temporalio/worker';
+import { followRun, getProgress, startInstall } from '../../client/api';
+import { AesGcmCodec, codecKeysFromEnv, CodecSettingsError, ENCRYPTED_ENCODING, haflowDataConverter, type CodecKeys } from '../../connection/codec';
+import { TASK_QUEUE } from '../../connection/temporal';
+import { clusterWorkflowId } from '../../workflows/ids';
+import { fakeCluster, fakeInstallActivities } from '../support/fake-install';
+import { startDevServer, waitUntil } from '../support/temporal';
+import { standalone } from '../support/topologies';
+
+const root = join(__dirname, '../..');
+const keyEnv = { HAFLOW_CODEC_KEY: randomBytes(32).toString('base64'), HAFLOW_CODEC_KEY_ID: 'test-2026-11' };
+const keys = codecKeysFromEnv(keyEnv) as CodecKeys;
+/** Text the run carries in clear without encryption: the step's failure message and the topology. */
+const FAILURE_TEXT = 'disk on fire in the lab';
+
+let env: TestWorkflowEnvironment;
+let worker: Worker;
+let workerRun: Promise<void>;
+const machines = fakeCluster();
+
+before(async () => {
+  env = await startDevServer();
+  const dataConverter = haflowDataConverter(keys);
+  worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue: TASK_QUEUE,
+    // The failure converter runs inside the workflow sandbox too: bundled with it.
+    workflowBundle: await bundleWorkflowCode({
+      workflowsPath: require.resolve('../../workflows'),
+      failureConverterPath: dataConverter.failureConverterPath,
+      logger: new DefaultLogger('WARN'),
+    }),
+    activities: fakeInstallActivities(() => machines),
+    dataConverter,
+  });
+  workerRun = worker.run();
+});
+
+after(async () => {
+  worker?.shutdown();
+  await workerRun;
+  await env?.teardown();
+});
+
+const text = (b: Uint8Array | null | undefined) => (b ? Buffer.from(b).toString('utf8') : '');
+
+/** Every payload anywhere in an event (inputs, results, failures' encoded attributes, memos). */
+function payloadsIn(value: unknown, found: Payload[] = []): Payload[] {
+  if (!value || typeof value !== 'object') return found;
+  if ('metadata' in value && 'data' in value && (value as Payload).metadata) found.push(value as Payload);
+  else for (const v of Object.values(value)) payloadsIn(v, found);
+  return found;
+}
+
+test('the history holds only ciphertext; a client with the key follows the run, one without is told what to set', async () => {
+  machines.broken.set(`ensurePackages@node1`, { type: 'CommandFailed', message: FAILURE_TEXT, remedy: 'cool it down' });
+  const encrypting = new Client({ connection: env.client.connection, dataConverter: haflowDataConverter(keys) });
+  const topology = standalone({ cluster: 'sealed' });
+  const handle = await startInstall(encrypting, topology);
+  const result = await followRun(handle, () => {}, { pollIntervalMs: 100 });
+  assert.equal(result.status, 'blocked', JSON.stringify(result).slice(0, 400));
+  assert.ok(result.status === 'blocked' && JSON.stringify(result.step).includes(FAILURE_TEXT), 'the client with the key reads the failure');
+
+  const history = await env.client.connection.workflowService.getWorkflowExecutionHistory({
+    namespace: 'default',
+    execution: { workflowId: clusterWorkflowId(topology.cluster) },
+  });
+  const events = history.history?.events ?? [];
+  const payloads = payloadsIn(events);
+  assert.ok(payloads.length >= 5, `${payloads.length} payloads in ${events.length} events`);
+  for (const payload of payloads) assert.equal(text(payload.metadata?.encoding), ENCRYPTED_ENCODING);
+  // What the run carries only in payloads: the topology (addresses, secret references) and the failure.
+  // Workflow and activity ids (the cluster's name, step ids) are names Temporal needs in clear.
+  const raw = Buffer.from(temporal.api.history.v1.History.encode({ events }).finish());
+  for (const clear of [FAILURE_TEXT, 'cool it down', topology.hosts[1].address, 'HAFLOW_PG_SUPERUSER_PASSWORD', topology.postgresql.replication.username]) {
+    assert.ok(!raw.includes(clear), `"${clear}" is not in the history in clear`);
+  }
+
+  // No key: a clear error, naming the key id and the variables.
+  const plain = new Client({ connection: env.client.connection, dataConverter: haflowDataConverter(undefined) });
+  await assert.rejects(getProgress(plain, topology.cluster), /encrypted \(key id test-2026-11\) and HAFLOW_CODEC_KEY is not set here: set HAFLOW_CODEC_KEY and HAFLOW_CODEC_KEY_ID/);
+  // Another key under the same id: it does not decrypt, and says so.
+  const wrong = codecKeysFromEnv({ HAFLOW_CODEC_KEY: randomBytes(32).toString('base64'), HAFLOW_CODEC_KEY_ID: 'test-2026-11' })!;
+  await assert.rejects(new AesGcmCodec(wrong).decode(payloads.slice(0, 1)), /does not decrypt with that key/);
+  // The next key, with the old one kept to read: it does.
+  const rotated = codecKeysFromEnv({ HAFLOW_CODEC_KEY: randomBytes(32).toString('base64'), HAFLOW_CODEC_KEY_ID: 'next', HAFLOW_CODEC_PREVIOUS_KEYS: `test-2026-11:${keyEnv.HAFLOW_CODEC_KEY}` })!;
+  assert.equal((await new AesGcmCodec(rotated).decode(payloads.slice(0, 1)))[0].metadata?.encoding !== undefined, true);
+
+  // The operator's view of the same: `haflow status` without the key exits 1 with that error.
+  const status = spawnHaflow(['status', topology.cluster], { TEMPORAL_ADDRESS: env.address });
+  const code = await new Promise((resolve) => status.child.once('exit', resolve));
+  assert.equal(code, 1, status.out + status.err);
+  assert.match(status.err, /encrypted \(key id test-2026-11\) and HAFLOW_CODEC_KEY is not set here/);
+
+  machines.broken.clear();
+  await handle.terminate('test over');
+
+  // The codec server, over real HTTP: decodes a payload of this history, and encodes.
+  const server = spawnHaflow(['codec-server', '--port', String(await freePort())], keyEnv);
+  try {
+    const url = await waitUntil('the codec server to say its address', async () => /codec server on (http:\/\/\S+) /.exec(server.out)?.[1], (u) => !!u, 30_000);
+    const input = payloads[0];
+    const body = { payloads: [temporal.api.common.v1.Payload.toObject(temporal.api.common.v1.Payload.create(input), { bytes: String })] };
+    const decoded = await fetch(`${url}/decode`, { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Namespace': 'default' }, body: JSON.stringify(body) });
+    assert.equal(decoded.status, 200);
+    const clear = ((await decoded.json()) as { payloads: { metadata: Record<string, string>; data: string }[] }).payloads[0];
+    assert.equal(Buffer.from(clear.metadata.encoding, 'base64').toString(), 'json/plain');
+    assert.ok(Buffer.from(clear.data, 'base64').toString().includes(topology.cluster), 'the workflow input, in clear');
+    const preflight = await fetch(`${url}/decode`, { method: 'OPTIONS', headers: { Origin: 'http://localhost:8233' } });
+    assert.equal(preflight.headers.get('access-control-allow-origin'), 'http://localhost:8233');
+    const bad = await fetch(`${url}/decode`, { method: 'POST', body: 'not json' });
+    assert.equal(bad.status, 400);
+  } finally {
+    server.child.kill('SIGTERM');
+    await new Promise((resolve) => server.child.once('exit', resolve));
+  }
+});
+
+test('bad settings are refused before anything connects, naming the variable and never the value', () => {
+  assert.throws(() => codecKeysFromEnv({ HAFLOW_CODEC_KEY: 'c2hvcnQ=', HAFLOW_CODEC_KEY_ID: 'k' }), (err: unknown) => err instanceof CodecSettingsError && /HAFLOW_CODEC_KEY must be 32 random bytes in base64.*decodes to 5 bytes/.test(err.message) && !err.message.includes('c2hvcnQ'));
+  assert.throws(() => codecKeysFromEnv({ HAFLOW_CODEC_KEY: keyEnv.HAFLOW_CODEC_KEY }), /HAFLOW_CODEC_KEY_ID must name the key/);
+  assert.throws(() => codecKeysFromEnv({ HAFLOW_CODEC_KEY_ID: 'k' }), /HAFLOW_CODEC_KEY_ID is set but HAFLOW_CODEC_KEY is not/);
+  assert.equal(codecKeysFromEnv({}), undefined);
+  const cli = spawnHaflow(['codec-server'], {});
+  return new Promise<void>((resolve) =>
+    cli.child.once('exit', (code) => {
+      assert.equal(code, 1);
+      assert.match(cli.err, /set HAFLOW_CODEC_KEY and HAFLOW_CODEC_KEY_ID first/);
+      resolve();
+    }),
+  );
+});
+
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+function spawnHaflow(args: string[], extraEnv: Record<string, string>): { child: ChildProcess; out: string; err: string } {
+  const child = spawn(process.execPath, [join(root, 'bin/haflow.js'), ...args], { env: { PATH: process.env.PATH, ...extraEnv } });
+  const io = { child, out: '', err: '' };
+  child.stdout!.on('data', (d) => (io.out += d));
+  child.stderr!.on('data', (d) => (io.err += d));
+  return io;
+}
