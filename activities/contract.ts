@@ -39,6 +39,7 @@ export const StepFailureTypes = {
   timeout: 'Timeout',
   // not retryable
   authFailed: 'AuthFailed',
+  sudoRefused: 'SudoRefused',
   hostKeyUnknown: 'HostKeyUnknown',
   hostKeyChanged: 'HostKeyChanged',
   guardFailed: 'GuardFailed',

@@ -66,11 +66,15 @@ export interface ExecOptions {
   timeoutMs?: number;
 }
 
+/** What sudo -n says when it will not run the command (and sh when there is no sudo at all). */
+const SUDO_REFUSED = /^sudo: a (password|terminal) is required|is not in the sudoers file|^Sorry, user \S+ (is not allowed|may not run sudo)|^(sh|bash)?:?\s*(\d+:\s*)?sudo: (command )?not found/m;
+
 export const SshFailureTypes = {
   unreachable: StepFailureTypes.hostUnreachable,
   hostKeyUnknown: StepFailureTypes.hostKeyUnknown,
   hostKeyChanged: StepFailureTypes.hostKeyChanged,
   authFailed: StepFailureTypes.authFailed,
+  sudoRefused: StepFailureTypes.sudoRefused,
   timeout: StepFailureTypes.commandTimeout,
   commandFailed: StepFailureTypes.commandFailed,
 } as const;
@@ -105,11 +109,12 @@ function connectFailure(target: SshTarget, err: Error & { level?: string }, reje
   if (rejected && !rejected.ok) return hostKeyFailure(target, rejected);
   const where = `${target.user}@${target.name} (${target.address}:${target.port})`;
   if (err.level === 'client-authentication') {
+    const key = `add the public key of ${target.privateKey} to ~${target.user}/.ssh/authorized_keys on ${target.name}`;
     return ApplicationFailure.create({
       type: SshFailureTypes.authFailed,
       nonRetryable: true,
-      message: `${where} refused authentication with key ${target.privateKey}${target.password ? ` or the password from ${describeSecret(target.password)}` : ''}`,
-      details: [{ remedy: `add the public key of ${target.privateKey} to ~${target.user}/.ssh/authorized_keys on ${target.name}` }],
+      message: `${where} refused authentication with key ${target.privateKey}${target.password ? ` and with the password from ${describeSecret(target.password)}` : ''}`,
+      details: [{ remedy: target.password ? `${key}, or check the password in ${describeSecret(target.password)} (and that sshd allows PasswordAuthentication)` : key }],
     });
   }
   return ApplicationFailure.create({
@@ -235,8 +240,23 @@ export class SshSession {
       channel.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
       channel.on('close', (code: number | null, signal?: string) =>
         finish(() => {
+          const errors = Buffer.concat(stderr).toString('utf8');
           if (code === null || code === undefined) {
             reject(this.unreachable(new Error(`the connection dropped while running a command${signal ? ` (signal ${signal})` : ''}`)));
+          } else if (asRoot && code !== 0 && SUDO_REFUSED.test(errors)) {
+            // The command never ran: retrying cannot help until the host's sudoers change.
+            reject(
+              ApplicationFailure.create({
+                type: SshFailureTypes.sudoRefused,
+                nonRetryable: true,
+                message: `${this.target.user}@${this.target.name} (${this.target.address}) may not run commands as root with sudo -n: ${errors.trim().split('\n')[0].slice(0, 200)}`,
+                details: [
+                  {
+                    remedy: `on ${this.target.name}, let ${this.target.user} run sudo without a password: echo '${this.target.user} ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/haflow (visudo -cf to check); or connect as root (ssh.user: root)`,
+                  },
+                ],
+              }),
+            );
           } else {
             resolve({ code, stdout: Buffer.concat(stdout).toString('utf8'), stderr: Buffer.concat(stderr).toString('utf8') });
           }

@@ -1,6 +1,7 @@
 // The lab's machines behave like separate servers: real sshd, systemctl, namespaces,
 // crashes and partitions. Five machines of the distributed layout, all real processes.
 import { describe, test } from 'node:test';
+import { execFileSync } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
@@ -196,6 +197,106 @@ describe('systemctl on lab machines drives Debian units with systemd exit codes'
     assert.equal(owner.stdout.trim(), 'postgres');
     await sshRun(lab, 'db1', 'systemctl stop patroni', { sudo: true });
     assert.equal(await isActive(lab, 'db1', 'patroni'), 'inactive 3');
+  });
+});
+
+describe('SSH faults: each stops with its own error naming the host and the remedy, and the process stays up', () => {
+  const uncaught: Error[] = [];
+  const onUncaught = (err: Error) => uncaught.push(err);
+  const failure = (type: string, nonRetryable: boolean, message: RegExp, remedy?: RegExp) => (err: unknown) => {
+    assert.ok(err instanceof ApplicationFailure, String(err));
+    assert.equal(err.type, type, err.message);
+    assert.equal(err.nonRetryable, nonRetryable, `${type} retryable: ${!nonRetryable}`);
+    assert.match(err.message, message);
+    if (remedy) assert.match(String((err.details?.[0] as { remedy: string } | undefined)?.remedy), remedy);
+    return true;
+  };
+  const scratch = mkdtempSync(join(tmpdir(), 'haflow-ssh-faults-'));
+
+  test('unknown host key, wrong key, wrong password, sudo refused, closed port, no power, a command that hangs, a connection cut mid-command', async () => {
+    process.on('uncaughtException', onUncaught);
+    try {
+      const lab = currentLab();
+      const base = targetFor(lab.topology, lab.host('app1'));
+
+      // Unknown host key: not in known_hosts. Not retried: only the operator can vouch for a key.
+      const emptyKnownHosts = join(scratch, 'known_hosts');
+      writeFileSync(emptyKnownHosts, '');
+      await assert.rejects(
+        withSsh({ ...base, knownHosts: emptyKnownHosts }, async () => undefined),
+        failure('HostKeyUnknown', true, /^app1 \(127\.0\.0\.22:22\) presented host key SHA256:\S+, which is not in /, /ssh-keyscan -p 22 127\.0\.0\.22 >> /),
+      );
+
+      // A key the host does not know.
+      const strangerKey = join(scratch, 'id_ed25519');
+      execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', strangerKey]);
+      await assert.rejects(
+        withSsh({ ...base, privateKey: strangerKey }, async () => undefined),
+        failure('AuthFailed', true, /^labadmin@app1 \(127\.0\.0\.22:22\) refused authentication with key /, /add the public key of .* to ~labadmin\/\.ssh\/authorized_keys on app1/),
+      );
+
+      // A wrong password (and no usable key): named by its reference, never shown.
+      process.env.HAFLOW_TEST_SSH_PASSWORD = 'not-the-password-4711';
+      await assert.rejects(
+        withSsh({ ...base, privateKey: join(scratch, 'no-such-key'), password: { env: 'HAFLOW_TEST_SSH_PASSWORD' } }, async () => undefined),
+        (err: unknown) => {
+          failure('AuthFailed', true, /with the password from environment variable HAFLOW_TEST_SSH_PASSWORD/, /check the password in environment variable HAFLOW_TEST_SSH_PASSWORD/)(err);
+          assert.ok(!JSON.stringify({ m: (err as Error).message, d: (err as ApplicationFailure).details }).includes('not-the-password-4711'));
+          return true;
+        },
+      );
+
+      // Sudo refused: a user who may log in but not use sudo. The command never runs; not retried.
+      await sshRun(lab, 'app1', 'id nosudo >/dev/null 2>&1 || useradd -m -s /bin/sh nosudo; cp /etc/ssh/authorized_keys/labadmin /etc/ssh/authorized_keys/nosudo', { sudo: true });
+      await assert.rejects(
+        withSsh({ ...base, user: 'nosudo' }, (ssh) => ssh.exec('touch /root/haflow-was-here', { sudo: true })),
+        failure('SudoRefused', true, /^nosudo@app1 \(127\.0\.0\.22\) may not run commands as root with sudo -n: /, /nosudo ALL=\(ALL\) NOPASSWD:ALL' > \/etc\/sudoers\.d\/haflow/),
+      );
+      assert.equal((await sshRun(lab, 'app1', 'test -e /root/haflow-was-here', { sudo: true })).code, 1, 'the command did not run');
+
+      // A closed port: refused at once; retryable (sshd may be restarting).
+      await assert.rejects(
+        withSsh({ ...base, port: 2 }, async () => undefined),
+        failure('HostUnreachable', false, /^cannot reach labadmin@app1 \(127\.0\.0\.22:2\): connect ECONNREFUSED/, /check that app1 is up, that sshd listens on port 2/),
+      );
+
+      // A command that hangs: the session's own time limit, naming the host and the command.
+      await assert.rejects(
+        withSsh({ ...base, commandTimeoutMs: 1500 }, (ssh) => ssh.exec('sleep 30')),
+        failure('CommandTimeout', false, /^app1: command timed out after 1\.5 s: sleep 30/),
+      );
+
+      // The connection cut in the middle of a command (its sshd session killed): retryable, and the next attempt works.
+      await assert.rejects(
+        withSsh(base, async (ssh) => {
+          const running = ssh.exec('echo $PPID > /tmp/haflow-session; sleep 20');
+          running.catch(() => undefined); // it fails while the kill below is under way: awaited just after
+          await new Promise((resolve) => setTimeout(resolve, 700));
+          await sshRun(lab, 'app1', 'kill -9 $(cat /tmp/haflow-session)', { sudo: true });
+          return running;
+        }),
+        failure('HostUnreachable', false, /^app1 \(127\.0\.0\.22\): the connection dropped while running a command/),
+      );
+      assert.equal((await sshRun(lab, 'app1', 'echo again')).stdout.trim(), 'again');
+
+      // No power: nothing answers, so the connect times out; retryable, with the remedy.
+      await lab.crash('app2');
+      try {
+        const started = Date.now();
+        await assert.rejects(
+          withSsh({ ...targetFor(lab.topology, lab.host('app2')), connectTimeoutMs: 2000 }, async () => undefined),
+          failure('HostUnreachable', false, /^cannot reach labadmin@app2 \(127\.0\.0\.23:22\): Timed out while waiting for handshake/, /check that app2 is up/),
+        );
+        assert.ok(Date.now() - started < 10_000, 'within its connect timeout');
+      } finally {
+        await lab.boot('app2');
+      }
+      assert.deepEqual(uncaught, [], 'no error escaped to the process');
+    } finally {
+      process.off('uncaughtException', onUncaught);
+      delete process.env.HAFLOW_TEST_SSH_PASSWORD;
+      rmSync(scratch, { recursive: true, force: true });
+    }
   });
 });
 
