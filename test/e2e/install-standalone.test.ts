@@ -14,6 +14,7 @@ import { loadTopology } from '../../topology';
 import type { RunbookOutcome } from '../../workflows/protocol';
 import { completedOrBlocked, haflowCli, labSecrets, startInstall, useInstallEnvironment, waitForProgress } from '../support/install';
 import { diskFingerprint, labTopology, sshRun, useLab } from '../support/lab';
+import { labPaths } from '../../lab/paths';
 import { assertHostsHoldRendered, haflowRender } from '../support/rendered';
 
 labSecrets();
@@ -167,6 +168,43 @@ test('the application tier: it answers through HAProxy on 80 and 443, writes thr
   const stats = await (await fetch('http://127.0.0.11:7000/;csv')).text();
   const appServers = stats.split('\n').filter((l) => l.startsWith('backend,node')).map((l) => `${l.split(',')[1]} ${l.split(',')[17]}`);
   assert.deepEqual(appServers.sort(), ['node1 UP', 'node2 DOWN'], 'HAProxy sends users to the master application only');
+});
+
+test('every file on any machine that holds a secret is readable by its owner and service only: found by content, not from a list', async () => {
+  const lab = currentLab();
+  assert.equal((await completedOrBlocked(await startInstall(installEnv(), lab.topology))).status, 'completed');
+  // The passwords, and one line from the middle of the TLS private key (a multi-line secret).
+  const keyLines = readFileSync(labPaths.tlsKey, 'utf8').trim().split('\n');
+  const secrets = [
+    ...['HAFLOW_PG_SUPERUSER_PASSWORD', 'HAFLOW_PG_REPLICATION_PASSWORD', 'HAFLOW_PG_REWIND_PASSWORD', 'HAFLOW_APP_DB_PASSWORD'].map((name) => process.env[name]!),
+    keyLines[Math.floor(keyLines.length / 2)],
+  ];
+  // Everywhere a configuration, a backup, a log or a temporary file could be; the patterns go on stdin, not on a command line.
+  // (The lab's own directory holds every machine's disk: a lab artifact, not part of any machine.)
+  const search = 'grep -rlF --exclude-dir=haflow-lab -f /dev/stdin /etc /opt /var /home /root /tmp /run /srv | while read -r f; do stat -c "%a %U %G %n" "$f"; done';
+  const found: string[] = [];
+  for (const host of lab.topology.hosts) {
+    const listing = await sshRun(lab, host.name, search, { sudo: true, stdin: `${secrets.join('\n')}\n` });
+    assert.equal(listing.code, 0, `the search on ${host.name}: ${listing.stderr.slice(0, 400)}`);
+    for (const line of listing.stdout.trim().split('\n').filter(Boolean)) found.push(`${host.name} ${line}`);
+  }
+  const wide = found.filter((line) => {
+    const [, mode, , group] = line.split(' ');
+    const bits = parseInt(mode, 8);
+    // Nothing for others; the group only when it is the service that reads the file (Patroni runs as postgres).
+    return (bits & 0o007) !== 0 || ((bits & 0o070) !== 0 && group !== 'postgres');
+  });
+  assert.deepEqual(wide, [], `files holding a secret that others can read:\n${found.join('\n')}`);
+  // The ones the install writes are among them (so the search did find files).
+  for (const expected of [
+    /^node1 640 root postgres \/etc\/patroni\/config\.yml$/,
+    /^node2 640 root postgres \/etc\/patroni\/config\.yml$/,
+    /^node\d 600 postgres postgres \/var\/lib\/postgresql\/\.pgpass_patroni$/, // Patroni writes it when it needs it: on a replica
+    /^node1 600 root root \/etc\/flotomate_env$/,
+    /^observer 600 root root \/etc\/haproxy\/certs\/haflow\.pem$/,
+  ]) {
+    assert.ok(found.some((line) => expected.test(line)), `${expected} among:\n${found.join('\n')}`);
+  }
 });
 
 /** The lab topology with the rewind password read from a file, as a topology file of its own. */

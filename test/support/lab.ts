@@ -54,9 +54,9 @@ export function useLab(topologyFile: string): LabHandle {
 }
 
 /** Runs a command on a lab machine over SSH as the topology's user, as haflow does. */
-export function sshRun(lab: Lab, host: string, command: string, options: { sudo?: boolean; user?: string } = {}): Promise<ExecResult> {
+export function sshRun(lab: Lab, host: string, command: string, options: { sudo?: boolean; user?: string; stdin?: string } = {}): Promise<ExecResult> {
   const target = targetFor(lab.topology, lab.host(host));
-  return withSsh({ ...target, user: options.user ?? target.user }, (ssh) => ssh.exec(command, { sudo: options.sudo }));
+  return withSsh({ ...target, user: options.user ?? target.user }, (ssh) => ssh.exec(command, { sudo: options.sudo, stdin: options.stdin }));
 }
 
 /** What the lab could leave behind on the box: processes, cgroups, iptables rules, mounts. */
