@@ -9,13 +9,13 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import type { Client } from '@temporalio/client';
 import { startInstall } from '../client/api';
 import { readHealth } from '../client/cluster';
-import { Lab } from '../lab';
+import { Lab, LAB_SECRET_VARIABLES } from '../lab';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { portOr, startEmbeddedServer } from '../client/dev-server';
 import { connectClient } from '../client/temporal';
 import { createWorker } from '../worker/worker';
 
-const LAB_SECRETS = ['HAFLOW_PG_SUPERUSER_PASSWORD', 'HAFLOW_PG_REPLICATION_PASSWORD', 'HAFLOW_PG_REWIND_PASSWORD', 'HAFLOW_APP_DB_PASSWORD'];
+const LAB_SECRETS = LAB_SECRET_VARIABLES;
 
 export async function withBenchEnvironment(body: (client: Client, dir: string) => Promise<void>): Promise<void> {
   Runtime.install({ logger: new DefaultLogger('WARN') });

@@ -14,7 +14,7 @@ import { request as httpsRequest } from 'node:https';
 import { dirname, join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { NativeConnection, Runtime, DefaultLogger } from '@temporalio/worker';
-import { Lab, LAB_PACKAGES, LabError } from '../lab';
+import { Lab, LAB_PACKAGES, LAB_SECRET_VARIABLES, LabError } from '../lab';
 import { labPaths } from '../lab/paths';
 import { checkPrerequisites } from '../lab/prereq';
 import { loadTopology } from '../topology';
@@ -39,7 +39,7 @@ const say = (line = '') => process.stdout.write(`${fit(line)}\n`);
 const DEMO_SCHEDULE = 'lab-standalone-weekly-switchover';
 
 /** The lab topologies name these variables; the demo makes up passwords it never prints. */
-const DEMO_SECRETS = ['HAFLOW_PG_SUPERUSER_PASSWORD', 'HAFLOW_PG_REPLICATION_PASSWORD', 'HAFLOW_PG_REWIND_PASSWORD', 'HAFLOW_APP_DB_PASSWORD'];
+const DEMO_SECRETS = LAB_SECRET_VARIABLES;
 
 /** Where the output of the installs the demo runs goes: one line per phase on screen, everything here. */
 const SETUP_LOG = join(dirname(defaultServerDbFile()), 'demo-setup.log');

@@ -2,4 +2,4 @@
 export { Lab, type MachineStatus } from './lab';
 export { LabError } from './prereq';
 export type { Partition } from './network';
-export { labPaths, LAB_PACKAGES, LAB_USER } from './paths';
+export { labPaths, LAB_PACKAGES, LAB_SECRET_VARIABLES, LAB_USER } from './paths';

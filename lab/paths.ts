@@ -83,3 +83,15 @@ export const LAB_PACKAGES = [
   'curl',
   'openssl',
 ] as const;
+
+/**
+ * The environment variables the lab topologies take their secrets from. The demo, the tests and
+ * the benchmarks set each one that is not set to a random value before they install.
+ */
+export const LAB_SECRET_VARIABLES = [
+  'HAFLOW_PG_SUPERUSER_PASSWORD',
+  'HAFLOW_PG_REPLICATION_PASSWORD',
+  'HAFLOW_PG_REWIND_PASSWORD',
+  'HAFLOW_APP_DB_PASSWORD',
+  'HAFLOW_PATRONI_API_PASSWORD',
+] as const;

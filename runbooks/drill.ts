@@ -61,9 +61,11 @@ export function drillSteps(topology: Topology, args: DrillArgs): Runbook {
   const hb = { heartbeatSeconds: HEARTBEAT_SECONDS };
   const gate = stepOf('clusterHealthy', { ...hb, id: 'drill.gate', title: `Gate: one leader (${leader}), replicas streaming with lag under the limit, HAProxy sends writes to the leader`, kind: 'guard', guard: 'a drill starts only on a healthy cluster, with the leader it was planned for', timeoutSeconds: 60 }, { leader });
   const probeDb = stepOf('ensureProbeDatabase', { ...hb, id: `postgres.probe-database@${leader}`, title: `The write probe's own database (haflow_probe) on ${leader}`, kind: 'change', host: leader, timeoutSeconds: 120 }, { host: leader });
+  // Retried (a lost worker, a driver that timed out): an attempt records the fault once it is in
+  // place, and a later attempt that finds the record reports it instead of injecting it again.
   const fault = stepOf(
     'injectFault',
-    { ...hb, id: `fault.${args.fault}@${target}`, title: `Fault: ${args.fault} on ${target}: ${spec.what}`, kind: 'change', host: target, attempts: 1, timeoutSeconds: 180 },
+    { ...hb, id: `fault.${args.fault}@${target}`, title: `Fault: ${args.fault} on ${target}: ${spec.what}`, kind: 'change', host: target, attempts: 3, timeoutSeconds: 180 },
     { host: target, fault: args.fault },
   );
   const heal = stepOf(

@@ -169,6 +169,17 @@ export const patroni = z.strictObject({
   rest_api_port: port.default(8008),
   /** The DB node that bootstraps the cluster; defaults to the first host with the db role. */
   initial_leader: name.optional(),
+  /**
+   * Basic authentication for the REST API's unsafe endpoints (switchover, restart, reinitialize,
+   * configuration changes): Patroni refuses them without it; reads (/primary, /cluster) stay open
+   * for HAProxy's checks. haflow and patronictl on the hosts send it.
+   */
+  rest_api_auth: z
+    .strictObject({
+      username: identifier('token'),
+      password: secretRef,
+    })
+    .optional(),
 });
 
 const checkTimings = z.strictObject({

@@ -8,10 +8,20 @@ import type { HostInput, StepResult } from '../contract';
 import { switchoverTo } from '../patroni/failover';
 import { ensureUnit } from '../shared/services';
 import { shellQuote } from '../shared/ssh';
-import { hostOf, onHost, stepResult, waitFor } from '../shared/step';
+import { hostOf, onHost, sleep, stepResult, waitFor } from '../shared/step';
+import { currentActivity, heartbeat } from '../shared/step-activity';
 import { runDriver } from './drivers';
 
 export type FaultInput = HostInput & { fault: FaultName };
+
+/** What an attempt of injectFault records (as its heartbeat) once the fault is in place. */
+interface InjectedRecord {
+  injected: true;
+  what: string;
+  facts: Record<string, number | string>;
+}
+
+const RECORD_FLUSH_MS = 300;
 
 /** Does the host answer on its SSH port within `timeoutMs`? A powered-off host does not. */
 export function answersSsh(address: string, port: number, timeoutMs = 3000): Promise<boolean> {
@@ -35,8 +45,21 @@ export async function injectFault(input: FaultInput): Promise<StepResult> {
   const host = hostOf(input);
   const spec = FAULTS[fault];
   if (check) return stepResult([`would inject ${fault} on ${host.name}: ${spec.what}`], '');
+  // A later attempt after a lost worker: the one before may have injected the fault and died
+  // before reporting it. What it recorded says so, and the fault is never injected twice.
+  const earlier = currentActivity()?.info.heartbeatDetails as InjectedRecord | undefined;
+  if (earlier?.injected) {
+    return stepResult([`${earlier.what} (reported by a later attempt: the worker that injected it was lost)`], '', [], earlier.facts);
+  }
   const injectedAt = Date.now();
-  const done = (what: string, facts: Record<string, number | string> = {}) => stepResult([what], '', [], { injectedAt, ...facts });
+  const done = async (what: string, facts: Record<string, number | string> = {}) => {
+    const record: InjectedRecord = { injected: true, what, facts: { injectedAt, ...facts } };
+    heartbeat(record);
+    // The first heartbeat of an attempt goes out at once; give it a moment to reach the server
+    // before the result does, so that a worker lost in between leaves the record behind.
+    await sleep(RECORD_FLUSH_MS);
+    return stepResult([what], '', [], record.facts);
+  };
   switch (fault) {
     case 'switchover': {
       const result = await switchoverTo({ topology, check: false, waitSeconds: 60 });

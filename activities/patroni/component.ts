@@ -16,6 +16,7 @@ export const patroniComponent: Component = {
       superuser: secret(pg.superuser.password, 'postgresql.superuser.password'),
       replication: secret(pg.replication.password, 'postgresql.replication.password'),
       rewind: secret(pg.rewind.password, 'postgresql.rewind.password'),
+      ...(topology.patroni.rest_api_auth ? { restApi: secret(topology.patroni.rest_api_auth.password, 'patroni.rest_api_auth.password') } : {}),
     };
     return [
       // Holds the database passwords: readable by root and the postgres group only.

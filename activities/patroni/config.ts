@@ -23,6 +23,8 @@ export interface PatroniSecrets {
   superuser: string;
   replication: string;
   rewind: string;
+  /** The REST API's password, when patroni.rest_api_auth is set. */
+  restApi?: string;
 }
 
 export type PgValue = string | number;
@@ -34,7 +36,7 @@ export interface PatroniConfig {
   scope: string;
   namespace: string;
   name: string;
-  restapi: { listen: string; connect_address: string };
+  restapi: { listen: string; connect_address: string; authentication?: PgUser };
   etcd3: { hosts: string[] };
   bootstrap: {
     dcs: {
@@ -72,6 +74,8 @@ export function renderPatroniYml(topology: Topology, host: Host, secrets: Patron
     restapi: {
       listen: `${host.address}:${patroni.rest_api_port}`,
       connect_address: `${host.address}:${patroni.rest_api_port}`,
+      // Patroni asks for it on its unsafe endpoints only; patronictl on the host reads it from here too.
+      ...(patroni.rest_api_auth && secrets.restApi !== undefined ? { authentication: { username: patroni.rest_api_auth.username, password: secrets.restApi } } : {}),
     },
     // `etcd3:`, not the tutorial's `etcd:`: the v2 API is off by default in etcd 3.4 and
     // Patroni loops forever on "404 page not found" from /v2.

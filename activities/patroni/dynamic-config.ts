@@ -7,7 +7,7 @@ import { dbHosts } from '../../topology';
 import { StepFailureTypes, type ClusterInput, type StepResult } from '../contract';
 import { httpGet, stepResult } from '../shared/step';
 import { desiredDynamicConfig, type DynamicSettings } from './config';
-import { patroniCluster, restUrl } from './rest';
+import { patroniCluster, restUrl, unsafeRequestHeaders } from './rest';
 
 /** The settings that differ, as `key: now → wanted`. */
 export function dynamicConfigChanges(current: Partial<Record<keyof DynamicSettings, unknown>>, wanted: DynamicSettings): { key: keyof DynamicSettings; from: unknown; to: unknown }[] {
@@ -35,7 +35,7 @@ export async function ensureDynamicConfig(input: ClusterInput): Promise<StepResu
   if (check) return stepResult([`would change Patroni's dynamic configuration: ${describe.join(', ')}`], '', describe);
   const response = await fetch(restUrl(topology, leader, '/config'), {
     method: 'PATCH',
-    headers: { 'content-type': 'application/json' },
+    headers: unsafeRequestHeaders(topology, { 'content-type': 'application/json' }),
     body: JSON.stringify(Object.fromEntries(changes.map((c) => [c.key, c.to]))),
     signal: AbortSignal.timeout(10_000),
   });

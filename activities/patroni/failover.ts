@@ -6,7 +6,7 @@ import { readClusterHealth } from '../cluster/activities';
 import type { ClusterHealth } from '../cluster/health';
 import { StepFailureTypes, type ClusterInput, type HostInput, type StepResult } from '../contract';
 import { patroniConfigPath } from './config';
-import { patroniCluster, restUrl } from './rest';
+import { patroniCluster, restUrl, unsafeRequestHeaders } from './rest';
 import { guardFailed, onHost, stepResult, waitFor, type Probe } from '../shared/step';
 
 /** The replica a switchover goes to when none is named: streaming, least behind. */
@@ -19,7 +19,7 @@ export function bestCandidate(health: ClusterHealth): string | undefined {
 async function postSwitchover(topology: Topology, leader: Host, candidate: string, scheduledAt?: string): Promise<{ status: number; body: string }> {
   const response = await fetch(restUrl(topology, leader, '/switchover'), {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: unsafeRequestHeaders(topology, { 'content-type': 'application/json' }),
     body: JSON.stringify({ leader: leader.name, candidate, ...(scheduledAt ? { scheduled_at: scheduledAt } : {}) }),
     signal: AbortSignal.timeout(60_000),
   });
@@ -98,7 +98,7 @@ export async function cancelScheduledSwitchover(input: ClusterInput): Promise<St
   const errors: string[] = [];
   for (const host of dbHosts(topology)) {
     try {
-      const response = await fetch(restUrl(topology, host, '/switchover'), { method: 'DELETE', signal: AbortSignal.timeout(10_000) });
+      const response = await fetch(restUrl(topology, host, '/switchover'), { method: 'DELETE', headers: unsafeRequestHeaders(topology), signal: AbortSignal.timeout(10_000) });
       const body = (await response.text()).trim();
       if (response.status === 200) return stepResult([`cancelled ${what}: ${body}`], '');
       if (response.status === 404) return stepResult([], `no switchover is scheduled any more (${body})`);

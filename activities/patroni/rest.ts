@@ -2,7 +2,9 @@
 import type { Host, Topology } from '../../topology';
 import { dbHosts } from '../../topology';
 import type { HostInput } from '../contract';
+import { resolveSecret } from '../shared/secrets';
 import { hostOf, httpGet } from '../shared/step';
+import { rememberSecret } from '../shared/step-activity';
 
 export interface PatroniMember {
   name: string;
@@ -14,6 +16,19 @@ export interface PatroniMember {
 }
 
 export const restUrl = (topology: Topology, host: Host, path: string) => `http://${host.address}:${topology.patroni.rest_api_port}${path}`;
+
+/**
+ * The headers of a request to an unsafe endpoint (POST, PATCH, DELETE): with patroni.rest_api_auth,
+ * basic authentication, resolved here on the worker and redacted from the step's result and errors.
+ */
+export function unsafeRequestHeaders(topology: Topology, headers: Record<string, string> = {}): Record<string, string> {
+  const auth = topology.patroni.rest_api_auth;
+  if (!auth) return headers;
+  const password = resolveSecret(auth.password, 'patroni.rest_api_auth.password');
+  const token = Buffer.from(`${auth.username}:${password}`).toString('base64');
+  rememberSecret(token);
+  return { ...headers, authorization: `Basic ${token}` };
+}
 
 /** The cluster as Patroni's REST API shows it, asked of the first DB node that answers. */
 export async function patroniCluster(topology: Topology): Promise<{ members: PatroniMember[]; askedOf: string; scheduledSwitchover?: { at: string; from?: string; to?: string } }> {

@@ -7,7 +7,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { StepFailureTypes, type HostInput, type StepResult } from '../contract';
 import { installedServerVersion, serverVersionText } from '../postgres/upgrade';
 import { guardFailed, hostOf, onHost, stepResult, waitFor, type Probe } from '../shared/step';
-import { memberStatus, restUrl, type MemberStatus } from './rest';
+import { memberStatus, restUrl, unsafeRequestHeaders, type MemberStatus } from './rest';
 
 export type RestartInput = HostInput & {
   /**
@@ -47,7 +47,7 @@ export async function restartPostgres(input: RestartInput): Promise<StepResult> 
   }
   const pending = before.pending_restart ? ' (a restart was pending)' : '';
   if (check) return stepResult([`would restart PostgreSQL on ${host.name}${pending}`], '');
-  const response = await fetch(restUrl(topology, host, '/restart'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}', signal: AbortSignal.timeout(120_000) });
+  const response = await fetch(restUrl(topology, host, '/restart'), { method: 'POST', headers: unsafeRequestHeaders(topology, { 'content-type': 'application/json' }), body: '{}', signal: AbortSignal.timeout(120_000) });
   const body = (await response.text()).trim();
   if (response.status !== 200) {
     throw ApplicationFailure.create({

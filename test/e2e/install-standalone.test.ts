@@ -14,7 +14,7 @@ import { loadTopology } from '../../topology';
 import type { RunbookOutcome } from '../../workflows/protocol';
 import { completedOrBlocked, haflowCli, labSecrets, startInstall, useInstallEnvironment, waitForProgress } from '../support/install';
 import { diskFingerprint, labTopology, sshRun, useLab } from '../support/lab';
-import { labPaths } from '../../lab/paths';
+import { filesHoldingSecrets, readableByOthers } from '../support/secret-files';
 import { assertHostsHoldRendered, haflowRender } from '../support/rendered';
 
 labSecrets();
@@ -100,6 +100,12 @@ test('a bare standalone lab installs: every step done, a write through HAProxy r
   const members = JSON.parse(list.stdout) as { Member: string; Role: string; State: string }[];
   assert.deepEqual(members.map((m) => [m.Member, m.Role]).sort(), [['node1', 'Leader'], ['node2', 'Replica']]);
   await assertHostsHoldRendered(lab, haflowRender(lab.topologyFile));
+  // patroni.rest_api_auth: an unsafe request without the password is refused; reads stay open for HAProxy.
+  const unauthenticated = await fetch('http://127.0.0.12:8008/restart', { method: 'POST', body: '{}' });
+  assert.equal(unauthenticated.status, 401, 'Patroni refuses a restart without the REST API password');
+  const wrong = await fetch('http://127.0.0.12:8008/switchover', { method: 'POST', body: '{"leader":"node1","candidate":"node2"}', headers: { authorization: `Basic ${Buffer.from('haflow:wrong').toString('base64')}` } });
+  assert.equal(wrong.status, 401, 'and with a wrong one');
+  assert.equal((await fetch('http://127.0.0.12:8008/primary')).status, 200, 'the leader check HAProxy uses needs no password');
 });
 
 /** GET over HTTPS with a real TLS client; the lab's certificate is self-signed, so it is pinned. */
@@ -173,28 +179,8 @@ test('the application tier: it answers through HAProxy on 80 and 443, writes thr
 test('every file on any machine that holds a secret is readable by its owner and service only: found by content, not from a list', async () => {
   const lab = currentLab();
   assert.equal((await completedOrBlocked(await startInstall(installEnv(), lab.topology))).status, 'completed');
-  // The passwords, and one line from the middle of the TLS private key (a multi-line secret).
-  const keyLines = readFileSync(labPaths.tlsKey, 'utf8').trim().split('\n');
-  const secrets = [
-    ...['HAFLOW_PG_SUPERUSER_PASSWORD', 'HAFLOW_PG_REPLICATION_PASSWORD', 'HAFLOW_PG_REWIND_PASSWORD', 'HAFLOW_APP_DB_PASSWORD'].map((name) => process.env[name]!),
-    keyLines[Math.floor(keyLines.length / 2)],
-  ];
-  // Everywhere a configuration, a backup, a log or a temporary file could be; the patterns go on stdin, not on a command line.
-  // (The lab's own directory holds every machine's disk: a lab artifact, not part of any machine.)
-  const search = 'grep -rlF --exclude-dir=haflow-lab -f /dev/stdin /etc /opt /var /home /root /tmp /run /srv | while read -r f; do stat -c "%a %U %G %n" "$f"; done';
-  const found: string[] = [];
-  for (const host of lab.topology.hosts) {
-    const listing = await sshRun(lab, host.name, search, { sudo: true, stdin: `${secrets.join('\n')}\n` });
-    assert.equal(listing.code, 0, `the search on ${host.name}: ${listing.stderr.slice(0, 400)}`);
-    for (const line of listing.stdout.trim().split('\n').filter(Boolean)) found.push(`${host.name} ${line}`);
-  }
-  const wide = found.filter((line) => {
-    const [, mode, , group] = line.split(' ');
-    const bits = parseInt(mode, 8);
-    // Nothing for others; the group only when it is the service that reads the file (Patroni runs as postgres).
-    return (bits & 0o007) !== 0 || ((bits & 0o070) !== 0 && group !== 'postgres');
-  });
-  assert.deepEqual(wide, [], `files holding a secret that others can read:\n${found.join('\n')}`);
+  const found = await filesHoldingSecrets(lab);
+  assert.deepEqual(readableByOthers(found), [], `files holding a secret that others can read:\n${found.join('\n')}`);
   // The ones the install writes are among them (so the search did find files).
   for (const expected of [
     /^node1 640 root postgres \/etc\/patroni\/config\.yml$/,

@@ -8,6 +8,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import * as activities from '../../activities';
 import { TASK_QUEUE } from '../../connection/temporal';
+import { LAB_SECRET_VARIABLES } from '../../lab/paths';
 import type { Topology } from '../../topology';
 import { followRun } from '../../client/api';
 import { installSteps } from '../../runbooks/install';
@@ -18,7 +19,7 @@ import { startDevServer, workflowBundle } from './temporal';
 
 /** The lab topologies name these variables; the worker reads them when an activity needs a password. */
 export function labSecrets(): void {
-  for (const name of ['HAFLOW_PG_SUPERUSER_PASSWORD', 'HAFLOW_PG_REPLICATION_PASSWORD', 'HAFLOW_PG_REWIND_PASSWORD', 'HAFLOW_APP_DB_PASSWORD']) {
+  for (const name of LAB_SECRET_VARIABLES) {
     process.env[name] ??= `lab-${randomBytes(9).toString('base64url')}`;
   }
 }

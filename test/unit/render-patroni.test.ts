@@ -185,6 +185,16 @@ test('synchronous_mode, timings, ports, paths, scope and namespace come from the
   assert.equal(yml.postgresql.authentication.superuser.username, 'admin');
 });
 
+test('patroni.rest_api_auth puts basic authentication on the REST API (Patroni and patronictl read it from restapi.authentication)', () => {
+  const t = loopbackLab({ patroni: { rest_api_auth: { username: 'haflow', password: { env: 'HAFLOW_PATRONI_API_PASSWORD' } } } });
+  assert.deepEqual(render(t, 'node1', { ...secrets, restApi: 'api: secret' }).restapi, {
+    listen: '127.0.0.12:8008',
+    connect_address: '127.0.0.12:8008',
+    authentication: { username: 'haflow', password: 'api: secret' },
+  });
+  assert.equal(render(loopbackLab(), 'node1').restapi.authentication, undefined, 'without it, no authentication section');
+});
+
 test('explicit bin_dir wins over the Debian default', () => {
   const t = generic({ postgresql: { bin_dir: '/usr/pgsql-16/bin' } });
   assert.equal(render(t, 'node-1').postgresql.bin_dir, '/usr/pgsql-16/bin');
