@@ -119,10 +119,11 @@ export async function dropDebianDefaultCluster(ssh: SshSession, topology: Topolo
   // template0, template1 and postgres are all a fresh cluster has in base/.
   const userData = await ssh.exec(`[ "$(ls ${shellQuote(dataDir)}/base 2>/dev/null | wc -l)" -gt 3 ] && echo yes || echo no`, { sudo: true });
   const archive = `${BACKUP_DIR}/postgresql-${version}-main-${backupStamp()}.tar.gz`;
-  const actions = [
-    ...(userData.stdout.trim() === 'yes' ? [`back up ${dataDir} to ${archive}`] : []),
-    `drop Debian's default cluster ${version}/main (pg_dropcluster --stop ${version} main)`,
-  ];
+  // Destructive: preceded by a backup whenever there is anything to lose, and it says which.
+  const actions =
+    userData.stdout.trim() === 'yes'
+      ? [`back up ${dataDir} to ${archive}`, `drop Debian's default cluster ${version}/main (pg_dropcluster --stop ${version} main) after that backup`]
+      : [`drop Debian's default cluster ${version}/main (pg_dropcluster --stop ${version} main): it holds no database of its own, nothing to back up`];
   if (check) return actions.map((a) => `would ${a}`);
   if (userData.stdout.trim() === 'yes') await ssh.check(archiveCommand(archive, [], { cwd: dataDir }), { sudo: true });
   await ssh.check(`pg_dropcluster --stop ${version} main`, { sudo: true });

@@ -6,6 +6,8 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseStatsCsv } from '../../activities/haproxy/stats';
 import { packagesFor } from '../../activities/packages';
+import { dropDebianDefaultCluster } from '../../activities/postgres/activities';
+import { fakeSsh, ok } from '../support/fake-ssh';
 import { sqlIdentifier, sqlLiteral } from '../../activities/shared/psql';
 import { MIN_FREE_BYTES, osSupported } from '../../activities/preflight';
 import { unionMs } from '../../bench/history';
@@ -332,5 +334,33 @@ describe('unionMs', () => {
     const input = [{ start: 5, end: 15 }, { start: 0, end: 10 }];
     unionMs(input);
     assert.deepEqual(input, [{ start: 5, end: 15 }, { start: 0, end: 10 }]);
+  });
+});
+
+describe("dropping Debian's default cluster: a destructive action preceded by a backup, or saying there is nothing to back up", () => {
+  const t = standalone();
+  const host = (databases: number) =>
+    fakeSsh((command) => {
+      if (command.startsWith('pg_lsclusters')) return ok('/var/lib/postgresql/16/main\n');
+      if (command.includes('/base')) return ok(databases > 3 ? 'yes\n' : 'no\n');
+      return ok();
+    });
+
+  test('with databases of its own: archived first, then dropped, and the summary says so', async () => {
+    const { ssh, calls } = host(4);
+    const actions = await dropDebianDefaultCluster(ssh, t, false);
+    assert.match(actions[0], /^back up \/var\/lib\/postgresql\/16\/main to \/var\/backups\/haflow\/postgresql-16-main-\d{8}T\d{6}Z\.tar\.gz$/);
+    assert.match(actions[1], /drop Debian's default cluster 16\/main .* after that backup$/);
+    const archiveAt = calls.findIndex((c) => c.command.includes('tar -czf'));
+    const dropAt = calls.findIndex((c) => c.command.startsWith('pg_dropcluster'));
+    assert.ok(archiveAt >= 0 && dropAt > archiveAt, 'the backup comes before the drop');
+  });
+
+  test('empty (template databases only): dropped, saying there is nothing to back up; check mode changes nothing', async () => {
+    const { ssh, calls } = host(3);
+    assert.deepEqual(await dropDebianDefaultCluster(ssh, t, true), [
+      "would drop Debian's default cluster 16/main (pg_dropcluster --stop 16 main): it holds no database of its own, nothing to back up",
+    ]);
+    assert.ok(!calls.some((c) => c.command.startsWith('pg_dropcluster') || c.command.includes('tar -czf')));
   });
 });
