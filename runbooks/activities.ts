@@ -21,6 +21,7 @@ export const ACTIVITY_NAMES = [
   'ensurePackages',
   'configureEtcdMember',
   'etcdHealthy',
+  'ensureEtcdAuth',
   'configureHaproxy',
   'haproxyLeaderUp',
   'configurePatroni',

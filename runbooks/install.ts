@@ -15,7 +15,7 @@ import { stepOf, type Runbook, type Step, type StepGroup } from './runbook';
  */
 const HEARTBEAT_SECONDS = 10;
 
-type HostActivity = Extract<ActivityName, 'slaveAppStandby' | 'syncAppFiles' | 'prepareHaDir' | 'configureAppConfig' | 'slaveNginxInactive' | 'masterAppServing' | 'appHealthyThroughHaproxy' | 'preflightHost' | 'ensurePackages' | 'configureEtcdMember' | 'configureHaproxy' | 'configurePatroni' | 'startPatroni' | 'waitForLeader' | 'replicaPatroniInactive' | 'configureDatabase' | 'replicaStreaming' | 'verifyWriteThroughHaproxy' | 'haproxyLeaderUp'>;
+type HostActivity = Extract<ActivityName, 'slaveAppStandby' | 'syncAppFiles' | 'prepareHaDir' | 'configureAppConfig' | 'slaveNginxInactive' | 'masterAppServing' | 'appHealthyThroughHaproxy' | 'preflightHost' | 'ensurePackages' | 'configureEtcdMember' | 'ensureEtcdAuth' | 'configureHaproxy' | 'configurePatroni' | 'startPatroni' | 'waitForLeader' | 'replicaPatroniInactive' | 'configureDatabase' | 'replicaStreaming' | 'verifyWriteThroughHaproxy' | 'haproxyLeaderUp'>;
 type ClusterActivity = Extract<ActivityName, 'observerSshUserNotRoot' | 'preflightCluster' | 'etcdHealthy' | 'patroniClusterHealthy' | 'ensureDynamicConfig'>;
 type Fields = Omit<Step, 'activity' | 'input' | 'host'>;
 
@@ -184,6 +184,16 @@ export function installSteps(topology: Topology): Runbook {
       guard: 'etcd healthy before Patroni starts',
       timeoutSeconds: 120,
     }),
+    ...(topology.etcd.auth
+      ? [
+          onHost(members[0], 'ensureEtcdAuth', {
+            id: `etcd.auth@${members[0].name}`,
+            title: `etcd asks clients to log in: root and ${topology.etcd.auth.username} (read-write on ${topology.patroni.namespace} only), then authentication on`,
+            kind: 'change',
+            timeoutSeconds: 120,
+          }),
+        ]
+      : []),
     group(
       'haproxy.hosts',
       'HAProxy',

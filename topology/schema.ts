@@ -108,6 +108,17 @@ export const etcd = z.strictObject({
   peer_port: port.default(2380),
   cluster_token: identifier('token').optional(),
   data_dir: absolutePath.default('/var/lib/etcd/default'),
+  /**
+   * Client authentication: the install creates etcd's root user and Patroni's own user, gives
+   * Patroni read-write on its namespace only, and turns authentication on; Patroni logs in with it.
+   */
+  auth: z
+    .strictObject({
+      root_password: secretRef,
+      username: identifier('token').default('patroni'),
+      password: secretRef,
+    })
+    .optional(),
 });
 
 const pgUser = (defaultName: string) =>

@@ -17,6 +17,7 @@ export const patroniComponent: Component = {
       replication: secret(pg.replication.password, 'postgresql.replication.password'),
       rewind: secret(pg.rewind.password, 'postgresql.rewind.password'),
       ...(topology.patroni.rest_api_auth ? { restApi: secret(topology.patroni.rest_api_auth.password, 'patroni.rest_api_auth.password') } : {}),
+      ...(topology.etcd.auth ? { etcd: secret(topology.etcd.auth.password, 'etcd.auth.password') } : {}),
     };
     return [
       // Holds the database passwords: readable by root and the postgres group only.

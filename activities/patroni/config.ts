@@ -25,6 +25,8 @@ export interface PatroniSecrets {
   rewind: string;
   /** The REST API's password, when patroni.rest_api_auth is set. */
   restApi?: string;
+  /** Patroni's etcd password, when etcd.auth is set. */
+  etcd?: string;
 }
 
 export type PgValue = string | number;
@@ -37,7 +39,7 @@ export interface PatroniConfig {
   namespace: string;
   name: string;
   restapi: { listen: string; connect_address: string; authentication?: PgUser };
-  etcd3: { hosts: string[] };
+  etcd3: { hosts: string[]; username?: string; password?: string };
   bootstrap: {
     dcs: {
       ttl: number;
@@ -79,7 +81,10 @@ export function renderPatroniYml(topology: Topology, host: Host, secrets: Patron
     },
     // `etcd3:`, not the tutorial's `etcd:`: the v2 API is off by default in etcd 3.4 and
     // Patroni loops forever on "404 page not found" from /v2.
-    etcd3: { hosts: etcdClientEndpoints(topology) },
+    etcd3: {
+      hosts: etcdClientEndpoints(topology),
+      ...(topology.etcd.auth && secrets.etcd !== undefined ? { username: topology.etcd.auth.username, password: secrets.etcd } : {}),
+    },
     bootstrap: {
       // Written to the DCS once, when the cluster is initialised; afterwards change it with
       // `patronictl edit-config`. Rule of thumb: loop_wait + 2 * retry_timeout <= ttl.

@@ -195,6 +195,11 @@ test('patroni.rest_api_auth puts basic authentication on the REST API (Patroni a
   assert.equal(render(loopbackLab(), 'node1').restapi.authentication, undefined, 'without it, no authentication section');
 });
 
+test('etcd.auth gives Patroni its etcd user and password under etcd3', () => {
+  const t = loopbackLab({ etcd: { auth: { root_password: { env: 'R' }, username: 'patroni', password: { env: 'P' } } } } as never);
+  assert.deepEqual(render(t, 'node1', { ...secrets, etcd: 'etcd-pw' }).etcd3, { hosts: ['127.0.0.11:2379'], username: 'patroni', password: 'etcd-pw' });
+});
+
 test('explicit bin_dir wins over the Debian default', () => {
   const t = generic({ postgresql: { bin_dir: '/usr/pgsql-16/bin' } });
   assert.equal(render(t, 'node-1').postgresql.bin_dir, '/usr/pgsql-16/bin');

@@ -1,0 +1,108 @@
+// etcd's client authentication (etcd.auth): the root user, Patroni's own user with read-write on
+// the cluster's DCS namespace only, then authentication on. Run with etcdctl on an etcd member;
+// the passwords reach it inside a script on stdin (never a command line; no blanks, which
+// etcdctl's stdin reading would cut at), and every change is
+// looked for first, so a second run, or a retry after a lost worker, changes nothing.
+import { ApplicationFailure } from '@temporalio/common';
+import type { Topology } from '../../topology';
+import { StepFailureTypes, type HostInput, type StepResult } from '../contract';
+import { describeSecret, resolveSecret } from '../shared/secrets';
+import { shellQuote } from '../shared/ssh';
+import { onHost, stepResult } from '../shared/step';
+
+/** The role haflow gives Patroni's user: read-write on the namespace, nothing else. */
+export const PATRONI_ETCD_ROLE = 'patroni';
+
+/**
+ * The script that makes etcd's authentication what the topology says, or (check) says what it
+ * would change. It prints `action: …` for each change and `ok` at the end; exit 3 when auth is on
+ * and the root password is refused (only the operator can fix that).
+ */
+export function etcdAuthScript(topology: Topology, endpoint: string, passwords: { root: string; user: string }, check: boolean): string {
+  const auth = topology.etcd.auth!;
+  const user = shellQuote(auth.username);
+  const prefix = shellQuote(topology.patroni.namespace);
+  // Braced: it follows `look ||`, and `a || b && c` would run c when a succeeds.
+  const act = (what: string, command: string) => (check ? `echo ${shellQuote(`action: would ${what}`)}` : `{ ${command} >/dev/null && echo ${shellQuote(`action: ${what}`)}; }`);
+  return [
+    'set -eu',
+    'export ETCDCTL_API=3',
+    `E=--endpoints=${shellQuote(endpoint)}`,
+    `ROOT_PW=${shellQuote(passwords.root)}`,
+    `USER_PW=${shellQuote(passwords.user)}`,
+    // Anonymous requests work only while authentication is off.
+    'if etcdctl "$E" user list >/dev/null 2>&1; then on=no; else on=yes; fi',
+    'if [ "$on" = yes ]; then',
+    '  export ETCDCTL_USER="root:$ROOT_PW"',
+    '  if ! err=$(etcdctl "$E" user list 2>&1 >/dev/null); then echo "$err" | tail -1 >&2; exit 3; fi',
+    'fi',
+    'users=$(etcdctl "$E" user list)',
+    'roles=$(etcdctl "$E" role list)',
+    'has() { printf "%s\\n" "$1" | grep -qxF "$2"; }',
+    'hasrole() { etcdctl "$E" user get "$1" 2>/dev/null | sed -n "s/^Roles: *//p" | tr " " "\\n" | grep -qxF "$2"; }',
+    `has "$users" root || ${act('create etcd user root', 'printf "%s\\n" "$ROOT_PW" | etcdctl "$E" user add root --interactive=false')}`,
+    `hasrole root root || ${act('grant etcd user root the root role', 'etcdctl "$E" user grant-role root root')}`,
+    `has "$roles" ${PATRONI_ETCD_ROLE} || ${act(`create etcd role ${PATRONI_ETCD_ROLE}`, `etcdctl "$E" role add ${PATRONI_ETCD_ROLE}`)}`,
+    // Read and write, both on the namespace as a prefix: etcdctl lists each as "(prefix <namespace>)".
+    `[ "$(etcdctl "$E" role get ${PATRONI_ETCD_ROLE} 2>/dev/null | grep -cF ${shellQuote(`(prefix ${topology.patroni.namespace})`)})" -ge 2 ] || ${act(
+      `let role ${PATRONI_ETCD_ROLE} read and write ${topology.patroni.namespace} (prefix)`,
+      `etcdctl "$E" role grant-permission ${PATRONI_ETCD_ROLE} --prefix=true readwrite ${prefix}`,
+    )}`,
+    `has "$users" ${user} || ${act(`create etcd user ${auth.username}`, `printf "%s\\n" "$USER_PW" | etcdctl "$E" user add ${user} --interactive=false`)}`,
+    `hasrole ${user} ${PATRONI_ETCD_ROLE} || ${act(`grant etcd user ${auth.username} the role ${PATRONI_ETCD_ROLE}`, `etcdctl "$E" user grant-role ${user} ${PATRONI_ETCD_ROLE}`)}`,
+    // The user's password as the topology says: tried once auth is on; set again when refused.
+    'if [ "$on" = yes ]; then',
+    `  if ! ETCDCTL_USER=${user}:"$USER_PW" etcdctl "$E" get ${prefix} --prefix --keys-only --limit=1 >/dev/null 2>&1; then`,
+    `    ${act(`set the password of etcd user ${auth.username}`, `printf "%s\\n" "$USER_PW" | etcdctl "$E" user passwd ${user} --interactive=false`)}`,
+    '  fi',
+    'else',
+    `  has "$users" ${user} && ${act(`set the password of etcd user ${auth.username}`, `printf "%s\\n" "$USER_PW" | etcdctl "$E" user passwd ${user} --interactive=false`)}`,
+    `  ${act('turn etcd authentication on', 'etcdctl "$E" auth enable')}`,
+    'fi',
+    'echo ok',
+    '',
+  ].join('\n');
+}
+
+/** etcd.auth on the first etcd member: users, role and authentication as the topology says. */
+export async function ensureEtcdAuth(input: HostInput): Promise<StepResult> {
+  const { topology, check } = input;
+  const auth = topology.etcd.auth;
+  if (!auth) return stepResult([], 'etcd.auth is not set: etcd answers clients without authentication');
+  return onHost(input, async (ssh, host) => {
+    const passwords = { root: resolveSecret(auth.root_password, 'etcd.auth.root_password'), user: resolveSecret(auth.password, 'etcd.auth.password') };
+    for (const [field, ref, value] of [['etcd.auth.root_password', auth.root_password, passwords.root], ['etcd.auth.password', auth.password, passwords.user]] as const) {
+      // etcdctl reads a password from stdin up to its first blank: it would set a shorter one.
+      if (/\s/.test(value)) {
+        throw ApplicationFailure.create({
+          type: StepFailureTypes.invalidConfig,
+          nonRetryable: true,
+          message: `${field}: the value of ${describeSecret(ref)} has a space or a tab, and etcdctl reads a password only up to its first blank`,
+          details: [{ remedy: `choose a password without spaces or tabs in ${describeSecret(ref)}, then \`haflow resume ${topology.cluster} --retry\`` }],
+        });
+      }
+    }
+    const endpoint = `http://${host.address}:${topology.etcd.client_port}`;
+    const result = await ssh.exec('sh -s', { stdin: etcdAuthScript(topology, endpoint, passwords, check) });
+    if (result.code === 3) {
+      throw ApplicationFailure.create({
+        type: StepFailureTypes.guardFailed,
+        nonRetryable: true,
+        message: `etcd on ${host.name} has authentication on, and refuses the root password from etcd.auth.root_password: ${result.stderr.trim().slice(-300)}`,
+        details: [{ remedy: `set etcd.auth.root_password to etcd's root password (or reset it: \`etcdctl user passwd root\` as root), then \`haflow resume ${topology.cluster} --retry\`` }],
+      });
+    }
+    if (result.code !== 0 || !result.stdout.includes('ok')) {
+      throw ApplicationFailure.create({
+        type: StepFailureTypes.commandFailed,
+        message: `etcd's authentication on ${host.name}: etcdctl failed (exit ${result.code}): ${result.stderr.trim().slice(-500)}`,
+        details: [{ remedy: `see \`journalctl -u etcd\` on ${host.name}; etcdctl must reach ${endpoint}` }],
+      });
+    }
+    const actions = result.stdout
+      .split('\n')
+      .filter((l) => l.startsWith('action: '))
+      .map((l) => l.slice('action: '.length));
+    return stepResult(actions, `etcd asks clients to log in; ${auth.username} may read and write ${topology.patroni.namespace} only`);
+  });
+}
