@@ -297,11 +297,15 @@ export function drillReport(input: MeasureInput): DrillReport {
   // may have resumed earlier than the probe saw.
   const interrupted =
     outage !== undefined && o.interruptions.some((i) => i.to >= (outage.lastAckAt ?? outage.firstFailAt) && i.from <= (outage.firstAckAfterAt ?? Infinity));
+  // No failed write seen, but the probe was not running when the fault struck (its worker was
+  // lost): the outage fell inside the gap, so it lasted at most until the probe wrote again.
+  const unseen = outage === undefined ? o.interruptions.find((i) => i.to >= from) : undefined;
+  if (unseen) writeDowntimeSeconds = seconds(unseen.to - Math.min(unseen.from, from));
   const app = appPath(o, from);
   const figures: DrillFigures = {
     ...app,
     writeDowntimeSeconds,
-    ...(interrupted ? { downtimeIsUpperBound: true } : {}),
+    ...(interrupted || unseen ? { downtimeIsUpperBound: true } : {}),
     failedWrites,
     acknowledgedWrites: o.ackedCount,
     lostWrites,

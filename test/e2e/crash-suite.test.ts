@@ -4,7 +4,9 @@
 // done its work on the hosts but its result never reached Temporal, so the next worker runs it
 // again. Every run must complete with the same end state (Patroni's API, HAProxy's stats, every
 // managed file byte for byte), no file half written or readable by others, and a drill must leave
-// no fault in place and never two primaries. About an hour: it runs only with HAFLOW_CRASH_SUITE=1
+// no fault in place and never two primaries. Then the Temporal server restarted at three points
+// of an install and of a drill, and the worker stopped with SIGTERM during an install step and
+// during a drill's probe. About an hour: it runs only with HAFLOW_CRASH_SUITE=1
 // (HAFLOW_CRASH_POINTS=install:1-5,drill:all narrows it); each point's outcome is appended to
 // HAFLOW_CRASH_RESULTS (a JSON-lines file) when set.
 import { after, before, test } from 'node:test';
@@ -199,7 +201,7 @@ if (!enabled) {
         assert.equal(outcome.report.figures.lostWrites, 0, `${point.label}: no acknowledged write lost`);
         assert.ok(currentLab().status().every((m) => m.state === 'running'), `${point.label}: every machine powered on (the fault healed)`);
         await waitHealthy(currentLab(), 90_000);
-        record({ runbook: 'drill', point: i + 1, label: point.label, killed, survived: true, seconds: Math.round((Date.now() - started) / 1000), downtime: outcome.report.figures.writeDowntimeSeconds });
+        record({ runbook: 'drill', point: i + 1, label: point.label, killed, survived: true, seconds: Math.round((Date.now() - started) / 1000), downtime: outcome.report.figures.writeDowntimeSeconds, atMost: outcome.report.figures.downtimeIsUpperBound ?? false });
       } catch (err) {
         failures.push(`${point.label}: ${(err as Error).message.slice(0, 600)}`);
         record({ runbook: 'drill', point: i + 1, label: point.label, survived: false, error: (err as Error).message.slice(0, 600) });
@@ -209,5 +211,103 @@ if (!enabled) {
     }
     assert.ok(tried > 0, 'HAFLOW_CRASH_POINTS selected no drill point');
     assert.deepEqual(failures, []);
+  });
+
+  /**
+   * Runs `start()`'s run to its end while `fault` is applied each time one of `at` begins (the
+   * step is running or done); returns the outcome and the faults applied.
+   */
+  async function withFaultsAt<T extends RunbookOutcome>(
+    handle: { workflowId: string },
+    client: () => import('@temporalio/client').Client,
+    at: string[],
+    fault: (step: string) => Promise<void>,
+    timeoutMs: number,
+  ): Promise<{ outcome: T; applied: string[] }> {
+    const applied: string[] = [];
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const progress = await client()
+        .workflow.getHandle(handle.workflowId)
+        .query<import('../../workflows/protocol').Progress>('progress')
+        .catch(() => undefined);
+      if (progress && progress.status !== 'running') break;
+      for (const step of at.filter((id) => !applied.includes(id))) {
+        const status = progress?.steps.find((s) => s.id === step)?.status;
+        if (status === 'running' || status === 'done') {
+          applied.push(step);
+          await fault(step);
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, 150));
+    }
+    return { outcome: (await client().workflow.getHandle(handle.workflowId).result()) as T, applied };
+  }
+
+  test('the Temporal server restarted at three points of an install and of a drill: both complete', { timeout: 1800_000 }, async () => {
+    const { startDevServer } = await import('../support/temporal');
+    const { freePort, workerProcesses } = await import('../support/worker-process');
+    const lab = await currentLab.wipe();
+    const port = await freePort();
+    const dbFilename = join(dir, 'restarts.sqlite');
+    let own = await startDevServer({ port, dbFilename });
+    const restart = async () => {
+      await own.teardown();
+      own = await startDevServer({ port, dbFilename });
+    };
+    const ownWorkers = workerProcesses(() => `127.0.0.1:${port}`);
+    await ownWorkers.start();
+    try {
+      const install = await startInstall(own, lab.topology);
+      const installed = await withFaultsAt<RunbookOutcome>(install, () => own.client, ['packages.install@node1', 'patroni.start@node1', 'app.config@node2'], restart, 600_000);
+      assert.deepEqual(installed.applied, ['packages.install@node1', 'patroni.start@node1', 'app.config@node2']);
+      assert.equal(installed.outcome.status, 'completed');
+      const before = await waitHealthy(lab);
+      const drill = await startRunbook(own.client, 'drill', lab.topology, { fault: 'crash-leader', leader: before.leader! });
+      const drilled = await withFaultsAt<ObservedOutcome>(drill, () => own.client, [`fault.crash-leader@${before.leader}`, 'failover.recovered', `fault.heal@${before.leader}`], restart, 600_000);
+      assert.equal(drilled.applied.length, 3, drilled.applied.join(', '));
+      assert.equal(drilled.outcome.status, 'completed');
+      assert.equal(drilled.outcome.report?.figures.splitBrain, false);
+      assert.ok(currentLab().status().every((m) => m.state === 'running'), 'the fault healed');
+      await waitHealthy(currentLab(), 90_000);
+      record({ runbook: 'server restarts', survived: true, points: [...installed.applied, ...drilled.applied] });
+    } finally {
+      await ownWorkers.killAll();
+      await own.teardown();
+    }
+  });
+
+  test('SIGTERM to the worker during an install step and during a drill\'s probe: it exits within its grace time, and a new worker completes the run', { timeout: 1800_000 }, async () => {
+    const lab = await currentLab.wipe();
+    const graceMs = 1000; // `haflow worker --grace 1` (test/support/worker-process.ts)
+    const stopGracefully = async (worker: ChildProcess): Promise<number> => {
+      const asked = Date.now();
+      worker.kill('SIGTERM');
+      await new Promise((resolve) => (worker.exitCode !== null || worker.signalCode !== null ? resolve(undefined) : worker.once('exit', resolve)));
+      return Date.now() - asked;
+    };
+    let worker = await workers.start();
+    const install = await startInstall(server(), lab.topology);
+    let exitMs = 0;
+    const installed = await withFaultsAt<RunbookOutcome>(install, () => server().client, ['packages.install@node1'], async () => {
+      exitMs = await stopGracefully(worker);
+      worker = await workers.start();
+    }, 600_000);
+    assert.equal(installed.outcome.status, 'completed');
+    assert.ok(exitMs < graceMs + 10_000, `the worker exited ${exitMs} ms after SIGTERM (grace ${graceMs} ms)`);
+    const before = await waitHealthy(lab);
+    const drill = await startRunbook(server().client, 'drill', lab.topology, { fault: 'crash-leader', leader: before.leader! });
+    let probeExitMs = 0;
+    const drilled = await withFaultsAt<ObservedOutcome>(drill, () => server().client, ['failover.recovered'], async () => {
+      probeExitMs = await stopGracefully(worker);
+      worker = await workers.start();
+    }, 600_000);
+    assert.equal(drilled.outcome.status, 'completed');
+    assert.ok(probeExitMs < graceMs + 10_000, `the worker exited ${probeExitMs} ms after SIGTERM during the probe`);
+    assert.ok((drilled.outcome.report?.probe.interruptions.length ?? 0) >= 1, 'the probe says it was interrupted and carried on');
+    assert.ok(currentLab().status().every((m) => m.state === 'running'), 'the fault healed');
+    await waitHealthy(currentLab(), 90_000);
+    await workers.kill(worker);
+    record({ runbook: 'SIGTERM', survived: true, installExitMs: exitMs, probeExitMs });
   });
 }

@@ -109,7 +109,7 @@ test('install, switchover, application failover and a scheduled drill leave no s
   // The master application's machine (node1, also the leader) loses its power: the observer fails the application over.
   const appDrill = await run('drill', 'lab-standalone', '--fault', 'crash-app-master');
   assert.ok(appDrill.code === 0 || appDrill.code === 1, outputs.at(-1));
-  await waitUntil('the observer to fail the application over', () => cli('observer', 'status', 'lab-standalone').then((r) => r.out), (out) => /master node2/.test(out), 180_000);
+  await waitUntil('the observer to fail the application over', () => cli('observer', 'status', 'lab-standalone').then((r) => r.out), (out) => /master\s+node2/.test(out), 180_000);
   await waitHealthy(lab, 180_000);
   assert.equal((await run('schedule', 'create', topologyFile, '--fault', 'switchover', '--every', '1h')).code, 0, outputs.at(-1));
   const triggered = await run('schedule', 'trigger', 'lab-standalone-switchover', '--wait');

@@ -66,6 +66,16 @@ describe('drillReport', () => {
     assert.deepEqual(r.probe.acked, [[1, 50], [211, 270]]);
   });
 
+  test('a fault that struck while the probe was down (its worker lost) is not 0 s: at most until the probe wrote again', () => {
+    const gap = crashObservation();
+    // The worker died at -0.5 s and its successor wrote again at 20 s: no failed write was ever seen.
+    gap.outages = [];
+    gap.interruptions = [{ from: T0 - 500, to: T0 + 20_000 }];
+    const r = report(gap);
+    assert.equal(r.figures.writeDowntimeSeconds, 20.5);
+    assert.equal(r.figures.downtimeIsUpperBound, true);
+  });
+
   test('fails on lost writes, on downtime over the objective, on a split brain, and when writes never resumed', () => {
     const lost = crashObservation();
     lost.lost = { checkedOn: '127.0.0.13', count: 2, sample: [49, 50] };
