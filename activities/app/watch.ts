@@ -63,7 +63,10 @@ export async function appAnswersWithin(input: { topology: Topology; master: stri
   const settings = requireApp(input.topology).observer;
   const url = masterHealthUrl(input.topology, input.master);
   const until = Date.now() + input.seconds * 1000;
+  const cancelled = Context.current().cancellationSignal;
   for (;;) {
+    // A worker shutting down cancels it after its grace time: stop, so the worker can exit.
+    if (cancelled.aborted) throw cancelled.reason;
     const { healthy, answered, result } = await checkAppHealth(url, settings.timeout_seconds * 1000);
     Context.current().heartbeat(result);
     // A master that stops answering at all is not coming back with the database.
@@ -101,7 +104,10 @@ export async function watchAppHealth(input: WatchInput): Promise<WatchResult> {
       state.lastSyncAt = new Date().toISOString();
       syncing = undefined;
     });
+  const cancelled = Context.current().cancellationSignal;
   for (;;) {
+    // A worker shutting down cancels it after its grace time: stop (the heartbeat keeps the state).
+    if (cancelled.aborted) throw cancelled.reason;
     if (input.syncTo && requireApp(topology).sync_dirs.length > 0 && !syncing && Date.now() >= nextSyncAt) {
       nextSyncAt = Date.now() + requireApp(topology).sync_interval_seconds * 1000;
       syncing = sync(input.syncTo);

@@ -4,7 +4,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { Host, Topology } from '../../topology/schema';
 import { StepFailureTypes, type HostInput, type StepResult } from '../contract';
 import { targetFor, withSsh, type SshSession } from './ssh';
-import { heartbeat, withinAttempt } from './step-activity';
+import { currentActivity, heartbeat, withinAttempt } from './step-activity';
 
 export function hostOf(input: HostInput): Host {
   const host = input.topology.hosts.find((h) => h.name === input.host);
@@ -51,7 +51,11 @@ export async function waitFor<T>(
   const timeoutMs = withinAttempt(options.timeoutMs);
   const deadline = Date.now() + timeoutMs;
   let last = 'nothing yet';
+  // A worker shutting down cancels its activities once its grace time is over: stop waiting then,
+  // so the worker can exit and the step's next attempt runs on another one.
+  const cancelled = currentActivity()?.cancellationSignal;
   for (;;) {
+    if (cancelled?.aborted) throw cancelled.reason;
     try {
       const seen = await probe();
       if ('done' in seen) return seen.done;
