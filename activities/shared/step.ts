@@ -53,14 +53,24 @@ export async function waitFor<T>(
   let last = 'nothing yet';
   // A worker shutting down cancels its activities once its grace time is over: stop waiting then,
   // so the worker can exit and the step's next attempt runs on another one.
+  // A probe may take seconds (a host that does not answer): the cancellation does not wait for it.
   const cancelled = currentActivity()?.cancellationSignal;
+  const onCancel = cancelled
+    ? new Promise<never>((_, reject) => {
+        if (cancelled.aborted) reject(cancelled.reason);
+        cancelled.addEventListener('abort', () => reject(cancelled.reason), { once: true });
+      })
+    : undefined;
+  onCancel?.catch(() => undefined);
+  const unlessCancelled = <V>(work: Promise<V>) => (onCancel ? Promise.race([work, onCancel]) : work);
   for (;;) {
     if (cancelled?.aborted) throw cancelled.reason;
     try {
-      const seen = await probe();
+      const seen = await unlessCancelled(probe());
       if ('done' in seen) return seen.done;
       last = seen.notYet;
     } catch (err) {
+      if (cancelled?.aborted) throw cancelled.reason;
       if (err instanceof ApplicationFailure && err.nonRetryable) throw err;
       last = (err as Error).message;
     }
@@ -72,7 +82,7 @@ export async function waitFor<T>(
         details: options.remedy ? [{ remedy: options.remedy }] : undefined,
       });
     }
-    await sleep(options.intervalMs ?? 1000);
+    await unlessCancelled(sleep(options.intervalMs ?? 1000));
   }
 }
 

@@ -17,3 +17,15 @@ test('waitFor ends at the next check once the activity is cancelled, not at its 
   );
   assert.ok(Date.now() - started < 2_000, `stopped after ${Date.now() - started} ms`);
 });
+
+test('and does not wait for a probe that hangs (a host that does not answer)', async () => {
+  const env = new MockActivityEnvironment({ startToCloseTimeoutMs: 600_000 }, { logger: new DefaultLogger('ERROR') });
+  const started = Date.now();
+  setTimeout(() => env.cancel('WORKER_SHUTDOWN'), 300);
+  const hanging = () => new Promise<{ notYet: string }>((resolve) => setTimeout(() => resolve({ notYet: 'late' }), 10_000).unref());
+  await assert.rejects(
+    env.run(() => waitFor('a host that hangs', hanging, { timeoutMs: 60_000 })),
+    (err: unknown) => err instanceof CancelledFailure,
+  );
+  assert.ok(Date.now() - started < 2_000, `stopped after ${Date.now() - started} ms`);
+});
