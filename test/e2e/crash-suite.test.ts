@@ -15,18 +15,19 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Client } from '@temporalio/client';
 import { startRunbook } from '../../client/api';
 import { runbookFor } from '../../client/runbooks';
 import { flattenSteps } from '../../runbooks/runbook';
 import type { ObservedOutcome } from '../../workflows/observed';
-import type { RunbookOutcome } from '../../workflows/protocol';
+import type { Progress, RunbookOutcome } from '../../workflows/protocol';
 import { waitHealthy } from '../support/cluster';
 import { completedOrBlocked, labSecrets, startInstall } from '../support/install';
 import { labTopology, useLab } from '../support/lab';
 import { assertHostsHoldRendered, haflowRender } from '../support/rendered';
 import { filesHoldingSecrets, halfWrittenFiles, readableByOthers } from '../support/secret-files';
-import { workflowBundle } from '../support/temporal';
-import { useServerWithWorkerProcesses } from '../support/worker-process';
+import { startDevServer, workflowBundle } from '../support/temporal';
+import { freePort, useServerWithWorkerProcesses, workerProcesses } from '../support/worker-process';
 
 const enabled = process.env.HAFLOW_CRASH_SUITE === '1';
 
@@ -220,7 +221,7 @@ if (!enabled) {
    */
   async function withFaultsAt<T extends RunbookOutcome>(
     handle: { workflowId: string },
-    client: () => import('@temporalio/client').Client,
+    client: () => Client,
     at: string[],
     fault: (step: string) => Promise<void>,
     timeoutMs: number,
@@ -230,7 +231,7 @@ if (!enabled) {
     while (Date.now() < deadline) {
       const progress = await client()
         .workflow.getHandle(handle.workflowId)
-        .query<import('../../workflows/protocol').Progress>('progress')
+        .query<Progress>('progress')
         .catch(() => undefined);
       if (progress && progress.status !== 'running') break;
       for (const step of at.filter((id) => !applied.includes(id))) {
@@ -246,8 +247,6 @@ if (!enabled) {
   }
 
   test('the Temporal server restarted at three points of an install and of a drill: both complete', { timeout: 1800_000 }, async () => {
-    const { startDevServer } = await import('../support/temporal');
-    const { freePort, workerProcesses } = await import('../support/worker-process');
     const lab = await currentLab.wipe();
     const port = await freePort();
     const dbFilename = join(dir, 'restarts.sqlite');
