@@ -136,14 +136,15 @@ export async function demo(options: { keep?: boolean }): Promise<number> {
   say('1. The Temporal dev server (state in SQLite) and a haflow worker');
   const port = await portOr(7233);
   const uiPort = await portOr(port === 7233 ? 8233 : port + 1000);
-  const server = await startEmbeddedServer({ dbFile: defaultServerDbFile().replace(/temporal\.sqlite$/, 'demo.sqlite'), port, uiPort });
+  const dbFile = defaultServerDbFile().replace(/temporal\.sqlite$/, 'demo.sqlite');
+  const server = await startEmbeddedServer({ dbFile, port, uiPort });
   process.env.TEMPORAL_ADDRESS = server.address;
   process.env.TEMPORAL_NAMESPACE = 'default';
   Runtime.install({ logger: new DefaultLogger('WARN') });
   const connection = await NativeConnection.connect({ address: server.address });
   const worker = await createWorker({ connection, namespace: 'default', shutdownGraceTime: '5s' });
   const working = worker.run();
-  say(`   server ${server.address}, UI ${server.uiUrl}, state ${server.dbFile}`);
+  say(`   server ${server.address}, UI ${server.uiUrl}, state ${dbFile}`);
 
   let lab: Lab | undefined;
   try {
@@ -186,7 +187,7 @@ export async function demo(options: { keep?: boolean }): Promise<number> {
       code = await scheduleTriggerCommand(DEMO_SCHEDULE, { wait: true });
       say('');
       await scheduleListCommand(topology.cluster, {});
-      const trend = join(dirname(server.dbFile), `${topology.cluster}-trend.html`);
+      const trend = join(dirname(dbFile), `${topology.cluster}-trend.html`);
       say('\n9. The trend page: write downtime of every drill against the objective, each linked to its timeline');
       await reportsCommand(topology.cluster, undefined, { html: trend });
     }
@@ -204,7 +205,7 @@ export async function demo(options: { keep?: boolean }): Promise<number> {
     say(`   The install, the drills, the observer, the scheduled run and the restart, each with its history: every step, each activity's input and result, and no password.`);
     if (!options.keep) {
       say('   The demo stops the server when it ends, and the link with it; the run stays in its state file. To look at it later:');
-      say(`     npx haflow server --db-file ${server.dbFile}    then open http://localhost:8233${runPath}`);
+      say(`     npx haflow server --db-file ${dbFile}    then open http://localhost:8233${runPath}`);
       say('   Or run `npx haflow demo --keep`: the server, the worker and the lab stay up until Ctrl-C.');
     }
     if (options.keep) {

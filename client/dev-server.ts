@@ -69,12 +69,14 @@ export function defaultServerDbFile(env: NodeJS.ProcessEnv = process.env): strin
 }
 
 export interface EmbeddedServerOptions {
-  /** SQLite file holding every workflow; created, with its directory, when missing. */
-  dbFile: string;
+  /** SQLite file holding every workflow; created, with its directory, when missing. Absent: in memory, gone when it stops. */
+  dbFile?: string;
   /** Front-end gRPC port, default 7233. */
   port?: number;
-  /** Web UI port, default 8233. */
-  uiPort?: number;
+  /** Web UI port, default 8233; `false`: no web UI. */
+  uiPort?: number | false;
+  /** Namespaces to create besides `default`. */
+  namespaces?: string[];
   /** Every line the server logs (errors only) while it serves; startup lines are kept to explain a failed start. */
   onLog?: (line: string) => void;
   /** Default 30 s. */
@@ -85,8 +87,9 @@ export interface EmbeddedServerOptions {
 export interface EmbeddedServer {
   /** host:port for TEMPORAL_ADDRESS. */
   address: string;
-  uiUrl: string;
-  dbFile: string;
+  /** Absent without a web UI. */
+  uiUrl?: string;
+  dbFile?: string;
   pid: number;
   /** Resolves with the exit code (null after a signal) when the server process ends, for whatever reason. */
   exited: Promise<number | null>;
@@ -102,16 +105,22 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
   const port = options.port ?? 7233;
   const uiPort = options.uiPort ?? 8233;
   const address = `localhost:${port}`;
-  const dbFile = absolutePath(options.dbFile);
+  const dbFile = options.dbFile === undefined ? undefined : absolutePath(options.dbFile);
   // Checked first: otherwise the readiness check below could be answered by the server already there.
   await assertNothingListens(port, 'gRPC');
-  await assertNothingListens(uiPort, 'web UI');
-  mkdirSync(dirname(dbFile), { recursive: true });
-  const child = spawn(
-    findTemporalCli(options.env),
-    ['server', 'start-dev', '--db-filename', dbFile, '--port', String(port), '--ui-port', String(uiPort), '--log-level', 'error'],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: options.env ?? process.env },
-  );
+  if (uiPort !== false) await assertNothingListens(uiPort, 'web UI');
+  if (dbFile) mkdirSync(dirname(dbFile), { recursive: true });
+  const args = [
+    ...(dbFile ? ['--db-filename', dbFile] : []),
+    '--port', String(port),
+    ...(uiPort === false ? ['--headless'] : ['--ui-port', String(uiPort)]),
+    ...(options.namespaces ?? []).flatMap((n) => ['--namespace', n]),
+    '--log-level', 'error',
+  ];
+  const child = spawn(findTemporalCli(options.env), ['server', 'start-dev', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: options.env ?? process.env,
+  });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const spawnFailed = new Promise<never>((_, reject) => child.once('error', reject));
   const startupLines: string[] = [];
@@ -145,11 +154,11 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
     await stop();
     const output = startupLines.slice(-15).join('\n');
     throw new Error(
-      `the Temporal dev server (state ${dbFile}, port ${port}, UI port ${uiPort}) did not start: ${(err as Error).message}${output ? `\n${output}` : ''}`,
+      `the Temporal dev server (state ${dbFile ?? 'in memory'}, port ${port}, UI port ${uiPort || 'none'}) did not start: ${(err as Error).message}${output ? `\n${output}` : ''}`,
     );
   }
   serving = true;
-  return { address, uiUrl: `http://localhost:${uiPort}`, dbFile, pid: child.pid!, exited, stop };
+  return { address, uiUrl: uiPort === false ? undefined : `http://localhost:${uiPort}`, dbFile, pid: child.pid!, exited, stop };
 }
 
 /** Rejects when something accepts connections on localhost:port (IPv4 or IPv6). */

@@ -128,15 +128,16 @@ export interface ServerCommandOptions {
 
 /** `haflow server`: the embedded Temporal dev server until SIGINT/SIGTERM. */
 export async function serverCommand(opts: ServerCommandOptions): Promise<number> {
+  const dbFile = opts.dbFile ?? defaultServerDbFile();
   const server = await startEmbeddedServer({
-    dbFile: opts.dbFile ?? defaultServerDbFile(),
+    dbFile,
     port: opts.port,
     uiPort: opts.uiPort,
     onLog: (line) => process.stderr.write(`temporal: ${line}\n`),
   });
   say(`Temporal dev server for haflow on ${server.address} (pid ${server.pid})`);
   say(`  web UI:  ${server.uiUrl}`);
-  say(`  state:   ${server.dbFile} (finished runs are kept ${FINISHED_RUN_RETENTION_DAYS} days)`);
+  say(`  state:   ${dbFile} (finished runs are kept ${FINISHED_RUN_RETENTION_DAYS} days)`);
   if (server.address !== EMBEDDED_ADDRESS) say(`  clients and workers find it with:  export TEMPORAL_ADDRESS=${server.address}`);
   say('Ctrl-C or SIGTERM stops it.');
   const stopped = await Promise.race([nextSignal().then((signal) => ({ signal })), server.exited.then((code) => ({ code }))]);
@@ -145,7 +146,7 @@ export async function serverCommand(opts: ServerCommandOptions): Promise<number>
     return 1;
   }
   await server.stop();
-  say(`${stopped.signal}: Temporal dev server stopped; its state stays in ${server.dbFile}`);
+  say(`${stopped.signal}: Temporal dev server stopped; its state stays in ${dbFile}`);
   return 0;
 }
 

@@ -7,7 +7,7 @@ import {
   Runtime,
   type WorkflowBundleWithSourceMap,
 } from '@temporalio/worker';
-import { findTemporalCli } from '../../client/dev-server';
+import { portOr, startEmbeddedServer } from '../../client/dev-server';
 
 let runtimeInstalled = false;
 
@@ -31,16 +31,43 @@ export interface DevServerOptions {
   namespaces?: string[];
 }
 
+/**
+ * A dev server of the test file's own, in memory unless `dbFilename` is given; `teardown()` stops it.
+ * Started by haflow's own launcher rather than the SDK's: that one gives the first connection
+ * 10 s, which a loaded two-core machine has exceeded; this one waits until the server answers.
+ */
 export async function startDevServer(options: DevServerOptions = {}): Promise<TestWorkflowEnvironment> {
   quietRuntime();
-  return TestWorkflowEnvironment.createLocal({
-    server: {
-      executable: { type: 'existing-path', path: findTemporalCli() },
-      dbFilename: options.dbFilename,
-      port: options.port,
-      extraArgs: ['--log-level', 'error', ...(options.namespaces ?? []).flatMap((n) => ['--namespace', n])],
-    },
+  const server = await startEmbeddedServer({
+    dbFile: options.dbFilename,
+    port: options.port ?? (await portOr(0)),
+    uiPort: false,
+    namespaces: options.namespaces,
+    startTimeoutMs: 120_000,
   });
+  // A test process that dies without its after() hooks must not leave the server behind.
+  const killServer = () => {
+    try {
+      process.kill(server.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  };
+  process.once('exit', killServer);
+  try {
+    const env = await TestWorkflowEnvironment.createFromExistingServer({ address: server.address, namespace: 'default' });
+    const closeConnections = env.teardown.bind(env);
+    env.teardown = async () => {
+      await closeConnections();
+      await server.stop();
+      process.off('exit', killServer);
+    };
+    return env;
+  } catch (err) {
+    await server.stop();
+    process.off('exit', killServer);
+    throw err;
+  }
 }
 
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;

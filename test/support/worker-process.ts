@@ -1,5 +1,6 @@
 // Real `haflow worker` processes, as an operator runs them, for tests that kill one mid-run.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { appendFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before } from 'node:test';
@@ -43,6 +44,11 @@ export function workerProcesses(address: () => string): WorkerProcesses {
         let output = '';
         child.stderr!.on('data', (chunk: Buffer) => {
           output += chunk.toString();
+          // For a failure's post-mortem: every worker's log, each line stamped with its pid and the time it arrived.
+          if (process.env.HAFLOW_TEST_WORKER_LOG) {
+            const stamp = `${new Date().toISOString()} [${child.pid}] `;
+            appendFileSync(process.env.HAFLOW_TEST_WORKER_LOG, chunk.toString().replace(/^(?=.)/gm, stamp));
+          }
           if (output.includes('haflow worker polling')) resolve();
         });
         child.on('exit', (code) => reject(new Error(`worker exited with ${code} before polling:\n${output}`)));
