@@ -6,7 +6,7 @@
 import { CancelledFailure, Context } from '@temporalio/activity';
 import { hostByName } from '../../topology/derive';
 import type { Topology } from '../../topology/schema';
-import { sleep } from '../shared/step';
+import { httpGet, sleep } from '../shared/step';
 import { requireApp } from './config';
 import { syncFiles } from './sync';
 
@@ -45,13 +45,12 @@ export type WatchResult =
 /** One check: 200 within the time limit is healthy; anything else is a failure, described. */
 export async function checkAppHealth(url: string, timeoutMs: number): Promise<{ healthy: boolean; answered: boolean; result: string }> {
   try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
-    const body = (await response.text()).trim().split('\n')[0].slice(0, 160);
+    const response = await httpGet(url, timeoutMs);
+    const body = response.body.trim().split('\n')[0].slice(0, 160);
     return { healthy: response.status === 200, answered: true, result: `HTTP ${response.status}${body ? `: ${body}` : ''}` };
   } catch (err) {
-    const cause = (err as Error & { cause?: { code?: string; message?: string } }).cause;
-    const name = (err as Error).name;
-    return { healthy: false, answered: false, result: name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (cause?.code ?? cause?.message ?? (err as Error).message) };
+    const { name, code, message } = err as Error & { code?: string };
+    return { healthy: false, answered: false, result: name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (code ?? message) };
   }
 }
 

@@ -1,5 +1,6 @@
 // What every step activity shares: the host it acts on, its result, a bounded wait that
 // heartbeats, and guard failures with the guide's remedy.
+import { request as httpRequest } from 'node:http';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Host, Topology } from '../../topology/schema';
 import { StepFailureTypes, type HostInput, type StepResult } from '../contract';
@@ -86,8 +87,33 @@ export async function waitFor<T>(
   }
 }
 
-/** GET a URL with a time limit; resolves with status and body, rejects on network errors. */
-export async function httpGet(url: string, timeoutMs = 3000): Promise<{ status: number; body: string }> {
-  const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
-  return { status: response.status, body: await response.text() };
+/**
+ * GET an http:// URL with a time limit; resolves with status and body, rejects on network errors
+ * (with Node's code: ECONNREFUSED, …) and on the time limit (name `TimeoutError`). At the limit
+ * the socket is destroyed, connecting or not: fetch() leaves a connection attempt to a host that
+ * drops packets running for its own 10 s, which kept a stopped worker's process alive.
+ */
+export function httpGet(url: string, timeoutMs = 3000): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(url, { agent: false }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('end', () => {
+        clearTimeout(limit);
+        resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') });
+      });
+      response.on('error', fail);
+    });
+    const limit = setTimeout(() => {
+      const err = new Error(`no answer from ${url} within ${timeoutMs} ms`);
+      err.name = 'TimeoutError';
+      request.destroy(err);
+    }, timeoutMs);
+    function fail(err: Error) {
+      clearTimeout(limit);
+      reject(err);
+    }
+    request.on('error', fail);
+    request.end();
+  });
 }
