@@ -24,17 +24,40 @@ export function etcdAuthScript(topology: Topology, endpoint: string, passwords: 
   const prefix = shellQuote(topology.patroni.namespace);
   // Braced: it follows `look ||`, and `a || b && c` would run c when a succeeds.
   const act = (what: string, command: string) => (check ? `echo ${shellQuote(`action: would ${what}`)}` : `{ ${command} >/dev/null && echo ${shellQuote(`action: ${what}`)}; }`);
+  const everyChange = [
+    'create etcd user root',
+    'grant etcd user root the root role',
+    `create etcd role ${PATRONI_ETCD_ROLE}`,
+    `let role ${PATRONI_ETCD_ROLE} read and write ${topology.patroni.namespace} (prefix)`,
+    `create etcd user ${auth.username}`,
+    `grant etcd user ${auth.username} the role ${PATRONI_ETCD_ROLE}`,
+    'turn etcd authentication on',
+  ];
   return [
     'set -eu',
     'export ETCDCTL_API=3',
     `E=--endpoints=${shellQuote(endpoint)}`,
     `ROOT_PW=${shellQuote(passwords.root)}`,
     `USER_PW=${shellQuote(passwords.user)}`,
+    // etcdctl 3.4's user and role commands wait forever for an etcd that does not answer (its
+    // --command-timeout bounds only key-value requests): each call gets a limit of its own, and
+    // etcd is asked first, bounded, whether it answers at all (`endpoint status`: `endpoint health`
+    // counts a refused anonymous request as unhealthy).
+    'etcdctl() { timeout 20 etcdctl "$@"; }', // timeout runs the program, not this function
+    'if ! etcdctl "$E" --command-timeout=5s endpoint status >/dev/null 2>&1; then',
+    ...(check
+      ? [...everyChange.map((c) => `  echo ${shellQuote(`action: would ${c}`)}`), `  echo ${shellQuote(`etcd does not answer at ${endpoint} yet`)}`, '  echo ok', '  exit 0']
+      : [`  echo ${shellQuote(`etcd does not answer at ${endpoint}`)} >&2`, '  exit 4']),
+    'fi',
     // Anonymous requests work only while authentication is off.
     'if etcdctl "$E" user list >/dev/null 2>&1; then on=no; else on=yes; fi',
     'if [ "$on" = yes ]; then',
     '  export ETCDCTL_USER="root:$ROOT_PW"',
-    '  if ! err=$(etcdctl "$E" user list 2>&1 >/dev/null); then echo "$err" | tail -1 >&2; exit 3; fi',
+    '  if ! err=$(etcdctl "$E" user list 2>&1 >/dev/null); then',
+    '    echo "$err" | tail -1 >&2',
+    // Only a refused password is the operator's to fix; anything else is worth a retry.
+    '    case "$err" in *"authentication failed"*) exit 3 ;; *) exit 1 ;; esac',
+    '  fi',
     'fi',
     'users=$(etcdctl "$E" user list)',
     'roles=$(etcdctl "$E" role list)',

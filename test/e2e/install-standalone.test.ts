@@ -48,6 +48,7 @@ test('check mode on bare machines lists every change and changes nothing on any 
   assert.match(steps['app.slave-nginx@node2'].summary!, /would stop nginx.*would disable nginx|would disable nginx.*would stop nginx/);
   assert.match(steps['packages.install@node2'].summary!, /would disable patroni.*would drop Debian's default cluster 15\/main/);
   assert.match(steps['etcd.member@observer'].summary!, /would rewrite \/etc\/default\/etcd.*would start etcd/);
+  assert.match(steps['etcd.auth@observer'].summary!, /would create etcd user root.*would turn etcd authentication on/);
   assert.match(steps['haproxy.config@observer'].summary!, /would rewrite \/etc\/haproxy\/haproxy\.cfg/);
   assert.match(steps['haproxy.config@observer'].details!.join('\n'), /\+listen postgres/);
   assert.match(steps['patroni.config@node1'].summary!, /would create \/etc\/patroni\/config\.yml/);
@@ -106,6 +107,13 @@ test('a bare standalone lab installs: every step done, a write through HAProxy r
   const wrong = await fetch('http://127.0.0.12:8008/switchover', { method: 'POST', body: '{"leader":"node1","candidate":"node2"}', headers: { authorization: `Basic ${Buffer.from('haflow:wrong').toString('base64')}` } });
   assert.equal(wrong.status, 401, 'and with a wrong one');
   assert.equal((await fetch('http://127.0.0.12:8008/primary')).status, 200, 'the leader check HAProxy uses needs no password');
+  // etcd.auth: an anonymous client is refused; Patroni's user (the one patronictl just used) reads its namespace.
+  const etcdGet = (user: string) =>
+    sshRun(lab, 'observer', `ETCDCTL_API=3 etcdctl --endpoints 127.0.0.11:2379 --command-timeout=5s ${user} get /service/ --prefix --keys-only 2>&1; echo "exit $?"`, {
+      sudo: true,
+    }).then((r) => r.stdout);
+  assert.match(await etcdGet(''), /user name is empty[\s\S]*exit 1/, 'etcd refuses an anonymous client');
+  assert.match(await etcdGet(`--user patroni:${process.env.HAFLOW_ETCD_PATRONI_PASSWORD}`), /\/service\/lab-standalone\/leader[\s\S]*exit 0/);
 });
 
 /** GET over HTTPS with a real TLS client; the lab's certificate is self-signed, so it is pinned. */

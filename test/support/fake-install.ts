@@ -11,6 +11,7 @@ import { ACTIVITY_NAMES, type ActivityName } from '../../runbooks/activities';
 const CHANGES: readonly ActivityName[] = [
   'ensurePackages',
   'configureEtcdMember',
+  'ensureEtcdAuth',
   'configureHaproxy',
   'configurePatroni',
   'startPatroni',
