@@ -1,11 +1,16 @@
 // Preflight: the guide's prerequisites and best practices, checked before anything changes.
 // Per host: SSH (with the host key), sudo, OS, PostgreSQL, disk, existing HA configuration.
-// Across hosts: identical versions on DB nodes, clocks in sync, the firewall matrix.
+// Across hosts: identical versions on DB nodes, clocks in sync, the firewall matrix, and every
+// password set and usable where it goes.
+import { ApplicationFailure } from '@temporalio/common';
 import { dbHosts, firewallMatrix, postgresBinDir, type Host, type Topology } from '../topology';
-import { COMPONENTS } from './components';
-import type { ClusterInput, HostInput, StepResult } from './contract';
+import { etcdAuthPasswords } from './etcd/auth';
+import { COMPONENTS, hostFiles } from './components';
+import { StepFailureTypes, type ClusterInput, type HostInput, type StepResult } from './contract';
 import { MANAGED_MARKER } from './shared/component';
 import { archiveCommand, backupStamp, BACKUP_DIR } from './shared/remote-files';
+import { describeSecret, resolveSecret, secretValue } from './shared/secrets';
+import { AppConfigError, refuseUnreadablePassword } from './app/config';
 import { shellQuote, type SshSession } from './shared/ssh';
 import { guardFailed, onEachHost, onHost, stepResult } from './shared/step';
 
@@ -131,8 +136,41 @@ async function probePorts(ssh: SshSession, targets: { address: string; port: num
   return results;
 }
 
+/**
+ * Every password the install will use, resolved now with the rules of the file or command it goes
+ * into (set, one line, and what that file or command can take): one that cannot work blocks
+ * preflight, before anything changes, rather than a step half-way through. Returns how many.
+ */
+export function installSecretsUsable(topology: Topology): number {
+  let count = 0;
+  for (const host of topology.hosts) {
+    hostFiles(topology, host, (ref, field, rules) => {
+      count++;
+      return secretValue(ref, field, rules);
+    });
+  }
+  if (topology.etcd.auth) count += Object.keys(etcdAuthPasswords(topology)).length;
+  if (topology.app) {
+    const password = resolveSecret(topology.app.db_password, 'app.db_password');
+    try {
+      refuseUnreadablePassword(topology, password);
+    } catch (err) {
+      if (!(err instanceof AppConfigError)) throw err;
+      throw ApplicationFailure.create({
+        type: StepFailureTypes.invalidConfig,
+        nonRetryable: true,
+        message: `app.db_password: ${err.message}`,
+        details: [{ remedy: `choose another password in ${describeSecret(topology.app.db_password)}, or change that file's format in app.config_files, then retry` }],
+      });
+    }
+    count++;
+  }
+  return count;
+}
+
 export async function preflightCluster(input: ClusterInput): Promise<StepResult> {
   const { topology } = input;
+  const secrets = installSecretsUsable(topology);
   const problems: { found: string; remedy: string }[] = [];
   const hosts = topology.hosts;
   const matrix = firewallMatrix(topology);
@@ -178,7 +216,7 @@ export async function preflightCluster(input: ClusterInput): Promise<StepResult>
   if (problems.length > 0) throw guardFailed(problems.map((p) => p.found).join('; '), problems.map((p) => p.remedy).join('; '));
   return stepResult(
     [],
-    `${dbs.length} DB node(s) on ${[...osVersions][0] ?? 'n/a'} with PostgreSQL ${[...pgVersions][0]}; clocks within ${(spread / 1000).toFixed(2)} s; ${matrix.length} firewall paths reachable`,
+    `${dbs.length} DB node(s) on ${[...osVersions][0] ?? 'n/a'} with PostgreSQL ${[...pgVersions][0]}; clocks within ${(spread / 1000).toFixed(2)} s; ${matrix.length} firewall paths reachable; ${secrets} password(s) set and usable`,
   );
 }
 

@@ -84,6 +84,11 @@ const UNREADABLE: Record<'properties' | 'env', { pattern: RegExp; says: string }
   env: { pattern: /[^A-Za-z0-9_@%+=:,./^\u0080-\uffff-]/, says: 'a character sh would read as syntax (space, quote, $, backtick, backslash, ;, &, |, <, >, (, ), *, ?, #, !)' },
 };
 
+/** Throws AppConfigError when a file of app.config_files could not carry `password` as written: known before any host is read. */
+export function refuseUnreadablePassword(topology: Topology, password: string): void {
+  for (const file of requireApp(topology).config_files) refuseUnreadable(file, file.password_key, password);
+}
+
 function refuseUnreadable(file: AppConfigFile, key: string, value: string): void {
   if (file.format !== 'properties' && file.format !== 'env') return;
   const { pattern, says } = UNREADABLE[file.format];

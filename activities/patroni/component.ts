@@ -12,10 +12,13 @@ export const patroniComponent: Component = {
     // The classic layout streams without Patroni.
     if (topology.layout === 'classic') return [];
     const pg = topology.postgresql;
+    // Patroni creates these roles at bootstrap, quoting each password as Latin-1 and reading it
+    // back as UTF-8 (Patroni 3.0, Debian 12's): any other character crashes the bootstrap.
+    const createdByPatroni = { asciiBecause: 'Patroni creates this role at bootstrap and crashes on such a password (it quotes it as Latin-1)' };
     const passwords = {
-      superuser: secret(pg.superuser.password, 'postgresql.superuser.password'),
-      replication: secret(pg.replication.password, 'postgresql.replication.password'),
-      rewind: secret(pg.rewind.password, 'postgresql.rewind.password'),
+      superuser: secret(pg.superuser.password, 'postgresql.superuser.password', createdByPatroni),
+      replication: secret(pg.replication.password, 'postgresql.replication.password', createdByPatroni),
+      rewind: secret(pg.rewind.password, 'postgresql.rewind.password', createdByPatroni),
       ...(topology.patroni.rest_api_auth ? { restApi: secret(topology.patroni.rest_api_auth.password, 'patroni.rest_api_auth.password') } : {}),
       ...(topology.etcd.auth ? { etcd: secret(topology.etcd.auth.password, 'etcd.auth.password') } : {}),
     };

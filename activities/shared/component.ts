@@ -4,6 +4,7 @@
 // is read by `haflow render`, the packages step, preflight and the component's own activities.
 import type { Host, Role, SecretRef, Topology } from '../../topology/schema';
 import type { ManagedFile } from './remote-files';
+import type { SecretRules } from './secrets';
 
 export type PackageFamily = 'apt' | 'dnf';
 
@@ -11,7 +12,7 @@ export type PackageFamily = 'apt' | 'dnf';
  * Turns a secret reference into the text a file holds: the value itself when the worker writes
  * the file, a placeholder such as `<env HAFLOW_PG_SUPERUSER_PASSWORD>` when `haflow render` shows it.
  */
-export type SecretText = (ref: SecretRef, field: string, options?: { multiline?: boolean }) => string;
+export type SecretText = (ref: SecretRef, field: string, options?: SecretRules) => string;
 
 export interface Component {
   name: string;

@@ -25,7 +25,16 @@ function secretFailure(message: string, remedy: string): ApplicationFailure {
  * The value a reference points to, checked: not empty, and one line unless `multiline` (a PEM
  * certificate or key is many lines; a password never is).
  */
-export function resolveSecret(ref: SecretRef, what: string, options: { multiline?: boolean } = {}): string {
+export interface SecretRules {
+  /** May hold line breaks (a PEM key). */
+  multiline?: boolean;
+  /** Must be printable ASCII; says why, for the error. */
+  asciiBecause?: string;
+  /** Must hold no space or tab; says why, for the error. */
+  noBlanksBecause?: string;
+}
+
+export function resolveSecret(ref: SecretRef, what: string, options: SecretRules = {}): string {
   let raw: string;
   if ('env' in ref) {
     raw = process.env[ref.env] ?? '';
@@ -56,8 +65,22 @@ export function resolveSecret(ref: SecretRef, what: string, options: { multiline
       `write the password on one line in ${describeSecret(ref)}, then retry`,
     );
   }
+  if (options.noBlanksBecause && /[ \t]/.test(value)) {
+    throw secretFailure(
+      `${what}: the value of ${describeSecret(ref)} has a space or a tab: ${options.noBlanksBecause}`,
+      `choose a password without spaces or tabs in ${describeSecret(ref)}, then retry`,
+    );
+  }
+  const outside = options.asciiBecause ? /[^\x20-\x7e]/.exec(value) : null;
+  if (outside) {
+    // The position only: the character is part of the secret.
+    throw secretFailure(
+      `${what}: the value of ${describeSecret(ref)} has a character outside printable ASCII (its character ${[...value.slice(0, outside.index)].length + 1}): ${options.asciiBecause}`,
+      `choose a password of printable ASCII characters (letters, digits, punctuation, space) in ${describeSecret(ref)}, then retry`,
+    );
+  }
   return value;
 }
 
 /** For a component's files as the worker writes them (a SecretText): the password itself. */
-export const secretValue = (ref: SecretRef, field: string, options?: { multiline?: boolean }): string => resolveSecret(ref, field, options);
+export const secretValue = (ref: SecretRef, field: string, options?: SecretRules): string => resolveSecret(ref, field, options);

@@ -21,11 +21,11 @@ const MARKER_DIR = '/tmp';
 const marker = (name: string) => `${MARKER_DIR}/haflow-ran-${name}`;
 
 /** A password that creates `marker(name)` if any shell runs it, or ends a quoted string early. */
-function hostile(name: string, options: { blanks: boolean; backslash: boolean }): string {
+function hostile(name: string, options: { blanks: boolean; backslash: boolean; ascii?: boolean }): string {
   const m = marker(name);
   return [
-    `x'$(touch ${m}-a)`,
-    `"\`touch ${m}-b\`"`,
+    `x'$(touch\${IFS}${m}-a)`,
+    `"\`touch\${IFS}${m}-b\`"`,
     `;touch\${IFS}${m}-c;`,
     '|&&',
     "';--",
@@ -34,17 +34,20 @@ function hostile(name: string, options: { blanks: boolean; backslash: boolean })
     '#',
     options.blanks ? ': y ' : ':y',
     '%s{}*?[]!~^',
-    'ünï',
+    options.ascii ? '' : 'ünï',
   ].join('');
 }
 
 // etcdctl reads passwords from stdin up to the first blank (haflow refuses blanks there); the
-// application's properties file refuses a backslash.
+// application's properties file refuses a backslash; Patroni crashes creating a role whose
+// password is not ASCII (haflow refuses those at preflight: the first test).
 const PASSWORDS: Record<string, string> = {
-  HAFLOW_PG_SUPERUSER_PASSWORD: hostile('superuser', { blanks: true, backslash: true }),
-  HAFLOW_PG_REPLICATION_PASSWORD: hostile('replication', { blanks: true, backslash: true }),
-  HAFLOW_PG_REWIND_PASSWORD: hostile('rewind', { blanks: true, backslash: true }),
-  HAFLOW_APP_DB_PASSWORD: hostile('app', { blanks: true, backslash: false }),
+  HAFLOW_PG_SUPERUSER_PASSWORD: hostile('superuser', { blanks: true, backslash: true, ascii: true }),
+  HAFLOW_PG_REPLICATION_PASSWORD: hostile('replication', { blanks: true, backslash: true, ascii: true }),
+  HAFLOW_PG_REWIND_PASSWORD: hostile('rewind', { blanks: true, backslash: true, ascii: true }),
+  // The lab's application reads an env file, sourced by sh with the value unquoted: haflow refuses
+  // shell syntax there (a unit test), so this one carries what such a file can.
+  HAFLOW_APP_DB_PASSWORD: 'app:=@,%+./^-ünï_x',
   HAFLOW_PATRONI_API_PASSWORD: hostile('patroni-api', { blanks: true, backslash: true }),
   HAFLOW_ETCD_ROOT_PASSWORD: hostile('etcd-root', { blanks: false, backslash: true }),
   HAFLOW_ETCD_PATRONI_PASSWORD: hostile('etcd-patroni', { blanks: false, backslash: true }),
@@ -54,6 +57,27 @@ process.env.XDG_DATA_HOME = mkdtempSync(join(tmpdir(), 'haflow-hostile-data-'));
 
 const currentLab = useLab(labTopology('standalone'));
 const installEnv = useInstallEnvironment();
+
+test("a superuser password Patroni's bootstrap would crash on blocks preflight, naming it, before anything changes", longTest(), async () => {
+  const lab = await currentLab.wipe();
+  process.env.HAFLOW_PG_SUPERUSER_PASSWORD = `${PASSWORDS.HAFLOW_PG_SUPERUSER_PASSWORD}ü`;
+  const handle = await startInstall(installEnv(), lab.topology);
+  try {
+    await assert.rejects(completedOrBlocked(handle), (err: Error) => {
+      assert.match(err.message, /"blocked":"preflight\.cluster".*postgresql\.superuser\.password: the value of environment variable HAFLOW_PG_SUPERUSER_PASSWORD has a character outside printable ASCII/);
+      assert.ok(!err.message.includes(process.env.HAFLOW_PG_SUPERUSER_PASSWORD!), 'not the password itself');
+      return true;
+    });
+  } finally {
+    process.env.HAFLOW_PG_SUPERUSER_PASSWORD = PASSWORDS.HAFLOW_PG_SUPERUSER_PASSWORD;
+  }
+  await handle.executeUpdate('decide', { args: [{ stepId: 'preflight.cluster', decision: 'abort', reason: 'password refused' }] });
+  await handle.result().catch(() => undefined);
+  for (const host of lab.topology.hosts) {
+    const written = await sshRun(lab, host.name, "grep -rl 'Managed by haflow' /etc 2>/dev/null; true", { sudo: true });
+    assert.equal(written.stdout.trim(), '', `${host.name}: no file written`);
+  }
+});
 
 test('passwords full of shell, SQL, YAML and pgpass syntax: the install completes, nothing runs, and every service works with exactly those passwords', longTest(), async () => {
   const lab = await currentLab.wipe();
