@@ -5,7 +5,7 @@
 // The install must complete, nothing may run, and every service must work with exactly those
 // passwords: PostgreSQL through HAProxy, the application (its health page answers only while it
 // writes to its database), patronictl (etcd's login from patroni.yml), and a switchover (Patroni's
-// REST API password in haflow's request).
+// REST API password in haflow's request), and a drill (its write probe logs in as the superuser).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync } from 'node:fs';
@@ -109,8 +109,13 @@ test('passwords full of shell, SQL, YAML and pgpass syntax: the install complete
   const switched = await haflowCli(installEnv(), 'switchover', lab.topologyFile, '--to', to, '--plain');
   assert.equal(switched.code, 0, switched.out);
   assert.equal((await waitHealthy(lab)).leader, to);
-  // A replica rebuilt from the new leader streams with the replication password.
+  // The old leader streams from the new one with the replication password.
   assert.deepEqual((await waitHealthy(lab)).streaming, [before.leader]);
+  // A drill: its write probe logs in as the superuser; Patroni restarts PostgreSQL after the kill.
+  const drilled = await haflowCli(installEnv(), 'drill', lab.topologyFile, '--fault', 'kill-postgres');
+  assert.equal(drilled.code, 0, drilled.out);
+  assert.match(drilled.out, /drill kill-postgres on \S+ on cluster lab-standalone: PASS/);
+  await waitHealthy(lab);
 
   // Nothing ran: no marker on any machine, nor on the worker's.
   for (const host of lab.topology.hosts) {
@@ -118,5 +123,5 @@ test('passwords full of shell, SQL, YAML and pgpass syntax: the install complete
     assert.equal(left.stdout.trim(), '', `${host.name}: a password was run as a command`);
   }
   assert.deepEqual(readdirSync(MARKER_DIR).filter((f) => f.startsWith('haflow-ran-')), [], 'nor on the worker\'s machine');
-  for (const password of Object.values(PASSWORDS)) assert.ok(!switched.out.includes(password), 'no password in what the CLI printed');
+  for (const password of Object.values(PASSWORDS)) assert.ok(!(switched.out + drilled.out).includes(password), 'no password in what the CLI printed');
 });

@@ -220,7 +220,7 @@ async function decodedHistory(handle: WorkflowHandle): Promise<string> {
   return JSON.stringify(decode(await handle.fetchHistory()));
 }
 
-test('a password file with a line break inside blocks the step and names the file; one ending in a blank line works; no line of either reaches the history', async () => {
+test('a password file with a line break inside blocks preflight, before anything changes, and names the file; one ending in a blank line works; no line of either reaches the history', async () => {
   const lab = currentLab();
   // Independent of the tests above: installs first when they did not.
   assert.equal((await completedOrBlocked(await startInstall(installEnv(), lab.topology))).status, 'completed');
@@ -235,9 +235,9 @@ test('a password file with a line break inside blocks the step and names the fil
 
     writeFileSync(secretFile, `${brokenLines.join('\n')}\n`, { mode: 0o600 });
     const broken = await startInstall(installEnv(), topology);
-    const blocked = await waitForProgress(broken, 'the step that needs the password to block', (p) => p.status === 'blocked');
+    const blocked = await waitForProgress(broken, 'preflight to block on the password', (p) => p.status === 'blocked');
     const step = blocked.steps.find((s) => s.status === 'blocked')!;
-    assert.equal(step.id, 'patroni.config@node1');
+    assert.equal(step.id, 'preflight.cluster');
     assert.equal(step.error!.type, 'SecretMissing');
     assert.match(step.error!.message, new RegExp(`postgresql\\.rewind\\.password: the value of file ${secretFile} contains a line break`));
     await broken.executeUpdate('decide', { args: [{ stepId: step.id, decision: 'abort', reason: 'test' }] });
