@@ -16,7 +16,7 @@ export const PATRONI_ETCD_ROLE = 'patroni';
 /**
  * The script that makes etcd's authentication what the topology says, or (check) says what it
  * would change. It prints `action: …` for each change and `ok` at the end; exit 3 when auth is on
- * and the root password is refused (only the operator can fix that).
+ * and the root password is refused (only the operator can fix that), exit 4 when etcd does not answer.
  */
 export function etcdAuthScript(topology: Topology, endpoint: string, passwords: { root: string; user: string }, check: boolean): string {
   const auth = topology.etcd.auth!;
@@ -24,15 +24,16 @@ export function etcdAuthScript(topology: Topology, endpoint: string, passwords: 
   const prefix = shellQuote(topology.patroni.namespace);
   // Braced: it follows `look ||`, and `a || b && c` would run c when a succeeds.
   const act = (what: string, command: string) => (check ? `echo ${shellQuote(`action: would ${what}`)}` : `{ ${command} >/dev/null && echo ${shellQuote(`action: ${what}`)}; }`);
-  const everyChange = [
-    'create etcd user root',
-    'grant etcd user root the root role',
-    `create etcd role ${PATRONI_ETCD_ROLE}`,
-    `let role ${PATRONI_ETCD_ROLE} read and write ${topology.patroni.namespace} (prefix)`,
-    `create etcd user ${auth.username}`,
-    `grant etcd user ${auth.username} the role ${PATRONI_ETCD_ROLE}`,
-    'turn etcd authentication on',
-  ];
+  // What a first run does, in its order: also what check mode lists while etcd does not answer yet.
+  const change = {
+    root: 'create etcd user root',
+    rootRole: 'grant etcd user root the root role',
+    role: `create etcd role ${PATRONI_ETCD_ROLE}`,
+    permission: `let role ${PATRONI_ETCD_ROLE} read and write ${topology.patroni.namespace} (prefix)`,
+    user: `create etcd user ${auth.username}`,
+    userRole: `grant etcd user ${auth.username} the role ${PATRONI_ETCD_ROLE}`,
+    enable: 'turn etcd authentication on',
+  };
   return [
     'set -eu',
     'export ETCDCTL_API=3',
@@ -46,7 +47,7 @@ export function etcdAuthScript(topology: Topology, endpoint: string, passwords: 
     'etcdctl() { timeout 20 etcdctl "$@"; }', // timeout runs the program, not this function
     'if ! etcdctl "$E" --command-timeout=5s endpoint status >/dev/null 2>&1; then',
     ...(check
-      ? [...everyChange.map((c) => `  echo ${shellQuote(`action: would ${c}`)}`), `  echo ${shellQuote(`etcd does not answer at ${endpoint} yet`)}`, '  echo ok', '  exit 0']
+      ? [...Object.values(change).map((c) => `  echo ${shellQuote(`action: would ${c}`)}`), `  echo ${shellQuote(`etcd does not answer at ${endpoint} yet`)}`, '  echo ok', '  exit 0']
       : [`  echo ${shellQuote(`etcd does not answer at ${endpoint}`)} >&2`, '  exit 4']),
     'fi',
     // Anonymous requests work only while authentication is off.
@@ -63,16 +64,16 @@ export function etcdAuthScript(topology: Topology, endpoint: string, passwords: 
     'roles=$(etcdctl "$E" role list)',
     'has() { printf "%s\\n" "$1" | grep -qxF "$2"; }',
     'hasrole() { etcdctl "$E" user get "$1" 2>/dev/null | sed -n "s/^Roles: *//p" | tr " " "\\n" | grep -qxF "$2"; }',
-    `has "$users" root || ${act('create etcd user root', 'printf "%s\\n" "$ROOT_PW" | etcdctl "$E" user add root --interactive=false')}`,
-    `hasrole root root || ${act('grant etcd user root the root role', 'etcdctl "$E" user grant-role root root')}`,
-    `has "$roles" ${PATRONI_ETCD_ROLE} || ${act(`create etcd role ${PATRONI_ETCD_ROLE}`, `etcdctl "$E" role add ${PATRONI_ETCD_ROLE}`)}`,
+    `has "$users" root || ${act(change.root, 'printf "%s\\n" "$ROOT_PW" | etcdctl "$E" user add root --interactive=false')}`,
+    `hasrole root root || ${act(change.rootRole, 'etcdctl "$E" user grant-role root root')}`,
+    `has "$roles" ${PATRONI_ETCD_ROLE} || ${act(change.role, `etcdctl "$E" role add ${PATRONI_ETCD_ROLE}`)}`,
     // Read and write, both on the namespace as a prefix: etcdctl lists each as "(prefix <namespace>)".
     `[ "$(etcdctl "$E" role get ${PATRONI_ETCD_ROLE} 2>/dev/null | grep -cF ${shellQuote(`(prefix ${topology.patroni.namespace})`)})" -ge 2 ] || ${act(
-      `let role ${PATRONI_ETCD_ROLE} read and write ${topology.patroni.namespace} (prefix)`,
+      change.permission,
       `etcdctl "$E" role grant-permission ${PATRONI_ETCD_ROLE} --prefix=true readwrite ${prefix}`,
     )}`,
-    `has "$users" ${user} || ${act(`create etcd user ${auth.username}`, `printf "%s\\n" "$USER_PW" | etcdctl "$E" user add ${user} --interactive=false`)}`,
-    `hasrole ${user} ${PATRONI_ETCD_ROLE} || ${act(`grant etcd user ${auth.username} the role ${PATRONI_ETCD_ROLE}`, `etcdctl "$E" user grant-role ${user} ${PATRONI_ETCD_ROLE}`)}`,
+    `has "$users" ${user} || ${act(change.user, `printf "%s\\n" "$USER_PW" | etcdctl "$E" user add ${user} --interactive=false`)}`,
+    `hasrole ${user} ${PATRONI_ETCD_ROLE} || ${act(change.userRole, `etcdctl "$E" user grant-role ${user} ${PATRONI_ETCD_ROLE}`)}`,
     // The user's password as the topology says: tried once auth is on; set again when refused.
     'if [ "$on" = yes ]; then',
     `  if ! ETCDCTL_USER=${user}:"$USER_PW" etcdctl "$E" get ${prefix} --prefix --keys-only --limit=1 >/dev/null 2>&1; then`,
@@ -80,7 +81,7 @@ export function etcdAuthScript(topology: Topology, endpoint: string, passwords: 
     '  fi',
     'else',
     `  has "$users" ${user} && ${act(`set the password of etcd user ${auth.username}`, `printf "%s\\n" "$USER_PW" | etcdctl "$E" user passwd ${user} --interactive=false`)}`,
-    `  ${act('turn etcd authentication on', 'etcdctl "$E" auth enable')}`,
+    `  ${act(change.enable, 'etcdctl "$E" auth enable')}`,
     'fi',
     'echo ok',
     '',

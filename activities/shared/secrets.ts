@@ -21,10 +21,6 @@ function secretFailure(message: string, remedy: string): ApplicationFailure {
   return ApplicationFailure.create({ type: StepFailureTypes.secretMissing, nonRetryable: true, message, details: [{ remedy }] });
 }
 
-/**
- * The value a reference points to, checked: not empty, and one line unless `multiline` (a PEM
- * certificate or key is many lines; a password never is).
- */
 export interface SecretRules {
   /** May hold line breaks (a PEM key). */
   multiline?: boolean;
@@ -34,6 +30,10 @@ export interface SecretRules {
   noBlanksBecause?: string;
 }
 
+/**
+ * The value a reference points to, checked: not empty, and one line unless `multiline` (a PEM
+ * certificate or key is many lines; a password never is), and within `options`' other rules.
+ */
 export function resolveSecret(ref: SecretRef, what: string, options: SecretRules = {}): string {
   let raw: string;
   if ('env' in ref) {

@@ -91,8 +91,7 @@ function blocked(result: RunResult): Extract<RunResult, { status: 'blocked' }> {
   return result as Extract<RunResult, { status: 'blocked' }>;
 }
 
-/** The standalone lab topology's install: 11 steps that change a host, 11 guards and verifications. */
-// The database tier's steps (12 changes with etcd's authentication, 11 checks) and the application tier's (5 changes, 5 checks).
+/** The standalone lab topology's install: the database tier's steps (12 that change a host, with etcd's authentication, and 11 guards and verifications) and the application tier's (5 and 5). */
 const STANDALONE = { changes: 17, others: 16 };
 
 describe('client API', () => {
