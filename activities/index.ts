@@ -14,7 +14,7 @@ import * as observe from './failover/observe';
 import * as probeDatabase from './failover/probe-database';
 import * as haproxy from './haproxy/activities';
 import * as notify from './notify/activities';
-import * as packages from './packages';
+import * as packages from './packages/activities';
 import * as patroni from './patroni/activities';
 import * as patroniDynamic from './patroni/dynamic-config';
 import * as patroniFailover from './patroni/failover';

@@ -3,7 +3,7 @@
 // Across hosts: identical versions on DB nodes, clocks in sync, the firewall matrix, and every
 // password set and usable where it goes.
 import { ApplicationFailure } from '@temporalio/common';
-import { dbHosts, firewallMatrix, postgresBinDir, type Host, type Topology } from '../topology';
+import { dbHosts, firewallMatrix, osSupported, postgresBinDir, type Host, type Topology } from '../topology';
 import { etcdAuthPasswords } from './etcd/auth';
 import { COMPONENTS, hostFiles } from './components';
 import { StepFailureTypes, type ClusterInput, type HostInput, type StepResult } from './contract';
@@ -11,6 +11,7 @@ import { MANAGED_MARKER } from './shared/component';
 import { archiveCommand, backupStamp, BACKUP_DIR } from './shared/remote-files';
 import { describeSecret, resolveSecret, secretValue } from './shared/secrets';
 import { AppConfigError, refuseUnreadablePassword } from './app/config';
+import { topologyBundle } from './packages/activities';
 import { shellQuote, type SshSession } from './shared/ssh';
 import { guardFailed, onEachHost, onHost, stepResult } from './shared/step';
 
@@ -32,11 +33,6 @@ export async function hostFacts(ssh: SshSession, topology: Topology, host: Host)
   const os = out.match(/^os=(.*)$/m)?.[1]?.trim() ?? 'unknown';
   const pg = out.match(/^pg=.*?(\d+)(\.\d+)?/m);
   return { os, postgresMajor: host.roles.includes('db') && pg ? Number(pg[1]) : undefined };
-}
-
-/** "ubuntu 22.04" is supported by "ubuntu 22.04"; "rhel 9.4" by "rhel 9.4"; "debian 12" by "debian 12". */
-export function osSupported(os: string, supported: string[]): boolean {
-  return supported.some((s) => os === s || os.startsWith(`${s}.`));
 }
 
 /** Existing HA configuration that haflow did not write: the guide says back it up first. */
@@ -171,6 +167,8 @@ export function installSecretsUsable(topology: Topology): number {
 export async function preflightCluster(input: ClusterInput): Promise<StepResult> {
   const { topology } = input;
   const secrets = installSecretsUsable(topology);
+  // A missing or damaged offline bundle blocks here, before any host changes.
+  const bundle = await topologyBundle(topology);
   const problems: { found: string; remedy: string }[] = [];
   const hosts = topology.hosts;
   const matrix = firewallMatrix(topology);
@@ -216,7 +214,9 @@ export async function preflightCluster(input: ClusterInput): Promise<StepResult>
   if (problems.length > 0) throw guardFailed(problems.map((p) => p.found).join('; '), problems.map((p) => p.remedy).join('; '));
   return stepResult(
     [],
-    `${dbs.length} DB node(s) on ${[...osVersions][0] ?? 'n/a'} with PostgreSQL ${[...pgVersions][0]}; clocks within ${(spread / 1000).toFixed(2)} s; ${matrix.length} firewall paths reachable; ${secrets} password(s) set and usable`,
+    `${dbs.length} DB node(s) on ${[...osVersions][0] ?? 'n/a'} with PostgreSQL ${[...pgVersions][0]}; clocks within ${(spread / 1000).toFixed(2)} s; ${matrix.length} firewall paths reachable; ${secrets} password(s) set and usable${
+      bundle ? `; bundle ${bundle.id} (${bundle.manifest.os} ${bundle.manifest.architecture}, ${bundle.manifest.files.length} packages) intact and complete` : ''
+    }`,
   );
 }
 

@@ -6,6 +6,7 @@ import { formatIssue, loadTopology, SYNCHRONOUS_MODES, TIMING_PROFILES, Topology
 import { FAULT_NAMES, isFaultName, type FaultName } from '../topology/faults';
 import type { Decision } from '../workflows/protocol';
 import { AmbiguousStepError, DECISIONS } from './api';
+import { bundleCommand } from './bundle';
 import { codecServerCommand } from './codec-server';
 import { demo } from './demo';
 import { defaultServerDbFile } from './dev-server';
@@ -58,6 +59,15 @@ export async function main(argv: string[]): Promise<number> {
     .option('--check', 'run the install in check mode on a worker: every step reports what it would change, nothing is changed')
     .action(async (file: string, opts: { check?: boolean }) => {
       exitCode = await withTopology(file, (topology) => (opts.check ? planCheckCommand(topology) : planCommand(topology)));
+    });
+
+  program
+    .command('bundle')
+    .description("download the topology's packages with every dependency into a new directory, for hosts without internet access (run where the package mirror is; install with packages: { bundle: <dir> })")
+    .argument('<topology>', 'topology YAML file')
+    .argument('<out>', 'a new directory for the bundle')
+    .action(async (file: string, out: string) => {
+      exitCode = await withTopology(file, (topology) => bundleCommand(topology, out));
     });
 
   program

@@ -45,13 +45,17 @@ export const IPTABLES_CHAIN = 'HAFLOW-LAB';
 /**
  * Host directories replaced by each machine's own copy (its "disk"). dpkg's and apt's state are
  * among them and /usr is the machine's own too (an overlay, see machine/init.sh), so a package
- * installed, upgraded or downgraded on one machine changes that machine alone.
+ * installed, upgraded, downgraded or removed on one machine changes that machine alone.
  */
 export const PRIVATE_DIRS = [
   'etc',
   'var/lib/dpkg',
   'var/lib/apt',
-  'var/cache/apt',
+  // With dpkg's and apt's state, what package scripts keep (debconf's answers, ucf's registry,
+  // deb-systemd-helper's state): machines installing at once must not share them.
+  'var/lib/ucf',
+  'var/lib/systemd',
+  'var/cache',
   'home',
   'var/lib/postgresql',
   'var/lib/etcd',

@@ -159,7 +159,9 @@ export function installSteps(topology: Topology): Runbook {
       topology.hosts.map((host) =>
         onHost(host, 'ensurePackages', {
           id: `packages.install@${host.name}`,
-          title: `Packages for ${host.roles.join(', ')} on ${host.name}; stop and disable the services Debian started on install`,
+          title: topology.packages
+            ? `Packages for ${host.roles.join(', ')} on ${host.name} from the offline bundle (uploaded, checksums verified, installed from the local files, versions checked); stop and disable the services Debian started on install`
+            : `Packages for ${host.roles.join(', ')} on ${host.name}; stop and disable the services Debian started on install`,
           kind: 'change',
           timeoutSeconds: 1800,
         }),

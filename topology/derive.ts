@@ -91,3 +91,8 @@ export function listeningPorts(topology: Topology, host: Host): { port: number; 
   if (has('app') && topology.app) ports.push({ port: topology.app.http_port, owner: 'app.http_port' });
   return ports;
 }
+
+/** "ubuntu 22.04" is supported by "ubuntu 22.04"; "rhel 9.4" by "rhel 9.4"; "debian 12" by "debian 12". */
+export function osSupported(os: string, supported: string[]): boolean {
+  return supported.some((s) => os === s || os.startsWith(`${s}.`));
+}

@@ -391,6 +391,15 @@ export const notify = z
   })
   .refine((n) => n.webhook || n.command, { error: 'needs a webhook, a command, or both' });
 
+/**
+ * Where the packages come from: the hosts' own package sources (the default), or an offline
+ * bundle built by `haflow bundle` on a machine that has the mirror, for hosts without internet.
+ */
+export const packages = z.strictObject({
+  /** The bundle's directory on the worker's machine (it holds manifest.json); uploaded to each host. */
+  bundle: localPath,
+});
+
 export const topologyObject = z.strictObject({
   cluster: name,
   layout: z.enum(LAYOUTS, { error: `must be one of ${LAYOUTS.join(', ')}` }),
@@ -405,6 +414,7 @@ export const topologyObject = z.strictObject({
   patroni: patroni.default(patroni.parse({})),
   haproxy: haproxy.default(haproxy.parse({})),
   app: app.optional(),
+  packages: packages.optional(),
   faults: faults.default({}),
   objectives: objectives.optional(),
   notify: notify.optional(),

@@ -83,7 +83,9 @@ test('against a real haproxy: read the states, force health, cut sessions, and a
       // A backend needs no port of its own to listen on.
       'backend postgres',
       '    option httpchk',
-      '    default-server inter 200ms fall 1 rise 60',
+      // Checked every 200 ms while down or going down, every 2 s while up: a server forced UP stays
+      // UP for the two reads below even on a busy machine, then its checks take it DOWN again.
+      '    default-server inter 2s fastinter 200ms downinter 200ms fall 1 rise 60',
       '    server pg1 127.0.0.1:9 check port 9',
       '    server pg2 127.0.0.1:9 check port 9',
       '',
@@ -107,8 +109,9 @@ test('against a real haproxy: read the states, force health, cut sessions, and a
 
   // What a coordinated switchover sends: the candidate UP at once (its checks would need 60 good ones).
   assert.deepEqual(runtimeErrors(run([setHealthCommand('postgres', 'pg2', 'up'), shutdownSessionsCommand('postgres', 'pg1')])), []);
-  assert.deepEqual(read().map((s) => [s.server, s.operational]), [['pg1', 'down'], ['pg2', 'up']]);
-  assert.equal(coordinationProblem('local', read(), 'pg2', 'pg1'), undefined);
+  const forced = read();
+  assert.deepEqual(forced.map((s) => [s.server, s.operational]), [['pg1', 'down'], ['pg2', 'up']]);
+  assert.equal(coordinationProblem('local', forced, 'pg2', 'pg1'), undefined);
   // The checks stay the authority: pg2's port is closed, so they take it DOWN again.
   const back = Date.now() + 10_000;
   while (read().find((s) => s.server === 'pg2')?.operational !== 'down' && Date.now() < back) await new Promise((r) => setTimeout(r, 100));

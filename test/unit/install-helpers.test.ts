@@ -5,13 +5,13 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseStatsCsv } from '../../activities/haproxy/stats';
-import { packagesFor } from '../../activities/packages';
+import { packagesFor } from '../../activities/packages/activities';
 import { dropDebianDefaultCluster } from '../../activities/postgres/activities';
 import { fakeSsh, ok } from '../support/fake-ssh';
 import { sqlIdentifier, sqlLiteral } from '../../activities/shared/psql';
-import { MIN_FREE_BYTES, osSupported } from '../../activities/preflight';
+import { MIN_FREE_BYTES } from '../../activities/preflight';
 import { unionMs } from '../../bench/history';
-import { firewallMatrix, listeningPorts, loadTopology, type FirewallRule, type Topology } from '../../topology';
+import { firewallMatrix, listeningPorts, loadTopology, osSupported, type FirewallRule, type Topology } from '../../topology';
 import { distributed, generic, hostNamed, standalone, topologies } from '../support/topologies';
 
 const ROOT = join(__dirname, '../..');
