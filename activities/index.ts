@@ -21,6 +21,7 @@ import * as patroniFailover from './patroni/failover';
 import * as patroniRestart from './patroni/restart';
 import * as postgres from './postgres/activities';
 import * as postgresUpgrade from './postgres/upgrade';
+import * as streaming from './postgres/streaming';
 import * as preflight from './preflight';
 import * as temporalOperations from './temporal/operations';
 import { stepActivity } from './shared/step-activity';
@@ -42,6 +43,10 @@ export const patroniClusterHealthy = stepActivity(patroni.patroniClusterHealthy)
 export const ensureDynamicConfig = stepActivity(patroniDynamic.ensureDynamicConfig);
 export const configureDatabase = stepActivity(postgres.configureDatabase);
 export const verifyWriteThroughHaproxy = stepActivity(postgres.verifyWriteThroughHaproxy);
+export const configureStreamingPrimary = stepActivity(streaming.configureStreamingPrimary);
+export const configureStreamingStandby = stepActivity(streaming.configureStreamingStandby);
+export const standbyStreaming = stepActivity(streaming.standbyStreaming);
+export const verifyStreamingWrite = stepActivity(streaming.verifyStreamingWrite);
 export const prepareHaDir = stepActivity(app.prepareHaDir);
 export const configureAppConfig = stepActivity(app.configureAppConfig);
 export const slaveNginxInactive = stepActivity(app.slaveNginxInactive);

@@ -6,6 +6,7 @@ import { formatIssue, loadTopology, SYNCHRONOUS_MODES, TIMING_PROFILES, Topology
 import { FAULT_NAMES, isFaultName, type FaultName } from '../topology/faults';
 import type { Decision } from '../workflows/protocol';
 import { AmbiguousStepError, DECISIONS } from './api';
+import { readFileSync } from 'node:fs';
 import { bundleCommand } from './bundle';
 import { codecServerCommand } from './codec-server';
 import { demo } from './demo';
@@ -14,6 +15,7 @@ import { defineLabCommands } from './lab-command';
 import { defineObserverCommands } from './observer-commands';
 import { defineScheduleCommands } from './schedule-commands';
 import { drillCommand, reportsCommand, restartCommand, switchoverCommand, tuneCommand, upgradeCommand } from './failover-commands';
+import { UnsupportedLayoutError } from './runbooks';
 import { cancelCommand, installCommand, listCommand, planCheckCommand, planCommand, resumeCommand, serverCommand, statusCommand, topologyNamed } from './operator-commands';
 
 /** Exit codes: 0 ok, 1 the operation failed or found problems, 2 bad usage. */
@@ -277,7 +279,16 @@ function tcpPort(value: string): number {
 /** Loads and validates a topology file (printing every issue), then runs `command` on it; exit 1 when invalid. */
 async function withTopology(file: string, command: (topology: Topology) => number | Promise<number>): Promise<number> {
   const loaded = loadOrReport(file);
-  return loaded ? command(loaded.topology) : 1;
+  if (!loaded) return 1;
+  try {
+    return await command(loaded.topology);
+  } catch (err) {
+    if (!(err instanceof UnsupportedLayoutError)) throw err;
+    // Pointed at the layout line, like every other problem of the file.
+    const line = readFileSync(file, 'utf8').split('\n').findIndex((l) => /^layout\s*:/.test(l)) + 1;
+    process.stderr.write(`${file}:${Math.max(line, 1)}:1: ${err.message}\n`);
+    return 1;
+  }
 }
 
 function render(file: string, hostName?: string): number {

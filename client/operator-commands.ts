@@ -26,6 +26,7 @@ export async function planCommand(topology: Topology): Promise<number> {
 
 /** `haflow plan --check`: a check run on the workers; prints what each step would change. */
 export async function planCheckCommand(topology: Topology): Promise<number> {
+  runbookFor('install', topology, undefined);
   const client = await connect();
   say(`asking the machines of cluster ${topology.cluster} what an install would change (check mode: nothing is changed)…`);
   // The report at the end says it all; while it runs, only the live area (on a terminal) and notices.
@@ -52,6 +53,7 @@ export async function planCheckCommand(topology: Topology): Promise<number> {
 
 /** `haflow install`: starts the install and follows it, unless detached. */
 export async function installCommand(topology: Topology, opts: { detach?: boolean }): Promise<number> {
+  runbookFor('install', topology, undefined); // a layout it cannot drive is refused before Temporal is asked anything
   const client = await connect();
   const handle = await startInstall(client, topology);
   say(`started install of cluster ${topology.cluster}: workflow ${handle.workflowId} (run ${handle.firstExecutionRunId}) on task queue ${TASK_QUEUE}`);

@@ -1,9 +1,10 @@
 // The runbooks an operator can start, by name: which workflow runs each, the pure function that
 // computes its steps from the topology (the same list `haflow plan` prints), and what else its
 // workflow takes. A new runbook is one entry here, a builder in runbooks/ and a workflow in workflows/.
-import type { Topology } from '../topology';
+import type { Layout, Topology } from '../topology';
 import { drillSteps, drillTarget, type DrillArgs } from '../runbooks/drill';
 import { installSteps } from '../runbooks/install';
+import { classicInstallSteps } from '../runbooks/install-classic';
 import { stepIdProblems, type Runbook } from '../runbooks/runbook';
 import { restartSteps, type RestartArgs } from '../runbooks/restart';
 import { switchoverSteps, type SwitchoverArgs } from '../runbooks/switchover';
@@ -18,12 +19,21 @@ export interface RunbookKind<A> {
   steps(topology: Topology, args: A): Runbook;
   /** What its workflow takes besides the runbook and the topology. */
   input?(topology: Topology, args: A): Record<string, unknown>;
+  /** The layouts it can drive (default: the Patroni layouts). */
+  layouts?: readonly Layout[];
 }
+
+/** The layouts with Patroni: the failover runbooks work through it, and the classic layout has not. */
+export const PATRONI_LAYOUTS: readonly Layout[] = ['standalone', 'distributed', 'patroni'];
 
 const kind = <A>(k: RunbookKind<A>) => k;
 
 export const RUNBOOKS = {
-  install: kind<void>({ workflowType: 'installWorkflow', steps: (topology) => installSteps(topology) }),
+  install: kind<void>({
+    workflowType: 'installWorkflow',
+    steps: (topology) => (topology.layout === 'classic' ? classicInstallSteps(topology) : installSteps(topology)),
+    layouts: [...PATRONI_LAYOUTS, 'classic'],
+  }),
   drill: kind<DrillArgs>({
     workflowType: 'drillWorkflow',
     steps: drillSteps,
@@ -40,10 +50,23 @@ export type ArgsOf<N extends RunbookName> = (typeof RUNBOOKS)[N] extends Runbook
 
 /** The steps of a runbook for a topology; a step id out of the documented form is a bug here, not the operator's. */
 export function runbookFor<N extends RunbookName>(name: N, topology: Topology, args: ArgsOf<N>): Runbook {
-  const runbook = (RUNBOOKS[name] as RunbookKind<ArgsOf<N>>).steps(topology, args);
+  const kindOf = RUNBOOKS[name] as RunbookKind<ArgsOf<N>>;
+  const layouts = kindOf.layouts ?? PATRONI_LAYOUTS;
+  if (!layouts.includes(topology.layout)) {
+    throw new UnsupportedLayoutError(
+      `layout: ${topology.layout} (cluster ${topology.cluster}): haflow's ${name} runbook works through Patroni and runs on the layouts ${layouts.join(', ')}; ` +
+        `haflow install sets up a ${topology.layout} cluster, and this runbook does not run on it yet`,
+    );
+  }
+  const runbook = kindOf.steps(topology, args);
   const problems = stepIdProblems(runbook);
   if (problems.length > 0) throw new Error(`the ${name} runbook is malformed:\n${problems.join('\n')}`);
   return runbook;
+}
+
+/** A runbook asked of a layout it cannot drive: refused before anything starts, rather than run half-way. */
+export class UnsupportedLayoutError extends Error {
+  override readonly name = 'UnsupportedLayoutError';
 }
 
 /** The whole input of the runbook's workflow. */

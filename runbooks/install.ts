@@ -15,30 +15,32 @@ import { stepOf, type Runbook, type Step, type StepGroup } from './runbook';
  */
 const HEARTBEAT_SECONDS = 10;
 
-type HostActivity = Extract<ActivityName, 'slaveAppStandby' | 'syncAppFiles' | 'prepareHaDir' | 'configureAppConfig' | 'slaveNginxInactive' | 'masterAppServing' | 'appHealthyThroughHaproxy' | 'preflightHost' | 'ensurePackages' | 'configureEtcdMember' | 'ensureEtcdAuth' | 'configureHaproxy' | 'configurePatroni' | 'startPatroni' | 'waitForLeader' | 'replicaPatroniInactive' | 'configureDatabase' | 'replicaStreaming' | 'verifyWriteThroughHaproxy' | 'haproxyLeaderUp'>;
+type HostActivity = Extract<ActivityName, 'configureStreamingPrimary' | 'configureStreamingStandby' | 'standbyStreaming' | 'verifyStreamingWrite' | 'slaveAppStandby' | 'syncAppFiles' | 'prepareHaDir' | 'configureAppConfig' | 'slaveNginxInactive' | 'masterAppServing' | 'appHealthyThroughHaproxy' | 'preflightHost' | 'ensurePackages' | 'configureEtcdMember' | 'ensureEtcdAuth' | 'configureHaproxy' | 'configurePatroni' | 'startPatroni' | 'waitForLeader' | 'replicaPatroniInactive' | 'configureDatabase' | 'replicaStreaming' | 'verifyWriteThroughHaproxy' | 'haproxyLeaderUp'>;
 type ClusterActivity = Extract<ActivityName, 'observerSshUserNotRoot' | 'preflightCluster' | 'etcdHealthy' | 'patroniClusterHealthy' | 'ensureDynamicConfig'>;
 type Fields = Omit<Step, 'activity' | 'input' | 'host'>;
 
 /** A step on one host: its activity gets the host's name. */
-const onHost = (host: Host, activity: HostActivity, fields: Fields): Step =>
+export const onHost = (host: Host, activity: HostActivity, fields: Fields): Step =>
   stepOf(activity, { heartbeatSeconds: HEARTBEAT_SECONDS, ...fields, host: host.name }, { host: host.name });
 
 /** A step about the whole cluster. */
-const onCluster = (activity: ClusterActivity, fields: Fields): Step =>
+export const onCluster = (activity: ClusterActivity, fields: Fields): Step =>
   stepOf(activity, { heartbeatSeconds: HEARTBEAT_SECONDS, ...fields }, {});
 
-const group = (id: string, title: string, steps: Step[]): StepGroup | Step =>
+export const group = (id: string, title: string, steps: Step[]): StepGroup | Step =>
   steps.length === 1 ? steps[0] : { id, title, parallel: steps };
 
 /**
  * The guide's application steps (standalone: steps 5 and 6 before the DB configuration;
  * distributed: steps 7 and 8 after it), with the checks of its troubleshooting section.
  */
-function appConfigSteps(topology: Topology): Runbook['items'] {
+export function appConfigSteps(topology: Topology): Runbook['items'] {
   const app = topology.app!;
   const apps = appHosts(topology);
   const master = appMaster(topology)!;
-  const proxy = appDatabaseProxy(topology);
+  // Classic: each node's application uses its own PostgreSQL; otherwise the observer's HAProxy.
+  const database =
+    topology.layout === 'classic' ? `its own PostgreSQL (port ${topology.postgresql.port})` : `${appDatabaseProxy(topology).name}:${topology.haproxy.postgres_port}`;
   return [
     onCluster('observerSshUserNotRoot', {
       id: 'app.observer-user',
@@ -63,7 +65,7 @@ function appConfigSteps(topology: Topology): Runbook['items'] {
     ...[master, ...appSlaves(topology)].map((host) =>
       onHost(host, 'configureAppConfig', {
         id: `app.config@${host.name}`,
-        title: `Application configuration on the ${host.name === master.name ? 'master' : 'slave'} ${host.name}: ${app.config_files.length} file(s) point at ${proxy.name}:${topology.haproxy.postgres_port} with the application's DB password`,
+        title: `Application configuration on the ${host.name === master.name ? 'master' : 'slave'} ${host.name}: ${app.config_files.length} file(s) point at ${database} with the application's DB password`,
         kind: 'change',
         timeoutSeconds: 180,
       }),
@@ -91,7 +93,7 @@ function appConfigSteps(topology: Topology): Runbook['items'] {
 }
 
 /** The application serving on its master, and answering through the observer's HAProxy. */
-function appServingSteps(topology: Topology): Runbook['items'] {
+export function appServingSteps(topology: Topology): Runbook['items'] {
   const app = topology.app!;
   const master = appMaster(topology)!;
   return [
@@ -120,19 +122,9 @@ function appServingSteps(topology: Topology): Runbook['items'] {
   ];
 }
 
-export function installSteps(topology: Topology): Runbook {
-  const leader = initialLeader(topology);
-  const replicas = initialReplicas(topology);
-  const dbs = dbHosts(topology);
-  const members = etcdMembers(topology);
-  const proxies = haproxyHosts(topology);
-  const scope = patroniScope(topology);
-  const hasApp = topology.app !== undefined;
-  const appTier = hasApp && appHosts(topology).length > 0;
-  // The standalone guide configures the applications before the DB configuration, the distributed one after.
-  const appFirst = appTier && topology.layout === 'standalone';
-
-  const items: Runbook['items'] = [
+/** Preflight on every machine and across them, then each machine's packages: every layout starts so. */
+export function preparationSteps(topology: Topology): Runbook['items'] {
+  return [
     group(
       'preflight.hosts',
       'Preflight on every machine',
@@ -167,6 +159,23 @@ export function installSteps(topology: Topology): Runbook {
         }),
       ),
     ),
+  ];
+}
+
+export function installSteps(topology: Topology): Runbook {
+  const leader = initialLeader(topology);
+  const replicas = initialReplicas(topology);
+  const dbs = dbHosts(topology);
+  const members = etcdMembers(topology);
+  const proxies = haproxyHosts(topology);
+  const scope = patroniScope(topology);
+  const hasApp = topology.app !== undefined;
+  const appTier = hasApp && appHosts(topology).length > 0;
+  // The standalone guide configures the applications before the DB configuration, the distributed one after.
+  const appFirst = appTier && topology.layout === 'standalone';
+
+  const items: Runbook['items'] = [
+    ...preparationSteps(topology),
     group(
       'etcd.members',
       `etcd on ${members.map((m) => m.name).join(', ')}`,

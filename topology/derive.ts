@@ -77,7 +77,7 @@ export function listeningPorts(topology: Topology, host: Host): { port: number; 
     ports.push({ port: topology.etcd.peer_port, owner: 'etcd.peer_port' });
   }
   if (has('haproxy')) {
-    ports.push({ port: topology.haproxy.postgres_port, owner: 'haproxy.postgres_port' });
+    if (topology.layout !== 'classic') ports.push({ port: topology.haproxy.postgres_port, owner: 'haproxy.postgres_port' });
     ports.push({ port: topology.haproxy.stats_port, owner: 'haproxy.stats_port' });
     if (appHosts(topology).length > 0) {
       ports.push({ port: topology.haproxy.app_http_port, owner: 'haproxy.app_http_port' });

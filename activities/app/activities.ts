@@ -112,7 +112,7 @@ export async function configureAppConfig(input: HostInput): Promise<StepResult> 
   return onHost(input, async (ssh, host) => {
     const { topology, check } = input;
     const app = requireApp(topology);
-    const settings = { url: appDatabaseUrl(topology), password: resolveSecret(app.db_password, 'app.db_password') };
+    const settings = { url: appDatabaseUrl(topology, host), password: resolveSecret(app.db_password, 'app.db_password') };
     const current = await Promise.all(app.config_files.map(async (file) => ({ file, state: await readRemoteFile(ssh, file.path) })));
     const missing = current.filter((c) => !c.state.exists).map((c) => c.file.path);
     if (missing.length > 0) {

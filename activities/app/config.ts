@@ -22,9 +22,14 @@ export function appDatabaseProxy(topology: Topology): Host {
   return proxy;
 }
 
-/** The JDBC URL every file carries: the observer's HAProxy, its PostgreSQL port, the application's database. */
-export function appDatabaseUrl(topology: Topology): string {
+/**
+ * The JDBC URL the files of `host` carry: the observer's HAProxy, its PostgreSQL port, the
+ * application's database; in the classic layout the host's own PostgreSQL, as the application's
+ * installer set it up (the slave's is a standby until a failover promotes it).
+ */
+export function appDatabaseUrl(topology: Topology, host: Host): string {
   const app = requireApp(topology);
+  if (topology.layout === 'classic') return `jdbc:postgresql://${host.address}:${topology.postgresql.port}/${app.db_name}`;
   return `jdbc:postgresql://${appDatabaseProxy(topology).address}:${topology.haproxy.postgres_port}/${app.db_name}`;
 }
 

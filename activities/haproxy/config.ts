@@ -17,12 +17,9 @@ type Section = { header: string; directives: string[] };
 export function renderHaproxyCfg(topology: Topology, host: Host): string {
   requireRole(topology, host, 'haproxy', haproxyConfigPath);
   const bind = bindAddress(topology, host);
-  const sections: Section[] = [
-    globalSection(topology),
-    defaultsSection(),
-    statsSection(topology, bind),
-    postgresSection(topology, bind),
-  ];
+  const sections: Section[] = [globalSection(topology), defaultsSection(), statsSection(topology, bind)];
+  // In the classic layout each application talks to its own local database: HAProxy sends users only.
+  if (topology.layout !== 'classic') sections.push(postgresSection(topology, bind));
   const apps = appHosts(topology);
   if (apps.length > 0) {
     sections.push(appSection(topology, bind, apps));

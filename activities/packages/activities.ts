@@ -123,9 +123,12 @@ export async function ensurePackages(input: HostInput): Promise<StepResult> {
         actions.push(`installed ${missing.join(' ')}`);
       }
     }
+    // In the classic layout Debian's cluster is the application's database: it stays, running.
+    const classicDatabase = topology.layout === 'classic' && host.roles.includes('db');
     for (const component of COMPONENTS) {
+      if (classicDatabase && component.name === 'postgres') continue;
       // Leave alone what haflow configured on a host whose role runs it; stop everything else
-      // (PostgreSQL's own service always: Patroni runs PostgreSQL).
+      // (PostgreSQL's own service always in the Patroni layouts: Patroni runs PostgreSQL).
       const main = host.roles.includes(component.role) ? component.files(topology, host, secretPlaceholder)[0] : undefined;
       if (main) {
         const configured = await ssh.exec(`grep -q ${shellQuote(MANAGED_MARKER)} ${shellQuote(main.path)} 2>/dev/null`, { sudo: true });
@@ -133,7 +136,7 @@ export async function ensurePackages(input: HostInput): Promise<StepResult> {
       }
       actions.push(...(await ensureUnit(ssh, component.service, { running: false, enabled: false }, check)));
     }
-    if (host.roles.includes('db') && family === 'apt') actions.push(...(await dropDebianDefaultCluster(ssh, topology, check)));
+    if (host.roles.includes('db') && family === 'apt' && !classicDatabase) actions.push(...(await dropDebianDefaultCluster(ssh, topology, check)));
     const from = bundle ? ` from bundle ${bundle.id}` : '';
     return stepResult(actions, `${host.name}: ${wanted.length > 0 ? wanted.join(' ') : 'no role packages'} installed${from}; no stray services`, notes);
   });

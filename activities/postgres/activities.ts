@@ -10,8 +10,9 @@ import { patroniCluster } from '../patroni/rest';
 import { appLoginWorks, psql, sqlIdentifier, sqlLiteral } from '../shared/psql';
 import { resolveSecret } from '../shared/secrets';
 import { archiveCommand, backupStamp, BACKUP_DIR } from '../shared/remote-files';
-import { shellQuote, targetFor, withSsh, type SshSession } from '../shared/ssh';
+import { shellQuote, type SshSession } from '../shared/ssh';
 import { hostOf, onHost, stepResult, waitFor } from '../shared/step';
+import { checkRowOnStandbys, writeCheckRow } from './check-row';
 
 export async function configureDatabase(input: HostInput): Promise<StepResult> {
   return onHost(input, async (ssh, host) => {
@@ -71,8 +72,7 @@ export async function verifyWriteThroughHaproxy(input: HostInput): Promise<StepR
       });
       try {
         await client.connect();
-        await client.query('CREATE TABLE IF NOT EXISTS haflow_install_check (token text PRIMARY KEY, written_at timestamptz NOT NULL DEFAULT now())');
-        await client.query('INSERT INTO haflow_install_check (token) VALUES ($1)', [token]);
+        await writeCheckRow(client, token);
         const row = await client.query<{ addr: string; recovery: boolean }>('SELECT host(inet_server_addr()) AS addr, pg_is_in_recovery() AS recovery');
         return { done: row.rows[0] };
       } finally {
@@ -88,25 +88,7 @@ export async function verifyWriteThroughHaproxy(input: HostInput): Promise<StepR
     throw new Error(`the write through ${proxy.name}:${port} landed on ${writer?.name ?? landedOn.addr} (in recovery: ${landedOn.recovery}), but the Patroni leader is ${leader?.name ?? 'none'}`);
   }
   const replicas = dbHosts(topology).filter((h) => h.name !== leader.name);
-  await Promise.all(
-    replicas.map((replica) =>
-      withSsh(targetFor(topology, replica), (ssh) =>
-        waitFor(
-          `the row to reach ${replica.name}`,
-          async () => {
-            const seen = await ssh.check(
-              `sudo -u postgres psql -X -At -h /var/run/postgresql -p ${topology.postgresql.port} -d postgres -c ${shellQuote(
-                `select pg_is_in_recovery(), count(*) from haflow_install_check where token = ${sqlLiteral(token)}`,
-              )}`,
-              { sudo: true },
-            );
-            return seen.trim() === 't|1' ? { done: true } : { notYet: `${replica.name} answered ${seen.trim() || 'nothing'}` };
-          },
-          { timeoutMs: 60_000, intervalMs: 500 },
-        ),
-      ),
-    ),
-  );
+  await checkRowOnStandbys(topology, replicas, token);
   return stepResult([], `a write through ${proxy.name}:${port} landed on the leader ${leader.name} and is readable on ${replicas.map((r) => r.name).join(', ') || 'no replica'}`);
 }
 

@@ -1,6 +1,9 @@
-// PostgreSQL as a component: its packages on the DB nodes. Patroni runs it, so Debian's own
-// postgresql service stays stopped and disabled, and haflow writes no file for it.
+// PostgreSQL as a component: its packages on the DB nodes. In the Patroni layouts Patroni runs
+// it, so Debian's own postgresql service stays stopped and disabled and haflow writes no file for
+// it. In the classic layout Debian's cluster is the application's database: haflow writes its
+// replication settings and pg_hba.conf (./streaming-config.ts).
 import type { Component } from '../shared/component';
+import { classicPostgresFiles } from './streaming-config';
 
 export const postgresComponent: Component = {
   name: 'postgres',
@@ -10,6 +13,6 @@ export const postgresComponent: Component = {
     const v = topology.postgresql.version;
     return family === 'apt' ? [`postgresql-${v}`] : [`postgresql${v}-server`];
   },
-  files: () => [],
+  files: (topology, host) => (topology.layout === 'classic' ? classicPostgresFiles(topology, host) : []),
   foreignConfigs: [],
 };

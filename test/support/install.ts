@@ -11,7 +11,7 @@ import { TASK_QUEUE } from '../../connection/temporal';
 import { LAB_SECRET_VARIABLES } from '../../lab/paths';
 import type { Topology } from '../../topology';
 import { followRun } from '../../client/api';
-import { installSteps } from '../../runbooks/install';
+import { runbookFor } from '../../client/runbooks';
 import { installWorkflow } from '../../workflows';
 import { clusterWorkflowId } from '../../workflows/ids';
 import type { Progress, RunbookOutcome } from '../../workflows/protocol';
@@ -53,7 +53,7 @@ export async function startInstall(env: TestWorkflowEnvironment, topology: Topol
   return env.client.workflow.start(installWorkflow, {
     taskQueue: options.taskQueue ?? TASK_QUEUE,
     workflowId: options.check ? `${clusterWorkflowId(topology.cluster)}-check-${randomBytes(3).toString('hex')}` : clusterWorkflowId(topology.cluster),
-    args: [{ runbook: installSteps(topology), topology, check: options.check }],
+    args: [{ runbook: runbookFor('install', topology, undefined), topology, check: options.check }],
     workflowIdReusePolicy: 'ALLOW_DUPLICATE',
   });
 }

@@ -25,7 +25,7 @@ const [properties, , env, shell] = [
 ] as AppConfigFile[];
 
 test('the database URL is the observer HAProxy, its PostgreSQL port, the application database', () => {
-  assert.equal(appDatabaseUrl(standalone), 'jdbc:postgresql://127.0.0.11:5000/flotomate');
+  assert.equal(appDatabaseUrl(standalone, standalone.hosts[1]), 'jdbc:postgresql://127.0.0.11:5000/flotomate');
 });
 
 test('roles: the first app host (or app.master) is the master, the others slaves', () => {

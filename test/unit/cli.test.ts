@@ -77,3 +77,12 @@ test('a drill whose fault driver the topology does not set is refused before any
   assert.equal(run.status, 2, run.stdout + run.stderr);
   assert.match(run.stdout, /drill crash-leader refused before anything started:\n {2}- fault crash-leader needs the fault driver faults\.power_off/);
 });
+
+test('plan prints the classic install: streaming replication without Patroni or etcd, the application on its own database', () => {
+  const run = haflow('plan', 'topology/examples/classic.yaml');
+  assert.equal(run.status, 0, run.stderr);
+  assert.match(run.stdout, /db\.primary@master .*replication settings and pg_hba\.conf/);
+  assert.match(run.stdout, /db\.standby@slave .*a base backup of master taken, started as a standby/);
+  assert.match(run.stdout, /app\.config@slave .*point at its own PostgreSQL \(port 5432\)/);
+  assert.doesNotMatch(run.stdout, /patroni\.|etcd\./);
+});
