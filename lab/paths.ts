@@ -56,6 +56,8 @@ export const PRIVATE_DIRS = [
   'var/lib/ucf',
   'var/lib/systemd',
   'var/cache',
+  // Where haflow archives what it replaces: one machine's backups are not another's.
+  'var/backups',
   'home',
   'var/lib/postgresql',
   'var/lib/etcd',

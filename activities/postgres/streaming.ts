@@ -27,9 +27,6 @@ export function classicSlaves(topology: Topology): Host[] {
   return dbHosts(topology).filter((h) => h.name !== master.name);
 }
 
-/** The cluster's systemd unit (Debian's template): what a real host runs it under, and the lab's systemctl too. */
-export const clusterUnit = (topology: Topology) => `postgresql@${topology.postgresql.version}-main`;
-
 /** Where the standby keeps the replication password for its WAL receiver (and pg_basebackup reads it). */
 const STANDBY_PASSFILE = '/var/lib/postgresql/.pgpass_haflow';
 
@@ -126,6 +123,13 @@ async function streamingFrom(ssh: SshSession, topology: Topology): Promise<strin
   return status === 'streaming' ? sender : undefined;
 }
 
+/** The primary a stopped cluster's data directory would stream from once started, if it is a standby. */
+async function standbyOf(ssh: SshSession, dataDir: string): Promise<string | undefined> {
+  const d = shellQuote(dataDir);
+  const out = await ssh.exec(`[ -f ${d}/standby.signal ] && sed -n "s/^primary_conninfo = .* host=\\([^ ']*\\).*/\\1/p" ${d}/postgresql.auto.conf`, { sudo: true });
+  return out.stdout.trim().split('\n')[0] || undefined;
+}
+
 /**
  * The slave: a standby streaming from the master. If it already streams from it, its files are
  * kept current and nothing else happens. Otherwise (the application's own local database, or a
@@ -140,7 +144,19 @@ export async function configureStreamingStandby(input: HostInput): Promise<StepR
     if (!(await clusterExists(ssh, topology))) throw missingCluster(topology, host);
     const files = await ensureRemoteFiles(ssh, classicPostgresFiles(topology, host), check);
     const actions = [...files.actions];
-    const sender = await streamingFrom(ssh, topology);
+    let sender = await streamingFrom(ssh, topology);
+    // A standby of the master that is merely stopped (its machine rebooted, a crash between the
+    // base backup and the start) only needs starting: no new base backup.
+    if (!sender && !(await clusterRunning(ssh, topology)) && (await standbyOf(ssh, dataDir)) === master.address) {
+      if (check) return stepResult([...actions, `would start PostgreSQL ${version}/${name}, a standby of ${master.name}`], '', files.details);
+      await pgCluster(ssh, topology, 'start');
+      await ssh.check(`rm -f ${shellQuote(`${dataDir}/../.haflow-rebuilding`)}`, { sudo: true });
+      actions.push(`started PostgreSQL ${version}/${name}, a standby of ${master.name}`);
+      sender = await waitFor(`${host.name} to stream from ${master.name}`, async () => ((await streamingFrom(ssh, topology)) === master.address ? { done: master.address } : { notYet: 'not streaming yet' }), {
+        timeoutMs: 60_000,
+      });
+      return stepResult(actions, '', files.details);
+    }
     if (sender === master.address) {
       if (files.changed && !check) {
         await pgCluster(ssh, topology, 'restart');

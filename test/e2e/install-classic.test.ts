@@ -43,4 +43,11 @@ test('a bare classic lab installs: the slave streams from the master, a write on
   assert.match(step('verify.app@observer').summary!, /200/);
   assert.equal(second.changed, 0, second.steps.filter((s) => s.changed).map((s) => `${s.id}: ${s.summary}`).join('\n'));
   await assertHostsHoldRendered(lab, haflowRender(lab.topologyFile));
+
+  // The slave's cluster stopped (as after a reboot): the next run starts it, with no new base backup.
+  await sshRun(lab, 'slave', 'pg_ctlcluster 15 main stop -m fast', { sudo: true });
+  const third = await completedOrBlocked(await startInstall(installEnv(), lab.topology));
+  assert.deepEqual(third.steps.filter((s) => s.changed).map((s) => `${s.id}: ${s.summary}`), ['db.standby@slave: started PostgreSQL 15/main, a standby of master']);
+  const archives = await sshRun(lab, 'slave', 'ls /var/backups/haflow/ | grep -c "^postgresql-15-main-slave-"', { sudo: true });
+  assert.equal(archives.stdout.trim(), '1', 'the slave was archived once');
 });
