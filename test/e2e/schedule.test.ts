@@ -17,6 +17,7 @@ import type { Notification } from '../../runbooks/scheduled';
 import { waitHealthy } from '../support/cluster';
 import { completedOrBlocked, haflowCli, labSecrets, startInstall, useInstallEnvironment, waitForProgress } from '../support/install';
 import { labTopology, useLab } from '../support/lab';
+import { longTest } from '../support/long';
 import { waitUntil } from '../support/temporal';
 
 labSecrets();
@@ -53,7 +54,7 @@ after(async () => {
 
 const id = 'lab-standalone-switchover';
 
-test('a schedule runs drills by itself, lists their results, notifies each miss, pauses, skips while an install runs, triggers, and is deleted', async () => {
+test('a schedule runs drills by itself, lists their results, notifies each miss, pauses, skips while an install runs, triggers, and is deleted', longTest(), async () => {
   const env = installEnv();
   const lab = currentLab();
   await completedOrBlocked(await startInstall(env, lab.topology));
