@@ -77,10 +77,9 @@ export function bundleFiles(manifest: BundleManifest): { name: string; size: num
   return [...manifest.files, manifest.index];
 }
 
-export function sumsFileText(manifest: BundleManifest): string {
-  return bundleFiles(manifest)
-    .map((f) => `${f.sha256}  ${f.name}\n`)
-    .join('');
+/** sha256sum's format for `files` (by default every file of the bundle). */
+export function sumsFileText(manifest: BundleManifest, files = bundleFiles(manifest)): string {
+  return files.map((f) => `${f.sha256}  ${f.name}\n`).join('');
 }
 
 /** The manifest's text, parsed and checked: an error names the file, the field and what would be valid. */
@@ -241,7 +240,7 @@ export async function uploadBundle(ssh: SshSession, bundle: VerifiedBundle, name
   const onHost = [bundle.manifest.index, ...needed, ...bundle.manifest.files.filter((f) => present.get(f.name) === f.sha256 && !needed.includes(f))];
   await ssh.check(`umask 022 && cat > ${shellQuote(`${dir}/${SUMS_FILE}`)} && rm -f ${shellQuote(dir)}/*.part`, {
     sudo: true,
-    stdin: onHost.map((f) => `${f.sha256}  ${f.name}\n`).join(''),
+    stdin: sumsFileText(bundle.manifest, onHost),
   });
   return { files: sent, bytes };
 }
