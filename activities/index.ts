@@ -22,6 +22,7 @@ import * as patroniRestart from './patroni/restart';
 import * as postgres from './postgres/activities';
 import * as postgresUpgrade from './postgres/upgrade';
 import * as streaming from './postgres/streaming';
+import * as classicFailover from './postgres/classic-failover';
 import * as preflight from './preflight';
 import * as temporalOperations from './temporal/operations';
 import { stepActivity } from './shared/step-activity';
@@ -47,6 +48,9 @@ export const configureStreamingPrimary = stepActivity(streaming.configureStreami
 export const configureStreamingStandby = stepActivity(streaming.configureStreamingStandby);
 export const standbyStreaming = stepActivity(streaming.standbyStreaming);
 export const verifyStreamingWrite = stepActivity(streaming.verifyStreamingWrite);
+export const fenceClassicDatabase = stepActivity(classicFailover.fenceClassicDatabase);
+export const promoteClassicStandby = stepActivity(classicFailover.promoteClassicStandby);
+export const routeAppUsersTo = stepActivity(haproxy.routeAppUsersTo);
 export const prepareHaDir = stepActivity(app.prepareHaDir);
 export const configureAppConfig = stepActivity(app.configureAppConfig);
 export const slaveNginxInactive = stepActivity(app.slaveNginxInactive);

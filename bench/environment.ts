@@ -38,20 +38,26 @@ export async function withBenchEnvironment(body: (client: Client, dir: string) =
   }
 }
 
+/** A profile's edit of the standalone lab topology, or of another lab topology it names. */
+export type ProfileEdit = ((yaml: string) => string) | { topology: 'standalone' | 'classic'; edit: (yaml: string) => string };
+
 /**
- * For each profile: the standalone lab topology with that profile's edit, a bare lab brought up
- * and installed, `body` run on it, the lab down afterwards.
+ * For each profile: its lab topology (standalone unless it names another) with that profile's
+ * edit, a bare lab brought up and installed, `body` run on it, the lab down afterwards.
  */
 export async function forEachInstalledProfile(
   client: Client,
   dir: string,
   profiles: string[],
-  edits: Record<string, (yaml: string) => string>,
+  edits: Record<string, ProfileEdit>,
   body: (lab: Lab, profile: string) => Promise<void>,
 ): Promise<void> {
   for (const profile of profiles) {
-    const file = join(dir, `standalone-${profile}.yaml`);
-    writeFileSync(file, edits[profile](readFileSync(join(__dirname, '../lab/topologies/standalone.yaml'), 'utf8')));
+    const spec = edits[profile];
+    if (!spec) throw new Error(`unknown profile ${profile}; known: ${Object.keys(edits).join(', ')}`);
+    const { topology, edit } = typeof spec === 'function' ? { topology: 'standalone', edit: spec } : spec;
+    const file = join(dir, `${topology}-${profile}.yaml`);
+    writeFileSync(file, edit(readFileSync(join(__dirname, `../lab/topologies/${topology}.yaml`), 'utf8')));
     const lab = await Lab.up(file, { wipe: true });
     try {
       const install = await (await startInstall(client, lab.topology)).result();

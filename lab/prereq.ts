@@ -78,7 +78,7 @@ export async function checkPrerequisites(): Promise<void> {
 /**
  * Debian's `systemctl` package: a daemonless systemctl in one Python file that reads the
  * real unit files. It conflicts with systemd, so it is unpacked into the lab, not installed.
- * Three small fixes make it behave like systemd for Debian's units; each is checked to apply.
+ * A few small fixes make it behave like systemd for Debian's units; each is checked to apply.
  */
 const SYSTEMCTL_PATCHES: { why: string; find: string; replace: string }[] = [
   {
@@ -103,6 +103,19 @@ const SYSTEMCTL_PATCHES: { why: string; find: string; replace: string }[] = [
     why: 'is-active reports a running unit as "active" whether or not it is enabled, as systemd does (not "unknown")',
     find: '                if enabled != "enabled": active = "unknown"\n',
     replace: '',
+  },
+  {
+    why: 'an instance of a template unit (postgresql@15-main.service) is named by the instance, so %i expands to 15-main',
+    find: '            service = "%s@.service" % unit.prefix\n            return self.load_sysd_unit_conf(service)\n',
+    replace:
+      '            service = "%s@.service" % unit.prefix\n            conf = self.load_sysd_unit_conf(service)\n' +
+      '            if conf is not None:\n                conf = SystemctlConf(conf.data, module)\n                conf._root = self._root\n' +
+      '                conf.data.set("Unit", "Id", module)\n            return conf\n',
+  },
+  {
+    why: 'PIDFile=/run/postgresql/%i.pid (postgresql@.service) must name the file, not a shell-quoted one',
+    find: '        return self.expand_special(pid_file, conf)\n',
+    replace: '        return self.expand_special(pid_file, conf).replace("\'", "")\n',
   },
 ];
 

@@ -3,6 +3,7 @@
 // swapped, and the application answering through HAProxy from its new master. The same steps,
 // planned, are `haflow app switchback`: there the old master must be reachable to be fenced.
 import type { Topology } from '../topology/schema';
+import { classicFailoverSteps, classicFenceSteps } from './classic-failover';
 import { stepOf, type Runbook } from './runbook';
 
 export interface AppFailoverArgs {
@@ -15,6 +16,8 @@ export interface AppFailoverArgs {
 }
 
 export function appFailoverSteps(topology: Topology, args: AppFailoverArgs): Runbook {
+  // Without Patroni the database fails over with the application.
+  if (topology.layout === 'classic') return classicFailoverSteps(topology, args);
   const hb = { heartbeatSeconds: 10 };
   const app = topology.app!;
   const proxies = topology.hosts.filter((h) => h.roles.includes('haproxy'));
@@ -71,7 +74,8 @@ export function appFailoverSteps(topology: Topology, args: AppFailoverArgs): Run
  * An old master that could not be fenced during the failover (it was down) and now answers
  * again: fenced now, and recorded as slave, before it can take users beside the new master.
  */
-export function appFenceSteps(topology: Topology, node: string): Runbook {
+export function appFenceSteps(topology: Topology, node: string, master: string): Runbook {
+  if (topology.layout === 'classic') return classicFenceSteps(topology, node, master);
   const hb = { heartbeatSeconds: 10 };
   const app = topology.app!;
   return {

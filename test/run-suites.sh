@@ -3,19 +3,27 @@
 # machines (test/lab, test/e2e) one file at a time, since they share the lab's loopback addresses
 # and its state, and beside them the tests that use no lab machine (test/unit, test/workflow),
 # also one file at a time. Each lane's output stays whole: the second lane's is printed once the
-# first has ended. Fails when either lane fails.
+# first has ended. Each lab file's time is printed at the end, so a slower suite shows where.
+# Fails when either lane fails.
 set -u
 cd "$(dirname "$0")/.."
 lane() { node --import tsx --test --test-concurrency=1 --test-timeout=600000 "$@"; }
 side_output=$(mktemp)
-trap 'rm -f "$side_output"' EXIT
+times=$(mktemp)
+trap 'rm -f "$side_output" "$times"' EXIT
 lane test/unit/*.test.ts test/workflow/*.test.ts >"$side_output" 2>&1 &
 side=$!
-lane test/lab/*.test.ts test/e2e/*.test.ts
-machines=$?
+machines=0
+for file in test/lab/*.test.ts test/e2e/*.test.ts; do
+  started=$(date +%s)
+  lane "$file" || machines=1
+  printf '%5d s  %s\n' "$(($(date +%s) - started))" "$file" >>"$times"
+done
 wait "$side"
 others=$?
 printf '\n== the tests that use no lab machine (test/unit, test/workflow), run beside the ones above\n'
 cat "$side_output"
+printf '\n== time of each lab and end-to-end test file\n'
+cat "$times"
 printf '\n== lab and end-to-end tests: exit %s; unit and workflow tests: exit %s\n' "$machines" "$others"
 [ "$machines" -eq 0 ] && [ "$others" -eq 0 ]

@@ -152,7 +152,7 @@ export async function appObserverWorkflow(input: AppObserverInput): Promise<void
     try {
       await executeChild(appFailoverWorkflow, {
         workflowId: runbookId,
-        args: [{ runbook: appFenceSteps(topology, node), topology, abortBlockedAfterMinutes: BLOCKED_MINUTES }],
+        args: [{ runbook: appFenceSteps(topology, node, state.master), topology, abortBlockedAfterMinutes: BLOCKED_MINUTES }],
         parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
       });
       state = { ...state, unfenced: undefined };
@@ -173,6 +173,8 @@ export async function appObserverWorkflow(input: AppObserverInput): Promise<void
    * machine down) no application can write, whichever node serves it.
    */
   const databaseLeader = async (): Promise<{ leader: boolean; waited: boolean }> => {
+    // The classic layout has no database leader to wait for: its failover promotes the slave's database.
+    if (topology.layout === 'classic') return { leader: true, waited: false };
     const waitUntil = Date.now() + (input.leaderWaitSeconds ?? 600) * 1000;
     let refused = false;
     for (;;) {

@@ -6,7 +6,7 @@
 import { CancelledFailure, Context } from '@temporalio/activity';
 import { hostByName } from '../../topology/derive';
 import type { Topology } from '../../topology/schema';
-import { httpGet, sleep } from '../shared/step';
+import { httpGet, portAnswers, sleep } from '../shared/step';
 import { requireApp } from './config';
 import { syncFiles } from './sync';
 
@@ -16,7 +16,7 @@ export interface WatchInput {
   master: string;
   /** Return after this long even when all is well (the workflow then watches again). */
   watchSeconds: number;
-  /** An old master that could not be fenced: the watch returns as soon as it answers HTTP again. */
+  /** An old master that could not be fenced: the watch returns as soon as it answers again (unfencedAnswers). */
   unfenced?: string;
   /** Push app.sync_dirs from the master to this node every app.sync_interval_seconds, meanwhile. */
   syncTo?: string;
@@ -74,6 +74,18 @@ export async function appAnswersWithin(input: { topology: Topology; master: stri
   }
 }
 
+/**
+ * An old master that could not be fenced: back once its web server answers, or, in the classic
+ * layout, once its database accepts connections (its web server may not come up at all).
+ */
+async function unfencedAnswers(topology: Topology, node: string, timeoutMs: number): Promise<{ answered: boolean; result: string }> {
+  const app = await checkAppHealth(masterHealthUrl(topology, node), timeoutMs);
+  if (app.answered || topology.layout !== 'classic') return app;
+  const { address } = hostByName(topology, node);
+  const port = topology.postgresql.port;
+  return (await portAnswers(address, port, timeoutMs)) ? { answered: true, result: `PostgreSQL accepts connections on ${address}:${port}` } : app;
+}
+
 export function masterHealthUrl(topology: Topology, master: string): string {
   const app = requireApp(topology);
   return `http://${hostByName(topology, master).address}:${app.http_port}${app.health_path}`;
@@ -114,7 +126,7 @@ export async function watchAppHealth(input: WatchInput): Promise<WatchResult> {
     const started = Date.now();
     const [seen, unfenced] = await Promise.all([
       checkAppHealth(url, settings.timeout_seconds * 1000),
-      input.unfenced ? checkAppHealth(masterHealthUrl(topology, input.unfenced), settings.timeout_seconds * 1000) : undefined,
+      input.unfenced ? unfencedAnswers(topology, input.unfenced, settings.timeout_seconds * 1000) : undefined,
     ]);
     state.checks += 1;
     state.lastCheckAt = new Date().toISOString();

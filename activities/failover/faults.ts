@@ -1,14 +1,13 @@
 // Injecting a drill's fault into a healthy cluster, and healing it. Power and network go through
 // the topology's fault drivers (./drivers.ts); the rest through SSH and Patroni's REST API. Both
 // look first, so a retry (or the heal a drill always runs) never does a thing twice.
-import { createConnection } from 'node:net';
 import { sshTarget, type Host } from '../../topology';
 import { FAULTS, type FaultName } from '../../topology/faults';
 import type { HostInput, StepResult } from '../contract';
 import { switchoverTo } from '../patroni/failover';
 import { ensureUnit } from '../shared/services';
 import { shellQuote } from '../shared/ssh';
-import { hostOf, onHost, sleep, stepResult, waitFor } from '../shared/step';
+import { hostOf, onHost, portAnswers, sleep, stepResult, waitFor } from '../shared/step';
 import { currentActivity, heartbeat } from '../shared/step-activity';
 import { runDriver } from './drivers';
 
@@ -22,20 +21,6 @@ interface InjectedRecord {
 }
 
 const RECORD_FLUSH_MS = 300;
-
-/** Does the host answer on its SSH port within `timeoutMs`? A powered-off host does not. */
-export function answersSsh(address: string, port: number, timeoutMs = 3000): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ host: address, port });
-    const done = (up: boolean) => {
-      socket.destroy();
-      resolve(up);
-    };
-    socket.setTimeout(timeoutMs, () => done(false));
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-  });
-}
 
 const sshPort = (input: HostInput, host: Host) => sshTarget(input.topology, host).port;
 
@@ -81,7 +66,7 @@ export async function injectFault(input: FaultInput): Promise<StepResult> {
     case 'crash-leader':
     case 'crash-observer':
     case 'crash-app-master': {
-      if (!(await answersSsh(host.address, sshPort(input, host)))) return stepResult([], `${host.name} is powered off already`, [], { injectedAt });
+      if (!(await portAnswers(host.address, sshPort(input, host)))) return stepResult([], `${host.name} is powered off already`, [], { injectedAt });
       const run = await runDriver(topology, 'power_off', host);
       // The fault is surely in place once the driver returns: the time it is measured from.
       return done(`cut the power of ${host.name}: \`${run.command}\``, { injectedAt: run.finishedAt, strikeFrom: run.startedAt });
@@ -109,10 +94,10 @@ export async function healFault(input: FaultInput): Promise<StepResult> {
     case 'crash-leader':
     case 'crash-observer':
     case 'crash-app-master': {
-      if (await answersSsh(host.address, sshPort(input, host))) return stepResult([], `${host.name} is powered on`);
+      if (await portAnswers(host.address, sshPort(input, host))) return stepResult([], `${host.name} is powered on`);
       if (check) return stepResult([`would power ${host.name} on (faults.power_on)`], '');
       const run = await runDriver(topology, 'power_on', host);
-      await waitFor(`${host.name} to answer on SSH after power-on`, async () => ((await answersSsh(host.address, sshPort(input, host), 1000)) ? { done: true } : { notYet: 'no answer' }), {
+      await waitFor(`${host.name} to answer on SSH after power-on`, async () => ((await portAnswers(host.address, sshPort(input, host), 1000)) ? { done: true } : { notYet: 'no answer' }), {
         timeoutMs: 120_000,
         remedy: `check that \`${run.command}\` powers ${host.name} on`,
       });

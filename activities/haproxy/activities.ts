@@ -9,6 +9,8 @@ import { ensureUnit, unitState } from '../shared/services';
 import { shellQuote } from '../shared/ssh';
 import { guardFailed, hostOf, onHost, type Probe, stepResult, waitFor } from '../shared/step';
 import { haproxyComponent } from './component';
+import { APP_SECTION } from './config';
+import { FORCED_MAINTENANCE, HaproxyRuntime, setAdminStateCommand } from './runtime';
 import { haproxyServers } from './stats';
 import { haproxySettleSeconds } from './timings';
 
@@ -59,4 +61,30 @@ export async function haproxyLeaderUp(input: HostInput): Promise<StepResult> {
     remedy: `open http://${host.address}:${topology.haproxy.stats_port}/ and check the postgres servers; each DB node must answer on port ${topology.patroni.rest_api_port}`,
   });
   return stepResult([], summary);
+}
+
+/**
+ * Users go to the application master `to` only: the old master `from` in maintenance, so that,
+ * should it come back serving before it is fenced (booted with its units enabled), HAProxy still
+ * sends it nothing. Set through the runtime API: a reload or restart of HAProxy forgets it.
+ */
+export async function routeAppUsersTo(input: HostInput & { to: string; from: string }): Promise<StepResult> {
+  return onHost(input, async (ssh, host) => {
+    const runtime = new HaproxyRuntime(ssh);
+    const servers = await runtime.serversState(APP_SECTION);
+    const wanted: [string, 'maint' | 'ready'][] = [
+      [input.from, 'maint'],
+      [input.to, 'ready'],
+    ];
+    const actions: string[] = [];
+    for (const [server, state] of wanted) {
+      const seen = servers.find((s) => s.server === server);
+      if (!seen) throw guardFailed(`HAProxy on ${host.name} has no application server ${server}`, `run \`haflow install\` so that haproxy.cfg lists the application nodes`);
+      const inMaintenance = (seen.adminState & FORCED_MAINTENANCE) !== 0;
+      if (inMaintenance === (state === 'maint')) continue;
+      if (!input.check) await runtime.apply([setAdminStateCommand(APP_SECTION, server, state)]);
+      actions.push(`${input.check ? 'would set' : 'set'} ${APP_SECTION}/${server} ${state === 'maint' ? 'in maintenance (no users)' : 'ready'}`);
+    }
+    return stepResult(actions, `HAProxy on ${host.name} sends users to ${input.to} only (${input.from} in maintenance)`);
+  });
 }

@@ -10,7 +10,7 @@ import { HAPROXY_RUNTIME_SOCKET, POSTGRES_BACKEND } from './runtime';
 export const haproxyConfigPath = '/etc/haproxy/haproxy.cfg';
 
 /** Name of the application listen section; the TLS frontend forwards to it. */
-const APP_SECTION = 'backend';
+export const APP_SECTION = 'backend';
 
 type Section = { header: string; directives: string[] };
 

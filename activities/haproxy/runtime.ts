@@ -41,6 +41,11 @@ export const setHealthCommand = (backend: string, server: string, health: 'up' |
   `set server ${runtimeWord(backend, 'backend')}/${runtimeWord(server, 'server')} health ${health}`;
 export const shutdownSessionsCommand = (backend: string, server: string) =>
   `shutdown sessions server ${runtimeWord(backend, 'backend')}/${runtimeWord(server, 'server')}`;
+/** Maintenance: HAProxy sends the server nothing, whatever its health checks say; ready ends it. */
+export const setAdminStateCommand = (backend: string, server: string, state: 'maint' | 'ready') =>
+  `set server ${runtimeWord(backend, 'backend')}/${runtimeWord(server, 'server')} state ${state}`;
+/** srv_admin_state's bit for maintenance forced through the runtime API (SRV_ADMF_FMAINT). */
+export const FORCED_MAINTENANCE = 0x01;
 export const showServersStateCommand = (backend: string) => `show servers state ${runtimeWord(backend, 'backend')}`;
 
 /** Parses `show servers state` (format version 1): one line per server, columns named by the header. */

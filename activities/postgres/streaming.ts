@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import { Client } from 'pg';
 import { appMaster, dbHosts, type Host, type Topology } from '../../topology';
+import { hostByName } from '../../topology/derive';
 import { StepFailureTypes, type HostInput, type StepResult } from '../contract';
 import { psql, sqlIdentifier, sqlLiteral } from '../shared/psql';
 import { archiveCommand, backupStamp, BACKUP_DIR, ensureRemoteFiles } from '../shared/remote-files';
@@ -13,6 +14,7 @@ import { resolveSecret } from '../shared/secrets';
 import { shellQuote, targetFor, withSsh, type SshSession } from '../shared/ssh';
 import { guardFailed, hostOf, onHost, stepResult, waitFor } from '../shared/step';
 import { checkRowOnStandbys, writeCheckRow } from './check-row';
+import { fenceMarkerPath, primaryConninfoHost } from './classic-failover';
 import { classicCluster, classicPostgresFiles } from './streaming-config';
 
 /** The master's database host: the application master (app.master, else the first app host). */
@@ -125,9 +127,8 @@ async function streamingFrom(ssh: SshSession, topology: Topology): Promise<strin
 
 /** The primary a stopped cluster's data directory would stream from once started, if it is a standby. */
 async function standbyOf(ssh: SshSession, dataDir: string): Promise<string | undefined> {
-  const d = shellQuote(dataDir);
-  const out = await ssh.exec(`[ -f ${d}/standby.signal ] && sed -n "s/^primary_conninfo = .* host=\\([^ ']*\\).*/\\1/p" ${d}/postgresql.auto.conf`, { sudo: true });
-  return out.stdout.trim().split('\n')[0] || undefined;
+  if ((await ssh.exec(`[ -f ${shellQuote(`${dataDir}/standby.signal`)} ]`, { sudo: true })).code !== 0) return undefined;
+  return primaryConninfoHost(ssh, dataDir);
 }
 
 /**
@@ -136,10 +137,10 @@ async function standbyOf(ssh: SshSession, dataDir: string): Promise<string | und
  * standby of someone else) it is stopped, its data directory archived to /var/backups/haflow once,
  * replaced by a base backup of the master, and started as a standby.
  */
-export async function configureStreamingStandby(input: HostInput): Promise<StepResult> {
+export async function configureStreamingStandby(input: HostInput & { master?: string }): Promise<StepResult> {
   return onHost(input, async (ssh, host) => {
     const { topology, check } = input;
-    const master = classicMaster(topology);
+    const master = input.master ? hostByName(topology, input.master) : classicMaster(topology);
     const { version, name, dataDir } = classicCluster(topology);
     if (!(await clusterExists(ssh, topology))) throw missingCluster(topology, host);
     const files = await ensureRemoteFiles(ssh, classicPostgresFiles(topology, host), check);
@@ -198,18 +199,21 @@ export async function configureStreamingStandby(input: HostInput): Promise<StepR
       ].join(' && '),
       { sudo: true, timeoutMs: 60 * 60_000 },
     );
+    // A fenced old master is one no longer: it holds the master's data now, and starts at boot again.
+    const fenced = (await ssh.exec(`[ -f ${shellQuote(fenceMarkerPath(topology))} ]`, { sudo: true })).code === 0;
+    await ssh.check(`printf 'auto\\n' > ${shellQuote(`${classicCluster(topology).confDir}/start.conf`)} && rm -f ${shellQuote(fenceMarkerPath(topology))}`, { sudo: true });
     await pgCluster(ssh, topology, 'start');
     await ssh.check(`rm -f ${shellQuote(marker)}`, { sudo: true });
-    actions.push(`took a base backup of ${master.name} into ${dataDir}`, `started it as a standby of ${master.name}`);
+    actions.push(`took a base backup of ${master.name} into ${dataDir}`, `started it as a standby of ${master.name}${fenced ? ' (its fence removed)' : ''}`);
     return stepResult(actions, '', files.details);
   });
 }
 
 /** The master sees the slave streaming (by the application_name its base backup gave it), with its replay lag under the limit. */
-export async function standbyStreaming(input: HostInput): Promise<StepResult> {
+export async function standbyStreaming(input: HostInput & { master?: string }): Promise<StepResult> {
   const { topology } = input;
   const standby = hostOf(input);
-  const master = classicMaster(topology);
+  const master = input.master ? hostByName(topology, input.master) : classicMaster(topology);
   if (input.check) return stepResult([], `would wait until ${standby.name} streams from ${master.name}`);
   const maxLag = topology.patroni.maximum_lag_on_failover;
   const lag = await withSsh(targetFor(topology, master), (ssh) =>

@@ -1,6 +1,7 @@
 // What every step activity shares: the host it acts on, its result, a bounded wait that
 // heartbeats, and guard failures with the guide's remedy.
 import { request as httpRequest } from 'node:http';
+import { createConnection } from 'node:net';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Host, Topology } from '../../topology/schema';
 import { StepFailureTypes, type HostInput, type StepResult } from '../contract';
@@ -115,5 +116,19 @@ export function httpGet(url: string, timeoutMs = 3000): Promise<{ status: number
     }
     request.on('error', fail);
     request.end();
+  });
+}
+
+/** Does anything accept a TCP connection on address:port within `timeoutMs`? A powered-off host does not. */
+export function portAnswers(address: string, port: number, timeoutMs = 3000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: address, port });
+    const done = (up: boolean) => {
+      socket.destroy();
+      resolve(up);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
   });
 }

@@ -48,12 +48,20 @@ stop_units() {
 trap stop_units TERM INT
 
 if [ "$first_boot" = 0 ]; then
+  # systemd runs its generators first: PostgreSQL's makes postgresql.service want each Debian
+  # cluster whose start.conf says auto (the classic layout's databases start at boot so).
+  generated=/run/systemd/generator
+  mkdir -p "$generated"
+  [ -x /lib/systemd/system-generators/postgresql-generator ] && /lib/systemd/system-generators/postgresql-generator "$generated" "$generated" "$generated" >>/var/log/boot.log 2>&1
   # In parallel, as systemd does: an etcd member waiting for its peers must not hold up the rest.
   starting=''
   for wants in /etc/systemd/system/multi-user.target.wants/*; do
     [ -e "$wants" ] || continue
-    systemctl start "$(basename "$wants")" >>/var/log/boot.log 2>&1 &
-    starting="$starting $!"
+    unit=$(basename "$wants")
+    for wanted in "$unit" $(ls "$generated/$unit.wants" 2>/dev/null); do
+      systemctl start "$wanted" >>/var/log/boot.log 2>&1 &
+      starting="$starting $!"
+    done
   done
   for pid in $starting; do wait "$pid" || true; done
 fi

@@ -16,47 +16,15 @@ import { labTopology, sshRun, useLab } from '../support/lab';
 import { longTest } from '../support/long';
 import { waitUntil } from '../support/temporal';
 import { useServerWithWorkerProcesses } from '../support/worker-process';
+import { appServers as appServersAt, probeApplication } from '../support/app-probe';
 
 labSecrets();
 const currentLab = useLab(labTopology('standalone'));
 const { env: server, workers } = useServerWithWorkerProcesses();
 const APP_URL = 'http://127.0.0.11/health';
-
-/** GET through HAProxy every 250 ms, from now until stopped: when answers stopped being 200, and when they came back. */
-function probeApplication(url: string) {
-  const samples: { at: number; ok: boolean }[] = [];
-  let running = true;
-  const loop = (async () => {
-    while (running) {
-      const at = Date.now();
-      const ok = await fetch(url, { signal: AbortSignal.timeout(2_000) }).then((r) => r.status === 200, () => false);
-      samples.push({ at, ok });
-      await new Promise((r) => setTimeout(r, Math.max(0, 250 - (Date.now() - at))));
-    }
-  })();
-  return {
-    /** Seconds from the first failed answer to the first 200 after the last failed one; undefined while it has not come back. */
-    downtime(): number | undefined {
-      const firstFail = samples.findIndex((s) => !s.ok);
-      if (firstFail < 0) return 0;
-      const lastFail = samples.map((s) => s.ok).lastIndexOf(false);
-      const back = samples[lastFail + 1];
-      return back ? (back.at - samples[firstFail].at) / 1000 : undefined;
-    },
-    async stop() {
-      running = false;
-      await loop;
-    },
-  };
-}
+const appServers = () => appServersAt('http://127.0.0.11:7000/');
 
 const nginxOn = (lab: Lab, node: string) => sshRun(lab, node, 'echo $(systemctl is-active nginx) $(systemctl is-enabled nginx)', { sudo: true }).then((r) => r.stdout.trim());
-
-/** HAProxy's application servers and their status, from its stats page. */
-async function appServers(): Promise<string[]> {
-  const csv = await (await fetch('http://127.0.0.11:7000/;csv')).text();
-  return csv.split('\n').filter((l) => l.startsWith('backend,node')).map((l) => `${l.split(',')[1]} ${l.split(',')[17]}`).sort();
-}
 
 /** The application's last write on `node`'s database, as the leader sees it. */
 async function heartbeatOn(lab: Lab, node: string): Promise<string> {

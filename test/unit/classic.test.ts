@@ -1,5 +1,6 @@
 // The classic layout without a machine: what haflow writes for its PostgreSQL, its HAProxy and
-// firewall matrix (no database port on HAProxy, no Patroni API), and the runbooks it refuses.
+// firewall matrix (no database port on HAProxy, no Patroni API), the runbooks it refuses, and its
+// failover, fence and switchback runbooks (the database moves with the application).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -7,7 +8,10 @@ import { renderHaproxyCfg } from '../../activities/haproxy/config';
 import { appDatabaseUrl } from '../../activities/app/config';
 import { classicMaster, classicSlaves } from '../../activities/postgres/streaming';
 import { classicPostgresFiles, renderClassicPgHba, renderStreamingConf } from '../../activities/postgres/streaming-config';
+import { fenceMarkerText, shutdownCheckpoint } from '../../activities/postgres/classic-failover';
 import { runbookFor, UnsupportedLayoutError } from '../../client/runbooks';
+import { appFailoverSteps, appFenceSteps } from '../../runbooks/app-failover';
+import { flattenSteps, isGroup } from '../../runbooks/runbook';
 import { firewallMatrix, hostByName, listeningPorts, loadTopology } from '../../topology';
 
 const { topology } = loadTopology(join(__dirname, '../../topology/examples/classic.yaml'));
@@ -76,4 +80,62 @@ test('the install runs on a classic topology; the runbooks that work through Pat
     () => runbookFor('switchover', topology, { leader: 'master', candidate: 'slave' }),
     (err: Error) => err instanceof UnsupportedLayoutError && /^layout: classic \(cluster serviceops-classic\): haflow's switchover runbook works through Patroni and runs on the layouts standalone, distributed, patroni; haflow install sets up a classic cluster/.test(err.message),
   );
+});
+
+test('a classic failover fences the old master (database and application) and keeps users off it before the slave is promoted; no Patroni gate', () => {
+  const runbook = appFailoverSteps(lab, { from: 'master', to: 'slave', planned: false });
+  assert.equal(runbook.name, 'app-failover');
+  const [prepare] = runbook.items;
+  assert.ok(isGroup(prepare));
+  assert.deepEqual(prepare.parallel.map((s) => `${s.id} ${s.attempts}`), ['app.fence@master 1', 'db.fence@master 1', 'haproxy.route@observer undefined']);
+  assert.deepEqual(
+    flattenSteps(runbook).map((s) => s.id),
+    ['app.fence@master', 'db.fence@master', 'haproxy.route@observer', 'db.promote@slave', 'app.serving@slave', 'app.role@slave', 'verify.app@observer', 'app.role@master'],
+  );
+  const promote = flattenSteps(runbook).find((s) => s.id === 'db.promote@slave')!;
+  assert.deepEqual(promote.input, { host: 'slave', from: 'master' });
+  assert.equal(flattenSteps(runbook).some((s) => s.activity === 'databaseHasLeader'), false);
+});
+
+test('a classic switchback rebuilds the old master as a standby first, hands over with the current master shut down cleanly, and ends with both streaming', () => {
+  const runbook = appFailoverSteps(lab, { from: 'slave', to: 'master', planned: true });
+  assert.equal(runbook.name, 'app-switchback');
+  assert.deepEqual(
+    flattenSteps(runbook).map((s) => s.id),
+    [
+      'db.standby@master',
+      'db.streaming@master',
+      'app.fence@slave',
+      'db.fence@slave',
+      'db.promote@master',
+      'haproxy.route@observer',
+      'app.serving@master',
+      'app.role@master',
+      'verify.app@observer',
+      'app.role@slave',
+      'db.standby@slave',
+      'db.streaming@slave',
+    ],
+  );
+  const input = (id: string) => flattenSteps(runbook).find((s) => s.id === id)!.input;
+  assert.deepEqual(input('db.standby@master'), { host: 'master', master: 'slave' });
+  assert.deepEqual(input('db.promote@master'), { host: 'master', from: 'slave', planned: true });
+  assert.deepEqual(input('db.standby@slave'), { host: 'slave', master: 'master' });
+});
+
+test('the late fence of a classic old master covers its database too', () => {
+  assert.deepEqual(flattenSteps(appFenceSteps(lab, 'master', 'slave')).map((s) => s.id), ['app.fence@master', 'db.fence@master', 'app.role@master']);
+});
+
+test("pg_controldata: the shutdown checkpoint of a cluster that shut down cleanly, nothing for one that did not", () => {
+  const clean = 'pg_control version number:            1300\nDatabase cluster state:               shut down\nLatest checkpoint location:           0/3000028\n';
+  assert.equal(shutdownCheckpoint(clean), '0/3000028');
+  assert.equal(shutdownCheckpoint(clean.replace('shut down', 'in production')), undefined);
+  assert.equal(shutdownCheckpoint(clean.replace('shut down', 'shut down in recovery')), undefined);
+});
+
+test('the fence marker says why the node is fenced and what brings it back', () => {
+  const text = fenceMarkerText(lab, hostByName(lab, 'master'), 'slave', new Date('2026-11-29T12:00:00Z'));
+  assert.match(text, /^master was fenced by haflow at 2026-11-29T12:00:00\.000Z: the database of cluster lab-classic failed over to slave\./);
+  assert.match(text, /`haflow app switchback lab-classic` rebuilds it as a standby of slave/);
 });
