@@ -13,6 +13,8 @@
 //             fast (standalone, patroni.profile fast: ttl 6, HAProxy inter 0.5s fall 2 rise 1, observer every 1 s, 2.5 s limit, 3 failures)
 //             classic (the classic lab topology: HAProxy inter 3s fall 3 rise 2, observer defaults)
 import type { Client } from '@temporalio/client';
+import { Client as PgClient } from 'pg';
+import { dbHosts, haproxyHosts } from '../topology/derive';
 import { readHealth } from '../client/cluster';
 import { observerStatus, startObserver, stopObserver } from '../client/observer';
 import { Lab } from '../lab';
@@ -72,8 +74,70 @@ function probe(url: string) {
   };
 }
 
+/**
+ * The database the application writes to, probed as the drills' write probe does: a numbered row
+ * every 100 ms, keeping which numbers were acknowledged. Standalone: through HAProxy's write
+ * endpoint, as the application writes. Classic: each application writes to its own node's
+ * database, so the probe writes to the node that took its last write and moves to the other one
+ * when a write fails (the slave's database refuses writes until it is promoted).
+ */
+function writeProbe(lab: Lab) {
+  const t = lab.topology;
+  const endpoints =
+    t.layout === 'classic'
+      ? dbHosts(t).map((h) => ({ host: h.address, port: t.postgresql.port }))
+      : [{ host: haproxyHosts(t)[0].address, port: t.haproxy.postgres_port }];
+  const password = process.env.HAFLOW_PG_SUPERUSER_PASSWORD;
+  const connect = async (i: number) => {
+    const c = new PgClient({ ...endpoints[i], user: 'postgres', password, database: 'postgres', connectionTimeoutMillis: 1000, query_timeout: 1000 });
+    c.on('error', () => undefined);
+    await c.connect();
+    return c;
+  };
+  const acked: number[] = [];
+  const failedAt: number[] = [];
+  let running = true;
+  let current = 0;
+  let client: PgClient | undefined;
+  const loop = (async () => {
+    const setup = await connect(0);
+    await setup.query('CREATE TABLE IF NOT EXISTS haflow_bench_probe (id bigint PRIMARY KEY, at timestamptz DEFAULT now()); TRUNCATE haflow_bench_probe');
+    await setup.end();
+    for (let id = 1; running; id++) {
+      const at = Date.now();
+      try {
+        client ??= await connect(current);
+        await client.query('INSERT INTO haflow_bench_probe (id) VALUES ($1)', [id]);
+        acked.push(id);
+      } catch {
+        failedAt.push(at);
+        await client?.end().catch(() => undefined);
+        client = undefined;
+        current = (current + 1) % endpoints.length;
+      }
+      await sleep(Math.max(0, 100 - (Date.now() - at)));
+    }
+  })();
+  return {
+    /** Stops; the write downtime (first failed write to the last failed one, plus one interval) and the acknowledged writes the writable database lacks. */
+    async stop(): Promise<{ writeDowntime: number; lost: number }> {
+      running = false;
+      await loop;
+      await client?.end().catch(() => undefined);
+      const reader = await connect(current);
+      const { rows } = await reader.query<{ id: string }>('SELECT id FROM haflow_bench_probe');
+      await reader.end();
+      const present = new Set(rows.map((r) => Number(r.id)));
+      const writeDowntime = failedAt.length ? (failedAt.at(-1)! - failedAt[0] + 100) / 1000 : 0;
+      return { writeDowntime, lost: acked.filter((id) => !present.has(id)).length };
+    },
+  };
+}
+
 interface Round {
   downtime: number;
+  writeDowntime: number;
+  lost: number;
   detect: number;
   failover: number;
   switchback: number;
@@ -84,6 +148,7 @@ async function round(client: Client, lab: Lab): Promise<Round> {
   const cluster = lab.topology.cluster;
   const before = await observerStatus(client, cluster);
   const crashed = probe(appUrl(lab));
+  const writes = writeProbe(lab);
   await sleep(1_000);
   await lab.crash(before.master);
   const after = await until('the failover', () => observerStatus(client, cluster), (v) => v.failovers === before.failovers + 1 && v.phase === 'watching', 300_000).catch(async (err: Error) => {
@@ -92,6 +157,9 @@ async function round(client: Client, lab: Lab): Promise<Round> {
     throw new Error(`${err.message}; the observer's last events:\n${view?.events.slice(-6).map((e) => `  ${e.at} ${e.kind} ${e.message}`).join('\n') ?? '  (no answer)'}`);
   });
   const downtime = await crashed.downtime(120_000);
+  // A few seconds of writes after the recovery, so that the last failed write is behind us.
+  await sleep(5_000);
+  const { writeDowntime, lost } = await writes.stop();
   const event = after.events.filter((e) => e.kind === 'failover').at(-1)!;
   await lab.boot(before.master);
   await until('the late fence', () => observerStatus(client, cluster), (v) => v.unfenced === undefined, 180_000);
@@ -100,7 +168,7 @@ async function round(client: Client, lab: Lab): Promise<Round> {
   const planned = probe(appUrl(lab));
   await switchbackApp(client, cluster);
   const switchback = await planned.downtime(120_000);
-  return { downtime, detect: secondsBetween(event.firstFailureAt!, event.detectedAt!), failover: secondsBetween(event.detectedAt!, event.answeringAt!), switchback };
+  return { downtime, writeDowntime, lost, detect: secondsBetween(event.firstFailureAt!, event.detectedAt!), failover: secondsBetween(event.detectedAt!, event.answeringAt!), switchback };
 }
 
 async function main(): Promise<void> {
@@ -114,18 +182,18 @@ async function main(): Promise<void> {
       const results = [];
       for (let i = 0; i < rounds; i++) {
         const r = await round(client, lab);
-        process.stdout.write(`${profile} round ${i + 1}: application-path downtime ${r.downtime.toFixed(1)} s (observer: detected after ${r.detect} s, failed over in ${r.failover} s); switchback ${r.switchback.toFixed(1)} s\n`);
+        process.stdout.write(`${profile} round ${i + 1}: application-path downtime ${r.downtime.toFixed(1)} s (observer: detected after ${r.detect} s, failed over in ${r.failover} s); write downtime ${r.writeDowntime.toFixed(1)} s, ${r.lost} acknowledged write(s) lost; switchback ${r.switchback.toFixed(1)} s\n`);
         results.push(r);
       }
       await stopObserver(client, lab.topology.cluster);
       const o = lab.topology.app!.observer;
       const downtimes = results.map((r) => r.downtime);
       rows.push(
-        `| ${profile} (${lab.topology.layout}) | every ${o.interval_seconds} s, ${o.failures} failures, ${o.timeout_seconds} s limit | ${results.length} | ${median(downtimes).toFixed(1)} s | ${Math.max(...downtimes).toFixed(1)} s | ${median(results.map((r) => r.detect)).toFixed(1)} s | ${median(results.map((r) => r.failover)).toFixed(1)} s | ${median(results.map((r) => r.switchback)).toFixed(1)} s |`,
+        `| ${profile} (${lab.topology.layout}) | every ${o.interval_seconds} s, ${o.failures} failures, ${o.timeout_seconds} s limit | ${results.length} | ${median(downtimes).toFixed(1)} s | ${Math.max(...downtimes).toFixed(1)} s | ${median(results.map((r) => r.detect)).toFixed(1)} s | ${median(results.map((r) => r.failover)).toFixed(1)} s | ${median(results.map((r) => r.writeDowntime)).toFixed(1)} s | ${results.map((r) => r.lost).join(', ')} | ${median(results.map((r) => r.switchback)).toFixed(1)} s |`,
       );
     });
   });
-  process.stdout.write(['', '| profile | observer | crashes | application-path downtime, median | worst | detection, median | failover runbook, median | switchback downtime, median |', '|---|---|---|---|---|---|---|---|', ...rows].join('\n') + '\n');
+  process.stdout.write(['', '| profile | observer | crashes | application-path downtime, median | worst | detection, median | failover runbook, median | write downtime, median | acknowledged writes lost, per crash | switchback downtime (application path), median |', '|---|---|---|---|---|---|---|---|---|---|', ...rows].join('\n') + '\n');
 }
 
 main().catch((err) => {

@@ -13,7 +13,7 @@ import { LAB_PACKAGES, LAB_USER, labPaths, labSources, USR_OVERLAY } from './pat
 const run = promisify(execFile);
 
 /** Bump when the image recipe changes, so existing images are rebuilt. */
-const IMAGE_RECIPE = 6;
+const IMAGE_RECIPE = 7;
 
 /** Units Debian enables at install that a lab machine keeps enabled (its sshd is the lab's own). */
 const PACKAGE_UNITS = ['etcd.service', 'haproxy.service', 'nginx.service', 'patroni.service', 'postgresql.service'];
@@ -51,6 +51,13 @@ export async function ensureImage(): Promise<void> {
   const wants = join(etc, 'systemd', 'system', 'multi-user.target.wants');
   mkdirSync(wants, { recursive: true });
   for (const unit of readdirSync(wants)) if (!PACKAGE_UNITS.includes(unit)) unlinkSync(join(wants, unit));
+  // Debian's default cluster listens on localhost, which all machines share here: started at every
+  // boot, the first machine's would hold 127.0.0.1:5432 and the others' would fail. It starts
+  // once something configures it (the classic install sets start.conf to auto).
+  for (const version of readdirSync(join(etc, 'postgresql'))) {
+    const startConf = join(etc, 'postgresql', version, 'main', 'start.conf');
+    if (existsSync(startConf)) writeFileSync(startConf, readFileSync(startConf, 'utf8').replace(/^auto$/m, 'manual'));
+  }
   // Debian's default site listens on port 80 of every address, which all machines share here.
   rmSync(join(etc, 'nginx', 'sites-enabled', 'default'), { force: true });
   for (const key of readdirSync(join(etc, 'ssh')).filter((f) => f.startsWith('ssh_host_'))) rmSync(join(etc, 'ssh', key));

@@ -11,7 +11,8 @@ import { StepFailureTypes, type HostInput, type StepResult } from '../contract';
 import { psql } from '../shared/psql';
 import { shellQuote, targetFor, withSsh, type SshSession } from '../shared/ssh';
 import { guardFailed, hostOf, onHost, stepResult, waitFor } from '../shared/step';
-import { classicCluster } from './streaming-config';
+import { ensureRemoteFile } from '../shared/remote-files';
+import { classicCluster, classicPostgresFiles } from './streaming-config';
 
 /** A failover does not wait long for a machine that is gone: a few seconds to connect. */
 const FENCE_CONNECT_MS = 3_000;
@@ -177,7 +178,7 @@ export async function promoteClassicStandby(input: HostInput & { from: string; p
     await ssh.check(`pg_ctlcluster ${version} ${name} promote`, { sudo: true, timeoutMs: 120_000 });
     await waitFor(`${host.name} to leave recovery`, async () => ((await classicClusterState(ssh, topology)) === 'primary' ? { done: true } : { notYet: 'still in recovery' }), { timeoutMs: 60_000 });
     // A primary starts at boot.
-    await ssh.check(`printf 'auto\\n' > ${shellQuote(`${confDir}/start.conf`)}`, { sudo: true });
+    await ensureRemoteFile(ssh, classicPostgresFiles(topology, host).find((f) => f.path === `${confDir}/start.conf`)!, false);
     actions.push(`promoted PostgreSQL ${version}/${name} on ${host.name} to primary, with WAL replayed up to ${replayed}`);
     return stepResult(actions, '');
   });

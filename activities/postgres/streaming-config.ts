@@ -57,11 +57,18 @@ export function renderClassicPgHba(topology: Topology, host: Host): string {
   return `${[...header, ...pgHbaRules(topology, path)].join('\n')}\n`;
 }
 
+/** start.conf: the cluster starts at boot (Debian's systemd generator reads it); a fenced node's says manual. */
+export function renderClassicStartConf(topology: Topology, host: Host): string {
+  const header = managedHeader(topology, `PostgreSQL on ${host.name} starts at boot (a failover's fence sets manual)`).map((l) => `# ${l}`);
+  return `${[...header, 'auto'].join('\n')}\n`;
+}
+
 /** The files haflow writes for PostgreSQL on a classic DB node, the conf.d file first. */
 export function classicPostgresFiles(topology: Topology, host: Host): ManagedFile[] {
   const { confDir } = classicCluster(topology);
   return [
     { path: `${confDir}/conf.d/${streamingConfName}`, content: renderStreamingConf(topology, host), owner: 'postgres', group: 'postgres', mode: 0o644 },
     { path: `${confDir}/pg_hba.conf`, content: renderClassicPgHba(topology, host), owner: 'postgres', group: 'postgres', mode: 0o640 },
+    { path: `${confDir}/start.conf`, content: renderClassicStartConf(topology, host), owner: 'postgres', group: 'postgres', mode: 0o644 },
   ];
 }

@@ -65,6 +65,13 @@ export async function configureStreamingPrimary(input: HostInput): Promise<StepR
   return onHost(input, async (ssh, host) => {
     const { topology, check } = input;
     if (!(await clusterExists(ssh, topology))) throw missingCluster(topology, host);
+    // A fenced old master (a failover moved the database away) must not become the primary again.
+    if ((await ssh.exec(`[ -f ${shellQuote(fenceMarkerPath(topology))} ]`, { sudo: true })).code === 0) {
+      throw guardFailed(
+        `${host.name} is fenced (${fenceMarkerPath(topology)}): a failover made another node the primary, and it may hold writes that node never had`,
+        `set app.master to the node that is the primary now, so that ${host.name} is rebuilt as its standby; or \`haflow app switchback ${topology.cluster}\` with the observer running`,
+      );
+    }
     const files = await ensureRemoteFiles(ssh, classicPostgresFiles(topology, host), check);
     const actions = [...files.actions];
     const running = await clusterRunning(ssh, topology);
@@ -201,7 +208,8 @@ export async function configureStreamingStandby(input: HostInput & { master?: st
     );
     // A fenced old master is one no longer: it holds the master's data now, and starts at boot again.
     const fenced = (await ssh.exec(`[ -f ${shellQuote(fenceMarkerPath(topology))} ]`, { sudo: true })).code === 0;
-    await ssh.check(`printf 'auto\\n' > ${shellQuote(`${classicCluster(topology).confDir}/start.conf`)} && rm -f ${shellQuote(fenceMarkerPath(topology))}`, { sudo: true });
+    // (Its start.conf says auto again: written with the other files at the start of this step.)
+    await ssh.check(`rm -f ${shellQuote(fenceMarkerPath(topology))}`, { sudo: true });
     await pgCluster(ssh, topology, 'start');
     await ssh.check(`rm -f ${shellQuote(marker)}`, { sudo: true });
     actions.push(`took a base backup of ${master.name} into ${dataDir}`, `started it as a standby of ${master.name}${fenced ? ' (its fence removed)' : ''}`);

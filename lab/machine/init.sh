@@ -58,8 +58,11 @@ if [ "$first_boot" = 0 ]; then
   for wants in /etc/systemd/system/multi-user.target.wants/*; do
     [ -e "$wants" ] || continue
     unit=$(basename "$wants")
-    for wanted in "$unit" $(ls "$generated/$unit.wants" 2>/dev/null); do
-      systemctl start "$wanted" >>/var/log/boot.log 2>&1 &
+    systemctl start "$unit" >>/var/log/boot.log 2>&1 &
+    starting="$starting $!"
+    # systemd gives up on a forking unit whose PID file never appears; this systemctl would wait 45 s.
+    for wanted in $(ls "$generated/$unit.wants" 2>/dev/null); do
+      timeout 10 systemctl start "$wanted" >>/var/log/boot.log 2>&1 &
       starting="$starting $!"
     done
   done

@@ -85,7 +85,7 @@ test('the master application machine crashes: the application fails over with th
   await workers.kill(worker);
 });
 
-test('the worker is killed while the observer watches, the master machine crashes, a new worker starts: the failover still happens', async () => {
+test('the worker is killed while the observer watches, the master machine crashes, a new worker starts: the failover still happens', longTest(), async () => {
   const lab = currentLab();
   const cluster = lab.topology.cluster;
   await workers.start();

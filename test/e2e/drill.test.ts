@@ -85,8 +85,11 @@ test('haflow list shows the healthy cluster and exits 0; with a replica stopped 
 });
 
 for (const fault of FAULT_NAMES) {
-  // partition-leader takes two minutes (the old leader's rejoin after the heal): a long test.
-  test(`drill ${fault}: completes, the cluster ends healthy, the downtime is measured, and every acknowledged write is on the leader`, fault === 'partition-leader' ? longTest() : {}, async () => {
+  // Long tests: partition-leader takes two minutes (the old leader's rejoin after the heal);
+  // crash-observer and crash-app-master strike a machine whose crash other tests cover
+  // (test/e2e/app-observer.test.ts), here through the drill's report.
+  const long = ['partition-leader', 'crash-observer', 'crash-app-master'].includes(fault);
+  test(`drill ${fault}: completes, the cluster ends healthy, the downtime is measured, and every acknowledged write is on the leader`, long ? longTest() : {}, async () => {
     const lab = currentLab();
     const before = await healthyCluster();
     // The planned switchover also switches back, as a scheduled drill would, to show --switch-back.

@@ -2,6 +2,7 @@
 // starts it early (as the vendor's setup script did); haflow stops it, or blocks with the
 // remedy when it cannot.
 import { test } from 'node:test';
+import { longTest } from '../support/long';
 import assert from 'node:assert/strict';
 import * as activities from '../../activities';
 import type { HostInput } from '../../activities/contract';
@@ -68,7 +69,8 @@ test('when Patroni on the slave cannot be stopped the run blocks with the remedy
   assert.match(outcome.steps.find((s) => s.id === GUARD)!.summary!, /stopped Patroni on node2/);
 });
 
-test('skip lets the operator accept the risk: the guard is marked skipped and the install completes', async () => {
+// A long test: the runner's skip is covered without the lab by test/workflow/runner.test.ts.
+test('skip lets the operator accept the risk: the guard is marked skipped and the install completes', longTest(), async () => {
   const lab = await currentLab.wipe();
   onSlaveConfigured = startRogueStarter;
   const handle = await startInstall(installEnv(), lab.topology);

@@ -1,6 +1,7 @@
 // The Patroni guide's standalone layout (3 machines) installed on the lab: real dev server,
 // real worker, real SSH, real etcd, Patroni, PostgreSQL and HAProxy.
 import { test } from 'node:test';
+import { longTest } from '../support/long';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -220,7 +221,8 @@ async function decodedHistory(handle: WorkflowHandle): Promise<string> {
   return JSON.stringify(decode(await handle.fetchHistory()));
 }
 
-test('a password file with a line break inside blocks preflight, before anything changes, and names the file; one ending in a blank line works; no line of either reaches the history', async () => {
+// A long test: the secret reference's parsing is covered without the lab by test/unit/secrets.test.ts.
+test('a password file with a line break inside blocks preflight, before anything changes, and names the file; one ending in a blank line works; no line of either reaches the history', longTest(), async () => {
   const lab = currentLab();
   // Independent of the tests above: installs first when they did not.
   assert.equal((await completedOrBlocked(await startInstall(installEnv(), lab.topology))).status, 'completed');

@@ -34,7 +34,7 @@ test("the replication settings: the host's own address only, WAL for a standby a
   assert.match(conf, /\nmax_connections = 300\nhot_standby_feedback = 'on'\n$/);
 });
 
-test('pg_hba.conf: peer on the socket, replication from the DB nodes, clients from the cluster, all with scram', () => {
+test('pg_hba.conf: peer on the socket, replication from the DB nodes, clients from the cluster, all with scram; start.conf: auto', () => {
   assert.equal(
     renderClassicPgHba(topology, master).split('\n').filter((l) => !l.startsWith('#')).join('\n'),
     [
@@ -54,8 +54,10 @@ test('pg_hba.conf: peer on the socket, replication from the DB nodes, clients fr
     [
       ['/etc/postgresql/16/main/conf.d/haflow-streaming.conf', 'postgres', '644'],
       ['/etc/postgresql/16/main/pg_hba.conf', 'postgres', '640'],
+      ['/etc/postgresql/16/main/start.conf', 'postgres', '644'],
     ],
   );
+  assert.match(classicPostgresFiles(topology, master)[2].content, /^# Managed by haflow[\s\S]*\nauto\n$/);
 });
 
 test('HAProxy sends users only: no database port, nothing asks a Patroni API', () => {
