@@ -6,12 +6,21 @@
 // hands over with no write lost (the current master shut down cleanly, its last WAL replayed),
 // and ends with the former master rebuilt as a standby: both nodes stream again.
 import type { Topology } from '../topology/schema';
-import type { AppFailoverArgs } from './app-failover';
 import { stepOf, type Runbook, type Step } from './runbook';
 
 const hb = { heartbeatSeconds: 10 };
 
-export function classicFailoverSteps(topology: Topology, args: AppFailoverArgs): Runbook {
+/** As the application failover's (./app-failover.ts, which hands classic clusters to this file). */
+export interface ClassicFailoverArgs {
+  /** The master the application and the database leave. */
+  from: string;
+  /** The node whose database is promoted and whose application becomes the master. */
+  to: string;
+  /** A switchback (both nodes up, rebuilt first) rather than a failover (the master is dead). */
+  planned: boolean;
+}
+
+export function classicFailoverSteps(topology: Topology, args: ClassicFailoverArgs): Runbook {
   return args.planned ? classicSwitchbackSteps(topology, args) : classicUnplannedSteps(topology, args);
 }
 
@@ -72,7 +81,7 @@ function fenceSteps(topology: Topology, node: string, to: string, planned: boole
   ];
 }
 
-function classicUnplannedSteps(topology: Topology, { from, to }: AppFailoverArgs): Runbook {
+function classicUnplannedSteps(topology: Topology, { from, to }: ClassicFailoverArgs): Runbook {
   const version = topology.postgresql.version;
   return {
     name: 'app-failover',
@@ -96,7 +105,7 @@ function classicUnplannedSteps(topology: Topology, { from, to }: AppFailoverArgs
   };
 }
 
-function classicSwitchbackSteps(topology: Topology, { from, to }: AppFailoverArgs): Runbook {
+function classicSwitchbackSteps(topology: Topology, { from, to }: ClassicFailoverArgs): Runbook {
   const version = topology.postgresql.version;
   const rebuild = (node: string, master: string, title: string): Step[] => [
     stepOf('configureStreamingStandby', { ...hb, id: `db.standby@${node}`, title, kind: 'change', host: node, timeoutSeconds: 3600 }, { host: node, master }),
