@@ -2,7 +2,9 @@
 // application observer running, on the standalone lab (the machine is also the database leader, so
 // Patroni fails over at the same time) and on the classic lab (no Patroni: the observer fences the
 // old master and promotes the slave's database itself). Then the old master is powered on (the
-// observer fences it) and `haflow app switchback` makes it master again, measured the same way.
+// observer fences it) and `haflow app switchback` makes it master again, measured the same way;
+// on the standalone lab a switchover then brings the database leader back to it as well, so every
+// round strikes both tiers' masters at once.
 // Measured by a probe through the observer's HAProxy: a GET of the application's health URL every
 // 250 ms, 200 only while the application writes to its database; a downtime runs from the first
 // failed answer to the first 200 after the last failed one. The observer's own timeline (first
@@ -19,6 +21,7 @@ import { readHealth } from '../client/cluster';
 import { observerStatus, startObserver, stopObserver } from '../client/observer';
 import { Lab } from '../lab';
 import { secondsBetween } from '../runbooks/app-observer';
+import { startRunbook } from '../client/api';
 import { switchbackApp } from '../client/observer';
 import { forEachInstalledProfile, median, withBenchEnvironment, type ProfileEdit } from './environment';
 
@@ -168,6 +171,16 @@ async function round(client: Client, lab: Lab): Promise<Round> {
   const planned = probe(appUrl(lab));
   await switchbackApp(client, cluster);
   const switchback = await planned.downtime(120_000);
+  // Patroni left its leader on the other node: switched back too, so that every round strikes
+  // the application master and the database leader at once, as the classic layout's does.
+  if (lab.topology.layout !== 'classic') {
+    const health = await readHealth(client, lab.topology);
+    if (health.leader !== before.master) {
+      const outcome = await (await startRunbook(client, 'switchover', lab.topology, { leader: health.leader!, candidate: before.master })).result();
+      if (outcome.status !== 'completed') throw new Error(`the switchover back to ${before.master} did not complete`);
+      await until('a healthy cluster', () => readHealth(client, lab.topology), (h) => h.healthy && h.leader === before.master, 120_000);
+    }
+  }
   return { downtime, writeDowntime, lost, detect: secondsBetween(event.firstFailureAt!, event.detectedAt!), failover: secondsBetween(event.detectedAt!, event.answeringAt!), switchback };
 }
 

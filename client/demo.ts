@@ -5,8 +5,10 @@
 // application through HAProxy, starts the application observer, runs a failover drill (a crash
 // of the leader, which is also the application master) with its report and the observer's
 // application failover, switches the application back, schedules a weekly drill, writes the
-// trend page, shows where to look in the Temporal UI, and cleans up (or, with --keep, leaves
-// everything running until Ctrl-C).
+// trend page, runs a rolling restart; then brings up a second lab in the classic layout
+// (master and slave, no Patroni), installs it and has the observer fail it over, database and
+// all, and switch it back; shows where to look in the Temporal UI, and cleans up (or, with
+// --keep, leaves everything running until Ctrl-C).
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
@@ -27,7 +29,7 @@ import { deleteSchedule } from './schedules';
 import { connect } from './command-support';
 import { installCommand, listCommand, planCommand } from './operator-commands';
 import { appSwitchbackCommand, observerStartCommand, observerStatusCommand } from './observer-commands';
-import { observerStatus } from './observer';
+import { observerStatus, stopObserver } from './observer';
 import { clusterWorkflowId } from '../workflows/ids';
 import { observerWorkflowId } from '../workflows/app-observer';
 
@@ -79,8 +81,8 @@ async function ensureInstalled(): Promise<void> {
   }
 }
 
-/** The application's health page through the observer's HAProxy, as a user's browser gets it. */
-async function showApplication(): Promise<void> {
+/** The application's health page through the observer's HAProxy (at `proxy`), as a user's browser gets it. */
+async function showApplication(proxy = '127.0.0.11'): Promise<void> {
   const answer = async (url: string) => {
     try {
       const response = await fetch(url, { signal: AbortSignal.timeout(3000) });
@@ -89,10 +91,12 @@ async function showApplication(): Promise<void> {
       return `no answer (${(err as Error).message})`;
     }
   };
-  say(`   GET http://127.0.0.11/health   ${await answer('http://127.0.0.11/health')}`);
+  say(`   GET http://${proxy}/health   ${await answer(`http://${proxy}/health`)}`);
+  // The page names the machine that answered.
+  say(`   GET http://${proxy}/          ${await answer(`http://${proxy}/`)}`);
   // The lab's certificate is self-signed: the HTTPS check trusts it for this one request.
   const secure = await new Promise<string>((resolve) => {
-    const req = httpsRequest('https://127.0.0.11/health', { ca: readFileSync(labPaths.tlsCertificate), checkServerIdentity: () => undefined, timeout: 3000 }, (res) => {
+    const req = httpsRequest(`https://${proxy}/health`, { ca: readFileSync(labPaths.tlsCertificate), checkServerIdentity: () => undefined, timeout: 3000 }, (res) => {
       const protocol = (res.socket as TLSSocket).getProtocol() ?? 'TLS';
       res.resume();
       res.on('end', () => resolve(`HTTP ${res.statusCode} over ${protocol}`));
@@ -100,23 +104,52 @@ async function showApplication(): Promise<void> {
     req.on('error', (err) => resolve(`no answer (${err.message})`));
     req.end();
   });
-  say(`   GET https://127.0.0.11/health  ${secure}`);
+  say(`   GET https://${proxy}/health  ${secure}`);
 }
 
-/** Until the observer has fenced the old master again (it answers once powered on). */
-async function waitForObserver(cluster: string): Promise<void> {
+/** Until the observer has failed over (`failovers` times in all) and fenced the old master (it answers once powered on). */
+async function waitForObserver(cluster: string, failovers = 1, fenced = true): Promise<void> {
   const client = await connect();
-  const deadline = Date.now() + 120_000;
+  const deadline = Date.now() + 240_000;
   while (Date.now() < deadline) {
     const view = await observerStatus(client, cluster).catch(() => undefined);
-    if (view && view.failovers > 0 && !view.unfenced && view.phase === 'watching') return;
+    if (view && view.failovers >= failovers && (!fenced || !view.unfenced) && view.phase === 'watching') return;
     await new Promise((resolve) => setTimeout(resolve, 1000));
   }
 }
 
-async function endEarlierDemoRuns(cluster: string): Promise<void> {
+/**
+ * The classic layout on a second lab: the install without Patroni, then the observer failing it
+ * over when the master machine loses its power (the old master fenced, the slave's database
+ * promoted), the old master back and fenced, and the switchback that rebuilds it first.
+ */
+async function classicDemo(file: string): Promise<{ lab: Lab; code: number }> {
+  const { topology } = loadTopology(file);
+  const lab = await Lab.up(file, { wipe: true });
+  say(`   up: ${lab.status().map((m) => `${m.name} ${m.address}`).join(', ')}\n`);
+  let code = await installCommand(topology, {});
+  if (code !== 0) return { lab, code };
+  await showApplication('127.0.0.41');
+  await observerStartCommand(topology);
+  say("\n   The master machine loses its power: the observer fences it (HAProxy sends it no user), promotes the slave's");
+  say('   database and starts the application there\n');
+  await lab.crash('master');
+  await waitForObserver(topology.cluster, 1, false);
+  await showApplication('127.0.0.41');
+  say('\n   The master powers on, its database starting as a primary at boot: the observer fences it (stopped, read-only');
+  say('   if started, not started at boot), and `haflow app switchback` rebuilds it as a standby before it is master again\n');
+  await lab.boot('master');
+  await waitForObserver(topology.cluster);
+  await observerStatusCommand(topology.cluster);
+  say('');
+  code = await appSwitchbackCommand(topology.cluster);
+  await showApplication('127.0.0.41');
+  return { lab, code };
+}
+
+async function endEarlierDemoRuns(clusters: string[]): Promise<void> {
   const client = await connect();
-  for (const id of [clusterWorkflowId(cluster), observerWorkflowId(cluster)]) {
+  for (const id of clusters.flatMap((cluster) => [clusterWorkflowId(cluster), observerWorkflowId(cluster)])) {
     const handle = client.workflow.getHandle(id);
     const running = await handle.describe().then((d) => d.status.name === 'RUNNING', () => false);
     if (running) {
@@ -131,6 +164,7 @@ export async function demo(options: { keep?: boolean }): Promise<number> {
   await ensureInstalled();
   for (const name of DEMO_SECRETS) process.env[name] ??= randomBytes(12).toString('base64url');
   const file = join(__dirname, '..', 'lab', 'topologies', 'standalone.yaml');
+  const classicFile = join(__dirname, '..', 'lab', 'topologies', 'classic.yaml');
   const { topology } = loadTopology(file);
 
   say('1. The Temporal dev server (state in SQLite) and a haflow worker');
@@ -150,7 +184,7 @@ export async function demo(options: { keep?: boolean }): Promise<number> {
   try {
     // The demo's state file outlives it: runs an earlier demo left unfinished (stopped mid-way)
     // would hold its cluster, and its machines are about to be made bare again.
-    await endEarlierDemoRuns(topology.cluster);
+    await endEarlierDemoRuns([topology.cluster, loadTopology(classicFile).topology.cluster]);
     say('\n2. A lab of real machines on this box: 3 bare servers with sshd, systemd-style units, nothing configured');
     const started = Date.now();
     lab = await Lab.up(file, { wipe: true });
@@ -200,8 +234,17 @@ export async function demo(options: { keep?: boolean }): Promise<number> {
       say("    (`haflow upgrade lab-standalone --minor` runs it; on machines that already have the newest 15.x it changes no package)\n");
       if (code === 0) code = await upgradeCommand(topology, { minor: true, plan: true });
     }
+    if (code === 0) {
+      say('\n11. The classic layout (the older HA guide): a master and a slave server, each with the application and its own');
+      say('    PostgreSQL streamed from master to slave without Patroni, and the observer with HAProxy; a second lab of 3 machines');
+      say('    (one lab at a time on this box: the standalone one, its observer stopped, is powered off)\n');
+      await stopObserver(await connect(), topology.cluster);
+      const classic = await classicDemo(classicFile);
+      lab = classic.lab;
+      code = classic.code;
+    }
     const runPath = `/namespaces/default/workflows?query=${encodeURIComponent(`WorkflowId STARTS_WITH "haflow-"`)}`;
-    say(`\n11. The runs in the Temporal UI: ${server.uiUrl}${runPath}`);
+    say(`\n12. The runs in the Temporal UI: ${server.uiUrl}${runPath}`);
     say(`   The install, the drills, the observer, the scheduled run and the restart, each with its history: every step, each activity's input and result, and no password.`);
     if (!options.keep) {
       say('   The demo stops the server when it ends, and the link with it; the run stays in its state file. To look at it later:');
@@ -209,10 +252,14 @@ export async function demo(options: { keep?: boolean }): Promise<number> {
       say('   Or run `npx haflow demo --keep`: the server, the worker and the lab stay up until Ctrl-C.');
     }
     if (options.keep) {
-      say('\nEverything stays up (--keep): the lab, and the server and worker until Ctrl-C.');
-      say(`   ssh -i ${topology.ssh.private_key} -o UserKnownHostsFile=${topology.ssh.known_hosts} labadmin@127.0.0.12`);
-      say(`   psql -h 127.0.0.11 -p 5000 -U postgres   (password: the HAFLOW_PG_SUPERUSER_PASSWORD this process made up)`);
-      say('   TEMPORAL_ADDRESS=' + server.address + ' npx haflow status ' + topology.cluster);
+      // The lab up now: the classic one once the demo got that far.
+      const up = Lab.current()?.topology ?? topology;
+      const [db] = up.hosts.filter((h) => h.roles.includes('db'));
+      const writes = up.layout === 'classic' ? `-h ${db.address} -p ${up.postgresql.port}` : `-h 127.0.0.11 -p ${up.haproxy.postgres_port}`;
+      say(`\nEverything stays up (--keep): the lab of ${up.cluster}, and the server and worker until Ctrl-C.`);
+      say(`   ssh -i ${up.ssh.private_key} -o UserKnownHostsFile=${up.ssh.known_hosts} labadmin@${db.address}`);
+      say(`   psql ${writes} -U postgres   (password: the HAFLOW_PG_SUPERUSER_PASSWORD this process made up)`);
+      say(`   TEMPORAL_ADDRESS=${server.address} npx haflow observer status ${up.cluster}`);
       say('   npx haflow lab down    (when you are done with the lab)');
       await new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);
@@ -228,7 +275,8 @@ export async function demo(options: { keep?: boolean }): Promise<number> {
     await connection.close();
     await server.stop();
     if (lab) {
-      await lab.down();
+      // The lab up now (the classic one, should the demo have failed while bringing it up).
+      await (Lab.current() ?? lab).down();
       say('\nCleaned up: the lab is down, the server and the worker stopped (keep them with --keep).');
     }
   }

@@ -129,7 +129,8 @@ export async function appObserverWorkflow(input: AppObserverInput): Promise<void
       const verified = outcome.steps.filter((s) => s.id.startsWith('verify.app@')).map((s) => s.finishedAt!).sort().at(-1) ?? new Date().toISOString();
       const fence = outcome.steps.find((s) => s.id === `app.fence@${from}`);
       const notFenced = fence?.facts?.fenced === false;
-      const fenced = notFenced ? `; ${from} could not be fenced (unreachable): it will be when it answers again` : `; ${from} fenced`;
+      const rebuilt = planned && topology.layout === 'classic' ? ` and rebuilt as a standby of ${to}` : '';
+      const fenced = notFenced ? `; ${from} could not be fenced (unreachable): it will be when it answers again` : `; ${from} fenced${rebuilt}`;
       state = { ...swapped(state), failovers: state.failovers + 1, unfenced: notFenced ? from : undefined };
       const took = times.firstFailureAt ? `, ${secondsBetween(times.firstFailureAt, verified)} s after the first failed check` : '';
       const message = `${planned ? 'switched the application back' : 'failed the application over'} from ${from} to ${to}${fenced}; it answers through HAProxy from ${to} since ${verified}${took}`;
@@ -156,7 +157,8 @@ export async function appObserverWorkflow(input: AppObserverInput): Promise<void
         parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
       });
       state = { ...state, unfenced: undefined };
-      record({ kind: 'fenced', message: `${node} answered again (${answered}): fenced (nginx and the application stopped and disabled) and recorded as slave; \`haflow app switchback ${topology.cluster}\` makes it master again` });
+      const what = topology.layout === 'classic' ? 'its database stopped and read-only if started, nginx and the application stopped and disabled' : 'nginx and the application stopped and disabled';
+      record({ kind: 'fenced', message: `${node} answered again (${answered}): fenced (${what}) and recorded as slave; \`haflow app switchback ${topology.cluster}\` makes it master again` });
     } catch (err) {
       if (isCancellation(err) && !(err instanceof ChildWorkflowFailure)) throw err;
       const cause = err instanceof ChildWorkflowFailure ? (err.cause?.message ?? err.message) : String(err);
