@@ -50,6 +50,10 @@ export async function main(argv: string[]): Promise<number> {
     .option('--keep', 'leave the lab, the server and the worker running (until Ctrl-C for the last two)')
     .action(async (opts: { keep?: boolean }) => {
       exitCode = await demo(opts);
+      // Everything the demo started is stopped by now; a client's channel to the stopped server
+      // must not keep the command from ending (it did, once in a few runs).
+      const code = exitCode;
+      setTimeout(() => process.exit(code), 2000).unref();
     });
 
   defineLabCommands(program.command('lab'), (code) => (exitCode = code));
