@@ -127,8 +127,9 @@ export async function appObserverWorkflow(input: AppObserverInput): Promise<void
         parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
       });
       const verified = outcome.steps.filter((s) => s.id.startsWith('verify.app@')).map((s) => s.finishedAt!).sort().at(-1) ?? new Date().toISOString();
-      const fence = outcome.steps.find((s) => s.id === `app.fence@${from}`);
-      const notFenced = fence?.facts?.fenced === false;
+      // The classic layout fences the database too (db.fence@): either one not done leaves the node unfenced.
+      const fences = outcome.steps.filter((s) => s.id === `app.fence@${from}` || s.id === `db.fence@${from}`);
+      const notFenced = fences.some((s) => s.facts?.fenced === false);
       const rebuilt = planned && topology.layout === 'classic' ? ` and rebuilt as a standby of ${to}` : '';
       const fenced = notFenced ? `; ${from} could not be fenced (unreachable): it will be when it answers again` : `; ${from} fenced${rebuilt}`;
       state = { ...swapped(state), failovers: state.failovers + 1, unfenced: notFenced ? from : undefined };
