@@ -22,6 +22,11 @@ export function fenceMarkerPath(topology: Topology): string {
   return `${classicCluster(topology).confDir}/haflow-fenced`;
 }
 
+/** Whether the node carries the fence marker: a failover moved the database away from it. */
+export async function isFenced(ssh: SshSession, topology: Topology): Promise<boolean> {
+  return (await ssh.exec(`[ -f ${shellQuote(fenceMarkerPath(topology))} ]`, { sudo: true })).code === 0;
+}
+
 export type ClusterState = 'primary' | 'standby' | 'stopped';
 
 /** Whether Debian's cluster runs, and as what. */
@@ -67,7 +72,7 @@ export async function fenceClassicDatabase(input: HostInput & { to: string; plan
         signal: !(await has(`[ -f ${shellQuote(signal)} ]`)),
         conninfo: await has(`grep -q '^primary_conninfo' ${shellQuote(auto)}`),
         manual: !(await has(`grep -qx 'manual' ${shellQuote(`${confDir}/start.conf`)}`)),
-        marker: !(await has(`[ -f ${shellQuote(marker)} ]`)),
+        marker: !(await isFenced(ssh, topology)),
       };
       const actions: string[] = [];
       const say = (done: string, would: string) => actions.push(check ? `would ${would}` : done);
@@ -130,7 +135,7 @@ export async function promoteClassicStandby(input: HostInput & { from: string; p
     const { version, name, confDir, dataDir } = classicCluster(topology);
     const from = hostByName(topology, input.from);
     const marker = fenceMarkerPath(topology);
-    if ((await ssh.exec(`[ -f ${shellQuote(marker)} ]`, { sudo: true })).code === 0) {
+    if (await isFenced(ssh, topology)) {
       throw guardFailed(
         `${host.name} is fenced (${marker}): it was a master that failed over, and may hold writes ${from.name} never had`,
         `rebuild it as a standby of ${from.name} first: \`haflow app switchback ${topology.cluster}\` does that before it promotes it`,

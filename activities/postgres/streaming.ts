@@ -14,7 +14,7 @@ import { resolveSecret } from '../shared/secrets';
 import { shellQuote, targetFor, withSsh, type SshSession } from '../shared/ssh';
 import { guardFailed, hostOf, onHost, stepResult, waitFor } from '../shared/step';
 import { checkRowOnStandbys, writeCheckRow } from './check-row';
-import { fenceMarkerPath, primaryConninfoHost } from './classic-failover';
+import { fenceMarkerPath, isFenced, primaryConninfoHost } from './classic-failover';
 import { classicCluster, classicPostgresFiles } from './streaming-config';
 
 /** The master's database host: the application master (app.master, else the first app host). */
@@ -66,7 +66,7 @@ export async function configureStreamingPrimary(input: HostInput): Promise<StepR
     const { topology, check } = input;
     if (!(await clusterExists(ssh, topology))) throw missingCluster(topology, host);
     // A fenced old master (a failover moved the database away) must not become the primary again.
-    if ((await ssh.exec(`[ -f ${shellQuote(fenceMarkerPath(topology))} ]`, { sudo: true })).code === 0) {
+    if (await isFenced(ssh, topology)) {
       throw guardFailed(
         `${host.name} is fenced (${fenceMarkerPath(topology)}): a failover made another node the primary, and it may hold writes that node never had`,
         `set app.master to the node that is the primary now, so that ${host.name} is rebuilt as its standby; or \`haflow app switchback ${topology.cluster}\` with the observer running`,
@@ -207,7 +207,7 @@ export async function configureStreamingStandby(input: HostInput & { master?: st
       { sudo: true, timeoutMs: 60 * 60_000 },
     );
     // A fenced old master is one no longer: it holds the master's data now, and starts at boot again.
-    const fenced = (await ssh.exec(`[ -f ${shellQuote(fenceMarkerPath(topology))} ]`, { sudo: true })).code === 0;
+    const fenced = await isFenced(ssh, topology);
     // (Its start.conf says auto again: written with the other files at the start of this step.)
     await ssh.check(`rm -f ${shellQuote(fenceMarkerPath(topology))}`, { sudo: true });
     await pgCluster(ssh, topology, 'start');
