@@ -23,6 +23,8 @@ import * as postgres from './postgres/activities';
 import * as postgresUpgrade from './postgres/upgrade';
 import * as streaming from './postgres/streaming';
 import * as classicFailover from './postgres/classic-failover';
+import * as migration from './postgres/migration';
+import * as patroniAdopt from './patroni/adopt';
 import * as preflight from './preflight';
 import * as temporalOperations from './temporal/operations';
 import { stepActivity } from './shared/step-activity';
@@ -76,6 +78,12 @@ export const restartPostgres = stepActivity(patroniRestart.restartPostgres);
 export const upgradePostgresPackages = stepActivity(postgresUpgrade.upgradePostgresPackages);
 export const postgresRunsInstalledVersion = stepActivity(postgresUpgrade.postgresRunsInstalledVersion);
 export const postgresVersionsAgree = stepActivity(postgresUpgrade.postgresVersionsAgree);
+export const classicSourceReady = stepActivity(migration.classicSourceReady);
+export const backupBeforeMigration = stepActivity(migration.backupBeforeMigration);
+export const stopAppObserver = stepActivity(temporalOperations.stopAppObserver);
+export const ensurePatroniUsers = stepActivity(patroniAdopt.ensurePatroniUsers);
+export const adoptPrimaryUnderPatroni = stepActivity(patroniAdopt.adoptPrimaryUnderPatroni);
+export const adoptStandbyUnderPatroni = stepActivity(patroniAdopt.adoptStandbyUnderPatroni);
 
 // Not steps: read by workflows themselves.
 export const readClusterHealth = stepActivity(cluster.readClusterHealth);

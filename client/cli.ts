@@ -14,6 +14,7 @@ import { defaultServerDbFile } from './dev-server';
 import { defineLabCommands } from './lab-command';
 import { defineObserverCommands } from './observer-commands';
 import { defineScheduleCommands } from './schedule-commands';
+import { migrateCommand } from './migrate-command';
 import { drillCommand, reportsCommand, restartCommand, switchoverCommand, tuneCommand, upgradeCommand } from './failover-commands';
 import { UnsupportedLayoutError } from './runbooks';
 import { cancelCommand, installCommand, listCommand, planCheckCommand, planCommand, resumeCommand, serverCommand, statusCommand, topologyNamed } from './operator-commands';
@@ -83,6 +84,21 @@ export async function main(argv: string[]): Promise<number> {
     .option('--detach', 'start the install and return at once')
     .action(async (file: string, opts: { detach?: boolean }) => {
       exitCode = await withTopology(file, (topology) => installCommand(topology, opts));
+    });
+
+  program
+    .command('migrate')
+    .description("move a classic cluster (layout: classic) under Patroni on the same machines: checked, backed up, its observer stopped, PostgreSQL handed to Patroni where it runs, HAProxy's write endpoint, the application pointed at it; the write probe throughout reports every write pause")
+    .argument('<classic-topology>', 'the classic cluster\'s topology YAML file')
+    .argument('<patroni-topology>', 'the same machines as a Patroni layout (postgresql.data_dir: the classic data directory)')
+    .option('--plan', 'print the steps, and start nothing')
+    .option('--check', 'run it in check mode on a worker: every step reports what it would change, nothing is changed')
+    .option('--detach', 'start it and return at once')
+    .option('--json', 'print the report as JSON (the progress goes to stderr)')
+    .action(async (classicFile: string, patroniFile: string, opts: { plan?: boolean; check?: boolean; detach?: boolean; json?: boolean }) => {
+      const classic = loadOrReport(classicFile);
+      const patroni = classic && loadOrReport(patroniFile);
+      exitCode = classic && patroni ? await migrateCommand({ file: classicFile, topology: classic.topology }, { file: patroniFile, topology: patroni.topology }, opts) : 1;
     });
 
   program

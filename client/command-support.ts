@@ -33,7 +33,7 @@ export async function connect(): Promise<Client> {
   return connectClient();
 }
 
-const isMaintenanceReport = (report: DrillReport | MaintenanceReport): report is MaintenanceReport => report.kind === 'restart' || report.kind === 'upgrade';
+const isMaintenanceReport = (report: DrillReport | MaintenanceReport): report is MaintenanceReport => report.kind === 'restart' || report.kind === 'upgrade' || report.kind === 'migrate';
 
 /** Follows a run on the display and prints how it ended: 0 completed, 1 blocked or failed. */
 export async function follow(handle: WorkflowHandle, cluster: string, runbook: string, displayOptions: DisplayOptions = {}, opts: { json?: boolean } = {}): Promise<number> {

@@ -7,7 +7,7 @@
 // application failover, switches the application back, schedules a weekly drill, writes the
 // trend page, runs a rolling restart; then brings up a second lab in the classic layout
 // (master and slave, no Patroni), installs it and has the observer fail it over, database and
-// all, and switch it back; shows where to look in the Temporal UI, and cleans up (or, with
+// all, and switch it back, then migrates it to Patroni; shows where to look in the Temporal UI, and cleans up (or, with
 // --keep, leaves everything running until Ctrl-C).
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -28,6 +28,7 @@ import { scheduleCreateCommand, scheduleListCommand, scheduleTriggerCommand } fr
 import { deleteSchedule } from './schedules';
 import { connect } from './command-support';
 import { installCommand, listCommand, planCommand } from './operator-commands';
+import { migrateCommand } from './migrate-command';
 import { appSwitchbackCommand, observerStartCommand, observerStatusCommand } from './observer-commands';
 import { observerStatus, stopObserver } from './observer';
 import { clusterWorkflowId } from '../workflows/ids';
@@ -143,6 +144,17 @@ async function classicDemo(file: string): Promise<{ lab: Lab; code: number }> {
   await observerStatusCommand(topology.cluster);
   say('');
   code = await appSwitchbackCommand(topology.cluster);
+  if (code !== 0) return { lab, code };
+  await showApplication('127.0.0.41');
+  const patroniFile = file.replace(/classic\.yaml$/, 'classic-patroni.yaml');
+  const patroni = loadTopology(patroniFile).topology;
+  say('\n   The migration of this cluster to Patroni, on the same machines (`haflow migrate classic.yaml classic-patroni.yaml`):');
+  say('   checked and backed up, the observer stopped, PostgreSQL handed to Patroni where it runs (one short pause of writes,');
+  say("   measured by the write probe), HAProxy's write endpoint, the application pointed at it\n");
+  code = await migrateCommand({ file, topology }, { file: patroniFile, topology: patroni }, {});
+  if (code !== 0) return { lab, code };
+  say('');
+  await listCommand(patroni, {});
   await showApplication('127.0.0.41');
   return { lab, code };
 }
@@ -245,7 +257,7 @@ export async function demo(options: { keep?: boolean }): Promise<number> {
     }
     const runPath = `/namespaces/default/workflows?query=${encodeURIComponent(`WorkflowId STARTS_WITH "haflow-"`)}`;
     say(`\n12. The runs in the Temporal UI: ${server.uiUrl}${runPath}`);
-    say(`   The install, the drills, the observer, the scheduled run and the restart, each with its history: every step, each activity's input and result, and no password.`);
+    say(`   The installs, the drills, the observer, the scheduled run, the restart and the migration, each with its history: every step, each activity's input and result, and no password.`);
     if (!options.keep) {
       say('   The demo stops the server when it ends, and the link with it; the run stays in its state file. To look at it later:');
       say(`     npx haflow server --db-file ${dbFile}    then open http://localhost:8233${runPath}`);

@@ -159,11 +159,14 @@ export function formatMaintenanceSummary(report: MaintenanceReport): string {
     `${report.kind} of cluster ${report.cluster}: ${report.verdict.pass ? 'PASS' : 'FAIL'}`,
     `  write pauses     ${report.pauses.length === 0 ? 'none' : report.pauses.map((p) => `${p.upperBound ? 'at most ' : ''}${s(p.seconds)} during ${p.duringStep ?? '?'}`).join('; ')}; total ${s(report.totalPauseSeconds)}`,
     `  lost writes      ${report.lostWrites ?? 'not counted'} of ${report.acknowledgedWrites} acknowledged`,
+    ...(report.appOutages
+      ? [`  application      ${report.appOutages.length === 0 ? 'answered throughout' : report.appOutages.map((p) => `down ${p.seconds === undefined ? 'until the end' : s(p.seconds)} during ${p.duringStep ?? '?'}`).join('; ')} (its health URL through HAProxy)`]
+      : []),
     ...(report.versions ? [`  versions         ${Object.keys(report.versions.before).sort().map((h) => `${h} ${report.versions!.before[h]} → ${report.versions!.after[h] ?? '?'}`).join(', ')}`] : []),
     ...(report.switchover
       ? [`  switchover       Patroni's demote and promote ${s(report.switchover.patroniSeconds)}, then routing ${s(report.switchover.routingSeconds)} (${report.switchover.coordinated ? 'HAProxy told through its runtime API' : "HAProxy's checks"})`]
       : []),
-    `  measured by      a write through HAProxy every ${report.probe.intervalMs} ms (${report.probe.attempts} attempts); ${report.probe.stoppedBecause}`,
+    `  measured by      a write ${report.probe.writeTarget ? `to ${report.probe.writeTarget}` : 'through HAProxy'} every ${report.probe.intervalMs} ms (${report.probe.attempts} attempts); ${report.probe.stoppedBecause}`,
   ];
   for (const reason of report.verdict.reasons) lines.push(`  ! ${reason}`);
   return lines.join('\n');

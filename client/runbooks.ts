@@ -10,6 +10,7 @@ import { restartSteps, type RestartArgs } from '../runbooks/restart';
 import { switchoverSteps, type SwitchoverArgs } from '../runbooks/switchover';
 import { upgradeSteps, type UpgradeArgs } from '../runbooks/upgrade';
 import { tuneSteps } from '../runbooks/tune';
+import { migrateSteps, type MigrateArgs } from '../runbooks/migrate';
 import type * as workflows from '../workflows';
 
 export interface RunbookKind<A> {
@@ -43,6 +44,7 @@ export const RUNBOOKS = {
   tune: kind<void>({ workflowType: 'tuneWorkflow', steps: (topology) => tuneSteps(topology) }),
   restart: kind<RestartArgs>({ workflowType: 'restartWorkflow', steps: restartSteps, input: (_topology, args) => ({ restart: args }) }),
   upgrade: kind<UpgradeArgs>({ workflowType: 'upgradeWorkflow', steps: upgradeSteps, input: (_topology, args) => ({ upgrade: args }) }),
+  migrate: kind<MigrateArgs>({ workflowType: 'migrateWorkflow', steps: migrateSteps, input: (_topology, args) => ({ migrate: args }) }),
 };
 
 export type RunbookName = keyof typeof RUNBOOKS;

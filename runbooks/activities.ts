@@ -65,6 +65,12 @@ export const ACTIVITY_NAMES = [
   'upgradePostgresPackages',
   'postgresRunsInstalledVersion',
   'postgresVersionsAgree',
+  'classicSourceReady',
+  'backupBeforeMigration',
+  'stopAppObserver',
+  'ensurePatroniUsers',
+  'adoptPrimaryUnderPatroni',
+  'adoptStandbyUnderPatroni',
 ] as const satisfies readonly ActivityName[];
 
 /** Compiles only while ACTIVITY_NAMES lists every activity: add a new one above. */

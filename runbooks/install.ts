@@ -162,20 +162,10 @@ export function preparationSteps(topology: Topology): Runbook['items'] {
   ];
 }
 
-export function installSteps(topology: Topology): Runbook {
-  const leader = initialLeader(topology);
-  const replicas = initialReplicas(topology);
-  const dbs = dbHosts(topology);
+/** etcd on its members, healthy, and (when asked) with client authentication: before Patroni starts. */
+export function etcdSteps(topology: Topology): Runbook['items'] {
   const members = etcdMembers(topology);
-  const proxies = haproxyHosts(topology);
-  const scope = patroniScope(topology);
-  const hasApp = topology.app !== undefined;
-  const appTier = hasApp && appHosts(topology).length > 0;
-  // The standalone guide configures the applications before the DB configuration, the distributed one after.
-  const appFirst = appTier && topology.layout === 'standalone';
-
-  const items: Runbook['items'] = [
-    ...preparationSteps(topology),
+  return [
     group(
       'etcd.members',
       `etcd on ${members.map((m) => m.name).join(', ')}`,
@@ -205,6 +195,23 @@ export function installSteps(topology: Topology): Runbook {
           }),
         ]
       : []),
+  ];
+}
+
+export function installSteps(topology: Topology): Runbook {
+  const leader = initialLeader(topology);
+  const replicas = initialReplicas(topology);
+  const dbs = dbHosts(topology);
+  const proxies = haproxyHosts(topology);
+  const scope = patroniScope(topology);
+  const hasApp = topology.app !== undefined;
+  const appTier = hasApp && appHosts(topology).length > 0;
+  // The standalone guide configures the applications before the DB configuration, the distributed one after.
+  const appFirst = appTier && topology.layout === 'standalone';
+
+  const items: Runbook['items'] = [
+    ...preparationSteps(topology),
+    ...etcdSteps(topology),
     group(
       'haproxy.hosts',
       'HAProxy',

@@ -19,13 +19,18 @@ export interface WritePause {
 }
 
 export interface MaintenanceReport {
-  kind: 'restart' | 'upgrade';
+  kind: 'restart' | 'upgrade' | 'migrate';
   cluster: string;
   startedAt: string;
   finishedAt: string;
   pauses: WritePause[];
   /** The pauses added up. */
   totalPauseSeconds: number;
+  /**
+   * When the application stopped answering its health URL through HAProxy (the watcher asks a few
+   * times a second), and the step that was running: reported, not judged (a migration restarts it).
+   */
+  appOutages?: { from: string; seconds?: number; duringStep?: string }[];
   /** The leader's switchover, timed in two phases. */
   switchover?: SwitchoverPhases;
   acknowledgedWrites: number;
@@ -41,6 +46,8 @@ export interface MaintenanceReport {
     /** The acknowledged sequence numbers, as inclusive ranges. */
     acked: [number, number][];
     stoppedBecause: string;
+    /** Where the probe wrote. */
+    writeTarget?: string;
     lostCheck: string;
     interruptions: { from: string; to: string }[];
   };
@@ -93,14 +100,24 @@ export function maintenanceReport(input: MaintenanceInput): MaintenanceReport {
   const promoted = typeof input.switchoverFacts?.promotedAt === 'number' ? input.switchoverFacts.promotedAt : undefined;
 
   const reasons: string[] = [];
+  // The one step allowed to pause writes.
+  const expected = input.kind === 'migrate' ? `the primary's handover (${input.switchoverStep})` : 'the switchover';
   if (!input.completed) reasons.push('the operation did not complete');
   for (const p of pauses) {
     if (p.seconds === undefined) reasons.push(`writes had not resumed when the observation ended (failing since ${p.from}: ${p.firstError})`);
-    else if (p.duringStep !== input.switchoverStep) reasons.push(`writes paused ${p.seconds} s during ${p.duringStep ?? 'no step'}, not during the switchover`);
+    else if (p.duringStep !== input.switchoverStep) reasons.push(`writes paused ${p.seconds} s during ${p.duringStep ?? 'no step'}, not during ${expected}`);
   }
-  if (pauses.filter((p) => p.duringStep === input.switchoverStep).length > 1) reasons.push('the switchover paused writes more than once');
+  if (pauses.filter((p) => p.duringStep === input.switchoverStep).length > 1) reasons.push(`${expected} paused writes more than once`);
   if (lostWrites === undefined) reasons.push(`lost writes could not be counted: ${'error' in o.lost ? o.lost.error : ''}`);
   else if (lostWrites > 0) reasons.push(`${lostWrites} acknowledged write(s) lost`);
+
+  // The application's answers: each stretch from a 'down' to the next 'up'.
+  const app = o.events.filter((e) => e.subject === 'app');
+  const appOutages = app.flatMap((e, i) => {
+    if (e.value !== 'down' || i === 0) return [];
+    const up = app.slice(i + 1).find((x) => x.value === 'up');
+    return [{ from: iso(e.at), ...(up ? { seconds: seconds(up.at - e.at) } : {}), duringStep: stepAt(input.steps, e.at) }];
+  });
 
   return {
     kind: input.kind,
@@ -109,6 +126,7 @@ export function maintenanceReport(input: MaintenanceInput): MaintenanceReport {
     finishedAt: iso(input.finishedAt),
     pauses,
     totalPauseSeconds: total,
+    ...(app.length > 0 ? { appOutages } : {}),
     ...(switchoverRan?.startedAt !== undefined && input.switchoverFacts
       ? { switchover: switchoverPhases(input.switchoverFacts, (input.switchoverFacts.requestedAt as number | undefined) ?? switchoverRan.startedAt, promoted, undefined) }
       : {}),
@@ -122,6 +140,7 @@ export function maintenanceReport(input: MaintenanceInput): MaintenanceReport {
       drill: o.drill,
       acked: o.acked,
       stoppedBecause: o.stoppedBecause,
+      ...(o.writeTarget ? { writeTarget: o.writeTarget } : {}),
       lostCheck: 'count' in o.lost ? `checked on ${o.lost.checkedOn}${o.lost.sample.length ? `; missing: ${o.lost.sample.join(', ')}` : ''}` : o.lost.error,
       interruptions: o.interruptions.map((i) => ({ from: iso(i.from), to: iso(i.to) })),
     },

@@ -3,3 +3,8 @@
 export function clusterWorkflowId(cluster: string): string {
   return `haflow-${cluster}`;
 }
+
+/** The application observer's workflow id: one observer per cluster. */
+export function observerWorkflowId(cluster: string): string {
+  return `haflow-observer-${cluster}`;
+}

@@ -11,3 +11,4 @@ export { upgradeWorkflow } from './upgrade';
 export { scheduledDrillWorkflow } from './scheduled-drill';
 export { appFailoverWorkflow } from './app-failover';
 export { appObserverWorkflow } from './app-observer';
+export { migrateWorkflow } from './migrate';

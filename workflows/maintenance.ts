@@ -29,6 +29,8 @@ export interface MaintenancePlan {
   maxMinutes: number;
   /** A minor upgrade's versions when planned; the versions after come from its `postgres.version@<host>` steps. */
   versionsBefore?: Record<string, string>;
+  /** The DB node the probe writes to directly (a migration's master), instead of HAProxy's write endpoint. */
+  writeTo?: string;
 }
 
 export interface MaintenanceOutcome extends RunbookOutcome {
@@ -52,7 +54,8 @@ export async function runMaintenance(input: RunbookInput, plan: MaintenancePlan)
 
   const afterStep = async (step: Step<string>, state: StepState) => {
     if (input.check) return;
-    if (step.id === plan.switchoverStep) switchoverFacts = state.facts;
+    // A switchover's facts time its phases; a migration's handover is no switchover.
+    if (step.id === plan.switchoverStep && plan.kind !== 'migrate') switchoverFacts = state.facts;
     if (!step.id.startsWith(plan.probeAfter) || observation) return;
     observation = observeFailover({
       topology,
@@ -61,6 +64,7 @@ export async function runMaintenance(input: RunbookInput, plan: MaintenancePlan)
       settleSeconds: SETTLE_SECONDS,
       maxSeconds: plan.maxMinutes * 60,
       until: { workflowId, runId, stepId: plan.probeUntil },
+      ...(plan.writeTo ? { writeTo: plan.writeTo } : {}),
     });
     observation.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
     await sleep(`${BASELINE_SECONDS}s`);

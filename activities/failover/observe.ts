@@ -34,6 +34,11 @@ export interface ObserveInput {
    * writes more. Read from the workflow's `progress` query, through the worker's own client.
    */
   until?: { workflowId: string; runId: string; stepId: string };
+  /**
+   * A DB node to write to directly instead of through HAProxy: a migration's, whose cluster has no
+   * HAProxy write endpoint before it ends, and whose primary stays that node throughout.
+   */
+  writeTo?: string;
 }
 
 /** A stretch of failed writes: the last acknowledged write before it and the first after it. */
@@ -75,6 +80,8 @@ export interface FailoverObservation {
   /** When the observation stopped and started again on another worker. */
   interruptions: { from: number; to: number }[];
   stoppedBecause: string;
+  /** Where the probe wrote, for the report: HAProxy's write endpoint, or a DB node directly. */
+  writeTarget?: string;
 }
 
 const MAX_EVENTS = 400;
@@ -135,6 +142,9 @@ export async function observeFailover(input: ObserveInput): Promise<FailoverObse
   }
   const password = resolveSecret(topology.postgresql.superuser.password, 'postgresql.superuser.password');
   const proxy = haproxyHosts(topology)[0];
+  const direct = input.writeTo ? dbHosts(topology).find((h) => h.name === input.writeTo) : undefined;
+  if (input.writeTo && !direct) throw new Error(`writeTo: ${input.writeTo} is not a DB host of cluster ${topology.cluster}`);
+  const writeEndpoint = direct ? { host: direct.address, port: topology.postgresql.port } : { host: proxy.address, port: topology.haproxy.postgres_port };
   const deadline = state.startedAt + input.maxSeconds * 1000;
   const armedAt = state.startedAt + input.armAfterSeconds * 1000;
   let stoppedBecause = `${input.maxSeconds} s passed`;
@@ -151,7 +161,7 @@ export async function observeFailover(input: ObserveInput): Promise<FailoverObse
     const sentAt = Date.now();
     try {
       if (!probe) {
-        probe = connect(proxy.address, topology.haproxy.postgres_port, PROBE_DATABASE);
+        probe = connect(writeEndpoint.host, writeEndpoint.port, PROBE_DATABASE);
         probe.on('error', () => undefined); // a dropped connection surfaces in the next query
         await probe.connect();
       }
@@ -327,9 +337,10 @@ export async function observeFailover(input: ObserveInput): Promise<FailoverObse
     await Promise.all([...nodes.values()].map((c) => c?.end().catch(() => undefined)));
   }
 
-  const lost = await lostWrites(() => connect(proxy.address, topology.haproxy.postgres_port, PROBE_DATABASE), input.drill, state.acked);
+  const lost = await lostWrites(() => connect(writeEndpoint.host, writeEndpoint.port, PROBE_DATABASE), input.drill, state.acked);
   const { seq: _seq, lastBeatAt: _beat, lastAckAt: _ack, last: _last, ...observed } = state;
-  return { ...observed, endedAt: Date.now(), ackedCount: rangesCount(state.acked), lost, stoppedBecause };
+  const writeTarget = direct ? `${direct.name}:${topology.postgresql.port} directly` : `HAProxy on ${proxy.name}:${topology.haproxy.postgres_port}`;
+  return { ...observed, endedAt: Date.now(), ackedCount: rangesCount(state.acked), lost, stoppedBecause, writeTarget };
 }
 
 /** Which acknowledged writes the leader (where HAProxy sends reads and writes) does not have. */

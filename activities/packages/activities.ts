@@ -102,6 +102,12 @@ async function installFromOfflineBundle(ssh: SshSession, bundle: VerifiedBundle,
   return { actions, notes };
 }
 
+/** Whether Debian's <version>/main keeps its data in Patroni's data directory: then it is the cluster, not a leftover. */
+async function debianClusterIsPatroniData(ssh: SshSession, topology: Topology): Promise<boolean> {
+  const listed = await ssh.exec(`pg_lsclusters -h 2>/dev/null | awk '$1 == ${topology.postgresql.version} && $2 == "main" {print $6}'`, { sudo: true });
+  return listed.stdout.trim().replace(/\/+$/, '') === topology.postgresql.data_dir.replace(/\/+$/, '');
+}
+
 export async function ensurePackages(input: HostInput): Promise<StepResult> {
   const bundle = await topologyBundle(input.topology);
   return onHost(input, async (ssh, host) => {
@@ -124,7 +130,8 @@ export async function ensurePackages(input: HostInput): Promise<StepResult> {
       }
     }
     // In the classic layout Debian's cluster is the application's database: it stays, running.
-    const classicDatabase = topology.layout === 'classic' && host.roles.includes('db');
+    // So does one whose data directory Patroni runs (a cluster migrated from the classic layout).
+    const classicDatabase = host.roles.includes('db') && (topology.layout === 'classic' || (await debianClusterIsPatroniData(ssh, topology)));
     for (const component of COMPONENTS) {
       if (classicDatabase && component.name === 'postgres') continue;
       // Leave alone what haflow configured on a host whose role runs it; stop everything else

@@ -115,7 +115,7 @@ export async function configureStreamingPrimary(input: HostInput): Promise<StepR
   });
 }
 
-function roleStatement(name: string, attributes: string, password: string): string {
+export function roleStatement(name: string, attributes: string, password: string): string {
   return [
     'DO $$ BEGIN',
     `  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = ${sqlLiteral(name)}) THEN CREATE ROLE ${sqlIdentifier(name)} ${attributes}; END IF;`,
@@ -125,7 +125,7 @@ function roleStatement(name: string, attributes: string, password: string): stri
 }
 
 /** Where the standby's WAL receiver is connected, if it streams: `sender_host` of pg_stat_wal_receiver. */
-async function streamingFrom(ssh: SshSession, topology: Topology): Promise<string | undefined> {
+export async function streamingFrom(ssh: SshSession, topology: Topology): Promise<string | undefined> {
   if (!(await clusterRunning(ssh, topology))) return undefined;
   const out = await psql(ssh, topology, "SELECT coalesce((SELECT sender_host || ' ' || status FROM pg_stat_wal_receiver LIMIT 1), '') WHERE pg_is_in_recovery()");
   const [sender, status] = out.trim().split(' ');

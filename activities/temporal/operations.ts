@@ -3,7 +3,9 @@
 // worker's own client, so it needs no settings of its own.
 import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError } from '@temporalio/common';
-import { clusterWorkflowId } from '../../workflows/ids';
+import type { HostInput, StepResult } from '../contract';
+import { stepResult } from '../shared/step';
+import { clusterWorkflowId, observerWorkflowId } from '../../workflows/ids';
 
 export interface RunningOperation {
   workflowId: string;
@@ -24,4 +26,25 @@ export async function runningClusterOperation(input: { cluster: string }): Promi
     if (err instanceof WorkflowNotFoundError) return undefined;
     throw err;
   }
+}
+
+/**
+ * The application observer of a cluster stopped (cancelled, as `haflow observer stop` does), so
+ * that nothing fails the application over while a migration moves it. Idempotent: an observer
+ * that does not run is left so. Uses the worker's own client.
+ */
+export async function stopAppObserver(input: Omit<HostInput, 'host'> & { cluster: string }): Promise<StepResult> {
+  const handle = Context.current().client.workflow.getHandle(observerWorkflowId(input.cluster));
+  const running = await handle
+    .describe()
+    .then((d) => d.status.name === 'RUNNING')
+    .catch((err) => {
+      if (err instanceof WorkflowNotFoundError) return false;
+      throw err;
+    });
+  if (!running) return stepResult([], `no application observer runs for cluster ${input.cluster}`);
+  if (input.check) return stepResult([`would stop the application observer of cluster ${input.cluster} (${handle.workflowId})`], '');
+  await handle.cancel();
+  await Promise.race([handle.result().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 60_000))]);
+  return stepResult([`stopped the application observer of cluster ${input.cluster} (${handle.workflowId}): nothing fails the application over until \`haflow observer start\``], '');
 }

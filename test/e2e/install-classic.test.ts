@@ -4,6 +4,7 @@
 // master machine loses its power, the observer fences it and promotes the slave's database, users
 // are served by the slave; the old master, powered on again, never serves users and refuses
 // writes; the switchback rebuilds it as a standby and makes it master again with no write lost.
+// Last, `haflow migrate` moves the classic cluster under Patroni on the same machines.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { observerStatus, startObserver, stopObserver, switchbackApp } from '../../client/observer';
@@ -13,6 +14,11 @@ import { completedOrBlocked, installTwice, labSecrets, startInstall, useInstallE
 import { diskFingerprint, labTopology, sshRun, useLab } from '../support/lab';
 import { assertHostsHoldRendered, haflowRender } from '../support/rendered';
 import { waitUntil } from '../support/temporal';
+import { haflowCli } from '../support/install';
+import { observerWorkflowId } from '../../workflows/ids';
+import type { MaintenanceReport } from '../../runbooks/maintenance-report';
+import { startRunbook } from '../../client/api';
+import { loadTopology } from '../../topology';
 
 labSecrets();
 const currentLab = useLab(labTopology('classic'));
@@ -142,4 +148,59 @@ test('the master machine crashes: the observer fences it and promotes the slave,
   const back = await observerStatus(env.client, cluster);
   assert.deepEqual([back.master, back.slave], ['master', 'slave']);
   await stopObserver(env.client, cluster);
+});
+
+test('haflow migrate moves the classic cluster under Patroni on the same machines: backed up first, the old observer stopped, the data intact (row count and checksum), the same timeline, one write pause measured during the handover and no write lost; a second run changes nothing', async (t) => {
+  const lab = currentLab();
+  const env = installEnv();
+  const cluster = lab.topology.cluster;
+  const healthy = async () => (await sql(lab, 'master', 'select pg_is_in_recovery()')).stdout.trim() === 'f' && (await sql(lab, 'slave', 'select pg_is_in_recovery()')).stdout.trim() === 't';
+  if (!(await healthy())) assert.equal((await completedOrBlocked(await startInstall(env, lab.topology))).status, 'completed');
+  const fingerprint = "select count(*) || ' ' || md5(string_agg(id || ':' || payload, ',' order by id)) from migration_check";
+  await sql(lab, 'master', "create table if not exists migration_check (id int primary key, payload text); truncate migration_check; insert into migration_check select g, md5(g::text) from generate_series(1, 5000) g");
+  const before = (await sql(lab, 'master', fingerprint)).stdout.trim();
+  const timelineBefore = (await sql(lab, 'master', 'select timeline_id from pg_control_checkpoint()')).stdout.trim();
+  await startObserver(env.client, lab.topology);
+
+  const classicFile = labTopology('classic');
+  const patroniFile = labTopology('classic-patroni');
+  const plan = await haflowCli(env, 'migrate', classicFile, patroniFile, '--plan');
+  assert.equal(plan.code, 0, plan.out);
+  assert.match(plan.out, /migrate\.observer-stopped[\s\S]*migrate\.backup@master[\s\S]*db\.handover@master[\s\S]*db\.handover@slave[\s\S]*app\.config@master[\s\S]*migrate\.verified/);
+
+  const run = await haflowCli(env, 'migrate', classicFile, patroniFile, '--json');
+  // With --json the report alone is JSON; what comes before it is the progress.
+  assert.equal(run.code, 0, run.out.slice(0, run.out.indexOf('\n{\n')).slice(-4000));
+  const report = JSON.parse(run.out.slice(run.out.indexOf('\n{\n') + 1)) as MaintenanceReport;
+  t.diagnostic(`write pauses: ${JSON.stringify(report.pauses)}; ${report.acknowledgedWrites} acknowledged, ${report.lostWrites} lost; probe: ${report.probe.writeTarget}, ${report.probe.stoppedBecause}`);
+  assert.equal(report.kind, 'migrate');
+  assert.ok(report.verdict.pass, report.verdict.reasons.join('; '));
+  assert.equal(report.lostWrites, 0);
+  assert.ok(report.pauses.length >= 1 && report.pauses.every((p) => p.duringStep === 'db.handover@master' && p.seconds !== undefined), JSON.stringify(report.pauses));
+  assert.equal(report.probe.writeTarget, 'master:5432 directly');
+  t.diagnostic(`application through HAProxy: ${JSON.stringify(report.appOutages)}`);
+  assert.ok(report.appOutages?.every((o) => o.seconds !== undefined), 'the application answers again at the end');
+
+  // The data as it was, on the leader and on the replica; the same timeline (no promotion).
+  assert.equal((await sql(lab, 'master', fingerprint)).stdout.trim(), before);
+  await waitUntil('the replica to hold the same rows', () => sql(lab, 'slave', fingerprint).then((r) => r.stdout.trim()), (v) => v === before, 30_000);
+  assert.equal((await sql(lab, 'master', 'select timeline_id from pg_control_checkpoint()')).stdout.trim(), timelineBefore);
+  const members = (await fetch('http://127.0.0.42:8008/cluster').then((r) => r.json())) as { members: { name: string; role: string; state: string }[] };
+  assert.deepEqual(members.members.map((m) => `${m.name} ${m.role}`).sort(), ['master leader', 'slave replica']);
+  assert.equal((await sql(lab, 'slave', 'select pg_is_in_recovery(), (select status from pg_stat_wal_receiver)')).stdout.trim(), 't|streaming');
+  assert.equal((await sql(lab, 'master', 'show config_file')).stdout.trim(), '/var/lib/postgresql/15/main/postgresql.conf');
+  assert.equal((await sshRun(lab, 'master', "grep -v '^#' /etc/postgresql/15/main/start.conf", { sudo: true })).stdout.trim(), 'disabled');
+
+  // The backup, verified by its checksums; the old observer stopped; the application writes through HAProxy.
+  const backup = await sshRun(lab, 'master', 'cd /var/backups/haflow/migrate-lab-classic && sha256sum --quiet -c SHA256SUMS && ls base-*/ config-*', { sudo: true });
+  assert.equal(backup.code, 0, backup.stderr);
+  assert.match(backup.stdout, /^config-\S+\.tar\.gz\n[\s\S]*^backup_manifest\nbase\.tar\.gz$/m);
+  assert.equal((await env.client.workflow.getHandle(observerWorkflowId(cluster)).describe()).status.name, 'CANCELLED');
+  const url = await sshRun(lab, 'master', `grep '^spring.datasource.url=' ${MAIN_PROPERTIES}`, { sudo: true });
+  assert.equal(url.stdout.trim(), 'spring.datasource.url=jdbc:postgresql://127.0.0.41:5000/flotomate');
+  assert.equal(await fetch(`${HAPROXY}/`).then((r) => r.text()), 'ServiceOps on master\n');
+
+  // Resumed or repeated, it changes nothing.
+  const again = await completedOrBlocked(await startRunbook(env.client, 'migrate', loadTopology(patroniFile).topology, { classicCluster: cluster, master: 'master' }));
+  assert.deepEqual(again.steps.filter((s) => s.changed).map((s) => `${s.id}: ${s.summary}`), []);
 });
