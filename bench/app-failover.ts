@@ -10,7 +10,9 @@
 // failed answer to the first 200 after the last failed one. The observer's own timeline (first
 // failed check, detection, answering again) is read from its event log. Measures; asserts nothing.
 // Needs root, the lab's packages and the Temporal CLI; leaves nothing running.
-// Run: node --import tsx bench/app-failover.ts [rounds] [profile,...]
+// With `drill` after the profiles, each round is `haflow drill --fault crash-app-master` instead,
+// measured by the drill's own probe and report (the same probe on both layouts), then put back.
+// Run: node --import tsx bench/app-failover.ts [rounds] [profile,...] [drill]
 //   profiles: lab (the standalone lab topology: Patroni ttl 10, HAProxy inter 3s fall 3 rise 2, observer defaults: every 3 s, 3 s limit, 3 failures)
 //             fast (standalone, patroni.profile fast: ttl 6, HAProxy inter 0.5s fall 2 rise 1, observer every 1 s, 2.5 s limit, 3 failures)
 //             classic (the classic lab topology: HAProxy inter 3s fall 3 rise 2, observer defaults)
@@ -23,6 +25,7 @@ import { Lab } from '../lab';
 import { secondsBetween } from '../runbooks/app-observer';
 import { startRunbook } from '../client/api';
 import { switchbackApp } from '../client/observer';
+import type { ObservedOutcome } from '../workflows/observed';
 import { forEachInstalledProfile, median, withBenchEnvironment, type ProfileEdit } from './environment';
 
 const PROFILES: Record<string, ProfileEdit> = {
@@ -165,28 +168,82 @@ async function round(client: Client, lab: Lab): Promise<Round> {
   const { writeDowntime, lost } = await writes.stop();
   const event = after.events.filter((e) => e.kind === 'failover').at(-1)!;
   await lab.boot(before.master);
+  const switchback = await backAsItWas(client, lab, before.master);
+  return { downtime, writeDowntime, lost, detect: secondsBetween(event.firstFailureAt!, event.detectedAt!), failover: secondsBetween(event.detectedAt!, event.answeringAt!), switchback };
+}
+
+/**
+ * After a crash of `master`, powered on again: the observer's fence awaited, the application
+ * switched back (its downtime through HAProxy returned), and on the standalone lab the Patroni
+ * leader moved back too, so that every round strikes both tiers' masters at once.
+ */
+async function backAsItWas(client: Client, lab: Lab, master: string): Promise<number> {
+  const cluster = lab.topology.cluster;
   await until('the late fence', () => observerStatus(client, cluster), (v) => v.unfenced === undefined, 180_000);
   // Patroni rejoins the old leader by itself; the classic switchback rebuilds it.
   if (lab.topology.layout !== 'classic') await until('a healthy cluster', () => readHealth(client, lab.topology), (h) => h.healthy, 300_000);
   const planned = probe(appUrl(lab));
   await switchbackApp(client, cluster);
   const switchback = await planned.downtime(120_000);
-  // Patroni left its leader on the other node: switched back too, so that every round strikes
-  // the application master and the database leader at once, as the classic layout's does.
   if (lab.topology.layout !== 'classic') {
     const health = await readHealth(client, lab.topology);
-    if (health.leader !== before.master) {
-      const outcome = await (await startRunbook(client, 'switchover', lab.topology, { leader: health.leader!, candidate: before.master })).result();
-      if (outcome.status !== 'completed') throw new Error(`the switchover back to ${before.master} did not complete`);
-      await until('a healthy cluster', () => readHealth(client, lab.topology), (h) => h.healthy && h.leader === before.master, 120_000);
+    if (health.leader !== master) {
+      const outcome = await (await startRunbook(client, 'switchover', lab.topology, { leader: health.leader!, candidate: master })).result();
+      if (outcome.status !== 'completed') throw new Error(`the switchover back to ${master} did not complete`);
+      await until('a healthy cluster', () => readHealth(client, lab.topology), (h) => h.healthy && h.leader === master, 120_000);
     }
   }
-  return { downtime, writeDowntime, lost, detect: secondsBetween(event.firstFailureAt!, event.detectedAt!), failover: secondsBetween(event.detectedAt!, event.answeringAt!), switchback };
+  return switchback;
+}
+
+interface DrillRound {
+  app?: number;
+  writes?: number;
+  lost?: number;
+  predicted: number;
+  pass: boolean;
+}
+
+/** One `haflow drill --fault crash-app-master` (the drill's own probe and report), then back as it was. */
+async function drillRound(client: Client, lab: Lab): Promise<DrillRound> {
+  const before = await observerStatus(client, lab.topology.cluster);
+  const leader = lab.topology.layout === 'classic' ? before.master : (await readHealth(client, lab.topology)).leader!;
+  const outcome = (await (await startRunbook(client, 'drill', lab.topology, { fault: 'crash-app-master', leader, appMaster: before.master })).result()) as ObservedOutcome;
+  const report = outcome.report;
+  if (!report) throw new Error(`the drill gave no report (${outcome.status})`);
+  await backAsItWas(client, lab, before.master);
+  const f = report.figures;
+  return { app: f.appDowntimeSeconds, writes: f.writeDowntimeSeconds, lost: f.lostWrites, predicted: report.predicted.expectedSeconds, pass: report.verdict.pass };
+}
+
+async function drills(rounds: number, profiles: string[]): Promise<void> {
+  const rows: string[] = [];
+  await withBenchEnvironment(async (client, dir) => {
+    process.env.XDG_DATA_HOME = dir;
+    await forEachInstalledProfile(client, dir, profiles, PROFILES, async (lab, profile) => {
+      await startObserver(client, lab.topology);
+      await until('the first check', () => observerStatus(client, lab.topology.cluster), (v) => v.lastCheck !== undefined, 60_000);
+      const results: DrillRound[] = [];
+      for (let i = 0; i < rounds; i++) {
+        const r = await drillRound(client, lab);
+        process.stdout.write(`${profile} drill ${i + 1}: application ${r.app} s, writes ${r.writes} s, lost ${r.lost}, predicted ${r.predicted} s, ${r.pass ? 'PASS' : 'FAIL'}\n`);
+        results.push(r);
+      }
+      await stopObserver(client, lab.topology.cluster);
+      const app = results.map((r) => r.app ?? NaN);
+      const writes = results.map((r) => r.writes ?? NaN);
+      rows.push(
+        `| ${profile} (${lab.topology.layout}) | ${results.length} | ${median(app).toFixed(1)} s | ${Math.max(...app).toFixed(1)} s | ${results[0].predicted} s | ${median(writes).toFixed(1)} s | ${Math.max(...writes).toFixed(1)} s | ${results.map((r) => r.lost).join(', ')} | ${results.filter((r) => r.pass).length} of ${results.length} |`,
+      );
+    });
+  });
+  process.stdout.write(['', '| profile | drills | application downtime, median | worst | predicted | write downtime, median | worst | lost writes, per drill | verdict PASS |', '|---|---|---|---|---|---|---|---|---|', ...rows].join('\n') + '\n');
 }
 
 async function main(): Promise<void> {
   const rounds = Number(process.argv[2] ?? 5);
   const profiles = (process.argv[3] ?? 'lab,classic').split(',');
+  if (process.argv[4] === 'drill') return drills(rounds, profiles);
   const rows: string[] = [];
   await withBenchEnvironment(async (client, dir) => {
     await forEachInstalledProfile(client, dir, profiles, PROFILES, async (lab, profile) => {

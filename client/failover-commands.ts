@@ -5,7 +5,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { ClusterHealth } from '../activities/cluster/health';
 import { bestCandidate } from '../activities/patroni/failover';
-import { drillSteps, drillTarget } from '../runbooks/drill';
+import { drillTarget } from '../runbooks/drill';
+import { runbookFor } from './runbooks';
 import { restartSteps } from '../runbooks/restart';
 import { upgradeSteps } from '../runbooks/upgrade';
 import { serverVersionText } from '../activities/postgres/upgrade';
@@ -72,10 +73,13 @@ export async function drillCommand(topology: Topology, opts: DrillOptions): Prom
     say(`drill ${opts.fault} refused before anything started:\n${missing.map((m) => `  - ${m}`).join('\n')}`);
     return 2;
   }
-  const health = await healthyOrSay(topology, `drill ${opts.fault}`);
-  if (!health) return 2;
-  const candidate = opts.fault === 'switchover' ? (opts.to ?? bestCandidate(health)) : undefined;
-  if (opts.to) {
+  // Patroni's view of the cluster's health; a classic cluster has none: its drill's gate step
+  // checks the master and the standbys on the machines.
+  const classic = topology.layout === 'classic';
+  const health = classic ? undefined : await healthyOrSay(topology, `drill ${opts.fault}`);
+  if (!classic && !health) return 2;
+  const candidate = opts.fault === 'switchover' && health ? (opts.to ?? bestCandidate(health)) : undefined;
+  if (opts.to && health) {
     const problem = candidateProblem(topology, health, opts.to);
     if (problem) {
       say(`drill refused: ${problem}`);
@@ -94,14 +98,15 @@ export async function drillCommand(topology: Topology, opts: DrillOptions): Prom
       return 2;
     }
   }
-  const args = { fault: opts.fault, leader: health.leader!, candidate, switchBack: opts.switchBack, ...(appMaster ? { appMaster } : {}) };
+  const leader = health?.leader ?? appMaster!;
+  const args = { fault: opts.fault, leader, candidate, switchBack: opts.switchBack, ...(appMaster ? { appMaster } : {}) };
   if (opts.plan) {
-    say(formatPlan(drillSteps(topology, args), `fault ${opts.fault} on ${drillTarget(topology, args)}, the leader now is ${health.leader}`));
+    say(formatPlan(runbookFor('drill', topology, args), `fault ${opts.fault} on ${drillTarget(topology, args)}, the ${classic ? 'master' : 'leader'} now is ${leader}`));
     return 0;
   }
   const client = await connect();
   const handle = await startRunbook(client, 'drill', topology, args);
-  say(`started drill ${opts.fault} on cluster ${topology.cluster} (target ${drillTarget(topology, args)}, leader ${health.leader}): workflow ${handle.workflowId} on task queue ${TASK_QUEUE}`);
+  say(`started drill ${opts.fault} on cluster ${topology.cluster} (target ${drillTarget(topology, args)}, ${classic ? 'master' : 'leader'} ${leader}): workflow ${handle.workflowId} on task queue ${TASK_QUEUE}`);
   if (opts.detach) {
     say(`follow it with:  haflow status ${topology.cluster} --follow`);
     return 0;

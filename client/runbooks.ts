@@ -3,6 +3,7 @@
 // workflow takes. A new runbook is one entry here, a builder in runbooks/ and a workflow in workflows/.
 import type { Layout, Topology } from '../topology';
 import { drillSteps, drillTarget, type DrillArgs } from '../runbooks/drill';
+import { classicDrillSteps } from '../runbooks/drill-classic';
 import { installSteps } from '../runbooks/install';
 import { classicInstallSteps } from '../runbooks/install-classic';
 import { stepIdProblems, type Runbook } from '../runbooks/runbook';
@@ -37,7 +38,8 @@ export const RUNBOOKS = {
   }),
   drill: kind<DrillArgs>({
     workflowType: 'drillWorkflow',
-    steps: drillSteps,
+    steps: (topology, args) => (topology.layout === 'classic' ? classicDrillSteps(topology, args) : drillSteps(topology, args)),
+    layouts: [...PATRONI_LAYOUTS, 'classic'],
     input: (topology, args) => ({ drill: { ...args, target: drillTarget(topology, args) } }),
   }),
   switchover: kind<SwitchoverArgs>({ workflowType: 'switchoverWorkflow', steps: switchoverSteps, input: (_topology, args) => ({ switchover: args }) }),

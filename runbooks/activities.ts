@@ -65,6 +65,8 @@ export const ACTIVITY_NAMES = [
   'upgradePostgresPackages',
   'postgresRunsInstalledVersion',
   'postgresVersionsAgree',
+  'classicPromoted',
+  'classicFenced',
   'classicSourceReady',
   'backupBeforeMigration',
   'stopAppObserver',

@@ -20,7 +20,7 @@ export interface DrillArgs {
   appMaster?: string;
 }
 
-const HEARTBEAT_SECONDS = 10;
+export const HEARTBEAT_SECONDS = 10;
 
 /** How long the recovery may take before the step blocks: far beyond the predicted worst case. */
 export function recoveryBound(topology: Topology, fault: FaultName): number {
@@ -37,7 +37,7 @@ export function drillTarget(topology: Topology, args: DrillArgs): string {
 }
 
 /** The application answering through HAProxy again, from another node than the one struck: the observer's failover. */
-function appRecovered(topology: Topology, target: string, bound: number): Step {
+export function appRecovered(topology: Topology, target: string, bound: number): Step {
   const proxy = topology.hosts.find((h) => h.roles.includes('haproxy'))!;
   return stepOf(
     'appHealthyThroughHaproxy',

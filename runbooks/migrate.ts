@@ -9,6 +9,7 @@ import { dbHosts, appHosts, appMaster, haproxyHosts } from '../topology/derive';
 import type { Host, Topology } from '../topology/schema';
 import { classicCluster } from '../activities/postgres/streaming-config';
 import { appServingSteps, etcdSteps, preparationSteps } from './install';
+import { handoverStep, MIGRATE_PROBE_FROM, MIGRATE_PROBE_UNTIL } from './migrate-ids';
 import { stepOf, type Runbook, type Step, type StepGroup } from './runbook';
 
 export interface MigrateArgs {
@@ -18,12 +19,6 @@ export interface MigrateArgs {
   master: string;
 }
 
-/** The write probe starts after this step (its database exists) and writes to the master directly. */
-export const MIGRATE_PROBE_FROM = 'postgres.probe-database';
-/** The last step: the probe stops once it is done. */
-export const MIGRATE_PROBE_UNTIL = 'migrate.verified';
-/** The step expected to pause writes: the primary's restart under Patroni. */
-export const handoverStep = (master: string) => `db.handover@${master}`;
 
 const PATRONI_LAYOUTS = ['standalone', 'distributed', 'patroni'];
 

@@ -191,6 +191,8 @@ export interface DrillReport {
     outages: { from: number; to?: number; failed: number; firstError: string }[];
     interruptions: { from: number; to: number }[];
     stoppedBecause: string;
+    /** Where the probe wrote: HAProxy's write endpoint, or (classic) the primary directly. */
+    writeTarget?: string;
     lostCheck: string;
   };
   settings: { ttl: number; loop_wait: number; retry_timeout: number; inter: number; fall: number; rise: number; synchronous_mode: string };
@@ -336,7 +338,7 @@ export function drillReport(input: MeasureInput): DrillReport {
 
   const timeline: TimelineEntry[] = [
     { t: seconds(input.startedAt - injectedAt), what: 'drill started' },
-    ...o.events.map((e) => ({ t: seconds(e.at - injectedAt), what: describeEvent(e) })),
+    ...o.events.map((e) => ({ t: seconds(e.at - injectedAt), what: describeEvent(e, topology.layout === 'classic') })),
     ...o.outages.map((x) => ({ t: seconds(x.firstFailAt - injectedAt), what: `writes fail: ${x.firstError}` })),
     ...o.outages.filter((x) => x.firstAckAfterAt !== undefined).map((x) => ({ t: seconds(x.firstAckAfterAt! - injectedAt), what: 'writes acknowledged again' })),
     ...(input.milestones ?? []).filter((m) => m.finishedAt >= injectedAt).map((m) => ({ t: seconds(m.finishedAt - injectedAt), what: `${m.id}: ${m.summary}` })),
@@ -366,6 +368,7 @@ export function drillReport(input: MeasureInput): DrillReport {
       outages: o.outages.map((x) => ({ from: seconds(x.firstFailAt - injectedAt), to: x.firstAckAfterAt !== undefined ? seconds(x.firstAckAfterAt - injectedAt) : undefined, failed: x.failed, firstError: x.firstError })),
       interruptions: o.interruptions.map((x) => ({ from: seconds(x.from - injectedAt), to: seconds(x.to - injectedAt) })),
       stoppedBecause: o.stoppedBecause,
+      ...(o.writeTarget ? { writeTarget: o.writeTarget } : {}),
       lostCheck: 'count' in o.lost ? `checked on ${o.lost.checkedOn}${o.lost.sample.length ? `; missing: ${o.lost.sample.join(', ')}` : ''}` : o.lost.error,
     },
     settings: {
@@ -390,7 +393,10 @@ function stillRouted(events: WatchEvent[], at: number, server: string): boolean 
   return !!last && last.value.split('+').includes(server);
 }
 
-function describeEvent(e: WatchEvent): string {
+function describeEvent(e: WatchEvent, classic: boolean): string {
+  // Classic: no Patroni; the leader is the node answering as a primary, and HAProxy routes users.
+  if (classic && e.subject === 'leader') return e.value === 'none' ? 'no DB node answers as a primary' : `${e.value.replace(/\+/g, ' and ')} answer(s) as the primary`;
+  if (classic && e.subject === 'routing') return e.value === 'none' ? 'HAProxy sends users to no application server' : e.value === 'unknown' ? "HAProxy's stats page does not answer" : `HAProxy sends users to ${e.value.replace(/\+/g, ' and ')}`;
   if (e.subject === 'leader') return e.value === 'none' ? 'no member holds the leader key' : e.value === 'unknown' ? "no Patroni answers with the cluster's members" : `${e.value} holds the leader key`;
   if (e.subject === 'app') return e.value === 'up' ? 'the application answers 200 through HAProxy' : 'the application does not answer 200 through HAProxy';
   if (e.subject === 'routing') return e.value === 'none' ? 'HAProxy sends writes to no server' : e.value === 'unknown' ? "HAProxy's stats page does not answer" : `HAProxy sends writes to ${e.value.replace(/\+/g, ' and ')}`;

@@ -87,12 +87,18 @@ export function observerOf(topology: Topology): Host | undefined {
   return proxies.find((h) => etcdMembers(topology).some((m) => m.name === h.name)) ?? proxies[0];
 }
 
+/** The faults a classic cluster (no Patroni) can be drilled with: those its application observer answers. */
+export const CLASSIC_FAULTS: readonly FaultName[] = ['crash-app-master'];
+
 /**
  * Why a fault cannot be drilled on this topology, one sentence each (empty: it can): a fault
  * driver it needs is not configured, or there is no machine for it to strike.
  */
 export function faultProblems(topology: Topology, fault: FaultName): string[] {
   const spec: FaultSpec = FAULTS[fault];
+  if (topology.layout === 'classic' && !CLASSIC_FAULTS.includes(fault)) {
+    return [`fault ${fault} works through Patroni, which a classic cluster (layout: classic) does not run; it is drilled with ${CLASSIC_FAULTS.join(', ')}, which its application observer answers`];
+  }
   const problems = spec.drivers
     .filter((driver) => !topology.faults[driver])
     .map((driver) => `fault ${fault} needs the fault driver faults.${driver} (a command run on the worker, such as an IPMI or cloud CLI call with {host}), which the topology does not set`);

@@ -3,7 +3,8 @@
 // the last one (./maintenance.ts). The report gives every write pause and the step it began in:
 // the primary's handover should hold the only one.
 import { ApplicationFailure } from '@temporalio/workflow';
-import { handoverStep, MIGRATE_PROBE_FROM, MIGRATE_PROBE_UNTIL, type MigrateArgs } from '../runbooks/migrate';
+import { handoverStep, MIGRATE_PROBE_FROM, MIGRATE_PROBE_UNTIL } from '../runbooks/migrate-ids';
+import type { MigrateArgs } from '../runbooks/migrate';
 import { runMaintenance, type MaintenanceOutcome } from './maintenance';
 import { RunbookFailureTypes, type RunbookInput } from './protocol';
 

@@ -80,6 +80,8 @@ export async function runObserved(input: RunbookInput, plan: ObservedPlan): Prom
       armAfterSeconds: BASELINE_SECONDS,
       settleSeconds: SETTLE_SECONDS,
       maxSeconds: BASELINE_SECONDS + plan.maxSeconds + (plan.holdSeconds ?? 0) + SETTLE_SECONDS + 30,
+      // Without a write endpoint (classic), the probe starts at the master and follows the primary.
+      ...(topology.layout === 'classic' ? { writeTo: plan.oldLeader } : {}),
     });
     observation.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
     await sleep(`${BASELINE_SECONDS + 1}s`);

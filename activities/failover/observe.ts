@@ -10,6 +10,7 @@
 // lost one, and it returns a summary small enough for the workflow's history.
 import { Client } from 'pg';
 import { appHosts, dbHosts, haproxyHosts, type Topology } from '../../topology';
+import { APP_SECTION } from '../haproxy/config';
 import { haproxyServers } from '../haproxy/stats';
 import { restUrl } from '../patroni/rest';
 import { resolveSecret } from '../shared/secrets';
@@ -142,9 +143,18 @@ export async function observeFailover(input: ObserveInput): Promise<FailoverObse
   }
   const password = resolveSecret(topology.postgresql.superuser.password, 'postgresql.superuser.password');
   const proxy = haproxyHosts(topology)[0];
-  const direct = input.writeTo ? dbHosts(topology).find((h) => h.name === input.writeTo) : undefined;
+  const dbs = dbHosts(topology);
+  // The classic layout has no write endpoint and no Patroni: the probe writes to the primary
+  // directly, starting at writeTo, and moves to the next DB node when a write fails there (a
+  // standby refuses writes at once); the leader is the node that answers as a primary, and the
+  // routing is HAProxy's choice among the application servers.
+  const classic = topology.layout === 'classic';
+  let direct = input.writeTo ? dbs.find((h) => h.name === input.writeTo) : classic ? dbs[0] : undefined;
   if (input.writeTo && !direct) throw new Error(`writeTo: ${input.writeTo} is not a DB host of cluster ${topology.cluster}`);
-  const writeEndpoint = direct ? { host: direct.address, port: topology.postgresql.port } : { host: proxy.address, port: topology.haproxy.postgres_port };
+  const writeEndpoint = () => (direct ? { host: direct.address, port: topology.postgresql.port } : { host: proxy.address, port: topology.haproxy.postgres_port });
+  const followPrimary = () => {
+    if (classic && direct) direct = dbs[(dbs.indexOf(direct) + 1) % dbs.length];
+  };
   const deadline = state.startedAt + input.maxSeconds * 1000;
   const armedAt = state.startedAt + input.armAfterSeconds * 1000;
   let stoppedBecause = `${input.maxSeconds} s passed`;
@@ -161,7 +171,7 @@ export async function observeFailover(input: ObserveInput): Promise<FailoverObse
     const sentAt = Date.now();
     try {
       if (!probe) {
-        probe = connect(writeEndpoint.host, writeEndpoint.port, PROBE_DATABASE);
+        probe = connect(writeEndpoint().host, writeEndpoint().port, PROBE_DATABASE);
         probe.on('error', () => undefined); // a dropped connection surfaces in the next query
         await probe.connect();
       }
@@ -179,6 +189,7 @@ export async function observeFailover(input: ObserveInput): Promise<FailoverObse
     } catch (err) {
       await probe?.end().catch(() => undefined);
       probe = undefined;
+      followPrimary();
       const open = state.outages[state.outages.length - 1];
       if (open && open.firstAckAfterAt === undefined) open.failed += 1;
       else state.outages.push({ lastAckAt: state.lastAckAt, firstFailAt: sentAt, failed: 1, firstError: (err as Error).message.slice(0, 200) });
@@ -207,6 +218,11 @@ export async function observeFailover(input: ObserveInput): Promise<FailoverObse
   };
   /** The leader key's holder, from whichever DB node's Patroni answers first. */
   const leaderNow = async (): Promise<string> => {
+    if (classic) {
+      // Whichever DB node the role watchers last saw answering as a primary.
+      const primaries = dbs.filter((h) => state.last[`role:${h.name}`] === 'primary').map((h) => h.name);
+      return primaries.length === 0 ? 'none' : primaries.join('+');
+    }
     const asks = dbHosts(topology).map(async (host) => {
       const response = await httpGet(restUrl(topology, host, '/cluster'), 800);
       if (response.status !== 200) throw new Error(`HTTP ${response.status}`);
@@ -217,7 +233,8 @@ export async function observeFailover(input: ObserveInput): Promise<FailoverObse
   };
   const routingNow = async (): Promise<string> => {
     try {
-      const up = (await haproxyServers(topology, proxy)).filter((s) => s.proxy === 'postgres' && s.status.startsWith('UP')).map((s) => s.server);
+      const section = classic ? APP_SECTION : 'postgres';
+      const up = (await haproxyServers(topology, proxy)).filter((s) => s.proxy === section && s.status.startsWith('UP')).map((s) => s.server);
       return up.length === 0 ? 'none' : up.join('+');
     } catch {
       return 'unknown';
@@ -337,9 +354,14 @@ export async function observeFailover(input: ObserveInput): Promise<FailoverObse
     await Promise.all([...nodes.values()].map((c) => c?.end().catch(() => undefined)));
   }
 
-  const lost = await lostWrites(() => connect(writeEndpoint.host, writeEndpoint.port, PROBE_DATABASE), input.drill, state.acked);
+  // Counted where the last write was acknowledged (classic: the primary the probe followed to).
+  const lost = await lostWrites(() => connect(writeEndpoint().host, writeEndpoint().port, PROBE_DATABASE), input.drill, state.acked);
   const { seq: _seq, lastBeatAt: _beat, lastAckAt: _ack, last: _last, ...observed } = state;
-  const writeTarget = direct ? `${direct.name}:${topology.postgresql.port} directly` : `HAProxy on ${proxy.name}:${topology.haproxy.postgres_port}`;
+  const writeTarget = classic
+    ? `the primary's PostgreSQL directly (port ${topology.postgresql.port}), following it among ${dbs.map((h) => h.name).join(', ')}`
+    : direct
+      ? `${direct.name}:${topology.postgresql.port} directly`
+      : `HAProxy on ${proxy.name}:${topology.haproxy.postgres_port}`;
   return { ...observed, endedAt: Date.now(), ackedCount: rangesCount(state.acked), lost, stoppedBecause, writeTarget };
 }
 

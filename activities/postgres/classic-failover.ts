@@ -10,7 +10,7 @@ import { hostByName } from '../../topology/derive';
 import { StepFailureTypes, type HostInput, type StepResult } from '../contract';
 import { psql } from '../shared/psql';
 import { shellQuote, targetFor, withSsh, type SshSession } from '../shared/ssh';
-import { guardFailed, hostOf, onHost, stepResult, waitFor } from '../shared/step';
+import { guardFailed, hostOf, onHost, stepResult, waitFor, type Probe } from '../shared/step';
 import { ensureRemoteFile } from '../shared/remote-files';
 import { classicCluster, classicPostgresFiles } from './streaming-config';
 
@@ -187,4 +187,52 @@ export async function promoteClassicStandby(input: HostInput & { from: string; p
     actions.push(`promoted PostgreSQL ${version}/${name} on ${host.name} to primary, with WAL replayed up to ${replayed}`);
     return stepResult(actions, '');
   });
+}
+
+/**
+ * A drill's recovery on the classic layout: `host` (the slave) runs its database as the primary,
+ * waited for up to `waitSeconds` (the observer promotes it). The time it was seen is a fact.
+ */
+export async function classicPromoted(input: HostInput & { waitSeconds: number }): Promise<StepResult> {
+  const { topology } = input;
+  const host = hostOf(input);
+  const probe = async (): Promise<Probe<string>> => {
+    const state = await withSsh(targetFor(topology, host), (ssh) => classicClusterState(ssh, topology));
+    return state === 'primary' ? { done: `${host.name}'s PostgreSQL runs as the primary` } : { notYet: `${host.name}'s PostgreSQL is ${state}` };
+  };
+  if (input.check) {
+    const seen = await probe().catch((err: Error) => ({ notYet: err.message }));
+    return stepResult([], 'done' in seen ? seen.done : `not yet: ${seen.notYet}`);
+  }
+  const summary = await waitFor(`${host.name}'s database to be promoted`, probe, {
+    timeoutMs: input.waitSeconds * 1000,
+    intervalMs: 500,
+    remedy: `look at the observer's events (\`haflow observer status ${topology.cluster}\`): it promotes the slave's database after the master application failed its checks`,
+  });
+  return stepResult([], summary, [], { promotedSeenAt: Date.now() });
+}
+
+/**
+ * A drill's end on the classic layout: the old master, powered on again, carries the fence marker
+ * and does not run its database as a primary (the observer fences it as soon as it answers).
+ */
+export async function classicFenced(input: HostInput & { waitSeconds: number }): Promise<StepResult> {
+  const { topology } = input;
+  const host = hostOf(input);
+  const probe = async (): Promise<Probe<string>> =>
+    withSsh(targetFor(topology, host), async (ssh) => {
+      const state = await classicClusterState(ssh, topology);
+      if (!(await isFenced(ssh, topology))) return { notYet: `${host.name} has no fence marker yet (its database is ${state})` };
+      return state === 'primary' ? { notYet: `${host.name} is marked fenced, but its database runs as a primary` } : { done: `${host.name} is fenced: its database is ${state}, ${fenceMarkerPath(topology)} says why` };
+    });
+  if (input.check) {
+    const seen = await probe().catch((err: Error) => ({ notYet: err.message }));
+    return stepResult([], 'done' in seen ? seen.done : `not yet: ${seen.notYet}`);
+  }
+  const summary = await waitFor(`${host.name} to be fenced`, probe, {
+    timeoutMs: input.waitSeconds * 1000,
+    intervalMs: 1000,
+    remedy: `the observer fences it once its web server or database answers (\`haflow observer status ${topology.cluster}\`); until then it must not serve: keep it off the network`,
+  });
+  return stepResult([], summary);
 }

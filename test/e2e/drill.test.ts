@@ -58,7 +58,8 @@ async function healthyCluster() {
   });
 }
 
-test('haflow list shows the healthy cluster and exits 0; with a replica stopped it exits 1 naming it, and a drill is refused', async () => {
+// A long test: the health and its words are covered without the lab by test/unit/cluster-health.test.ts.
+test('haflow list shows the healthy cluster and exits 0; with a replica stopped it exits 1 naming it, and a drill is refused', longTest(), async () => {
   await installed();
   const lab = currentLab();
   const healthy = await cli('list', lab.topologyFile);

@@ -1,7 +1,7 @@
 // The classic HA guide's layout installed on the lab: Debian's PostgreSQL cluster of the master
 // streamed to the slave's without Patroni, the application on both pointing at its own database,
-// file sync, and HAProxy with TLS in front on the observer's machine. Then its failover: the
-// master machine loses its power, the observer fences it and promotes the slave's database, users
+// file sync, and HAProxy with TLS in front on the observer's machine. Then its failover, as a
+// drill: the master machine loses its power, the observer fences it and promotes the slave's database, users
 // are served by the slave; the old master, powered on again, never serves users and refuses
 // writes; the switchback rebuilds it as a standby and makes it master again with no write lost.
 // Last, `haflow migrate` moves the classic cluster under Patroni on the same machines.
@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { observerStatus, startObserver, stopObserver, switchbackApp } from '../../client/observer';
 import type { Lab } from '../../lab';
-import { appServers, probeApplication } from '../support/app-probe';
+import { appServers } from '../support/app-probe';
 import { completedOrBlocked, installTwice, labSecrets, startInstall, useInstallEnvironment } from '../support/install';
 import { diskFingerprint, labTopology, sshRun, useLab } from '../support/lab';
 import { assertHostsHoldRendered, haflowRender } from '../support/rendered';
@@ -17,6 +17,7 @@ import { waitUntil } from '../support/temporal';
 import { haflowCli } from '../support/install';
 import { observerWorkflowId } from '../../workflows/ids';
 import type { MaintenanceReport } from '../../runbooks/maintenance-report';
+import type { DrillReport } from '../../runbooks/report';
 import { startRunbook } from '../../client/api';
 import { loadTopology } from '../../topology';
 
@@ -70,15 +71,22 @@ const HAPROXY = 'http://127.0.0.41';
 /** psql as postgres on a lab node's local socket, in the application's database. */
 const sql = (lab: Lab, host: string, query: string) => sshRun(lab, host, `sudo -u postgres psql -X -At -v ON_ERROR_STOP=1 -h /var/run/postgresql -d flotomate -c ${JSON.stringify(query)}`, { sudo: true });
 
-/** Which machine HAProxy sends `GET /` to, sampled every 200 ms until stopped. */
+/** The classic cluster as installed (master primary, slave a standby); installed here when a test runs alone. */
+async function installedAndStreaming(lab: Lab, env: ReturnType<typeof installEnv>): Promise<void> {
+  const recovery = async (host: string) => (await sql(lab, host, 'select pg_is_in_recovery()')).stdout.trim();
+  if ((await recovery('master')) === 'f' && (await recovery('slave')) === 't') return;
+  assert.equal((await completedOrBlocked(await startInstall(env, lab.topology))).status, 'completed');
+}
+
+/** Which machine HAProxy sends `GET /` to, sampled every 200 ms until stopped: each change, in order. */
 function sampleServedBy(url: string) {
-  const servedBy = new Set<string>();
+  const servedBy: string[] = [];
   let running = true;
   const loop = (async () => {
     while (running) {
       const body = await fetch(url, { signal: AbortSignal.timeout(2_000) }).then((r) => r.text(), () => '');
       const machine = /ServiceOps on (\S+)/.exec(body)?.[1];
-      if (machine) servedBy.add(machine);
+      if (machine && servedBy.at(-1) !== machine) servedBy.push(machine);
       await new Promise((r) => setTimeout(r, 200));
     }
   })();
@@ -86,48 +94,55 @@ function sampleServedBy(url: string) {
     async stop(): Promise<string[]> {
       running = false;
       await loop;
-      return [...servedBy].sort();
+      return servedBy;
     },
   };
 }
 
-test('the master machine crashes: the observer fences it and promotes the slave, users are served by the slave; the old master booted again serves nobody and refuses writes; switchback rebuilds it as a standby and makes it master with no write lost', async (t) => {
+test('haflow drill crash-app-master: the master machine loses its power, the observer fences it and promotes the slave, users are served by the slave, the write probe follows the primary with no acknowledged write lost; the old master booted again serves nobody and refuses writes; switchback rebuilds it as a standby and makes it master with no write lost', async (t) => {
   const lab = currentLab();
   const env = installEnv();
   const cluster = lab.topology.cluster;
-  if ((await sql(lab, 'slave', 'select pg_is_in_recovery()')).stdout.trim() !== 't') {
-    // Alone (the install test did not run): install here.
-    assert.equal((await completedOrBlocked(await startInstall(env, lab.topology))).status, 'completed');
-  }
+  await installedAndStreaming(lab, env);
   await sql(lab, 'master', 'create table if not exists failover_check (id int primary key, at timestamptz default now()); truncate failover_check; insert into failover_check select generate_series(1, 1000)');
   await waitUntil('the rows on the slave', () => sql(lab, 'slave', 'select count(*) from failover_check').then((r) => r.stdout.trim(), () => ''), (n) => n === '1000', 30_000);
   await startObserver(env.client, lab.topology);
   await waitUntil('the first check', () => observerStatus(env.client, cluster), (v) => v.lastCheck?.lastResult?.startsWith('HTTP 200') === true, 30_000);
 
-  const probe = probeApplication(`${HAPROXY}/health`);
-  await new Promise((r) => setTimeout(r, 1_000));
-  await lab.crash('master');
-  const failedOver = await waitUntil('the failover', () => observerStatus(env.client, cluster), (v) => v.failovers === 1 && v.phase === 'watching', 240_000);
-  await waitUntil('the application to answer 200 through HAProxy', async () => probe.downtime(), (d) => d !== undefined && d > 0, 60_000);
-  await probe.stop();
-  const o = lab.topology.app!.observer;
-  t.diagnostic(`application-path downtime after the master machine crashed: ${probe.downtime()} s (observer: a check every ${o.interval_seconds} s, failover after ${o.failures} failures)`);
+  // The faults that need Patroni are refused, naming the one there is.
+  const refused = await haflowCli(env, 'drill', lab.topologyFile, '--fault', 'crash-leader');
+  assert.equal(refused.code, 2, refused.out);
+  assert.match(refused.out, /fault crash-leader works through Patroni/);
+
+  // The drill: the power cut, the observer's failover, the power back on and the observer's fence.
+  // Users are sampled throughout: once the slave serves, the master never does again.
+  const served = sampleServedBy(`${HAPROXY}/`);
+  const run = await haflowCli(env, 'drill', lab.topologyFile, '--fault', 'crash-app-master', '--json');
+  const servedInOrder = await served.stop();
+  assert.equal(run.code, 0, run.out.slice(0, run.out.indexOf('\n{\n')).slice(-4000));
+  const report = JSON.parse(run.out.slice(run.out.indexOf('\n{\n') + 1)) as DrillReport;
+  const f = report.figures;
+  t.diagnostic(`application ${f.appDowntimeSeconds} s, writes ${f.writeDowntimeSeconds} s (${f.failedWrites} failed), ${f.acknowledgedWrites} acknowledged, ${f.lostWrites} lost; phases ${JSON.stringify(f.phases)}; predicted ${JSON.stringify(report.predicted)}; probe: ${report.probe.writeTarget}`);
+  assert.ok(report.verdict.pass, report.verdict.reasons.join('; '));
+  assert.equal(f.lostWrites, 0);
+  assert.equal(f.newLeader, 'slave');
+  assert.ok(f.appDowntimeSeconds !== undefined && f.appDowntimeSeconds > 0);
+  assert.ok(f.writeDowntimeSeconds !== undefined && f.writeDowntimeSeconds > 0, 'the master machine held the database: writes paused');
+  assert.equal(f.splitBrain, false);
+  assert.deepEqual(servedInOrder, ['master', 'slave'], 'users went from the master to the slave, and never back to the master meanwhile');
+
+  const failedOver = await observerStatus(env.client, cluster);
   t.diagnostic(`observer events:\n${failedOver.events.map((e) => `${e.at} ${e.kind} ${e.message}`).join('\n')}`);
-  assert.deepEqual([failedOver.master, failedOver.slave, failedOver.unfenced], ['slave', 'master', 'master']);
+  assert.deepEqual([failedOver.master, failedOver.slave, failedOver.unfenced], ['slave', 'master', undefined]);
   assert.match(failedOver.events.find((e) => e.kind === 'failover')!.message, /failed the application over from master to slave; master could not be fenced \(unreachable\)/);
+  assert.ok(failedOver.events.some((e) => e.kind === 'fenced'));
   // The slave's database is the primary, with every row the master had, and takes the application's writes.
   assert.equal((await sql(lab, 'slave', 'select pg_is_in_recovery(), count(*) from failover_check')).stdout.trim(), 'f|1000');
   await sql(lab, 'slave', 'insert into failover_check select generate_series(1001, 1500)');
   assert.equal(await fetch(`${HAPROXY}/`).then((r) => r.text()), 'ServiceOps on slave\n');
   assert.deepEqual(await appServers(`${HAPROXY}:7000/`), ['master MAINT', 'slave UP']);
 
-  // Powered on, the old master starts what it had enabled: its database (as a primary), nginx and
-  // the application. HAProxy sends it no user meanwhile, and the observer fences it.
-  const served = sampleServedBy(`${HAPROXY}/`);
-  await lab.boot('master');
-  const fenced = await waitUntil('the late fence of master', () => observerStatus(env.client, cluster), (v) => v.events.some((e) => e.kind === 'fenced'), 120_000);
-  assert.deepEqual(await served.stop(), ['slave'], 'users were served by the slave only');
-  assert.equal(fenced.unfenced, undefined);
+  // Powered on, the old master started its database as a primary at boot; the fence stopped it.
   const pgLog = (await sshRun(lab, 'master', 'tail -n 8 /var/log/postgresql/postgresql-15-main.log', { sudo: true })).stdout;
   t.diagnostic(`master's PostgreSQL log since its boot:\n${pgLog.trim()}`);
   assert.equal((await sshRun(lab, 'master', 'pg_lsclusters -h | awk \'{print $4}\'; cat /etc/postgresql/15/main/start.conf; test -f /etc/postgresql/15/main/haflow-fenced && echo marker', { sudo: true })).stdout.trim().split('\n').join(' '), 'down,recovery manual marker');
@@ -154,19 +169,30 @@ test('haflow migrate moves the classic cluster under Patroni on the same machine
   const lab = currentLab();
   const env = installEnv();
   const cluster = lab.topology.cluster;
-  const healthy = async () => (await sql(lab, 'master', 'select pg_is_in_recovery()')).stdout.trim() === 'f' && (await sql(lab, 'slave', 'select pg_is_in_recovery()')).stdout.trim() === 't';
-  if (!(await healthy())) assert.equal((await completedOrBlocked(await startInstall(env, lab.topology))).status, 'completed');
+  await installedAndStreaming(lab, env);
   const fingerprint = "select count(*) || ' ' || md5(string_agg(id || ':' || payload, ',' order by id)) from migration_check";
   await sql(lab, 'master', "create table if not exists migration_check (id int primary key, payload text); truncate migration_check; insert into migration_check select g, md5(g::text) from generate_series(1, 5000) g");
   const before = (await sql(lab, 'master', fingerprint)).stdout.trim();
   const timelineBefore = (await sql(lab, 'master', 'select timeline_id from pg_control_checkpoint()')).stdout.trim();
-  await startObserver(env.client, lab.topology);
 
   const classicFile = labTopology('classic');
   const patroniFile = labTopology('classic-patroni');
   const plan = await haflowCli(env, 'migrate', classicFile, patroniFile, '--plan');
   assert.equal(plan.code, 0, plan.out);
   assert.match(plan.out, /migrate\.observer-stopped[\s\S]*migrate\.backup@master[\s\S]*db\.handover@master[\s\S]*db\.handover@slave[\s\S]*app\.config@master[\s\S]*migrate\.verified/);
+
+  // Check mode asks every machine and changes none of what the migration writes (the databases
+  // themselves change all the time: HAProxy's checks of the application write to them).
+  const written = 'find /etc /opt/HA /var/backups -xdev -type f -print0 2>/dev/null | sort -z | xargs -0 sha256sum; ls /var/lib/postgresql/15/main/';
+  const fingerprints = () => Promise.all(lab.topology.hosts.map((h) => sshRun(lab, h.name, written, { sudo: true }).then((r) => r.stdout)));
+  const beforeCheck = await fingerprints();
+  const check = await haflowCli(env, 'migrate', classicFile, patroniFile, '--check');
+  assert.equal(check.code, 0, check.out.slice(-3000));
+  assert.match(check.out, /db\.handover@master: .*would let Patroni take the running primary as leader/);
+  assert.match(check.out, /migrate\.backup@master: .*would take a base backup/);
+  assert.deepEqual(await fingerprints(), beforeCheck, 'check mode changed a file');
+  // The classic cluster's observer runs: the migration stops it first.
+  await startObserver(env.client, lab.topology);
 
   const run = await haflowCli(env, 'migrate', classicFile, patroniFile, '--json');
   // With --json the report alone is JSON; what comes before it is the progress.

@@ -33,7 +33,8 @@ const startRogueStarter = () =>
     { sudo: true },
   ).then(() => undefined);
 
-test('Patroni started on the slave before DB configuration is stopped, and the install carries on', async () => {
+// A long test: the next one stops Patroni through the same guard once its starter is gone.
+test('Patroni started on the slave before DB configuration is stopped, and the install carries on', longTest(), async () => {
   const lab = currentLab();
   onSlaveConfigured = startPatroniEarly;
   const outcome = await completedOrBlocked(await startInstall(installEnv(), lab.topology));

@@ -13,6 +13,7 @@ import { desiredDynamicConfig } from '../../activities/patroni/config';
 import { dynamicConfigChanges } from '../../activities/patroni/dynamic-config';
 import { loadTopology, TIMING_PROFILES } from '../../topology';
 import { headroomProblems } from '../../activities/cluster/headroom';
+import { runbookFor } from '../../client/runbooks';
 
 const { topology } = loadTopology(join(__dirname, '../../lab/topologies/standalone.yaml'));
 const ids = (runbook: ReturnType<typeof drillSteps>) => flattenSteps(runbook).map((s) => s.id);
@@ -125,4 +126,19 @@ test("crash-app-master strikes the observer's application master, waits for the 
   const p = predictDowntime(topology, 'crash-app-master');
   assert.equal(p.expectedSeconds, 2.5 * 3 + 3 + 5 + 1.5 + 3);
   assert.match(p.formula, /interval \+ timeout \+ failover/);
+});
+
+test('the classic layout is drilled with crash-app-master only: gate on the machines, the fault, the slave promoted, the application from it, the heal, the old master fenced', () => {
+  const classic = loadTopology(join(__dirname, '../../lab/topologies/classic.yaml')).topology;
+  assert.deepEqual(faultProblems(classic, 'crash-app-master'), []);
+  assert.match(faultProblems(classic, 'crash-leader')[0], /fault crash-leader works through Patroni, which a classic cluster \(layout: classic\) does not run; it is drilled with crash-app-master/);
+  const runbook = runbookFor('drill', classic, { fault: 'crash-app-master', leader: 'master', appMaster: 'master' });
+  assert.deepEqual(stepIdProblems(runbook), []);
+  assert.deepEqual(ids(runbook), ['drill.gate', 'postgres.probe-database@master', 'fault.crash-app-master@master', 'db.promoted@slave', 'app.recovered', 'fault.heal@master', 'db.fenced@master']);
+  const steps = flattenSteps(runbook);
+  assert.deepEqual(steps[0].input, { host: 'master', standbys: ['slave'] });
+  assert.equal(steps[0].activity, 'classicSourceReady', 'no Patroni gate');
+  assert.deepEqual(steps.find((s) => s.id === 'app.recovered')!.input, { host: 'observer', notOn: 'master', waitSeconds: recoveryBound(classic, 'crash-app-master') });
+  // After a failover the observer's master is the slave: the drill strikes it.
+  assert.deepEqual(ids(runbookFor('drill', classic, { fault: 'crash-app-master', leader: 'slave', appMaster: 'slave' })).slice(2, 4), ['fault.crash-app-master@slave', 'db.promoted@master']);
 });
