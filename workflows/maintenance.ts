@@ -38,11 +38,12 @@ export interface MaintenanceOutcome extends RunbookOutcome {
 }
 
 // The probe heartbeats every second: after a lost worker it carries on elsewhere within seconds,
-// so the operation's steps do not run long unmeasured.
+// so the operation's steps do not run long unmeasured. Each lost worker (or server restart) costs
+// it an attempt, and an operation of hours may lose several: it has many.
 const { observeFailover } = proxyActivities<typeof activities>({
-  startToCloseTimeout: '6h',
+  startToCloseTimeout: '8h',
   heartbeatTimeout: '5s',
-  retry: { maximumAttempts: 5, initialInterval: '1s' },
+  retry: { maximumAttempts: 30, initialInterval: '1s', maximumInterval: '10s' },
 });
 
 export async function runMaintenance(input: RunbookInput, plan: MaintenancePlan): Promise<MaintenanceOutcome> {
