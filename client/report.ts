@@ -160,7 +160,7 @@ export function formatMaintenanceSummary(report: MaintenanceReport): string {
     `  write pauses     ${report.pauses.length === 0 ? 'none' : report.pauses.map((p) => `${p.upperBound ? 'at most ' : ''}${s(p.seconds)} during ${p.duringStep ?? '?'}`).join('; ')}; total ${s(report.totalPauseSeconds)}`,
     `  lost writes      ${report.lostWrites ?? 'not counted'} of ${report.acknowledgedWrites} acknowledged`,
     ...(report.appOutages
-      ? [`  application      ${report.appOutages.length === 0 ? 'answered throughout' : report.appOutages.map((p) => `down ${p.seconds === undefined ? 'until the end' : s(p.seconds)} during ${p.duringStep ?? '?'}`).join('; ')} (its health URL through HAProxy)`]
+      ? [`  application      ${report.appOutages.length === 0 ? 'answered throughout' : report.appOutages.map((p) => `down ${p.seconds === undefined ? 'until the end' : p.seconds === 0 ? 'under 0.1 s' : s(p.seconds)} during ${p.duringStep ?? '?'}`).join('; ')} (its health URL through HAProxy)`]
       : []),
     ...(report.versions ? [`  versions         ${Object.keys(report.versions.before).sort().map((h) => `${h} ${report.versions!.before[h]} → ${report.versions!.after[h] ?? '?'}`).join(', ')}`] : []),
     ...(report.switchover
