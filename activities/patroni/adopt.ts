@@ -4,21 +4,21 @@
 // restart through Patroni hands PostgreSQL's start-up to it: the only write pause. Each standby is
 // stopped and started again by Patroni, which makes it a replica of the leader. The data
 // directory stays where it is: the migration's topology sets postgresql.data_dir to Debian's.
-import { ApplicationFailure } from '@temporalio/common';
 import type { Host, Topology } from '../../topology';
-import { StepFailureTypes, type HostInput, type StepResult } from '../contract';
+import type { HostInput, StepResult } from '../contract';
 import { classicClusterState } from '../postgres/classic-failover';
 import { pgHbaRules } from '../postgres/hba';
 import { roleStatement } from '../postgres/streaming';
 import { classicCluster } from '../postgres/streaming-config';
-import { psql } from '../shared/psql';
+import { psql, sqlIdentifier, sqlLiteral } from '../shared/psql';
 import { ensureRemoteFiles, type ManagedFile } from '../shared/remote-files';
 import { managedHeader } from '../shared/render';
 import { resolveSecret } from '../shared/secrets';
 import { ensureUnit, unitState } from '../shared/services';
 import { shellQuote, type SshSession } from '../shared/ssh';
 import { guardFailed, httpGet, onHost, stepResult, waitFor, type Probe } from '../shared/step';
-import { memberStatus, patroniCluster, restUrl, unsafeRequestHeaders, type MemberStatus } from './rest';
+import { memberStatus, patroniCluster, restUrl, type MemberStatus } from './rest';
+import { restartThroughPatroni } from './restart';
 
 /**
  * The files PostgreSQL reads from the data directory once Patroni starts it: Patroni writes
@@ -75,10 +75,10 @@ export async function ensurePatroniUsers(input: HostInput): Promise<StepResult> 
   return onHost(input, async (ssh, host) => {
     const { topology, check } = input;
     const { rewind, replication, superuser } = topology.postgresql;
-    const exists = (await psql(ssh, topology, `SELECT 1 FROM pg_roles WHERE rolname = '${rewind.username.replace(/'/g, "''")}'`)).trim() === '1';
+    const exists = (await psql(ssh, topology, `SELECT 1 FROM pg_roles WHERE rolname = ${sqlLiteral(rewind.username)}`)).trim() === '1';
     if (check) return stepResult(exists ? [] : [`would create the rewind user ${rewind.username} on ${host.name}`], `the users Patroni logs in as exist on ${host.name}`);
     const grants = ['pg_ls_dir(text, boolean, boolean)', 'pg_stat_file(text, boolean)', 'pg_read_binary_file(text)', 'pg_read_binary_file(text, bigint, bigint, boolean)'].map(
-      (fn) => `GRANT EXECUTE ON FUNCTION pg_catalog.${fn} TO "${rewind.username.replace(/"/g, '""')}";`,
+      (fn) => `GRANT EXECUTE ON FUNCTION pg_catalog.${fn} TO ${sqlIdentifier(rewind.username)};`,
     );
     await psql(
       ssh,
@@ -86,7 +86,7 @@ export async function ensurePatroniUsers(input: HostInput): Promise<StepResult> 
       [
         roleStatement(rewind.username, 'LOGIN', resolveSecret(rewind.password, 'postgresql.rewind.password')),
         roleStatement(replication.username, 'LOGIN REPLICATION', resolveSecret(replication.password, 'postgresql.replication.password')),
-        `ALTER ROLE "${superuser.username.replace(/"/g, '""')}" PASSWORD '${resolveSecret(superuser.password, 'postgresql.superuser.password').replace(/'/g, "''")}';`,
+        `ALTER ROLE ${sqlIdentifier(superuser.username)} PASSWORD ${sqlLiteral(resolveSecret(superuser.password, 'postgresql.superuser.password'))};`,
         ...grants,
         '',
       ].join('\n'),
@@ -145,25 +145,8 @@ export async function adoptPrimaryUnderPatroni(input: HostInput & { waitSeconds?
     actions.push(`Patroni on ${host.name} took the leader key for the running primary`);
     const restartedAt = Date.now();
     if (!(await runsUnderPatroniConfig(ssh, topology))) {
-      const response = await fetch(restUrl(topology, host, '/restart'), { method: 'POST', headers: unsafeRequestHeaders(topology, { 'content-type': 'application/json' }), body: '{}', signal: AbortSignal.timeout(waitMs) });
-      const body = (await response.text()).trim();
-      if (response.status !== 200) {
-        throw ApplicationFailure.create({
-          type: StepFailureTypes.commandFailed,
-          nonRetryable: response.status < 500,
-          message: `Patroni on ${host.name} did not restart PostgreSQL under its own configuration: HTTP ${response.status} ${body}`,
-          details: [{ remedy: `see \`journalctl -u patroni\` on ${host.name}; \`patronictl restart\` does the same by hand, then \`haflow resume <cluster> --retry\`` }],
-        });
-      }
-      await waitFor(
-        `PostgreSQL on ${host.name} to run again as the leader after its restart`,
-        async (): Promise<Probe<true>> => {
-          const now = await memberStatus(input);
-          if (now.postmaster_start_time === leading.postmaster_start_time) return { notYet: `postmaster still the one started at ${now.postmaster_start_time ?? 'unknown'}` };
-          return now.state === 'running' && isPrimaryRole(now.role) ? { done: true } : { notYet: `Patroni reports ${now.role} ${now.state}` };
-        },
-        { timeoutMs: waitMs, intervalMs: 250 },
-      );
+      const restarted = await restartThroughPatroni(input, leading, waitMs);
+      if (!isPrimaryRole(restarted.role)) throw guardFailed(`${host.name} came back from its restart as ${restarted.role}, not the leader`, `look at \`journalctl -u patroni\` on ${host.name}`);
       if (!(await runsUnderPatroniConfig(ssh, topology))) {
         throw guardFailed(`${host.name}: PostgreSQL restarted, but not with Patroni's configuration (${topology.postgresql.data_dir}/postgresql.conf)`, `look at \`journalctl -u patroni\` on ${host.name}`);
       }

@@ -47,7 +47,17 @@ export async function restartPostgres(input: RestartInput): Promise<StepResult> 
   }
   const pending = before.pending_restart ? ' (a restart was pending)' : '';
   if (check) return stepResult([`would restart PostgreSQL on ${host.name}${pending}`], '');
-  const response = await fetch(restUrl(topology, host, '/restart'), { method: 'POST', headers: unsafeRequestHeaders(topology, { 'content-type': 'application/json' }), body: '{}', signal: AbortSignal.timeout(120_000) });
+  const running = await restartThroughPatroni(input, before, (input.waitSeconds ?? 120) * 1000);
+  return stepResult([`restarted PostgreSQL on ${host.name}${pending}`], '', running.pending_restart ? [`a restart is still pending on ${host.name}`] : []);
+}
+
+/**
+ * POST /restart on one member (Patroni stops and starts PostgreSQL with its current configuration),
+ * then waits until a new postmaster runs: its status then.
+ */
+export async function restartThroughPatroni(input: HostInput, before: MemberStatus, waitMs: number): Promise<MemberStatus> {
+  const host = hostOf(input);
+  const response = await fetch(restUrl(input.topology, host, '/restart'), { method: 'POST', headers: unsafeRequestHeaders(input.topology, { 'content-type': 'application/json' }), body: '{}', signal: AbortSignal.timeout(waitMs) });
   const body = (await response.text()).trim();
   if (response.status !== 200) {
     throw ApplicationFailure.create({
@@ -58,14 +68,13 @@ export async function restartPostgres(input: RestartInput): Promise<StepResult> 
       details: [{ remedy: `see \`journalctl -u patroni\` on ${host.name}; \`patronictl restart\` does the same by hand` }],
     });
   }
-  const running = await waitFor(
+  return waitFor(
     `PostgreSQL on ${host.name} to run again after its restart`,
     async (): Promise<Probe<MemberStatus>> => {
       const now = await memberStatus(input);
       if (now.postmaster_start_time === before.postmaster_start_time) return { notYet: `postmaster still the one started at ${now.postmaster_start_time ?? 'unknown'}` };
       return now.state === 'running' ? { done: now } : { notYet: `Patroni reports ${now.state}` };
     },
-    { timeoutMs: (input.waitSeconds ?? 120) * 1000, intervalMs: 500 },
+    { timeoutMs: waitMs, intervalMs: 250 },
   );
-  return stepResult([`restarted PostgreSQL on ${host.name}${pending}: ${body}`], '', running.pending_restart ? [`a restart is still pending on ${host.name}`] : []);
 }
