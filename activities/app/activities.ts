@@ -14,7 +14,7 @@ import { MANAGED_MARKER } from '../shared/component';
 import { archiveCommand, backupStamp, BACKUP_DIR, ensureRemoteFile, readRemoteFile } from '../shared/remote-files';
 import { resolveSecret } from '../shared/secrets';
 import { ensureUnit, unitState } from '../shared/services';
-import { shellQuote, withSsh, targetFor, type SshSession } from '../shared/ssh';
+import { shellQuote, withHostSsh, targetFor, type SshSession } from '../shared/ssh';
 import { guardFailed, hostOf, httpGet, onHost, type Probe, sleep, stepResult, waitFor } from '../shared/step';
 import { appHosts, appMaster, hostByName } from '../../topology/derive';
 import {
@@ -249,7 +249,7 @@ export async function fenceAppNode(input: HostInput & { planned?: boolean }): Pr
   const target = targetFor(input.topology, host);
   const connectTimeoutMs = input.planned ? target.connectTimeoutMs : Math.min(target.connectTimeoutMs, FENCE_CONNECT_MS);
   try {
-    return await withSsh({ ...target, connectTimeoutMs }, async (ssh) => {
+    return await withHostSsh({ ...target, connectTimeoutMs }, async (ssh) => {
       const actions = [
         ...(await ensureUnit(ssh, app.nginx_service, { running: false, enabled: false }, input.check)),
         ...(await ensureUnit(ssh, app.service, { running: false, enabled: false }, input.check)),
@@ -274,7 +274,7 @@ export async function recordAppRole(input: HostInput & { role: 'master' | 'slave
   // Best effort is for a machine that may be gone: a few seconds to find out, as the fence.
   const connectTimeoutMs = input.bestEffort ? Math.min(target.connectTimeoutMs, FENCE_CONNECT_MS) : target.connectTimeoutMs;
   try {
-    return await withSsh({ ...target, connectTimeoutMs }, async (ssh) => {
+    return await withHostSsh({ ...target, connectTimeoutMs }, async (ssh) => {
       const group = (await ssh.check(`id -gn ${shellQuote(app.user)}`)).trim();
       const change = await ensureRemoteFile(ssh, { path: roleFilePath(input.topology), content: `${input.role}\n`, owner: app.user, group, mode: 0o644 }, input.check);
       return stepResult(change.changed ? [`${change.summary}: ${input.role}`] : [], `${host.name} is recorded as ${input.role}`);
@@ -331,7 +331,7 @@ export async function observerSshUserNotRoot(input: ClusterInput): Promise<StepR
   const found: string[] = [];
   for (const host of appHosts(topology)) {
     const target = targetFor(topology, host);
-    const uid = (await withSsh(target, (ssh) => ssh.check('id -u'))).trim();
+    const uid = (await withHostSsh(target, (ssh) => ssh.check('id -u'))).trim();
     if (target.user === 'root' || uid === '0') found.push(`${host.name} as ${target.user} (uid ${uid})`);
   }
   if (found.length > 0) {

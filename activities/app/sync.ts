@@ -14,7 +14,7 @@ import type { HostInput, StepResult } from '../contract';
 import { StepFailureTypes } from '../contract';
 import { entryMatches, knownHostsName, parseKnownHosts } from '../shared/known-hosts';
 import { expandHome } from '../shared/secrets';
-import { shellQuote, targetFor, withSsh, type SshSession } from '../shared/ssh';
+import { shellQuote, targetFor, withHostSsh, type SshSession } from '../shared/ssh';
 import { guardFailed, hostOf, stepResult } from '../shared/step';
 import { requireApp } from './config';
 
@@ -94,8 +94,8 @@ export async function syncFiles(topology: Topology, from: Host, to: Host, opts: 
       `add it after checking its fingerprint: ssh-keyscan -p ${port} ${to.address} >> ${topology.ssh.known_hosts}`,
     );
   }
-  await withSsh(targetFor(topology, from), async (master) =>
-    withSsh(targetFor(topology, to), async (slave) => {
+  await withHostSsh(targetFor(topology, from), async (master) =>
+    withHostSsh(targetFor(topology, to), async (slave) => {
       const key = await masterKey(master, opts.check);
       if (key.created) outcome.actions.push(`${opts.check ? 'would create' : 'created'} ${from.name}'s file-sync key ${SYNC_KEY}`);
       // The slave's common user accepts the master's key, for this and nothing else a key can do by itself (no forwarding, no terminal).

@@ -6,7 +6,7 @@ import { appLoginWorks } from '../shared/psql';
 import { ensureRemoteFiles } from '../shared/remote-files';
 import { resolveSecret, secretValue } from '../shared/secrets';
 import { ensureUnit, reloadIfUnitsChanged, unitState } from '../shared/services';
-import { shellQuote, targetFor, withSsh, type SshSession } from '../shared/ssh';
+import { shellQuote, targetFor, withHostSsh, type SshSession } from '../shared/ssh';
 import { guardFailed, hostOf, httpGet, onHost, type Probe, sleep, stepResult, waitFor } from '../shared/step';
 import { patroniComponent } from './component';
 import { patroniCluster, restUrl, type PatroniMember } from './rest';
@@ -84,7 +84,7 @@ async function databaseConfigured(topology: Topology): Promise<boolean> {
   const leader = dbHosts(topology).find((h) => h.name === members.find((m) => m.role === 'leader')?.name);
   if (!leader) return false;
   const password = resolveSecret(app.db_password, 'app.db_password');
-  return withSsh(targetFor(topology, leader), (ssh) => appLoginWorks(ssh, topology, leader, app.db_user, app.db_name, password));
+  return withHostSsh(targetFor(topology, leader), (ssh) => appLoginWorks(ssh, topology, leader, app.db_user, app.db_name, password));
 }
 
 const STOP_REMEDY = (host: string) =>

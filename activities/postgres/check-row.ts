@@ -4,7 +4,7 @@
 import type { Client } from 'pg';
 import type { Host, Topology } from '../../topology';
 import { psql, sqlLiteral } from '../shared/psql';
-import { targetFor, withSsh } from '../shared/ssh';
+import { targetFor, withHostSsh } from '../shared/ssh';
 import { waitFor } from '../shared/step';
 
 /** Writes the row `token` on the server `client` is connected to. */
@@ -17,7 +17,7 @@ export async function writeCheckRow(client: Client, token: string): Promise<void
 export async function checkRowOnStandbys(topology: Topology, standbys: Host[], token: string): Promise<void> {
   await Promise.all(
     standbys.map((standby) =>
-      withSsh(targetFor(topology, standby), (ssh) =>
+      withHostSsh(targetFor(topology, standby), (ssh) =>
         waitFor(
           `the row to reach ${standby.name}`,
           async () => {

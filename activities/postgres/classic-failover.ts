@@ -9,7 +9,7 @@ import type { Host, Topology } from '../../topology';
 import { hostByName } from '../../topology/derive';
 import { StepFailureTypes, type HostInput, type StepResult } from '../contract';
 import { psql } from '../shared/psql';
-import { shellQuote, targetFor, withSsh, type SshSession } from '../shared/ssh';
+import { shellQuote, targetFor, withHostSsh, type SshSession } from '../shared/ssh';
 import { guardFailed, hostOf, onHost, stepResult, waitFor, type Probe } from '../shared/step';
 import { ensureRemoteFile } from '../shared/remote-files';
 import { classicCluster, classicPostgresFiles } from './streaming-config';
@@ -60,7 +60,7 @@ export async function fenceClassicDatabase(input: HostInput & { to: string; plan
   const target = targetFor(topology, host);
   const connectTimeoutMs = input.planned ? target.connectTimeoutMs : Math.min(target.connectTimeoutMs, FENCE_CONNECT_MS);
   try {
-    return await withSsh({ ...target, connectTimeoutMs }, async (ssh) => {
+    return await withHostSsh({ ...target, connectTimeoutMs }, async (ssh) => {
       const { version, name, confDir, dataDir } = classicCluster(topology);
       const marker = fenceMarkerPath(topology);
       const state = await classicClusterState(ssh, topology);
@@ -160,7 +160,7 @@ export async function promoteClassicStandby(input: HostInput & { from: string; p
     let replayed = '';
     if (input.planned) {
       // The old master's shutdown checkpoint is its last WAL record: replayed, nothing is lost.
-      const controldata = await withSsh(targetFor(topology, from), (fromSsh) =>
+      const controldata = await withHostSsh(targetFor(topology, from), (fromSsh) =>
         fromSsh.check(`LC_ALL=C /usr/lib/postgresql/${version}/bin/pg_controldata ${shellQuote(dataDir)}`, { sudo: true }),
       );
       const checkpoint = shutdownCheckpoint(controldata);
@@ -197,7 +197,7 @@ export async function classicPromoted(input: HostInput & { waitSeconds: number }
   const { topology } = input;
   const host = hostOf(input);
   const probe = async (): Promise<Probe<string>> => {
-    const state = await withSsh(targetFor(topology, host), (ssh) => classicClusterState(ssh, topology));
+    const state = await withHostSsh(targetFor(topology, host), (ssh) => classicClusterState(ssh, topology));
     return state === 'primary' ? { done: `${host.name}'s PostgreSQL runs as the primary` } : { notYet: `${host.name}'s PostgreSQL is ${state}` };
   };
   if (input.check) {
@@ -220,7 +220,7 @@ export async function classicFenced(input: HostInput & { waitSeconds: number }):
   const { topology } = input;
   const host = hostOf(input);
   const probe = async (): Promise<Probe<string>> =>
-    withSsh(targetFor(topology, host), async (ssh) => {
+    withHostSsh(targetFor(topology, host), async (ssh) => {
       const state = await classicClusterState(ssh, topology);
       if (!(await isFenced(ssh, topology))) return { notYet: `${host.name} has no fence marker yet (its database is ${state})` };
       return state === 'primary' ? { notYet: `${host.name} is marked fenced, but its database runs as a primary` } : { done: `${host.name} is fenced: its database is ${state}, ${fenceMarkerPath(topology)} says why` };

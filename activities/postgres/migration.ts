@@ -7,7 +7,7 @@ import type { HostInput, StepResult } from '../contract';
 import { backupStamp, BACKUP_DIR } from '../shared/remote-files';
 import { resolveSecret } from '../shared/secrets';
 import { unitState } from '../shared/services';
-import { shellQuote, targetFor, withSsh } from '../shared/ssh';
+import { shellQuote, targetFor, withHostSsh } from '../shared/ssh';
 import { guardFailed, hostOf, onHost, stepResult } from '../shared/step';
 import { hostByName } from '../../topology/derive';
 import { memberStatus } from '../patroni/rest';
@@ -56,7 +56,7 @@ export async function classicSourceReady(input: HostInput & { standbys: string[]
     const seen: string[] = [];
     for (const name of input.standbys) {
       const standby = hostByName(topology, name);
-      const sender = await withSsh(targetFor(topology, standby), (s) => streamingFrom(s, topology));
+      const sender = await withHostSsh(targetFor(topology, standby), (s) => streamingFrom(s, topology));
       if (sender !== master.address && sender !== master.name) {
         throw guardFailed(
           `${name} does not stream from ${master.name} (${sender ? `its WAL receiver is connected to ${sender}` : 'no WAL receiver streams'}): Patroni would not take it over as a replica as it is`,

@@ -11,7 +11,7 @@ import { StepFailureTypes, type HostInput, type StepResult } from '../contract';
 import { psql, sqlIdentifier, sqlLiteral } from '../shared/psql';
 import { archiveCommand, backupStamp, BACKUP_DIR, ensureRemoteFiles } from '../shared/remote-files';
 import { resolveSecret } from '../shared/secrets';
-import { shellQuote, targetFor, withSsh, type SshSession } from '../shared/ssh';
+import { shellQuote, targetFor, withHostSsh, type SshSession } from '../shared/ssh';
 import { guardFailed, hostOf, onHost, stepResult, waitFor } from '../shared/step';
 import { checkRowOnStandbys, writeCheckRow } from './check-row';
 import { fenceMarkerPath, isFenced, primaryConninfoHost } from './classic-failover';
@@ -224,7 +224,7 @@ export async function standbyStreaming(input: HostInput & { master?: string }): 
   const master = input.master ? hostByName(topology, input.master) : classicMaster(topology);
   if (input.check) return stepResult([], `would wait until ${standby.name} streams from ${master.name}`);
   const maxLag = topology.patroni.maximum_lag_on_failover;
-  const lag = await withSsh(targetFor(topology, master), (ssh) =>
+  const lag = await withHostSsh(targetFor(topology, master), (ssh) =>
     waitFor(
       `${standby.name} to stream from ${master.name}`,
       async () => {

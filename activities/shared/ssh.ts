@@ -1,6 +1,7 @@
-// SSH to the machines: one connection per host, reused by an activity's commands; host keys
-// checked against known_hosts; connect and per-command timeouts; sudo; every argument
-// shell-quoted; heartbeats while a command runs; cancellation closes the channel.
+// SSH to the machines: one connection per host, reused by an activity's commands and kept open
+// between the steps of one host (HAFLOW_SSH_IDLE_SECONDS); host keys checked against
+// known_hosts; connect and per-command timeouts; sudo; every argument shell-quoted; heartbeats
+// while a command runs; cancellation closes the channel.
 import { readFileSync } from 'node:fs';
 import { ApplicationFailure } from '@temporalio/common';
 import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
@@ -126,10 +127,29 @@ function connectFailure(target: SshTarget, err: Error & { level?: string }, reje
 
 /** One SSH connection to one host. */
 export class SshSession {
+  private closed = false;
+  /** Taken from the idle pool and not yet proven alive by a command: a dead one is replaced once. */
+  private unproven = false;
+
   private constructor(
     readonly target: SshTarget,
-    private readonly client: Client,
-  ) {}
+    private client: Client,
+  ) {
+    this.watch(client);
+  }
+
+  /** Whether the connection can still carry commands (the host has not closed it). */
+  get usable(): boolean {
+    return !this.closed;
+  }
+
+  private watch(client: Client): void {
+    const gone = () => {
+      if (client === this.client) this.closed = true;
+    };
+    client.on('close', gone);
+    client.on('end', gone);
+  }
 
   static async connect(target: SshTarget): Promise<SshSession> {
     let knownHostsText: string;
@@ -204,9 +224,22 @@ export class SshSession {
     const line = asRoot ? `sudo -n -- sh -c ${shellQuote(command)}` : command;
     const timeoutMs = withinAttempt(options.timeoutMs ?? this.target.commandTimeoutMs);
     const activity = currentActivity();
-    const channel = await new Promise<ClientChannel>((resolve, reject) =>
-      this.client.exec(line, (err, stream) => (err ? reject(this.unreachable(err)) : resolve(stream))),
-    );
+    let channel: ClientChannel;
+    if (this.unproven) {
+      this.unproven = false;
+      // A connection kept from an earlier step may have died with its host (a crash, a reboot,
+      // a partition) without a word: it gets a short time to open a channel, then a new
+      // connection replaces it. The command had not been sent, so nothing runs twice.
+      channel = await this.openChannel(line, Math.min(REUSED_CHANNEL_OPEN_MS, this.target.connectTimeoutMs)).catch(async () => {
+        this.client.end();
+        this.client = (await SshSession.connect(this.target)).client;
+        this.closed = false;
+        this.watch(this.client);
+        return this.openChannel(line, this.target.connectTimeoutMs);
+      });
+    } else {
+      channel = await this.openChannel(line, this.target.connectTimeoutMs);
+    }
     return new Promise<ExecResult>((resolve, reject) => {
       const stdout: Buffer[] = [];
       const stderr: Buffer[] = [];
@@ -280,7 +313,40 @@ export class SshSession {
   }
 
   close(): void {
+    this.closed = true;
     this.client.end();
+  }
+
+  /** Opens a channel running `line`, failing as unreachable when the host does not answer within `limitMs`. */
+  private openChannel(line: string, limitMs: number): Promise<ClientChannel> {
+    const activity = currentActivity();
+    return new Promise<ClientChannel>((resolve, reject) => {
+      let settled = false;
+      const beat = setInterval(() => activity?.heartbeat(), 1000);
+      const timer = setTimeout(() => {
+        if (settled) return;
+        settled = true;
+        clearInterval(beat);
+        reject(this.unreachable(new Error(`no answer to opening a session within ${limitMs / 1000} s`)));
+      }, withinAttempt(limitMs));
+      this.client.exec(line, (err, stream) => {
+        clearTimeout(timer);
+        clearInterval(beat);
+        if (settled) {
+          // Opened after the time limit: nothing will read it.
+          if (!err) stream.close();
+          return;
+        }
+        settled = true;
+        if (err) reject(this.unreachable(err));
+        else resolve(stream);
+      });
+    });
+  }
+
+  /** Marks a session taken from the idle pool (see exec). */
+  markReused(): void {
+    this.unproven = true;
   }
 
   private unreachable(err: Error): ApplicationFailure {
@@ -298,5 +364,86 @@ export async function withSsh<T>(target: SshTarget, body: (ssh: SshSession) => P
     return await body(session);
   } finally {
     session.close();
+  }
+}
+
+/** How long a reused connection gets to open a channel before a new connection replaces it. */
+const REUSED_CHANNEL_OPEN_MS = 2000;
+
+/**
+ * How long a connection stays open after a step, for the next step on the same host: the
+ * install's steps on one host then share one SSH handshake (bench/RESULTS.md, "ssh").
+ * HAFLOW_SSH_IDLE_SECONDS, default 30; 0 closes every connection at the end of its step.
+ */
+export function sshIdleSeconds(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.HAFLOW_SSH_IDLE_SECONDS;
+  if (raw === undefined || raw === '') return 30;
+  const seconds = Number(raw);
+  if (!Number.isFinite(seconds) || seconds < 0) {
+    throw new Error(`HAFLOW_SSH_IDLE_SECONDS must be a number of seconds, 0 or more (0 turns connection reuse off), not "${raw}"`);
+  }
+  return seconds;
+}
+
+/** Idle connections by target, each with the timer that closes it. */
+const idleSessions = new Map<string, { session: SshSession; closer: NodeJS.Timeout }[]>();
+
+const poolKey = (t: SshTarget) => JSON.stringify([t.address, t.port, t.user, t.privateKey, t.knownHosts, t.sudo, t.password ?? null, t.passphrase ?? null]);
+
+async function takeSession(target: SshTarget): Promise<SshSession> {
+  const idle = idleSessions.get(poolKey(target));
+  while (idle?.length) {
+    const { session, closer } = idle.pop()!;
+    clearTimeout(closer);
+    if (session.usable) {
+      session.markReused();
+      return session;
+    }
+  }
+  return SshSession.connect(target);
+}
+
+function keepSession(session: SshSession): void {
+  const seconds = sshIdleSeconds();
+  if (seconds === 0 || !session.usable) return session.close();
+  const key = poolKey(session.target);
+  const idle = idleSessions.get(key) ?? [];
+  idleSessions.set(key, idle);
+  const entry = {
+    session,
+    closer: setTimeout(() => {
+      idle.splice(idle.indexOf(entry), 1);
+      session.close();
+    }, seconds * 1000),
+  };
+  // An idle connection alone does not keep the process alive.
+  entry.closer.unref();
+  idle.push(entry);
+}
+
+/**
+ * Like withSsh, but the connection comes from the idle pool when one to the same host is open,
+ * and goes back to it when `body` succeeds (a failure closes it: it may be the connection's fault).
+ */
+export async function withHostSsh<T>(target: SshTarget, body: (ssh: SshSession) => Promise<T>): Promise<T> {
+  const session = await takeSession(target);
+  let succeeded = false;
+  try {
+    const result = await body(session);
+    succeeded = true;
+    return result;
+  } finally {
+    if (succeeded) keepSession(session);
+    else session.close();
+  }
+}
+
+/** Closes every idle connection (a worker stopping). */
+export function closeIdleSshSessions(): void {
+  for (const idle of idleSessions.values()) {
+    for (const { session, closer } of idle.splice(0)) {
+      clearTimeout(closer);
+      session.close();
+    }
   }
 }

@@ -5,7 +5,7 @@ import { createConnection } from 'node:net';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Host, Topology } from '../../topology/schema';
 import { StepFailureTypes, type HostInput, type StepResult } from '../contract';
-import { targetFor, withSsh, type SshSession } from './ssh';
+import { targetFor, withHostSsh, type SshSession } from './ssh';
 import { currentActivity, heartbeat, withinAttempt } from './step-activity';
 
 export function hostOf(input: HostInput): Host {
@@ -19,11 +19,11 @@ export function hostOf(input: HostInput): Host {
 /** Runs `body` with one SSH session to the step's host. */
 export function onHost<T>(input: HostInput, body: (ssh: SshSession, host: Host) => Promise<T>): Promise<T> {
   const host = hostOf(input);
-  return withSsh(targetFor(input.topology, host), (ssh) => body(ssh, host));
+  return withHostSsh(targetFor(input.topology, host), (ssh) => body(ssh, host));
 }
 
 export function onEachHost<T>(topology: Topology, hosts: Host[], body: (ssh: SshSession, host: Host) => Promise<T>): Promise<T[]> {
-  return Promise.all(hosts.map((host) => withSsh(targetFor(topology, host), (ssh) => body(ssh, host))));
+  return Promise.all(hosts.map((host) => withHostSsh(targetFor(topology, host), (ssh) => body(ssh, host))));
 }
 
 /** A step's result from the actions it took (or, in check mode, would take). */
