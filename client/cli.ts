@@ -260,10 +260,11 @@ export async function main(argv: string[]): Promise<number> {
     .command('worker')
     .description('run a worker: executes haflow workflows and activities (Temporal connection from TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE, default the embedded dev server)')
     .option('--grace <seconds>', 'seconds running activities get to finish on SIGINT/SIGTERM', '30')
-    .action(async (opts: { grace: string }) => {
+    .option('--activity-slots <n>', 'activities run at once; each application observer holds one while it watches, so keep it above the clusters observed by this worker plus room for runbooks (default 500)', positiveInteger)
+    .action(async (opts: { grace: string; activitySlots?: number }) => {
       // Loaded on demand: the worker pulls in the SDK's native runtime, which other commands do not need.
       const { runWorker } = require('../worker/main') as typeof import('../worker/main');
-      await runWorker({ graceSeconds: Number(opts.grace) });
+      await runWorker({ graceSeconds: Number(opts.grace), activitySlots: opts.activitySlots });
     });
 
   try {
@@ -288,6 +289,12 @@ function oneOf<T extends string>(values: readonly T[]) {
 function faultName(value: string): FaultName {
   if (!isFaultName(value)) throw new InvalidArgumentError(`must be one of ${FAULT_NAMES.join(', ')}`);
   return value;
+}
+
+function positiveInteger(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a whole number, 1 or more');
+  return n;
 }
 
 function tcpPort(value: string): number {

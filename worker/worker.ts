@@ -1,6 +1,7 @@
 // Builds a haflow worker: the workflows (bundled), the activities, and the task queue.
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import * as haflowActivities from '../activities';
+import { closeIdleSshSessions } from '../activities/shared/ssh';
 import { haflowDataConverter } from '../connection/codec';
 import { TASK_QUEUE } from '../connection/temporal';
 
@@ -15,12 +16,26 @@ export interface HaflowWorkerOptions {
   /** How long running activities get to finish when the worker is asked to stop. */
   shutdownGraceTime?: WorkerOptions['shutdownGraceTime'];
   stickyQueueScheduleToStartTimeout?: WorkerOptions['stickyQueueScheduleToStartTimeout'];
+  /** Workflows kept in memory between tasks (an evicted one is replayed from its history); the SDK's default grows with the heap limit. */
+  maxCachedWorkflows?: WorkerOptions['maxCachedWorkflows'];
+  /** Activity tasks run at once (DEFAULT_ACTIVITY_SLOTS when not given). */
+  maxConcurrentActivityTaskExecutions?: WorkerOptions['maxConcurrentActivityTaskExecutions'];
+  /** Workflow tasks run at once (the SDK's default is 40). */
+  maxConcurrentWorkflowTaskExecutions?: WorkerOptions['maxConcurrentWorkflowTaskExecutions'];
   /** Defaults to the environment's (connection/codec.ts): encrypting when HAFLOW_CODEC_KEY is set. */
   dataConverter?: WorkerOptions['dataConverter'];
 }
 
+/**
+ * Activities one worker runs at once. Every application observer holds one for its whole watch
+ * (an hour), and a drill's probe one for the drill: with the SDK's 100, the 101st observed cluster
+ * waited for a free slot, unwatched (bench/RESULTS.md, "observers"). Waiting activities are cheap
+ * (timers and sockets on one event loop); the work they start runs on the machines.
+ */
+export const DEFAULT_ACTIVITY_SLOTS = 500;
+
 export async function createWorker(options: HaflowWorkerOptions): Promise<Worker> {
-  return Worker.create({
+  const worker = await Worker.create({
     connection: options.connection,
     namespace: options.namespace,
     taskQueue: options.taskQueue ?? TASK_QUEUE,
@@ -32,5 +47,13 @@ export async function createWorker(options: HaflowWorkerOptions): Promise<Worker
     shutdownGraceTime: options.shutdownGraceTime ?? '30s',
     // Present only when set: the SDK rejects an explicit undefined duration.
     ...(options.stickyQueueScheduleToStartTimeout ? { stickyQueueScheduleToStartTimeout: options.stickyQueueScheduleToStartTimeout } : {}),
+    // The sizes too, so that without them the SDK's own defaults apply.
+    ...(options.maxCachedWorkflows !== undefined ? { maxCachedWorkflows: options.maxCachedWorkflows } : {}),
+    maxConcurrentActivityTaskExecutions: options.maxConcurrentActivityTaskExecutions ?? DEFAULT_ACTIVITY_SLOTS,
+    ...(options.maxConcurrentWorkflowTaskExecutions !== undefined ? { maxConcurrentWorkflowTaskExecutions: options.maxConcurrentWorkflowTaskExecutions } : {}),
   });
+  // SSH connections stay open between steps (activities/shared/ssh.ts); a stopped worker closes them.
+  const run = worker.run.bind(worker);
+  worker.run = () => run().finally(closeIdleSshSessions);
+  return worker;
 }
