@@ -14,6 +14,7 @@ import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { portOr, startEmbeddedServer } from '../client/dev-server';
 import { connectClient } from '../client/temporal';
 import { createWorker } from '../worker/worker';
+export { median } from './record';
 
 const LAB_SECRETS = LAB_SECRET_VARIABLES;
 
@@ -68,12 +69,6 @@ export async function forEachInstalledProfile(
     }
   }
 }
-
-/** The median of the figures (the mean of the middle two for an even count). */
-export const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 /** The cluster's health once it is healthy again (at most 2 minutes). */
 export async function waitHealthy(client: Client, lab: Lab) {

@@ -1,8 +1,13 @@
-// How long `lab up` takes for the 5-machine distributed layout, from bare disks (wipe) and
-// with existing disks (a power-on). Needs root and the lab's packages; leaves nothing running.
-// Run: node --import tsx bench/lab-up.ts [rounds]
-import { Lab } from '../lab';
+// How long `lab up` takes for each lab layout: from bare disks (wipe: disk copies, host keys,
+// sshd answering) and with existing disks (a power-on). Needs root and the lab's packages;
+// leaves nothing running.
+// Run: npm run bench -- lab [rounds] [layout,...]   (layouts: the files in lab/topologies)
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { Lab } from '../lab';
+import { median, table, type Bench } from './record';
+
+const TOPOLOGIES = join(__dirname, '../lab/topologies');
 
 async function timed(what: string, body: () => Promise<Lab>): Promise<{ lab: Lab; ms: number }> {
   const started = process.hrtime.bigint();
@@ -12,27 +17,30 @@ async function timed(what: string, body: () => Promise<Lab>): Promise<{ lab: Lab
   return { lab, ms };
 }
 
-async function main(): Promise<void> {
-  const rounds = Number(process.argv[2] ?? 5);
-  const file = join(__dirname, '../lab/topologies/distributed.yaml');
-  const wiped: number[] = [];
-  const powerOn: number[] = [];
-  for (let i = 0; i < rounds; i++) {
-    const bare = await timed(`round ${i + 1}: up --wipe (5 bare machines)`, () => Lab.up(file, { wipe: true }));
-    wiped.push(bare.ms);
-    await bare.lab.down();
-    const again = await timed(`round ${i + 1}: up (5 machines, existing disks)`, () => Lab.up(file));
-    powerOn.push(again.ms);
-    await again.lab.down();
+export const run: Bench = async (args) => {
+  const rounds = Number(args[0] ?? 5);
+  const layouts = args[1]?.split(',') ?? readdirSync(TOPOLOGIES).filter((f) => f.endsWith('.yaml')).map((f) => f.replace(/\.yaml$/, ''));
+  const rows: string[][] = [];
+  for (const layout of layouts) {
+    const file = join(TOPOLOGIES, `${layout}.yaml`);
+    const wiped: number[] = [];
+    const powerOn: number[] = [];
+    let machines = 0;
+    for (let i = 0; i < rounds; i++) {
+      const bare = await timed(`${layout} round ${i + 1}: up --wipe`, () => Lab.up(file, { wipe: true }));
+      machines = bare.lab.topology.hosts.length;
+      wiped.push(bare.ms);
+      await bare.lab.down();
+      const again = await timed(`${layout} round ${i + 1}: up (existing disks)`, () => Lab.up(file));
+      powerOn.push(again.ms);
+      await again.lab.down();
+    }
+    const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+    rows.push([layout, String(machines), s(median(wiped)), s(Math.max(...wiped)), s(median(powerOn)), s(Math.max(...powerOn))]);
   }
-  const stats = (xs: number[]) => {
-    const sorted = [...xs].sort((a, b) => a - b);
-    return `median ${(sorted[Math.floor(sorted.length / 2)] / 1000).toFixed(2)} s, max ${(sorted[sorted.length - 1] / 1000).toFixed(2)} s`;
+  return {
+    title: 'Lab bring-up per layout',
+    method: `${rounds} rounds per layout of \`Lab.up\` timed from the call to its return (every machine's sshd answering), bare (\`--wipe\`: disk copies from the image, new host keys) and again on the disks just made (a power-on); each followed by \`lab down\`.`,
+    markdown: table(['layout', 'machines', 'up --wipe, median', 'worst', 'up (power-on), median', 'worst'], rows),
   };
-  process.stdout.write(`\nup --wipe: ${stats(wiped)} over ${rounds} rounds\nup:        ${stats(powerOn)} over ${rounds} rounds\n`);
-}
-
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+};
