@@ -35,6 +35,10 @@ export function fakeDrillActivities(drill: FakeDrill) {
       typeof input.scheduledAt === 'string' ? ((drill.injectedAt = Date.parse(input.scheduledAt)), { changed: true, facts: { requestedAt: Date.now() } }) : { changed: true, facts: { requestedAt: (drill.injectedAt = Date.now()) } },
     ),
     cancelScheduledSwitchover: step('cancelScheduledSwitchover', () => ({ changed: true, summary: 'withdrawn' })),
+    // A rolling restart's: the leader's turn is a coordinated switchover, which "happens" at once.
+    restartPostgres: step('restartPostgres', () => ({ changed: true, summary: 'restarted' })),
+    replicaStreaming: step('replicaStreaming'),
+    coordinatedSwitchoverTo: step('coordinatedSwitchoverTo', () => ({ changed: true, facts: { requestedAt: (drill.injectedAt = Date.now()), coordinated: true } })),
     async observeFailover(input: ObserveInput): Promise<FailoverObservation> {
       drill.calls.push('observeFailover');
       const startedAt = Date.now();
