@@ -6,7 +6,7 @@ import { etcdComponent } from './etcd/component';
 import { haproxyComponent } from './haproxy/component';
 import { patroniComponent } from './patroni/component';
 import { postgresComponent } from './postgres/component';
-import type { Component, SecretText } from './shared/component';
+import type { Component, PackageFamily, SecretText } from './shared/component';
 import type { ManagedFile } from './shared/remote-files';
 
 /** In the order they are installed. */
@@ -23,3 +23,13 @@ export function hostFiles(topology: Topology, host: Host, secret: SecretText): M
 
 /** Stand-ins for passwords when files are shown rather than written: `<env HAFLOW_X>`. */
 export const secretPlaceholder: SecretText = (ref: SecretRef) => ('env' in ref ? `<env ${ref.env}>` : `<file ${ref.file}>`);
+
+/** Package names for a host's roles, component by component. */
+export function packagesFor(topology: Topology, host: Host, family: PackageFamily): string[] {
+  return [...new Set(componentsOn(host).flatMap((c) => c.packages(topology, family)))];
+}
+
+/** Wanted packages for every host of the topology (apt names): what a bundle must hold. */
+export function bundlePackagesFor(topology: Topology): string[] {
+  return [...new Set(topology.hosts.flatMap((host) => packagesFor(topology, host, 'apt')))].sort();
+}

@@ -12,7 +12,8 @@ import { archiveCommand, backupStamp, BACKUP_DIR } from './shared/remote-files';
 import { describeSecret, resolveSecret, secretValue } from './shared/secrets';
 import { AppConfigError, refuseUnreadablePassword } from './app/config';
 import { topologyBundle } from './packages/activities';
-import { shellQuote, type SshSession } from './shared/ssh';
+import type { SshSession } from './shared/ssh';
+import { shellQuote } from './shared/shell';
 import { guardFailed, onEachHost, onHost, stepResult } from './shared/step';
 
 /** Free space the data directory's file system needs before a cluster is created there. */

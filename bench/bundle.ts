@@ -7,7 +7,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { packagesFor } from '../activities/packages/activities';
+import { packagesFor } from '../activities/components';
 import { targetFor, withSsh } from '../activities/shared/ssh';
 import { startInstall } from '../client/api';
 import { buildBundle } from '../client/bundle';

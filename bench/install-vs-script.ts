@@ -18,11 +18,12 @@ import http = require('node:http');
 import { Client as PgClient } from 'pg';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { shellQuote, SshSession, type ExecOptions } from '../activities/shared/ssh';
+import { SshSession, type ExecOptions } from '../activities/shared/ssh';
+import { shellQuote } from '../activities/shared/shell';
 import { startInstall } from '../client/api';
 import { Lab } from '../lab';
 import { withBenchEnvironment } from './environment';
-import { runTimes, type RunTimes } from './history';
+import { runTimes, type RunTimes } from '../client/run-times';
 import { median, table, type Bench } from './record';
 
 const STANDALONE = join(__dirname, '../lab/topologies/standalone.yaml');

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { startInstall } from '../client/api';
 import { Lab } from '../lab';
 import { withBenchEnvironment } from './environment';
-import { runTimes } from './history';
+import { runTimes } from '../client/run-times';
 
 async function main(): Promise<void> {
   const rounds = Number(process.argv[2] ?? 2);

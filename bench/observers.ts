@@ -25,7 +25,7 @@ import { portOr, startEmbeddedServer, type EmbeddedServer } from '../client/dev-
 import { observerStatus, startObserver, stopObserver } from '../client/observer';
 import { connectClient } from '../client/temporal';
 import { appHosts, appMaster, parseTopology, type Topology } from '../topology';
-import { observerWorkflowId } from '../workflows/ids';
+import { observerWorkflowId } from '../connection/workflow-ids';
 import { DEFAULT_ACTIVITY_SLOTS } from '../worker/worker';
 import { cpuSeconds, memoryBytes } from './proc';
 import { median, table, type Bench } from './record';

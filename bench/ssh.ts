@@ -9,7 +9,7 @@ import { SshSession, targetFor, withSsh } from '../activities/shared/ssh';
 import { startInstall } from '../client/api';
 import { Lab } from '../lab';
 import { withBenchEnvironment } from './environment';
-import { runTimes } from './history';
+import { runTimes } from '../client/run-times';
 import { median, table, type Bench } from './record';
 
 const STANDALONE = join(__dirname, '../lab/topologies/standalone.yaml');

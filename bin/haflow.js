@@ -7,7 +7,7 @@ process.stdout.on('error', (err) => {
   if (err.code === 'EPIPE') process.exit(0);
   throw err;
 });
-require('../client/cli.ts')
+require('../cli/main.ts')
   .main(process.argv)
   .then((code) => {
     process.exitCode = code;

@@ -22,7 +22,7 @@ import { ApplicationFailure, TemporalFailure, WorkflowNotFoundError } from '@tem
 import { EncryptedPayloadError } from '../connection/codec';
 import { TASK_QUEUE } from '../connection/temporal';
 import { checkTopology, formatPath, topologySchema, type Topology } from '../topology';
-import { clusterWorkflowId } from '../workflows/ids';
+import { clusterWorkflowId } from '../connection/workflow-ids';
 import {
   decideUpdate,
   DECISIONS,
@@ -64,6 +64,9 @@ export type RunResult =
   | { status: 'completed'; outcome: RunbookOutcome }
   | { status: 'blocked'; step: StepState; blocked: StepState[]; progress: Progress }
   | { status: 'failed'; error: RunError };
+
+/** A request the cluster's state refuses (a schedule that exists already, an application monitor that does not run): the command says it and exits 2. */
+export class RequestRefusedError extends Error {}
 
 /** Another operation holds the cluster: Temporal lets one workflow run per cluster id. */
 export class ClusterBusyError extends Error {

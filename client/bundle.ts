@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
-import { bundlePackagesFor } from '../activities/packages/activities';
+import { bundlePackagesFor } from '../activities/components';
 import { BUNDLE_FORMAT, INDEX_FILE, MANIFEST_FILE, SUMS_FILE, sumsFileText, type BundleManifest } from '../activities/packages/bundle';
 import { osSupported, type Topology } from '../topology';
 
@@ -142,26 +142,5 @@ export async function buildBundle(topology: Topology, out: string, say: (line: s
   } finally {
     rmSync(work, { recursive: true, force: true });
     rmSync(staging, { recursive: true, force: true });
-  }
-}
-
-/** `haflow bundle`: builds it and prints what it holds; exit 1 with the reason when it cannot. */
-export async function bundleCommand(topology: Topology, out: string): Promise<number> {
-  try {
-    const built = await buildBundle(topology, out, (line) => process.stdout.write(`${line}\n`));
-    const { manifest } = built;
-    process.stdout.write(
-      `bundle for ${manifest.cluster} written to ${built.dir}: ${manifest.os} ${manifest.architecture}, ${manifest.files.length} packages, ${(built.bytes / 1024 ** 2).toFixed(1)} MB\n` +
-        Object.entries(manifest.packages)
-          .map(([name, version]) => `  ${name} ${version}\n`)
-          .join('') +
-        `copy the directory to a machine a haflow worker runs on, check it there (sha256sum -c ${SUMS_FILE} in it),\n` +
-        `and set in the topology:  packages: { bundle: <its path there> }\n`,
-    );
-    return 0;
-  } catch (err) {
-    if (!(err instanceof BundleBuildError)) throw err;
-    process.stderr.write(`haflow bundle: ${err.message}\n`);
-    return 1;
   }
 }

@@ -7,7 +7,7 @@ import type { ClusterHealth } from '../activities/cluster/health';
 import { TASK_QUEUE } from '../connection/temporal';
 import type { Topology } from '../topology';
 import type { clusterHealthWorkflow } from '../workflows';
-import { clusterWorkflowId } from '../workflows/ids';
+import { clusterWorkflowId } from '../connection/workflow-ids';
 import type { RunbookInput } from '../workflows/protocol';
 import { assertValidTopology, describeOrNone } from './api';
 

@@ -5,7 +5,6 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { accessSync, constants, mkdirSync, readFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
-import { homedir } from 'node:os';
 import { delimiter, dirname, join, resolve as absolutePath } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Connection } from '@temporalio/client';
@@ -56,17 +55,6 @@ export function findTemporalCli(env: NodeJS.ProcessEnv = process.env): string {
 
 /** How long the embedded server keeps finished runs (its default is one day), so `haflow status` still shows last month's install. */
 export const FINISHED_RUN_RETENTION_DAYS = 30;
-
-/** haflow's data directory: `$XDG_DATA_HOME/haflow`, else `~/.local/share/haflow`. */
-export function haflowDataDir(env: NodeJS.ProcessEnv = process.env): string {
-  const dataHome = env.XDG_DATA_HOME || join(env.HOME || homedir(), '.local', 'share');
-  return join(dataHome, 'haflow');
-}
-
-/** The embedded server's state: `temporal.sqlite` in haflow's data directory. */
-export function defaultServerDbFile(env: NodeJS.ProcessEnv = process.env): string {
-  return join(haflowDataDir(env), 'temporal.sqlite');
-}
 
 export interface EmbeddedServerOptions {
   /** SQLite file holding every workflow; created, with its directory, when missing. Absent: in memory, gone when it stops. */

@@ -7,9 +7,9 @@ import type { WatchState } from '../activities/app/watch';
 import { initialObserverState } from '../runbooks/app-observer';
 import type { Topology } from '../topology';
 import { observerStatusQuery, observerWorkflowId, switchbackUpdate, type AppObserverInput, type ObserverStatus } from '../workflows/app-observer';
-import { assertValidTopology } from './api';
+import { assertValidTopology, RequestRefusedError } from './api';
 
-export class ObserverRequestError extends Error {}
+export class ObserverRequestError extends RequestRefusedError {}
 
 export interface ObserverView extends ObserverStatus {
   workflowId: string;

@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import type { DrillReport } from '../runbooks/report';
 import { reportId } from '../runbooks/scheduled';
-import { clusterWorkflowId } from '../workflows/ids';
+import { clusterWorkflowId } from '../connection/workflow-ids';
 import type { ObservedOutcome } from '../workflows/observed';
-import { haflowDataDir } from './dev-server';
+import { haflowDataDir } from './data-dir';
 import { formatReportMarkdown, reportSvg } from './report';
 
 export { reportId };

@@ -2,7 +2,7 @@
 // (workflows/scheduled-drill.ts) for one cluster and one fault. Temporal keeps the timetable,
 // skips a run while the schedule's previous one still runs, catches up missed runs for a bounded
 // window after an outage, and pauses the schedule when a run fails. The API for scripts; the
-// commands (client/schedule-commands.ts) print what it returns.
+// commands (cli/schedule-commands.ts) print what it returns.
 import {
   ScheduleAlreadyRunning,
   ScheduleNotFoundError,
@@ -19,7 +19,7 @@ import type { ScheduledDrillInput, ScheduledRunResult } from '../runbooks/schedu
 import { FAULTS, faultProblems, type FaultName } from '../topology/faults';
 import type { Topology } from '../topology';
 import type { scheduledDrillWorkflow } from '../workflows';
-import { assertValidTopology } from './api';
+import { assertValidTopology, RequestRefusedError } from './api';
 
 /** Missed runs (the server was down) are made up for this long afterwards, then dropped. */
 export const CATCHUP_WINDOW = '1h';
@@ -82,7 +82,7 @@ export interface ScheduleView {
   createdAt: Date;
 }
 
-export class ScheduleRequestError extends Error {
+export class ScheduleRequestError extends RequestRefusedError {
   override readonly name = 'ScheduleRequestError';
 }
 

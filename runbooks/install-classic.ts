@@ -4,8 +4,7 @@
 // front. The observer that fails the application (and now the database) over is `haflow observer
 // start`, as in the other layouts. Pure: `haflow plan` prints exactly these steps.
 import type { Topology } from '../topology/schema';
-import { appHosts, haproxyHosts } from '../topology/derive';
-import { classicMaster, classicSlaves } from '../activities/postgres/streaming';
+import { appHosts, classicMaster, classicSlaves, haproxyHosts } from '../topology/derive';
 import { appConfigSteps, appServingSteps, group, onHost, preparationSteps } from './install';
 import type { Runbook } from './runbook';
 

@@ -2,10 +2,8 @@
 // layouts) and the tutorials' generic cluster, step by step, from bare machines to a
 // healthy database tier behind HAProxy. Pure: `haflow plan` prints exactly these steps, and
 // the client hands exactly these to the install workflow.
-import { haproxySettleSeconds } from '../activities/haproxy/timings';
 import type { Host, Topology } from '../topology/schema';
-import { appDatabaseProxy, appSlaves } from '../activities/app/config';
-import { appHosts, appMaster, dbHosts, etcdMembers, haproxyHosts, initialLeader, initialReplicas, patroniScope } from '../topology/derive';
+import { appDatabaseProxy, appHosts, appMaster, appSlaves, dbHosts, etcdMembers, haproxyHosts, haproxySettleSeconds, initialLeader, initialReplicas, patroniScope } from '../topology/derive';
 import type { ActivityName } from './activities';
 import { stepOf, type Runbook, type Step, type StepGroup } from './runbook';
 

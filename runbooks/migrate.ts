@@ -5,9 +5,8 @@
 // The steps run on the Patroni topology, whose machines are the classic ones. Until the primary's
 // handover every step leaves the classic cluster serving as it was; after it, the database
 // serves under Patroni while the rest follows. Pure: `haflow migrate --plan` prints these steps.
-import { dbHosts, appHosts, appMaster, haproxyHosts } from '../topology/derive';
+import { appHosts, appMaster, classicCluster, dbHosts, haproxyHosts } from '../topology/derive';
 import type { Host, Topology } from '../topology/schema';
-import { classicCluster } from '../activities/postgres/streaming-config';
 import { appServingSteps, etcdSteps, preparationSteps } from './install';
 import { handoverStep, MIGRATE_PROBE_FROM, MIGRATE_PROBE_UNTIL } from './migrate-ids';
 import { stepOf, type Runbook, type Step, type StepGroup } from './runbook';

@@ -4,7 +4,10 @@
 // the scheduled workflow decides with these, and a unit test checks every case.
 import type { Topology } from '../topology/schema';
 import type { FaultName } from '../topology/faults';
+import type { Notification, ScheduledFigures, ScheduledOutcome } from '../activities/notify/notification';
 import type { DrillReport } from './report';
+
+export type { Notification, ScheduledFigures, ScheduledOutcome };
 
 /** What a schedule's action starts its workflow with. */
 export interface ScheduledDrillInput {
@@ -22,14 +25,6 @@ export interface ScheduledDrillInput {
   blockedMinutes?: number;
 }
 
-/**
- * - passed: the drill completed and met the objectives
- * - missed: it completed but missed them (write downtime, lost writes, split brain, …)
- * - failed: it did not complete (a step blocked and was aborted, or it was cancelled)
- * - skipped: it did not start: another operation held the cluster, or it was not healthy
- */
-export type ScheduledOutcome = 'passed' | 'missed' | 'failed' | 'skipped';
-
 export interface ScheduledRunResult {
   scheduleId: string;
   cluster: string;
@@ -41,14 +36,7 @@ export interface ScheduledRunResult {
   finishedAt: string;
   /** The drill's run, when one started (its workflow id is the cluster's). */
   drill?: { workflowId: string; runId: string; reportId?: string };
-  figures?: {
-    writeDowntimeSeconds?: number;
-    lostWrites?: number;
-    failedWrites: number;
-    newLeader?: string;
-    predictedSeconds: number;
-    objectiveSeconds?: number;
-  };
+  figures?: ScheduledFigures;
   /** Skipped because the cluster was not healthy: someone should hear of that, though it pauses nothing. */
   unhealthyBefore?: boolean;
   /** The cluster's health after the drill, read again by the scheduled run. */
@@ -65,7 +53,7 @@ export function reportId(report: Pick<DrillReport, 'injectedAt' | 'kind' | 'faul
 }
 
 /** The figures a schedule keeps of a drill's report. */
-export function scheduledFigures(report: DrillReport): NonNullable<ScheduledRunResult['figures']> {
+export function scheduledFigures(report: DrillReport): ScheduledFigures {
   const f = report.figures;
   return {
     writeDowntimeSeconds: f.writeDowntimeSeconds,
@@ -112,27 +100,6 @@ export function describeResult(result: ScheduledRunResult): string {
   const why = result.reasons.length > 0 ? `: ${result.reasons.join('; ')}` : '';
   const health = result.healthyAfter === false ? `; unhealthy after the drill: ${(result.problemsAfter ?? []).join('; ')}` : '';
   return `${head}${figures ? ` — ${figures}` : ''}${why}${health}`;
-}
-
-/** The JSON a webhook receives (and a notify command reads on its standard input). */
-export interface Notification {
-  /** Unique per scheduled run: a receiver that sees it twice (a retried delivery) can drop the second. */
-  id: string;
-  cluster: string;
-  schedule: string;
-  drill: string;
-  outcome: ScheduledOutcome;
-  verdict: 'PASS' | 'FAIL' | 'SKIPPED';
-  /** Why it was sent: "missed objectives", "failed", "left the cluster unhealthy", or "every run". */
-  why: string;
-  summary: string;
-  reasons: string[];
-  figures?: ScheduledRunResult['figures'];
-  healthyAfter?: boolean;
-  problemsAfter?: string[];
-  startedAt: string;
-  finishedAt: string;
-  links: { scheduledRun: string; drillRun?: string; report?: string };
 }
 
 export interface RunAddress {

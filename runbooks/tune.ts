@@ -3,8 +3,7 @@
 // config.yml follows (for a cluster created again later); HAProxy's checks change through a
 // checked reload. Pure, like every runbook: `haflow tune --plan` prints these steps.
 import { TIMING_PROFILES, type SYNCHRONOUS_MODES, type TimingProfile, type Topology } from '../topology/schema';
-import { dbHosts, haproxyHosts } from '../topology/derive';
-import { haproxySettleSeconds } from '../activities/haproxy/timings';
+import { dbHosts, haproxyHosts, haproxySettleSeconds } from '../topology/derive';
 import { stepOf, type Runbook, type Step } from './runbook';
 
 export function tuneSteps(topology: Topology): Runbook {

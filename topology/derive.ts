@@ -45,6 +45,62 @@ export function appMaster(topology: Topology): Host | undefined {
   return name ? hostByName(topology, name) : appHosts(topology)[0];
 }
 
+/** The application's slave nodes: every app host but the master. */
+export function appSlaves(topology: Topology): Host[] {
+  const master = appMaster(topology);
+  return appHosts(topology).filter((h) => h.name !== master?.name);
+}
+
+export type AppRole = 'master' | 'slave';
+
+/** master for the application master node (app.master, else the first app host); slave for the others. */
+export function appRoleOf(topology: Topology, host: Host): AppRole {
+  return appMaster(topology)?.name === host.name ? 'master' : 'slave';
+}
+
+export function requireApp(topology: Topology): NonNullable<Topology['app']> {
+  if (!topology.app) throw new Error(`cluster ${topology.cluster} has no app section`);
+  return topology.app;
+}
+
+/**
+ * The HAProxy the applications reach their database through: the observer's, as in the guide
+ * (the first host that is both observer and HAProxy, else the first HAProxy).
+ */
+export function appDatabaseProxy(topology: Topology): Host {
+  const proxies = haproxyHosts(topology);
+  const proxy = proxies.find((h) => h.roles.includes('observer')) ?? proxies[0];
+  if (!proxy) throw new Error(`cluster ${topology.cluster} has no HAProxy host for the application to reach its database through`);
+  return proxy;
+}
+
+/** The classic layout's master database host: the application master (app.master, else the first app host). */
+export function classicMaster(topology: Topology): Host {
+  const master = appMaster(topology) ?? dbHosts(topology)[0];
+  if (!master) throw new Error(`cluster ${topology.cluster} has no DB host`);
+  return master;
+}
+
+export function classicSlaves(topology: Topology): Host[] {
+  const master = classicMaster(topology);
+  return dbHosts(topology).filter((h) => h.name !== master.name);
+}
+
+/** Debian's cluster of the topology's major version, which the classic layout runs: where its configuration and data live. */
+export function classicCluster(topology: Topology): { version: number; name: string; confDir: string; dataDir: string } {
+  const version = topology.postgresql.version;
+  return { version, name: 'main', confDir: `/etc/postgresql/${version}/main`, dataDir: `/var/lib/postgresql/${version}/main` };
+}
+
+/**
+ * How long HAProxy's health checks take to agree with Patroni: `rise` good checks `inter` apart,
+ * after up to `fall` bad ones on a server that was the leader before; plus slack.
+ */
+export function haproxySettleSeconds(topology: Topology): number {
+  const { inter, fall, rise } = topology.haproxy.check;
+  return Math.ceil(inter * (fall + rise + 2)) + 30;
+}
+
 /** Patroni scope (cluster name in the DCS); defaults to the topology's cluster name. */
 export function patroniScope(topology: Topology): string {
   return topology.patroni.scope ?? topology.cluster;

@@ -56,7 +56,7 @@ export const observerStatusQuery = defineQuery<ObserverStatus>('observerStatus')
 /** Switch the application back to `to` (default: the slave); answers with the event's message. */
 export const switchbackUpdate = defineUpdate<string, [{ to?: string }]>('switchback');
 
-export { observerWorkflowId } from './ids';
+export { observerWorkflowId } from '../connection/workflow-ids';
 
 const { readClusterHealth, appAnswersWithin } = proxyActivities<typeof activities>({
   startToCloseTimeout: '2m',

@@ -34,7 +34,7 @@ import {
 } from '../runbooks/scheduled';
 import { faultProblems } from '../topology/faults';
 import type { drillWorkflow, DrillInput } from './drill';
-import { clusterWorkflowId } from './ids';
+import { clusterWorkflowId } from '../connection/workflow-ids';
 
 /** Minutes a blocked step of a scheduled drill waits for an operator before the drill aborts. */
 const DEFAULT_BLOCKED_MINUTES = 30;

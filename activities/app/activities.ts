@@ -14,18 +14,12 @@ import { MANAGED_MARKER } from '../shared/component';
 import { archiveCommand, backupStamp, BACKUP_DIR, ensureRemoteFile, readRemoteFile } from '../shared/remote-files';
 import { resolveSecret } from '../shared/secrets';
 import { ensureUnit, unitState } from '../shared/services';
-import { shellQuote, withHostSsh, targetFor, type SshSession } from '../shared/ssh';
+import { withHostSsh, targetFor, type SshSession } from '../shared/ssh';
+import { shellQuote } from '../shared/shell';
 import { guardFailed, hostOf, httpGet, onHost, type Probe, sleep, stepResult, waitFor } from '../shared/step';
 import { appHosts, appMaster, hostByName } from '../../topology/derive';
-import {
-  AppConfigError,
-  appDatabaseUrl,
-  appRoleOf,
-  haDirMarkerPath,
-  requireApp,
-  roleFilePath,
-  setAppDatabaseSettings,
-} from './config';
+import { appRoleOf, requireApp } from '../../topology/derive';
+import { AppConfigError, appDatabaseUrl, haDirMarkerPath, roleFilePath, setAppDatabaseSettings } from './config';
 
 /** Where an earlier HA directory goes before it is removed (root only, as every haflow backup). */
 const haDirBackup = () => `${BACKUP_DIR}/ha-dir-${backupStamp()}.tar.gz`;

@@ -3,7 +3,7 @@
 // HAProxy (port 5000) and carries the one DB password. haflow edits only those keys, in
 // place, and keeps every other line of the file. Pure: file text in, file text out.
 import type { AppConfigFile, Host, Topology } from '../../topology/schema';
-import { appHosts, appMaster, haproxyHosts } from '../../topology/derive';
+import { appDatabaseProxy, requireApp } from '../../topology/derive';
 
 /** What the application needs to reach its database. */
 export interface AppDatabaseSettings {
@@ -11,16 +11,6 @@ export interface AppDatabaseSettings {
   password: string;
 }
 
-/**
- * The HAProxy the applications reach their database through: the observer's, as in the guide
- * (the first host that is both observer and HAProxy, else the first HAProxy).
- */
-export function appDatabaseProxy(topology: Topology): Host {
-  const proxies = haproxyHosts(topology);
-  const proxy = proxies.find((h) => h.roles.includes('observer')) ?? proxies[0];
-  if (!proxy) throw new Error(`cluster ${topology.cluster} has no HAProxy host for the application to reach its database through`);
-  return proxy;
-}
 
 /**
  * The JDBC URL the files of `host` carry: the observer's HAProxy, its PostgreSQL port, the
@@ -33,23 +23,9 @@ export function appDatabaseUrl(topology: Topology, host: Host): string {
   return `jdbc:postgresql://${appDatabaseProxy(topology).address}:${topology.haproxy.postgres_port}/${app.db_name}`;
 }
 
-export type AppRole = 'master' | 'slave';
 
-/** master for the application master node (app.master, else the first app host); slave for the others. */
-export function appRoleOf(topology: Topology, host: Host): AppRole {
-  return appMaster(topology)?.name === host.name ? 'master' : 'slave';
-}
 
-/** The application's slave nodes: every app host but the master. */
-export function appSlaves(topology: Topology): Host[] {
-  const master = appMaster(topology);
-  return appHosts(topology).filter((h) => h.name !== master?.name);
-}
 
-export function requireApp(topology: Topology): NonNullable<Topology['app']> {
-  if (!topology.app) throw new Error(`cluster ${topology.cluster} has no app section`);
-  return topology.app;
-}
 
 /** The file haflow keeps in the HA directory: which role this node has. */
 export function roleFilePath(topology: Topology): string {

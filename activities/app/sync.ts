@@ -9,14 +9,14 @@
 import { readFileSync } from 'node:fs';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Host, Topology } from '../../topology/schema';
-import { appMaster, hostByName, sshTarget } from '../../topology/derive';
+import { appMaster, hostByName, requireApp, sshTarget } from '../../topology/derive';
 import type { HostInput, StepResult } from '../contract';
 import { StepFailureTypes } from '../contract';
 import { entryMatches, knownHostsName, parseKnownHosts } from '../shared/known-hosts';
 import { expandHome } from '../shared/secrets';
-import { shellQuote, targetFor, withHostSsh, type SshSession } from '../shared/ssh';
+import { targetFor, withHostSsh, type SshSession } from '../shared/ssh';
+import { shellQuote } from '../shared/shell';
 import { guardFailed, hostOf, stepResult } from '../shared/step';
-import { requireApp } from './config';
 
 const SYNC_DIR = '/etc/haflow/app-sync';
 const SYNC_KEY = `${SYNC_DIR}/id_ed25519`;

@@ -4,10 +4,9 @@
 // failed often enough in a row, or after its watch period, so the workflow can start a new one.
 // A retried attempt (its worker died) goes on from the failure count of the last heartbeat.
 import { CancelledFailure, Context } from '@temporalio/activity';
-import { hostByName } from '../../topology/derive';
+import { hostByName, requireApp } from '../../topology/derive';
 import type { Topology } from '../../topology/schema';
 import { httpGet, portAnswers, sleep } from '../shared/step';
-import { requireApp } from './config';
 import { syncFiles } from './sync';
 
 export interface WatchInput {

@@ -4,7 +4,7 @@
 import { dbHosts, etcdMembers, type Topology } from '../../topology';
 import type { ClusterInput, StepResult } from '../contract';
 import { readClusterHealth } from './activities';
-import { shellQuote } from '../shared/ssh';
+import { shellQuote } from '../shared/shell';
 import { guardFailed, onHost, sleep, stepResult } from '../shared/step';
 
 /** GETs of etcd's /health per DB node and member; the worst counts. */

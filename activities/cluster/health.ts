@@ -148,3 +148,10 @@ export function clusterHealth(topology: Topology, readings: ClusterReadings, che
 function describeServers(servers: { name: string; status: string }[]): string {
   return servers.length === 0 ? 'it has none' : servers.map((s) => `${s.name} ${s.status}`).join(', ');
 }
+
+/** The replica a switchover goes to when none is named: streaming, least behind. */
+export function bestCandidate(health: ClusterHealth): string | undefined {
+  return health.members
+    .filter((m) => m.name !== health.leader && m.streaming !== false && m.role !== 'leader')
+    .sort((a, b) => (typeof a.lag === 'number' ? a.lag : Infinity) - (typeof b.lag === 'number' ? b.lag : Infinity))[0]?.name;
+}

@@ -6,7 +6,7 @@ import { MANAGED_MARKER } from '../shared/component';
 import { backupStamp, ensureRemoteFiles, readRemoteFile } from '../shared/remote-files';
 import { secretValue } from '../shared/secrets';
 import { ensureUnit, reloadIfUnitsChanged } from '../shared/services';
-import { shellQuote } from '../shared/ssh';
+import { shellQuote } from '../shared/shell';
 import { httpGet, onHost, stepResult, waitFor } from '../shared/step';
 import { etcdComponent } from './component';
 import { etcdDefaultsPath } from './config';

@@ -7,7 +7,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { Topology } from '../../topology';
 import { StepFailureTypes, type HostInput, type StepResult } from '../contract';
 import { resolveSecret } from '../shared/secrets';
-import { shellQuote } from '../shared/ssh';
+import { shellQuote } from '../shared/shell';
 import { onHost, stepResult } from '../shared/step';
 
 /** The role haflow gives Patroni's user: read-write on the namespace, nothing else. */

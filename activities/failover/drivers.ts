@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import type { FaultDrivers, Host, Topology } from '../../topology';
 import { StepFailureTypes } from '../contract';
-import { shellQuote } from '../shared/ssh';
+import { shellQuote } from '../shared/shell';
 import { heartbeat, withinAttempt } from '../shared/step-activity';
 
 const HAFLOW_BIN = join(__dirname, '../../bin');

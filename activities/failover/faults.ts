@@ -6,7 +6,7 @@ import { FAULTS, type FaultName } from '../../topology/faults';
 import type { HostInput, StepResult } from '../contract';
 import { switchoverTo } from '../patroni/failover';
 import { ensureUnit } from '../shared/services';
-import { shellQuote } from '../shared/ssh';
+import { shellQuote } from '../shared/shell';
 import { hostOf, onHost, portAnswers, sleep, stepResult, waitFor } from '../shared/step';
 import { currentActivity, heartbeat } from '../shared/step-activity';
 import { runDriver } from './drivers';

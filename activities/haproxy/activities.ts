@@ -6,13 +6,13 @@ import { patroniCluster } from '../patroni/rest';
 import { ensureRemoteFiles } from '../shared/remote-files';
 import { secretValue } from '../shared/secrets';
 import { ensureUnit, unitState } from '../shared/services';
-import { shellQuote } from '../shared/ssh';
+import { shellQuote } from '../shared/shell';
 import { guardFailed, hostOf, onHost, type Probe, stepResult, waitFor } from '../shared/step';
 import { haproxyComponent } from './component';
 import { APP_SECTION } from './config';
 import { FORCED_MAINTENANCE, HaproxyRuntime, setAdminStateCommand } from './runtime';
 import { haproxyServers } from './stats';
-import { haproxySettleSeconds } from './timings';
+import { haproxySettleSeconds } from '../../topology/derive';
 
 export async function configureHaproxy(input: HostInput): Promise<StepResult> {
   return onHost(input, async (ssh, host) => {

@@ -4,7 +4,8 @@
 // The command lines and the answers' parsing are pure; HaproxyRuntime runs them.
 import { ApplicationFailure } from '@temporalio/common';
 import { StepFailureTypes } from '../contract';
-import { shellQuote, type SshSession } from '../shared/ssh';
+import type { SshSession } from '../shared/ssh';
+import { shellQuote } from '../shared/shell';
 
 /** haproxy.cfg's `stats socket` (Debian's path, kept by the renderer). */
 export const HAPROXY_RUNTIME_SOCKET = '/run/haproxy/admin.sock';

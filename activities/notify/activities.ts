@@ -13,7 +13,7 @@
 import { spawn } from 'node:child_process';
 import { ApplicationFailure } from '@temporalio/common';
 import type { SecretRef, Topology } from '../../topology';
-import type { Notification } from '../../runbooks/scheduled';
+import type { Notification } from './notification';
 import { StepFailureTypes } from '../contract';
 import { describeSecret, resolveSecret } from '../shared/secrets';
 import { currentActivity, heartbeat, rememberSecret, withinAttempt } from '../shared/step-activity';

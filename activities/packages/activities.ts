@@ -4,20 +4,16 @@
 // haflow configured them), and the default cluster is dropped, so they cannot collide with
 // the ones haflow configures.
 import { ApplicationFailure } from '@temporalio/common';
-import type { Host, Topology } from '../../topology';
-import { COMPONENTS, componentsOn, secretPlaceholder } from '../components';
+import type { Topology } from '../../topology';
+import { bundlePackagesFor, COMPONENTS, packagesFor, secretPlaceholder } from '../components';
 import { StepFailureTypes, type HostInput, type StepResult } from '../contract';
 import { dropDebianDefaultCluster } from '../postgres/activities';
 import { MANAGED_MARKER, type PackageFamily } from '../shared/component';
 import { ensureUnit } from '../shared/services';
-import { shellQuote, type SshSession } from '../shared/ssh';
+import type { SshSession } from '../shared/ssh';
+import { shellQuote } from '../shared/shell';
 import { guardFailed, onHost, stepResult } from '../shared/step';
 import { BundleError, bundleFailure, hostBundleDir, hostPlatform, installedVersions, installFromBundle, uploadBundle, verifyBundle, type VerifiedBundle } from './bundle';
-
-/** Package names for a host's roles, component by component. */
-export function packagesFor(topology: Topology, host: Host, family: PackageFamily): string[] {
-  return [...new Set(componentsOn(host).flatMap((c) => c.packages(topology, family)))];
-}
 
 async function packageFamily(ssh: SshSession): Promise<PackageFamily> {
   const out = await ssh.check('if command -v apt-get >/dev/null; then echo apt; elif command -v dnf >/dev/null; then echo dnf; else echo none; fi');
@@ -33,11 +29,6 @@ async function missingPackages(ssh: SshSession, family: PackageFamily, names: st
       ? names.map((n) => `dpkg-query -W -f='\${Status}' ${shellQuote(n)} 2>/dev/null | grep -q 'install ok installed' || echo ${shellQuote(n)}`)
       : names.map((n) => `rpm -q ${shellQuote(n)} >/dev/null 2>&1 || echo ${shellQuote(n)}`);
   return (await ssh.check(query.join('\n'))).split('\n').filter(Boolean);
-}
-
-/** Wanted packages for every host of the topology (apt names): what a bundle must hold. */
-export function bundlePackagesFor(topology: Topology): string[] {
-  return [...new Set(topology.hosts.flatMap((host) => packagesFor(topology, host, 'apt')))].sort();
 }
 
 /** The worker's copy of the topology's bundle, checked whole; a problem is the step's failure. */

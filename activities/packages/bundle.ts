@@ -11,7 +11,8 @@ import { z } from 'zod';
 import { osSupported, type Topology } from '../../topology';
 import { StepFailureTypes } from '../contract';
 import { expandHome } from '../shared/secrets';
-import { shellQuote, type SshSession } from '../shared/ssh';
+import type { SshSession } from '../shared/ssh';
+import { shellQuote } from '../shared/shell';
 import { heartbeat } from '../shared/step-activity';
 
 export const BUNDLE_FORMAT = 1;

@@ -9,16 +9,17 @@ import type { HostInput, StepResult } from '../contract';
 import { classicClusterState } from '../postgres/classic-failover';
 import { pgHbaRules } from '../postgres/hba';
 import { roleStatement } from '../postgres/streaming';
-import { classicCluster } from '../postgres/streaming-config';
 import { psql, sqlIdentifier, sqlLiteral } from '../shared/psql';
 import { ensureRemoteFiles, type ManagedFile } from '../shared/remote-files';
 import { managedHeader } from '../shared/render';
 import { resolveSecret } from '../shared/secrets';
 import { ensureUnit, unitState } from '../shared/services';
-import { shellQuote, type SshSession } from '../shared/ssh';
+import type { SshSession } from '../shared/ssh';
+import { shellQuote } from '../shared/shell';
 import { guardFailed, httpGet, onHost, stepResult, waitFor, type Probe } from '../shared/step';
 import { memberStatus, patroniCluster, restUrl, type MemberStatus } from './rest';
 import { restartThroughPatroni } from './restart';
+import { classicCluster } from '../../topology/derive';
 
 /**
  * The files PostgreSQL reads from the data directory once Patroni starts it: Patroni writes

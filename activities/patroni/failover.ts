@@ -3,18 +3,11 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { dbHosts, haproxyHosts, patroniScope, type Host, type Topology } from '../../topology';
 import { readClusterHealth } from '../cluster/activities';
-import type { ClusterHealth } from '../cluster/health';
+import { bestCandidate, type ClusterHealth } from '../cluster/health';
 import { StepFailureTypes, type ClusterInput, type HostInput, type StepResult } from '../contract';
 import { patroniConfigPath } from './config';
 import { patroniCluster, restUrl, unsafeRequestHeaders } from './rest';
 import { guardFailed, onHost, stepResult, waitFor, type Probe } from '../shared/step';
-
-/** The replica a switchover goes to when none is named: streaming, least behind. */
-export function bestCandidate(health: ClusterHealth): string | undefined {
-  return health.members
-    .filter((m) => m.name !== health.leader && m.streaming !== false && m.role !== 'leader')
-    .sort((a, b) => (typeof a.lag === 'number' ? a.lag : Infinity) - (typeof b.lag === 'number' ? b.lag : Infinity))[0]?.name;
-}
 
 async function postSwitchover(topology: Topology, leader: Host, candidate: string, scheduledAt?: string): Promise<{ status: number; body: string }> {
   const response = await fetch(restUrl(topology, leader, '/switchover'), {

@@ -5,7 +5,8 @@
 // stop): it is switched over first, and its demotion restarts it.
 import { ApplicationFailure } from '@temporalio/common';
 import { StepFailureTypes, type HostInput, type StepResult } from '../contract';
-import { installedServerVersion, serverVersionText } from '../postgres/upgrade';
+import { installedServerVersion } from '../postgres/upgrade';
+import { serverVersionText } from '../postgres/version';
 import { guardFailed, hostOf, onHost, stepResult, waitFor, type Probe } from '../shared/step';
 import { memberStatus, restUrl, unsafeRequestHeaders, type MemberStatus } from './rest';
 

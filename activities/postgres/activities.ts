@@ -10,7 +10,8 @@ import { patroniCluster } from '../patroni/rest';
 import { appLoginWorks, psql, sqlIdentifier, sqlLiteral } from '../shared/psql';
 import { resolveSecret } from '../shared/secrets';
 import { archiveCommand, backupStamp, BACKUP_DIR } from '../shared/remote-files';
-import { shellQuote, type SshSession } from '../shared/ssh';
+import type { SshSession } from '../shared/ssh';
+import { shellQuote } from '../shared/shell';
 import { hostOf, onHost, stepResult, waitFor } from '../shared/step';
 import { checkRowOnStandbys, writeCheckRow } from './check-row';
 

@@ -6,13 +6,14 @@
 // a standby of the new master first (streaming.ts, configureStreamingStandby).
 import { ApplicationFailure } from '@temporalio/common';
 import type { Host, Topology } from '../../topology';
-import { hostByName } from '../../topology/derive';
+import { classicCluster, hostByName } from '../../topology/derive';
 import { StepFailureTypes, type HostInput, type StepResult } from '../contract';
 import { psql } from '../shared/psql';
-import { shellQuote, targetFor, withHostSsh, type SshSession } from '../shared/ssh';
+import { targetFor, withHostSsh, type SshSession } from '../shared/ssh';
+import { shellQuote } from '../shared/shell';
 import { guardFailed, hostOf, onHost, stepResult, waitFor, type Probe } from '../shared/step';
 import { ensureRemoteFile } from '../shared/remote-files';
-import { classicCluster, classicPostgresFiles } from './streaming-config';
+import { classicPostgresFiles } from './streaming-config';
 
 /** A failover does not wait long for a machine that is gone: a few seconds to connect. */
 const FENCE_CONNECT_MS = 3_000;

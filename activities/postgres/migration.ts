@@ -7,13 +7,13 @@ import type { HostInput, StepResult } from '../contract';
 import { backupStamp, BACKUP_DIR } from '../shared/remote-files';
 import { resolveSecret } from '../shared/secrets';
 import { unitState } from '../shared/services';
-import { shellQuote, targetFor, withHostSsh } from '../shared/ssh';
+import { targetFor, withHostSsh } from '../shared/ssh';
+import { shellQuote } from '../shared/shell';
 import { guardFailed, hostOf, onHost, stepResult } from '../shared/step';
-import { hostByName } from '../../topology/derive';
+import { classicCluster, hostByName } from '../../topology/derive';
 import { memberStatus } from '../patroni/rest';
 import { classicClusterState, fenceMarkerPath, isFenced } from './classic-failover';
 import { streamingFrom } from './streaming';
-import { classicCluster } from './streaming-config';
 
 /** Where a migration's backup lives on each DB node; one per migration's cluster. */
 export function migrationBackupDir(topology: Topology): string {

@@ -4,16 +4,11 @@
 // conf.d/, and its own settings stay as the application's installer left them) and pg_hba.conf.
 // Pure: both depend on the topology alone and hold no password.
 import type { Host, Topology } from '../../topology/schema';
+import { classicCluster } from '../../topology/derive';
 import type { PgValue } from '../patroni/config';
 import type { ManagedFile } from '../shared/remote-files';
 import { managedHeader, requireRole } from '../shared/render';
 import { pgHbaRules } from './hba';
-
-/** Debian's cluster of the topology's major version: where its configuration and data live. */
-export function classicCluster(topology: Topology): { version: number; name: string; confDir: string; dataDir: string } {
-  const version = topology.postgresql.version;
-  return { version, name: 'main', confDir: `/etc/postgresql/${version}/main`, dataDir: `/var/lib/postgresql/${version}/main` };
-}
 
 export const streamingConfName = 'haflow-streaming.conf';
 

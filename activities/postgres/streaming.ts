@@ -5,29 +5,18 @@
 import { randomBytes } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import { Client } from 'pg';
-import { appMaster, dbHosts, type Host, type Topology } from '../../topology';
-import { hostByName } from '../../topology/derive';
+import type { Host, Topology } from '../../topology';
+import { classicCluster, classicMaster, classicSlaves, hostByName } from '../../topology/derive';
 import { StepFailureTypes, type HostInput, type StepResult } from '../contract';
 import { psql, sqlIdentifier, sqlLiteral } from '../shared/psql';
 import { archiveCommand, backupStamp, BACKUP_DIR, ensureRemoteFiles } from '../shared/remote-files';
 import { resolveSecret } from '../shared/secrets';
-import { shellQuote, targetFor, withHostSsh, type SshSession } from '../shared/ssh';
+import { targetFor, withHostSsh, type SshSession } from '../shared/ssh';
+import { shellQuote } from '../shared/shell';
 import { guardFailed, hostOf, onHost, stepResult, waitFor } from '../shared/step';
 import { checkRowOnStandbys, writeCheckRow } from './check-row';
 import { fenceMarkerPath, isFenced, primaryConninfoHost } from './classic-failover';
-import { classicCluster, classicPostgresFiles } from './streaming-config';
-
-/** The master's database host: the application master (app.master, else the first app host). */
-export function classicMaster(topology: Topology): Host {
-  const master = appMaster(topology) ?? dbHosts(topology)[0];
-  if (!master) throw new Error(`cluster ${topology.cluster} has no DB host`);
-  return master;
-}
-
-export function classicSlaves(topology: Topology): Host[] {
-  const master = classicMaster(topology);
-  return dbHosts(topology).filter((h) => h.name !== master.name);
-}
+import { classicPostgresFiles } from './streaming-config';
 
 /** Where the standby keeps the replication password for its WAL receiver (and pg_basebackup reads it). */
 const STANDBY_PASSFILE = '/var/lib/postgresql/.pgpass_haflow';

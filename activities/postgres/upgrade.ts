@@ -6,8 +6,10 @@ import { ApplicationFailure } from '@temporalio/common';
 import { dbHosts, postgresBinDir, type Topology } from '../../topology';
 import { StepFailureTypes, type HostInput, type StepResult } from '../contract';
 import { memberStatus } from '../patroni/rest';
-import { shellQuote, type SshSession } from '../shared/ssh';
+import type { SshSession } from '../shared/ssh';
+import { shellQuote } from '../shared/shell';
 import { guardFailed, onHost, stepResult } from '../shared/step';
+import { parsePostgresVersion, serverVersionText } from './version';
 
 /** The packages of one major version that a minor upgrade moves together (those installed). */
 export const minorPackages = (major: number) => [`postgresql-${major}`, `postgresql-client-${major}`, 'libpq5'];
@@ -19,16 +21,6 @@ export function parseAptPolicy(text: string): { installed?: string; candidate?: 
     return value && value !== '(none)' ? value : undefined;
   };
   return { installed: field('Installed'), candidate: field('Candidate') };
-}
-
-/** PostgreSQL's version number as Patroni reports it (server_version 150020) → `15.20`. */
-export function serverVersionText(num: number): string {
-  return num >= 100000 ? `${Math.floor(num / 10000)}.${num % 10000}` : `${Math.floor(num / 10000)}.${Math.floor(num / 100) % 100}.${num % 100}`;
-}
-
-/** `postgres --version` → `15.20`. */
-export function parsePostgresVersion(text: string): string | undefined {
-  return /\(PostgreSQL\)\s+(\d+(?:\.\d+)*)/.exec(text)?.[1];
 }
 
 async function requireApt(ssh: SshSession): Promise<void> {

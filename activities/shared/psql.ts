@@ -1,7 +1,8 @@
 // PostgreSQL on a host, from the worker: SQL quoting, psql as the postgres OS user over the
 // local socket, and the application's login check. Passwords travel through stdin only.
 import type { Host, Topology } from '../../topology';
-import { shellQuote, type SshSession } from './ssh';
+import type { SshSession } from './ssh';
+import { shellQuote } from './shell';
 
 /** A SQL string literal (standard_conforming_strings is on since PostgreSQL 9.1). */
 export function sqlLiteral(value: string): string {

@@ -7,7 +7,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import { createTwoFilesPatch } from 'diff';
 import { StepFailureTypes } from '../contract';
 import { redactSecrets } from './redact';
-import { shellQuote, type SshSession } from './ssh';
+import type { SshSession } from './ssh';
+import { shellQuote } from './shell';
 
 /** A file haflow manages on a host: where, whose, which mode, and its content rendered from the topology. */
 export interface ManagedFile {

@@ -3,7 +3,8 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { StepFailureTypes } from '../contract';
 import type { FilesChange } from './remote-files';
-import { shellQuote, type SshSession } from './ssh';
+import type { SshSession } from './ssh';
+import { shellQuote } from './shell';
 
 export interface UnitState {
   /** active, inactive, failed, activating… as `systemctl is-active` prints it. */

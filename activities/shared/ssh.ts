@@ -10,6 +10,7 @@ import { sshTarget } from '../../topology';
 import { StepFailureTypes } from '../contract';
 import { checkHostKey, parseKnownHosts, type HostKeyVerdict } from './known-hosts';
 import { describeSecret, expandHome, resolveSecret } from './secrets';
+import { shellQuote } from './shell';
 import { currentActivity, withinAttempt } from './step-activity';
 
 export interface SshTarget {
@@ -42,16 +43,6 @@ export function targetFor(topology: Topology, host: Host): SshTarget {
     connectTimeoutMs: topology.ssh.connect_timeout * 1000,
     commandTimeoutMs: topology.ssh.command_timeout * 1000,
   };
-}
-
-/** POSIX shell quoting: the argument arrives as one word, whatever it contains. */
-export function shellQuote(arg: string): string {
-  if (/^[A-Za-z0-9_\-./:=@%+,]+$/.test(arg)) return arg;
-  return `'${arg.replace(/'/g, `'\\''`)}'`;
-}
-
-export function shellCommand(argv: string[]): string {
-  return argv.map(shellQuote).join(' ');
 }
 
 export interface ExecResult {

@@ -5,7 +5,7 @@ import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError } from '@temporalio/common';
 import type { HostInput, StepResult } from '../contract';
 import { stepResult } from '../shared/step';
-import { clusterWorkflowId, observerWorkflowId } from '../../workflows/ids';
+import { clusterWorkflowId, observerWorkflowId } from '../../connection/workflow-ids';
 
 export interface RunningOperation {
   workflowId: string;

@@ -15,7 +15,7 @@ import { diskFingerprint, labTopology, sshRun, useLab } from '../support/lab';
 import { assertHostsHoldRendered, haflowRender } from '../support/rendered';
 import { waitUntil } from '../support/temporal';
 import { haflowCli } from '../support/install';
-import { observerWorkflowId } from '../../workflows/ids';
+import { observerWorkflowId } from '../../connection/workflow-ids';
 import type { MaintenanceReport } from '../../runbooks/maintenance-report';
 import type { DrillReport } from '../../runbooks/report';
 import { startRunbook } from '../../client/api';

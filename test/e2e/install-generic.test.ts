@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { packagesFor } from '../../activities/packages/activities';
+import { packagesFor } from '../../activities/components';
 import type { BundleManifest } from '../../activities/packages/bundle';
 import { installTwice, labSecrets, useInstallEnvironment } from '../support/install';
 import { labTopology, sshRun, useLab } from '../support/lab';

@@ -23,7 +23,7 @@ import { labPaths } from '../../lab/paths';
 import { killTemporalClusterNow, startTemporalCluster, stopTemporalCluster, type RunningCluster } from '../../lab/temporal-cluster';
 import { flattenSteps } from '../../runbooks/runbook';
 import type { DrillReport } from '../../runbooks/report';
-import { clusterWorkflowId } from '../../workflows/ids';
+import { clusterWorkflowId } from '../../connection/workflow-ids';
 import type { Progress, RunbookOutcome } from '../../workflows/protocol';
 import { waitHealthy } from '../support/cluster';
 import { labSecrets } from '../support/install';

@@ -13,7 +13,7 @@ import type { Topology } from '../../topology';
 import { followRun } from '../../client/api';
 import { runbookFor } from '../../client/runbooks';
 import { installWorkflow } from '../../workflows';
-import { clusterWorkflowId } from '../../workflows/ids';
+import { clusterWorkflowId } from '../../connection/workflow-ids';
 import type { Progress, RunbookOutcome } from '../../workflows/protocol';
 import { startDevServer, workflowBundle } from './temporal';
 

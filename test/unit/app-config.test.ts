@@ -7,12 +7,13 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AppConfigError, appDatabaseUrl, appRoleOf, appSlaves, setAppDatabaseSettings } from '../../activities/app/config';
+import { AppConfigError, appDatabaseUrl, setAppDatabaseSettings } from '../../activities/app/config';
 import { strayListeners } from '../../activities/app/activities';
 import { tlsPemFile } from '../../activities/haproxy/component';
 import { fileDiff } from '../../activities/shared/remote-files';
 import { CLASSIC_APP_CONFIG_FILES, type AppConfigFile } from '../../topology/schema';
 import { loadTopology, parseTopology } from '../../topology';
+import { appRoleOf, appSlaves } from '../../topology/derive';
 
 const root = join(__dirname, '../..');
 const standalone = loadTopology(join(root, 'lab/topologies/standalone.yaml')).topology;

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bundlePackagesFor } from '../../activities/packages/activities';
+import { bundlePackagesFor } from '../../activities/components';
 import { BundleError, packagesAptWouldUnpack, parseManifest, sumsFileText, verifyBundle, type BundleManifest } from '../../activities/packages/bundle';
 import { packagesAptCannotFind, thisMachineOs } from '../../client/bundle';
 import { parseTopology } from '../../topology';

@@ -6,13 +6,13 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { renderHaproxyCfg } from '../../activities/haproxy/config';
 import { appDatabaseUrl } from '../../activities/app/config';
-import { classicMaster, classicSlaves } from '../../activities/postgres/streaming';
 import { classicPostgresFiles, renderClassicPgHba, renderStreamingConf } from '../../activities/postgres/streaming-config';
 import { fenceMarkerText, shutdownCheckpoint } from '../../activities/postgres/classic-failover';
 import { runbookFor, UnsupportedLayoutError } from '../../client/runbooks';
 import { appFailoverSteps, appFenceSteps } from '../../runbooks/app-failover';
 import { flattenSteps, isGroup } from '../../runbooks/runbook';
 import { firewallMatrix, hostByName, listeningPorts, loadTopology } from '../../topology';
+import { classicMaster, classicSlaves } from '../../topology/derive';
 
 const { topology } = loadTopology(join(__dirname, '../../topology/examples/classic.yaml'));
 const lab = loadTopology(join(__dirname, '../../lab/topologies/classic.yaml')).topology;

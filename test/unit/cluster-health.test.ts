@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { clusterHealth, type ClusterReadings } from '../../activities/cluster/health';
-import { formatHealth } from '../../client/health';
+import { formatHealth } from '../../cli/health';
 import { loadTopology } from '../../topology';
 
 const { topology } = loadTopology(join(__dirname, '../../lab/topologies/standalone.yaml'));

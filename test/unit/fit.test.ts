@@ -2,7 +2,7 @@
 // indented under the text, never a word cut in two.
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fitToWidth, loadWrapper } from '../../client/fit';
+import { fitToWidth, loadWrapper } from '../../cli/fit';
 
 before(loadWrapper);
 

@@ -5,12 +5,12 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseStatsCsv } from '../../activities/haproxy/stats';
-import { packagesFor } from '../../activities/packages/activities';
+import { packagesFor } from '../../activities/components';
 import { dropDebianDefaultCluster } from '../../activities/postgres/activities';
 import { fakeSsh, ok } from '../support/fake-ssh';
 import { sqlIdentifier, sqlLiteral } from '../../activities/shared/psql';
 import { MIN_FREE_BYTES } from '../../activities/preflight';
-import { unionMs } from '../../bench/history';
+import { unionMs } from '../../client/run-times';
 import { firewallMatrix, listeningPorts, loadTopology, osSupported, type FirewallRule, type Topology } from '../../topology';
 import { distributed, generic, hostNamed, standalone, topologies } from '../support/topologies';
 
@@ -306,7 +306,7 @@ describe('sqlLiteral and sqlIdentifier', () => {
   });
 });
 
-// ---------------------------------------------------------------- bench/history.ts
+// ---------------------------------------------------------------- client/run-times.ts
 
 describe('unionMs', () => {
   test('no intervals take no time', () => {

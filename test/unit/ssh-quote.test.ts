@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
-import { shellCommand, shellQuote } from '../../activities/shared/ssh';
+import { shellCommand, shellQuote } from '../../activities/shared/shell';
 import { requires } from '../support/requires';
 
 const SH = '/bin/sh';

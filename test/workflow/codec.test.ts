@@ -18,7 +18,7 @@ import { bundleWorkflowCode, DefaultLogger, Worker } from '@temporalio/worker';
 import { followRun, getProgress, startInstall } from '../../client/api';
 import { AesGcmCodec, codecKeysFromEnv, CodecSettingsError, ENCRYPTED_ENCODING, haflowDataConverter, type CodecKeys } from '../../connection/codec';
 import { TASK_QUEUE } from '../../connection/temporal';
-import { clusterWorkflowId } from '../../workflows/ids';
+import { clusterWorkflowId } from '../../connection/workflow-ids';
 import { fakeCluster, fakeInstallActivities } from '../support/fake-install';
 import { startDevServer, waitUntil } from '../support/temporal';
 import { standalone } from '../support/topologies';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { tsToMs } from '@temporalio/common/lib/time';
 import { startInstall } from '../../client/api';
-import { defaultServerDbFile } from '../../client/dev-server';
+import { defaultServerDbFile } from '../../client/data-dir';
 import { loadTopology } from '../../topology';
 
 const root = join(__dirname, '../..');

@@ -3,25 +3,57 @@
 // unhealthy cluster, another operation holding it), then starts its runbook and follows it.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { ClusterHealth } from '../activities/cluster/health';
-import { bestCandidate } from '../activities/patroni/failover';
-import { drillTarget } from '../runbooks/drill';
-import { runbookFor } from './runbooks';
-import { restartSteps } from '../runbooks/restart';
-import { upgradeSteps } from '../runbooks/upgrade';
-import { serverVersionText } from '../activities/postgres/upgrade';
-import { tunedTopology, tuneSteps, type TuneArgs } from '../runbooks/tune';
-import { FAULT_NAMES, FAULTS, faultProblems, type FaultName } from '../topology/faults';
+import type { Command } from 'commander';
+import { bestCandidate, type ClusterHealth } from '../activities/cluster/health';
+import { RequestRefusedError, startRunbook } from '../client/api';
+import { readHealth } from '../client/cluster';
+import { observerStatus } from '../client/observer';
+import { listReports, syncReports } from '../client/report-store';
+import { runbookFor } from '../client/runbooks';
+import { trendPage } from '../client/trend-page';
 import { TASK_QUEUE } from '../connection/temporal';
-import { dbHosts, TIMING_PROFILES, type Topology } from '../topology';
-import { assertValidTopology, checkRunbook, startRunbook } from './api';
-import { readHealth } from './cluster';
-import { ObserverRequestError, observerStatus } from './observer';
-import { connect, follow, handSchedulesTheTopology, say } from './command-support';
+import { drillTarget } from '../runbooks/drill';
+import { dbHosts, type Topology } from '../topology';
+import { FAULT_NAMES, FAULTS, faultProblems, type FaultName } from '../topology/faults';
 import { formatHealth } from './health';
-import { createProgressDisplay, formatCheckReport, formatPlan } from './progress';
-import { listReports, syncReports } from './report-store';
-import { trendPage } from './trend-page';
+import { formatPlan } from './progress';
+import { connect, exits, faultName, follow, onCluster, printJson, say } from './support';
+
+export function registerFailoverCommands(program: Command): void {
+  program
+    .command('drill')
+    .description('a failover drill: inject a real fault into the healthy cluster, measure write downtime and lost writes with a probe through HAProxy, heal, and report; exit 0 when it met the objectives, 1 when not, 2 when refused')
+    .argument('<cluster>', 'cluster name (its topology is the one of its latest operation), or a topology YAML file')
+    .requiredOption('--fault <fault>', `one of ${FAULT_NAMES.join(', ')}`, faultName)
+    .option('--switch-back', 'switch over to the original leader at the end, leaving the cluster as it was')
+    .option('--to <host>', 'for --fault switchover: the member to switch over to (default: the best replica)')
+    .option('--plan', "print the drill's steps for the cluster as it is now, and start nothing")
+    .option('--detach', 'start the drill and return at once')
+    .option('--json', 'print the report as JSON (the progress goes to stderr)')
+    .action(onCluster(drillCommand));
+
+  program
+    .command('switchover')
+    .description("a planned switchover through Patroni's REST API, with the write probe running throughout; verified, and its write downtime reported")
+    .argument('<cluster>', 'cluster name, or a topology YAML file')
+    .option('--to <host>', 'the member to switch over to (default: the streaming replica least behind)')
+    .option('--at <time>', "when Patroni should switch over (ISO 8601, Patroni's scheduled_at)")
+    .option('--coordinated', 'tell HAProxy through its runtime API the moment the new leader is primary, instead of waiting for its checks (the default, except with --at)')
+    .option('--plain', "let HAProxy's checks find the new leader, as Patroni alone would")
+    .option('--detach', 'start it and return at once')
+    .option('--json', 'print the report as JSON (the progress goes to stderr)')
+    .action(onCluster(switchoverCommand));
+
+  program
+    .command('reports')
+    .description("the cluster's drills and switchovers, newest first (fault, verdict, write downtime, lost writes, predicted); with an id, that report")
+    .argument('<cluster>', 'cluster name')
+    .argument('[id]', 'a report id (or its beginning)')
+    .option('--since <date>', 'only reports from this date on')
+    .option('--json', 'as JSON')
+    .option('--html <file>', 'write the trend page: one self-contained HTML file with write downtime per drill against the objective, linking each timeline')
+    .action(exits(reportsCommand));
+}
 
 export interface DrillOptions {
   fault: FaultName;
@@ -36,7 +68,7 @@ export interface DrillOptions {
 }
 
 /** A healthy cluster, or a message saying why not (the drill and the switchover refuse to start then). */
-async function healthyOrSay(topology: Topology, what: string): Promise<ClusterHealth | undefined> {
+export async function healthyOrSay(topology: Topology, what: string): Promise<ClusterHealth | undefined> {
   const health = await readHealth(await connect(), topology);
   if (health.healthy) return health;
   say(`${what} refused: cluster ${topology.cluster} is not healthy, and a failover test starts only on a healthy cluster.\n\n${formatHealth(health)}`);
@@ -54,7 +86,7 @@ function candidateProblem(topology: Topology, health: ClusterHealth, to: string)
  * A rolling operation's or a switchover's start: a healthy cluster, and the replica the leader goes
  * to (`--to`, or the streaming replica least behind); undefined after saying why not.
  */
-async function leaderAndCandidate(topology: Topology, what: string, to?: string): Promise<{ health: ClusterHealth; candidate: string } | undefined> {
+export async function leaderAndCandidate(topology: Topology, what: string, to?: string): Promise<{ health: ClusterHealth; candidate: string } | undefined> {
   const health = await healthyOrSay(topology, what);
   if (!health) return undefined;
   const candidate = to ?? bestCandidate(health);
@@ -67,7 +99,7 @@ async function leaderAndCandidate(topology: Topology, what: string, to?: string)
 }
 
 /** `haflow drill`: exit 0 when the drill completed and met the objectives, 1 otherwise, 2 when refused. */
-export async function drillCommand(topology: Topology, opts: DrillOptions): Promise<number> {
+async function drillCommand(topology: Topology, opts: DrillOptions): Promise<number> {
   const missing = faultProblems(topology, opts.fault);
   if (missing.length > 0) {
     say(`drill ${opts.fault} refused before anything started:\n${missing.map((m) => `  - ${m}`).join('\n')}`);
@@ -93,7 +125,7 @@ export async function drillCommand(topology: Topology, opts: DrillOptions): Prom
     try {
       appMaster = (await observerStatus(await connect(), topology.cluster)).master;
     } catch (err) {
-      if (!(err instanceof ObserverRequestError)) throw err;
+      if (!(err instanceof RequestRefusedError)) throw err;
       say(`drill ${opts.fault} refused: it tests the application observer, and ${err.message}`);
       return 2;
     }
@@ -115,7 +147,7 @@ export async function drillCommand(topology: Topology, opts: DrillOptions): Prom
 }
 
 /** `haflow switchover`: exit 0 when the switchover completed, 1 otherwise, 2 when refused. */
-export async function switchoverCommand(topology: Topology, opts: { to?: string; at?: string; coordinated?: boolean; plain?: boolean; detach?: boolean }): Promise<number> {
+async function switchoverCommand(topology: Topology, opts: { to?: string; at?: string; coordinated?: boolean; plain?: boolean; detach?: boolean; json?: boolean }): Promise<number> {
   if (opts.coordinated && opts.plain) {
     say('switchover refused: --coordinated and --plain contradict each other; give one');
     return 2;
@@ -148,11 +180,11 @@ export async function switchoverCommand(topology: Topology, opts: { to?: string;
   say(`started the ${coordinated ? 'coordinated ' : ''}switchover of cluster ${topology.cluster} from ${health.leader} to ${candidate}${at ? ` at ${at}` : ''}: workflow ${handle.workflowId}`);
   if (at) say(`Patroni is asked to switch over at ${at} and does it by itself; until then this run holds the cluster and waits (\`haflow cancel ${topology.cluster}\` withdraws it).`);
   if (opts.detach) return 0;
-  return follow(handle, topology.cluster, 'switchover');
+  return follow(handle, topology.cluster, 'switchover', {}, { json: opts.json });
 }
 
 /** `haflow reports`: the cluster's drills and switchovers, newest first; with an id, one report. */
-export async function reportsCommand(cluster: string, id: string | undefined, opts: { json?: boolean; since?: string; html?: string }): Promise<number> {
+async function reportsCommand(cluster: string, id: string | undefined, opts: { json?: boolean; since?: string; html?: string }): Promise<number> {
   await syncReports(await connect(), cluster).catch((err: Error) => say(`(could not ask Temporal for runs not stored here yet: ${err.message})`));
   const since = opts.since ? new Date(opts.since) : undefined;
   if (since && Number.isNaN(since.getTime())) {
@@ -166,7 +198,7 @@ export async function reportsCommand(cluster: string, id: string | undefined, op
       say(`no report ${id} for cluster ${cluster}; \`haflow reports ${cluster}\` lists them`);
       return 1;
     }
-    if (opts.json) process.stdout.write(`${JSON.stringify(found.report, null, 2)}\n`);
+    if (opts.json) printJson(found.report);
     else say(`${readFileSync(found.files.markdown, 'utf8')}\ntimeline: ${found.files.svg}`);
     return 0;
   }
@@ -176,7 +208,7 @@ export async function reportsCommand(cluster: string, id: string | undefined, op
     if (!opts.json) return 0;
   }
   if (opts.json) {
-    process.stdout.write(`${JSON.stringify(reports.map((r) => ({ id: r.id, ...r.report })), null, 2)}\n`);
+    printJson(reports.map((r) => ({ id: r.id, ...r.report })));
     return 0;
   }
   if (reports.length === 0) {
@@ -192,93 +224,4 @@ export async function reportsCommand(cluster: string, id: string | undefined, op
   say([header, ...rows].map((row) => row.map((c, i) => c.padEnd(widths[i])).join('  ')).join('\n'));
   say(`\n\`haflow reports ${cluster} <id>\` prints one; the files are in ${reports[0].files.json.replace(/\/[^/]+$/, '')}`);
   return 0;
-}
-
-/**
- * `haflow restart`: PostgreSQL restarted on every member, replicas first, the leader last by a
- * coordinated switchover, with the write probe throughout. Exit 0 when it completed and the
- * switchover's pause was the only one, 1 otherwise, 2 when refused.
- */
-export async function restartCommand(topology: Topology, opts: { to?: string; plan?: boolean; detach?: boolean; json?: boolean }): Promise<number> {
-  const start = await leaderAndCandidate(topology, 'restart', opts.to);
-  if (!start) return 2;
-  const { health, candidate } = start;
-  const plannedStarts = Object.fromEntries(health.nodes.filter((n) => n.postmasterStart).map((n) => [n.host, n.postmasterStart!]));
-  const args = { leader: health.leader!, candidate, plannedStarts };
-  const pending = health.nodes.filter((n) => n.pendingRestart).map((n) => n.host);
-  const about = `replicas first, then ${health.leader} after a coordinated switchover to ${candidate}; restart pending on ${pending.length > 0 ? pending.join(', ') : 'no member'}`;
-  if (opts.plan) {
-    say(formatPlan(restartSteps(topology, args), about));
-    return 0;
-  }
-  const client = await connect();
-  const handle = await startRunbook(client, 'restart', topology, args);
-  say(`started the rolling restart of cluster ${topology.cluster} (${about}): workflow ${handle.workflowId}`);
-  if (opts.detach) return 0;
-  return follow(handle, topology.cluster, 'restart', {}, { json: opts.json });
-}
-
-/**
- * `haflow upgrade --minor`: PostgreSQL's packages of the same major version upgraded node by node,
- * replicas first, the leader after a coordinated switchover, with the write probe throughout.
- * Exit 0 when it completed and the switchover's pause was the only one, 1 otherwise, 2 when refused.
- */
-export async function upgradeCommand(topology: Topology, opts: { minor?: boolean; to?: string; plan?: boolean; detach?: boolean; json?: boolean }): Promise<number> {
-  if (!opts.minor) {
-    say(`upgrade refused: only --minor exists (the newest ${topology.postgresql.version}.x of the same major version); a major version needs pg_upgrade, which haflow does not run`);
-    return 2;
-  }
-  const start = await leaderAndCandidate(topology, 'upgrade', opts.to);
-  if (!start) return 2;
-  const { health, candidate } = start;
-  const versionsBefore = Object.fromEntries(health.nodes.filter((n) => n.serverVersion).map((n) => [n.host, serverVersionText(n.serverVersion!)]));
-  const args = { leader: health.leader!, candidate, versionsBefore };
-  const about = `PostgreSQL ${Object.entries(versionsBefore).map(([h, v]) => `${h} ${v}`).join(', ')}; replicas first, then ${health.leader} after a coordinated switchover to ${candidate}`;
-  if (opts.plan) {
-    say(formatPlan(upgradeSteps(topology, args), about));
-    return 0;
-  }
-  const client = await connect();
-  const handle = await startRunbook(client, 'upgrade', topology, args);
-  say(`started the rolling minor upgrade of cluster ${topology.cluster} (${about}): workflow ${handle.workflowId}`);
-  if (opts.detach) return 0;
-  return follow(handle, topology.cluster, 'upgrade', {}, { json: opts.json });
-}
-
-/** `haflow tune`: the cluster moved to a timing profile or a synchronous mode; --plan and --check as for the install. */
-export async function tuneCommand(topology: Topology, opts: TuneArgs & { plan?: boolean; check?: boolean; detach?: boolean }): Promise<number> {
-  if (!opts.profile && !opts.synchronous) {
-    say(`tune needs --profile <${Object.keys(TIMING_PROFILES).join('|')}>, --synchronous <off|on|strict>, or both`);
-    return 2;
-  }
-  let tuned: Topology;
-  try {
-    tuned = assertValidTopology(tunedTopology(topology, opts));
-  } catch (err) {
-    say(`tune refused: ${(err as Error).message}`);
-    return 2;
-  }
-  const p = tuned.patroni;
-  const about = `ttl ${p.ttl}, loop_wait ${p.loop_wait}, retry_timeout ${p.retry_timeout}, synchronous_mode ${p.synchronous_mode}; HAProxy inter ${tuned.haproxy.check.inter}s fall ${tuned.haproxy.check.fall} rise ${tuned.haproxy.check.rise}`;
-  if (opts.plan) {
-    say(formatPlan(tuneSteps(tuned), about));
-    return 0;
-  }
-  const client = await connect();
-  if (opts.check) {
-    const display = await createProgressDisplay({ stepLines: false });
-    const result = await checkRunbook(client, 'tune', tuned, undefined, { onProgress: (pr) => display.update(pr), onNotice: display.notice }).finally(() => display.close());
-    if (result.status === 'completed') {
-      say(formatCheckReport(tuned.cluster, result.outcome).replace('`haflow install`', '`haflow tune`'));
-      return 0;
-    }
-    say(`the check stopped: ${result.status === 'blocked' ? `${result.step.id}: ${result.step.error?.message}` : result.error.message}`);
-    return 1;
-  }
-  const handle = await startRunbook(client, 'tune', tuned, undefined);
-  say(`started tune of cluster ${tuned.cluster} (${about}): workflow ${handle.workflowId}`);
-  if (opts.detach) return 0;
-  const code = await follow(handle, tuned.cluster, 'tune');
-  if (code === 0) await handSchedulesTheTopology(client, tuned);
-  return code;
 }

@@ -5,14 +5,13 @@ import type { Command } from 'commander';
 import { describeResult } from '../runbooks/scheduled';
 import { FAULT_NAMES, type FaultName } from '../topology/faults';
 import type { Topology } from '../topology';
-import { connect, say } from './command-support';
+import { connect, exits, faultName, printJson, refusable as refused, say, topologyNamed } from './support';
 import {
   createSchedule,
   deleteSchedule,
   describeSchedule,
   listSchedules,
   pauseSchedule,
-  ScheduleRequestError,
   scheduledRunResult,
   triggerSchedule,
   unpauseSchedule,
@@ -20,7 +19,7 @@ import {
   type ScheduledRunView,
   type ScheduleView,
   type When,
-} from './schedules';
+} from '../client/schedules';
 
 const when = (opts: { cron?: string; every?: string }): When | undefined => (opts.cron ? { cron: opts.cron } : opts.every ? { every: opts.every } : undefined);
 
@@ -74,17 +73,7 @@ export function formatSchedule(view: ScheduleView, opts: { runs?: boolean } = {}
 }
 
 /** Runs a schedule command, printing a refused request as such (exit 2). */
-async function refusable(body: () => Promise<number>): Promise<number> {
-  try {
-    return await body();
-  } catch (err) {
-    if (err instanceof ScheduleRequestError) {
-      say(`schedule: ${err.message}`);
-      return 2;
-    }
-    throw err;
-  }
-}
+const refusable = (body: () => Promise<number>) => refused(body, 'schedule: ');
 
 interface WhenOptions {
   cron?: string;
@@ -92,7 +81,7 @@ interface WhenOptions {
 }
 
 /** `haflow schedule create`. */
-export async function scheduleCreateCommand(
+async function scheduleCreateCommand(
   topology: Topology,
   opts: WhenOptions & { fault: FaultName; switchBack?: boolean; paused?: boolean; note?: string; id?: string; json?: boolean },
 ): Promise<number> {
@@ -103,16 +92,16 @@ export async function scheduleCreateCommand(
   }
   return refusable(async () => {
     const view = await createSchedule(await connect(), { topology, fault: opts.fault, when: w, id: opts.id, switchBack: opts.switchBack, paused: opts.paused, note: opts.note });
-    if (opts.json) process.stdout.write(`${JSON.stringify(view, null, 2)}\n`);
+    if (opts.json) printJson(view);
     else say(`created schedule ${view.id}\n${formatSchedule(view)}\n\nrun it now: haflow schedule trigger ${view.id} --wait`);
     return 0;
   });
 }
 
-export async function scheduleListCommand(cluster: string | undefined, opts: { json?: boolean }): Promise<number> {
+async function scheduleListCommand(cluster: string | undefined, opts: { json?: boolean }): Promise<number> {
   const views = await listSchedules(await connect(), cluster);
   if (opts.json) {
-    process.stdout.write(`${JSON.stringify(views, null, 2)}\n`);
+    printJson(views);
     return 0;
   }
   if (views.length === 0) {
@@ -123,23 +112,23 @@ export async function scheduleListCommand(cluster: string | undefined, opts: { j
   return 0;
 }
 
-export async function scheduleDescribeCommand(id: string, opts: { json?: boolean }): Promise<number> {
+async function scheduleDescribeCommand(id: string, opts: { json?: boolean }): Promise<number> {
   return refusable(async () => {
     const view = await describeSchedule(await connect(), id);
-    if (opts.json) process.stdout.write(`${JSON.stringify(view, null, 2)}\n`);
+    if (opts.json) printJson(view);
     else say(formatSchedule(view, { runs: true }));
     return 0;
   });
 }
 
-export async function schedulePauseCommand(id: string, opts: { reason?: string }): Promise<number> {
+async function schedulePauseCommand(id: string, opts: { reason?: string }): Promise<number> {
   return refusable(async () => {
     say(formatSchedule(await pauseSchedule(await connect(), id, opts.reason)));
     return 0;
   });
 }
 
-export async function scheduleUnpauseCommand(id: string): Promise<number> {
+async function scheduleUnpauseCommand(id: string): Promise<number> {
   return refusable(async () => {
     say(formatSchedule(await unpauseSchedule(await connect(), id)));
     return 0;
@@ -147,7 +136,7 @@ export async function scheduleUnpauseCommand(id: string): Promise<number> {
 }
 
 /** `haflow schedule trigger`: exit 0 when started (or, with --wait, when the drill passed), 1 when it did not pass. */
-export async function scheduleTriggerCommand(id: string, opts: { wait?: boolean; json?: boolean }): Promise<number> {
+async function scheduleTriggerCommand(id: string, opts: { wait?: boolean; json?: boolean }): Promise<number> {
   return refusable(async () => {
     const client = await connect();
     const run = await triggerSchedule(client, id);
@@ -157,13 +146,13 @@ export async function scheduleTriggerCommand(id: string, opts: { wait?: boolean;
       return 0;
     }
     const view = await scheduledRunResult(client, run);
-    if (opts.json) process.stdout.write(`${JSON.stringify(view, null, 2)}\n`);
+    if (opts.json) printJson(view);
     else say(formatRun(view));
     return view.result?.outcome === 'passed' ? 0 : 1;
   });
 }
 
-export async function scheduleUpdateCommand(
+async function scheduleUpdateCommand(
   id: string,
   opts: WhenOptions & { fault?: FaultName; switchBack?: boolean; note?: string; topology?: Topology },
 ): Promise<number> {
@@ -177,7 +166,7 @@ export async function scheduleUpdateCommand(
   });
 }
 
-export async function scheduleDeleteCommand(id: string): Promise<number> {
+async function scheduleDeleteCommand(id: string): Promise<number> {
   return refusable(async () => {
     await deleteSchedule(await connect(), id);
     say(`deleted schedule ${id} (its past runs stay in Temporal; a run in progress finishes)`);
@@ -186,14 +175,9 @@ export async function scheduleDeleteCommand(id: string): Promise<number> {
 }
 
 /** The `schedule` command and its subcommands. */
-export function defineScheduleCommands(
-  schedule: Command,
-  setExit: (code: number) => void,
-  topologyOf: (target: string) => Promise<Topology | undefined>,
-  faultName: (value: string) => FaultName,
-): void {
+export function registerScheduleCommands(program: Command): void {
+  const schedule = program.command('schedule');
   schedule.description('scheduled failover drills on Temporal Schedules: create, list, describe, pause, unpause, trigger, update, delete');
-  const run = (body: () => Promise<number>) => body().then(setExit);
 
   schedule
     .command('create')
@@ -207,38 +191,39 @@ export function defineScheduleCommands(
     .option('--note <text>', 'a note shown with the schedule')
     .option('--id <id>', 'the schedule id (default <cluster>-<fault>)')
     .option('--json', 'print the schedule as JSON')
-    .action(async (target: string, opts: Parameters<typeof scheduleCreateCommand>[1]) => {
-      const topology = await topologyOf(target);
-      if (!topology) return setExit(1);
-      await run(() => scheduleCreateCommand(topology, opts));
-    });
+    .action(
+      exits(async (target: string, opts: Parameters<typeof scheduleCreateCommand>[1]) => {
+        const topology = await topologyNamed(target);
+        return topology ? scheduleCreateCommand(topology, opts) : 1;
+      }),
+    );
 
   schedule
     .command('list')
     .description("haflow's schedules: next run, last run's result (verdict, write downtime, lost writes), paused and why")
     .argument('[cluster]', 'only this cluster')
     .option('--json', 'as JSON')
-    .action((cluster: string | undefined, opts: { json?: boolean }) => run(() => scheduleListCommand(cluster, opts)));
+    .action(exits((cluster: string | undefined, opts: { json?: boolean }) => scheduleListCommand(cluster, opts)));
 
   schedule
     .command('describe')
     .description('one schedule with its recent runs, their results and notifications')
     .argument('<id>', 'schedule id')
     .option('--json', 'as JSON')
-    .action((id: string, opts: { json?: boolean }) => run(() => scheduleDescribeCommand(id, opts)));
+    .action(exits((id: string, opts: { json?: boolean }) => scheduleDescribeCommand(id, opts)));
 
   schedule
     .command('pause')
     .description('stop further runs until unpaused')
     .argument('<id>', 'schedule id')
     .option('--reason <text>', 'why (shown in list)')
-    .action((id: string, opts: { reason?: string }) => run(() => schedulePauseCommand(id, opts)));
+    .action(exits((id: string, opts: { reason?: string }) => schedulePauseCommand(id, opts)));
 
   schedule
     .command('unpause')
     .description('resume the timetable')
     .argument('<id>', 'schedule id')
-    .action((id: string) => run(() => scheduleUnpauseCommand(id)));
+    .action(exits((id: string) => scheduleUnpauseCommand(id)));
 
   schedule
     .command('trigger')
@@ -246,7 +231,7 @@ export function defineScheduleCommands(
     .argument('<id>', 'schedule id')
     .option('--wait', 'wait for the result; exit 0 when the drill passed, 1 otherwise')
     .option('--json', 'with --wait: the result as JSON')
-    .action((id: string, opts: { wait?: boolean; json?: boolean }) => run(() => scheduleTriggerCommand(id, opts)));
+    .action(exits((id: string, opts: { wait?: boolean; json?: boolean }) => scheduleTriggerCommand(id, opts)));
 
   schedule
     .command('update')
@@ -259,16 +244,18 @@ export function defineScheduleCommands(
     .option('--no-switch-back', 'do not switch back')
     .option('--note <text>', 'a new note')
     .option('--topology <cluster-or-file>', "the cluster's topology now (say, after `haflow tune`): a topology file, or the cluster's name for the one of its latest operation")
-    .action(async (id: string, opts: WhenOptions & { fault?: FaultName; switchBack?: boolean; note?: string; topology?: string }) => {
-      const topology = opts.topology ? await topologyOf(opts.topology) : undefined;
-      if (opts.topology && !topology) return setExit(1);
-      await run(() => scheduleUpdateCommand(id, { ...opts, topology }));
-    });
+    .action(
+      exits(async (id: string, opts: WhenOptions & { fault?: FaultName; switchBack?: boolean; note?: string; topology?: string }) => {
+        const topology = opts.topology ? await topologyNamed(opts.topology) : undefined;
+        if (opts.topology && !topology) return 1;
+        return scheduleUpdateCommand(id, { ...opts, topology });
+      }),
+    );
 
   schedule
     .command('delete')
     .description('remove a schedule (its past runs stay in Temporal)')
     .argument('<id>', 'schedule id')
-    .action((id: string) => run(() => scheduleDeleteCommand(id)));
+    .action(exits((id: string) => scheduleDeleteCommand(id)));
 }
 

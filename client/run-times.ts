@@ -1,4 +1,4 @@
-// Where a run's time went, read from its workflow history: the time inside activities (work
+// Where a run's time went, read from its workflow history (the benchmarks report it): the time inside activities (work
 // on the machines, including the waits an activity makes), and the rest, which is haflow's
 // own overhead (Temporal round trips, the runner, scheduling, the worker polling).
 import type { WorkflowHandle } from '@temporalio/client';

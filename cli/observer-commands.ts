@@ -3,8 +3,8 @@
 import type { Command } from 'commander';
 import { formatEvent } from '../runbooks/app-observer';
 import type { Topology } from '../topology';
-import { connect, say } from './command-support';
-import { ObserverRequestError, observerStatus, startObserver, stopObserver, switchbackApp, type ObserverView } from './observer';
+import { connect, exits, printJson, refusable, say, topologyNamed } from './support';
+import { observerStatus, startObserver, stopObserver, switchbackApp, type ObserverView } from '../client/observer';
 
 /** The observer as `status` shows it: roles, phase, last check, events. */
 export function formatObserver(view: ObserverView, events = 10): string {
@@ -24,20 +24,8 @@ export function formatObserver(view: ObserverView, events = 10): string {
   return lines.join('\n');
 }
 
-async function refusable(body: () => Promise<number>): Promise<number> {
-  try {
-    return await body();
-  } catch (err) {
-    if (err instanceof ObserverRequestError) {
-      say(err.message);
-      return 2;
-    }
-    throw err;
-  }
-}
-
 /** `haflow observer start`. */
-export function observerStartCommand(topology: Topology): Promise<number> {
+function observerStartCommand(topology: Topology): Promise<number> {
   return refusable(async () => {
     const started = await startObserver(await connect(), topology);
     const { observer: settings } = topology.app!;
@@ -47,10 +35,10 @@ export function observerStartCommand(topology: Topology): Promise<number> {
 }
 
 /** `haflow observer status`: exit 1 while a failover runs or when the last one failed. */
-export function observerStatusCommand(cluster: string, opts: { json?: boolean } = {}): Promise<number> {
+function observerStatusCommand(cluster: string, opts: { json?: boolean } = {}): Promise<number> {
   return refusable(async () => {
     const view = await observerStatus(await connect(), cluster);
-    if (opts.json) process.stdout.write(`${JSON.stringify(view, null, 2)}\n`);
+    if (opts.json) printJson(view);
     else say(formatObserver(view));
     const last = view.events.at(-1)?.kind;
     return view.phase === 'watching' && last !== 'failover-failed' && last !== 'switchback-failed' ? 0 : 1;
@@ -58,53 +46,52 @@ export function observerStatusCommand(cluster: string, opts: { json?: boolean } 
 }
 
 /** `haflow app switchback`. */
-export function appSwitchbackCommand(cluster: string, opts: { to?: string } = {}): Promise<number> {
+function appSwitchbackCommand(cluster: string, opts: { to?: string } = {}): Promise<number> {
   return refusable(async () => {
     say(await switchbackApp(await connect(), cluster, opts.to));
     return 0;
   });
 }
 
-export function defineObserverCommands(
-  observer: Command,
-  app: Command,
-  setExit: (code: number) => void,
-  topologyOf: (target: string) => Promise<Topology | undefined>,
-): void {
+export function registerObserverCommands(program: Command): void {
+  const observer = program.command('observer');
   observer.description("the application observer: a durable workflow that watches the master application and fails it over to the slave when it stops answering (the guide's step 9)");
   observer
     .command('start')
     .description('start the observer of a cluster (one per cluster); it runs on the workers until stopped')
     .argument('<cluster>', 'cluster name (its topology is the one of its latest operation), or a topology YAML file')
-    .action(async (target: string) => {
-      const topology = await topologyOf(target);
-      setExit(topology ? await observerStartCommand(topology) : 1);
-    });
+    .action(
+      exits(async (target: string) => {
+        const topology = await topologyNamed(target);
+        return topology ? observerStartCommand(topology) : 1;
+      }),
+    );
   observer
     .command('status')
     .description('the master and slave as the observer sees them, its last check, failures in a row and event log; exit 1 when a failover is in progress or failed last')
     .argument('<cluster>', 'cluster name')
     .option('--json', 'as JSON')
-    .action(async (cluster: string, opts: { json?: boolean }) => setExit(await observerStatusCommand(cluster, opts)));
+    .action(exits(observerStatusCommand));
   observer
     .command('stop')
     .description('stop the observer of a cluster (a failover in progress is cancelled with it)')
     .argument('<cluster>', 'cluster name')
-    .action(async (cluster: string) => {
-      setExit(
-        await refusable(async () => {
+    .action(
+      exits((cluster: string) =>
+        refusable(async () => {
           await stopObserver(await connect(), cluster);
           say(`stopped the observer of cluster ${cluster}`);
           return 0;
         }),
-      );
-    });
+      ),
+    );
 
+  const app = program.command('app');
   app.description('the application tier');
   app
     .command('switchback')
     .description('switch the application back to the slave the observer keeps fenced (the old master, once it is repaired): fence the current master, start the application there, swap the roles, verify through HAProxy')
     .argument('<cluster>', 'cluster name')
     .option('--to <host>', 'the node to make master (default: the slave)')
-    .action(async (cluster: string, opts: { to?: string }) => setExit(await appSwitchbackCommand(cluster, opts)));
+    .action(exits(appSwitchbackCommand));
 }

@@ -1,7 +1,7 @@
 // What the operator reads: the plan, the live progress of a run, a blocked step with the
 // commands to continue, a check run's report, a cluster's status. Pure formatting, except
 // the live display at the end, which writes to a stream.
-import type { ClusterOperation, RunError, RunResult } from './api';
+import type { ClusterOperation, RunError, RunResult } from '../client/api';
 import { fitToWidth, loadWrapper } from './fit';
 import { isGroup, type Runbook, type Step } from '../runbooks/runbook';
 import { RunbookFailureTypes, type Progress, type RunbookOutcome, type StepState } from '../workflows/protocol';

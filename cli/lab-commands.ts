@@ -1,6 +1,7 @@
 // `haflow lab …`: real machines on this box for a topology with loopback addresses.
 import { InvalidArgumentError, type Command } from 'commander';
 import { Lab, type MachineStatus } from '../lab';
+import { exits } from './support';
 
 function currentLab(): Lab {
   const lab = Lab.current();
@@ -25,8 +26,8 @@ const port = (value: string) => {
   return n;
 };
 
-/** Adds the `lab` subcommands to `lab`, created with program.command('lab') so it inherits the program's settings. */
-export function defineLabCommands(lab: Command, setExit: (code: number) => void): Command {
+export function registerLabCommands(program: Command): void {
+  const lab = program.command('lab');
   lab.description('real machines on this box (namespaces, sshd, systemctl) for tests and the demo; needs root');
   lab
     .command('up')
@@ -44,15 +45,15 @@ export function defineLabCommands(lab: Command, setExit: (code: number) => void)
     if (current) await current.down();
     process.stdout.write('lab is down\n');
   });
-  lab.command('status').description('machines, their state and partitions').action(() => {
+  lab.command('status').description('machines, their state and partitions').action(exits(() => {
     const current = Lab.current();
     if (!current) {
       process.stdout.write('no lab is up\n');
-      setExit(3);
-      return;
+      return 3;
     }
     printStatus(current);
-  });
+    return 0;
+  }));
   lab
     .command('crash')
     .description('power cut: every process of the machine dies at once')
@@ -74,5 +75,4 @@ export function defineLabCommands(lab: Command, setExit: (code: number) => void)
   lab.command('wipe').description('back to bare machines (new disks, new host keys)').action(async () => {
     printStatus(await currentLab().wipe());
   });
-  return lab;
 }

@@ -13,7 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
-import { dirname, join } from 'node:path';
+import { dirname, isAbsolute, join, relative } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { NativeConnection, Runtime, DefaultLogger } from '@temporalio/worker';
 import { Lab, LAB_PACKAGES, LAB_SECRET_VARIABLES, LabError } from '../lab';
@@ -21,18 +21,39 @@ import { labPaths } from '../lab/paths';
 import { checkPrerequisites } from '../lab/prereq';
 import { loadTopology } from '../topology';
 import { createWorker } from '../worker/worker';
-import { defaultServerDbFile, findTemporalCli, portOr, startEmbeddedServer } from './dev-server';
+import type { Command } from 'commander';
+import { defaultServerDbFile } from '../client/data-dir';
+import { findTemporalCli, portOr, startEmbeddedServer } from '../client/dev-server';
+import { observerStatus, stopObserver } from '../client/observer';
+import { deleteSchedule } from '../client/schedules';
+import { clusterWorkflowId, observerWorkflowId } from '../connection/workflow-ids';
 import { fitterFor } from './fit';
-import { drillCommand, reportsCommand, restartCommand, upgradeCommand } from './failover-commands';
-import { scheduleCreateCommand, scheduleListCommand, scheduleTriggerCommand } from './schedule-commands';
-import { deleteSchedule } from './schedules';
-import { connect } from './command-support';
-import { installCommand, listCommand, planCommand } from './operator-commands';
-import { migrateCommand } from './migrate-command';
-import { appSwitchbackCommand, observerStartCommand, observerStatusCommand } from './observer-commands';
-import { observerStatus, stopObserver } from './observer';
-import { clusterWorkflowId } from '../workflows/ids';
-import { observerWorkflowId } from '../workflows/app-observer';
+import { connect, exits } from './support';
+
+export function registerDemoCommand(program: Command): void {
+  program
+    .command('demo')
+    .description('the whole thing on this machine: embedded Temporal server, a worker, a lab of 3 real machines, the standalone install with live progress (needs root; installs what is missing)')
+    .option('--keep', 'leave the lab, the server and the worker running (until Ctrl-C for the last two)')
+    .action(
+      exits(async (opts: { keep?: boolean }) => {
+        const code = await demo(opts);
+        // Everything the demo started is stopped by now; a client's channel to the stopped server
+        // must not keep the command from ending (it did, once in a few runs).
+        setTimeout(() => process.exit(code), 2000).unref();
+        return code;
+      }),
+    );
+}
+
+/** Runs a haflow command as the operator would type it, showing the command line first. */
+async function haflow(...args: string[]): Promise<number> {
+  const shown = args.map((a) => (isAbsolute(a) ? relative(process.cwd(), a) : a)).map((a) => (/^[\w./:=@-]+$/.test(a) ? a : `'${a}'`));
+  say(`   $ haflow ${shown.join(' ')}`);
+  // Loaded here: the command line registers this file's command.
+  const { main } = require('./main') as typeof import('./main');
+  return main(['node', 'haflow', ...args]);
+}
 
 /** Prints a line, fitted to the terminal's width when there is one (set up at the demo's start). */
 let fit = (text: string) => text;
@@ -128,10 +149,10 @@ async function classicDemo(file: string): Promise<{ lab: Lab; code: number }> {
   const { topology } = loadTopology(file);
   const lab = await Lab.up(file, { wipe: true });
   say(`   up: ${lab.status().map((m) => `${m.name} ${m.address}`).join(', ')}\n`);
-  let code = await installCommand(topology, {});
+  let code = await haflow('install', file);
   if (code !== 0) return { lab, code };
   await showApplication('127.0.0.41');
-  await observerStartCommand(topology);
+  await haflow('observer', 'start', topology.cluster);
   say("\n   The master machine loses its power: the observer fences it (HAProxy sends it no user), promotes the slave's");
   say('   database and starts the application there\n');
   await lab.crash('master');
@@ -141,9 +162,9 @@ async function classicDemo(file: string): Promise<{ lab: Lab; code: number }> {
   say('   if started, not started at boot), and `haflow app switchback` rebuilds it as a standby before it is master again\n');
   await lab.boot('master');
   await waitForObserver(topology.cluster);
-  await observerStatusCommand(topology.cluster);
+  await haflow('observer', 'status', topology.cluster);
   say('');
-  code = await appSwitchbackCommand(topology.cluster);
+  code = await haflow('app', 'switchback', topology.cluster);
   if (code !== 0) return { lab, code };
   await showApplication('127.0.0.41');
   const patroniFile = file.replace(/classic\.yaml$/, 'classic-patroni.yaml');
@@ -151,10 +172,10 @@ async function classicDemo(file: string): Promise<{ lab: Lab; code: number }> {
   say('\n   The migration of this cluster to Patroni, on the same machines (`haflow migrate classic.yaml classic-patroni.yaml`):');
   say('   checked and backed up, the observer stopped, PostgreSQL handed to Patroni where it runs (one short pause of writes,');
   say("   measured by the write probe), HAProxy's write endpoint, the application pointed at it\n");
-  code = await migrateCommand({ file, topology }, { file: patroniFile, topology: patroni }, {});
+  code = await haflow('migrate', file, patroniFile);
   if (code !== 0) return { lab, code };
   say('');
-  await listCommand(patroni, {});
+  await haflow('list', patroni.cluster);
   await showApplication('127.0.0.41');
   return { lab, code };
 }
@@ -171,7 +192,7 @@ async function endEarlierDemoRuns(clusters: string[]): Promise<void> {
   }
 }
 
-export async function demo(options: { keep?: boolean }): Promise<number> {
+async function demo(options: { keep?: boolean }): Promise<number> {
   fit = await fitterFor(process.stdout);
   await ensureInstalled();
   for (const name of DEMO_SECRETS) process.env[name] ??= randomBytes(12).toString('base64url');
@@ -203,48 +224,48 @@ export async function demo(options: { keep?: boolean }): Promise<number> {
     say(`   up in ${((Date.now() - started) / 1000).toFixed(1)} s: ${lab.status().map((m) => `${m.name} ${m.address}`).join(', ')}`);
 
     say('\n3. The plan: the Patroni guide\'s standalone procedure, step by step\n');
-    await planCommand(topology);
+    await haflow('plan', file);
 
     say('\n4. The install, over SSH, with live progress\n');
-    let code = await installCommand(topology, {});
+    let code = await haflow('install', file);
     if (code === 0) {
       say('\n5. The cluster as an operator reads it: `haflow list lab-standalone`\n');
-      await listCommand(topology, {});
+      await haflow('list', topology.cluster);
       say("\n6. The application tier: users reach the master application (node1) through the observer's HAProxy, over");
       say('   HTTP and HTTPS; the application observer, a durable workflow, watches it and fails it over to node2 when it dies\n');
       await showApplication();
-      await observerStartCommand(topology);
+      await haflow('observer', 'start', topology.cluster);
       say("\n7. A failover drill: the leader's machine (node1: database leader and application master) loses its power while");
       say('   a probe writes through HAProxy every 100 ms; Patroni fails the database over, the observer the application.');
       say('   The drill measures what users felt, powers the machine on, checks it rejoins, and writes a report\n');
-      code = await drillCommand(topology, { fault: 'crash-leader' });
+      code = await haflow('drill', topology.cluster, '--fault', 'crash-leader');
       say("\n   The observer's view: the application failed over to node2; node1, back, is fenced (nginx off) and stays slave\n");
       await waitForObserver(topology.cluster);
-      await observerStatusCommand(topology.cluster);
+      await haflow('observer', 'status', topology.cluster);
       say('\n   node1 is repaired: `haflow app switchback lab-standalone` makes it the application master again\n');
-      if (code === 0) code = await appSwitchbackCommand(topology.cluster);
+      if (code === 0) code = await haflow('app', 'switchback', topology.cluster);
       await showApplication();
     }
     if (code === 0) {
       say('\n8. Failover tested every week, unattended: a Temporal Schedule runs a switchover drill (and switches back)');
       say('   on Mondays at 03:00 UTC; the demo triggers it once now and lists the schedule with its result\n');
       await deleteSchedule(await connect(), DEMO_SCHEDULE).catch(() => undefined); // left by an earlier demo
-      await scheduleCreateCommand(topology, { fault: 'switchover', cron: '0 3 * * 1', switchBack: true, id: DEMO_SCHEDULE, note: 'the demo’s weekly switchover' });
-      code = await scheduleTriggerCommand(DEMO_SCHEDULE, { wait: true });
+      await haflow('schedule', 'create', topology.cluster, '--fault', 'switchover', '--cron', '0 3 * * 1', '--switch-back', '--id', DEMO_SCHEDULE, '--note', 'the demo’s weekly switchover');
+      code = await haflow('schedule', 'trigger', DEMO_SCHEDULE, '--wait');
       say('');
-      await scheduleListCommand(topology.cluster, {});
+      await haflow('schedule', 'list', topology.cluster);
       const trend = join(dirname(dbFile), `${topology.cluster}-trend.html`);
       say('\n9. The trend page: write downtime of every drill against the objective, each linked to its timeline');
-      await reportsCommand(topology.cluster, undefined, { html: trend });
+      await haflow('reports', topology.cluster, '--html', trend);
     }
     if (code === 0) {
       say('\n10. Planned maintenance: a rolling restart of PostgreSQL, the replica first, then the leader by a coordinated');
       say("    switchover (HAProxy told through its runtime API the moment the new leader is primary); the write probe runs");
       say('    throughout and the report gives every write pause and the step it began in\n');
-      code = await restartCommand(topology, {});
+      code = await haflow('restart', topology.cluster);
       say("\n    A minor upgrade of PostgreSQL takes the same path, each node's packages upgraded before its restart; here its plan");
       say("    (`haflow upgrade lab-standalone --minor` runs it; on machines that already have the newest 15.x it changes no package)\n");
-      if (code === 0) code = await upgradeCommand(topology, { minor: true, plan: true });
+      if (code === 0) code = await haflow('upgrade', topology.cluster, '--minor', '--plan');
     }
     if (code === 0) {
       say('\n11. The classic layout (the older HA guide): a master and a slave server, each with the application and its own');
