@@ -11,7 +11,7 @@ import { StepFailureTypes } from '../contract';
 import { readClusterHealth } from '../cluster/activities';
 import { haproxyServers } from '../haproxy/stats';
 import { MANAGED_MARKER } from '../shared/component';
-import { archiveCommand, backupStamp, BACKUP_DIR, ensureRemoteFile, readRemoteFile } from '../shared/remote-files';
+import { archiveCommand, backupStamp, BACKUP_DIR, ensureRemoteFile, readRemoteFile, type WriteOptions } from '../shared/remote-files';
 import { resolveSecret } from '../shared/secrets';
 import { ensureUnit, unitState } from '../shared/services';
 import { shellQuote, withHostSsh, targetFor, type SshSession } from '../shared/ssh';
@@ -142,6 +142,7 @@ export async function setAppConfigFiles(
   files: AppConfigFile[],
   settings: AppDatabaseSettings,
   check: boolean,
+  options: WriteOptions = {},
 ): Promise<{ changed: boolean; actions: string[]; details: string[] }> {
   const current = await Promise.all(files.map(async (file) => ({ file, state: await readRemoteFile(ssh, file.path) })));
   const missing = current.filter((c) => !c.state.exists).map((c) => c.file.path);
@@ -163,7 +164,7 @@ export async function setAppConfigFiles(
       throw ApplicationFailure.create({ type: StepFailureTypes.invalidConfig, nonRetryable: true, message: `${ssh.target.name}: ${err.message}`, details: [{ remedy: 'fix the file or app.config_files, then `haflow resume <cluster> --retry`' }] });
     }
     // Owner and mode as the application's installer left them.
-    const change = await ensureRemoteFile(ssh, { path: file.path, content, owner: state.owner, group: state.group, mode: state.mode, secret: true }, check);
+    const change = await ensureRemoteFile(ssh, { path: file.path, content, owner: state.owner, group: state.group, mode: state.mode, secret: true }, check, options);
     if (change.changed) {
       changed = true;
       actions.push(change.summary);
