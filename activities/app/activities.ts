@@ -164,7 +164,7 @@ export async function setAppConfigFiles(
       throw ApplicationFailure.create({ type: StepFailureTypes.invalidConfig, nonRetryable: true, message: `${ssh.target.name}: ${err.message}`, details: [{ remedy: 'fix the file or app.config_files, then `haflow resume <cluster> --retry`' }] });
     }
     // Owner and mode as the application's installer left them.
-    const change = await ensureRemoteFile(ssh, { path: file.path, content, owner: state.owner, group: state.group, mode: state.mode, secret: true }, check, options);
+    const change = await ensureRemoteFile(ssh, { path: file.path, content, owner: state.owner, group: state.group, mode: state.mode, secret: 'passwords' }, check, options);
     if (change.changed) {
       changed = true;
       actions.push(change.summary);

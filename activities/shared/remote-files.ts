@@ -2,7 +2,7 @@
 // file before it replaces the old one; keep a dated backup of what it replaces, where only root
 // can reach it; write a temp file and rename it, so a crash never leaves half a file; never let
 // a file's content land before its owner and mode do; and never read or write through a link.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import { createTwoFilesPatch } from 'diff';
 import { StepFailureTypes } from '../contract';
@@ -16,8 +16,16 @@ export interface ManagedFile {
   owner: string;
   group: string;
   mode: number;
-  /** The file holds passwords: its diff is shown with them redacted. */
-  secret?: boolean;
+  /**
+   * What of the content is secret, so that no diff shows it (diffs reach the workflow's history):
+   * - 'passwords': the values under password keys (any key ending in "password", and
+   *   `passwordKeys`) and the credentials in URLs; the rest of the diff is shown;
+   * - 'whole': all of it (a private key, a PEM): the diff says only that it changed, with a
+   *   short hash of each side.
+   */
+  secret?: 'passwords' | 'whole';
+  /** Keys whose values are passwords whatever their name (an application file's password_key); with secret 'passwords'. */
+  passwordKeys?: string[];
   /** A command that must accept the new file before it is put in place; `{}` is the temp file's path. */
   validate?: string;
 }
@@ -113,9 +121,22 @@ export async function readRemoteFile(ssh: SshSession, path: string): Promise<Rem
   return { exists: true, content: Buffer.from(body.trim(), 'base64').toString('utf8'), owner, group, mode: parseInt(mode, 8) };
 }
 
-/** A unified diff; for a file holding passwords, with every password redacted and a changed one marked so. */
-export function fileDiff(path: string, before: string, after: string, secret = false): string {
-  const [shownBefore, shownAfter] = secret ? [redactSecrets(before), redactSecrets(after, { comparedWith: before })] : [before, after];
+/** How secret a file's content is (see ManagedFile.secret). */
+export type FileSecrecy = Pick<ManagedFile, 'secret' | 'passwordKeys'>;
+
+/** The first 12 hex digits of the SHA-256 of `text`: tells two contents apart, and nothing about them. */
+export const shortHash = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 12);
+
+/**
+ * A unified diff; for a file holding passwords, with every password redacted and a changed one
+ * marked so; for a file secret as a whole, only that it changed.
+ */
+export function fileDiff(path: string, before: string, after: string, secrecy: FileSecrecy = {}): string {
+  if (secrecy.secret === 'whole') {
+    const hash = (text: string) => (text === '' ? '(empty)' : `sha256 ${shortHash(text)}`);
+    return `${path}: its content is secret and not shown; it changes from ${hash(before)} to ${hash(after)}\n`;
+  }
+  const [shownBefore, shownAfter] = secrecy.secret === 'passwords' ? [redactSecrets(before), redactSecrets(after, { comparedWith: before })] : [before, after];
   return createTwoFilesPatch(path, path, shownBefore, shownAfter, 'on the host', 'from the topology', { context: 2 });
 }
 
@@ -160,7 +181,7 @@ export async function ensureRemoteFile(ssh: SshSession, file: ManagedFile, check
   const current = await readRemoteFile(ssh, file.path);
   const changes = describeChanges(current, file);
   if (changes.length === 0) return { path: file.path, changed: false, summary: `${file.path} is up to date` };
-  const diff = current.content !== file.content ? fileDiff(file.path, current.content, file.content, file.secret) : undefined;
+  const diff = current.content !== file.content ? fileDiff(file.path, current.content, file.content, file) : undefined;
   if (check) return { path: file.path, changed: true, summary: `would ${changes.join(', ')}`, diff };
 
   const path = shellQuote(file.path);

@@ -79,16 +79,16 @@ describe('fileDiff', () => {
   const before = 'scope: serviceops\nttl: 30\nsuperuser:\n  password: old-Secret-1\nreplication:\n  password: old-Secret-2\n';
   const after = 'scope: serviceops\nttl: 10\nsuperuser:\n  password: new-Secret-1\nreplication:\n  password: new-Secret-2\n';
 
-  test('with secret=true, neither the old nor the new password appears, but the other change does', () => {
-    const diff = fileDiff('/etc/patroni/config.yml', before, after, true);
+  test("with secret 'passwords', neither the old nor the new password appears, but the other change does", () => {
+    const diff = fileDiff('/etc/patroni/config.yml', before, after, { secret: 'passwords' });
     for (const secret of ['old-Secret-1', 'old-Secret-2', 'new-Secret-1', 'new-Secret-2']) assert.ok(!diff.includes(secret), `diff shows ${secret}`);
     assert.match(diff, /^-ttl: 30$/m);
     assert.match(diff, /^\+ttl: 10$/m);
     assert.match(diff, /^--- \/etc\/patroni\/config\.yml\ton the host$/m);
   });
 
-  test('with secret=true, a change of the password alone shows no password', () => {
-    const diff = fileDiff('/etc/patroni/config.yml', 'password: first-one\n', 'password: second-one\n', true);
+  test("with secret 'passwords', a change of the password alone shows no password", () => {
+    const diff = fileDiff('/etc/patroni/config.yml', 'password: first-one\n', 'password: second-one\n', { secret: 'passwords' });
     assert.ok(!diff.includes('first-one') && !diff.includes('second-one'), diff);
   });
 
@@ -246,7 +246,7 @@ describe('ensureRemoteFile', () => {
   });
 
   test('a secret file\'s diff never holds the old or the new password, in check mode or not', async () => {
-    const file: ManagedFile = { path: '/etc/patroni/config.yml', content: 'ttl: 30\npassword: brand-new-pw\n', owner: 'root', group: 'postgres', mode: 0o640, secret: true };
+    const file: ManagedFile = { path: '/etc/patroni/config.yml', content: 'ttl: 30\npassword: brand-new-pw\n', owner: 'root', group: 'postgres', mode: 0o640, secret: 'passwords' };
     for (const check of [true, false]) {
       const { ssh } = hostWith({ content: 'ttl: 10\npassword: the-old-pw\n', owner: 'root', group: 'postgres', mode: 0o640 });
       const change = await ensureRemoteFile(ssh, file, check);
