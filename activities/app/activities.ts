@@ -163,8 +163,9 @@ export async function setAppConfigFiles(
       if (!(err instanceof AppConfigError)) throw err;
       throw ApplicationFailure.create({ type: StepFailureTypes.invalidConfig, nonRetryable: true, message: `${ssh.target.name}: ${err.message}`, details: [{ remedy: 'fix the file or app.config_files, then `haflow resume <cluster> --retry`' }] });
     }
-    // Owner and mode as the application's installer left them.
-    const change = await ensureRemoteFile(ssh, { path: file.path, content, owner: state.owner, group: state.group, mode: state.mode, secret: 'passwords' }, check, options);
+    // Owner and mode as the application's installer left them; the password under its own key, whatever its name.
+    const written = { path: file.path, content, owner: state.owner, group: state.group, mode: state.mode, secret: 'passwords' as const, passwordKeys: [file.password_key] };
+    const change = await ensureRemoteFile(ssh, written, check, options);
     if (change.changed) {
       changed = true;
       actions.push(change.summary);

@@ -136,7 +136,8 @@ export function fileDiff(path: string, before: string, after: string, secrecy: F
     const hash = (text: string) => (text === '' ? '(empty)' : `sha256 ${shortHash(text)}`);
     return `${path}: its content is secret and not shown; it changes from ${hash(before)} to ${hash(after)}\n`;
   }
-  const [shownBefore, shownAfter] = secrecy.secret === 'passwords' ? [redactSecrets(before), redactSecrets(after, { comparedWith: before })] : [before, after];
+  const keys = { passwordKeys: secrecy.passwordKeys };
+  const [shownBefore, shownAfter] = secrecy.secret === 'passwords' ? [redactSecrets(before, keys), redactSecrets(after, { ...keys, comparedWith: before })] : [before, after];
   return createTwoFilesPatch(path, path, shownBefore, shownAfter, 'on the host', 'from the topology', { context: 2 });
 }
 

@@ -11,9 +11,12 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setAppConfigFiles } from '../../activities/app/activities';
 import { tlsPemFile } from '../../activities/haproxy/component';
+import { redactSecrets } from '../../activities/shared/redact';
 import { ensureRemoteFile } from '../../activities/shared/remote-files';
 import { loadTopology } from '../../topology';
+import type { AppConfigFile } from '../../topology/schema';
 import { fakeSsh, localShell } from '../support/fake-ssh';
 
 const root = join(__dirname, '../..');
@@ -51,5 +54,67 @@ describe('a file secret as a whole (the TLS PEM)', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("an application file's old values, under the keys its app.config_files entry names", () => {
+  const settings = { url: 'jdbc:postgresql://10.0.0.1:5000/flotomate', password: 'New-pw-3' };
+  const OLD = ['Old-secret-1', 'Old-secret-2', 'Old secret 5', 'Old-secret-6', 'Old-secret-7'];
+
+  async function checkDiff(files: { entry: AppConfigFile; text: string }[], password = settings.password): Promise<string> {
+    const dir = mkdtempSync(join(tmpdir(), 'haflow-app-diff-'));
+    try {
+      const entries = files.map(({ entry, text }, i) => {
+        const path = join(dir, `file-${i}`);
+        writeFileSync(path, text, { mode: 0o640 });
+        return { ...entry, path };
+      });
+      const { ssh } = fakeSsh(localShell);
+      const result = await setAppConfigFiles(ssh, entries, { ...settings, password }, true);
+      files.forEach(({ text }, i) => assert.equal(readFileSync(entries[i].path, 'utf8'), text, 'check mode changes nothing'));
+      return JSON.stringify(result);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  test('a password_key not ending in "password" and credentials in the url_key URL (query or user:password@) are redacted, old and new, and shown as changed', async () => {
+    const shown = await checkDiff([
+      { entry: { path: '', format: 'env', url_key: 'DB_URL', password_key: 'DB_PASS' }, text: 'DB_PASS=Old-secret-1\nDB_URL=jdbc:postgresql://localhost:5432/flotomate?user=app&password=Old-secret-2&ssl=true\n' },
+      { entry: { path: '', format: 'properties', url_key: 'app.db.url', password_key: 'app.db.secret' }, text: 'app.db.url=jdbc:postgresql://app:Old-secret-6@localhost/flotomate\napp.db.secret = Old-secret-7\nother=1\n' },
+      {
+        entry: { path: '', format: 'shell', url_key: 'app.db.url', password_key: 'app.db.pass' },
+        text: `JAVA_OPTS="-Xmx1g -Dapp.db.url=jdbc:postgresql://localhost/flotomate -Dapp.db.pass='Old secret 5' -Dx=1"\n`,
+      },
+    ]);
+    for (const secret of [...OLD, settings.password, 'secret 5']) assert.ok(!shown.includes(secret), `the change shows ${secret}: ${shown}`);
+    assert.match(shown, /\+DB_PASS=<redacted, changed>/);
+    assert.match(shown, /-DB_URL=jdbc:postgresql:\/\/localhost:5432\/flotomate\?user=app&password=<redacted>&ssl=true/, 'the rest of the old URL is shown');
+    assert.match(shown, /\+DB_URL=jdbc:postgresql:\/\/10\.0\.0\.1:5000\/flotomate/);
+    assert.match(shown, /-app\.db\.url=jdbc:postgresql:\/\/app:<redacted>@localhost\/flotomate/);
+    assert.match(shown, /\+app\.db\.secret = <redacted, changed>/);
+    assert.match(shown, /-Dapp\.db\.pass=<redacted>/);
+    assert.match(shown, /-Dapp\.db\.pass=<redacted, changed>/);
+  });
+
+  test('an unchanged password under a configured key is shown redacted, not as changed', async () => {
+    const shown = await checkDiff([{ entry: { path: '', format: 'env', url_key: 'DB_URL', password_key: 'DB_PASS' }, text: 'DB_PASS=New-pw-3\nDB_URL=jdbc:postgresql://localhost/x\n' }]);
+    assert.ok(!shown.includes('New-pw-3'), shown);
+    assert.doesNotMatch(shown, /changed>/);
+  });
+});
+
+describe('redactSecrets on -D options and URLs', () => {
+  test('a quoted -D password with blanks in it is redacted to its closing quote, on a line of other options', () => {
+    const text = `JAVA_OPTS="-Dspring.datasource.password='two words' -Dnext=1"\nEXEC="-Dspring.datasource.password=\\"x y\\" -Dother=2"\n`;
+    const redacted = redactSecrets(text);
+    assert.doesNotMatch(redacted, /two|words|x y|y\\/);
+    assert.match(redacted, / -Dnext=1"$/m);
+    assert.match(redacted, / -Dother=2"$/m);
+  });
+
+  test('credentials in any URL of a file with passwords are redacted; a URL without them is left as it is', () => {
+    const text = 'a=jdbc:postgresql://u:pw1@h:5432/db\nb=jdbc:postgresql://h:5432/db?user=u&sslpassword=pw2\nc=jdbc:postgresql://h:5432/db?user=u\n';
+    assert.equal(redactSecrets(text), 'a=jdbc:postgresql://u:<redacted>@h:5432/db\nb=jdbc:postgresql://h:5432/db?user=u&sslpassword=<redacted>\nc=jdbc:postgresql://h:5432/db?user=u\n');
   });
 });
