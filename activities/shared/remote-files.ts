@@ -78,13 +78,13 @@ const FILE_KINDS: Record<string, string> = {
 export async function readRemoteFile(ssh: SshSession, path: string): Promise<RemoteState> {
   const p = shellQuote(path);
   const script = [
-    `if [ -L ${p} ]; then printf 'link\t%s\n' "$(readlink -- ${p})"`,
+    `if [ -L ${p} ]; then printf 'link\\t%s\\n' "$(readlink -- ${p})"`,
     `elif [ ! -e ${p} ]; then echo absent`,
-    `elif [ ! -f ${p} ]; then printf 'other\t%s\n' "$(stat -c %F -- ${p})"`,
+    `elif [ ! -f ${p} ]; then printf 'other\\t%s\\n' "$(stat -c %F -- ${p})"`,
     'else',
     `  exec 3< ${p}`,
     `  if [ "$(stat -L -c %d:%i /proc/self/fd/3)" != "$(stat -c %d:%i -- ${p})" ]; then echo moved; exit 0; fi`,
-    `  printf 'file\t%s\n' "$(stat -L -c '%U %G %a %h' /proc/self/fd/3)"`,
+    `  printf 'file\\t%s\\n' "$(stat -L -c '%U %G %a %h' /proc/self/fd/3)"`,
     '  base64 -w0 <&3',
     'fi',
   ].join('\n');
