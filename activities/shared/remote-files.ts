@@ -125,7 +125,7 @@ export async function readRemoteFile(ssh: SshSession, path: string): Promise<Rem
 export type FileSecrecy = Pick<ManagedFile, 'secret' | 'passwordKeys'>;
 
 /** The first 12 hex digits of the SHA-256 of `text`: tells two contents apart, and nothing about them. */
-export const shortHash = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 12);
+const shortHash = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 12);
 
 /**
  * A unified diff; for a file holding passwords, with every password redacted and a changed one
@@ -171,7 +171,7 @@ export interface WriteOptions {
  * The backup of `path` replaced now: under `backupDir` by its own path, dated, and with a random
  * part, so that no one can know its name beforehand (nor place anything there: the directory is root's).
  */
-export function backupPathFor(path: string, backupDir = FILE_BACKUP_DIR, date = new Date()): string {
+function backupPathFor(path: string, backupDir = FILE_BACKUP_DIR, date = new Date()): string {
   return `${backupDir}${path.startsWith('/') ? '' : '/'}${path}.${backupStamp(date)}-${randomBytes(8).toString('hex')}`;
 }
 
