@@ -11,15 +11,16 @@ import { StepFailureTypes } from '../contract';
 import { readClusterHealth } from '../cluster/activities';
 import { haproxyServers } from '../haproxy/stats';
 import { MANAGED_MARKER } from '../shared/component';
-import { archiveCommand, backupStamp, BACKUP_DIR, ensureRemoteFile, readRemoteFile } from '../shared/remote-files';
+import { archiveCommand, backupStamp, BACKUP_DIR, ensureRemoteFile, readRemoteFile, type WriteOptions } from '../shared/remote-files';
 import { resolveSecret } from '../shared/secrets';
 import { ensureUnit, unitState } from '../shared/services';
 import { withHostSsh, targetFor, type SshSession } from '../shared/ssh';
 import { shellQuote } from '../shared/shell';
 import { guardFailed, hostOf, httpGet, onHost, type Probe, sleep, stepResult, waitFor } from '../shared/step';
 import { appHosts, appMaster, hostByName } from '../../topology/derive';
+import type { AppConfigFile } from '../../topology/schema';
 import { appRoleOf, requireApp } from '../../topology/derive';
-import { AppConfigError, appDatabaseUrl, haDirMarkerPath, roleFilePath, setAppDatabaseSettings } from './config';
+import { AppConfigError, type AppDatabaseSettings, appDatabaseUrl, haDirMarkerPath, roleFilePath, setAppDatabaseSettings } from './config';
 
 /** Where an earlier HA directory goes before it is removed (root only, as every haflow backup). */
 const haDirBackup = () => `${BACKUP_DIR}/ha-dir-${backupStamp()}.tar.gz`;
@@ -107,33 +108,7 @@ export async function configureAppConfig(input: HostInput): Promise<StepResult> 
     const { topology, check } = input;
     const app = requireApp(topology);
     const settings = { url: appDatabaseUrl(topology, host), password: resolveSecret(app.db_password, 'app.db_password') };
-    const current = await Promise.all(app.config_files.map(async (file) => ({ file, state: await readRemoteFile(ssh, file.path) })));
-    const missing = current.filter((c) => !c.state.exists).map((c) => c.file.path);
-    if (missing.length > 0) {
-      throw guardFailed(
-        `${host.name}: the application's configuration ${missing.join(', ')} does not exist: the application is not installed there`,
-        `install the application on ${host.name} first (the guide's prerequisite), or remove these paths from app.config_files`,
-      );
-    }
-    const actions: string[] = [];
-    const details: string[] = [];
-    let configChanged = false;
-    for (const { file, state } of current) {
-      let content: string;
-      try {
-        content = setAppDatabaseSettings(file, state.content, settings);
-      } catch (err) {
-        if (!(err instanceof AppConfigError)) throw err;
-        throw ApplicationFailure.create({ type: StepFailureTypes.invalidConfig, nonRetryable: true, message: `${host.name}: ${err.message}`, details: [{ remedy: 'fix the file or app.config_files, then `haflow resume <cluster> --retry`' }] });
-      }
-      // Owner and mode as the application's installer left them.
-      const change = await ensureRemoteFile(ssh, { path: file.path, content, owner: state.owner, group: state.group, mode: state.mode, secret: true }, check);
-      if (change.changed) {
-        configChanged = true;
-        actions.push(change.summary);
-      }
-      if (change.diff) details.push(change.diff);
-    }
+    const { actions, details, changed: configChanged } = await setAppConfigFiles(ssh, app.config_files, settings, check);
     const role = appRoleOf(topology, host);
     const group = (await ssh.check(`id -gn ${shellQuote(app.user)}`)).trim();
     const roleFile = await ensureRemoteFile(ssh, { path: roleFilePath(topology), content: `${role}\n`, owner: app.user, group, mode: 0o644 }, check);
@@ -149,6 +124,48 @@ export async function configureAppConfig(input: HostInput): Promise<StepResult> 
     }
     return stepResult(actions, `${app.config_files.length} file(s) on ${host.name} point at ${settings.url} with the application's password; role ${role}`, details);
   });
+}
+
+/**
+ * The body of app.config for the files themselves, on any session: every file must exist; each
+ * gets the URL and password in place, keeping its other lines, its owner and its mode.
+ */
+export async function setAppConfigFiles(
+  ssh: SshSession,
+  files: AppConfigFile[],
+  settings: AppDatabaseSettings,
+  check: boolean,
+  options: WriteOptions = {},
+): Promise<{ changed: boolean; actions: string[]; details: string[] }> {
+  const current = await Promise.all(files.map(async (file) => ({ file, state: await readRemoteFile(ssh, file.path) })));
+  const missing = current.filter((c) => !c.state.exists).map((c) => c.file.path);
+  if (missing.length > 0) {
+    throw guardFailed(
+      `${ssh.target.name}: the application's configuration ${missing.join(', ')} does not exist: the application is not installed there`,
+      `install the application on ${ssh.target.name} first (the guide's prerequisite), or remove these paths from app.config_files`,
+    );
+  }
+  const actions: string[] = [];
+  const details: string[] = [];
+  let changed = false;
+  for (const { file, state } of current) {
+    let content: string;
+    try {
+      content = setAppDatabaseSettings(file, state.content, settings);
+    } catch (err) {
+      if (!(err instanceof AppConfigError)) throw err;
+      throw ApplicationFailure.create({ type: StepFailureTypes.invalidConfig, nonRetryable: true, message: `${ssh.target.name}: ${err.message}`, details: [{ remedy: 'fix the file or app.config_files, then `haflow resume <cluster> --retry`' }] });
+    }
+    // Owner and mode as the application's installer left them; the password under its own key, whatever its name.
+    const written = { path: file.path, content, owner: state.owner, group: state.group, mode: state.mode, secret: 'passwords' as const, passwordKeys: [file.password_key] };
+    const change = await ensureRemoteFile(ssh, written, check, options);
+    if (change.changed) {
+      changed = true;
+      actions.push(change.summary);
+    }
+    if (change.diff) details.push(change.diff);
+  }
+  return { changed, actions, details };
 }
 
 /**

@@ -59,10 +59,15 @@ export function setAppDatabaseSettings(file: AppConfigFile, text: string, settin
  * backslash into an escape; an env file is often sourced by sh, which would expand $, backticks
  * and quotes, or split at a space. The value is written unquoted, as the application's
  * installer writes it, so such a value is refused rather than written to mean something else.
+ * A shell-format file's -D value may sit bare on a command line or in options a script expands
+ * unquoted (split at blanks, globbed): what a bare word cannot carry is refused up front, before
+ * the file's own quoting is known (setShellOptions then checks each place as it is written).
  */
-const UNREADABLE: Record<'properties' | 'env', { pattern: RegExp; says: string }> = {
+const SH_BARE = { pattern: /[^A-Za-z0-9_@%+=:,./^\u0080-\uffff-]/, says: 'a character sh would read as syntax (space, quote, $, backtick, backslash, ;, &, |, <, >, (, ), *, ?, [, ], {, }, ~, #, !)' };
+const UNREADABLE: Record<AppConfigFile['format'], { pattern: RegExp; says: string }> = {
   properties: { pattern: /[\\\0-\x1f\x7f]|^\s/, says: 'a backslash, a control character or a leading space' },
-  env: { pattern: /[^A-Za-z0-9_@%+=:,./^\u0080-\uffff-]/, says: 'a character sh would read as syntax (space, quote, $, backtick, backslash, ;, &, |, <, >, (, ), *, ?, #, !)' },
+  env: SH_BARE,
+  shell: SH_BARE,
 };
 
 /** Throws AppConfigError when a file of app.config_files could not carry `password` as written: known before any host is read. */
@@ -71,10 +76,11 @@ export function refuseUnreadablePassword(topology: Topology, password: string): 
 }
 
 function refuseUnreadable(file: AppConfigFile, key: string, value: string): void {
-  if (file.format !== 'properties' && file.format !== 'env') return;
   const { pattern, says } = UNREADABLE[file.format];
   if (pattern.test(value)) {
-    throw new AppConfigError(`${file.path}: the value for ${key} has ${says}, which this ${file.format} file cannot carry as written; choose a password without them`);
+    const name = file.format === 'shell' ? `-D${key}` : key;
+    const where = file.format === 'shell' ? 'a shell-format file cannot carry in every place a -D option may be written (bare, or in options a script expands)' : `this ${file.format} file cannot carry as written`;
+    throw new AppConfigError(`${file.path}: the value for ${name} has ${says}, which ${where}; choose a password without them`);
   }
 }
 
@@ -96,20 +102,142 @@ function setKeyValues(text: string, values: [string, string][]): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** -Dkey=value options on a command line (boot-hosted-exec.conf): each occurrence gets the value. */
+/** Where sh is at each character of a file it sources: outside quotes, inside '…' or "…", or in a comment. */
+type ShellContext = 'top' | 'single' | 'double' | 'comment';
+
+function shellContexts(text: string): ShellContext[] {
+  const at: ShellContext[] = new Array(text.length);
+  let context: ShellContext = 'top';
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    at[i] = context;
+    if (context === 'top') {
+      if (c === '\\') at[++i] = 'top';
+      else if (c === "'") context = 'single';
+      else if (c === '"') context = 'double';
+      else if (c === '#' && (i === 0 || /[\s;&|()<>]/.test(text[i - 1]))) at[i] = context = 'comment';
+    } else if (context === 'double') {
+      if (c === '\\') at[++i] = 'double';
+      else if (c === '"') context = 'top';
+    } else if ((context === 'single' && c === "'") || (context === 'comment' && c === '\n')) context = 'top';
+  }
+  return at;
+}
+
+/**
+ * How a -D value is written, and what it cannot carry there. Bare values (a word of the command
+ * line, or in options a script expands unquoted, split at blanks and globbed) take only what no
+ * shell reads as syntax. Quoted ones take what their quotes protect, at each level of reading:
+ * sh sourcing the file, then (when the options carry quotes of their own) the eval that reads them.
+ */
+interface Quoting {
+  where: string;
+  open: string;
+  close: string;
+  refused: RegExp;
+  says: string;
+}
+const CONTROL = '\\0-\\x1f\\x7f';
+const QUOTINGS = {
+  bare: { where: 'a bare word', open: '', close: '', refused: SH_BARE.pattern, says: SH_BARE.says },
+  single: { where: 'in single quotes', open: "'", close: "'", refused: new RegExp(`['${CONTROL}]`), says: 'a single quote or a control character' },
+  double: { where: 'in double quotes', open: '"', close: '"', refused: new RegExp(`["$\`\\\\!${CONTROL}]`), says: 'a double quote, $, backtick, backslash, ! or a control character' },
+  singleInDouble: {
+    where: 'in single quotes inside a double-quoted string',
+    open: "'",
+    close: "'",
+    refused: new RegExp(`['"$\`\\\\!${CONTROL}]`),
+    says: 'a quote, $, backtick, backslash, ! or a control character',
+  },
+  doubleInSingle: {
+    where: 'in double quotes inside a single-quoted string',
+    open: '"',
+    close: '"',
+    refused: new RegExp(`['"$\`\\\\!${CONTROL}]`),
+    says: 'a quote, $, backtick, backslash, ! or a control character',
+  },
+  escapedInDouble: {
+    where: 'in escaped double quotes inside a double-quoted string',
+    open: '\\"',
+    close: '\\"',
+    refused: new RegExp(`["$\`\\\\!${CONTROL}]`),
+    says: 'a double quote, $, backtick, backslash, ! or a control character',
+  },
+} satisfies Record<string, Quoting>;
+
+/** The value written after `-Dkey=` at `from`, sh being in `context` there: where it ends and its quoting; undefined when its quoting is mixed. */
+function shellValueAt(text: string, from: number, context: ShellContext): { end: number; quoting: Quoting } | undefined {
+  // What may follow a value: the end of its word (and of the string the options are in).
+  const wordEnd = { top: /[\s;&|()<>]/, double: /[\s"]/, single: /[\s']/ }[context as 'top' | 'double' | 'single'];
+  const bareRun = { top: /[\s;&|()<>'"]/, double: /[\s"']/, single: /[\s'"]/ }[context as 'top' | 'double' | 'single'];
+  let quoting: Quoting;
+  let end: number;
+  const closing = (close: string, start: number, stopAt?: string) => {
+    const at = text.indexOf(close, start);
+    if (at < 0 || (stopAt !== undefined && text.slice(start, at).includes(stopAt))) return -1;
+    return at + close.length;
+  };
+  if (context === 'top' && text[from] === "'") [quoting, end] = [QUOTINGS.single, closing("'", from + 1)];
+  else if (context === 'top' && text[from] === '"') {
+    quoting = QUOTINGS.double;
+    end = -1;
+    for (let i = from + 1; i < text.length; i++) {
+      if (text[i] === '\\') i++;
+      else if (text[i] === '"') {
+        end = i + 1;
+        break;
+      }
+    }
+  } else if (context === 'double' && text[from] === "'") [quoting, end] = [QUOTINGS.singleInDouble, closing("'", from + 1, '"')];
+  else if (context === 'double' && text.startsWith('\\"', from)) [quoting, end] = [QUOTINGS.escapedInDouble, closing('\\"', from + 2)];
+  else if (context === 'single' && text[from] === '"') [quoting, end] = [QUOTINGS.doubleInSingle, closing('"', from + 1, "'")];
+  else {
+    const where = context === 'top' ? 'a bare word' : `bare inside ${context === 'double' ? 'double' : 'single'}-quoted options, which a script splits at blanks`;
+    quoting = { ...QUOTINGS.bare, where };
+    end = from;
+    while (end < text.length && !bareRun.test(text[end])) end += text[end] === '\\' ? 2 : 1;
+  }
+  if (end < 0 || (end < text.length && !wordEnd.test(text[end]))) return undefined;
+  return { end: Math.min(end, text.length), quoting };
+}
+
+/**
+ * -Dkey=value options on a command line (boot-hosted-exec.conf): each occurrence gets the value,
+ * in the quoting it has there (bare stays bare, '…' stays '…', "…" stays "…"); a value that
+ * quoting cannot carry is refused, naming the file, the option and what it cannot carry.
+ */
 function setShellOptions(file: AppConfigFile, text: string, values: [string, string][]): string {
   let out = text;
   for (const [key, value] of values) {
-    if (/[\s"'`$\\]/.test(value)) {
-      throw new AppConfigError(
-        `${file.path}: the value for -D${key} has a space, quote, $, backtick or backslash, which this shell-format file cannot carry unquoted; choose a password without them`,
-      );
+    const contexts = shellContexts(out);
+    const option = `-D${key}=`;
+    const edits: { start: number; end: number; replacement: string }[] = [];
+    for (let at = out.indexOf(option); at >= 0; at = out.indexOf(option, at + 1)) {
+      const context = contexts[at];
+      if (context === 'comment') continue;
+      // An option starts a word: of the command line, of an assignment's value (OPTS=-D…), or of the options in their string.
+      const before = at === 0 ? '\n' : out[at - 1];
+      const startsWord =
+        /\s/.test(before) ||
+        (context === 'top'
+          ? /[;&|()<>]/.test(before) || /(?:^|[\s;&|()])[A-Za-z_][A-Za-z0-9_]*=$/.test(out.slice(Math.max(0, at - 200), at))
+          : contexts[at - 1] === 'top' && before === (context === 'double' ? '"' : "'"));
+      if (!startsWord) continue;
+      const start = at + option.length;
+      const found = shellValueAt(out, start, context);
+      if (!found) {
+        throw new AppConfigError(`${file.path}: the value of -D${key} is written with a quoting haflow does not edit (quoted and unquoted parts together); write it as -D${key}='…' (or bare), then retry`);
+      }
+      const { quoting } = found;
+      if (quoting.refused.test(value)) {
+        throw new AppConfigError(`${file.path}: the value for -D${key} has ${quoting.says}, which this shell-format file cannot carry where the option is written (${quoting.where}); choose a password without them`);
+      }
+      edits.push({ start, end: found.end, replacement: `${quoting.open}${value}${quoting.close}` });
     }
-    const option = new RegExp(`(-D${escapeRegExp(key)}=)(?:"[^"]*"|'[^']*'|[^\\s"']*)`, 'g');
-    if (!option.test(out)) {
+    if (edits.length === 0) {
       throw new AppConfigError(`${file.path} has no -D${key}=… option to set; the application's installer writes it: install the application first, or fix password_key/url_key for this file`);
     }
-    out = out.replace(option, (_m, prefix: string) => `${prefix}${value}`);
+    for (const edit of edits.reverse()) out = `${out.slice(0, edit.start)}${edit.replacement}${out.slice(edit.end)}`;
   }
   return out;
 }

@@ -25,7 +25,8 @@ export function tlsPemFile(topology: Topology, secret: SecretText): ManagedFile 
     owner: 'root',
     group: 'root',
     mode: 0o600,
-    secret: true,
+    // A private key: no line of it, old or new, is ever shown.
+    secret: 'whole',
     validate: pemCheck,
   };
 }

@@ -24,7 +24,7 @@ export const patroniComponent: Component = {
     };
     return [
       // Holds the database passwords: readable by root and the postgres group only.
-      { path: patroniConfigPath, content: renderPatroniYml(topology, host, passwords), owner: 'root', group: 'postgres', mode: 0o640, secret: true },
+      { path: patroniConfigPath, content: renderPatroniYml(topology, host, passwords), owner: 'root', group: 'postgres', mode: 0o640, secret: 'passwords' },
       { path: patroniUnitPath, content: renderPatroniUnit(topology), owner: 'root', group: 'root', mode: 0o644 },
     ];
   },

@@ -2,8 +2,9 @@
 // history (diffs, summaries, errors). Two ways, both always applied where they fit:
 // - by value: every secret the activity resolved is replaced wherever it appears, whole and
 //   line by line (a multi-line value leaves no line behind), also in its escaped forms;
-// - by key: the value of any key ending in "password" is replaced, for values haflow does not
-//   know (the old password in a file on the host), including YAML's multi-line values.
+// - by key: the value of any key ending in "password" (or named as a password key for that
+//   file), and the credentials in a URL, are replaced, for values haflow does not know (the old
+//   password in a file on the host), including YAML's multi-line values.
 const REDACTED = '<redacted>';
 
 /** Replaces every known secret value in `text`. */
@@ -22,20 +23,70 @@ export function redactValues(text: string, secrets: Iterable<string>): string {
   return out;
 }
 
-const PASSWORD_KEY = /^([ \t]*(?:-[ \t]+)?(?:export[ \t]+)?[\w.-]*password[ \t]*[:=][ \t]*)(\S.*)$/i;
+const REDACTED_CHANGED = '<redacted, changed>';
+
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+export interface RedactOptions {
+  /** The other side of a diff: a value that is not the same there is shown as changed. */
+  comparedWith?: string;
+  /** Keys whose values are passwords whatever their name (an application file's password_key). */
+  passwordKeys?: string[];
+}
+
+/** The names of password keys: any ending in "password", and the ones given. */
+const passwordKeyNames = (keys: string[] = []) => ['[\\w.-]*password', ...keys.map(escapeRegExp)].join('|');
+
+/** A line `key: value` / `key=value` (YAML, properties, env files, `export KEY=…`) whose key is a password key. */
+const passwordLine = (names: string) => new RegExp(`^([ \\t]*(?:-[ \\t]+)?(?:export[ \\t]+)?(?:${names})[ \\t]*[:=][ \\t]*)(\\S.*)$`, 'i');
+
+/**
+ * Secrets inside a line, each as (what comes before it)(the secret)(what comes after it):
+ * a -D option of a password key on a command line (its value a shell word: quoted parts and
+ * bare characters up to a blank), and the credentials of a URL (user:password@, or a query
+ * parameter whose name ends in "password", as a JDBC URL's ?password=).
+ */
+const inlineSecrets = (names: string) => [
+  new RegExp(`(-D(?:${names})=)((?:'[^'\\n]*'|"[^"\\n]*"|[^\\s"'])+)()`, 'gi'),
+  /(\/\/[^/\s:@'"]*:)([^/\s'"]*)(@)/g,
+  /([?&;][\w.-]*password=)([^&;#\s'"]*)()/gi,
+];
+
+/** Every inline secret of `text` as found (which pattern, what precedes it, the value): to tell whether a value is the same on the other side. */
+function inlineSecretsOf(text: string, patterns: RegExp[]): Set<string> {
+  const found = new Set<string>();
+  patterns.forEach((pattern, i) => {
+    for (const m of text.matchAll(pattern)) found.add(`${i}\0${m[1].toLowerCase()}\0${m[2]}`);
+  });
+  return found;
+}
 
 /**
  * Replaces the values of password keys (YAML, properties, env files, -D options on a command
- * line). With `comparedWith` (the other side of a diff), a value that is not the same there is
- * shown as changed, so a diff still says that a password changed without saying what it is.
+ * line; any key ending in "password", and `passwordKeys`) and the credentials in URLs. With
+ * `comparedWith` (the other side of a diff), a value that is not the same there is shown as
+ * changed, so a diff still says that a password changed without saying what it is.
  */
-export function redactSecrets(text: string, options: { comparedWith?: string } = {}): string {
+export function redactSecrets(text: string, options: RedactOptions = {}): string {
+  const names = passwordKeyNames(options.passwordKeys);
+  const keyLine = passwordLine(names);
+  const inline = inlineSecrets(names);
+  const other = options.comparedWith;
+  const otherLines = other === undefined ? undefined : `\n${other}\n`;
+  const otherInline = other === undefined ? undefined : inlineSecretsOf(other, inline);
   const lines = text.split('\n');
   const out: string[] = [];
   for (let i = 0; i < lines.length; i++) {
-    const match = PASSWORD_KEY.exec(lines[i]);
+    const match = keyLine.exec(lines[i]);
     if (!match) {
-      out.push(lines[i].replace(/(-D[\w.-]*password=)("[^"]*"|[^\s"]+)/gi, `$1${REDACTED}`));
+      let line = lines[i];
+      inline.forEach((pattern, p) => {
+        line = line.replace(pattern, (_m, before: string, value: string, after: string) => {
+          const same = otherInline === undefined || otherInline.has(`${p}\0${before.toLowerCase()}\0${value}`);
+          return `${before}${same ? REDACTED : REDACTED_CHANGED}${after}`;
+        });
+      });
+      out.push(line);
       continue;
     }
     const first = i;
@@ -48,11 +99,9 @@ export function redactSecrets(text: string, options: { comparedWith?: string } =
       while (i + 1 < lines.length && (lines[i + 1].trim() === '' || /^[ \t]*/.exec(lines[i + 1])![0].length > keyIndent)) i += 1;
     }
     const raw = lines.slice(first, i + 1).join('\n');
-    const label = options.comparedWith !== undefined && !options.comparedWith.includes(raw) ? REDACTED_CHANGED : REDACTED;
+    const label = otherLines !== undefined && !otherLines.includes(`\n${raw}\n`) ? REDACTED_CHANGED : REDACTED;
     out.push(`${match[1]}${label}`);
     for (const line of lines.slice(first + 1, i + 1)) out.push(line.trim() === '' ? line : `${' '.repeat(keyIndent + 2)}${label}`);
   }
   return out.join('\n');
 }
-
-const REDACTED_CHANGED = '<redacted, changed>';

@@ -85,12 +85,12 @@ test('a shell file: every -D option is set where it is, quoting kept; a missing 
 
 test('a check-mode diff of an application file shows the URL change and never a password', () => {
   const before = 'spring.datasource.url=jdbc:postgresql://localhost:5432/flotomate\nspring.datasource.password=oldsecret\n';
-  const diff = fileDiff(properties.path, before, setAppDatabaseSettings(properties, before, settings), true);
+  const diff = fileDiff(properties.path, before, setAppDatabaseSettings(properties, before, settings), { secret: 'passwords' });
   assert.match(diff, /\+spring\.datasource\.url=jdbc:postgresql:\/\/127\.0\.0\.11:5000\/flotomate/);
   assert.match(diff, /\+spring\.datasource\.password=<redacted, changed>/);
   assert.doesNotMatch(diff, /oldsecret|S3cret/);
   const shellBefore = 'JAVA_OPTS="-Dspring.datasource.url=x -Dspring.datasource.password=oldsecret"\n';
-  const shellDiff = fileDiff(shell.path, shellBefore, setAppDatabaseSettings(shell, shellBefore, settings), true);
+  const shellDiff = fileDiff(shell.path, shellBefore, setAppDatabaseSettings(shell, shellBefore, settings), { secret: 'passwords' });
   assert.doesNotMatch(shellDiff, /oldsecret|S3cret/);
 });
 
@@ -105,7 +105,7 @@ test('haproxy.tls with a certificate and key: haflow writes the combined PEM, mo
   const topology = { ...standalone, haproxy: { ...standalone.haproxy, tls: { pem: '/etc/haproxy/certs/app.pem', port: 443, certificate: { file: join(dir, 'cert.pem') }, key: { file: join(dir, 'key.pem') } } } };
   const read = (ref: { file: string } | { env: string }) => readFileSync((ref as { file: string }).file, 'utf8');
   const pem = tlsPemFile(topology, read)!;
-  assert.deepEqual({ path: pem.path, owner: pem.owner, group: pem.group, mode: pem.mode, secret: pem.secret }, { path: '/etc/haproxy/certs/app.pem', owner: 'root', group: 'root', mode: 0o600, secret: true });
+  assert.deepEqual({ path: pem.path, owner: pem.owner, group: pem.group, mode: pem.mode, secret: pem.secret }, { path: '/etc/haproxy/certs/app.pem', owner: 'root', group: 'root', mode: 0o600, secret: 'whole' });
   assert.match(pem.content, /^-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----\n-----BEGIN PRIVATE KEY-----[\s\S]+-----END PRIVATE KEY-----\n$/);
 
   // The check the host runs before the PEM is put in place: accepts it, refuses a certificate without its key.

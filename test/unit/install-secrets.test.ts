@@ -9,6 +9,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { installSecretsUsable } from '../../activities/preflight';
 import { LAB_SECRET_VARIABLES } from '../../lab';
 import { loadTopology } from '../../topology';
+import { CLASSIC_APP_CONFIG_FILES } from '../../topology/schema';
 import { labTopology } from '../support/lab';
 
 // Without HAProxy's TLS key: its file is made by `haflow lab up`, which this test does not need.
@@ -55,6 +56,15 @@ test("an application password one of its files could not carry as written is ref
   const err = refusal(() => installSecretsUsable(topology));
   assert.match(err.message, /^app\.db_password: \/etc\/flotomate_env: the value for DB_PASSWORD has a character sh would read as syntax/);
   assert.doesNotMatch(err.message, /ok\$\(id\)/);
+});
+
+test('an application password with shell syntax is refused for a shell-format file too, where its -D options may sit unquoted, naming the file and the option', () => {
+  const shellOnly = { ...topology, app: { ...topology.app!, config_files: CLASSIC_APP_CONFIG_FILES.filter((f) => f.format === 'shell') } };
+  process.env.HAFLOW_APP_DB_PASSWORD = 'ok;touch-x';
+  const err = refusal(() => installSecretsUsable(shellOnly));
+  assert.equal(err.nonRetryable, true);
+  assert.match(err.message, /^app\.db_password: \/opt\/flotomate\/cm-analytics\/lib\/analytics-hosted-exec\.conf: the value for -Dspring\.datasource\.password has a character sh would read as syntax/);
+  assert.doesNotMatch(err.message, /ok;touch-x/);
 });
 
 test('an etcd password with a blank, a password with a line break, and one not set are each refused by name', () => {

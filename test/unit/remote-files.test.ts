@@ -4,7 +4,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
@@ -79,16 +79,16 @@ describe('fileDiff', () => {
   const before = 'scope: serviceops\nttl: 30\nsuperuser:\n  password: old-Secret-1\nreplication:\n  password: old-Secret-2\n';
   const after = 'scope: serviceops\nttl: 10\nsuperuser:\n  password: new-Secret-1\nreplication:\n  password: new-Secret-2\n';
 
-  test('with secret=true, neither the old nor the new password appears, but the other change does', () => {
-    const diff = fileDiff('/etc/patroni/config.yml', before, after, true);
+  test("with secret 'passwords', neither the old nor the new password appears, but the other change does", () => {
+    const diff = fileDiff('/etc/patroni/config.yml', before, after, { secret: 'passwords' });
     for (const secret of ['old-Secret-1', 'old-Secret-2', 'new-Secret-1', 'new-Secret-2']) assert.ok(!diff.includes(secret), `diff shows ${secret}`);
     assert.match(diff, /^-ttl: 30$/m);
     assert.match(diff, /^\+ttl: 10$/m);
     assert.match(diff, /^--- \/etc\/patroni\/config\.yml\ton the host$/m);
   });
 
-  test('with secret=true, a change of the password alone shows no password', () => {
-    const diff = fileDiff('/etc/patroni/config.yml', 'password: first-one\n', 'password: second-one\n', true);
+  test("with secret 'passwords', a change of the password alone shows no password", () => {
+    const diff = fileDiff('/etc/patroni/config.yml', 'password: first-one\n', 'password: second-one\n', { secret: 'passwords' });
     assert.ok(!diff.includes('first-one') && !diff.includes('second-one'), diff);
   });
 
@@ -134,7 +134,7 @@ function hostWith(existing: OnHost | undefined, write = ok()) {
   return fakeSsh((command, _options, kind) => {
     if (kind === 'check' && command.includes('base64 -w0')) {
       if (!existing) return ok('absent\n');
-      return ok(`${existing.owner} ${existing.group} ${existing.mode.toString(8)}\n${Buffer.from(existing.content).toString('base64')}`);
+      return ok(`file\t${existing.owner} ${existing.group} ${existing.mode.toString(8)} 1\n${Buffer.from(existing.content).toString('base64')}`);
     }
     if (kind === 'exec') return write;
     throw new Error(`unexpected ${kind}: ${command}`);
@@ -181,7 +181,7 @@ describe('ensureRemoteFile', () => {
     assert.deepEqual(writes(calls), []);
   });
 
-  test('a changed file is written by one script fed the content on stdin: owner and mode first, then the content, validate, back up, mv', async () => {
+  test('a changed file is written by one script fed the content on stdin: created, owner and mode first, then the content, validate, back up, mv', async () => {
     const { ssh, calls } = hostWith({ ...onHostNow, content: 'old\n', mode: 0o600 });
     const change = await ensureRemoteFile(ssh, haproxyCfg, false);
     const [write, ...more] = writes(calls);
@@ -192,7 +192,7 @@ describe('ensureRemoteFile', () => {
     const lines = write.command.split('\n');
     assert.equal(lines[0], 'set -e');
     const temp = lines.find((l) => l.startsWith('tmp='))?.slice('tmp='.length) ?? '';
-    assert.match(temp, /^\/etc\/haproxy\/haproxy\.cfg\.haflow-new-[0-9a-f]{8}$/);
+    assert.match(temp, /^\/etc\/haproxy\/haproxy\.cfg\.haflow-new-[0-9a-f]{16}$/);
     const at = (pattern: string) => {
       const i = lines.findIndex((l) => l.includes(pattern));
       assert.ok(i >= 0, `no line with ${pattern} in:\n${write.command}`);
@@ -200,23 +200,24 @@ describe('ensureRemoteFile', () => {
     };
     const umask = at('umask 077');
     const cleanup = at(`trap 'rm -f "$tmp"' EXIT`);
-    const create = at(': > "$tmp"');
-    const chown = at('chown root:root "$tmp"');
-    const chmod = at('chmod 644 "$tmp"');
-    const content = at('cat > "$tmp"');
-    const validate = at('haproxy -c -q -f "$tmp" ');
-    const backup = at('cp --preserve=timestamps /etc/haproxy/haproxy.cfg /etc/haproxy/haproxy.cfg.haflow-backup-');
-    const mv = lines.indexOf('mv -f "$tmp" /etc/haproxy/haproxy.cfg');
+    const noclobber = at('set -C');
+    const create = at('exec 3> "$tmp"');
+    const chown = at('chown root:root /proc/self/fd/3');
+    const chmod = at('chmod 644 /proc/self/fd/3');
+    const content = at('cat >&3');
+    const validate = at('haproxy -c -q -f /proc/self/fd/3 ');
+    const backup = at('cp -P --preserve=timestamps /etc/haproxy/haproxy.cfg "$backup"');
+    const mv = lines.indexOf('mv -fT "$tmp" /etc/haproxy/haproxy.cfg');
     assert.ok(!write.command.includes('{}'), 'the {} placeholder is replaced');
-    assert.ok(umask < create && cleanup < create, 'the temp file is created root-only and removed on any failure');
+    assert.ok(umask < create && cleanup < create && noclobber < create, 'the temp file is created root-only, never through what is at its name, and removed on any failure');
     assert.ok(create < chown && chown < content && chmod < content, 'owner and mode are set before the content lands');
     assert.ok(content < validate && validate < backup && backup < mv, 'validate, then back up, then move into place');
     assert.equal(mv, lines.length - 1, 'mv is the last step');
     assert.match(lines[validate], /exit 65/);
 
     assert.equal(change.changed, true);
-    assert.match(change.backup ?? '', /^\/etc\/haproxy\/haproxy\.cfg\.haflow-backup-\d{8}T\d{6}Z$/);
-    assert.equal(lines[backup], `cp --preserve=timestamps /etc/haproxy/haproxy.cfg ${change.backup}`);
+    assert.match(change.backup ?? '', /^\/var\/backups\/haflow\/files\/etc\/haproxy\/haproxy\.cfg\.\d{8}T\d{6}Z-[0-9a-f]{16}$/);
+    assert.ok(lines.includes(`backup=${change.backup}`), write.command);
     assert.equal(change.summary, `rewrite /etc/haproxy/haproxy.cfg (2 → 4 lines), chmod 644 (was 600); backup ${change.backup}`);
   });
 
@@ -225,7 +226,7 @@ describe('ensureRemoteFile', () => {
     const change = await ensureRemoteFile(ssh, haproxyCfg, false);
     const [write] = writes(calls);
     assert.ok(!write.command.includes('cp '), write.command);
-    assert.match(write.command, /\nmv -f "\$tmp" \/etc\/haproxy\/haproxy\.cfg$/);
+    assert.match(write.command, /\nmv -fT "\$tmp" \/etc\/haproxy\/haproxy\.cfg$/);
     assert.equal(change.backup, undefined);
     assert.equal(change.summary, 'create /etc/haproxy/haproxy.cfg');
   });
@@ -245,7 +246,7 @@ describe('ensureRemoteFile', () => {
   });
 
   test('a secret file\'s diff never holds the old or the new password, in check mode or not', async () => {
-    const file: ManagedFile = { path: '/etc/patroni/config.yml', content: 'ttl: 30\npassword: brand-new-pw\n', owner: 'root', group: 'postgres', mode: 0o640, secret: true };
+    const file: ManagedFile = { path: '/etc/patroni/config.yml', content: 'ttl: 30\npassword: brand-new-pw\n', owner: 'root', group: 'postgres', mode: 0o640, secret: 'passwords' };
     for (const check of [true, false]) {
       const { ssh } = hostWith({ content: 'ttl: 10\npassword: the-old-pw\n', owner: 'root', group: 'postgres', mode: 0o640 });
       const change = await ensureRemoteFile(ssh, file, check);
@@ -298,7 +299,9 @@ async function inTempDir(body: (dir: string) => Promise<void>): Promise<void> {
 }
 
 const leftovers = (dir: string) => readdirSync(dir).filter((f) => f.includes('.haflow-new-'));
-const backups = (dir: string) => readdirSync(dir).filter((f) => f.includes('.haflow-backup-'));
+/** Where the tests keep backups (haflow's own is /var/backups/haflow/files). */
+const backupsIn = (dir: string) => join(dir, 'backups');
+const backups = (dir: string) => (existsSync(backupsIn(dir)) ? readdirSync(backupsIn(dir), { recursive: true, withFileTypes: true }).filter((f) => f.isFile()).map((f) => f.name) : []);
 
 describe('ensureRemoteFile run by sh on this machine', () => {
   const fileIn = (dir: string, content: string): ManagedFile => ({
@@ -314,13 +317,13 @@ describe('ensureRemoteFile run by sh on this machine', () => {
     await inTempDir(async (dir) => {
       const { ssh, calls } = fakeSsh(localShell);
       const file = fileIn(dir, 'valid → utf-8 ok\nline 2\n');
-      const first = await ensureRemoteFile(ssh, file, false);
+      const first = await ensureRemoteFile(ssh, file, false, { backupDir: backupsIn(dir) });
       assert.equal(first.summary, `create ${file.path}`);
       assert.equal(readFileSync(file.path, 'utf8'), file.content);
       assert.equal(statSync(file.path).mode & 0o777, 0o640);
 
       calls.length = 0;
-      const second = await ensureRemoteFile(ssh, file, false);
+      const second = await ensureRemoteFile(ssh, file, false, { backupDir: backupsIn(dir) });
       assert.equal(second.changed, false);
       assert.deepEqual(writes(calls), []);
       assert.deepEqual(leftovers(join(dir, 'conf.d')), []);
@@ -331,14 +334,14 @@ describe('ensureRemoteFile run by sh on this machine', () => {
     await inTempDir(async (dir) => {
       const { ssh } = fakeSsh(localShell);
       const file = fileIn(dir, 'valid new\n');
-      await ensureRemoteFile(ssh, { ...file, content: 'valid old\n' }, false);
+      await ensureRemoteFile(ssh, { ...file, content: 'valid old\n' }, false, { backupDir: backupsIn(dir) });
       const old = statSync(file.path);
 
-      const checked = await ensureRemoteFile(ssh, file, true);
+      const checked = await ensureRemoteFile(ssh, file, true, { backupDir: backupsIn(dir) });
       assert.match(checked.summary, /^would rewrite/);
       assert.equal(readFileSync(file.path, 'utf8'), 'valid old\n', 'check mode wrote nothing');
 
-      const change = await ensureRemoteFile(ssh, file, false);
+      const change = await ensureRemoteFile(ssh, file, false, { backupDir: backupsIn(dir) });
       assert.equal(readFileSync(file.path, 'utf8'), 'valid new\n');
       assert.ok(change.backup);
       assert.equal(readFileSync(change.backup, 'utf8'), 'valid old\n');
@@ -353,14 +356,14 @@ describe('ensureRemoteFile run by sh on this machine', () => {
     await inTempDir(async (dir) => {
       const { ssh } = fakeSsh(localShell);
       const file = fileIn(dir, 'valid old\n');
-      await ensureRemoteFile(ssh, file, false);
-      await assert.rejects(ensureRemoteFile(ssh, { ...file, content: 'broken\n' }, false), (err: unknown) => {
+      await ensureRemoteFile(ssh, file, false, { backupDir: backupsIn(dir) });
+      await assert.rejects(ensureRemoteFile(ssh, { ...file, content: 'broken\n' }, false, { backupDir: backupsIn(dir) }), (err: unknown) => {
         assert.ok(err instanceof ApplicationFailure && err.type === 'InvalidConfig', String(err));
         return true;
       });
       assert.equal(readFileSync(file.path, 'utf8'), 'valid old\n');
       assert.deepEqual(leftovers(join(dir, 'conf.d')), []);
-      assert.deepEqual(backups(join(dir, 'conf.d')), []);
+      assert.deepEqual(backups(dir), []);
     });
   });
 
@@ -370,7 +373,7 @@ describe('ensureRemoteFile run by sh on this machine', () => {
       const file = fileIn(dir, 'valid\n');
       spawnSync('mkdir', ['-p', join(dir, 'conf.d')]);
       writeFileSync(file.path, 'valid\n', { mode: 0o600 });
-      const change = await ensureRemoteFile(ssh, file, false);
+      const change = await ensureRemoteFile(ssh, file, false, { backupDir: backupsIn(dir) });
       assert.match(change.summary, /^chmod 640 \(was 600\); backup /);
       assert.equal(change.diff, undefined);
       assert.equal(statSync(file.path).mode & 0o777, 0o640);
@@ -381,11 +384,11 @@ describe('ensureRemoteFile run by sh on this machine', () => {
     await inTempDir(async (dir) => {
       const { ssh } = fakeSsh(localShell);
       const file = fileIn(dir, 'valid old\n');
-      await ensureRemoteFile(ssh, file, false);
-      await assert.rejects(ensureRemoteFile(ssh, { ...file, content: 'valid secret: hunter2\n', owner: 'no-such-user-haflow' }, false), /writing .* failed/);
+      await ensureRemoteFile(ssh, file, false, { backupDir: backupsIn(dir) });
+      await assert.rejects(ensureRemoteFile(ssh, { ...file, content: 'valid secret: hunter2\n', owner: 'no-such-user-haflow' }, false, { backupDir: backupsIn(dir) }), /writing .* failed/);
       assert.equal(readFileSync(file.path, 'utf8'), 'valid old\n');
       assert.deepEqual(leftovers(join(dir, 'conf.d')), []);
-      assert.deepEqual(backups(join(dir, 'conf.d')), []);
+      assert.deepEqual(backups(dir), []);
     });
   });
 
@@ -394,10 +397,10 @@ describe('ensureRemoteFile run by sh on this machine', () => {
       const peek = join(dir, 'peek');
       // The write script, stopped where the content would be written: what is there to see?
       const { ssh } = fakeSsh((command, options, kind) =>
-        localShell(command.replace('cat > "$tmp"', `stat -c '%a %s %U' "$tmp" > '${peek}'; exit 7`), options, kind),
+        localShell(command.replace('cat >&3', `stat -c '%a %s %U' "$tmp" > '${peek}'; exit 7`), options, kind),
       );
       const file = fileIn(dir, 'valid secret\n');
-      await assert.rejects(ensureRemoteFile(ssh, file, false), /exit 7/);
+      await assert.rejects(ensureRemoteFile(ssh, file, false, { backupDir: backupsIn(dir) }), /exit 7/);
       assert.equal(readFileSync(peek, 'utf8').trim(), `640 0 ${me.owner}`);
       assert.deepEqual(leftovers(join(dir, 'conf.d')), [], 'removed on failure');
     });

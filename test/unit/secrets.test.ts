@@ -100,14 +100,14 @@ describe('redactSecrets (by key, for values haflow does not know)', () => {
   test('the diff of a secret file shows neither the old nor the new multi-line value', () => {
     const before = 'password: |-\n  old-a\n  old-b\nscope: x\n';
     const after = 'password: |-\n  new-a\n  new-b\nscope: x\n';
-    const diff = fileDiff('/etc/patroni/config.yml', before, after, true);
+    const diff = fileDiff('/etc/patroni/config.yml', before, after, { secret: 'passwords' });
     assert.doesNotMatch(diff, /old-a|old-b|new-a|new-b/);
     assert.match(diff, /^-password: <redacted>$/m);
     assert.match(diff, /^\+password: <redacted, changed>$/m, 'the diff still says that the password changed');
   });
 
   test('an unchanged password is not shown as changed', () => {
-    const diff = fileDiff('/etc/patroni/config.yml', 'password: same\nscope: a\n', 'password: same\nscope: b\n', true);
+    const diff = fileDiff('/etc/patroni/config.yml', 'password: same\nscope: a\n', 'password: same\nscope: b\n', { secret: 'passwords' });
     assert.doesNotMatch(diff, /changed>/);
   });
 });
