@@ -2,7 +2,7 @@
 // computes its steps from the topology (the same list `haflow plan` prints), and what else its
 // workflow takes. A new runbook is one entry here, a builder in runbooks/ and a workflow in workflows/.
 import type { Layout, Topology } from '../topology';
-import { drillSteps, drillTarget, type DrillArgs } from '../runbooks/drill';
+import { drillRun, drillSteps, type DrillArgs } from '../runbooks/drill';
 import { classicDrillSteps } from '../runbooks/drill-classic';
 import { installSteps } from '../runbooks/install';
 import { classicInstallSteps } from '../runbooks/install-classic';
@@ -40,7 +40,7 @@ export const RUNBOOKS = {
     workflowType: 'drillWorkflow',
     steps: (topology, args) => (topology.layout === 'classic' ? classicDrillSteps(topology, args) : drillSteps(topology, args)),
     layouts: [...PATRONI_LAYOUTS, 'classic'],
-    input: (topology, args) => ({ drill: { ...args, target: drillTarget(topology, args) } }),
+    input: (topology, args) => ({ drill: drillRun(topology, args) }),
   }),
   switchover: kind<SwitchoverArgs>({ workflowType: 'switchoverWorkflow', steps: switchoverSteps, input: (_topology, args) => ({ switchover: args }) }),
   tune: kind<void>({ workflowType: 'tuneWorkflow', steps: (topology) => tuneSteps(topology) }),

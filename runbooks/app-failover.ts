@@ -28,6 +28,7 @@ export function appFailoverSteps(topology: Topology, args: AppFailoverArgs): Run
     {
       ...hb,
       id: `app.fence@${args.from}`,
+      mark: 'fence',
       title: `Fence the old master ${args.from}: stop and disable ${app.nginx_service} and ${app.service}${args.planned ? '' : ' (recorded as not fenced when it does not answer)'}`,
       kind: 'change',
       host: args.from,
@@ -56,7 +57,7 @@ export function appFailoverSteps(topology: Topology, args: AppFailoverArgs): Run
       ...proxies.map((proxy) =>
         stepOf(
           'appHealthyThroughHaproxy',
-          { ...hb, id: `verify.app@${proxy.name}`, title: `The application answers ${app.health_path} with 200 through HAProxy on ${proxy.name}, from ${args.to} only`, kind: 'verify', host: proxy.name, timeoutSeconds: 150 },
+          { ...hb, id: `verify.app@${proxy.name}`, mark: 'app-verified', title: `The application answers ${app.health_path} with 200 through HAProxy on ${proxy.name}, from ${args.to} only`, kind: 'verify', host: proxy.name, timeoutSeconds: 150 },
           { host: proxy.name, master: args.to, waitSeconds: 120 },
         ),
       ),
@@ -82,7 +83,7 @@ export function appFenceSteps(topology: Topology, node: string, master: string):
     name: 'app-fence',
     cluster: topology.cluster,
     items: [
-      stepOf('fenceAppNode', { ...hb, id: `app.fence@${node}`, title: `Fence ${node}, back after a failover: stop and disable ${app.nginx_service} and ${app.service}`, kind: 'change', host: node, timeoutSeconds: 90 }, { host: node, planned: true }),
+      stepOf('fenceAppNode', { ...hb, id: `app.fence@${node}`, mark: 'fence', title: `Fence ${node}, back after a failover: stop and disable ${app.nginx_service} and ${app.service}`, kind: 'change', host: node, timeoutSeconds: 90 }, { host: node, planned: true }),
       stepOf('recordAppRole', { ...hb, id: `app.role@${node}`, title: `${node} recorded as slave in ${app.ha_dir}`, kind: 'change', host: node, timeoutSeconds: 60 }, { host: node, role: 'slave' }),
     ],
   };

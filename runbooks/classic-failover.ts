@@ -47,7 +47,7 @@ function serveFrom(topology: Topology, from: string, to: string, planned: boolea
     ...proxiesOf(topology).map((proxy) =>
       stepOf(
         'appHealthyThroughHaproxy',
-        { ...hb, id: `verify.app@${proxy}`, title: `The application answers ${app.health_path} with 200 through HAProxy on ${proxy}, from ${to} only`, kind: 'verify', host: proxy, timeoutSeconds: 150 },
+        { ...hb, id: `verify.app@${proxy}`, mark: 'app-verified', title: `The application answers ${app.health_path} with 200 through HAProxy on ${proxy}, from ${to} only`, kind: 'verify', host: proxy, timeoutSeconds: 150 },
         { host: proxy, master: to, waitSeconds: 120 },
       ),
     ),
@@ -64,12 +64,13 @@ function fenceSteps(topology: Topology, node: string, to: string, planned: boole
   const version = topology.postgresql.version;
   const attempts = planned ? 3 : 1;
   return [
-    stepOf('fenceAppNode', { ...hb, id: `app.fence@${node}`, title: `Fence the application on ${node}${why}: stop and disable ${app.nginx_service} and ${app.service}`, kind: 'change', host: node, attempts, timeoutSeconds: 90 }, { host: node, planned }),
+    stepOf('fenceAppNode', { ...hb, id: `app.fence@${node}`, mark: 'fence', title: `Fence the application on ${node}${why}: stop and disable ${app.nginx_service} and ${app.service}`, kind: 'change', host: node, attempts, timeoutSeconds: 90 }, { host: node, planned }),
     stepOf(
       'fenceClassicDatabase',
       {
         ...hb,
         id: `db.fence@${node}`,
+        mark: 'fence',
         title: `Fence PostgreSQL ${version}/main on ${node}${why}: stopped, standby.signal (read-only if started), start.conf manual, the fence marker`,
         kind: 'change',
         host: node,

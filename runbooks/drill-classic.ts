@@ -31,10 +31,10 @@ export function classicDrillSteps(topology: Topology, args: DrillArgs): Runbook 
         { ...hb, id: 'drill.gate', title: `Gate: ${master} runs its database as the unfenced primary and ${standbys.join(', ')} stream(s) from it`, kind: 'guard', host: master, guard: 'a drill starts only on a healthy cluster, with the master it was planned for', timeoutSeconds: 60 },
         { host: master, standbys },
       ),
-      stepOf('ensureProbeDatabase', { ...hb, id: `postgres.probe-database@${master}`, title: `The write probe's own database (haflow_probe) on ${master}, streamed to ${slave}`, kind: 'change', host: master, timeoutSeconds: 120 }, { host: master }),
+      stepOf('ensureProbeDatabase', { ...hb, id: `postgres.probe-database@${master}`, mark: 'probe-from', title: `The write probe's own database (haflow_probe) on ${master}, streamed to ${slave}`, kind: 'change', host: master, timeoutSeconds: 120 }, { host: master }),
       stepOf(
         'injectFault',
-        { ...hb, id: `fault.${args.fault}@${master}`, title: `Fault: ${args.fault} on ${master}: ${spec.what}`, kind: 'change', host: master, attempts: 3, timeoutSeconds: 180 },
+        { ...hb, id: `fault.${args.fault}@${master}`, mark: 'strike', title: `Fault: ${args.fault} on ${master}: ${spec.what}`, kind: 'change', host: master, attempts: 3, timeoutSeconds: 180 },
         { host: master, fault: args.fault },
       ),
       stepOf(
@@ -43,7 +43,7 @@ export function classicDrillSteps(topology: Topology, args: DrillArgs): Runbook 
         { host: slave, waitSeconds: bound },
       ),
       appRecovered(topology, master, bound),
-      stepOf('healFault', { ...hb, id: `fault.heal@${master}`, title: `Heal: ${spec.heal}`, kind: 'change', host: master, timeoutSeconds: 300 }, { host: master, fault: args.fault }),
+      stepOf('healFault', { ...hb, id: `fault.heal@${master}`, mark: 'heal', title: `Heal: ${spec.heal}`, kind: 'change', host: master, timeoutSeconds: 300 }, { host: master, fault: args.fault }),
       stepOf(
         'classicFenced',
         { ...hb, id: `db.fenced@${master}`, title: `${master}, powered on, is fenced by the observer: its database not a primary, the marker written (bound ${FENCE_SECONDS} s); \`haflow app switchback\` brings it back`, kind: 'verify', host: master, timeoutSeconds: FENCE_SECONDS + 30 },

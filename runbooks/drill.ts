@@ -20,6 +20,19 @@ export interface DrillArgs {
   appMaster?: string;
 }
 
+/** What the drill's workflow is given besides its steps: computed when the drill is planned, never again. */
+export interface DrillRun extends DrillArgs {
+  /** The machine the fault strikes. */
+  target: string;
+  /** How long the recovery may take before its step blocks (the measurement's bound). */
+  recoveryBoundSeconds?: number;
+}
+
+/** The drill as planned: its target and its recovery's bound. */
+export function drillRun(topology: Topology, args: DrillArgs): DrillRun {
+  return { ...args, target: drillTarget(topology, args), recoveryBoundSeconds: recoveryBound(topology, args.fault) };
+}
+
 export const HEARTBEAT_SECONDS = 10;
 
 /** How long the recovery may take before the step blocks: far beyond the predicted worst case. */
@@ -44,6 +57,7 @@ export function appRecovered(topology: Topology, target: string, bound: number):
     {
       heartbeatSeconds: HEARTBEAT_SECONDS,
       id: 'app.recovered',
+      mark: 'recovered',
       title: `Recovery: the application answers ${topology.app?.health_path ?? '/'} with 200 through HAProxy from another node than ${target}, after the observer's failover (bound ${bound} s)`,
       kind: 'verify',
       host: proxy.name,
@@ -60,17 +74,17 @@ export function drillSteps(topology: Topology, args: DrillArgs): Runbook {
   const bound = recoveryBound(topology, args.fault);
   const hb = { heartbeatSeconds: HEARTBEAT_SECONDS };
   const gate = stepOf('clusterHealthy', { ...hb, id: 'drill.gate', title: `Gate: one leader (${leader}), replicas streaming with lag under the limit, HAProxy sends writes to the leader`, kind: 'guard', guard: 'a drill starts only on a healthy cluster, with the leader it was planned for', timeoutSeconds: 60 }, { leader });
-  const probeDb = stepOf('ensureProbeDatabase', { ...hb, id: `postgres.probe-database@${leader}`, title: `The write probe's own database (haflow_probe) on ${leader}`, kind: 'change', host: leader, timeoutSeconds: 120 }, { host: leader });
+  const probeDb = stepOf('ensureProbeDatabase', { ...hb, id: `postgres.probe-database@${leader}`, mark: 'probe-from', title: `The write probe's own database (haflow_probe) on ${leader}`, kind: 'change', host: leader, timeoutSeconds: 120 }, { host: leader });
   // Retried (a lost worker, a driver that timed out): an attempt records the fault once it is in
   // place, and a later attempt that finds the record reports it instead of injecting it again.
   const fault = stepOf(
     'injectFault',
-    { ...hb, id: `fault.${args.fault}@${target}`, title: `Fault: ${args.fault} on ${target}: ${spec.what}`, kind: 'change', host: target, attempts: 3, timeoutSeconds: 180 },
+    { ...hb, id: `fault.${args.fault}@${target}`, mark: 'strike', title: `Fault: ${args.fault} on ${target}: ${spec.what}`, kind: 'change', host: target, attempts: 3, timeoutSeconds: 180 },
     { host: target, fault: args.fault },
   );
   const heal = stepOf(
     'healFault',
-    { ...hb, id: `fault.heal@${target}`, title: `Heal: ${spec.heal}`, kind: 'change', host: target, timeoutSeconds: 300 },
+    { ...hb, id: `fault.heal@${target}`, mark: 'heal', title: `Heal: ${spec.heal}`, kind: 'change', host: target, timeoutSeconds: 300 },
     { host: target, fault: args.fault },
   );
   const expectedLeader = args.fault === 'switchover' ? args.candidate : undefined;
@@ -79,6 +93,8 @@ export function drillSteps(topology: Topology, args: DrillArgs): Runbook {
     {
       ...hb,
       id: 'failover.recovered',
+      // The application's own recovery is the drill's when the fault strikes the application master.
+      ...(spec.target === 'app-master' ? {} : { mark: 'recovered' as const }),
       title: `Recovery: ${spec.leaderMoves ? `a new leader (not ${leader})` : 'a leader'} runs as primary and HAProxy sends writes to it (bound ${bound} s)`,
       kind: 'verify',
       timeoutSeconds: bound + 30,

@@ -8,7 +8,6 @@
 import { appHosts, appMaster, classicCluster, dbHosts, haproxyHosts } from '../topology/derive';
 import type { Host, Topology } from '../topology/schema';
 import { appServingSteps, etcdSteps, preparationSteps } from './install';
-import { handoverStep, MIGRATE_PROBE_FROM, MIGRATE_PROBE_UNTIL } from './migrate-ids';
 import { stepOf, type Runbook, type Step, type StepGroup } from './runbook';
 
 export interface MigrateArgs {
@@ -92,7 +91,7 @@ export function migrateSteps(topology: Topology, args: MigrateArgs): Runbook {
       { cluster: args.classicCluster },
     ),
     ...preparationSteps(topology),
-    stepOf('ensureProbeDatabase', { ...on(master), id: `${MIGRATE_PROBE_FROM}@${master.name}`, title: `The write probe's own database (haflow_probe) on ${master.name}; the probe writes to it directly from here to the end`, kind: 'change', timeoutSeconds: 120 }, { host: master.name }),
+    stepOf('ensureProbeDatabase', { ...on(master), id: `postgres.probe-database@${master.name}`, mark: 'probe-from', title: `The write probe's own database (haflow_probe) on ${master.name}; the probe writes to it directly from here to the end`, kind: 'change', timeoutSeconds: 120 }, { host: master.name }),
     parallel(
       'migrate.backups',
       'A backup on every DB node before anything changes',
@@ -117,12 +116,12 @@ export function migrateSteps(topology: Topology, args: MigrateArgs): Runbook {
     ),
     stepOf(
       'adoptPrimaryUnderPatroni',
-      { ...on(master), id: handoverStep(master.name), title: `Handover of the primary ${master.name}: Patroni started while PostgreSQL runs takes the leader key for it as it is, then restarts it with its own configuration (the one pause of writes); Debian's start.conf says disabled`, kind: 'change', attempts: 3, timeoutSeconds: 300 },
+      { ...on(master), id: `db.handover@${master.name}`, mark: 'switchover', title: `Handover of the primary ${master.name}: Patroni started while PostgreSQL runs takes the leader key for it as it is, then restarts it with its own configuration (the one pause of writes); Debian's start.conf says disabled`, kind: 'change', attempts: 3, timeoutSeconds: 300 },
       { host: master.name, waitSeconds: 120 },
     ),
     stepOf('ensureDynamicConfig', { ...hb, id: 'patroni.dynamic-config', title: `Patroni's dynamic configuration: ttl ${topology.patroni.ttl}, loop_wait ${topology.patroni.loop_wait}, retry_timeout ${topology.patroni.retry_timeout}`, kind: 'change', timeoutSeconds: 60 }, {}),
     ...standbys.flatMap((host) => [
-      stepOf('adoptStandbyUnderPatroni', { ...on(host), id: handoverStep(host.name), title: `Handover of the standby ${host.name}: Debian's cluster stopped, Patroni started: it runs it as a replica of ${master.name}, the same data, no new copy`, kind: 'change', timeoutSeconds: 180 }, { host: host.name }),
+      stepOf('adoptStandbyUnderPatroni', { ...on(host), id: `db.handover@${host.name}`, title: `Handover of the standby ${host.name}: Debian's cluster stopped, Patroni started: it runs it as a replica of ${master.name}, the same data, no new copy`, kind: 'change', timeoutSeconds: 180 }, { host: host.name }),
       stepOf('replicaStreaming', { ...on(host), id: `patroni.streaming@${host.name}`, title: `${host.name} streams from ${master.name} under Patroni, lag under ${topology.patroni.maximum_lag_on_failover} bytes`, kind: 'verify', timeoutSeconds: 600 }, { host: host.name }),
     ]),
     ...proxies.flatMap((host) => [
@@ -140,7 +139,7 @@ export function migrateSteps(topology: Topology, args: MigrateArgs): Runbook {
     ...proxies.map((host) =>
       stepOf('verifyWriteThroughHaproxy', { ...on(host), id: `verify.write@${host.name}`, title: `A write through HAProxy on ${host.name}:${topology.haproxy.postgres_port} lands on the leader and is readable on every replica`, kind: 'verify', timeoutSeconds: 180 }, { host: host.name }),
     ),
-    stepOf('patroniClusterHealthy', { ...hb, id: MIGRATE_PROBE_UNTIL, title: `Patroni cluster: one leader (${master.name}), ${standbys.length} streaming replica(s)`, kind: 'verify', timeoutSeconds: 120 }, {}),
+    stepOf('patroniClusterHealthy', { ...hb, id: 'migrate.verified', mark: 'probe-until', title: `Patroni cluster: one leader (${master.name}), ${standbys.length} streaming replica(s)`, kind: 'verify', timeoutSeconds: 120 }, {}),
   ];
   return { name: 'migrate', cluster: topology.cluster, items };
 }

@@ -19,11 +19,6 @@ export interface RollingPlan {
   after?: Step[];
 }
 
-/** The step before which a rolling operation's write probe starts (after it: the database exists). */
-export const ROLLING_PROBE_FROM = 'postgres.probe-database';
-/** The last step: the probe stops once it is done. */
-export const rollingProbeUntil = (name: string) => `${name}.healthy-after`;
-
 export function rollingSteps(topology: Topology, plan: RollingPlan): Runbook {
   const hb = { heartbeatSeconds: 10 };
   const { name, leader, candidate } = plan;
@@ -33,11 +28,11 @@ export function rollingSteps(topology: Topology, plan: RollingPlan): Runbook {
     .sort((a, b) => Number(a === candidate) - Number(b === candidate));
   const items: Step[] = [
     stepOf('clusterHealthy', { ...hb, id: `${name}.gate`, title: `Gate: one leader (${leader}), every replica streaming with lag under the limit, HAProxy on the leader`, kind: 'guard', guard: `a rolling ${name} starts only on a healthy cluster, with the leader it was planned for`, timeoutSeconds: 60 }, { leader }),
-    stepOf('ensureProbeDatabase', { ...hb, id: `${ROLLING_PROBE_FROM}@${leader}`, title: `The write probe's own database (haflow_probe) on ${leader}`, kind: 'change', host: leader, timeoutSeconds: 120 }, { host: leader }),
+    stepOf('ensureProbeDatabase', { ...hb, id: `postgres.probe-database@${leader}`, mark: 'probe-from', title: `The write probe's own database (haflow_probe) on ${leader}`, kind: 'change', host: leader, timeoutSeconds: 120 }, { host: leader }),
     ...replicas.flatMap((host) => plan.turn(host)),
     stepOf(
       'coordinatedSwitchoverTo',
-      { ...hb, id: `patroni.switchover@${candidate}`, title: `Coordinated switchover from ${leader} to ${candidate}: the leader's turn, HAProxy told through its runtime API`, kind: 'change', host: candidate, attempts: 1, timeoutSeconds: 150 },
+      { ...hb, id: `patroni.switchover@${candidate}`, mark: 'switchover', title: `Coordinated switchover from ${leader} to ${candidate}: the leader's turn, HAProxy told through its runtime API`, kind: 'change', host: candidate, attempts: 1, timeoutSeconds: 150 },
       { candidate, waitSeconds: 120 },
     ),
     stepOf('awaitRecovery', { ...hb, id: `${name}.recovered`, title: `${candidate} leads, runs as primary, and HAProxy sends writes to it`, kind: 'verify', timeoutSeconds: 150 }, { oldLeader: leader, expectedLeader: candidate, leaderMoves: true, waitSeconds: 120 }),
@@ -45,7 +40,7 @@ export function rollingSteps(topology: Topology, plan: RollingPlan): Runbook {
     ...plan.turn(leader),
     ...(plan.after ?? []),
     stepOf('verifyWriteThroughHaproxy', { ...hb, id: `${name}.write`, title: `A write through HAProxy lands on ${candidate} and is readable on every replica`, kind: 'verify', timeoutSeconds: 180 }, { host: haproxyHosts(topology)[0].name }),
-    stepOf('clusterHealthy', { ...hb, id: rollingProbeUntil(name), title: 'The cluster is healthy: one leader, every replica streaming, HAProxy on the leader', kind: 'verify', timeoutSeconds: 150 }, { waitSeconds: 120 }),
+    stepOf('clusterHealthy', { ...hb, id: `${name}.healthy-after`, mark: 'probe-until', title: 'The cluster is healthy: one leader, every replica streaming, HAProxy on the leader', kind: 'verify', timeoutSeconds: 150 }, { waitSeconds: 120 }),
   ];
   return { name, cluster: topology.cluster, items };
 }

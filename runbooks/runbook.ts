@@ -7,6 +7,16 @@ import type { ActivityInput, ActivityName } from './activities';
 export type StepKind = 'guard' | 'change' | 'verify';
 
 /**
+ * What a workflow finds a step by, instead of rebuilding its id: the step that strikes (a fault,
+ * a switchover), the one that sees the cluster recovered, the heal, the step after which the write
+ * probe starts and the one after which it stops, the leader's switchover of a rolling operation
+ * (or a migration's handover), a node's version check, the application verified through HAProxy,
+ * and the fence of the old application master.
+ */
+export const STEP_MARKS = ['strike', 'recovered', 'heal', 'probe-from', 'probe-until', 'switchover', 'version', 'app-verified', 'fence'] as const;
+export type StepMark = (typeof STEP_MARKS)[number];
+
+/**
  * Step and group ids: `<component>.<what>`, then `@<host>` when the step acts on one host,
  * e.g. `patroni.replica-inactive@node2`, `etcd.healthy`, `preflight.hosts`. They are stable:
  * an operator names them in `haflow resume --step`, and they appear in recorded histories.
@@ -34,6 +44,8 @@ export interface Step<A extends string = ActivityName> {
   heartbeatSeconds?: number;
   /** Attempts before the step blocks; 1 for a step that must not run twice by itself (injecting a fault). */
   attempts?: number;
+  /** What the runbook's workflow finds this step by (the strike, the recovery, …). */
+  mark?: StepMark;
 }
 
 export interface StepGroup<A extends string = ActivityName> {
@@ -59,6 +71,16 @@ export function isGroup<A extends string>(item: RunbookItem<A>): item is StepGro
 /** Every step of a runbook in execution order (group members in their listed order). */
 export function flattenSteps<A extends string>(runbook: Runbook<A>): Step<A>[] {
   return runbook.items.flatMap((item) => (isGroup(item) ? item.parallel : [item]));
+}
+
+/** The step with this mark, if the runbook has one (the first, in execution order). */
+export function stepMarked<A extends string>(runbook: Runbook<A>, mark: StepMark): Step<A> | undefined {
+  return flattenSteps(runbook).find((s) => s.mark === mark);
+}
+
+/** Every step with this mark, in execution order. */
+export function stepsMarked<A extends string>(runbook: Runbook<A>, mark: StepMark): Step<A>[] {
+  return flattenSteps(runbook).filter((s) => s.mark === mark);
 }
 
 /** Ids not of the documented form (checked where runbooks are built; the runner accepts any unique id). */

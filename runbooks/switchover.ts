@@ -28,19 +28,19 @@ export function switchoverSteps(topology: Topology, args: SwitchoverArgs): Runbo
   const when = scheduled ? `At ${args.at}: ` : '';
   const items: Step[] = [
     stepOf('clusterHealthy', { ...hb, id: 'switchover.gate', title: `Gate: one leader (${args.leader}), ${args.candidate} streaming with lag under the limit, HAProxy on the leader`, kind: 'guard', guard: 'a switchover starts only on a healthy cluster, with the leader it was planned for', timeoutSeconds: 60 }, { leader: args.leader }),
-    stepOf('ensureProbeDatabase', { ...hb, id: `postgres.probe-database@${args.leader}`, title: `The write probe's own database (haflow_probe) on ${args.leader}`, kind: 'change', host: args.leader, timeoutSeconds: 120 }, { host: args.leader }),
+    stepOf('ensureProbeDatabase', { ...hb, id: `postgres.probe-database@${args.leader}`, mark: 'probe-from', title: `The write probe's own database (haflow_probe) on ${args.leader}`, kind: 'change', host: args.leader, timeoutSeconds: 120 }, { host: args.leader }),
     args.coordinated && !scheduled
       ? stepOf(
           'coordinatedSwitchoverTo',
-          { ...hb, id: `patroni.switchover@${args.candidate}`, title: `Switchover from ${args.leader} to ${args.candidate} through Patroni's REST API, HAProxy told through its runtime API the moment ${args.candidate} is primary`, kind: 'change', host: args.candidate, attempts: 1, timeoutSeconds: 150 },
+          { ...hb, id: `patroni.switchover@${args.candidate}`, mark: 'strike', title: `Switchover from ${args.leader} to ${args.candidate} through Patroni's REST API, HAProxy told through its runtime API the moment ${args.candidate} is primary`, kind: 'change', host: args.candidate, attempts: 1, timeoutSeconds: 150 },
           { candidate: args.candidate, waitSeconds: 120 },
         )
       : stepOf(
           'switchoverTo',
-          { ...hb, id: `patroni.switchover@${args.candidate}`, title: `Switchover from ${args.leader} to ${args.candidate} through Patroni's REST API (POST /switchover${scheduled ? `, scheduled_at ${args.at}` : ''})`, kind: 'change', host: args.candidate, attempts: 1, timeoutSeconds: 150 },
+          { ...hb, id: `patroni.switchover@${args.candidate}`, mark: 'strike', title: `Switchover from ${args.leader} to ${args.candidate} through Patroni's REST API (POST /switchover${scheduled ? `, scheduled_at ${args.at}` : ''})`, kind: 'change', host: args.candidate, attempts: 1, timeoutSeconds: 150 },
           { candidate: args.candidate, waitSeconds: 120, ...(scheduled ? { scheduledAt: args.at } : {}) },
         ),
-    stepOf('awaitRecovery', { ...hb, id: 'switchover.recovered', title: `${when}${args.candidate} leads, runs as primary, and HAProxy sends writes to it`, kind: 'verify', timeoutSeconds: 150 }, { oldLeader: args.leader, expectedLeader: args.candidate, leaderMoves: true, waitSeconds: 120 }),
+    stepOf('awaitRecovery', { ...hb, id: 'switchover.recovered', mark: 'recovered', title: `${when}${args.candidate} leads, runs as primary, and HAProxy sends writes to it`, kind: 'verify', timeoutSeconds: 150 }, { oldLeader: args.leader, expectedLeader: args.candidate, leaderMoves: true, waitSeconds: 120 }),
     stepOf('replicaRejoined', { ...hb, id: `patroni.rejoined@${args.leader}`, title: `${args.leader} streams from ${args.candidate} as a replica`, kind: 'verify', host: args.leader, timeoutSeconds: 210 }, { host: args.leader, waitSeconds: 180 }),
     stepOf('verifyWriteThroughHaproxy', { ...hb, id: 'switchover.write', title: `A write through HAProxy lands on ${args.candidate} and is readable on every replica`, kind: 'verify', timeoutSeconds: 180 }, { host: haproxyHostOf(topology) }),
   ];

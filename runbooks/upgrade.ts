@@ -29,7 +29,7 @@ export function upgradeSteps(topology: Topology, args: UpgradeArgs): Runbook {
       // By version, not by start time: the old leader's demotion restarted it before its packages changed.
       stepOf('restartPostgres', { ...hb, id: `postgres.restart@${host}`, title: `PostgreSQL on ${host} restarted through Patroni until it runs the installed version`, kind: 'change', host, attempts: 3, timeoutSeconds: 180 }, { host, untilInstalledVersion: true, waitSeconds: 150 }),
       streamingAgain(host),
-      stepOf('postgresRunsInstalledVersion', { ...hb, id: `postgres.version@${host}`, title: `${host} runs the installed PostgreSQL version (Patroni's server_version against postgres --version)`, kind: 'verify', host, timeoutSeconds: 60 }, { host }),
+      stepOf('postgresRunsInstalledVersion', { ...hb, id: `postgres.version@${host}`, mark: 'version', title: `${host} runs the installed PostgreSQL version (Patroni's server_version against postgres --version)`, kind: 'verify', host, timeoutSeconds: 60 }, { host }),
     ],
     after: [stepOf('postgresVersionsAgree', { ...hb, id: 'upgrade.versions', title: 'Every DB node runs the same PostgreSQL version', kind: 'verify', timeoutSeconds: 60 }, {})],
   });

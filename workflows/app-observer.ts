@@ -30,6 +30,7 @@ import { appFailoverSteps, appFenceSteps } from '../runbooks/app-failover';
 import { formatEvent, initialObserverState, secondsBetween, swapped, withEvent, type ObserverEvent, type ObserverState } from '../runbooks/app-observer';
 import type { Topology } from '../topology/schema';
 import { appFailoverWorkflow } from './app-failover';
+import { statesWithMarks } from './legacy-marks';
 import type { RunbookOutcome } from './protocol';
 
 export interface AppObserverInput {
@@ -124,9 +125,10 @@ export async function appObserverWorkflow(input: AppObserverInput): Promise<void
         args: [{ runbook: appFailoverSteps(topology, { from, to, planned }), topology, abortBlockedAfterMinutes: BLOCKED_MINUTES }],
         parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
       });
-      const verified = outcome.steps.filter((s) => s.id.startsWith('verify.app@')).map((s) => s.finishedAt!).sort().at(-1) ?? new Date().toISOString();
-      // The classic layout fences the database too (db.fence@): either one not done leaves the node unfenced.
-      const fences = outcome.steps.filter((s) => s.id === `app.fence@${from}` || s.id === `db.fence@${from}`);
+      const steps = statesWithMarks(planned ? 'app-switchback' : 'app-failover', outcome.steps);
+      const verified = steps.filter((s) => s.mark === 'app-verified').map((s) => s.finishedAt!).sort().at(-1) ?? new Date().toISOString();
+      // The classic layout fences the database too: either fence not done leaves the node unfenced.
+      const fences = steps.filter((s) => s.mark === 'fence');
       const notFenced = fences.some((s) => s.facts?.fenced === false);
       const rebuilt = planned && topology.layout === 'classic' ? ` and rebuilt as a standby of ${to}` : '';
       const fenced = notFenced ? `; ${from} could not be fenced (unreachable): it will be when it answers again` : `; ${from} fenced${rebuilt}`;

@@ -2,13 +2,13 @@
 // write probe and the watcher beside them and the fault always healed (./observed.ts).
 import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
 import type * as activities from '../activities';
-import { recoveryBound, type DrillArgs } from '../runbooks/drill';
+import type { DrillRun } from '../runbooks/drill';
 import { FAULTS, type FaultSpec } from '../topology/faults';
 import { runObserved, type ObservedOutcome } from './observed';
 import { RunbookFailureTypes, type RunbookInput } from './protocol';
 
 export interface DrillInput extends RunbookInput {
-  drill: DrillArgs & { target: string };
+  drill: DrillRun;
 }
 
 /** The heal a drill runs whatever happens: retried for a long while, since leaving the fault is worse. */
@@ -17,6 +17,9 @@ const { healFault } = proxyActivities<typeof activities>({
   heartbeatTimeout: '20s',
   retry: { maximumAttempts: 20, initialInterval: '2s', maximumInterval: '30s' },
 });
+
+/** A run planned before the client sent the recovery's bound: the longest bound a drill has. */
+const LONGEST_RECOVERY_SECONDS = 900;
 
 export async function drillWorkflow(input: DrillInput): Promise<ObservedOutcome> {
   if (input.runbook?.name !== 'drill' || !input.drill) {
@@ -29,11 +32,8 @@ export async function drillWorkflow(input: DrillInput): Promise<ObservedOutcome>
     fault,
     target,
     oldLeader: leader,
-    strikeStep: `fault.${fault}@${target}`,
-    // The application's own recovery when the fault strikes the application master.
-    recoveredStep: spec.target === 'app-master' ? 'app.recovered' : 'failover.recovered',
-    maxSeconds: recoveryBound(input.topology, fault),
+    maxSeconds: input.drill.recoveryBoundSeconds ?? LONGEST_RECOVERY_SECONDS,
     holdSeconds: spec.healedToRecover?.holdSeconds,
-    heal: { stepId: `fault.heal@${target}`, run: () => healFault({ topology: input.topology, check: false, host: target, fault }) },
+    heal: { doneWith: 'heal', run: () => healFault({ topology: input.topology, check: false, host: target, fault }) },
   });
 }

@@ -8,7 +8,8 @@ import type * as activities from '../activities';
 import type { FailoverObservation } from '../activities/failover/observe';
 import { ACTIVITY_NAMES } from '../runbooks/activities';
 import { maintenanceReport, type MaintenanceReport } from '../runbooks/maintenance-report';
-import type { Step } from '../runbooks/runbook';
+import { stepMarked, type Step } from '../runbooks/runbook';
+import { withMarks, type LegacyContext } from './legacy-marks';
 import type { RunbookInput, RunbookOutcome, StepState } from './protocol';
 import { runRunbook } from './runner';
 
@@ -17,20 +18,21 @@ const BASELINE_SECONDS = 3;
 /** Seconds of writes after the last step before the probe stops. */
 const SETTLE_SECONDS = 5;
 
+/**
+ * The probe starts after the step marked `probe-from` (the probe's database) and stops once the
+ * one marked `probe-until` is done; the step marked `switchover` is the one expected to pause
+ * writes (the leader's switchover, a migration's handover); `version` steps give the versions after.
+ */
 export interface MaintenancePlan {
   kind: MaintenanceReport['kind'];
-  /** The probe starts after the step whose id begins with this (the probe database's). */
-  probeAfter: string;
-  /** The probe stops once this step is done. */
-  probeUntil: string;
-  /** The leader's switchover step. */
-  switchoverStep: string;
   /** The longest the operation may take (the probe's bound). */
   maxMinutes: number;
   /** A minor upgrade's versions when planned; the versions after come from its `postgres.version@<host>` steps. */
   versionsBefore?: Record<string, string>;
   /** The DB node the probe writes to directly (a migration's master), instead of HAProxy's write endpoint. */
   writeTo?: string;
+  /** What a run started before steps had marks needs to find them by id. */
+  legacy?: LegacyContext;
 }
 
 export interface MaintenanceOutcome extends RunbookOutcome {
@@ -52,26 +54,29 @@ export async function runMaintenance(input: RunbookInput, plan: MaintenancePlan)
   const { workflowId, runId } = workflowInfo();
   let observation: Promise<FailoverObservation> | undefined;
   let switchoverFacts: StepState['facts'];
+  const runbook = withMarks(input.runbook, plan.legacy);
+  const probeUntil = stepMarked(runbook, 'probe-until');
+  const switchoverStep = stepMarked(runbook, 'switchover');
 
   const afterStep = async (step: Step<string>, state: StepState) => {
     if (input.check) return;
     // A switchover's facts time its phases; a migration's handover is no switchover.
-    if (step.id === plan.switchoverStep && plan.kind !== 'migrate') switchoverFacts = state.facts;
-    if (!step.id.startsWith(plan.probeAfter) || observation) return;
+    if (step.mark === 'switchover' && plan.kind !== 'migrate') switchoverFacts = state.facts;
+    if (step.mark !== 'probe-from' || observation || !probeUntil) return;
     observation = observeFailover({
       topology,
       drill: `${workflowId}/${runId}`,
       armAfterSeconds: BASELINE_SECONDS,
       settleSeconds: SETTLE_SECONDS,
       maxSeconds: plan.maxMinutes * 60,
-      until: { workflowId, runId, stepId: plan.probeUntil },
+      until: { workflowId, runId, stepId: probeUntil.id },
       ...(plan.writeTo ? { writeTo: plan.writeTo } : {}),
     });
     observation.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
     await sleep(`${BASELINE_SECONDS}s`);
   };
 
-  const outcome = await runRunbook(input.runbook, {
+  const outcome = await runRunbook(runbook, {
     check: input.check,
     context: { topology },
     knownActivities: ACTIVITY_NAMES,
@@ -87,14 +92,14 @@ export async function runMaintenance(input: RunbookInput, plan: MaintenancePlan)
     finishedAt: Date.now(),
     observation: observed,
     steps: outcome.steps.map((s) => ({ id: s.id, startedAt: at(s.startedAt), finishedAt: at(s.finishedAt) })),
-    switchoverStep: plan.switchoverStep,
+    switchoverStep: switchoverStep?.id ?? '',
     switchoverFacts,
     completed: true,
     ...(plan.versionsBefore
       ? {
           versions: {
             before: plan.versionsBefore,
-            after: Object.fromEntries(outcome.steps.filter((s) => s.id.startsWith('postgres.version@') && typeof s.facts?.version === 'string').map((s) => [s.host ?? s.id.split('@')[1], s.facts!.version as string])),
+            after: Object.fromEntries(outcome.steps.filter((s) => s.mark === 'version' && s.host && typeof s.facts?.version === 'string').map((s) => [s.host!, s.facts!.version as string])),
           },
         }
       : {}),

@@ -3,7 +3,6 @@
 // the last one (./maintenance.ts). The report gives every write pause and the step it began in:
 // the primary's handover should hold the only one.
 import { ApplicationFailure } from '@temporalio/workflow';
-import { handoverStep, MIGRATE_PROBE_FROM, MIGRATE_PROBE_UNTIL } from '../runbooks/migrate-ids';
 import type { MigrateArgs } from '../runbooks/migrate';
 import { runMaintenance, type MaintenanceOutcome } from './maintenance';
 import { RunbookFailureTypes, type RunbookInput } from './protocol';
@@ -18,11 +17,9 @@ export async function migrateWorkflow(input: MigrateInput): Promise<MaintenanceO
   }
   return runMaintenance(input, {
     kind: 'migrate',
-    probeAfter: MIGRATE_PROBE_FROM,
-    probeUntil: MIGRATE_PROBE_UNTIL,
-    switchoverStep: handoverStep(input.migrate.master),
     // A base backup of a large database takes hours.
     maxMinutes: 8 * 60,
     writeTo: input.migrate.master,
+    legacy: { master: input.migrate.master },
   });
 }

@@ -1,15 +1,16 @@
-// A runbook run with the failover observer beside it: the write probe and the watcher start a
-// few seconds before the step that strikes (a fault, a switchover) and are awaited after the
-// step that sees the cluster recovered; the report is computed from what they saw. When the
-// run fails, is aborted or cancelled after the strike, `heal` runs anyway: a drill never leaves
-// its fault in place. Shared by the drill and the switchover workflows.
+// A runbook run with the failover measurement beside it: the write probe and the watcher start a
+// few seconds before the step marked `strike` (a fault, a switchover) and are awaited after the
+// step marked `recovered`; the report is computed from what they saw. When the run fails, is
+// aborted or cancelled after the strike, `heal` runs anyway: a drill never leaves its fault in
+// place. Shared by the drill and the switchover workflows.
 import { CancellationScope, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
 import type * as activities from '../activities';
 import type { FailoverObservation } from '../activities/failover/observe';
 import type { FaultName } from '../topology/faults';
 import { drillReport, type DrillReport } from '../runbooks/report';
-import type { Step } from '../runbooks/runbook';
+import type { Step, StepMark } from '../runbooks/runbook';
 import { ACTIVITY_NAMES } from '../runbooks/activities';
+import { withMarks } from './legacy-marks';
 import type { RunbookInput, RunbookOutcome, StepState } from './protocol';
 import { runRunbook } from './runner';
 
@@ -23,22 +24,18 @@ export interface ObservedPlan {
   fault: FaultName;
   target: string;
   oldLeader: string;
-  /** The step that strikes; its facts carry `injectedAt` (or `requestedAt`). */
-  strikeStep: string;
-  /** The step after which the observation must have seen the recovery. */
-  recoveredStep: string;
-  /** The longest the observation may last (the recovery's bound and more). */
+  /** The longest the recovery may take (the runbook's bound, computed when it was planned). */
   maxSeconds: number;
   /** Seconds to leave the fault in place before the next step (a crashed observer). */
   holdSeconds?: number;
   /**
    * A strike that Patroni carries out later, at this time (epoch ms; a scheduled switchover): the
-   * strike step only arranges it, and the observation starts just before this time, ahead of
-   * `recoveredStep`, after a durable sleep.
+   * strike step only arranges it, and the measurement starts just before this time, ahead of the
+   * step marked `recovered`, after a durable sleep.
    */
   scheduledAt?: number;
-  /** Undoes the strike; run in `finally` unless a step with this id completed. */
-  heal?: { stepId: string; run: () => Promise<unknown> };
+  /** Undoes the strike; run in `finally` unless the step with mark `doneWith` completed (the heal, or a recovery that leaves nothing to undo). */
+  heal?: { doneWith: StepMark; run: () => Promise<unknown> };
 }
 
 export interface ObservedOutcome extends RunbookOutcome {
@@ -63,13 +60,15 @@ export async function runObserved(input: RunbookInput, plan: ObservedPlan): Prom
   let strikeFacts: StepState['facts'];
   let completed = false;
 
-  // The observation starts before the strike, or, for a scheduled one, before the recovery step.
-  const observeBefore = plan.scheduledAt === undefined ? plan.strikeStep : plan.recoveredStep;
+  // Found by their marks (a run started before there were marks, by its step ids).
+  const runbook = withMarks(input.runbook);
+  // The measurement starts before the strike, or, for a scheduled one, before the recovery step.
+  const observeBefore: StepMark = plan.scheduledAt === undefined ? 'strike' : 'recovered';
   const beforeStep = async (step: Step<string>) => {
     if (input.check) return;
     // From here on the heal runs whatever happens (for a scheduled strike: it withdraws it).
-    if (step.id === plan.strikeStep && plan.scheduledAt !== undefined) struck = true;
-    if (step.id !== observeBefore || observation) return;
+    if (step.mark === 'strike' && plan.scheduledAt !== undefined) struck = true;
+    if (step.mark !== observeBefore || observation) return;
     if (plan.scheduledAt !== undefined) {
       const untilBaseline = plan.scheduledAt - (BASELINE_SECONDS + 1) * 1000 - Date.now();
       if (untilBaseline > 0) await sleep(untilBaseline);
@@ -89,20 +88,20 @@ export async function runObserved(input: RunbookInput, plan: ObservedPlan): Prom
   };
   const afterStep = async (step: Step<string>, state: StepState) => {
     if (input.check) return;
-    if (step.id === plan.strikeStep) {
+    if (step.mark === 'strike') {
       const at = plan.scheduledAt ?? state.facts?.injectedAt ?? state.facts?.requestedAt;
       if (typeof at === 'number') strikeAt = at;
       if (typeof state.facts?.strikeFrom === 'number') strikeFrom = state.facts.strikeFrom;
       strikeFacts = state.facts;
       if (plan.holdSeconds) await sleep(`${plan.holdSeconds}s`);
     }
-    if (plan.heal && step.id === plan.heal.stepId && state.status === 'done') healed = true;
-    if (step.id === plan.recoveredStep && observation) observed = await observation;
+    if (plan.heal && step.mark === plan.heal.doneWith && state.status === 'done') healed = true;
+    if (step.mark === 'recovered' && observation) observed = await observation;
   };
 
   let outcome: RunbookOutcome;
   try {
-    outcome = await runRunbook(input.runbook, {
+    outcome = await runRunbook(runbook, {
       check: input.check,
       context: { topology },
       knownActivities: ACTIVITY_NAMES,
@@ -133,7 +132,7 @@ export async function runObserved(input: RunbookInput, plan: ObservedPlan): Prom
           completed,
           ...(strikeFacts ? { strikeFacts } : {}),
           milestones: outcome.steps
-            .filter((st) => st.status === 'done' && st.finishedAt && st.id !== plan.strikeStep)
+            .filter((st) => st.status === 'done' && st.finishedAt && st.mark !== 'strike')
             .map((st) => ({ id: st.id, summary: st.summary ?? st.title, finishedAt: Date.parse(st.finishedAt!) })),
           notes: outcome.skipped.length > 0 ? [`skipped by the operator: ${outcome.skipped.join(', ')}`] : [],
         })

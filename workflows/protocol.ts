@@ -4,7 +4,7 @@
 // same way: defined with @temporalio/workflow, imported by the client).
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
 import type { Topology } from '../topology/schema';
-import type { Runbook, StepKind } from '../runbooks/runbook';
+import type { Runbook, StepKind, StepMark } from '../runbooks/runbook';
 
 /** What every runbook workflow is started with. */
 export interface RunbookInput {
@@ -34,6 +34,8 @@ export interface StepState {
   kind: StepKind;
   host?: string;
   group?: string;
+  /** The step's mark in its runbook (what its workflow finds it by). */
+  mark?: StepMark;
   status: StepStatus;
   /** True or false once done; undefined before. */
   changed?: boolean;

@@ -2,7 +2,6 @@
 // write probe throughout (./maintenance.ts).
 import { ApplicationFailure } from '@temporalio/workflow';
 import type { RestartArgs } from '../runbooks/restart';
-import { ROLLING_PROBE_FROM, rollingProbeUntil } from '../runbooks/rolling';
 import { runMaintenance, type MaintenanceOutcome } from './maintenance';
 import { RunbookFailureTypes, type RunbookInput } from './protocol';
 
@@ -14,11 +13,5 @@ export async function restartWorkflow(input: RestartInput): Promise<MaintenanceO
   if (input.runbook?.name !== 'restart' || !input.restart) {
     throw ApplicationFailure.create({ type: RunbookFailureTypes.invalidRunbook, nonRetryable: true, message: 'restartWorkflow runs the restart runbook with its leader and candidate' });
   }
-  return runMaintenance(input, {
-    kind: 'restart',
-    probeAfter: ROLLING_PROBE_FROM,
-    probeUntil: rollingProbeUntil('restart'),
-    switchoverStep: `patroni.switchover@${input.restart.candidate}`,
-    maxMinutes: 60,
-  });
+  return runMaintenance(input, { kind: 'restart', maxMinutes: 60 });
 }

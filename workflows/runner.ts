@@ -73,6 +73,7 @@ export async function runRunbook(runbook: Runbook<string>, options: RunnerOption
         kind: step.kind,
         host: step.host,
         group: isGroup(item) ? item.id : undefined,
+        ...(step.mark ? { mark: step.mark } : {}),
         status: 'pending',
         runs: 0,
       });

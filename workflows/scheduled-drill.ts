@@ -20,7 +20,7 @@ import {
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type * as activities from '../activities';
-import { drillSteps, drillTarget, type DrillArgs } from '../runbooks/drill';
+import { drillRun, drillSteps, type DrillArgs } from '../runbooks/drill';
 import {
   describeResult,
   notificationOf,
@@ -119,7 +119,7 @@ async function runDrill(input: ScheduledDrillInput, args: DrillArgs, result: Sch
   const drillInput: DrillInput = {
     runbook: drillSteps(topology, args),
     topology,
-    drill: { ...args, target: drillTarget(topology, args) },
+    drill: drillRun(topology, args),
     abortBlockedAfterMinutes: input.blockedMinutes ?? DEFAULT_BLOCKED_MINUTES,
   };
   let child: ChildWorkflowHandle<typeof drillWorkflow>;

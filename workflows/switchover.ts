@@ -19,21 +19,19 @@ export async function switchoverWorkflow(input: SwitchoverInput): Promise<Observ
   if (input.runbook?.name !== 'switchover' || !input.switchover) {
     throw ApplicationFailure.create({ type: RunbookFailureTypes.invalidRunbook, nonRetryable: true, message: 'switchoverWorkflow runs the switchover runbook with its candidate' });
   }
-  const { leader, candidate, at } = input.switchover;
+  const { leader, at } = input.switchover;
   return runObserved(input, {
     kind: 'switchover',
     fault: 'switchover',
     target: leader,
     oldLeader: leader,
-    strikeStep: `patroni.switchover@${candidate}`,
-    recoveredStep: 'switchover.recovered',
     maxSeconds: 150,
     ...(at
       ? {
           // Patroni switches over at that time by itself; until it has, a run that ends (an abort,
           // a cancellation) withdraws the scheduled switchover rather than leave it armed.
           scheduledAt: Date.parse(at),
-          heal: { stepId: 'switchover.recovered', run: () => cancelScheduledSwitchover({ topology: input.topology, check: false }) },
+          heal: { doneWith: 'recovered', run: () => cancelScheduledSwitchover({ topology: input.topology, check: false }) },
         }
       : {}),
   });

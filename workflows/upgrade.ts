@@ -2,7 +2,6 @@
 // with the write probe throughout (./maintenance.ts).
 import { ApplicationFailure } from '@temporalio/workflow';
 import type { UpgradeArgs } from '../runbooks/upgrade';
-import { ROLLING_PROBE_FROM, rollingProbeUntil } from '../runbooks/rolling';
 import { runMaintenance, type MaintenanceOutcome } from './maintenance';
 import { RunbookFailureTypes, type RunbookInput } from './protocol';
 
@@ -16,9 +15,6 @@ export async function upgradeWorkflow(input: UpgradeInput): Promise<MaintenanceO
   }
   return runMaintenance(input, {
     kind: 'upgrade',
-    probeAfter: ROLLING_PROBE_FROM,
-    probeUntil: rollingProbeUntil('upgrade'),
-    switchoverStep: `patroni.switchover@${input.upgrade.candidate}`,
     // Packages download and install on each node in turn.
     maxMinutes: 180,
     versionsBefore: input.upgrade.versionsBefore,
