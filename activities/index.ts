@@ -10,7 +10,7 @@ import * as headroom from './cluster/headroom';
 import * as etcd from './etcd/activities';
 import * as etcdAuth from './etcd/auth';
 import * as faults from './failover/faults';
-import * as observe from './failover/observe';
+import * as measure from './failover/measure';
 import * as probeDatabase from './failover/probe-database';
 import * as haproxy from './haproxy/activities';
 import * as notify from './notify/activities';
@@ -58,7 +58,9 @@ export const configureAppConfig = stepActivity(app.configureAppConfig);
 export const slaveNginxInactive = stepActivity(app.slaveNginxInactive);
 export const masterAppServing = stepActivity(app.masterAppServing);
 export const slaveAppStandby = stepActivity(app.slaveAppStandby);
-export const observerSshUserNotRoot = stepActivity(app.observerSshUserNotRoot);
+export const monitorSshUserNotRoot = stepActivity(app.monitorSshUserNotRoot);
+/** The name installs planned before the application monitor had its own name give the same guard. */
+export const observerSshUserNotRoot = monitorSshUserNotRoot;
 export const appHealthyThroughHaproxy = stepActivity(app.appHealthyThroughHaproxy);
 export const syncAppFiles = stepActivity(appSync.syncAppFiles);
 export const fenceAppNode = stepActivity(app.fenceAppNode);
@@ -82,14 +84,18 @@ export const classicPromoted = stepActivity(classicFailover.classicPromoted);
 export const classicFenced = stepActivity(classicFailover.classicFenced);
 export const classicSourceReady = stepActivity(migration.classicSourceReady);
 export const backupBeforeMigration = stepActivity(migration.backupBeforeMigration);
-export const stopAppObserver = stepActivity(temporalOperations.stopAppObserver);
+export const stopAppMonitor = stepActivity(temporalOperations.stopAppMonitor);
+/** The name a migration planned before the application monitor had its own name gives the same step. */
+export const stopAppObserver = stopAppMonitor;
 export const ensurePatroniUsers = stepActivity(patroniAdopt.ensurePatroniUsers);
 export const adoptPrimaryUnderPatroni = stepActivity(patroniAdopt.adoptPrimaryUnderPatroni);
 export const adoptStandbyUnderPatroni = stepActivity(patroniAdopt.adoptStandbyUnderPatroni);
 
 // Not steps: read by workflows themselves.
 export const readClusterHealth = stepActivity(cluster.readClusterHealth);
-export const observeFailover = stepActivity(observe.observeFailover);
+export const measureFailover = stepActivity(measure.measureFailover);
+/** The name runs started before the measurement had its own name schedule it by (workflows/measured.ts patches it). */
+export const observeFailover = measureFailover;
 export const runningClusterOperation = stepActivity(temporalOperations.runningClusterOperation);
 export const watchAppHealth = stepActivity(appWatch.watchAppHealth);
 export const appAnswersWithin = stepActivity(appWatch.appAnswersWithin);

@@ -1,31 +1,31 @@
 // Application-path downtime after the master application's machine loses its power, with the
-// application observer running, on the standalone lab (the machine is also the database leader, so
-// Patroni fails over at the same time) and on the classic lab (no Patroni: the observer fences the
+// application monitor running, on the standalone lab (the machine is also the database leader, so
+// Patroni fails over at the same time) and on the classic lab (no Patroni: the monitor fences the
 // old master and promotes the slave's database itself). Then the old master is powered on (the
-// observer fences it) and `haflow app switchback` makes it master again, measured the same way;
+// application monitor fences it) and `haflow app switchback` makes it master again, measured the same way;
 // on the standalone lab a switchover then brings the database leader back to it as well, so every
 // round strikes both tiers' masters at once.
 // Measured by a probe through the observer's HAProxy: a GET of the application's health URL every
 // 250 ms, 200 only while the application writes to its database; a downtime runs from the first
-// failed answer to the first 200 after the last failed one. The observer's own timeline (first
+// failed answer to the first 200 after the last failed one. The monitor's own timeline (first
 // failed check, detection, answering again) is read from its event log. Measures; asserts nothing.
 // Needs root, the lab's packages and the Temporal CLI; leaves nothing running.
 // With `drill` after the profiles, each round is `haflow drill --fault crash-app-master` instead,
 // measured by the drill's own probe and report (the same probe on both layouts), then put back.
 // Run: node --import tsx bench/app-failover.ts [rounds] [profile,...] [drill]
-//   profiles: lab (the standalone lab topology: Patroni ttl 10, HAProxy inter 3s fall 3 rise 2, observer defaults: every 3 s, 3 s limit, 3 failures)
-//             fast (standalone, patroni.profile fast: ttl 6, HAProxy inter 0.5s fall 2 rise 1, observer every 1 s, 2.5 s limit, 3 failures)
-//             classic (the classic lab topology: HAProxy inter 3s fall 3 rise 2, observer defaults)
+//   profiles: lab (the standalone lab topology: Patroni ttl 10, HAProxy inter 3s fall 3 rise 2, monitor defaults: every 3 s, 3 s limit, 3 failures)
+//             fast (standalone, patroni.profile fast: ttl 6, HAProxy inter 0.5s fall 2 rise 1, monitor every 1 s, 2.5 s limit, 3 failures)
+//             classic (the classic lab topology: HAProxy inter 3s fall 3 rise 2, monitor defaults)
 import type { Client } from '@temporalio/client';
 import { Client as PgClient } from 'pg';
 import { dbHosts, haproxyHosts } from '../topology/derive';
 import { readHealth } from '../client/cluster';
-import { observerStatus, startObserver, stopObserver } from '../client/observer';
+import { monitorStatus, startMonitor, stopMonitor } from '../client/monitor';
 import { Lab } from '../lab';
-import { secondsBetween } from '../runbooks/app-observer';
+import { secondsBetween } from '../runbooks/app-monitor';
 import { startRunbook } from '../client/api';
-import { switchbackApp } from '../client/observer';
-import type { ObservedOutcome } from '../workflows/observed';
+import { switchbackApp } from '../client/monitor';
+import type { MeasuredOutcome } from '../workflows/measured';
 import { forEachInstalledProfile, median, withBenchEnvironment, type ProfileEdit } from './environment';
 
 const PROFILES: Record<string, ProfileEdit> = {
@@ -152,15 +152,15 @@ interface Round {
 /** One crash of the master application's machine, its failover, the late fence, and the switchback. */
 async function round(client: Client, lab: Lab): Promise<Round> {
   const cluster = lab.topology.cluster;
-  const before = await observerStatus(client, cluster);
+  const before = await monitorStatus(client, cluster);
   const crashed = probe(appUrl(lab));
   const writes = writeProbe(lab);
   await sleep(1_000);
   await lab.crash(before.master);
-  const after = await until('the failover', () => observerStatus(client, cluster), (v) => v.failovers === before.failovers + 1 && v.phase === 'watching', 300_000).catch(async (err: Error) => {
-    // What the observer saw, for whoever reads the failed run.
-    const view = await observerStatus(client, cluster).catch(() => undefined);
-    throw new Error(`${err.message}; the observer's last events:\n${view?.events.slice(-6).map((e) => `  ${e.at} ${e.kind} ${e.message}`).join('\n') ?? '  (no answer)'}`);
+  const after = await until('the failover', () => monitorStatus(client, cluster), (v) => v.failovers === before.failovers + 1 && v.phase === 'watching', 300_000).catch(async (err: Error) => {
+    // What the monitor saw, for whoever reads the failed run.
+    const view = await monitorStatus(client, cluster).catch(() => undefined);
+    throw new Error(`${err.message}; the monitor's last events:\n${view?.events.slice(-6).map((e) => `  ${e.at} ${e.kind} ${e.message}`).join('\n') ?? '  (no answer)'}`);
   });
   const downtime = await crashed.downtime(120_000);
   // A few seconds of writes after the recovery, so that the last failed write is behind us.
@@ -173,13 +173,13 @@ async function round(client: Client, lab: Lab): Promise<Round> {
 }
 
 /**
- * After a crash of `master`, powered on again: the observer's fence awaited, the application
+ * After a crash of `master`, powered on again: the monitor's fence awaited, the application
  * switched back (its downtime through HAProxy returned), and on the standalone lab the Patroni
  * leader moved back too, so that every round strikes both tiers' masters at once.
  */
 async function backAsItWas(client: Client, lab: Lab, master: string): Promise<number> {
   const cluster = lab.topology.cluster;
-  await until('the late fence', () => observerStatus(client, cluster), (v) => v.unfenced === undefined, 180_000);
+  await until('the late fence', () => monitorStatus(client, cluster), (v) => v.unfenced === undefined, 180_000);
   // Patroni rejoins the old leader by itself; the classic switchback rebuilds it.
   if (lab.topology.layout !== 'classic') await until('a healthy cluster', () => readHealth(client, lab.topology), (h) => h.healthy, 300_000);
   const planned = probe(appUrl(lab));
@@ -206,9 +206,9 @@ interface DrillRound {
 
 /** One `haflow drill --fault crash-app-master` (the drill's own probe and report), then back as it was. */
 async function drillRound(client: Client, lab: Lab): Promise<DrillRound> {
-  const before = await observerStatus(client, lab.topology.cluster);
+  const before = await monitorStatus(client, lab.topology.cluster);
   const leader = lab.topology.layout === 'classic' ? before.master : (await readHealth(client, lab.topology)).leader!;
-  const outcome = (await (await startRunbook(client, 'drill', lab.topology, { fault: 'crash-app-master', leader, appMaster: before.master })).result()) as ObservedOutcome;
+  const outcome = (await (await startRunbook(client, 'drill', lab.topology, { fault: 'crash-app-master', leader, appMaster: before.master })).result()) as MeasuredOutcome;
   const report = outcome.report;
   if (!report) throw new Error(`the drill gave no report (${outcome.status})`);
   await backAsItWas(client, lab, before.master);
@@ -221,15 +221,15 @@ async function drills(rounds: number, profiles: string[]): Promise<void> {
   await withBenchEnvironment(async (client, dir) => {
     process.env.XDG_DATA_HOME = dir;
     await forEachInstalledProfile(client, dir, profiles, PROFILES, async (lab, profile) => {
-      await startObserver(client, lab.topology);
-      await until('the first check', () => observerStatus(client, lab.topology.cluster), (v) => v.lastCheck !== undefined, 60_000);
+      await startMonitor(client, lab.topology);
+      await until('the first check', () => monitorStatus(client, lab.topology.cluster), (v) => v.lastCheck !== undefined, 60_000);
       const results: DrillRound[] = [];
       for (let i = 0; i < rounds; i++) {
         const r = await drillRound(client, lab);
         process.stdout.write(`${profile} drill ${i + 1}: application ${r.app} s, writes ${r.writes} s, lost ${r.lost}, predicted ${r.predicted} s, ${r.pass ? 'PASS' : 'FAIL'}\n`);
         results.push(r);
       }
-      await stopObserver(client, lab.topology.cluster);
+      await stopMonitor(client, lab.topology.cluster);
       const app = results.map((r) => r.app ?? NaN);
       const writes = results.map((r) => r.writes ?? NaN);
       rows.push(
@@ -247,16 +247,16 @@ async function main(): Promise<void> {
   const rows: string[] = [];
   await withBenchEnvironment(async (client, dir) => {
     await forEachInstalledProfile(client, dir, profiles, PROFILES, async (lab, profile) => {
-      await startObserver(client, lab.topology);
-      await until('the first check', () => observerStatus(client, lab.topology.cluster), (v) => v.lastCheck !== undefined, 60_000);
+      await startMonitor(client, lab.topology);
+      await until('the first check', () => monitorStatus(client, lab.topology.cluster), (v) => v.lastCheck !== undefined, 60_000);
       const results = [];
       for (let i = 0; i < rounds; i++) {
         const r = await round(client, lab);
         process.stdout.write(`${profile} round ${i + 1}: application-path downtime ${r.downtime.toFixed(1)} s (observer: detected after ${r.detect} s, failed over in ${r.failover} s); write downtime ${r.writeDowntime.toFixed(1)} s, ${r.lost} acknowledged write(s) lost; switchback ${r.switchback.toFixed(1)} s\n`);
         results.push(r);
       }
-      await stopObserver(client, lab.topology.cluster);
-      const o = lab.topology.app!.observer;
+      await stopMonitor(client, lab.topology.cluster);
+      const o = lab.topology.app!.monitor;
       const downtimes = results.map((r) => r.downtime);
       rows.push(
         `| ${profile} (${lab.topology.layout}) | every ${o.interval_seconds} s, ${o.failures} failures, ${o.timeout_seconds} s limit | ${results.length} | ${median(downtimes).toFixed(1)} s | ${Math.max(...downtimes).toFixed(1)} s | ${median(results.map((r) => r.detect)).toFixed(1)} s | ${median(results.map((r) => r.failover)).toFixed(1)} s | ${median(results.map((r) => r.writeDowntime)).toFixed(1)} s | ${results.map((r) => r.lost).join(', ')} | ${median(results.map((r) => r.switchback)).toFixed(1)} s |`,

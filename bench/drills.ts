@@ -13,7 +13,7 @@ import { startRunbook } from '../client/api';
 import { Lab } from '../lab';
 import { FAULT_NAMES, FAULTS, type FaultName } from '../topology/faults';
 import type { DrillReport } from '../runbooks/report';
-import type { ObservedOutcome } from '../workflows/observed';
+import type { MeasuredOutcome } from '../workflows/measured';
 import type { Bench } from './record';
 import { forEachInstalledProfile, median, waitHealthy, withBenchEnvironment } from './environment';
 
@@ -60,7 +60,7 @@ async function drillRounds(client: Client, lab: Lab, profile: string, fault: Fau
   for (let round = 1; round <= rounds; round++) {
     const health = await waitHealthy(client, lab);
     const handle = await startRunbook(client, 'drill', lab.topology, { fault, leader: health.leader! });
-    const outcome = (await handle.result()) as ObservedOutcome;
+    const outcome = (await handle.result()) as MeasuredOutcome;
     if (!outcome.report) throw new Error(`drill ${fault} gave no report`);
     reports.push(outcome.report);
     const f = outcome.report.figures;

@@ -1,9 +1,9 @@
 // The activities of the engine benchmark (bench/engine.ts): one stand-in for every step activity
 // haflow registers, doing no work on any machine and returning at once a result of the shape the
-// workflows read (a StepResult; the fault's time for a drill; a failover observation). What is left
+// workflows read (a StepResult; the fault's time for a drill; a failover measurement). What is left
 // to measure is haflow's orchestration: the runner, Temporal's round trips, the worker's polling.
 import type { StepResult } from '../activities/contract';
-import type { FailoverObservation, ObserveInput } from '../activities/failover/observe';
+import type { FailoverMeasurement, MeasureInput } from '../activities/failover/measure';
 import { ACTIVITY_NAMES } from '../runbooks/activities';
 
 type StandInInput = { host?: string; check?: boolean } & Record<string, unknown>;
@@ -35,11 +35,11 @@ function stepStandIn(activity: string): StepStandIn {
 }
 
 /**
- * A made-up observation of the size a short drill's has: a probe of 30 s at 100 ms with one outage
+ * A made-up measurement of the size a short drill's has: a probe of 30 s at 100 ms with one outage
  * and the watcher's leader, role and routing changes, timed from the call (the workflow strikes
  * about four seconds later, after its baseline).
  */
-async function observeFailover(input: ObserveInput): Promise<FailoverObservation> {
+async function measureFailover(input: MeasureInput): Promise<FailoverMeasurement> {
   const startedAt = Date.now();
   const at = startedAt + 4_000;
   return {
@@ -75,6 +75,6 @@ async function observeFailover(input: ObserveInput): Promise<FailoverObservation
 }
 
 /** Every activity haflow's worker registers for the install and the drill, as no-op stand-ins. */
-export function engineActivities(): Record<string, StepStandIn | typeof observeFailover> {
-  return { ...Object.fromEntries(ACTIVITY_NAMES.map((name) => [name, stepStandIn(name)])), observeFailover };
+export function engineActivities(): Record<string, StepStandIn | typeof measureFailover> {
+  return { ...Object.fromEntries(ACTIVITY_NAMES.map((name) => [name, stepStandIn(name)])), measureFailover };
 }

@@ -25,10 +25,10 @@ const BENCHES: Record<string, BenchEntry> = {
     what: 'time to bring up each lab layout, bare and with existing disks',
     load: async () => (await import('./lab-up')).run,
   },
-  observers: {
-    usage: 'observers [count] [minutes] [watchSeconds] [periodsPerRun] [activity slots]',
-    what: 'worker CPU and memory, history growth and checks per second of N healthy application observers',
-    load: async () => (await import('./observers')).run,
+  monitors: {
+    usage: 'monitors [count] [minutes] [watchSeconds] [periodsPerRun] [activity slots]',
+    what: 'worker CPU and memory, history growth and checks per second of N healthy application monitors',
+    load: async () => (await import('./monitors')).run,
   },
   failover: {
     usage: 'failover [rounds] [profile,...] [fault,...]',

@@ -9,7 +9,7 @@
 //             fast (patroni.profile fast: ttl 6, loop_wait 1; HAProxy inter 0.5s fall 2 rise 1)
 import { startRunbook } from '../client/api';
 import type { DrillReport } from '../runbooks/report';
-import type { ObservedOutcome } from '../workflows/observed';
+import type { MeasuredOutcome } from '../workflows/measured';
 import { forEachInstalledProfile, median, waitHealthy, withBenchEnvironment } from './environment';
 
 const PROFILES: Record<string, (yaml: string) => string> = {
@@ -32,7 +32,7 @@ async function main(): Promise<void> {
           const health = await waitHealthy(client, lab);
           const candidate = health.members.find((m) => m.name !== health.leader && m.streaming)!.name;
           const handle = await startRunbook(client, 'switchover', lab.topology, { leader: health.leader!, candidate, ...(kind === 'coordinated' ? { coordinated: true } : {}) });
-          const outcome = (await handle.result()) as ObservedOutcome;
+          const outcome = (await handle.result()) as MeasuredOutcome;
           if (outcome.status !== 'completed' || !outcome.report) throw new Error(`${kind} switchover ${round} did not complete (${outcome.status})`);
           const f = outcome.report.figures;
           reports[kind].push(outcome.report);

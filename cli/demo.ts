@@ -2,11 +2,11 @@
 // is missing (the lab's Debian packages, the Temporal CLI), starts the embedded Temporal
 // server and a worker, brings up a lab of real machines, runs the standalone install with
 // live progress (database tier and application tier), shows the cluster's health and the
-// application through HAProxy, starts the application observer, runs a failover drill (a crash
-// of the leader, which is also the application master) with its report and the observer's
+// application through HAProxy, starts the application monitor, runs a failover drill (a crash
+// of the leader, which is also the application master) with its report and the monitor's
 // application failover, switches the application back, schedules a weekly drill, writes the
 // trend page, runs a rolling restart; then brings up a second lab in the classic layout
-// (master and slave, no Patroni), installs it and has the observer fail it over, database and
+// (master and slave, no Patroni), installs it and has the application monitor fail it over, database and
 // all, and switch it back, then migrates it to Patroni; shows where to look in the Temporal UI, and cleans up (or, with
 // --keep, leaves everything running until Ctrl-C).
 import { spawnSync } from 'node:child_process';
@@ -24,9 +24,9 @@ import { createWorker } from '../worker/worker';
 import type { Command } from 'commander';
 import { defaultServerDbFile } from '../client/data-dir';
 import { findTemporalCli, portOr, startEmbeddedServer } from '../client/dev-server';
-import { observerStatus, stopObserver } from '../client/observer';
+import { monitorStatus, stopMonitor } from '../client/monitor';
 import { deleteSchedule } from '../client/schedules';
-import { clusterWorkflowId, observerWorkflowId } from '../connection/workflow-ids';
+import { clusterWorkflowId, monitorWorkflowId } from '../connection/workflow-ids';
 import { fitterFor } from './fit';
 import { connect, exits } from './support';
 
@@ -129,19 +129,19 @@ async function showApplication(proxy = '127.0.0.11'): Promise<void> {
   say(`   GET https://${proxy}/health  ${secure}`);
 }
 
-/** Until the observer has failed over (`failovers` times in all) and fenced the old master (it answers once powered on). */
-async function waitForObserver(cluster: string, failovers = 1, fenced = true): Promise<void> {
+/** Until the application monitor has failed over (`failovers` times in all) and fenced the old master (it answers once powered on). */
+async function waitForMonitor(cluster: string, failovers = 1, fenced = true): Promise<void> {
   const client = await connect();
   const deadline = Date.now() + 240_000;
   while (Date.now() < deadline) {
-    const view = await observerStatus(client, cluster).catch(() => undefined);
+    const view = await monitorStatus(client, cluster).catch(() => undefined);
     if (view && view.failovers >= failovers && (!fenced || !view.unfenced) && view.phase === 'watching') return;
     await new Promise((resolve) => setTimeout(resolve, 1000));
   }
 }
 
 /**
- * The classic layout on a second lab: the install without Patroni, then the observer failing it
+ * The classic layout on a second lab: the install without Patroni, then the application monitor failing it
  * over when the master machine loses its power (the old master fenced, the slave's database
  * promoted), the old master back and fenced, and the switchback that rebuilds it first.
  */
@@ -152,17 +152,17 @@ async function classicDemo(file: string): Promise<{ lab: Lab; code: number }> {
   let code = await haflow('install', file);
   if (code !== 0) return { lab, code };
   await showApplication('127.0.0.41');
-  await haflow('observer', 'start', topology.cluster);
-  say("\n   The master machine loses its power: the observer fences it (HAProxy sends it no user), promotes the slave's");
+  await haflow('monitor', 'start', topology.cluster);
+  say("\n   The master machine loses its power: the application monitor fences it (HAProxy sends it no user), promotes the slave's");
   say('   database and starts the application there\n');
   await lab.crash('master');
-  await waitForObserver(topology.cluster, 1, false);
+  await waitForMonitor(topology.cluster, 1, false);
   await showApplication('127.0.0.41');
-  say('\n   The master powers on, its database starting as a primary at boot: the observer fences it (stopped, read-only');
+  say('\n   The master powers on, its database starting as a primary at boot: the monitor fences it (stopped, read-only');
   say('   if started, not started at boot), and `haflow app switchback` rebuilds it as a standby before it is master again\n');
   await lab.boot('master');
-  await waitForObserver(topology.cluster);
-  await haflow('observer', 'status', topology.cluster);
+  await waitForMonitor(topology.cluster);
+  await haflow('monitor', 'status', topology.cluster);
   say('');
   code = await haflow('app', 'switchback', topology.cluster);
   if (code !== 0) return { lab, code };
@@ -170,7 +170,7 @@ async function classicDemo(file: string): Promise<{ lab: Lab; code: number }> {
   const patroniFile = file.replace(/classic\.yaml$/, 'classic-patroni.yaml');
   const patroni = loadTopology(patroniFile).topology;
   say('\n   The migration of this cluster to Patroni, on the same machines (`haflow migrate classic.yaml classic-patroni.yaml`):');
-  say('   checked and backed up, the observer stopped, PostgreSQL handed to Patroni where it runs (one short pause of writes,');
+  say('   checked and backed up, the application monitor stopped, PostgreSQL handed to Patroni where it runs (one short pause of writes,');
   say("   measured by the write probe), HAProxy's write endpoint, the application pointed at it\n");
   code = await haflow('migrate', file, patroniFile);
   if (code !== 0) return { lab, code };
@@ -182,7 +182,7 @@ async function classicDemo(file: string): Promise<{ lab: Lab; code: number }> {
 
 async function endEarlierDemoRuns(clusters: string[]): Promise<void> {
   const client = await connect();
-  for (const id of clusters.flatMap((cluster) => [clusterWorkflowId(cluster), observerWorkflowId(cluster)])) {
+  for (const id of clusters.flatMap((cluster) => [clusterWorkflowId(cluster), monitorWorkflowId(cluster)])) {
     const handle = client.workflow.getHandle(id);
     const running = await handle.describe().then((d) => d.status.name === 'RUNNING', () => false);
     if (running) {
@@ -232,16 +232,16 @@ async function demo(options: { keep?: boolean }): Promise<number> {
       say('\n5. The cluster as an operator reads it: `haflow list lab-standalone`\n');
       await haflow('list', topology.cluster);
       say("\n6. The application tier: users reach the master application (node1) through the observer's HAProxy, over");
-      say('   HTTP and HTTPS; the application observer, a durable workflow, watches it and fails it over to node2 when it dies\n');
+      say('   HTTP and HTTPS; the application monitor, a durable workflow, watches it and fails it over to node2 when it dies\n');
       await showApplication();
-      await haflow('observer', 'start', topology.cluster);
+      await haflow('monitor', 'start', topology.cluster);
       say("\n7. A failover drill: the leader's machine (node1: database leader and application master) loses its power while");
-      say('   a probe writes through HAProxy every 100 ms; Patroni fails the database over, the observer the application.');
+      say('   a probe writes through HAProxy every 100 ms; Patroni fails the database over, the monitor the application.');
       say('   The drill measures what users felt, powers the machine on, checks it rejoins, and writes a report\n');
       code = await haflow('drill', topology.cluster, '--fault', 'crash-leader');
-      say("\n   The observer's view: the application failed over to node2; node1, back, is fenced (nginx off) and stays slave\n");
-      await waitForObserver(topology.cluster);
-      await haflow('observer', 'status', topology.cluster);
+      say("\n   The monitor's view: the application failed over to node2; node1, back, is fenced (nginx off) and stays slave\n");
+      await waitForMonitor(topology.cluster);
+      await haflow('monitor', 'status', topology.cluster);
       say('\n   node1 is repaired: `haflow app switchback lab-standalone` makes it the application master again\n');
       if (code === 0) code = await haflow('app', 'switchback', topology.cluster);
       await showApplication();
@@ -270,15 +270,15 @@ async function demo(options: { keep?: boolean }): Promise<number> {
     if (code === 0) {
       say('\n11. The classic layout (the older HA guide): a master and a slave server, each with the application and its own');
       say('    PostgreSQL streamed from master to slave without Patroni, and the observer with HAProxy; a second lab of 3 machines');
-      say('    (one lab at a time on this box: the standalone one, its observer stopped, is powered off)\n');
-      await stopObserver(await connect(), topology.cluster);
+      say('    (one lab at a time on this box: the standalone one, its application monitor stopped, is powered off)\n');
+      await stopMonitor(await connect(), topology.cluster);
       const classic = await classicDemo(classicFile);
       lab = classic.lab;
       code = classic.code;
     }
     const runPath = `/namespaces/default/workflows?query=${encodeURIComponent(`WorkflowId STARTS_WITH "haflow-"`)}`;
     say(`\n12. The runs in the Temporal UI: ${server.uiUrl}${runPath}`);
-    say(`   The installs, the drills, the observer, the scheduled run, the restart and the migration, each with its history: every step, each activity's input and result, and no password.`);
+    say(`   The installs, the drills, the application monitor, the scheduled run, the restart and the migration, each with its history: every step, each activity's input and result, and no password.`);
     if (!options.keep) {
       say('   The demo stops the server when it ends, and the link with it; the run stays in its state file. To look at it later:');
       say(`     npx haflow server --db-file ${dbFile}    then open http://localhost:8233${runPath}`);
@@ -292,7 +292,7 @@ async function demo(options: { keep?: boolean }): Promise<number> {
       say(`\nEverything stays up (--keep): the lab of ${up.cluster}, and the server and worker until Ctrl-C.`);
       say(`   ssh -i ${up.ssh.private_key} -o UserKnownHostsFile=${up.ssh.known_hosts} labadmin@${db.address}`);
       say(`   psql ${writes} -U postgres   (password: the HAFLOW_PG_SUPERUSER_PASSWORD this process made up)`);
-      say(`   TEMPORAL_ADDRESS=${server.address} npx haflow observer status ${up.cluster}`);
+      say(`   TEMPORAL_ADDRESS=${server.address} npx haflow monitor status ${up.cluster}`);
       say('   npx haflow lab down    (when you are done with the lab)');
       await new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);

@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { bestCandidate, type ClusterHealth } from '../activities/cluster/health';
 import { RequestRefusedError, startRunbook } from '../client/api';
 import { readHealth } from '../client/cluster';
-import { observerStatus } from '../client/observer';
+import { monitorStatus } from '../client/monitor';
 import { listReports, syncReports } from '../client/report-store';
 import { runbookFor } from '../client/runbooks';
 import { trendPage } from '../client/trend-page';
@@ -118,15 +118,15 @@ async function drillCommand(topology: Topology, opts: DrillOptions): Promise<num
       return 2;
     }
   }
-  // A crash of the application master tests the application observer: it must be running, and
+  // A crash of the application master tests the application monitor: it must be running, and
   // its master is the one to strike.
   let appMaster: string | undefined;
   if (FAULTS[opts.fault].target === 'app-master') {
     try {
-      appMaster = (await observerStatus(await connect(), topology.cluster)).master;
+      appMaster = (await monitorStatus(await connect(), topology.cluster)).master;
     } catch (err) {
       if (!(err instanceof RequestRefusedError)) throw err;
-      say(`drill ${opts.fault} refused: it tests the application observer, and ${err.message}`);
+      say(`drill ${opts.fault} refused: it tests the application monitor, and ${err.message}`);
       return 2;
     }
   }

@@ -6,7 +6,7 @@ import { registerDemoCommand } from './demo';
 import { registerFailoverCommands } from './failover-commands';
 import { registerLabCommands } from './lab-commands';
 import { registerMaintenanceCommands } from './maintenance-commands';
-import { registerObserverCommands } from './observer-commands';
+import { registerMonitorCommands } from './monitor-commands';
 import { registerOperationCommands } from './operation-commands';
 import { registerScheduleCommands } from './schedule-commands';
 import { registerServerCommands } from './server-commands';
@@ -20,7 +20,7 @@ const REGISTRATIONS: ((program: Command) => void)[] = [
   registerFailoverCommands,
   registerMaintenanceCommands,
   registerScheduleCommands,
-  registerObserverCommands,
+  registerMonitorCommands,
   registerServerCommands,
   registerDemoCommand,
   registerLabCommands,

@@ -51,7 +51,7 @@ export function registerMaintenanceCommands(program: Command): void {
 
   program
     .command('migrate')
-    .description("move a classic cluster (layout: classic) under Patroni on the same machines: checked, backed up, its observer stopped, PostgreSQL handed to Patroni where it runs, HAProxy's write endpoint, the application pointed at it; the write probe throughout reports every write pause")
+    .description("move a classic cluster (layout: classic) under Patroni on the same machines: checked, backed up, its application monitor stopped, PostgreSQL handed to Patroni where it runs, HAProxy's write endpoint, the application pointed at it; the write probe throughout reports every write pause")
     .argument('<classic-topology>', 'the classic cluster\'s topology YAML file')
     .argument('<patroni-topology>', 'the same machines as a Patroni layout (postgresql.data_dir: the classic data directory)')
     .option('--plan', 'print the steps, and start nothing')
@@ -198,6 +198,6 @@ async function migrateCommand(
   say(`started the migration (${about}): workflow ${handle.workflowId}`);
   if (opts.detach) return 0;
   const code = await follow(handle, patroni.topology.cluster, 'migrate', {}, { json: opts.json });
-  if (code === 0 && !opts.json) say(`the old observer is stopped; watch the application under Patroni with \`haflow observer start ${patroni.file}\``);
+  if (code === 0 && !opts.json) say(`the old application monitor is stopped; watch the application under Patroni with \`haflow monitor start ${patroni.file}\``);
   return code;
 }

@@ -18,7 +18,7 @@ import type { DrillReport } from '../runbooks/report';
 import { formatIssue, loadTopology, TopologyError, type Topology } from '../topology';
 import { FAULT_NAMES, isFaultName, type FaultName } from '../topology/faults';
 import type { MaintenanceOutcome } from '../workflows/maintenance';
-import type { ObservedOutcome } from '../workflows/observed';
+import type { MeasuredOutcome } from '../workflows/measured';
 import { fitterFor } from './fit';
 import { createProgressDisplay, formatRunResult, type DisplayOptions } from './progress';
 
@@ -182,7 +182,7 @@ export async function follow(handle: WorkflowHandle, cluster: string, runbook: s
     say(`stopped following; the ${runbook} of cluster ${cluster} goes on without you: \`haflow status ${cluster}\``);
     return INTERRUPTED;
   }
-  const finished = result.status === 'completed' ? (result.outcome as ObservedOutcome | MaintenanceOutcome).report : undefined;
+  const finished = result.status === 'completed' ? (result.outcome as MeasuredOutcome | MaintenanceOutcome).report : undefined;
   if (finished && isMaintenanceReport(finished)) {
     // A rolling operation's report: what it cost the writers.
     if (opts.json) printJson(finished);

@@ -8,7 +8,7 @@ import type { Client } from '@temporalio/client';
 import type { DrillReport } from '../runbooks/report';
 import { reportId } from '../runbooks/scheduled';
 import { clusterWorkflowId } from '../connection/workflow-ids';
-import type { ObservedOutcome } from '../workflows/observed';
+import type { MeasuredOutcome } from '../workflows/measured';
 import { haflowDataDir } from './data-dir';
 import { formatReportMarkdown, reportSvg } from './report';
 
@@ -60,7 +60,7 @@ export async function syncReports(client: Client, cluster: string, env: NodeJS.P
   let added = 0;
   for await (const run of client.workflow.list({ query })) {
     if (known.has(run.runId)) continue;
-    const outcome = (await client.workflow.getHandle(run.workflowId, run.runId).result()) as ObservedOutcome;
+    const outcome = (await client.workflow.getHandle(run.workflowId, run.runId).result()) as MeasuredOutcome;
     if (!outcome.report) continue;
     saveReport(outcome.report, { workflowId: run.workflowId, runId: run.runId }, env);
     added += 1;

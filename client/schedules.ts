@@ -150,12 +150,12 @@ function actionFor(settings: ActionSettings, id: string, topology: Topology): Sc
 
 /**
  * Why a fault cannot be scheduled on this topology: its drivers or machines (faultProblems), or a
- * fault that needs what only a running observer knows (the application master after a failover).
+ * fault that needs what only a running application monitor knows (the application master after a failover).
  */
 function schedulingProblems(topology: Topology, fault: FaultName): string[] {
   const problems = faultProblems(topology, fault);
   if (FAULTS[fault].target === 'app-master') {
-    problems.push(`${fault} strikes the application observer's current master, which a scheduled run does not ask yet; run it with \`haflow drill ${topology.cluster} --fault ${fault}\``);
+    problems.push(`${fault} strikes the application monitor's current master, which a scheduled run does not ask yet; run it with \`haflow drill ${topology.cluster} --fault ${fault}\``);
   }
   return problems;
 }

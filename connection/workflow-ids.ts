@@ -4,7 +4,12 @@ export function clusterWorkflowId(cluster: string): string {
   return `haflow-${cluster}`;
 }
 
-/** The application observer's workflow id: one observer per cluster. */
-export function observerWorkflowId(cluster: string): string {
+/** The application monitor's workflow id: one monitor per cluster. */
+export function monitorWorkflowId(cluster: string): string {
+  return `haflow-monitor-${cluster}`;
+}
+
+/** Where an application monitor started before it had its own name runs (found, stopped and replaced by `haflow monitor`). */
+export function earlierMonitorWorkflowId(cluster: string): string {
   return `haflow-observer-${cluster}`;
 }

@@ -45,6 +45,8 @@ export const ACTIVITY_NAMES = [
   'slaveNginxInactive',
   'masterAppServing',
   'slaveAppStandby',
+  'monitorSshUserNotRoot',
+  // The same guard under the name installs planned before the application monitor had its own name use.
   'observerSshUserNotRoot',
   'appHealthyThroughHaproxy',
   'syncAppFiles',
@@ -69,6 +71,8 @@ export const ACTIVITY_NAMES = [
   'classicFenced',
   'classicSourceReady',
   'backupBeforeMigration',
+  'stopAppMonitor',
+  // The same step under the name migrations planned before the application monitor had its own name use.
   'stopAppObserver',
   'ensurePatroniUsers',
   'adoptPrimaryUnderPatroni',

@@ -91,7 +91,7 @@ function classicUnplannedSteps(topology: Topology, { from, to }: ClassicFailover
       {
         // Before the promotion: a master that still answers must be stopped before a second
         // primary exists. One that does not answer costs seconds to find out, and HAProxy keeps
-        // users off it should it come back before the observer fences it.
+        // users off it should it come back before the application monitor fences it.
         id: 'app.prepare',
         title: `The old master ${from} fenced as far as it answers, and HAProxy's users kept off it`,
         parallel: [...fenceSteps(topology, from, to, false, ' (recorded as not fenced when it does not answer)'), ...routeUsers(topology, from, to)],

@@ -1,17 +1,17 @@
 // The failover drill on the classic layout, as data: there is no Patroni, so the fault that makes
-// sense is the one the application observer answers, a power cut of the master's machine (its
+// sense is the one the application monitor answers, a power cut of the master's machine (its
 // application and its database). Gate, the fault, the slave's database promoted and the
-// application answering from it, the machine powered on again, and the observer's fence of it.
+// application answering from it, the machine powered on again, and the monitor's fence of it.
 // The drill ends there: the cluster runs on the slave alone until `haflow app switchback`, which
 // rebuilds the old master first. The write probe follows the primary from one node to the other
-// (workflows/drill.ts, activities/failover/observe.ts). Pure: `haflow drill --plan` prints these steps.
+// (workflows/drill.ts, activities/failover/measure.ts). Pure: `haflow drill --plan` prints these steps.
 import type { Topology } from '../topology/schema';
 import { dbHosts } from '../topology/derive';
 import { CLASSIC_FAULTS, FAULTS } from '../topology/faults';
 import { appRecovered, drillTarget, HEARTBEAT_SECONDS, recoveryBound, type DrillArgs } from './drill';
 import { stepOf, type Runbook } from './runbook';
 
-/** How long the observer may take to fence the old master once it is powered on. */
+/** How long the monitor may take to fence the old master once it is powered on. */
 const FENCE_SECONDS = 180;
 
 export function classicDrillSteps(topology: Topology, args: DrillArgs): Runbook {
@@ -39,14 +39,14 @@ export function classicDrillSteps(topology: Topology, args: DrillArgs): Runbook 
       ),
       stepOf(
         'classicPromoted',
-        { ...hb, id: `db.promoted@${slave}`, title: `Recovery: the observer promotes ${slave}'s database, which runs as the primary (bound ${bound} s)`, kind: 'verify', host: slave, timeoutSeconds: bound + 30 },
+        { ...hb, id: `db.promoted@${slave}`, title: `Recovery: the application monitor promotes ${slave}'s database, which runs as the primary (bound ${bound} s)`, kind: 'verify', host: slave, timeoutSeconds: bound + 30 },
         { host: slave, waitSeconds: bound },
       ),
       appRecovered(topology, master, bound),
       stepOf('healFault', { ...hb, id: `fault.heal@${master}`, mark: 'heal', title: `Heal: ${spec.heal}`, kind: 'change', host: master, timeoutSeconds: 300 }, { host: master, fault: args.fault }),
       stepOf(
         'classicFenced',
-        { ...hb, id: `db.fenced@${master}`, title: `${master}, powered on, is fenced by the observer: its database not a primary, the marker written (bound ${FENCE_SECONDS} s); \`haflow app switchback\` brings it back`, kind: 'verify', host: master, timeoutSeconds: FENCE_SECONDS + 30 },
+        { ...hb, id: `db.fenced@${master}`, title: `${master}, powered on, is fenced by the application monitor: its database not a primary, the marker written (bound ${FENCE_SECONDS} s); \`haflow app switchback\` brings it back`, kind: 'verify', host: master, timeoutSeconds: FENCE_SECONDS + 30 },
         { host: master, waitSeconds: FENCE_SECONDS },
       ),
     ],

@@ -16,7 +16,7 @@ export interface DrillArgs {
   candidate?: string;
   /** Switch back to the original leader at the end, so a scheduled drill leaves the cluster as it found it. */
   switchBack?: boolean;
-  /** For crash-app-master: the application master now (the observer's; default app.master). */
+  /** For crash-app-master: the application master now (the monitor's; default app.master). */
   appMaster?: string;
 }
 
@@ -49,7 +49,7 @@ export function drillTarget(topology: Topology, args: DrillArgs): string {
   return spec.target === 'leader' ? args.leader : (observerOf(topology)?.name ?? args.leader);
 }
 
-/** The application answering through HAProxy again, from another node than the one struck: the observer's failover. */
+/** The application answering through HAProxy again, from another node than the one struck: the application monitor's failover. */
 export function appRecovered(topology: Topology, target: string, bound: number): Step {
   const proxy = topology.hosts.find((h) => h.roles.includes('haproxy'))!;
   return stepOf(
@@ -58,7 +58,7 @@ export function appRecovered(topology: Topology, target: string, bound: number):
       heartbeatSeconds: HEARTBEAT_SECONDS,
       id: 'app.recovered',
       mark: 'recovered',
-      title: `Recovery: the application answers ${topology.app?.health_path ?? '/'} with 200 through HAProxy from another node than ${target}, after the observer's failover (bound ${bound} s)`,
+      title: `Recovery: the application answers ${topology.app?.health_path ?? '/'} with 200 through HAProxy from another node than ${target}, after the application monitor's failover (bound ${bound} s)`,
       kind: 'verify',
       host: proxy.name,
       timeoutSeconds: bound + 30,

@@ -1,7 +1,7 @@
 // The install runbook of the classic layout (the classic HA guide): a master and a slave server,
 // each with the application and PostgreSQL, the master's database streamed to the slave without
 // Patroni or etcd, the application configured on both, file sync, and the optional HAProxy in
-// front. The observer that fails the application (and now the database) over is `haflow observer
+// front. The application monitor that fails the application (and now the database) over is `haflow monitor
 // start`, as in the other layouts. Pure: `haflow plan` prints exactly these steps.
 import type { Topology } from '../topology/schema';
 import { appHosts, classicMaster, classicSlaves, haproxyHosts } from '../topology/derive';

@@ -14,7 +14,7 @@ import { stepOf, type Runbook, type Step, type StepGroup } from './runbook';
 const HEARTBEAT_SECONDS = 10;
 
 type HostActivity = Extract<ActivityName, 'configureStreamingPrimary' | 'configureStreamingStandby' | 'standbyStreaming' | 'verifyStreamingWrite' | 'slaveAppStandby' | 'syncAppFiles' | 'prepareHaDir' | 'configureAppConfig' | 'slaveNginxInactive' | 'masterAppServing' | 'appHealthyThroughHaproxy' | 'preflightHost' | 'ensurePackages' | 'configureEtcdMember' | 'ensureEtcdAuth' | 'configureHaproxy' | 'configurePatroni' | 'startPatroni' | 'waitForLeader' | 'replicaPatroniInactive' | 'configureDatabase' | 'replicaStreaming' | 'verifyWriteThroughHaproxy' | 'haproxyLeaderUp'>;
-type ClusterActivity = Extract<ActivityName, 'observerSshUserNotRoot' | 'preflightCluster' | 'etcdHealthy' | 'patroniClusterHealthy' | 'ensureDynamicConfig'>;
+type ClusterActivity = Extract<ActivityName, 'monitorSshUserNotRoot' | 'preflightCluster' | 'etcdHealthy' | 'patroniClusterHealthy' | 'ensureDynamicConfig'>;
 type Fields = Omit<Step, 'activity' | 'input' | 'host'>;
 
 /** A step on one host: its activity gets the host's name. */
@@ -40,11 +40,11 @@ export function appConfigSteps(topology: Topology): Runbook['items'] {
   const database =
     topology.layout === 'classic' ? `its own PostgreSQL (port ${topology.postgresql.port})` : `${appDatabaseProxy(topology).name}:${topology.haproxy.postgres_port}`;
   return [
-    onCluster('observerSshUserNotRoot', {
-      id: 'app.observer-user',
-      title: `The observer reaches the application nodes as a normal user, not root`,
+    onCluster('monitorSshUserNotRoot', {
+      id: 'app.monitor-user',
+      title: `The application monitor reaches the application nodes as a normal user, not root`,
       kind: 'guard',
-      guard: 'the guide runs the application observer as a normal user: "Do not use root or sudo"',
+      guard: 'the guide runs its Application HA Observer as a normal user: "Do not use root or sudo"',
       timeoutSeconds: 60,
     }),
     group(

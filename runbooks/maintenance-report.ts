@@ -1,8 +1,8 @@
 // What a rolling operation (restart, minor upgrade) cost the writers, from the write probe that
-// ran throughout (activities/failover/observe.ts with its `until` rule): every pause, the step
+// ran throughout (activities/failover/measure.ts with its `until` rule): every pause, the step
 // that was running when it began, their sum, and the acknowledged writes the leader does not
 // have at the end. The promise is that the switchover's pause is the only one. Pure.
-import type { FailoverObservation } from '../activities/failover/observe';
+import type { FailoverMeasurement } from '../activities/failover/measure';
 import { switchoverPhases, type SwitchoverPhases, type Verdict } from './report';
 
 export interface WritePause {
@@ -59,7 +59,7 @@ export interface MaintenanceInput {
   cluster: string;
   startedAt: number;
   finishedAt: number;
-  observation: FailoverObservation;
+  measurement: FailoverMeasurement;
   /** The run's steps with when they ran (epoch ms). */
   steps: { id: string; startedAt?: number; finishedAt?: number }[];
   /** The step that switches the leader over: the one expected to pause writes. */
@@ -81,7 +81,7 @@ function stepAt(steps: MaintenanceInput['steps'], at: number): string | undefine
 }
 
 export function maintenanceReport(input: MaintenanceInput): MaintenanceReport {
-  const o = input.observation;
+  const o = input.measurement;
   const pauses: WritePause[] = o.outages.map((x) => {
     const from = x.lastAckAt ?? x.firstFailAt;
     const interrupted = o.interruptions.some((i) => i.to >= from && i.from <= (x.firstAckAfterAt ?? Infinity));
@@ -104,7 +104,7 @@ export function maintenanceReport(input: MaintenanceInput): MaintenanceReport {
   const expected = input.kind === 'migrate' ? `the primary's handover (${input.switchoverStep})` : 'the switchover';
   if (!input.completed) reasons.push('the operation did not complete');
   for (const p of pauses) {
-    if (p.seconds === undefined) reasons.push(`writes had not resumed when the observation ended (failing since ${p.from}: ${p.firstError})`);
+    if (p.seconds === undefined) reasons.push(`writes had not resumed when the measurement ended (failing since ${p.from}: ${p.firstError})`);
     else if (p.duringStep !== input.switchoverStep) reasons.push(`writes paused ${p.seconds} s during ${p.duringStep ?? 'no step'}, not during ${expected}`);
   }
   if (pauses.filter((p) => p.duringStep === input.switchoverStep).length > 1) reasons.push(`${expected} paused writes more than once`);

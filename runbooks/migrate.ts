@@ -1,5 +1,5 @@
 // The migration from the classic layout to Patroni as data: the classic cluster checked and its
-// observer stopped, every machine prepared and backed up, etcd started, then PostgreSQL handed
+// application monitor stopped, every machine prepared and backed up, etcd started, then PostgreSQL handed
 // to Patroni where it runs (the primary first: Patroni takes it as it is, and one restart through
 // Patroni is the only write pause), HAProxy's write endpoint, and the application pointed at it.
 // The steps run on the Patroni topology, whose machines are the classic ones. Until the primary's
@@ -11,7 +11,7 @@ import { appServingSteps, etcdSteps, preparationSteps } from './install';
 import { stepOf, type Runbook, type Step, type StepGroup } from './runbook';
 
 export interface MigrateArgs {
-  /** The classic topology's cluster name: its application observer is stopped first. */
+  /** The classic topology's cluster name: its application monitor is stopped first. */
   classicCluster: string;
   /** The classic primary (app.master of both topologies): Patroni's first leader. */
   master: string;
@@ -86,8 +86,8 @@ export function migrateSteps(topology: Topology, args: MigrateArgs): Runbook {
       { host: master.name, standbys: standbys.map((s) => s.name) },
     ),
     stepOf(
-      'stopAppObserver',
-      { ...hb, id: 'migrate.observer-stopped', title: `The classic cluster's observer (${args.classicCluster}) stopped: nothing fails the application over while it moves; \`haflow observer start\` with the new topology afterwards`, kind: 'change', timeoutSeconds: 120 },
+      'stopAppMonitor',
+      { ...hb, id: 'migrate.monitor-stopped', title: `The classic cluster's application monitor (${args.classicCluster}) stopped: nothing fails the application over while it moves; \`haflow monitor start\` with the new topology afterwards`, kind: 'change', timeoutSeconds: 120 },
       { cluster: args.classicCluster },
     ),
     ...preparationSteps(topology),

@@ -1,9 +1,10 @@
-// A failover's figures, from what was observed (activities/failover/observe.ts) and when the
+// A failover's figures, from what was observed (activities/failover/measure.ts) and when the
 // fault struck; the write downtime predicted from the cluster's own settings; and the verdict
 // against the site's objectives. Pure, so the workflow computes the report and a test checks
-// the arithmetic with made-up observations.
-import type { FailoverObservation, WatchEvent } from '../activities/failover/observe';
+// the arithmetic with made-up measurements.
+import type { FailoverMeasurement, WatchEvent } from '../activities/failover/measure';
 import type { Topology } from '../topology/schema';
+import { monitorSettings } from '../topology/derive';
 import { FAULTS, type FaultName } from '../topology/faults';
 
 // Durations of Patroni's own actions, measured on the lab (a small database); the prediction
@@ -79,11 +80,11 @@ export function predictDowntime(topology: Topology, fault: FaultName, options: {
       // so a quick restart never leaves its rotation.
       return make(loop / 2 + RESTART_SECONDS, loop + RESTART_SECONDS + (fall + rise) * inter, `loop_wait/2 + restart in place ${RESTART_SECONDS} s`);
     case 'crash-app-master': {
-      // The application path: the observer's checks fail `failures` times in a row (a dead machine
+      // The application path: the monitor's checks fail `failures` times in a row (a dead machine
       // lets each run to its time limit), the gate and the fence, the application started on the
       // slave, and HAProxy's checks of its health URL. Writes to the database are not predicted
       // here: they stop only when that machine also leads the database (standalone layout).
-      const o = topology.app?.observer ?? { interval_seconds: 3, timeout_seconds: 3, failures: 3 };
+      const o = topology.app ? monitorSettings(topology) : { interval_seconds: 3, timeout_seconds: 3, failures: 3 };
       const detect = (o.failures - 0.5) * o.interval_seconds + o.timeout_seconds;
       return make(
         detect + APP_FAILOVER_SECONDS + route.expected,
@@ -142,7 +143,7 @@ export interface DrillFigures {
    * its health URL through HAProxy after the fault to the first 200 after the last failed one.
    */
   appDowntimeSeconds?: number;
-  /** The application had not answered 200 again when the observation ended: down at least this long. */
+  /** The application had not answered 200 again when the measurement ended: down at least this long. */
   appDownAtLeastSeconds?: number;
   /** A switchover's two phases (see switchoverPhases). */
   switchover?: SwitchoverPhases;
@@ -217,7 +218,7 @@ export interface MeasureInput {
   /** When it may have begun (a driver was started); injectedAt when the same. */
   strikeFrom?: number;
   finishedAt: number;
-  observation: FailoverObservation;
+  measurement: FailoverMeasurement;
   /** The drill's steps after the fault all completed (recovery, heal, rejoin, final health). */
   completed: boolean;
   /** Steps that finished after the fault, for the timeline (heal, rejoin, switch back). */
@@ -249,7 +250,7 @@ export function switchoverPhases(facts: MeasureInput['strikeFacts'], injectedAt:
 }
 
 /** The application's downtime through HAProxy, from the watcher's `app` events (none: no application tier). */
-export function appPath(o: Pick<FailoverObservation, 'events' | 'endedAt'>, from: number): Pick<DrillFigures, 'appDowntimeSeconds' | 'appDownAtLeastSeconds'> {
+export function appPath(o: Pick<FailoverMeasurement, 'events' | 'endedAt'>, from: number): Pick<DrillFigures, 'appDowntimeSeconds' | 'appDownAtLeastSeconds'> {
   const events = o.events.filter((e) => e.subject === 'app');
   if (events.length === 0) return {};
   const firstDown = events.find((e) => e.value === 'down' && e.at >= from);
@@ -260,7 +261,7 @@ export function appPath(o: Pick<FailoverObservation, 'events' | 'endedAt'>, from
 }
 
 export function drillReport(input: MeasureInput): DrillReport {
-  const { topology, fault, observation: o, injectedAt, oldLeader } = input;
+  const { topology, fault, measurement: o, injectedAt, oldLeader } = input;
   const dbNames = new Set(topology.hosts.filter((h) => h.roles.includes('db')).map((h) => h.name));
 
   // The outage the fault caused: the first one that started once the fault could have begun
@@ -321,7 +322,7 @@ export function drillReport(input: MeasureInput): DrillReport {
 
   const objectives = topology.objectives;
   const reasons: string[] = [];
-  if (writeDowntimeSeconds === undefined) reasons.push('writes did not resume before the observation ended');
+  if (writeDowntimeSeconds === undefined) reasons.push('writes did not resume before the measurement ended');
   if (lostWrites === undefined) reasons.push(`lost writes could not be counted: ${'error' in o.lost ? o.lost.error : ''}`);
   else if (lostWrites > (objectives?.lost_writes ?? 0)) reasons.push(`${lostWrites} acknowledged write(s) lost, over the objective of ${objectives?.lost_writes ?? 0}`);
   if (objectives && writeDowntimeSeconds !== undefined && writeDowntimeSeconds > objectives.rto_seconds) {
@@ -331,7 +332,7 @@ export function drillReport(input: MeasureInput): DrillReport {
   if (FAULTS[fault].leaderMoves && newLeader === oldLeader) reasons.push(`leadership did not move from ${oldLeader}`);
   if (FAULTS[fault].target === 'app-master') {
     // This fault is the application's: its path is what the objective is about.
-    if (app.appDowntimeSeconds === undefined) reasons.push('the application did not answer 200 through HAProxy again before the observation ended');
+    if (app.appDowntimeSeconds === undefined) reasons.push('the application did not answer 200 through HAProxy again before the measurement ended');
     else if (objectives && app.appDowntimeSeconds > objectives.rto_seconds) reasons.push(`application downtime ${app.appDowntimeSeconds} s, over the objective of ${objectives.rto_seconds} s`);
   }
   if (!input.completed) reasons.push('the drill did not complete: the cluster was not shown healthy again');

@@ -350,7 +350,7 @@ function checkAppTier(topology: Topology): CheckIssue[] {
     issues.push(
       error(
         'app.user',
-        'app.user is root; the guide runs the HA scripts and the application observer as a normal user with sudo rights: ' +
+        'app.user is root; the guide runs the HA scripts and its Application HA Observer as a normal user with sudo rights: ' +
           'name the user common to every machine (the guide: motadata)',
       ),
     );

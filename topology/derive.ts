@@ -58,6 +58,15 @@ export function appRoleOf(topology: Topology, host: Host): AppRole {
   return appMaster(topology)?.name === host.name ? 'master' : 'slave';
 }
 
+/**
+ * The application monitor's checks. A topology recorded before the monitor had its own name (the
+ * input of a monitor or a schedule still running) holds them as `app.observer`.
+ */
+export function monitorSettings(topology: Topology): NonNullable<Topology['app']>['monitor'] {
+  const app = requireApp(topology) as NonNullable<Topology['app']> & { observer?: NonNullable<Topology['app']>['monitor'] };
+  return app.monitor ?? app.observer ?? { interval_seconds: 3, timeout_seconds: 3, failures: 3 };
+}
+
 export function requireApp(topology: Topology): NonNullable<Topology['app']> {
   if (!topology.app) throw new Error(`cluster ${topology.cluster} has no app section`);
   return topology.app;

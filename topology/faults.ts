@@ -64,12 +64,12 @@ export const FAULTS = {
     heal: 'power the observer on again (faults.power_on)',
   },
   'crash-app-master': {
-    what: "a power cut of the application master's machine: the application observer must fail the application over",
+    what: "a power cut of the application master's machine: the application monitor must fail the application over",
     target: 'app-master',
     drivers: ['power_off', 'power_on'],
     // Only when that machine also leads the database (standalone layout); not a requirement.
     leaderMoves: false,
-    heal: 'power the old application master on again (faults.power_on); the observer fences it',
+    heal: 'power the old application master on again (faults.power_on); the application monitor fences it',
   },
 } as const satisfies Record<string, FaultSpec>;
 
@@ -87,7 +87,7 @@ export function observerOf(topology: Topology): Host | undefined {
   return proxies.find((h) => etcdMembers(topology).some((m) => m.name === h.name)) ?? proxies[0];
 }
 
-/** The faults a classic cluster (no Patroni) can be drilled with: those its application observer answers. */
+/** The faults a classic cluster (no Patroni) can be drilled with: those its application monitor answers. */
 export const CLASSIC_FAULTS: readonly FaultName[] = ['crash-app-master'];
 
 /**
@@ -97,7 +97,7 @@ export const CLASSIC_FAULTS: readonly FaultName[] = ['crash-app-master'];
 export function faultProblems(topology: Topology, fault: FaultName): string[] {
   const spec: FaultSpec = FAULTS[fault];
   if (topology.layout === 'classic' && !CLASSIC_FAULTS.includes(fault)) {
-    return [`fault ${fault} works through Patroni, which a classic cluster (layout: classic) does not run; it is drilled with ${CLASSIC_FAULTS.join(', ')}, which its application observer answers`];
+    return [`fault ${fault} works through Patroni, which a classic cluster (layout: classic) does not run; it is drilled with ${CLASSIC_FAULTS.join(', ')}, which its application monitor answers`];
   }
   const problems = spec.drivers
     .filter((driver) => !topology.faults[driver])

@@ -145,7 +145,7 @@ export const postgresql = z.strictObject({
 });
 
 /**
- * Named timings for Patroni, HAProxy's checks and the application observer: `safe` is Patroni's
+ * Named timings for Patroni, HAProxy's checks and the application monitor: `safe` is Patroni's
  * defaults with the guide's checks; `fast` fails over in a few seconds on a network that does not
  * hiccup for longer than retry_timeout; `aggressive` shaves another second off a crash (the leader
  * key lives 5 s, HAProxy checks every 250 ms) and fails over on any etcd or network trouble longer
@@ -154,9 +154,9 @@ export const postgresql = z.strictObject({
  * wins over its profile. The README gives each one's measured crash downtime and its risk.
  */
 export const TIMING_PROFILES = {
-  safe: { patroni: { ttl: 30, loop_wait: 10, retry_timeout: 10 }, check: { inter: 3, fall: 3, rise: 2 }, observer: { interval_seconds: 3, timeout_seconds: 3, failures: 3 } },
-  fast: { patroni: { ttl: 6, loop_wait: 1, retry_timeout: 2 }, check: { inter: 0.5, fall: 2, rise: 1 }, observer: { interval_seconds: 1, timeout_seconds: 2.5, failures: 3 } },
-  aggressive: { patroni: { ttl: 5, loop_wait: 1, retry_timeout: 2 }, check: { inter: 0.25, fall: 2, rise: 1 }, observer: { interval_seconds: 1, timeout_seconds: 2.5, failures: 3 } },
+  safe: { patroni: { ttl: 30, loop_wait: 10, retry_timeout: 10 }, check: { inter: 3, fall: 3, rise: 2 }, monitor: { interval_seconds: 3, timeout_seconds: 3, failures: 3 } },
+  fast: { patroni: { ttl: 6, loop_wait: 1, retry_timeout: 2 }, check: { inter: 0.5, fall: 2, rise: 1 }, monitor: { interval_seconds: 1, timeout_seconds: 2.5, failures: 3 } },
+  aggressive: { patroni: { ttl: 5, loop_wait: 1, retry_timeout: 2 }, check: { inter: 0.25, fall: 2, rise: 1 }, monitor: { interval_seconds: 1, timeout_seconds: 2.5, failures: 3 } },
 } as const;
 export type TimingProfile = keyof typeof TIMING_PROFILES;
 
@@ -265,7 +265,7 @@ export const CLASSIC_APP_CONFIG_FILES: z.output<typeof appConfigFile>[] = [
 ];
 
 export const app = z.strictObject({
-  /** The common sudo user on every machine: owns /opt/HA and runs the application observer (never root). */
+  /** The common sudo user on every machine: owns /opt/HA, and the application monitor reaches the app nodes as it (never root). */
   user: identifier('unixUser').default('motadata'),
   db_name: identifier('pgRole').default('flotomate'),
   db_user: identifier('pgRole').default('flotomate'),
@@ -283,26 +283,26 @@ export const app = z.strictObject({
    */
   on_guard: z.enum(['fix', 'block']).default('fix'),
   /**
-   * The application observer (`haflow observer start`): how often it asks the master
+   * The application monitor (`haflow monitor start`; the guide's Application HA Observer): how often it asks the master
    * application's health URL, how long it waits for an answer, and after how many failures in a
    * row it fails the application over to the slave. Defaults detect a dead master in about 10 s
    * (the first failed check comes within an interval; each waits up to the time limit); a check
    * costs one HTTP request. The time limit must be longer than the application's own time limit
    * to connect to its database: an application that cannot reach its database still answers
-   * (503), and the observer then waits for the database rather than fail over; one that answers
+   * (503), and the monitor then waits for the database rather than fail over; one that answers
    * too late looks like a dead machine.
    */
-  observer: z
+  monitor: z
     .strictObject({
-      interval_seconds: seconds('observer check interval').default(3),
-      timeout_seconds: seconds('observer check time limit').default(3),
+      interval_seconds: seconds('monitor check interval').default(3),
+      timeout_seconds: seconds('monitor check time limit').default(3),
       failures: z.number().int().min(1).max(100).default(3),
     })
     .default({ interval_seconds: 3, timeout_seconds: 3, failures: 3 }),
   config_files: z.array(appConfigFile).min(1).default(CLASSIC_APP_CONFIG_FILES),
-  /** Directories pushed from the master to the slave (attachments, patches, packages, logs): at install, then by the observer. */
+  /** Directories pushed from the master to the slave (attachments, patches, packages, logs): at install, then by the application monitor. */
   sync_dirs: z.array(absolutePath).default([]),
-  /** How often the observer pushes them again. */
+  /** How often the application monitor pushes them again. */
   sync_interval_seconds: seconds('file sync interval').default(60),
   ha_dir: absolutePath.default('/opt/HA'),
 });
@@ -420,15 +420,26 @@ export const topologyObject = z.strictObject({
   notify: notify.optional(),
 });
 
+/**
+ * `app.observer`, the application monitor's settings under the name they had before the monitor
+ * had its own (the machine keeps the guide's word "observer"), is read as `app.monitor`.
+ */
+function withEarlierNames(input: unknown): unknown {
+  const file = input as { app?: Record<string, unknown> } | null;
+  if (!file?.app || typeof file.app !== 'object' || !('observer' in file.app) || 'monitor' in file.app) return input;
+  const { observer, ...app } = file.app;
+  return { ...file, app: { ...app, monitor: observer } };
+}
+
 /** A profile's timings go where the file did not write its own, before defaults apply. */
 function withTimingProfile(input: unknown): unknown {
-  const file = input as { patroni?: Record<string, unknown>; haproxy?: Record<string, unknown>; app?: Record<string, unknown> } | null;
+  const file = withEarlierNames(input) as { patroni?: Record<string, unknown>; haproxy?: Record<string, unknown>; app?: Record<string, unknown> } | null;
   const profile = TIMING_PROFILES[file?.patroni?.profile as TimingProfile];
-  if (!profile || !file) return input;
+  if (!profile || !file) return file;
   const patroni = { ...profile.patroni, ...file.patroni };
   const haproxy = { ...file.haproxy, check: { ...profile.check, ...(file.haproxy?.check as object | undefined) } };
   // An app section that is not a mapping is left to the schema's error.
-  const app = file.app && typeof file.app === 'object' ? { app: { ...file.app, observer: { ...profile.observer, ...(file.app.observer as object | undefined) } } } : {};
+  const app = file.app && typeof file.app === 'object' ? { app: { ...file.app, monitor: { ...profile.monitor, ...(file.app.monitor as object | undefined) } } } : {};
   return { ...file, patroni, haproxy, ...app };
 }
 

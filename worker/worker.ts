@@ -27,9 +27,9 @@ export interface HaflowWorkerOptions {
 }
 
 /**
- * Activities one worker runs at once. Every application observer holds one for its whole watch
+ * Activities one worker runs at once. Every application monitor holds one for its whole watch
  * (an hour), and a drill's probe one for the drill: with the SDK's 100, the 101st observed cluster
- * waited for a free slot, unwatched (bench/RESULTS.md, "observers"). Waiting activities are cheap
+ * waited for a free slot, unwatched (bench/RESULTS.md, "monitors"). Waiting activities are cheap
  * (timers and sockets on one event loop); the work they start runs on the machines.
  */
 export const DEFAULT_ACTIVITY_SLOTS = 500;

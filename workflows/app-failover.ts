@@ -1,5 +1,5 @@
 // The application failover, switchback and late fence (runbooks/app-failover.ts) on the step runner. The
-// observer starts them as its children; both are ordinary runbooks: progress, decisions, resume.
+// application monitor starts them as its children; both are ordinary runbooks: progress, decisions, resume.
 import { ApplicationFailure } from '@temporalio/workflow';
 import { RunbookFailureTypes, type RunbookInput, type RunbookOutcome } from './protocol';
 import { runPlainRunbook } from './plain';

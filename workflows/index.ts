@@ -10,5 +10,7 @@ export { restartWorkflow } from './restart';
 export { upgradeWorkflow } from './upgrade';
 export { scheduledDrillWorkflow } from './scheduled-drill';
 export { appFailoverWorkflow } from './app-failover';
-export { appObserverWorkflow } from './app-observer';
+export { appMonitorWorkflow } from './app-monitor';
+// Application monitors started before it had its own name run as this type: the same workflow.
+export { appMonitorWorkflow as appObserverWorkflow } from './app-monitor';
 export { migrateWorkflow } from './migrate';

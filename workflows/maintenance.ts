@@ -5,7 +5,8 @@
 // only one.
 import { proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
 import type * as activities from '../activities';
-import type { FailoverObservation } from '../activities/failover/observe';
+import { measurementActivity } from './patches';
+import type { FailoverMeasurement } from '../activities/failover/measure';
 import { ACTIVITY_NAMES } from '../runbooks/activities';
 import { maintenanceReport, type MaintenanceReport } from '../runbooks/maintenance-report';
 import { stepMarked, type Step } from '../runbooks/runbook';
@@ -42,7 +43,7 @@ export interface MaintenanceOutcome extends RunbookOutcome {
 // The probe heartbeats every second: after a lost worker it carries on elsewhere within seconds,
 // so the operation's steps do not run long unmeasured. Each lost worker (or server restart) costs
 // it an attempt, and an operation of hours may lose several: it has many.
-const { observeFailover } = proxyActivities<typeof activities>({
+const measureActivities = proxyActivities<typeof activities>({
   startToCloseTimeout: '8h',
   heartbeatTimeout: '5s',
   retry: { maximumAttempts: 30, initialInterval: '1s', maximumInterval: '10s' },
@@ -52,7 +53,7 @@ export async function runMaintenance(input: RunbookInput, plan: MaintenancePlan)
   const { topology } = input;
   const startedAt = Date.now();
   const { workflowId, runId } = workflowInfo();
-  let observation: Promise<FailoverObservation> | undefined;
+  let measurement: Promise<FailoverMeasurement> | undefined;
   let switchoverFacts: StepState['facts'];
   const runbook = withMarks(input.runbook, plan.legacy);
   const probeUntil = stepMarked(runbook, 'probe-until');
@@ -62,8 +63,8 @@ export async function runMaintenance(input: RunbookInput, plan: MaintenancePlan)
     if (input.check) return;
     // A switchover's facts time its phases; a migration's handover is no switchover.
     if (step.mark === 'switchover' && plan.kind !== 'migrate') switchoverFacts = state.facts;
-    if (step.mark !== 'probe-from' || observation || !probeUntil) return;
-    observation = observeFailover({
+    if (step.mark !== 'probe-from' || measurement || !probeUntil) return;
+    measurement = measureActivities[measurementActivity()]({
       topology,
       drill: `${workflowId}/${runId}`,
       armAfterSeconds: BASELINE_SECONDS,
@@ -72,7 +73,7 @@ export async function runMaintenance(input: RunbookInput, plan: MaintenancePlan)
       until: { workflowId, runId, stepId: probeUntil.id },
       ...(plan.writeTo ? { writeTo: plan.writeTo } : {}),
     });
-    observation.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
+    measurement.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
     await sleep(`${BASELINE_SECONDS}s`);
   };
 
@@ -82,15 +83,15 @@ export async function runMaintenance(input: RunbookInput, plan: MaintenancePlan)
     knownActivities: ACTIVITY_NAMES,
     hooks: { afterStep },
   });
-  if (!observation) return outcome;
-  const observed = await observation;
+  if (!measurement) return outcome;
+  const measured = await measurement;
   const at = (iso?: string) => (iso ? Date.parse(iso) : undefined);
   const report = maintenanceReport({
     kind: plan.kind,
     cluster: topology.cluster,
     startedAt,
     finishedAt: Date.now(),
-    observation: observed,
+    measurement: measured,
     steps: outcome.steps.map((s) => ({ id: s.id, startedAt: at(s.startedAt), finishedAt: at(s.finishedAt) })),
     switchoverStep: switchoverStep?.id ?? '',
     switchoverFacts,

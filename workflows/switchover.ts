@@ -3,7 +3,7 @@
 import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
 import type * as activities from '../activities';
 import type { SwitchoverArgs } from '../runbooks/switchover';
-import { runObserved, type ObservedOutcome } from './observed';
+import { runMeasured, type MeasuredOutcome } from './measured';
 import { RunbookFailureTypes, type RunbookInput } from './protocol';
 
 const { cancelScheduledSwitchover } = proxyActivities<typeof activities>({
@@ -15,12 +15,12 @@ export interface SwitchoverInput extends RunbookInput {
   switchover: SwitchoverArgs;
 }
 
-export async function switchoverWorkflow(input: SwitchoverInput): Promise<ObservedOutcome> {
+export async function switchoverWorkflow(input: SwitchoverInput): Promise<MeasuredOutcome> {
   if (input.runbook?.name !== 'switchover' || !input.switchover) {
     throw ApplicationFailure.create({ type: RunbookFailureTypes.invalidRunbook, nonRetryable: true, message: 'switchoverWorkflow runs the switchover runbook with its candidate' });
   }
   const { leader, at } = input.switchover;
-  return runObserved(input, {
+  return runMeasured(input, {
     kind: 'switchover',
     fault: 'switchover',
     target: leader,

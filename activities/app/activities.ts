@@ -277,7 +277,7 @@ export async function fenceAppNode(input: HostInput & { planned?: boolean }): Pr
   }
 }
 
-/** The node's role in the HA directory, as the observer sees it after a failover or a switchback. */
+/** The node's role in the HA directory, as the application monitor sees it after a failover or a switchback. */
 export async function recordAppRole(input: HostInput & { role: 'master' | 'slave'; bestEffort?: boolean }): Promise<StepResult> {
   const app = requireApp(input.topology);
   const host = hostOf(input);
@@ -334,10 +334,10 @@ export async function masterAppServing(input: HostInput): Promise<StepResult> {
 }
 
 /**
- * The guide: "Run this script as a normal user. Do not use root or sudo." The observer reaches
+ * The guide: "Run this script as a normal user. Do not use root or sudo." The application monitor reaches
  * the application nodes as haflow does; that user, logged in, must not be root.
  */
-export async function observerSshUserNotRoot(input: ClusterInput): Promise<StepResult> {
+export async function monitorSshUserNotRoot(input: ClusterInput): Promise<StepResult> {
   const { topology } = input;
   const found: string[] = [];
   for (const host of appHosts(topology)) {
@@ -347,11 +347,11 @@ export async function observerSshUserNotRoot(input: ClusterInput): Promise<StepR
   }
   if (found.length > 0) {
     throw guardFailed(
-      `the observer would reach the application nodes as root: ${found.join(', ')}; the guide runs the application observer as a normal user`,
+      `the application monitor would reach the application nodes as root: ${found.join(', ')}; the guide runs its Application HA Observer as a normal user`,
       `set ssh.user (or the host's ssh.user) to the common sudo user ${topology.app?.user ?? ''}, with sudo: true`,
     );
   }
-  return stepResult([], `the observer reaches ${appHosts(topology).map((h) => h.name).join(', ')} as ${[...new Set(appHosts(topology).map((h) => targetFor(topology, h).user))].join(', ')}, not root`);
+  return stepResult([], `the application monitor reaches ${appHosts(topology).map((h) => h.name).join(', ')} as ${[...new Set(appHosts(topology).map((h) => targetFor(topology, h).user))].join(', ')}, not root`);
 }
 
 /** GET over HTTPS, certificate not checked against a CA (the site's own, often self-signed): the handshake and the answer are what is verified. */
@@ -376,7 +376,7 @@ export async function appHealthyThroughHaproxy(input: HostInput & { waitSeconds?
   const { topology } = input;
   const proxy = hostOf(input);
   const app = requireApp(topology);
-  // After an application failover the observer's master, not the topology's; in a drill, whichever
+  // After an application failover the monitor's master, not the topology's; in a drill, whichever
   // node is not the one struck (`notOn`).
   const fixed = input.master ? hostByName(topology, input.master) : input.notOn ? undefined : appMaster(topology)!;
   const url = `http://${proxy.address}:${topology.haproxy.app_http_port}${app.health_path}`;
@@ -404,7 +404,7 @@ export async function appHealthyThroughHaproxy(input: HostInput & { waitSeconds?
     timeoutMs: (input.waitSeconds ?? 90) * 1000,
     intervalMs: 500,
     remedy: input.notOn
-      ? `is the application observer running? \`haflow observer status ${topology.cluster}\` (start it: \`haflow observer start ${topology.cluster}\`); HAProxy's stats: http://${proxy.address}:${topology.haproxy.stats_port}/`
+      ? `is the application monitor running? \`haflow monitor status ${topology.cluster}\` (start it: \`haflow monitor start ${topology.cluster}\`); HAProxy's stats: http://${proxy.address}:${topology.haproxy.stats_port}/`
       : `open http://${proxy.address}:${topology.haproxy.stats_port}/ and look at the application servers; on ${fixed!.name}: systemctl status ${app.service} ${app.nginx_service}`,
   });
   return stepResult([], summary);

@@ -3,7 +3,7 @@
 // with rsync over SSH. haflow gives the master a key of its own for this (root's, on the
 // master only) and lets the slave's common user accept it; the slave's host key comes from the
 // worker's known_hosts, so the master never trusts a key on first sight. The first full sync is
-// verified by checksums; the observer then syncs on a bounded interval (activities/app/watch.ts).
+// verified by checksums; the application monitor then syncs on a bounded interval (activities/app/watch.ts).
 // Files are added and updated on the slave, never deleted there: an empty directory on a broken
 // master must not empty the slave's.
 import { readFileSync } from 'node:fs';

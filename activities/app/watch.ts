@@ -1,17 +1,17 @@
-// The application observer's eyes: one long activity that asks the master application's health
+// The application monitor's eyes: one long activity that asks the master application's health
 // URL every interval and heartbeats what it saw. Healthy checks never reach the workflow's
 // history (heartbeats are not history events); the activity returns only when the master has
 // failed often enough in a row, or after its watch period, so the workflow can start a new one.
 // A retried attempt (its worker died) goes on from the failure count of the last heartbeat.
 import { CancelledFailure, Context } from '@temporalio/activity';
-import { hostByName, requireApp } from '../../topology/derive';
+import { hostByName, monitorSettings, requireApp } from '../../topology/derive';
 import type { Topology } from '../../topology/schema';
 import { httpGet, portAnswers, sleep } from '../shared/step';
 import { syncFiles } from './sync';
 
 export interface WatchInput {
   topology: Topology;
-  /** The application master the observer watches now. */
+  /** The application master the monitor watches now. */
   master: string;
   /** Return after this long even when all is well (the workflow then watches again). */
   watchSeconds: number;
@@ -21,7 +21,7 @@ export interface WatchInput {
   syncTo?: string;
 }
 
-/** What the observer last saw, kept in the heartbeat: `haflow observer status` shows it. */
+/** What the monitor last saw, kept in the heartbeat: `haflow monitor status` shows it. */
 export interface WatchState {
   master: string;
   checks: number;
@@ -55,10 +55,10 @@ export async function checkAppHealth(url: string, timeoutMs: number): Promise<{ 
 
 /**
  * After the database came back: whether the master's application answers again within `seconds`
- * (it failed because its database did). Checks every observer interval, heartbeating.
+ * (it failed because its database did). Checks every monitor interval, heartbeating.
  */
 export async function appAnswersWithin(input: { topology: Topology; master: string; seconds: number }): Promise<{ healthy: boolean; result: string }> {
-  const settings = requireApp(input.topology).observer;
+  const settings = monitorSettings(input.topology);
   const url = masterHealthUrl(input.topology, input.master);
   const until = Date.now() + input.seconds * 1000;
   const cancelled = Context.current().cancellationSignal;
@@ -92,7 +92,7 @@ export function masterHealthUrl(topology: Topology, master: string): string {
 
 export async function watchAppHealth(input: WatchInput): Promise<WatchResult> {
   const { topology, master } = input;
-  const settings = requireApp(topology).observer;
+  const settings = monitorSettings(topology);
   const url = masterHealthUrl(topology, master);
   const context = Context.current();
   const carried = context.info.heartbeatDetails as WatchState | undefined;
@@ -145,7 +145,7 @@ export async function watchAppHealth(input: WatchInput): Promise<WatchResult> {
       await syncing;
       return { outcome: 'watched', state };
     }
-    // The cancellation (observer stopped, switchback asked) is delivered with a heartbeat.
+    // The cancellation (monitor stopped, switchback asked) is delivered with a heartbeat.
     await Promise.race([sleep(Math.max(0, settings.interval_seconds * 1000 - (Date.now() - started))), context.cancelled]).catch((err) => {
       if (err instanceof CancelledFailure) throw err;
     });

@@ -52,7 +52,7 @@ export function fenceMarkerText(topology: Topology, host: Host, to: string, at: 
 /**
  * The old master's database fenced: stopped, standby.signal written (and primary_conninfo
  * removed, so it streams from nobody), start.conf manual, the marker written. A failover's fence
- * (not planned) of a machine that does not answer is recorded as not fenced; the observer fences
+ * (not planned) of a machine that does not answer is recorded as not fenced; the application monitor fences
  * it as soon as it answers again.
  */
 export async function fenceClassicDatabase(input: HostInput & { to: string; planned?: boolean }): Promise<StepResult> {
@@ -103,7 +103,7 @@ export async function fenceClassicDatabase(input: HostInput & { to: string; plan
     });
   } catch (err) {
     if (input.planned || !(err instanceof ApplicationFailure) || err.type !== StepFailureTypes.hostUnreachable) throw err;
-    return stepResult([`could not fence the database on ${input.host}: it does not answer SSH (${err.message}); HAProxy keeps users off it, and the observer fences it when it answers again`], '', [], { fenced: false });
+    return stepResult([`could not fence the database on ${input.host}: it does not answer SSH (${err.message}); HAProxy keeps users off it, and the application monitor fences it when it answers again`], '', [], { fenced: false });
   }
 }
 
@@ -192,7 +192,7 @@ export async function promoteClassicStandby(input: HostInput & { from: string; p
 
 /**
  * A drill's recovery on the classic layout: `host` (the slave) runs its database as the primary,
- * waited for up to `waitSeconds` (the observer promotes it). The time it was seen is a fact.
+ * waited for up to `waitSeconds` (the application monitor promotes it). The time it was seen is a fact.
  */
 export async function classicPromoted(input: HostInput & { waitSeconds: number }): Promise<StepResult> {
   const { topology } = input;
@@ -208,14 +208,14 @@ export async function classicPromoted(input: HostInput & { waitSeconds: number }
   const summary = await waitFor(`${host.name}'s database to be promoted`, probe, {
     timeoutMs: input.waitSeconds * 1000,
     intervalMs: 500,
-    remedy: `look at the observer's events (\`haflow observer status ${topology.cluster}\`): it promotes the slave's database after the master application failed its checks`,
+    remedy: `look at the application monitor's events (\`haflow monitor status ${topology.cluster}\`): it promotes the slave's database after the master application failed its checks`,
   });
   return stepResult([], summary, [], { promotedSeenAt: Date.now() });
 }
 
 /**
  * A drill's end on the classic layout: the old master, powered on again, carries the fence marker
- * and does not run its database as a primary (the observer fences it as soon as it answers).
+ * and does not run its database as a primary (the application monitor fences it as soon as it answers).
  */
 export async function classicFenced(input: HostInput & { waitSeconds: number }): Promise<StepResult> {
   const { topology } = input;
@@ -233,7 +233,7 @@ export async function classicFenced(input: HostInput & { waitSeconds: number }):
   const summary = await waitFor(`${host.name} to be fenced`, probe, {
     timeoutMs: input.waitSeconds * 1000,
     intervalMs: 1000,
-    remedy: `the observer fences it once its web server or database answers (\`haflow observer status ${topology.cluster}\`); until then it must not serve: keep it off the network`,
+    remedy: `the application monitor fences it once its web server or database answers (\`haflow monitor status ${topology.cluster}\`); until then it must not serve: keep it off the network`,
   });
   return stepResult([], summary);
 }

@@ -58,7 +58,7 @@ export async function configureStreamingPrimary(input: HostInput): Promise<StepR
     if (await isFenced(ssh, topology)) {
       throw guardFailed(
         `${host.name} is fenced (${fenceMarkerPath(topology)}): a failover made another node the primary, and it may hold writes that node never had`,
-        `set app.master to the node that is the primary now, so that ${host.name} is rebuilt as its standby; or \`haflow app switchback ${topology.cluster}\` with the observer running`,
+        `set app.master to the node that is the primary now, so that ${host.name} is rebuilt as its standby; or \`haflow app switchback ${topology.cluster}\` with the application monitor running`,
       );
     }
     const files = await ensureRemoteFiles(ssh, classicPostgresFiles(topology, host), check);

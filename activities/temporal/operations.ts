@@ -5,7 +5,7 @@ import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError } from '@temporalio/common';
 import type { HostInput, StepResult } from '../contract';
 import { stepResult } from '../shared/step';
-import { clusterWorkflowId, observerWorkflowId } from '../../connection/workflow-ids';
+import { clusterWorkflowId, monitorWorkflowId } from '../../connection/workflow-ids';
 
 export interface RunningOperation {
   workflowId: string;
@@ -29,12 +29,12 @@ export async function runningClusterOperation(input: { cluster: string }): Promi
 }
 
 /**
- * The application observer of a cluster stopped (cancelled, as `haflow observer stop` does), so
- * that nothing fails the application over while a migration moves it. Idempotent: an observer
+ * The application monitor of a cluster stopped (cancelled, as `haflow monitor stop` does), so
+ * that nothing fails the application over while a migration moves it. Idempotent: a monitor
  * that does not run is left so. Uses the worker's own client.
  */
-export async function stopAppObserver(input: Omit<HostInput, 'host'> & { cluster: string }): Promise<StepResult> {
-  const handle = Context.current().client.workflow.getHandle(observerWorkflowId(input.cluster));
+export async function stopAppMonitor(input: Omit<HostInput, 'host'> & { cluster: string }): Promise<StepResult> {
+  const handle = Context.current().client.workflow.getHandle(monitorWorkflowId(input.cluster));
   const running = await handle
     .describe()
     .then((d) => d.status.name === 'RUNNING')
@@ -42,9 +42,9 @@ export async function stopAppObserver(input: Omit<HostInput, 'host'> & { cluster
       if (err instanceof WorkflowNotFoundError) return false;
       throw err;
     });
-  if (!running) return stepResult([], `no application observer runs for cluster ${input.cluster}`);
-  if (input.check) return stepResult([`would stop the application observer of cluster ${input.cluster} (${handle.workflowId})`], '');
+  if (!running) return stepResult([], `no application monitor runs for cluster ${input.cluster}`);
+  if (input.check) return stepResult([`would stop the application monitor of cluster ${input.cluster} (${handle.workflowId})`], '');
   await handle.cancel();
   await Promise.race([handle.result().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 60_000))]);
-  return stepResult([`stopped the application observer of cluster ${input.cluster} (${handle.workflowId}): nothing fails the application over until \`haflow observer start\``], '');
+  return stepResult([`stopped the application monitor of cluster ${input.cluster} (${handle.workflowId}): nothing fails the application over until \`haflow monitor start\``], '');
 }

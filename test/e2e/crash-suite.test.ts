@@ -19,7 +19,7 @@ import type { Client } from '@temporalio/client';
 import { startRunbook } from '../../client/api';
 import { runbookFor } from '../../client/runbooks';
 import { flattenSteps } from '../../runbooks/runbook';
-import type { ObservedOutcome } from '../../workflows/observed';
+import type { MeasuredOutcome } from '../../workflows/measured';
 import type { Progress, RunbookOutcome } from '../../workflows/protocol';
 import { waitHealthy } from '../support/cluster';
 import { completedOrBlocked, labSecrets, startInstall } from '../support/install';
@@ -180,7 +180,7 @@ if (!enabled) {
     const drill = async () => startRunbook(server().client, 'drill', lab.topology, { fault: 'crash-leader', leader: (await waitHealthy(lab)).leader! });
     // A reference drill, uninterrupted: how many activities it runs (the probe beside the steps too), and its two longest.
     const referenceHandle = await drill();
-    const reference = await runThroughCrash({ runbook: 'drill', env: {}, label: 'reference drill' }, async () => referenceHandle, completedOrBlocked as (h: never) => Promise<ObservedOutcome>);
+    const reference = await runThroughCrash({ runbook: 'drill', env: {}, label: 'reference drill' }, async () => referenceHandle, completedOrBlocked as (h: never) => Promise<MeasuredOutcome>);
     assert.equal(reference.outcome.status, 'completed');
     await waitHealthy(lab, 90_000);
     const { count, longest } = await activitiesOf(referenceHandle);
@@ -195,7 +195,7 @@ if (!enabled) {
       tried += 1;
       const started = Date.now();
       try {
-        const { killed, outcome } = await runThroughCrash(point, drill, completedOrBlocked as (h: never) => Promise<ObservedOutcome>);
+        const { killed, outcome } = await runThroughCrash(point, drill, completedOrBlocked as (h: never) => Promise<MeasuredOutcome>);
         assert.ok(killed, `${point.label}: the worker was killed at the point`);
         assert.equal(outcome.status, 'completed', `${point.label}: ${outcome.steps.filter((s) => s.status !== 'done').map((s) => `${s.id} ${s.status} ${s.error?.message ?? ''}`).join('; ')}`);
         assert.ok(outcome.report, `${point.label}: the drill reported`);
@@ -264,7 +264,7 @@ if (!enabled) {
       assert.equal(installed.outcome.status, 'completed');
       const before = await waitHealthy(lab);
       const drill = await startRunbook(own.client, 'drill', lab.topology, { fault: 'crash-leader', leader: before.leader! });
-      const drilled = await withFaultsAt<ObservedOutcome>(drill, () => own.client, [`fault.crash-leader@${before.leader}`, 'failover.recovered', `fault.heal@${before.leader}`], restart, 600_000);
+      const drilled = await withFaultsAt<MeasuredOutcome>(drill, () => own.client, [`fault.crash-leader@${before.leader}`, 'failover.recovered', `fault.heal@${before.leader}`], restart, 600_000);
       assert.equal(drilled.applied.length, 3, drilled.applied.join(', '));
       assert.equal(drilled.outcome.status, 'completed');
       assert.equal(drilled.outcome.report?.figures.splitBrain, false);
@@ -298,7 +298,7 @@ if (!enabled) {
     const before = await waitHealthy(lab);
     const drill = await startRunbook(server().client, 'drill', lab.topology, { fault: 'crash-leader', leader: before.leader! });
     let probeExitMs = 0;
-    const drilled = await withFaultsAt<ObservedOutcome>(drill, () => server().client, ['failover.recovered'], async () => {
+    const drilled = await withFaultsAt<MeasuredOutcome>(drill, () => server().client, ['failover.recovered'], async () => {
       probeExitMs = await stopGracefully(worker);
       worker = await workers.start();
     }, 600_000);

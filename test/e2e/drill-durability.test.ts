@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startRunbook } from '../../client/api';
-import type { ObservedOutcome } from '../../workflows/observed';
+import type { MeasuredOutcome } from '../../workflows/measured';
 import type { Progress } from '../../workflows/protocol';
 import { waitHealthy } from '../support/cluster';
 import { completedOrBlocked, describeProgress, labSecrets, startInstall } from '../support/install';
@@ -45,7 +45,7 @@ test('kill -9 of the worker while a crashed leader is being measured: a new work
   }
   assert.ok(killed, `the worker was killed mid-drill${progress ? `:\n${describeProgress(progress)}` : ''}`);
   // Fails at once, naming the step, if the drill blocks (a blocked drill waits for an operator).
-  const outcome = (await completedOrBlocked(handle)) as ObservedOutcome;
+  const outcome = (await completedOrBlocked(handle)) as MeasuredOutcome;
   assert.equal(outcome.status, 'completed');
   assert.deepEqual(outcome.steps.filter((s) => s.status !== 'done').map((s) => s.id), []);
   assert.ok(outcome.report, 'the drill reported');

@@ -88,27 +88,27 @@ test('haflow list shows the healthy cluster and exits 0; with a replica stopped 
 for (const fault of FAULT_NAMES) {
   // Long tests: partition-leader takes two minutes (the old leader's rejoin after the heal);
   // crash-observer and crash-app-master strike a machine whose crash other tests cover
-  // (test/e2e/app-observer.test.ts), here through the drill's report.
+  // (test/e2e/app-monitor.test.ts), here through the drill's report.
   const long = ['partition-leader', 'crash-observer', 'crash-app-master'].includes(fault);
   test(`drill ${fault}: completes, the cluster ends healthy, the downtime is measured, and every acknowledged write is on the leader`, long ? longTest() : {}, async () => {
     const lab = currentLab();
     const before = await healthyCluster();
     // The planned switchover also switches back, as a scheduled drill would, to show --switch-back.
     const switchBack = fault === 'switchover';
-    // A crash of the application master tests the application observer: it runs for that drill.
+    // A crash of the application master tests the application monitor: it runs for that drill.
     const appFault = FAULTS[fault].target === 'app-master';
     if (appFault) {
       const refused = await cli('drill', lab.topologyFile, '--fault', fault);
       assert.equal(refused.code, 2, refused.out);
-      assert.match(refused.out, /tests the application observer, and cluster lab-standalone has no observer: `haflow observer start <topology>`/);
-      const started = await cli('observer', 'start', lab.topologyFile);
+      assert.match(refused.out, /tests the application monitor, and cluster lab-standalone has no application monitor: `haflow monitor start <topology>`/);
+      const started = await cli('monitor', 'start', lab.topologyFile);
       assert.equal(started.code, 0, started.out);
     }
     const run = await cli('drill', lab.topologyFile, '--fault', fault, ...(switchBack ? ['--switch-back'] : []));
     if (appFault) {
-      const observer = await cli('observer', 'status', 'lab-standalone');
-      assert.match(observer.out, /failover +failed the application over from node1 to node2/, observer.out);
-      assert.equal((await cli('observer', 'stop', 'lab-standalone')).code, 0);
+      const monitor = await cli('monitor', 'status', 'lab-standalone');
+      assert.match(monitor.out, /failover +failed the application over from node1 to node2/, monitor.out);
+      assert.equal((await cli('monitor', 'stop', 'lab-standalone')).code, 0);
     }
     assert.equal(run.code, 0, run.out);
     assert.match(run.out, new RegExp(`drill ${fault} on \\S+ on cluster lab-standalone: PASS`));

@@ -1,13 +1,13 @@
 // The classic HA guide's layout installed on the lab: Debian's PostgreSQL cluster of the master
 // streamed to the slave's without Patroni, the application on both pointing at its own database,
 // file sync, and HAProxy with TLS in front on the observer's machine. Then its failover, as a
-// drill: the master machine loses its power, the observer fences it and promotes the slave's database, users
+// drill: the master machine loses its power, the application monitor fences it and promotes the slave's database, users
 // are served by the slave; the old master, powered on again, never serves users and refuses
 // writes; the switchback rebuilds it as a standby and makes it master again with no write lost.
 // Last, `haflow migrate` moves the classic cluster under Patroni on the same machines.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { observerStatus, startObserver, stopObserver, switchbackApp } from '../../client/observer';
+import { monitorStatus, startMonitor, stopMonitor, switchbackApp } from '../../client/monitor';
 import type { Lab } from '../../lab';
 import { appServers } from '../support/app-probe';
 import { completedOrBlocked, installTwice, labSecrets, startInstall, useInstallEnvironment } from '../support/install';
@@ -15,7 +15,7 @@ import { diskFingerprint, labTopology, sshRun, useLab } from '../support/lab';
 import { assertHostsHoldRendered, haflowRender } from '../support/rendered';
 import { waitUntil } from '../support/temporal';
 import { haflowCli } from '../support/install';
-import { observerWorkflowId } from '../../connection/workflow-ids';
+import { monitorWorkflowId } from '../../connection/workflow-ids';
 import type { MaintenanceReport } from '../../runbooks/maintenance-report';
 import type { DrillReport } from '../../runbooks/report';
 import { startRunbook } from '../../client/api';
@@ -99,22 +99,22 @@ function sampleServedBy(url: string) {
   };
 }
 
-test('haflow drill crash-app-master: the master machine loses its power, the observer fences it and promotes the slave, users are served by the slave, the write probe follows the primary with no acknowledged write lost; the old master booted again serves nobody and refuses writes; switchback rebuilds it as a standby and makes it master with no write lost', async (t) => {
+test('haflow drill crash-app-master: the master machine loses its power, the application monitor fences it and promotes the slave, users are served by the slave, the write probe follows the primary with no acknowledged write lost; the old master booted again serves nobody and refuses writes; switchback rebuilds it as a standby and makes it master with no write lost', async (t) => {
   const lab = currentLab();
   const env = installEnv();
   const cluster = lab.topology.cluster;
   await installedAndStreaming(lab, env);
   await sql(lab, 'master', 'create table if not exists failover_check (id int primary key, at timestamptz default now()); truncate failover_check; insert into failover_check select generate_series(1, 1000)');
   await waitUntil('the rows on the slave', () => sql(lab, 'slave', 'select count(*) from failover_check').then((r) => r.stdout.trim(), () => ''), (n) => n === '1000', 30_000);
-  await startObserver(env.client, lab.topology);
-  await waitUntil('the first check', () => observerStatus(env.client, cluster), (v) => v.lastCheck?.lastResult?.startsWith('HTTP 200') === true, 30_000);
+  await startMonitor(env.client, lab.topology);
+  await waitUntil('the first check', () => monitorStatus(env.client, cluster), (v) => v.lastCheck?.lastResult?.startsWith('HTTP 200') === true, 30_000);
 
   // The faults that need Patroni are refused, naming the one there is.
   const refused = await haflowCli(env, 'drill', lab.topologyFile, '--fault', 'crash-leader');
   assert.equal(refused.code, 2, refused.out);
   assert.match(refused.out, /fault crash-leader works through Patroni/);
 
-  // The drill: the power cut, the observer's failover, the power back on and the observer's fence.
+  // The drill: the power cut, the monitor's failover, the power back on and the monitor's fence.
   // Users are sampled throughout: once the slave serves, the master never does again.
   const served = sampleServedBy(`${HAPROXY}/`);
   const run = await haflowCli(env, 'drill', lab.topologyFile, '--fault', 'crash-app-master', '--json');
@@ -131,8 +131,8 @@ test('haflow drill crash-app-master: the master machine loses its power, the obs
   assert.equal(f.splitBrain, false);
   assert.deepEqual(servedInOrder, ['master', 'slave'], 'users went from the master to the slave, and never back to the master meanwhile');
 
-  const failedOver = await observerStatus(env.client, cluster);
-  t.diagnostic(`observer events:\n${failedOver.events.map((e) => `${e.at} ${e.kind} ${e.message}`).join('\n')}`);
+  const failedOver = await monitorStatus(env.client, cluster);
+  t.diagnostic(`monitor events:\n${failedOver.events.map((e) => `${e.at} ${e.kind} ${e.message}`).join('\n')}`);
   assert.deepEqual([failedOver.master, failedOver.slave, failedOver.unfenced], ['slave', 'master', undefined]);
   assert.match(failedOver.events.find((e) => e.kind === 'failover')!.message, /failed the application over from master to slave; master could not be fenced \(unreachable\)/);
   assert.ok(failedOver.events.some((e) => e.kind === 'fenced'));
@@ -160,12 +160,12 @@ test('haflow drill crash-app-master: the master machine loses its power, the obs
   await waitUntil('slave streaming from master', () => sql(lab, 'slave', 'select pg_is_in_recovery(), (select status from pg_stat_wal_receiver)').then((r) => r.stdout.trim()), (v) => v === 't|streaming', 60_000);
   assert.equal(await fetch(`${HAPROXY}/`).then((r) => r.text()), 'ServiceOps on master\n');
   assert.deepEqual(await appServers(`${HAPROXY}:7000/`), ['master UP', 'slave MAINT']);
-  const back = await observerStatus(env.client, cluster);
+  const back = await monitorStatus(env.client, cluster);
   assert.deepEqual([back.master, back.slave], ['master', 'slave']);
-  await stopObserver(env.client, cluster);
+  await stopMonitor(env.client, cluster);
 });
 
-test('haflow migrate moves the classic cluster under Patroni on the same machines: backed up first, the old observer stopped, the data intact (row count and checksum), the same timeline, one write pause measured during the handover and no write lost; a second run changes nothing', async (t) => {
+test('haflow migrate moves the classic cluster under Patroni on the same machines: backed up first, the old application monitor stopped, the data intact (row count and checksum), the same timeline, one write pause measured during the handover and no write lost; a second run changes nothing', async (t) => {
   const lab = currentLab();
   const env = installEnv();
   const cluster = lab.topology.cluster;
@@ -179,7 +179,7 @@ test('haflow migrate moves the classic cluster under Patroni on the same machine
   const patroniFile = labTopology('classic-patroni');
   const plan = await haflowCli(env, 'migrate', classicFile, patroniFile, '--plan');
   assert.equal(plan.code, 0, plan.out);
-  assert.match(plan.out, /migrate\.observer-stopped[\s\S]*migrate\.backup@master[\s\S]*db\.handover@master[\s\S]*db\.handover@slave[\s\S]*app\.config@master[\s\S]*migrate\.verified/);
+  assert.match(plan.out, /migrate\.monitor-stopped[\s\S]*migrate\.backup@master[\s\S]*db\.handover@master[\s\S]*db\.handover@slave[\s\S]*app\.config@master[\s\S]*migrate\.verified/);
 
   // Check mode asks every machine and changes none of what the migration writes (the databases
   // themselves change all the time: HAProxy's checks of the application write to them).
@@ -191,8 +191,8 @@ test('haflow migrate moves the classic cluster under Patroni on the same machine
   assert.match(check.out, /db\.handover@master: .*would let Patroni take the running primary as leader/);
   assert.match(check.out, /migrate\.backup@master: .*would take a base backup/);
   assert.deepEqual(await fingerprints(), beforeCheck, 'check mode changed a file');
-  // The classic cluster's observer runs: the migration stops it first.
-  await startObserver(env.client, lab.topology);
+  // The classic cluster's application monitor runs: the migration stops it first.
+  await startMonitor(env.client, lab.topology);
 
   const run = await haflowCli(env, 'migrate', classicFile, patroniFile, '--json');
   // With --json the report alone is JSON; what comes before it is the progress.
@@ -217,11 +217,11 @@ test('haflow migrate moves the classic cluster under Patroni on the same machine
   assert.equal((await sql(lab, 'master', 'show config_file')).stdout.trim(), '/var/lib/postgresql/15/main/postgresql.conf');
   assert.equal((await sshRun(lab, 'master', "grep -v '^#' /etc/postgresql/15/main/start.conf", { sudo: true })).stdout.trim(), 'disabled');
 
-  // The backup, verified by its checksums; the old observer stopped; the application writes through HAProxy.
+  // The backup, verified by its checksums; the old application monitor stopped; the application writes through HAProxy.
   const backup = await sshRun(lab, 'master', 'cd /var/backups/haflow/migrate-lab-classic && sha256sum --quiet -c SHA256SUMS && ls base-*/ config-*', { sudo: true });
   assert.equal(backup.code, 0, backup.stderr);
   assert.match(backup.stdout, /^config-\S+\.tar\.gz\n[\s\S]*^backup_manifest\nbase\.tar\.gz$/m);
-  assert.equal((await env.client.workflow.getHandle(observerWorkflowId(cluster)).describe()).status.name, 'CANCELLED');
+  assert.equal((await env.client.workflow.getHandle(monitorWorkflowId(cluster)).describe()).status.name, 'CANCELLED');
   const url = await sshRun(lab, 'master', `grep '^spring.datasource.url=' ${MAIN_PROPERTIES}`, { sudo: true });
   assert.equal(url.stdout.trim(), 'spring.datasource.url=jdbc:postgresql://127.0.0.41:5000/flotomate');
   assert.equal(await fetch(`${HAPROXY}/`).then((r) => r.text()), 'ServiceOps on master\n');

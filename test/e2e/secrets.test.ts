@@ -1,5 +1,5 @@
 // No secret value anywhere haflow writes outside the hosts: a full install, a switchover, the
-// application observer failing the application over (the master's power cut, which also fails
+// application monitor failing the application over (the master's power cut, which also fails
 // the database over) and a schedule-started drill that notifies a webhook, all through the CLI
 // with a real `haflow worker` process. Then every workflow history of the namespace (every run,
 // continued-as-new and schedule-started ones included), payloads decoded, the CLI's output, the
@@ -106,7 +106,7 @@ test('install, switchover, application failover and a scheduled drill leave no s
   assert.equal((await run('switchover', 'lab-standalone', '--to', 'node1')).code, 0, outputs.at(-1));
   await waitHealthy(lab);
   assert.equal((await run('observer', 'start', 'lab-standalone')).code, 0, outputs.at(-1));
-  // The master application's machine (node1, also the leader) loses its power: the observer fails the application over.
+  // The master application's machine (node1, also the leader) loses its power: the monitor fails the application over.
   const appDrill = await run('drill', 'lab-standalone', '--fault', 'crash-app-master');
   assert.ok(appDrill.code === 0 || appDrill.code === 1, outputs.at(-1));
   await waitUntil('the observer to fail the application over', () => cli('observer', 'status', 'lab-standalone').then((r) => r.out), (out) => /master\s+node2/.test(out), 180_000);
@@ -127,7 +127,7 @@ test('install, switchover, application failover and a scheduled drill leave no s
     const history = await env.client.workflow.getHandle(execution.workflowId, execution.runId).fetchHistory();
     histories.push(JSON.stringify(decoded(history)));
   }
-  for (const type of ['installWorkflow', 'switchoverWorkflow', 'appObserverWorkflow', 'drillWorkflow', 'scheduledDrillWorkflow']) assert.ok(types.has(type), `a ${type} history among ${[...types].join(', ')}`);
+  for (const type of ['installWorkflow', 'switchoverWorkflow', 'appMonitorWorkflow', 'drillWorkflow', 'scheduledDrillWorkflow']) assert.ok(types.has(type), `a ${type} history among ${[...types].join(', ')}`);
 
   const keyLines = readFileSync(labPaths.tlsKey, 'utf8').split('\n').filter((l) => l.length >= 16 && !l.startsWith('-----'));
   const secrets: Record<string, string> = {

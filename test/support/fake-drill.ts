@@ -1,8 +1,8 @@
 // The failover activities over a fake cluster, for the drill workflow on a real server: they
 // record every call and fail where the test says, so the heal can be proven to run after a
-// failure, an abort or a cancellation. The observation is made up around the fault's time.
+// failure, an abort or a cancellation. The measurement is made up around the fault's time.
 import { ApplicationFailure, Context, heartbeat, sleep } from '@temporalio/activity';
-import type { FailoverObservation, ObserveInput } from '../../activities/failover/observe';
+import type { FailoverMeasurement, MeasureInput } from '../../activities/failover/measure';
 import type { StepResult } from '../../activities/contract';
 
 export interface FakeDrill {
@@ -39,8 +39,8 @@ export function fakeDrillActivities(drill: FakeDrill) {
     restartPostgres: step('restartPostgres', () => ({ changed: true, summary: 'restarted' })),
     replicaStreaming: step('replicaStreaming'),
     coordinatedSwitchoverTo: step('coordinatedSwitchoverTo', () => ({ changed: true, facts: { requestedAt: (drill.injectedAt = Date.now()), coordinated: true } })),
-    async observeFailover(input: ObserveInput): Promise<FailoverObservation> {
-      drill.calls.push('observeFailover');
+    async measureFailover(input: MeasureInput): Promise<FailoverMeasurement> {
+      drill.calls.push('measureFailover');
       const startedAt = Date.now();
       // Until a second after the fault (or the bound), heartbeating, as the real observer does.
       while (drill.injectedAt === undefined || Date.now() < drill.injectedAt + 1000) {

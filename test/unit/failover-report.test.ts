@@ -1,11 +1,11 @@
-// The drill report's arithmetic on made-up observations (runbooks/report.ts), the predicted
+// The drill report's arithmetic on made-up measurements (runbooks/report.ts), the predicted
 // downtime against the settings, the fault catalog's refusals, the fault drivers' command
 // lines, the probe's bookkeeping, and how a report reads (Markdown, SVG).
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { driverCommand } from '../../activities/failover/drivers';
-import { addToRanges, missingFrom, rangesCount, type FailoverObservation } from '../../activities/failover/observe';
+import { addToRanges, missingFrom, rangesCount, type FailoverMeasurement } from '../../activities/failover/measure';
 import { formatReportMarkdown, formatReportSummary, reportSvg } from '../../client/report';
 import { faultProblems, FAULT_NAMES } from '../../topology/faults';
 import { drillReport, predictDowntime } from '../../runbooks/report';
@@ -15,7 +15,7 @@ const { topology: lab } = loadTopology(join(__dirname, '../../lab/topologies/sta
 const T0 = 1_800_000_000_000; // the fault
 
 /** A crash of node1 as the lab shows one: writes fail at once, node2 leads after 11 s, HAProxy after 15 s, writes back at 16 s. */
-function crashObservation(): FailoverObservation {
+function crashObservation(): FailoverMeasurement {
   const at = (s: number) => T0 + s * 1000;
   return {
     drill: 'haflow-lab/run-1',
@@ -49,8 +49,8 @@ function crashObservation(): FailoverObservation {
   };
 }
 
-const report = (o: FailoverObservation, topology: Topology = lab, completed = true) =>
-  drillReport({ topology, fault: 'crash-leader', target: 'node1', oldLeader: 'node1', startedAt: T0 - 5500, injectedAt: T0, finishedAt: T0 + 34_000, observation: o, completed });
+const report = (o: FailoverMeasurement, topology: Topology = lab, completed = true) =>
+  drillReport({ topology, fault: 'crash-leader', target: 'node1', oldLeader: 'node1', startedAt: T0 - 5500, injectedAt: T0, finishedAt: T0 + 34_000, measurement: o, completed });
 
 describe('drillReport', () => {
   test('write downtime runs from the last acknowledged write before the fault to the first after; phases from the watcher', () => {
@@ -196,7 +196,7 @@ describe('how a report reads', () => {
 
 describe('the application path', () => {
   const at = (s: number) => T0 + s * 1000;
-  const withApp = (events: FailoverObservation['events']): FailoverObservation => {
+  const withApp = (events: FailoverMeasurement['events']): FailoverMeasurement => {
     const o = crashObservation();
     return { ...o, events: [...o.events, ...events].sort((a, b) => a.at - b.at) };
   };
@@ -216,7 +216,7 @@ describe('the application path', () => {
     assert.ok(r.timeline.some((e) => e.what === 'the application answers 200 through HAProxy' && e.t === 20.5));
   });
 
-  test('not back when the observation ended: down at least until then; no application tier: no figure and no line', () => {
+  test('not back when the measurement ended: down at least until then; no application tier: no figure and no line', () => {
     const r = report(withApp([{ at: at(-5), subject: 'app', value: 'up' }, { at: at(1), subject: 'app', value: 'down' }]));
     assert.equal(r.figures.appDowntimeSeconds, undefined);
     assert.equal(r.figures.appDownAtLeastSeconds, 21);

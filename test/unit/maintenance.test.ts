@@ -1,10 +1,10 @@
 // The rolling restart as data (runbooks/restart.ts) and what its report makes of a probe's
-// observation (runbooks/maintenance-report.ts): each write pause put on the step it began in,
+// measurement (runbooks/maintenance-report.ts): each write pause put on the step it began in,
 // and a verdict that holds the promise that the leader's switchover pauses writes, nothing else.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import type { FailoverObservation } from '../../activities/failover/observe';
+import type { FailoverMeasurement } from '../../activities/failover/measure';
 import { formatMaintenanceSummary } from '../../client/report';
 import { maintenanceReport, type MaintenanceInput } from '../../runbooks/maintenance-report';
 import { restartSteps } from '../../runbooks/restart';
@@ -49,7 +49,7 @@ test('restart: replicas one at a time (the candidate last), each streaming befor
 const T0 = 1_800_000_000_000;
 const at = (s: number) => T0 + s * 1000;
 
-function observation(outages: FailoverObservation['outages']): FailoverObservation {
+function measurement(outages: FailoverMeasurement['outages']): FailoverMeasurement {
   return {
     drill: 'haflow-lab/run-1',
     startedAt: at(0),
@@ -75,12 +75,12 @@ const steps: MaintenanceInput['steps'] = [
   { id: 'restart.healthy-after', startedAt: at(60), finishedAt: at(90) },
 ];
 
-const input = (outages: FailoverObservation['outages']): MaintenanceInput => ({
+const input = (outages: FailoverMeasurement['outages']): MaintenanceInput => ({
   kind: 'restart',
   cluster: lab.cluster,
   startedAt: at(0),
   finishedAt: at(100),
-  observation: observation(outages),
+  measurement: measurement(outages),
   steps,
   switchoverStep: 'patroni.switchover@node2',
   switchoverFacts: { coordinated: true, requestedAt: at(30), promotedAt: at(31.3), routedAt: at(31.35) },
@@ -113,13 +113,13 @@ test('a pause during a replica restart fails the verdict and names the step; pau
 test('writes still failing at the end, lost writes, and an unfinished run each fail it', () => {
   const report = maintenanceReport({
     ...input([{ lastAckAt: at(30.2), firstFailAt: at(30.3), failed: 600, firstError: 'no server available' }]),
-    observation: { ...observation([{ lastAckAt: at(30.2), firstFailAt: at(30.3), failed: 600, firstError: 'no server available' }]), lost: { checkedOn: '127.0.0.13', count: 2, sample: [7, 8] } },
+    measurement: { ...measurement([{ lastAckAt: at(30.2), firstFailAt: at(30.3), failed: 600, firstError: 'no server available' }]), lost: { checkedOn: '127.0.0.13', count: 2, sample: [7, 8] } },
     completed: false,
   });
   assert.equal(report.verdict.pass, false);
   assert.deepEqual(report.verdict.reasons, [
     'the operation did not complete',
-    `writes had not resumed when the observation ended (failing since ${new Date(at(30.2)).toISOString()}: no server available)`,
+    `writes had not resumed when the measurement ended (failing since ${new Date(at(30.2)).toISOString()}: no server available)`,
     '2 acknowledged write(s) lost',
   ]);
   assert.equal(report.totalPauseSeconds, 0, 'an open pause has no length to add');
@@ -127,7 +127,7 @@ test('writes still failing at the end, lost writes, and an unfinished run each f
 
 test('a pause the probe did not watch throughout (its worker was lost) is an upper bound', () => {
   const outage = { lastAckAt: at(29), firstFailAt: at(30.3), firstAckAfterAt: at(31.5), failed: 11, firstError: 'terminating connection' };
-  const report = maintenanceReport({ ...input([outage]), observation: { ...observation([outage]), interruptions: [{ from: at(29.1), to: at(30.2) }] } });
+  const report = maintenanceReport({ ...input([outage]), measurement: { ...measurement([outage]), interruptions: [{ from: at(29.1), to: at(30.2) }] } });
   assert.equal(report.pauses[0].upperBound, true);
   assert.match(formatMaintenanceSummary(report), /write pauses +at most 2\.5 s during patroni\.switchover@node2/);
   assert.equal(maintenanceReport(input([outage])).pauses[0].upperBound, undefined);

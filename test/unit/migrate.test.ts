@@ -34,7 +34,7 @@ test('the lab pair migrates; each difference is refused with the field to change
   assert.ok(migrationProblems(classic, otherVersion).some((p) => p.field === 'postgresql.version'));
 });
 
-test('the steps: gate and observer first, backups before any change, the primary handed over before the standby, then HAProxy and the application; the probe from its database to the last step', () => {
+test('the steps: gate and the application monitor stopped first, backups before any change, the primary handed over before the standby, then HAProxy and the application; the probe from its database to the last step', () => {
   const steps = flattenSteps(migrateSteps(patroni, args));
   const ids = steps.map((s) => s.id);
   const at = (id: string) => {
@@ -42,7 +42,7 @@ test('the steps: gate and observer first, backups before any change, the primary
     assert.ok(i >= 0, `${id} is a step`);
     return i;
   };
-  assert.deepEqual(ids.slice(0, 2), ['migrate.source@master', 'migrate.observer-stopped']);
+  assert.deepEqual(ids.slice(0, 2), ['migrate.source@master', 'migrate.monitor-stopped']);
   assert.ok(at('postgres.probe-database@master') < at('migrate.backup@master'));
   for (const change of ['etcd.member@observer', 'patroni.config@master', 'db.handover@master']) assert.ok(at('migrate.backup@master') < at(change) && at('migrate.backup@slave') < at(change), change);
   assert.ok(at('db.patroni-users@master') < at('db.handover@master'));
@@ -51,7 +51,7 @@ test('the steps: gate and observer first, backups before any change, the primary
   assert.equal(ids.at(-1), 'migrate.verified');
   assert.deepEqual(steps.find((s) => s.id === 'migrate.backup@master')!.input, { host: 'master', database: true });
   assert.deepEqual(steps.find((s) => s.id === 'migrate.backup@slave')!.input, { host: 'slave' });
-  assert.deepEqual(steps.find((s) => s.id === 'migrate.observer-stopped')!.input, { cluster: 'lab-classic' });
+  assert.deepEqual(steps.find((s) => s.id === 'migrate.monitor-stopped')!.input, { cluster: 'lab-classic' });
   assert.deepEqual(steps.find((s) => s.id === 'migrate.source@master')!.input, { host: 'master', standbys: ['slave'] });
   // No step of the Patroni install that would replace the data: no bootstrap, no replica clone.
   assert.equal(ids.some((id) => id.startsWith('patroni.start@') || id.startsWith('db.config@')), false);
@@ -72,7 +72,7 @@ test("beside the adopted data: Debian's settings included as Patroni's base, pg_
 
 test("the migration's report: the handover's pause passes, any other fails naming it", () => {
   const at = (s: number) => Date.parse('2026-12-06T05:00:00Z') + s * 1000;
-  const observation = (outages: { lastAckAt: number; firstFailAt: number; firstAckAfterAt: number; failed: number; firstError: string }[]) => ({
+  const measurement = (outages: { lastAckAt: number; firstFailAt: number; firstAckAfterAt: number; failed: number; firstError: string }[]) => ({
     drill: 'w/r',
     startedAt: at(0),
     endedAt: at(100),
@@ -100,12 +100,12 @@ test("the migration's report: the handover's pause passes, any other fails namin
     { id: 'app.config@master', startedAt: at(50), finishedAt: at(53) },
   ];
   const base = { kind: 'migrate' as const, cluster: 'lab-classic', startedAt: at(0), finishedAt: at(100), steps, switchoverStep: 'db.handover@master', completed: true };
-  const pass = maintenanceReport({ ...base, observation: observation([{ lastAckAt: at(33.9), firstFailAt: at(34), firstAckAfterAt: at(35.2), failed: 12, firstError: 'terminating connection due to administrator command' }]) });
+  const pass = maintenanceReport({ ...base, measurement: measurement([{ lastAckAt: at(33.9), firstFailAt: at(34), firstAckAfterAt: at(35.2), failed: 12, firstError: 'terminating connection due to administrator command' }]) });
   assert.equal(pass.verdict.pass, true, pass.verdict.reasons.join('; '));
   assert.equal(pass.switchover, undefined);
   assert.deepEqual(pass.appOutages, [{ from: new Date(at(50.2)).toISOString(), seconds: 2.2, duringStep: 'app.config@master' }], 'reported, not judged');
   assert.match(formatMaintenanceSummary(pass), /application +down 2\.2 s during app\.config@master/);
   assert.match(formatMaintenanceSummary(pass), /write pauses +1\.3 s during db\.handover@master[\s\S]*a write to master:5432 directly every 100 ms/);
-  const fail = maintenanceReport({ ...base, observation: observation([{ lastAckAt: at(10), firstFailAt: at(10.1), firstAckAfterAt: at(10.6), failed: 4, firstError: 'timeout' }]) });
+  const fail = maintenanceReport({ ...base, measurement: measurement([{ lastAckAt: at(10), firstFailAt: at(10.1), firstAckAfterAt: at(10.6), failed: 4, firstError: 'timeout' }]) });
   assert.deepEqual(fail.verdict.reasons, ["writes paused 0.6 s during migrate.backup@master, not during the primary's handover (db.handover@master)"]);
 });

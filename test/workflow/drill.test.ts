@@ -10,7 +10,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { decide, followRun, startRunbook } from '../../client/api';
 import { loadTopology } from '../../topology';
-import type { ObservedOutcome } from '../../workflows/observed';
+import type { MeasuredOutcome } from '../../workflows/measured';
 import { fakeDrill, fakeDrillActivities, type FakeDrill } from '../support/fake-drill';
 import { startDevServer, waitUntil, workflowBundle } from '../support/temporal';
 
@@ -38,10 +38,10 @@ test('a completed drill heals once, as its step, and reports the measured figure
   const drill = fakeDrill();
   const outcome = await withWorker(drill, async (taskQueue) => {
     const handle = await startRunbook(env.client, 'drill', cluster(), args, { taskQueue });
-    return (await handle.result()) as ObservedOutcome;
+    return (await handle.result()) as MeasuredOutcome;
   });
   assert.deepEqual(
-    drill.calls.filter((c) => c !== 'observeFailover'),
+    drill.calls.filter((c) => c !== 'measureFailover'),
     ['clusterHealthy', 'ensureProbeDatabase', 'injectFault', 'awaitRecovery', 'healFault', 'replicaRejoined', 'clusterHealthy'],
   );
   assert.equal(drill.calls.filter((c) => c === 'healFault').length, 1);
@@ -112,10 +112,10 @@ test('a scheduled switchover: the workflow sleeps until its time, then observes 
   const outcome = await withWorker(drill, async (taskQueue) => {
     const handle = await startRunbook(env.client, 'switchover', cluster(), { leader: 'node1', candidate: 'node2', at }, { taskQueue });
     await waitUntil('the schedule request', async () => drill.calls.includes('switchoverTo'), Boolean, 10_000);
-    assert.equal(drill.calls.includes('observeFailover'), false, 'no probe while waiting for the scheduled time');
-    return (await handle.result()) as ObservedOutcome;
+    assert.equal(drill.calls.includes('measureFailover'), false, 'no probe while waiting for the scheduled time');
+    return (await handle.result()) as MeasuredOutcome;
   });
-  assert.deepEqual(drill.calls.filter((c) => c !== 'observeFailover'), ['clusterHealthy', 'ensureProbeDatabase', 'switchoverTo', 'awaitRecovery', 'replicaRejoined', 'verifyWriteThroughHaproxy']);
+  assert.deepEqual(drill.calls.filter((c) => c !== 'measureFailover'), ['clusterHealthy', 'ensureProbeDatabase', 'switchoverTo', 'awaitRecovery', 'replicaRejoined', 'verifyWriteThroughHaproxy']);
   assert.equal(outcome.report?.injectedAt, at);
 });
 

@@ -265,7 +265,7 @@ test('pause, unpause and update: the timetable, the fault, the note and the topo
     await assert.rejects(createSchedule(env.client, request(topology, taskQueue, { id: `${id}-x`, when: { every: '10s' } })), /at least 60 s/);
     await assert.rejects(createSchedule(env.client, request(topology, taskQueue, { id: `${id}-y`, when: { cron: 'every monday' } })), /five fields/);
     await assert.rejects(createSchedule(env.client, request({ ...topology, faults: {} }, taskQueue, { id: `${id}-z` })), /cannot run on cluster/);
-    await assert.rejects(createSchedule(env.client, request(topology, taskQueue, { id: `${id}-app`, fault: 'crash-app-master' })), /strikes the application observer's current master, which a scheduled run does not ask yet/);
+    await assert.rejects(createSchedule(env.client, request(topology, taskQueue, { id: `${id}-app`, fault: 'crash-app-master' })), /strikes the application monitor's current master, which a scheduled run does not ask yet/);
     await deleteSchedule(env.client, id);
     await assert.rejects(describeSchedule(env.client, id), /no schedule/);
   });

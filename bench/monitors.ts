@@ -1,20 +1,20 @@
-// What many application observers cost a worker, and how fast their histories grow: N real
-// observer workflows (started as `haflow observer start` starts them), one per made-up cluster
+// What many application monitors cost a worker, and how fast their histories grow: N real
+// monitor workflows (started as `haflow monitor start` starts them), one per made-up cluster
 // derived from the standalone lab topology, each watching its own master application on its own
 // loopback address (127.0.1.x onwards), where a stand-in answers the health URL with 200 the whole
-// time, so every observer stays healthy and nothing fails over. The worker is haflow's worker in a
-// process of its own (bench/observers-worker.ts), the stand-ins in another
-// (bench/observers-standins.ts), the Temporal dev server in a temporary directory.
+// time, so every monitor stays healthy and nothing fails over. The worker is haflow's worker in a
+// process of its own (bench/monitors-worker.ts), the stand-ins in another
+// (bench/monitors-standins.ts), the Temporal dev server in a temporary directory.
 // Measured over the window after a warm-up: the worker process's CPU (utime+stime from
 // /proc/<pid>/stat) and memory (VmRSS, VmHWM from /proc/<pid>/status) every few seconds; each
-// observer's history length and size (describe) at the window's start and end, following its
-// continue-as-new chain; the health checks the stand-ins answered. Then every observer is stopped
-// (`haflow observer stop`), and the worker, the stand-ins and the server with it.
-// The observers run with a shorter watch period than the product's default (one hour), so that
+// monitor's history length and size (describe) at the window's start and end, following its
+// continue-as-new chain; the health checks the stand-ins answered. Then every monitor is stopped
+// (`haflow monitor stop`), and the worker, the stand-ins and the server with it.
+// The monitors run with a shorter watch period than the product's default (one hour), so that
 // the window holds watch periods and continue-as-new; the growth per period and per run measured
 // here is projected onto the defaults. Needs the Temporal CLI; no root, no lab; leaves nothing running.
-// Run: npm run bench -- observers [count] [minutes] [watchSeconds] [periodsPerRun] [activity slots]
-//   defaults: 100 observers, a 10-minute window, watch periods of 60 s, continue-as-new after 5 periods
+// Run: npm run bench -- monitors [count] [minutes] [watchSeconds] [periodsPerRun] [activity slots]
+//   defaults: 100 monitors, a 10-minute window, watch periods of 60 s, continue-as-new after 5 periods
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,24 +22,24 @@ import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { portOr, startEmbeddedServer, type EmbeddedServer } from '../client/dev-server';
-import { observerStatus, startObserver, stopObserver } from '../client/observer';
+import { monitorStatus, startMonitor, stopMonitor } from '../client/monitor';
 import { connectClient } from '../client/temporal';
 import { appHosts, appMaster, parseTopology, type Topology } from '../topology';
-import { observerWorkflowId } from '../connection/workflow-ids';
+import { monitorWorkflowId } from '../connection/workflow-ids';
 import { DEFAULT_ACTIVITY_SLOTS } from '../worker/worker';
 import { cpuSeconds, memoryBytes } from './proc';
 import { median, table, type Bench } from './record';
-import type { StandinCounts } from './observers-standins';
+import type { StandinCounts } from './monitors-standins';
 
 const LAB_TOPOLOGY = join(__dirname, '../lab/topologies/standalone.yaml');
 /** The stand-ins' port: any free one works, since each topology names it (app.http_port). */
 const STANDIN_PORT = 18080;
-/** After every observer has checked once: the JIT and the worker's caches settle before measuring. */
+/** After every monitor has checked once: the JIT and the worker's caches settle before measuring. */
 const WARMUP_SECONDS = 30;
 const SAMPLE_SECONDS = 5;
-/** The worker measured with no observer yet, for comparison. */
+/** The worker measured with no monitor yet, for comparison. */
 const IDLE_SECONDS = 20;
-/** The product's own defaults (workflows/app-observer.ts), for the projection. */
+/** The product's own defaults (workflows/app-monitor.ts), for the projection. */
 const DEFAULT_WATCH_SECONDS = 3600;
 const DEFAULT_PERIODS_PER_RUN = 24;
 /** haflow server's retention of finished runs (client/dev-server.ts FINISHED_RUN_RETENTION_DAYS). */
@@ -57,12 +57,12 @@ function loopbackAddress(index: number): string {
 }
 
 /** The lab topology, renamed and readdressed: the application's health URL on the stand-ins, no file sync (no SSH while healthy). */
-function madeUpTopology(base: Topology, observer: number): Topology {
-  const cluster = `bench-observers-${String(observer + 1).padStart(4, '0')}`;
+function madeUpTopology(base: Topology, monitor: number): Topology {
+  const cluster = `bench-monitors-${String(monitor + 1).padStart(4, '0')}`;
   return {
     ...base,
     cluster,
-    hosts: base.hosts.map((host, i) => ({ ...host, address: loopbackAddress(observer * base.hosts.length + i) })),
+    hosts: base.hosts.map((host, i) => ({ ...host, address: loopbackAddress(monitor * base.hosts.length + i) })),
     app: { ...base.app!, http_port: STANDIN_PORT, sync_dirs: [] },
   };
 }
@@ -125,7 +125,7 @@ interface HistoryMark {
   bytes: number;
 }
 
-/** The growth of one observer's history since `start`, across the runs continue-as-new chained to it. */
+/** The growth of one monitor's history since `start`, across the runs continue-as-new chained to it. */
 interface HistoryGrowth {
   events: number;
   bytes: number;
@@ -203,20 +203,20 @@ export const run: Bench = async (args) => {
   const minutes = Number(args[1] ?? 10);
   const watchSeconds = Number(args[2] ?? 60);
   const periodsPerRun = Number(args[3] ?? 5);
-  // The worker's activity slots: each observer holds one while it watches.
+  // The worker's activity slots: each monitor holds one while it watches.
   const activitySlots = args[4] === undefined ? DEFAULT_ACTIVITY_SLOTS : Number(args[4]);
   if (!(count >= 1 && count <= 2000 && minutes > 0 && watchSeconds >= 10 && periodsPerRun >= 1 && Number.isInteger(activitySlots) && activitySlots >= 1)) {
-    throw new Error('usage: observers [count 1-2000] [minutes] [watchSeconds >= 10] [periodsPerRun >= 1] [activity slots >= 1]');
+    throw new Error('usage: monitors [count 1-2000] [minutes] [watchSeconds >= 10] [periodsPerRun >= 1] [activity slots >= 1]');
   }
 
   const base = parseTopology(readFileSync(LAB_TOPOLOGY, 'utf8'), LAB_TOPOLOGY).topology;
   const topologies = Array.from({ length: count }, (_, i) => madeUpTopology(base, i));
   const masterAddress = (t: Topology) => t.hosts.find((h) => h.name === appMaster(t)!.name)!.address;
   const standinAddresses = topologies.flatMap((t) => appHosts(t).map((h) => h.address));
-  const settings = base.app!.observer;
+  const settings = base.app!.monitor;
   const codec = process.env.HAFLOW_CODEC_KEY ? 'encrypting (HAFLOW_CODEC_KEY is set)' : 'none (plain JSON payloads)';
 
-  const dir = mkdtempSync(join(tmpdir(), 'haflow-bench-observers-'));
+  const dir = mkdtempSync(join(tmpdir(), 'haflow-bench-monitors-'));
   let server: EmbeddedServer | undefined;
   let standins: ChildProcess | undefined;
   let worker: ChildProcess | undefined;
@@ -225,13 +225,13 @@ export const run: Bench = async (args) => {
   try {
     server = await startEmbeddedServer({ dbFile: join(dir, 'temporal.sqlite'), port: await portOr(7299), uiPort: false });
     say(`dev server on ${server.address} (pid ${server.pid}, state in ${dir})`);
-    standins = await forkReady('observers-standins.ts', [String(STANDIN_PORT), base.app!.health_path, ...standinAddresses], 'the stand-ins');
+    standins = await forkReady('monitors-standins.ts', [String(STANDIN_PORT), base.app!.health_path, ...standinAddresses], 'the stand-ins');
     say(`stand-ins: ${standinAddresses.length} health endpoints on ${standinAddresses[0]}–${standinAddresses.at(-1)} port ${STANDIN_PORT} (pid ${standins.pid})`);
-    worker = await forkReady('observers-worker.ts', [server.address, String(activitySlots)], 'the worker');
+    worker = await forkReady('monitors-worker.ts', [server.address, String(activitySlots)], 'the worker');
     say(`worker: pid ${worker.pid}`);
     client = await connectClient({ address: server.address, namespace: 'default', connectionOptions: { address: server.address } });
 
-    // The worker with nothing to do (polling only), once its start has settled: what the observers' figures are compared with.
+    // The worker with nothing to do (polling only), once its start has settled: what the monitors' figures are compared with.
     await sleep(10_000);
     const idleFrom = { at: Date.now(), cpu: cpuSeconds(worker.pid!) };
     await sleep(IDLE_SECONDS * 1000);
@@ -240,10 +240,10 @@ export const run: Bench = async (args) => {
 
     const startedAt = Date.now();
     await inBatches(topologies, 20, async (topology) => {
-      await startObserver(client!, topology, { watchSeconds, periodsPerRun });
+      await startMonitor(client!, topology, { watchSeconds, periodsPerRun });
       started.push(topology.cluster);
     });
-    say(`started ${count} observers in ${round((Date.now() - startedAt) / 1000)} s (watch periods of ${watchSeconds} s, continue-as-new after ${periodsPerRun})`);
+    say(`started ${count} monitors in ${round((Date.now() - startedAt) / 1000)} s (watch periods of ${watchSeconds} s, continue-as-new after ${periodsPerRun})`);
 
     // Watching: every master's stand-in has been asked at least once.
     const masters = topologies.map(masterAddress);
@@ -256,13 +256,13 @@ export const run: Bench = async (args) => {
       await sleep(2000);
     }
     const watchingAfter = (Date.now() - startedAt) / 1000;
-    say(`${watching} of ${count} observers checked their master within ${round(watchingAfter)} s of the first start; warming up ${WARMUP_SECONDS} s`);
+    say(`${watching} of ${count} monitors checked their master within ${round(watchingAfter)} s of the first start; warming up ${WARMUP_SECONDS} s`);
     await sleep(WARMUP_SECONDS * 1000);
 
     // The window.
     const workerPid = worker.pid!;
     const cpuNow = () => ({ at: Date.now(), worker: cpuSeconds(workerPid), server: cpuSeconds(server!.pid), standins: cpuSeconds(standins!.pid!) });
-    const startMarks = await inBatches(started, 25, (cluster) => mark(client!, observerWorkflowId(cluster)));
+    const startMarks = await inBatches(started, 25, (cluster) => mark(client!, monitorWorkflowId(cluster)));
     const countsAtStart = await standinCounts(standins);
     const cpuAtStart = cpuNow();
     const rssAtStart = memoryBytes(workerPid).rss;
@@ -297,17 +297,17 @@ export const run: Bench = async (args) => {
     const memoryAtEnd = memoryBytes(workerPid);
     const windowSeconds = (cpuAtEnd.at - cpuAtStart.at) / 1000;
     say('window end: reading the histories');
-    const growths = await inBatches(started.map((cluster, i) => ({ cluster, start: startMarks[i] })), 10, ({ cluster, start }) => growthSince(client!, observerWorkflowId(cluster), start));
-    const views = await inBatches(started, 25, (cluster) => observerStatus(client!, cluster).catch(() => undefined));
+    const growths = await inBatches(started.map((cluster, i) => ({ cluster, start: startMarks[i] })), 10, ({ cluster, start }) => growthSince(client!, monitorWorkflowId(cluster), start));
+    const views = await inBatches(started, 25, (cluster) => monitorStatus(client!, cluster).catch(() => undefined));
 
-    // Stop every observer as `haflow observer stop` does.
+    // Stop every monitor as `haflow monitor stop` does.
     const stopStarted = Date.now();
     await inBatches([...started], 25, async (cluster) => {
-      await stopObserver(client!, cluster);
+      await stopMonitor(client!, cluster);
       started.splice(started.indexOf(cluster), 1);
     });
     const stopSeconds = (Date.now() - stopStarted) / 1000;
-    say(`stopped ${count} observers in ${round(stopSeconds)} s`);
+    say(`stopped ${count} monitors in ${round(stopSeconds)} s`);
 
     // --- figures ---
     const hours = windowSeconds / 3600;
@@ -320,10 +320,10 @@ export const run: Bench = async (args) => {
       ['worker process', 'median', 'peak', `window average`],
       [
         [`CPU, % of one core (per ${SAMPLE_SECONDS} s sample)`, round(median(cpus), 2), round(Math.max(...cpus), 2), round(workerAverage, 2)],
-        ['CPU per observer, % of one core', round(median(cpus) / count, 3), round(Math.max(...cpus) / count, 3), round(workerAverage / count, 3)],
+        ['CPU per monitor, % of one core', round(median(cpus) / count, 3), round(Math.max(...cpus) / count, 3), round(workerAverage / count, 3)],
         ['RSS (VmRSS)', mib(median(rsses)), mib(Math.max(...rsses)), `${mib(rssAtStart)} at the start, ${mib(memoryAtEnd.rss)} at the end`],
         ['peak RSS since the process started (VmHWM)', '', mib(memoryAtEnd.hwm), 'includes bundling the workflows at start'],
-        [`the worker idle before the first observer: CPU over ${IDLE_SECONDS} s, % of one core; RSS`, '', '', `${round(idle.cpu, 2)}; ${mib(idle.rss)}`],
+        [`the worker idle before the first monitor: CPU over ${IDLE_SECONDS} s, % of one core; RSS`, '', '', `${round(idle.cpu, 2)}; ${mib(idle.rss)}`],
       ],
     );
     const others = table(
@@ -346,11 +346,11 @@ export const run: Bench = async (args) => {
     const healthTable = table(
       ['health checks', 'figure'],
       [
-        ['checks per second, all observers (stand-ins\' count over the window)', round(checks / windowSeconds, 2)],
-        [`checks per second per observer (one every ${settings.interval_seconds} s is ${round(1 / settings.interval_seconds, 3)}; a new watch period begins with a check right after the last one of the period before)`, round(checks / windowSeconds / count, 3)],
+        ['checks per second, all monitors (stand-ins\' count over the window)', round(checks / windowSeconds, 2)],
+        [`checks per second per monitor (one every ${settings.interval_seconds} s is ${round(1 / settings.interval_seconds, 3)}; a new watch period begins with a check right after the last one of the period before)`, round(checks / windowSeconds / count, 3)],
         ['checks per master in the window: min / median / max', `${Math.min(...perMaster)} / ${median(perMaster)} / ${Math.max(...perMaster)}`],
         ['requests to slaves / to other paths', `${toSlaves} / ${countsAtEnd.other}`],
-        [`observers watching at the end with no failover and no failed check in a row (observer status)`, `${healthyAtEnd} of ${count}`],
+        [`monitors watching at the end with no failover and no failed check in a row (monitor status)`, `${healthyAtEnd} of ${count}`],
         ['failover runbooks started in the window (child workflows)', childStarts],
       ],
     );
@@ -363,7 +363,7 @@ export const run: Bench = async (args) => {
     const periodsInWindow = typeTotals.get('ACTIVITY_TASK_COMPLETED') ?? 0;
     const stat = (xs: number[]) => `${round(median(xs), 0)} (${Math.min(...xs)}–${Math.max(...xs)})`;
     const historyTable = table(
-      ['history, per observer', 'events', 'bytes'],
+      ['history, per monitor', 'events', 'bytes'],
       [
         ['at the window\'s start (current run), median', round(median(startMarks.map((m) => m.events)), 0), round(median(startMarks.map((m) => m.bytes)), 0)],
         ['added in the window, median (min–max), all runs of the chain', stat(events), stat(bytes)],
@@ -371,7 +371,7 @@ export const run: Bench = async (args) => {
       ],
     );
     const windowNotes = [
-      `In the window: ${periodsInWindow} watch periods completed (activities), ${cans} continue-as-new, ${workflowTasks} workflow tasks (${round(workflowTasks / windowSeconds, 2)} per second for all observers; at the default watch period of ${DEFAULT_WATCH_SECONDS} s it would be ${round(workflowTasks / windowSeconds / (DEFAULT_WATCH_SECONDS / watchSeconds), 3)}).`,
+      `In the window: ${periodsInWindow} watch periods completed (activities), ${cans} continue-as-new, ${workflowTasks} workflow tasks (${round(workflowTasks / windowSeconds, 2)} per second for all monitors; at the default watch period of ${DEFAULT_WATCH_SECONDS} s it would be ${round(workflowTasks / windowSeconds / (DEFAULT_WATCH_SECONDS / watchSeconds), 3)}).`,
       `Events added, by type: ${[...typeTotals].sort((a, b) => b[1] - a[1]).map(([t, n]) => `${t} ${n}`).join(', ') || 'none'}.`,
     ];
 
@@ -397,26 +397,26 @@ export const run: Bench = async (args) => {
             ['a run\'s fixed part (its start and its continue-as-new)', round(fixed.events, 0), round(fixed.bytes, 0)],
             [`a run at the defaults (${DEFAULT_PERIODS_PER_RUN} periods of ${DEFAULT_WATCH_SECONDS} s): the most one run's history holds`, defaultRun.events, kib(defaultRun.bytes)],
             ['per hour at the defaults', round(defaultRun.events / (DEFAULT_PERIODS_PER_RUN * DEFAULT_WATCH_SECONDS / 3600)), kib(defaultRun.bytes / (DEFAULT_PERIODS_PER_RUN * DEFAULT_WATCH_SECONDS / 3600))],
-            [`a month (${MONTH_DAYS} days, ${monthRuns} runs) at the defaults, per observer`, round(monthRuns * defaultRun.events, 0), mib(monthRuns * defaultRun.bytes)],
-            [`the same for ${count} observers`, round(count * monthRuns * defaultRun.events, 0), mib(count * monthRuns * defaultRun.bytes)],
+            [`a month (${MONTH_DAYS} days, ${monthRuns} runs) at the defaults, per monitor`, round(monthRuns * defaultRun.events, 0), mib(monthRuns * defaultRun.bytes)],
+            [`the same for ${count} monitors`, round(count * monthRuns * defaultRun.events, 0), mib(count * monthRuns * defaultRun.bytes)],
           ],
         ),
         '',
         `Period bytes are the events' protobuf encoding (the server's history size counts the same encoding); run bytes are the server's history size (describe). A run's history never grows past the figure for one run at the defaults: it continues as new after ${DEFAULT_PERIODS_PER_RUN} periods; finished runs stay stored for the namespace's retention (haflow server: ${MONTH_DAYS} days), hence the month's total. Healthy checks add nothing: only a watch period's end does (a failover, a switchback or a fence would add its events and a child workflow's history).`,
       ].join('\n');
     } else {
-      projection = `No run ended in continue-as-new by the window's end (watch periods of ${watchSeconds} s × ${periodsPerRun} per run is longer than the observers ran), so there is no measured run to project from.`;
+      projection = `No run ended in continue-as-new by the window's end (watch periods of ${watchSeconds} s × ${periodsPerRun} per run is longer than the monitors ran), so there is no measured run to project from.`;
     }
 
     return {
-      title: `Application observers: ${count} healthy observers on one worker with ${activitySlots} activity slots`,
+      title: `Application monitors: ${count} healthy monitors on one worker with ${activitySlots} activity slots`,
       method: [
-        `${count} observers started with startObserver (what \`haflow observer start\` calls), each on a made-up cluster derived from lab/topologies/standalone.yaml: its own name, hosts on 127.0.1.1 onwards, app.http_port ${STANDIN_PORT}, no sync_dirs (so no SSH; while the master answers, an observer reaches nothing else: no HAProxy, no etcd), check every ${settings.interval_seconds} s, limit ${settings.timeout_seconds} s, failover after ${settings.failures} failures.`,
+        `${count} monitors started with startMonitor (what \`haflow monitor start\` calls), each on a made-up cluster derived from lab/topologies/standalone.yaml: its own name, hosts on 127.0.1.1 onwards, app.http_port ${STANDIN_PORT}, no sync_dirs (so no SSH; while the master answers, an monitor reaches nothing else: no HAProxy, no etcd), check every ${settings.interval_seconds} s, limit ${settings.timeout_seconds} s, failover after ${settings.failures} failures.`,
         `Stand-ins (Node HTTP servers in their own process) answered GET ${base.app!.health_path} with 200 on every application host's address throughout, counting requests.`,
         `Observers ran with watchSeconds ${watchSeconds} and periodsPerRun ${periodsPerRun} (the defaults are ${DEFAULT_WATCH_SECONDS} and ${DEFAULT_PERIODS_PER_RUN}), so the window holds watch periods and continue-as-new; the growth per period and per run is projected onto the defaults.`,
-        `haflow's worker (createWorker, haflow's activities, ${activitySlots} activity slots${activitySlots === DEFAULT_ACTIVITY_SLOTS ? ', the default' : ''}) in its own Node process, measured idle for ${IDLE_SECONDS} s before the first observer, against the Temporal dev server (temporal CLI, SQLite in a temp dir); payload codec: ${codec}.`,
-        `After every observer had checked once and ${WARMUP_SECONDS} s of warm-up, a ${round(windowSeconds / 60, 1)}-minute window: the worker's utime+stime from /proc/<pid>/stat every ${SAMPLE_SECONDS} s as % of one core (each sample over its ${SAMPLE_SECONDS} s, and the window's average), VmRSS and VmHWM from /proc/<pid>/status;`,
-        `each observer's history length and size from describe at the window's start and end, the runs chained by continue-as-new in between followed and added up; checks counted at the stand-ins. Then every observer was stopped with stopObserver (\`haflow observer stop\`).`,
+        `haflow's worker (createWorker, haflow's activities, ${activitySlots} activity slots${activitySlots === DEFAULT_ACTIVITY_SLOTS ? ', the default' : ''}) in its own Node process, measured idle for ${IDLE_SECONDS} s before the first monitor, against the Temporal dev server (temporal CLI, SQLite in a temp dir); payload codec: ${codec}.`,
+        `After every monitor had checked once and ${WARMUP_SECONDS} s of warm-up, a ${round(windowSeconds / 60, 1)}-minute window: the worker's utime+stime from /proc/<pid>/stat every ${SAMPLE_SECONDS} s as % of one core (each sample over its ${SAMPLE_SECONDS} s, and the window's average), VmRSS and VmHWM from /proc/<pid>/status;`,
+        `each monitor's history length and size from describe at the window's start and end, the runs chained by continue-as-new in between followed and added up; checks counted at the stand-ins. Then every monitor was stopped with stopMonitor (\`haflow monitor stop\`).`,
       ].join(' '),
       markdown: [
         resources,
@@ -431,13 +431,13 @@ export const run: Bench = async (args) => {
         '',
         projection,
         '',
-        `Start: ${count} observers started in ${round(watchingAfter)} s until all had checked (${watching} of ${count} did); stopping them all took ${round(stopSeconds)} s.`,
+        `Start: ${count} monitors started in ${round(watchingAfter)} s until all had checked (${watching} of ${count} did); stopping them all took ${round(stopSeconds)} s.`,
       ].join('\n'),
     };
   } finally {
-    // Whatever happened: no observer, worker, stand-in or server left behind. Observers still
+    // Whatever happened: no monitor, worker, stand-in or server left behind. Observers still
     // running here are the leftovers of a failure (the worker may be gone): terminated, which needs no worker.
-    if (client && started.length > 0) await inBatches(started, 25, (cluster) => client!.workflow.getHandle(observerWorkflowId(cluster)).terminate('the observers bench failed').catch(() => undefined));
+    if (client && started.length > 0) await inBatches(started, 25, (cluster) => client!.workflow.getHandle(monitorWorkflowId(cluster)).terminate('the monitors bench failed').catch(() => undefined));
     if (worker) await stopChild(worker, 30_000);
     if (standins) await stopChild(standins, 5_000);
     if (client) await client.connection.close();

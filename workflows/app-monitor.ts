@@ -1,10 +1,10 @@
-// The application observer (the guide's step 9, as a durable workflow; one per cluster). It
+// The application monitor (the guide's Application HA Observer, its step 9, as a durable workflow; one per cluster). It
 // watches the master application's health through one long heartbeating activity: healthy
 // checks add nothing to the history. When the master fails often enough in a row, and the
 // database tier has a leader, it runs the application failover runbook as a child and swaps the
 // roles; the old master, fenced, stays slave until `haflow app switchback`. It continues as new
 // after a bounded number of watch periods, carrying its state and event log, so its history
-// stays small over months. Stopping it is cancelling it (`haflow observer stop`).
+// stays small over months. Stopping it is cancelling it (`haflow monitor stop`).
 import {
   allHandlersFinished,
   ApplicationFailure,
@@ -27,16 +27,17 @@ import {
 import type * as activities from '../activities';
 import type { WatchResult } from '../activities/app/watch';
 import { appFailoverSteps, appFenceSteps } from '../runbooks/app-failover';
-import { formatEvent, initialObserverState, secondsBetween, swapped, withEvent, type ObserverEvent, type ObserverState } from '../runbooks/app-observer';
+import { formatEvent, initialMonitorState, secondsBetween, swapped, withEvent, type MonitorEvent, type MonitorState } from '../runbooks/app-monitor';
 import type { Topology } from '../topology/schema';
+import { monitorSettings } from '../topology/derive';
 import { appFailoverWorkflow } from './app-failover';
 import { statesWithMarks } from './legacy-marks';
 import type { RunbookOutcome } from './protocol';
 
-export interface AppObserverInput {
+export interface AppMonitorInput {
   topology: Topology;
   /** Carried over continue-as-new. */
-  state?: ObserverState;
+  state?: MonitorState;
   /** One watch period: the activity returns after it when all is well (default 1 h). */
   watchSeconds?: number;
   /** Watch periods before the workflow continues as new (default 24). */
@@ -45,19 +46,19 @@ export interface AppObserverInput {
   leaderWaitSeconds?: number;
 }
 
-export type ObserverPhase = 'watching' | 'waiting for a database leader' | 'failing over' | 'switching back';
+export type MonitorPhase = 'watching' | 'waiting for a database leader' | 'failing over' | 'switching back';
 
-export interface ObserverStatus extends ObserverState {
-  phase: ObserverPhase;
+export interface MonitorStatus extends MonitorState {
+  phase: MonitorPhase;
   /** The child runbook running now (failover or switchback), for `haflow status`-like following. */
   runbookId?: string;
 }
 
-export const observerStatusQuery = defineQuery<ObserverStatus>('observerStatus');
+export const monitorStatusQuery = defineQuery<MonitorStatus>('monitorStatus');
 /** Switch the application back to `to` (default: the slave); answers with the event's message. */
 export const switchbackUpdate = defineUpdate<string, [{ to?: string }]>('switchback');
 
-export { observerWorkflowId } from '../connection/workflow-ids';
+export { monitorWorkflowId } from '../connection/workflow-ids';
 
 const { readClusterHealth, appAnswersWithin } = proxyActivities<typeof activities>({
   startToCloseTimeout: '2m',
@@ -65,30 +66,30 @@ const { readClusterHealth, appAnswersWithin } = proxyActivities<typeof activitie
   retry: { maximumAttempts: 3, initialInterval: '2s' },
 });
 
-/** A blocked step of a failover waits this long for an operator, then the observer watches again. */
+/** A blocked step of a failover waits this long for an operator, then the monitor watches again. */
 const BLOCKED_MINUTES = 10;
 
-export async function appObserverWorkflow(input: AppObserverInput): Promise<void> {
+export async function appMonitorWorkflow(input: AppMonitorInput): Promise<void> {
   const { topology } = input;
   const watchSeconds = input.watchSeconds ?? 3600;
   const { watchAppHealth } = proxyActivities<typeof activities>({
     startToCloseTimeout: `${watchSeconds + 120}s`,
     // A worker that dies is noticed this fast; the retry on another worker carries the count on.
-    heartbeatTimeout: `${Math.max(15, topology.app!.observer.interval_seconds * 3)}s`,
+    heartbeatTimeout: `${Math.max(15, monitorSettings(topology).interval_seconds * 3)}s`,
     retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s' },
   });
-  let state = input.state ?? initialObserverState(topology, new Date());
-  let phase: ObserverPhase = 'watching';
+  let state = input.state ?? initialMonitorState(topology, new Date());
+  let phase: MonitorPhase = 'watching';
   let runbookId: string | undefined;
   let watchScope: CancellationScope | undefined;
   let switchback: { to: string; result?: { ok: boolean; message: string } } | undefined;
 
-  const record = (event: Omit<ObserverEvent, 'at'> & { at?: string }) => {
+  const record = (event: Omit<MonitorEvent, 'at'> & { at?: string }) => {
     state = withEvent(state, { at: new Date().toISOString(), ...event });
     setCurrentDetails(`**${phase}** — master ${state.master}, slave ${state.slave}\n\n${state.events.slice(-5).map(formatEvent).join('\n\n')}`);
   };
 
-  setHandler(observerStatusQuery, () => ({ ...state, phase, ...(runbookId ? { runbookId } : {}) }));
+  setHandler(monitorStatusQuery, () => ({ ...state, phase, ...(runbookId ? { runbookId } : {}) }));
   setHandler(
     switchbackUpdate,
     async ({ to }) => {
@@ -103,7 +104,7 @@ export async function appObserverWorkflow(input: AppObserverInput): Promise<void
     {
       validator: ({ to }) => {
         if (switchback) throw new Error('a switchback is in progress already');
-        if (phase !== 'watching') throw new Error(`the observer is ${phase}; switch back once it watches again`);
+        if (phase !== 'watching') throw new Error(`the monitor is ${phase}; switch back once it watches again`);
         const target = to ?? state.slave;
         if (target === state.master) throw new Error(`${target} is the application master already`);
         if (target !== state.slave) throw new Error(`${target} is not the application's slave (${state.slave})`);
@@ -140,7 +141,7 @@ export async function appObserverWorkflow(input: AppObserverInput): Promise<void
     } catch (err) {
       if (isCancellation(err) && !(err instanceof ChildWorkflowFailure)) throw err;
       const cause = err instanceof ChildWorkflowFailure ? (err.cause?.message ?? err.message) : err instanceof TemporalFailure ? err.message : String(err);
-      const message = `${kind} from ${from} to ${to} did not complete: ${cause}; ${from} stays master in the observer's view, see \`haflow observer status ${topology.cluster}\``;
+      const message = `${kind} from ${from} to ${to} did not complete: ${cause}; ${from} stays master in the monitor's view, see \`haflow monitor status ${topology.cluster}\``;
       record({ kind: planned ? 'switchback-failed' : 'failover-failed', message, ...times });
       return { ok: false, message };
     } finally {
@@ -199,7 +200,7 @@ export async function appObserverWorkflow(input: AppObserverInput): Promise<void
   for (let period = 0; ; period++) {
     if (period >= (input.periodsPerRun ?? 24) || workflowInfo().continueAsNewSuggested) {
       await condition(allHandlersFinished);
-      return continueAsNew<typeof appObserverWorkflow>({ ...input, state });
+      return continueAsNew<typeof appMonitorWorkflow>({ ...input, state });
     }
     // Asked and not yet done (the update's handler clears it once it has read the result).
     if (switchback && !switchback.result) {
@@ -213,7 +214,7 @@ export async function appObserverWorkflow(input: AppObserverInput): Promise<void
       watchScope = new CancellationScope();
       watched = await watchScope.run(() => watchAppHealth({ topology, master: state.master, watchSeconds, ...(state.unfenced ? { unfenced: state.unfenced } : { syncTo: state.slave }) }));
     } catch (err) {
-      // Cancelled to switch back (the observer itself was not cancelled): do that next.
+      // Cancelled to switch back (the monitor itself was not cancelled): do that next.
       if (isCancellation(err) && switchback && !CancellationScope.current().consideredCancelled) continue;
       throw err;
     } finally {
@@ -239,7 +240,7 @@ export async function appObserverWorkflow(input: AppObserverInput): Promise<void
       // did (an etcd or observer outage, say). With the database taking writes it may answer 200
       // again, and then there is nothing to fail over. A machine that does not answer at all is not
       // waited for. After a database outage HAProxy needs a few checks to route to the leader again.
-      const { interval_seconds: interval, failures } = topology.app!.observer;
+      const { interval_seconds: interval, failures } = monitorSettings(topology);
       const { inter, fall, rise } = topology.haproxy.check;
       const grace = database.waited ? Math.max(15, interval * failures + inter * (fall + rise + 2)) : interval * failures;
       const again = await appAnswersWithin({ topology, master: state.master, seconds: grace });

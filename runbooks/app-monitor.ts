@@ -1,9 +1,9 @@
-// The application observer's state and its event log, as data: who is master and slave now,
-// what happened and when. Pure, shared by the observer workflow and the CLI that shows it.
+// The application monitor's state and its event log, as data: who is master and slave now,
+// what happened and when. Pure, shared by the monitor's workflow and the CLI that shows it.
 import type { Topology } from '../topology/schema';
 import { appHosts, appMaster } from '../topology/derive';
 
-export type ObserverEventKind =
+export type MonitorEventKind =
   | 'watching'
   | 'master-failing'
   | 'failover-refused'
@@ -15,10 +15,10 @@ export type ObserverEventKind =
   | 'fenced'
   | 'fence-failed';
 
-export interface ObserverEvent {
+export interface MonitorEvent {
   /** ISO time the event was recorded. */
   at: string;
-  kind: ObserverEventKind;
+  kind: MonitorEventKind;
   message: string;
   /** For a failover: the first failed check, when it was detected, and when the application answered through HAProxy again. */
   firstFailureAt?: string;
@@ -26,23 +26,23 @@ export interface ObserverEvent {
   answeringAt?: string;
 }
 
-export interface ObserverState {
+export interface MonitorState {
   cluster: string;
   master: string;
   slave: string;
   /** The newest last; at most MAX_EVENTS. */
-  events: ObserverEvent[];
+  events: MonitorEvent[];
   failovers: number;
   /** An old master the failover could not fence (it was down): fenced as soon as it answers again. */
   unfenced?: string;
-  /** When this observer (across continue-as-new) started. */
+  /** When this monitor (across continue-as-new) started. */
   since: string;
 }
 
 /** Events kept: enough for months of rare events, small enough for a workflow's input. */
 export const MAX_EVENTS = 50;
 
-export function initialObserverState(topology: Topology, now: Date): ObserverState {
+export function initialMonitorState(topology: Topology, now: Date): MonitorState {
   const master = appMaster(topology);
   const slave = appHosts(topology).find((h) => h.name !== master?.name);
   if (!topology.app || !master || !slave) {
@@ -58,12 +58,12 @@ export function initialObserverState(topology: Topology, now: Date): ObserverSta
   };
 }
 
-export function withEvent(state: ObserverState, event: ObserverEvent): ObserverState {
+export function withEvent(state: MonitorState, event: MonitorEvent): MonitorState {
   return { ...state, events: [...state.events, event].slice(-MAX_EVENTS) };
 }
 
 /** After a completed failover or switchback: the roles swapped. */
-export function swapped(state: ObserverState): ObserverState {
+export function swapped(state: MonitorState): MonitorState {
   return { ...state, master: state.slave, slave: state.master };
 }
 
@@ -72,8 +72,8 @@ export function secondsBetween(from: string, to: string): number {
   return Math.round((Date.parse(to) - Date.parse(from)) / 100) / 10;
 }
 
-/** One line per event, for `haflow observer status`. */
-export function formatEvent(event: ObserverEvent): string {
+/** One line per event, for `haflow monitor status`. */
+export function formatEvent(event: MonitorEvent): string {
   const at = event.at.replace(/\.\d+Z$/, 'Z');
   return `${at}  ${event.kind.padEnd(17)} ${event.message}`;
 }

@@ -5,7 +5,8 @@
 // place. Shared by the drill and the switchover workflows.
 import { CancellationScope, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
 import type * as activities from '../activities';
-import type { FailoverObservation } from '../activities/failover/observe';
+import { measurementActivity } from './patches';
+import type { FailoverMeasurement } from '../activities/failover/measure';
 import type { FaultName } from '../topology/faults';
 import { drillReport, type DrillReport } from '../runbooks/report';
 import type { Step, StepMark } from '../runbooks/runbook';
@@ -16,10 +17,10 @@ import { runRunbook } from './runner';
 
 /** Seconds of undisturbed writes before the strike, so the probe has a baseline. */
 const BASELINE_SECONDS = 3;
-/** Seconds of writes flowing after the outage before the observation ends. */
+/** Seconds of writes flowing after the outage before the measurement ends. */
 const SETTLE_SECONDS = 5;
 
-export interface ObservedPlan {
+export interface MeasuredPlan {
   kind: DrillReport['kind'];
   fault: FaultName;
   target: string;
@@ -38,21 +39,21 @@ export interface ObservedPlan {
   heal?: { doneWith: StepMark; run: () => Promise<unknown> };
 }
 
-export interface ObservedOutcome extends RunbookOutcome {
+export interface MeasuredOutcome extends RunbookOutcome {
   report?: DrillReport;
 }
 
-const { observeFailover } = proxyActivities<typeof activities>({
+const measureActivities = proxyActivities<typeof activities>({
   startToCloseTimeout: '30m',
   heartbeatTimeout: '20s',
   retry: { maximumAttempts: 5, initialInterval: '1s' },
 });
 
-export async function runObserved(input: RunbookInput, plan: ObservedPlan): Promise<ObservedOutcome> {
+export async function runMeasured(input: RunbookInput, plan: MeasuredPlan): Promise<MeasuredOutcome> {
   const { topology } = input;
   const startedAt = Date.now();
-  let observation: Promise<FailoverObservation> | undefined;
-  let observed: FailoverObservation | undefined;
+  let measurement: Promise<FailoverMeasurement> | undefined;
+  let measured: FailoverMeasurement | undefined;
   let struck = false;
   let healed = false;
   let strikeAt: number | undefined;
@@ -63,17 +64,17 @@ export async function runObserved(input: RunbookInput, plan: ObservedPlan): Prom
   // Found by their marks (a run started before there were marks, by its step ids).
   const runbook = withMarks(input.runbook);
   // The measurement starts before the strike, or, for a scheduled one, before the recovery step.
-  const observeBefore: StepMark = plan.scheduledAt === undefined ? 'strike' : 'recovered';
+  const measureBefore: StepMark = plan.scheduledAt === undefined ? 'strike' : 'recovered';
   const beforeStep = async (step: Step<string>) => {
     if (input.check) return;
     // From here on the heal runs whatever happens (for a scheduled strike: it withdraws it).
     if (step.mark === 'strike' && plan.scheduledAt !== undefined) struck = true;
-    if (step.mark !== observeBefore || observation) return;
+    if (step.mark !== measureBefore || measurement) return;
     if (plan.scheduledAt !== undefined) {
       const untilBaseline = plan.scheduledAt - (BASELINE_SECONDS + 1) * 1000 - Date.now();
       if (untilBaseline > 0) await sleep(untilBaseline);
     }
-    observation = observeFailover({
+    measurement = measureActivities[measurementActivity()]({
       topology,
       drill: `${workflowInfo().workflowId}/${workflowInfo().runId}`,
       armAfterSeconds: BASELINE_SECONDS,
@@ -82,7 +83,7 @@ export async function runObserved(input: RunbookInput, plan: ObservedPlan): Prom
       // Without a write endpoint (classic), the probe starts at the master and follows the primary.
       ...(topology.layout === 'classic' ? { writeTo: plan.oldLeader } : {}),
     });
-    observation.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
+    measurement.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
     await sleep(`${BASELINE_SECONDS + 1}s`);
     struck = true;
   };
@@ -96,7 +97,7 @@ export async function runObserved(input: RunbookInput, plan: ObservedPlan): Prom
       if (plan.holdSeconds) await sleep(`${plan.holdSeconds}s`);
     }
     if (plan.heal && step.mark === plan.heal.doneWith && state.status === 'done') healed = true;
-    if (step.mark === 'recovered' && observation) observed = await observation;
+    if (step.mark === 'recovered' && measurement) measured = await measurement;
   };
 
   let outcome: RunbookOutcome;
@@ -115,9 +116,9 @@ export async function runObserved(input: RunbookInput, plan: ObservedPlan): Prom
       await CancellationScope.nonCancellable(plan.heal.run);
     }
   }
-  if (!observed && observation) observed = await observation;
+  if (!measured && measurement) measured = await measurement;
   const report =
-    observed && strikeAt !== undefined
+    measured && strikeAt !== undefined
       ? drillReport({
           kind: plan.kind,
           topology,
@@ -128,7 +129,7 @@ export async function runObserved(input: RunbookInput, plan: ObservedPlan): Prom
           injectedAt: strikeAt,
           strikeFrom,
           finishedAt: Date.now(),
-          observation: observed,
+          measurement: measured,
           completed,
           ...(strikeFacts ? { strikeFacts } : {}),
           milestones: outcome.steps

@@ -18,19 +18,19 @@ import { currentActivity, heartbeat } from '../shared/step-activity';
 import { httpGet, sleep } from '../shared/step';
 import { PROBE_DATABASE, PROBE_TABLE } from './probe-database';
 
-export interface ObserveInput {
+export interface MeasureInput {
   topology: Topology;
   /** The drill's id: its rows in the probe table are its own. */
   drill: string;
   /** Outages before this many seconds are noise of the baseline, not the fault's. */
   armAfterSeconds: number;
-  /** After the fault's outage, this long without a failed write ends the observation. */
+  /** After the fault's outage, this long without a failed write ends the measurement. */
   settleSeconds: number;
-  /** The observation ends after this long whatever happens. */
+  /** The measurement ends after this long whatever happens. */
   maxSeconds: number;
   intervalMs?: number;
   /**
-   * A maintenance run's probe, instead of the fault's outage rule: the observation lasts until
+   * A maintenance run's probe, instead of the fault's outage rule: the measurement lasts until
    * this run's step is done or the run stops running (blocked, ended), then settleSeconds of
    * writes more. Read from the workflow's `progress` query, through the worker's own client.
    */
@@ -59,8 +59,8 @@ export interface WatchEvent {
   value: string;
 }
 
-export interface FailoverObservation {
-  /** The id of the probe's rows (ObserveInput.drill). */
+export interface FailoverMeasurement {
+  /** The id of the probe's rows (MeasureInput.drill). */
   drill: string;
   startedAt: number;
   endedAt: number;
@@ -78,7 +78,7 @@ export interface FailoverObservation {
   events: WatchEvent[];
   /** Moments when two DB nodes answered as primaries at once. */
   splitBrain: { at: number; primaries: string[] }[];
-  /** When the observation stopped and started again on another worker. */
+  /** When the measurement stopped and started again on another worker. */
   interruptions: { from: number; to: number }[];
   stoppedBecause: string;
   /** Where the probe wrote, for the report: HAProxy's write endpoint, or a DB node directly. */
@@ -87,10 +87,10 @@ export interface FailoverObservation {
 
 const MAX_EVENTS = 400;
 
-/** How long after writes resume the observation waits for the application to answer again. */
+/** How long after writes resume the measurement waits for the application to answer again. */
 const APP_WAIT_MS = 90_000;
 
-type State = Omit<FailoverObservation, 'endedAt' | 'lost' | 'stoppedBecause' | 'ackedCount'> & {
+type State = Omit<FailoverMeasurement, 'endedAt' | 'lost' | 'stoppedBecause' | 'ackedCount'> & {
   seq: number;
   lastBeatAt: number;
   lastAckAt?: number;
@@ -127,7 +127,7 @@ function record(state: State, at: number, subject: WatchSubject, value: string):
   if (state.events.length < MAX_EVENTS) state.events.push({ at, subject, value });
 }
 
-export async function observeFailover(input: ObserveInput): Promise<FailoverObservation> {
+export async function measureFailover(input: MeasureInput): Promise<FailoverMeasurement> {
   const { topology } = input;
   const intervalMs = input.intervalMs ?? 100;
   const context = currentActivity();
@@ -291,7 +291,7 @@ export async function observeFailover(input: ObserveInput): Promise<FailoverObse
     }
     if (last.firstAckAfterAt === undefined) return false;
     if (!(Date.now() - last.firstAckAfterAt >= input.settleSeconds * 1000 && !!leader && state.last.routing === leader)) return false;
-    // An application that answered before the fault is waited for too (an observer may be failing
+    // An application that answered before the fault is waited for too (the application monitor may be failing
     // it over), for at most APP_WAIT_MS after writes resumed.
     const appWasUp = state.events.find((e) => e.subject === 'app')?.value === 'up';
     return !appWasUp || state.last.app === 'up' || Date.now() - last.firstAckAfterAt >= APP_WAIT_MS;
@@ -312,7 +312,7 @@ export async function observeFailover(input: ObserveInput): Promise<FailoverObse
       if (step?.status === 'done' || step?.status === 'skipped') untilSeen = { at: Date.now(), why: `the run's step ${stepId} is ${step.status}` };
       else if (progress.status !== 'running') untilSeen = { at: Date.now(), why: `the run is ${progress.status}` };
     } catch (err) {
-      // A run that has ended answers no query here: the observation has nothing left to watch.
+      // A run that has ended answers no query here: the measurement has nothing left to watch.
       if ((err as Error).name === 'WorkflowNotFoundError' || /completed|terminated|not found/i.test((err as Error).message)) untilSeen = { at: Date.now(), why: 'the run ended' };
     }
   };
@@ -366,7 +366,7 @@ export async function observeFailover(input: ObserveInput): Promise<FailoverObse
 }
 
 /** Which acknowledged writes the leader (where HAProxy sends reads and writes) does not have. */
-async function lostWrites(connect: () => Client, drill: string, acked: [number, number][]): Promise<FailoverObservation['lost']> {
+async function lostWrites(connect: () => Client, drill: string, acked: [number, number][]): Promise<FailoverMeasurement['lost']> {
   for (let attempt = 1; ; attempt++) {
     const client = connect();
     try {

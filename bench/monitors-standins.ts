@@ -1,9 +1,9 @@
-// Stand-in health endpoints for the observers benchmark (bench/observers.ts): one small HTTP
+// Stand-in health endpoints for the monitors benchmark (bench/monitors.ts): one small HTTP
 // server per application host address, all answering GET <health path> with 200, and counting
-// the requests per address, so the bench can show the observers really asked. Runs in a process
+// the requests per address, so the bench can show the monitors really asked. Runs in a process
 // of its own, so its CPU is not counted as the worker's.
 // Started by the bench over an IPC channel, never by hand:
-//   fork('bench/observers-standins.ts', [port, healthPath, address...], { execArgv: ['--import', 'tsx'] })
+//   fork('bench/monitors-standins.ts', [port, healthPath, address...], { execArgv: ['--import', 'tsx'] })
 // Messages: sends { ready: true } once every address listens (or { error } and exits 1);
 // answers { counts } to { counts: true }; closes every server and exits on SIGTERM.
 import { createServer, type Server } from 'node:http';

@@ -1,9 +1,9 @@
-// The application observer on a real Temporal server, with the real watch activity asking real
+// The application monitor on a real Temporal server, with the real watch activity asking real
 // HTTP health endpoints (two stand-ins on loopback addresses of their own) and the failover's
-// host-side activities faked: healthy checks leave no trace in the history and the observer
+// host-side activities faked: healthy checks leave no trace in the history and the monitor
 // continues as new with its state; a failing master is failed over in the runbook's order, but
 // not while the database tier has no leader; a switchback puts it back; a worker that dies while
-// the observer watches is replaced and the failover still happens; `stop` ends it.
+// the monitor watches is replaced and the failover still happens; `stop` ends it.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -15,9 +15,9 @@ import { Worker } from '@temporalio/worker';
 import * as haflowActivities from '../../activities';
 import type { ClusterHealth } from '../../activities/cluster/health';
 import type { StepResult } from '../../activities/contract';
-import { observerStatus, startObserver, stopObserver, switchbackApp, ObserverRequestError } from '../../client/observer';
+import { monitorStatus, startMonitor, stopMonitor, switchbackApp, MonitorRequestError } from '../../client/monitor';
 import { loadTopology, type Topology } from '../../topology';
-import { observerWorkflowId } from '../../workflows/app-observer';
+import { monitorWorkflowId } from '../../workflows/app-monitor';
 import { startDevServer, waitUntil, workflowBundle } from '../support/temporal';
 
 let env: TestWorkflowEnvironment;
@@ -87,31 +87,31 @@ async function startWorker(site: FakeSite, taskQueue: string) {
   return { worker, stop: async () => (worker.shutdown(), await running) };
 }
 
-/** The lab topology with its app nodes on the stand-ins' addresses and quick observer settings. */
+/** The lab topology with its app nodes on the stand-ins' addresses and quick monitor settings. */
 function observed(): Topology {
   return {
     ...lab,
     cluster: `obs-${randomUUID().slice(0, 8)}`,
     hosts: lab.hosts.map((h) => (h.name in apps ? { ...h, address: apps[h.name as keyof typeof apps].address } : h)),
-    app: { ...lab.app!, http_port: appPort, observer: { interval_seconds: 0.2, timeout_seconds: 0.5, failures: 3 } },
+    app: { ...lab.app!, http_port: appPort, monitor: { interval_seconds: 0.2, timeout_seconds: 0.5, failures: 3 } },
   };
 }
 
-const status = (topology: Topology) => observerStatus(env.client, topology.cluster);
+const status = (topology: Topology) => monitorStatus(env.client, topology.cluster);
 
 /** A fresh site for one test: both applications healthy, a task queue and a worker of its own, a cluster name of its own. */
 async function freshSite(site: Omit<FakeSite, 'calls'>) {
   apps.node1.status = 200;
   apps.node2.status = 200;
   const fake: FakeSite = { calls: [], ...site };
-  const taskQueue = `observer-${randomUUID()}`;
+  const taskQueue = `monitor-${randomUUID()}`;
   return { site: fake, taskQueue, worker: await startWorker(fake, taskQueue), topology: observed() };
 }
 
-test('healthy checks add nothing to the history; the observer continues as new and keeps its state and events', async () => {
+test('healthy checks add nothing to the history; the monitor continues as new and keeps its state and events', async () => {
   const { site, taskQueue, worker: { stop }, topology } = await freshSite({ databaseLeader: true });
   try {
-    const started = await startObserver(env.client, topology, { taskQueue, watchSeconds: 1, periodsPerRun: 2 });
+    const started = await startMonitor(env.client, topology, { taskQueue, watchSeconds: 1, periodsPerRun: 2 });
     // The last check comes from the watch activity's heartbeat, which the worker sends at most every few seconds.
     const view = await waitUntil('a continue-as-new and a check in the new run', () => status(topology), (v) => v.runId !== started.runId && v.lastCheck !== undefined, 20_000);
     assert.equal(view.master, 'node1');
@@ -120,17 +120,17 @@ test('healthy checks add nothing to the history; the observer continues as new a
     assert.equal(view.lastCheck!.consecutiveFailures, 0);
     assert.deepEqual(view.events.map((e) => e.kind), ['watching'], 'the event log travels across continue-as-new, and a new run adds nothing to it');
     // The first run watched two periods of ~5 checks each: its history holds the periods, not the checks.
-    const history0 = await env.client.workflow.getHandle(observerWorkflowId(topology.cluster), started.runId).describe();
+    const history0 = await env.client.workflow.getHandle(monitorWorkflowId(topology.cluster), started.runId).describe();
     assert.equal(history0.status.name, 'CONTINUED_AS_NEW');
-    const first = env.client.workflow.getHandle(observerWorkflowId(topology.cluster), started.runId);
+    const first = env.client.workflow.getHandle(monitorWorkflowId(topology.cluster), started.runId);
     const history = await first.fetchHistory();
     const scheduled = history.events!.filter((e) => e.activityTaskScheduledEventAttributes).length;
     assert.equal(scheduled, 2, 'one activity per watch period');
     assert.ok(history.events!.length < 30, `history of one run: ${history.events!.length} events`);
     assert.equal(site.calls.length, 0);
-    await assert.rejects(startObserver(env.client, topology, { taskQueue }), (err: Error) => err instanceof ObserverRequestError && /has an observer running already/.test(err.message));
-    await stopObserver(env.client, topology.cluster);
-    const ended = await env.client.workflow.getHandle(observerWorkflowId(topology.cluster)).describe();
+    await assert.rejects(startMonitor(env.client, topology, { taskQueue }), (err: Error) => err instanceof MonitorRequestError && /has an application monitor running already/.test(err.message));
+    await stopMonitor(env.client, topology.cluster);
+    const ended = await env.client.workflow.getHandle(monitorWorkflowId(topology.cluster)).describe();
     assert.equal(ended.status.name, 'CANCELLED');
   } finally {
     await stop();
@@ -140,7 +140,7 @@ test('healthy checks add nothing to the history; the observer continues as new a
 test('a failing master is failed over in the runbook order, not while the database has no leader; the roles swap and a switchback puts them back', async () => {
   const { site, taskQueue, worker: { stop }, topology } = await freshSite({ databaseLeader: false });
   try {
-    await startObserver(env.client, topology, { taskQueue, watchSeconds: 30 });
+    await startMonitor(env.client, topology, { taskQueue, watchSeconds: 30 });
     await waitUntil('a first check', () => status(topology), (v) => (v.lastCheck?.checks ?? 0) > 0);
     await assert.rejects(switchbackApp(env.client, topology.cluster, 'node1'), /node1 is the application master already/);
 
@@ -176,15 +176,15 @@ test('a failing master is failed over in the runbook order, not while the databa
     await new Promise((r) => setTimeout(r, 1_500));
     const settled = await status(topology);
     assert.deepEqual([settled.master, settled.failovers, settled.events.filter((e) => e.kind === 'switchback').length, site.calls.length], ['node1', 2, 1, 6]);
-    await stopObserver(env.client, topology.cluster);
+    await stopMonitor(env.client, topology.cluster);
   } finally {
     await stop();
   }
 });
 
-test('the worker dies while the observer watches, the master fails, a new worker starts: the failover still happens', async () => {
+test('the worker dies while the monitor watches, the master fails, a new worker starts: the failover still happens', async () => {
   const { site, taskQueue, worker: first, topology } = await freshSite({ databaseLeader: true });
-  await startObserver(env.client, topology, { taskQueue, watchSeconds: 300 });
+  await startMonitor(env.client, topology, { taskQueue, watchSeconds: 300 });
   await waitUntil('a first check', () => status(topology).catch(() => undefined), (v) => (v?.lastCheck?.checks ?? 0) > 0);
   await first.stop();
   apps.node1.status = 503;
@@ -195,7 +195,7 @@ test('the worker dies while the observer watches, the master fails, a new worker
     const view = await waitUntil('the failover on the new worker', () => status(topology), (v) => v.failovers === 1, 60_000);
     assert.deepEqual([view.master, view.slave], ['node2', 'node1']);
     assert.ok(site.calls.includes('fenceAppNode node1'));
-    await stopObserver(env.client, topology.cluster);
+    await stopMonitor(env.client, topology.cluster);
   } finally {
     await second.stop();
   }
@@ -204,7 +204,7 @@ test('the worker dies while the observer watches, the master fails, a new worker
 test('an old master that could not be fenced (it was down) is fenced as soon as it answers again, and stays slave', async () => {
   const { site, taskQueue, worker: { stop }, topology } = await freshSite({ databaseLeader: true, fenceUnreachable: true });
   try {
-    await startObserver(env.client, topology, { taskQueue, watchSeconds: 30 });
+    await startMonitor(env.client, topology, { taskQueue, watchSeconds: 30 });
     await waitUntil('a first check', () => status(topology), (v) => (v.lastCheck?.checks ?? 0) > 0);
     apps.node1.status = 503; // it answers, but not healthy: for the fence, answering is what counts
     const view = await waitUntil('the late fence', () => status(topology), (v) => v.events.some((e) => e.kind === 'fenced'), 30_000);
@@ -212,7 +212,7 @@ test('an old master that could not be fenced (it was down) is fenced as soon as 
     assert.match(view.events.find((e) => e.kind === 'fenced')!.message, /node1 answered again \(HTTP 503.*\): fenced .* and recorded as slave/);
     assert.deepEqual(site.calls.slice(-2), ['fenceAppNode node1', 'recordAppRole node1 slave']);
     assert.deepEqual([view.master, view.slave, view.unfenced], ['node2', 'node1', undefined]);
-    await stopObserver(env.client, topology.cluster);
+    await stopMonitor(env.client, topology.cluster);
   } finally {
     await stop();
   }
@@ -221,7 +221,7 @@ test('an old master that could not be fenced (it was down) is fenced as soon as 
 test('a master that failed because its database did, and answers again once the database has a leader, is not failed over', async () => {
   const { site, taskQueue, worker: { stop }, topology } = await freshSite({ databaseLeader: false });
   try {
-    await startObserver(env.client, topology, { taskQueue, watchSeconds: 30 });
+    await startMonitor(env.client, topology, { taskQueue, watchSeconds: 30 });
     await waitUntil('a first check', () => status(topology), (v) => (v.lastCheck?.checks ?? 0) > 0);
     apps.node1.status = 503; // the database is gone: the application cannot write
     await waitUntil('the refusal', () => status(topology), (v) => v.events.some((e) => e.kind === 'failover-refused'));
@@ -230,7 +230,7 @@ test('a master that failed because its database did, and answers again once the 
     const view = await waitUntil('the recovery', () => status(topology), (v) => v.events.some((e) => e.kind === 'master-recovered'), 30_000);
     assert.match(view.events.at(-1)!.message, /node1 answers again now that the database has a leader \(HTTP 200.*\): no application failover/);
     assert.deepEqual([view.master, view.failovers, view.phase, site.calls.length], ['node1', 0, 'watching', 0]);
-    await stopObserver(env.client, topology.cluster);
+    await stopMonitor(env.client, topology.cluster);
   } finally {
     await stop();
   }

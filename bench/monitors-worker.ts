@@ -1,8 +1,8 @@
-// The worker process of the observers benchmark (bench/observers.ts): haflow's real worker
+// The worker process of the monitors benchmark (bench/monitors.ts): haflow's real worker
 // (worker/worker.ts, haflow's activities and workflows) against the bench's dev server, alone in
 // its process so that the bench can read its CPU and memory from /proc.
 // Started by the bench over an IPC channel, never by hand:
-//   fork('bench/observers-worker.ts', [temporal address, activity slots?], { execArgv: ['--import', 'tsx'] })
+//   fork('bench/monitors-worker.ts', [temporal address, activity slots?], { execArgv: ['--import', 'tsx'] })
 // Sends { ready: true } once it polls (or { error } and exits 1); SIGTERM stops it (the SDK's
 // runtime turns it into a worker shutdown), after which the process exits.
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
@@ -10,7 +10,7 @@ import { createWorker } from '../worker/worker';
 
 async function main(): Promise<void> {
   const address = process.argv[2];
-  if (!address) throw new Error('usage: observers-worker.ts <temporal address>');
+  if (!address) throw new Error('usage: monitors-worker.ts <temporal address>');
   Runtime.install({ logger: new DefaultLogger('WARN') });
   // The bench gone (crashed, killed): stop as if told to, rather than poll on alone.
   process.on('disconnect', () => process.kill(process.pid, 'SIGTERM'));

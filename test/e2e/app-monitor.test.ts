@@ -1,14 +1,14 @@
-// The application observer on the standalone lab, with real `haflow worker` processes: the
-// master application machine (node1, also the database leader) loses its power; the observer
+// The application monitor on the standalone lab, with real `haflow worker` processes: the
+// master application machine (node1, also the database leader) loses its power; the monitor
 // fails the application over to node2 while Patroni fails the database over, and users reach the
 // application through the observer's HAProxy again. node1 comes back fenced (slave, nginx off)
-// until `haflow app switchback`. Then the same crash with the worker killed while the observer
-// watches: a new worker carries the observer on and the failover still happens. A probe through
+// until `haflow app switchback`. Then the same crash with the worker killed while the monitor
+// watches: a new worker carries the monitor on and the failover still happens. A probe through
 // HAProxy (GET /health every 250 ms: 200 only while the application writes to its database)
 // measures the application-path downtime.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { observerStatus, startObserver, stopObserver, switchbackApp } from '../../client/observer';
+import { monitorStatus, startMonitor, stopMonitor, switchbackApp } from '../../client/monitor';
 import type { Lab } from '../../lab';
 import { waitHealthy } from '../support/cluster';
 import { completedOrBlocked, labSecrets, startInstall } from '../support/install';
@@ -38,8 +38,8 @@ test('the master application machine crashes: the application fails over with th
   assert.equal((await completedOrBlocked(await startInstall(server(), lab.topology))).status, 'completed');
   await waitHealthy(lab);
   const cluster = lab.topology.cluster;
-  await startObserver(server().client, lab.topology);
-  await waitUntil('the first check', () => observerStatus(server().client, cluster), (v) => v.lastCheck?.lastResult?.startsWith('HTTP 200') === true, 30_000);
+  await startMonitor(server().client, lab.topology);
+  await waitUntil('the first check', () => monitorStatus(server().client, cluster), (v) => v.lastCheck?.lastResult?.startsWith('HTTP 200') === true, 30_000);
 
   // Continuous file sync: a file written on the master after the install reaches the slave, byte for byte.
   const patch = `patch-${Date.now()}.bin`;
@@ -47,27 +47,27 @@ test('the master application machine crashes: the application fails over with th
   const onMaster = (await sshRun(lab, 'node1', `sha256sum /opt/flotomate/patches/${patch}`, { sudo: true })).stdout.split(' ')[0];
   await waitUntil('the patch on the slave', () => sshRun(lab, 'node2', `sha256sum /opt/flotomate/patches/${patch} 2>/dev/null`, { sudo: true }).then((r) => r.stdout.split(' ')[0]), (sum) => sum === onMaster, 60_000);
   // Its status shows the last sync (from the watch's heartbeat, sent every few seconds).
-  await waitUntil('the sync in the observer status', () => observerStatus(server().client, cluster), (v) => /\/opt\/flotomate\/patches: \d+ file\(s\)/.test(v.lastCheck?.lastSync ?? ''), 30_000);
+  await waitUntil('the sync in the monitor status', () => monitorStatus(server().client, cluster), (v) => /\/opt\/flotomate\/patches: \d+ file\(s\)/.test(v.lastCheck?.lastSync ?? ''), 30_000);
 
   const probe = probeApplication(APP_URL);
   await new Promise((r) => setTimeout(r, 1_000));
   await lab.crash('node1');
-  const failedOver = await waitUntil('the application failover', () => observerStatus(server().client, cluster), (v) => v.failovers === 1 && v.phase === 'watching', 240_000);
+  const failedOver = await waitUntil('the application failover', () => monitorStatus(server().client, cluster), (v) => v.failovers === 1 && v.phase === 'watching', 240_000);
   await waitUntil('the application to answer 200 through HAProxy', async () => probe.downtime(), (d) => d !== undefined && d > 0, 60_000);
   await probe.stop();
-  const o = lab.topology.app!.observer;
-  t.diagnostic(`application-path downtime after the master machine crashed: ${probe.downtime()} s (observer: a check every ${o.interval_seconds} s, failover after ${o.failures} failures)`);
+  const o = lab.topology.app!.monitor;
+  t.diagnostic(`application-path downtime after the master machine crashed: ${probe.downtime()} s (monitor: a check every ${o.interval_seconds} s, failover after ${o.failures} failures)`);
   const event = failedOver.events.find((e) => e.kind === 'failover')!;
-  t.diagnostic(`observer events:\n${failedOver.events.map((e) => `${e.at} ${e.kind} ${e.message}`).join('\n')}`);
+  t.diagnostic(`monitor events:\n${failedOver.events.map((e) => `${e.at} ${e.kind} ${e.message}`).join('\n')}`);
   assert.deepEqual([failedOver.master, failedOver.slave, failedOver.unfenced], ['node2', 'node1', 'node1']);
   assert.match(event.message, /failed the application over from node1 to node2; node1 could not be fenced \(unreachable\)/);
   // Users reach node2's application, and its writes land on the new database leader, node2.
   assert.equal((await fetch(APP_URL)).status, 200);
   assert.match(await heartbeatOn(lab, 'node2'), /^f\|node2$/m);
 
-  // node1 powers on with nginx enabled (it was the master): the observer fences it.
+  // node1 powers on with nginx enabled (it was the master): the monitor fences it.
   await lab.boot('node1');
-  const fenced = await waitUntil('the late fence of node1', () => observerStatus(server().client, cluster), (v) => v.events.some((e) => e.kind === 'fenced'), 120_000);
+  const fenced = await waitUntil('the late fence of node1', () => monitorStatus(server().client, cluster), (v) => v.events.some((e) => e.kind === 'fenced'), 120_000);
   assert.equal(fenced.unfenced, undefined);
   assert.equal(await nginxOn(lab, 'node1'), 'inactive disabled');
   assert.equal((await sshRun(lab, 'node1', 'cat /opt/HA/role', { sudo: true })).stdout.trim(), 'slave');
@@ -77,7 +77,7 @@ test('the master application machine crashes: the application fails over with th
   await waitHealthy(lab, 180_000);
   const message = await switchbackApp(server().client, cluster);
   assert.match(message, /switched the application back from node2 to node1/);
-  const back = await observerStatus(server().client, cluster);
+  const back = await monitorStatus(server().client, cluster);
   assert.deepEqual([back.master, back.slave], ['node1', 'node2']);
   assert.equal(await nginxOn(lab, 'node2'), 'inactive disabled');
   assert.equal((await fetch(APP_URL)).status, 200);
@@ -85,47 +85,47 @@ test('the master application machine crashes: the application fails over with th
   await workers.kill(worker);
 });
 
-test('the worker is killed while the observer watches, the master machine crashes, a new worker starts: the failover still happens', longTest(), async () => {
+test('the worker is killed while the monitor watches, the master machine crashes, a new worker starts: the failover still happens', longTest(), async () => {
   const lab = currentLab();
   const cluster = lab.topology.cluster;
   await workers.start();
-  const before = await observerStatus(server().client, cluster).catch(async () => {
-    // Alone (the test above did not run): install and start the observer here.
+  const before = await monitorStatus(server().client, cluster).catch(async () => {
+    // Alone (the test above did not run): install and start the monitor here.
     assert.equal((await completedOrBlocked(await startInstall(server(), lab.topology))).status, 'completed');
-    await startObserver(server().client, lab.topology);
-    return waitUntil('the first check', () => observerStatus(server().client, cluster), (v) => v.lastCheck !== undefined, 60_000);
+    await startMonitor(server().client, lab.topology);
+    return waitUntil('the first check', () => monitorStatus(server().client, cluster), (v) => v.lastCheck !== undefined, 60_000);
   });
   await workers.killAll();
   await lab.crash(before.master);
   await new Promise((r) => setTimeout(r, 5_000));
   const worker = await workers.start();
-  const after = await waitUntil('the failover on the new worker', () => observerStatus(server().client, cluster), (v) => v.failovers === before.failovers + 1 && v.phase === 'watching', 240_000);
+  const after = await waitUntil('the failover on the new worker', () => monitorStatus(server().client, cluster), (v) => v.failovers === before.failovers + 1 && v.phase === 'watching', 240_000);
   assert.deepEqual([after.master, after.slave], [before.slave, before.master]);
   assert.equal((await fetch(APP_URL)).status, 200);
   await lab.boot(before.master);
-  await waitUntil('the late fence', () => observerStatus(server().client, cluster), (v) => v.unfenced === undefined, 120_000);
+  await waitUntil('the late fence', () => monitorStatus(server().client, cluster), (v) => v.unfenced === undefined, 120_000);
   await workers.kill(worker);
 });
 
-test("the observer's machine (etcd and HAProxy) reboots while the observer watches: the application, cut from its database meanwhile, is not failed over, and the observer keeps watching", longTest(), async () => {
+test("the observer's machine (etcd and HAProxy) reboots while the monitor watches: the application, cut from its database meanwhile, is not failed over, and the monitor keeps watching", longTest(), async () => {
   const lab = currentLab();
   const cluster = lab.topology.cluster;
   const worker = await workers.start();
-  const before = await observerStatus(server().client, cluster).catch(async () => {
+  const before = await monitorStatus(server().client, cluster).catch(async () => {
     assert.equal((await completedOrBlocked(await startInstall(server(), lab.topology))).status, 'completed');
-    await startObserver(server().client, lab.topology);
-    return waitUntil('the first check', () => observerStatus(server().client, cluster), (v) => v.lastCheck !== undefined, 60_000);
+    await startMonitor(server().client, lab.topology);
+    return waitUntil('the first check', () => monitorStatus(server().client, cluster), (v) => v.lastCheck !== undefined, 60_000);
   });
   await waitHealthy(lab, 180_000);
   await lab.crash('observer');
   // Long enough for the master's checks to fail in a row (it cannot write without HAProxy).
-  await waitUntil('the master failing', () => observerStatus(server().client, cluster), (v) => v.events.length > before.events.length, 60_000);
+  await waitUntil('the master failing', () => monitorStatus(server().client, cluster), (v) => v.events.length > before.events.length, 60_000);
   await lab.boot('observer');
-  const after = await waitUntil('the observer back to watching a healthy master', () => observerStatus(server().client, cluster), (v) => v.phase === 'watching' && v.events.at(-1)?.kind === 'master-recovered', 240_000);
+  const after = await waitUntil('the monitor back to watching a healthy master', () => monitorStatus(server().client, cluster), (v) => v.phase === 'watching' && v.events.at(-1)?.kind === 'master-recovered', 240_000);
   assert.equal(after.failovers, before.failovers, `no application failover:\n${after.events.map((e) => `${e.kind} ${e.message}`).join('\n')}`);
   assert.equal(after.master, before.master);
   assert.ok(after.events.slice(before.events.length).some((e) => e.kind === 'failover-refused'), 'it said why it waited');
   await waitUntil('the application through HAProxy', () => fetch(APP_URL).then((r) => r.status, () => 0), (s) => s === 200, 120_000);
-  await stopObserver(server().client, cluster);
+  await stopMonitor(server().client, cluster);
   await workers.kill(worker);
 });
