@@ -66,7 +66,7 @@ interface RoleRule {
 const appAndDb: RoleRule['matches'] = (h) => has(h, 'app') && has(h, 'db');
 const observer: RoleRule['matches'] = (h) => has(h, 'observer');
 
-/** Which role counts each layout allows, from the guides (the README lists them). */
+/** Which role counts each layout allows, from the guides (docs/installs.md lists them). */
 const ROLE_RULES: Record<Layout, { hostCount?: { exactly: number; shape: string }; rules: RoleRule[] }> = {
   standalone: {
     hostCount: { exactly: 3, shape: 'observer + 2 × app+db' },

@@ -151,7 +151,7 @@ export const postgresql = z.strictObject({
  * key lives 5 s, HAProxy checks every 250 ms) and fails over on any etcd or network trouble longer
  * than 2 s, so `haflow tune` measures etcd's round trip and the replicas' lag before it sets it.
  * Each keeps Patroni's rule loop_wait + 2 × retry_timeout ≤ ttl. A timing written in the file
- * wins over its profile. The README gives each one's measured crash downtime and its risk.
+ * wins over its profile. docs/failover.md gives each one's measured crash downtime and its risk.
  */
 export const TIMING_PROFILES = {
   safe: { patroni: { ttl: 30, loop_wait: 10, retry_timeout: 10 }, check: { inter: 3, fall: 3, rise: 2 }, monitor: { interval_seconds: 3, timeout_seconds: 3, failures: 3 } },
