@@ -104,7 +104,7 @@ const FORBIDDEN_ROLES: Record<Layout, { role: Role; why: string }[]> = {
   distributed: [],
   patroni: [
     { role: 'app', why: 'layout patroni has no application tier; use standalone or distributed for app hosts' },
-    { role: 'observer', why: 'layout patroni has no application observer; use standalone or distributed for one' },
+    { role: 'observer', why: 'layout patroni has no application tier; use standalone or distributed for one (the observer machine runs etcd and HAProxy for it)' },
   ],
   classic: [
     { role: 'etcd', why: 'layout classic uses streaming replication without Patroni or etcd; remove the etcd role' },
