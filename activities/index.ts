@@ -2,6 +2,7 @@
 // stepActivity (shared/step-activity.ts), which keeps every secret it resolved out of its
 // result and errors. Workflows import this module as types only.
 import * as app from './app/activities';
+import * as appMonitor from './app/monitor';
 import * as appSync from './app/sync';
 import * as appWatch from './app/watch';
 import * as cluster from './cluster/activities';
@@ -64,6 +65,8 @@ export const observerSshUserNotRoot = monitorSshUserNotRoot;
 export const appHealthyThroughHaproxy = stepActivity(app.appHealthyThroughHaproxy);
 export const syncAppFiles = stepActivity(appSync.syncAppFiles);
 export const fenceAppNode = stepActivity(app.fenceAppNode);
+export const holdAppMonitor = stepActivity(appMonitor.holdAppMonitor);
+export const startAppMonitor = stepActivity(appMonitor.startAppMonitor);
 export const recordAppRole = stepActivity(app.recordAppRole);
 export const databaseHasLeader = stepActivity(app.databaseHasLeader);
 export const clusterHealthy = stepActivity(cluster.clusterHealthy);

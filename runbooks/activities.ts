@@ -51,6 +51,8 @@ export const ACTIVITY_NAMES = [
   'appHealthyThroughHaproxy',
   'syncAppFiles',
   'fenceAppNode',
+  'holdAppMonitor',
+  'startAppMonitor',
   'recordAppRole',
   'databaseHasLeader',
   'clusterHealthy',

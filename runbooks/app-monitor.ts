@@ -13,7 +13,9 @@ export type MonitorEventKind =
   | 'switchback'
   | 'switchback-failed'
   | 'fenced'
-  | 'fence-failed';
+  | 'fence-failed'
+  | 'held'
+  | 'released';
 
 export interface MonitorEvent {
   /** ISO time the event was recorded. */
@@ -37,6 +39,11 @@ export interface MonitorState {
   unfenced?: string;
   /** When this monitor (across continue-as-new) started. */
   since: string;
+  /**
+   * An operation that changes the application tier (an install) holds the monitor's failovers,
+   * switchbacks and fences until it ends or releases them, so the two never act at once.
+   */
+  hold?: { workflowId: string; runId: string; what: string; since: string };
 }
 
 /** Events kept: enough for months of rare events, small enough for a workflow's input. */

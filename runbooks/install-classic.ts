@@ -5,7 +5,7 @@
 // start`, as in the other layouts. Pure: `haflow plan` prints exactly these steps.
 import type { Topology } from '../topology/schema';
 import { appHosts, classicMaster, classicSlaves, haproxyHosts } from '../topology/derive';
-import { appConfigSteps, appServingSteps, group, onHost, preparationSteps } from './install';
+import { appConfigSteps, appServingSteps, group, monitorStartSteps, onHost, preparationSteps } from './install';
 import type { Runbook } from './runbook';
 
 export function classicInstallSteps(topology: Topology): Runbook {
@@ -57,7 +57,7 @@ export function classicInstallSteps(topology: Topology): Runbook {
       kind: 'verify',
       timeoutSeconds: 120,
     }),
-    ...(appTier ? appServingSteps(topology) : []),
+    ...(appTier ? [...appServingSteps(topology), ...monitorStartSteps(topology)] : []),
   ];
   return { name: 'install', cluster: topology.cluster, items };
 }

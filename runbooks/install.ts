@@ -14,7 +14,7 @@ import { stepOf, type Runbook, type Step, type StepGroup } from './runbook';
 const HEARTBEAT_SECONDS = 10;
 
 type HostActivity = Extract<ActivityName, 'configureStreamingPrimary' | 'configureStreamingStandby' | 'standbyStreaming' | 'verifyStreamingWrite' | 'slaveAppStandby' | 'syncAppFiles' | 'prepareHaDir' | 'configureAppConfig' | 'slaveNginxInactive' | 'masterAppServing' | 'appHealthyThroughHaproxy' | 'preflightHost' | 'ensurePackages' | 'configureEtcdMember' | 'ensureEtcdAuth' | 'configureHaproxy' | 'configurePatroni' | 'startPatroni' | 'waitForLeader' | 'replicaPatroniInactive' | 'configureDatabase' | 'replicaStreaming' | 'verifyWriteThroughHaproxy' | 'haproxyLeaderUp'>;
-type ClusterActivity = Extract<ActivityName, 'monitorSshUserNotRoot' | 'preflightCluster' | 'etcdHealthy' | 'patroniClusterHealthy' | 'ensureDynamicConfig'>;
+type ClusterActivity = Extract<ActivityName, 'holdAppMonitor' | 'startAppMonitor' | 'monitorSshUserNotRoot' | 'preflightCluster' | 'etcdHealthy' | 'patroniClusterHealthy' | 'ensureDynamicConfig'>;
 type Fields = Omit<Step, 'activity' | 'input' | 'host'>;
 
 /** A step on one host: its activity gets the host's name. */
@@ -40,6 +40,13 @@ export function appConfigSteps(topology: Topology): Runbook['items'] {
   const database =
     topology.layout === 'classic' ? `its own PostgreSQL (port ${topology.postgresql.port})` : `${appDatabaseProxy(topology).name}:${topology.haproxy.postgres_port}`;
   return [
+    onCluster('holdAppMonitor', {
+      id: 'app.monitor-hold',
+      title: `Gate: ${master.name} is the application master as the nodes recorded it and as a running application monitor sees it; that monitor holds its failovers until this run ends`,
+      kind: 'guard',
+      guard: 'the application tier is changed only on the master it runs on, and never while the application monitor fails it over',
+      timeoutSeconds: 360,
+    }),
     onCluster('monitorSshUserNotRoot', {
       id: 'app.monitor-user',
       title: `The application monitor reaches the application nodes as a normal user, not root`,
@@ -117,6 +124,24 @@ export function appServingSteps(topology: Topology): Runbook['items'] {
         timeoutSeconds: Math.max(120, haproxySettleSeconds(topology) + 60),
       }),
     ),
+  ];
+}
+
+/**
+ * The end of a run on the application tier: the application monitor released, or started when
+ * none runs (unless app.monitor.autostart is false), as the guide's setup ends with it running.
+ */
+export function monitorStartSteps(topology: Topology): Runbook['items'] {
+  const autostart = topology.app?.monitor.autostart !== false;
+  return [
+    onCluster('startAppMonitor', {
+      id: 'app.monitor',
+      title: autostart
+        ? 'The application monitor watches the master application from now on: started (haflow monitor start) unless one runs, which is released'
+        : 'A running application monitor is released (app.monitor.autostart is false: none is started)',
+      kind: 'change',
+      timeoutSeconds: 60,
+    }),
   ];
 }
 
@@ -315,7 +340,7 @@ export function installSteps(topology: Topology): Runbook {
         timeoutSeconds: Math.max(120, haproxySettleSeconds(topology) + 30),
       }),
     ),
-    ...(appTier ? appServingSteps(topology) : []),
+    ...(appTier ? [...appServingSteps(topology), ...monitorStartSteps(topology)] : []),
   ];
   return { name: 'install', cluster: topology.cluster, items };
 }

@@ -7,7 +7,7 @@
 // serves under Patroni while the rest follows. Pure: `haflow migrate --plan` prints these steps.
 import { appHosts, appMaster, classicCluster, dbHosts, haproxyHosts } from '../topology/derive';
 import type { Host, Topology } from '../topology/schema';
-import { appServingSteps, etcdSteps, preparationSteps } from './install';
+import { appServingSteps, etcdSteps, monitorStartSteps, preparationSteps } from './install';
 import { stepOf, type Runbook, type Step, type StepGroup } from './runbook';
 
 export interface MigrateArgs {
@@ -140,6 +140,8 @@ export function migrateSteps(topology: Topology, args: MigrateArgs): Runbook {
       stepOf('verifyWriteThroughHaproxy', { ...on(host), id: `verify.write@${host.name}`, title: `A write through HAProxy on ${host.name}:${topology.haproxy.postgres_port} lands on the leader and is readable on every replica`, kind: 'verify', timeoutSeconds: 180 }, { host: host.name }),
     ),
     stepOf('patroniClusterHealthy', { ...hb, id: 'migrate.verified', mark: 'probe-until', title: `Patroni cluster: one leader (${master.name}), ${standbys.length} streaming replica(s)`, kind: 'verify', timeoutSeconds: 120 }, {}),
+    // The application under Patroni fails over from now on, as the classic cluster's did.
+    ...(topology.app && appMasterHost ? monitorStartSteps(topology) : []),
   ];
   return { name: 'migrate', cluster: topology.cluster, items };
 }

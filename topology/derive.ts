@@ -64,7 +64,8 @@ export function appRoleOf(topology: Topology, host: Host): AppRole {
  */
 export function monitorSettings(topology: Topology): NonNullable<Topology['app']>['monitor'] {
   const app = requireApp(topology) as NonNullable<Topology['app']> & { observer?: NonNullable<Topology['app']>['monitor'] };
-  return app.monitor ?? app.observer ?? { interval_seconds: 3, timeout_seconds: 3, failures: 3 };
+  const settings: Partial<NonNullable<Topology['app']>['monitor']> = app.monitor ?? app.observer ?? {};
+  return { interval_seconds: settings.interval_seconds ?? 3, timeout_seconds: settings.timeout_seconds ?? 3, failures: settings.failures ?? 3, autostart: settings.autostart ?? true };
 }
 
 export function requireApp(topology: Topology): NonNullable<Topology['app']> {

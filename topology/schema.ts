@@ -297,8 +297,10 @@ export const app = z.strictObject({
       interval_seconds: seconds('monitor check interval').default(3),
       timeout_seconds: seconds('monitor check time limit').default(3),
       failures: z.number().int().min(1).max(100).default(3),
+      /** Started at the end of an install (and a migration) that has an application tier, as the guide's setup ends with it running. */
+      autostart: z.boolean().default(true),
     })
-    .default({ interval_seconds: 3, timeout_seconds: 3, failures: 3 }),
+    .default({ interval_seconds: 3, timeout_seconds: 3, failures: 3, autostart: true }),
   config_files: z.array(appConfigFile).min(1).default(CLASSIC_APP_CONFIG_FILES),
   /** Directories pushed from the master to the slave (attachments, patches, packages, logs): at install, then by the application monitor. */
   sync_dirs: z.array(absolutePath).default([]),

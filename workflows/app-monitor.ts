@@ -32,6 +32,7 @@ import type { Topology } from '../topology/schema';
 import { monitorSettings } from '../topology/derive';
 import { appFailoverWorkflow } from './app-failover';
 import { statesWithMarks } from './legacy-marks';
+import { holdUpdate, releaseUpdate, rolesQuery, type MonitorHold } from '../connection/monitor-messages';
 import type { RunbookOutcome } from './protocol';
 
 export interface AppMonitorInput {
@@ -60,7 +61,7 @@ export const switchbackUpdate = defineUpdate<string, [{ to?: string }]>('switchb
 
 export { monitorWorkflowId } from '../connection/workflow-ids';
 
-const { readClusterHealth, appAnswersWithin } = proxyActivities<typeof activities>({
+const { readClusterHealth, appAnswersWithin, runningClusterOperation } = proxyActivities<typeof activities>({
   startToCloseTimeout: '2m',
   heartbeatTimeout: '30s',
   retry: { maximumAttempts: 3, initialInterval: '2s' },
@@ -90,6 +91,7 @@ export async function appMonitorWorkflow(input: AppMonitorInput): Promise<void> 
   };
 
   setHandler(monitorStatusQuery, () => ({ ...state, phase, ...(runbookId ? { runbookId } : {}) }));
+  setHandler(rolesQuery, () => ({ master: state.master, slave: state.slave, ...(state.hold ? { hold: { workflowId: state.hold.workflowId, runId: state.hold.runId, what: state.hold.what } } : {}) }));
   setHandler(
     switchbackUpdate,
     async ({ to }) => {
@@ -105,12 +107,58 @@ export async function appMonitorWorkflow(input: AppMonitorInput): Promise<void> 
       validator: ({ to }) => {
         if (switchback) throw new Error('a switchback is in progress already');
         if (phase !== 'watching') throw new Error(`the monitor is ${phase}; switch back once it watches again`);
+        if (state.hold) throw new Error(`the ${state.hold.what} (${state.hold.workflowId}) holds failovers and switchbacks until it ends`);
         const target = to ?? state.slave;
         if (target === state.master) throw new Error(`${target} is the application master already`);
         if (target !== state.slave) throw new Error(`${target} is not the application's slave (${state.slave})`);
       },
     },
   );
+  // An operation that changes the application tier holds failovers and switchbacks until it ends:
+  // the two never act at once, and the operation learns who the master is now.
+  setHandler(
+    holdUpdate,
+    (hold) => {
+      if (state.hold?.runId !== hold.runId) {
+        state = { ...state, hold: { ...hold, since: new Date().toISOString() } };
+        record({ kind: 'held', message: `failovers and switchbacks held by the ${hold.what} (${hold.workflowId}) until it ends` });
+      }
+      return { master: state.master, slave: state.slave };
+    },
+    {
+      validator: (_hold: MonitorHold) => {
+        if (phase === 'failing over' || phase === 'switching back' || switchback) throw new Error(`the application monitor is ${switchback ? 'switching back' : phase}; hold it once it watches again`);
+      },
+    },
+  );
+  setHandler(releaseUpdate, ({ runId }) => {
+    if (state.hold?.runId !== runId) return false;
+    record({ kind: 'released', message: `failovers and switchbacks released by the ${state.hold.what} (${state.hold.workflowId})` });
+    state = { ...state, hold: undefined };
+    return true;
+  });
+
+  /**
+   * While an operation holds the monitor: waits until it releases it or no longer runs (an
+   * install that blocked and was aborted releases nothing), saying so once.
+   */
+  const waitWhileHeld = async (what: string): Promise<void> => {
+    let said = false;
+    while (state.hold) {
+      const running = await runningClusterOperation({ cluster: topology.cluster });
+      if (!running || running.runId !== state.hold.runId) {
+        record({ kind: 'released', message: `the ${state.hold.what} (${state.hold.workflowId}) that held failovers no longer runs: released` });
+        state = { ...state, hold: undefined };
+        return;
+      }
+      if (!said) {
+        record({ kind: 'held', message: `${what} waits: the ${state.hold.what} (${state.hold.workflowId}) holds failovers until it ends` });
+        said = true;
+      }
+      await condition(() => !state.hold, '10s');
+    }
+  };
+
   // A new run after continue-as-new adds no event: the log is for what happened to the application.
   setCurrentDetails(`**${phase}** — master ${state.master}, slave ${state.slave}`);
 
@@ -249,6 +297,12 @@ export async function appMonitorWorkflow(input: AppMonitorInput): Promise<void> 
         record({ kind: 'master-recovered', message: `${state.master} answers again now that the database has a leader (${again.result}): no application failover` });
         continue;
       }
+    }
+    if (state.hold) {
+      // Held: once the holder has ended, the master is watched again before anything fails over.
+      await waitWhileHeld(`the failover of ${state.master}`);
+      phase = 'watching';
+      continue;
     }
     phase = 'failing over';
     const failover = await runFailover(false, { firstFailureAt, detectedAt });

@@ -63,7 +63,7 @@ export async function prepareHaDir(input: HostInput): Promise<StepResult> {
       const archive = haDirBackup();
       if (input.check) actions.push(`would back up the earlier HA configuration ${app.ha_dir} to ${archive}, then remove it`);
       else {
-        await ssh.check(`${archiveCommand(archive, [app.ha_dir])} && rm -rf ${dir}`, { sudo: true });
+        await ssh.check(`${archiveCommand(archive, [app.ha_dir])} && rm -rf ${dir}`, { sudo: true, lock: 'ha-dir' });
         actions.push(`backed up the earlier HA configuration ${app.ha_dir} to ${archive}, then removed it`);
       }
     }

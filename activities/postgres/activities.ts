@@ -93,6 +93,9 @@ export async function verifyWriteThroughHaproxy(input: HostInput): Promise<StepR
   return stepResult([], `a write through ${proxy.name}:${port} landed on the leader ${leader.name} and is readable on ${replicas.map((r) => r.name).join(', ') || 'no replica'}`);
 }
 
+/** The host lock of the commands that archive, empty or drop a PostgreSQL data directory. */
+export const POSTGRES_DATA_LOCK = 'postgres-data';
+
 /** Debian's auto-created cluster (e.g. 15/main): dropped, after a backup if it holds any database of its own. */
 export async function dropDebianDefaultCluster(ssh: SshSession, topology: Topology, check: boolean): Promise<string[]> {
   const version = topology.postgresql.version;
@@ -108,7 +111,8 @@ export async function dropDebianDefaultCluster(ssh: SshSession, topology: Topolo
       ? [`back up ${dataDir} to ${archive}`, `drop Debian's default cluster ${version}/main (pg_dropcluster --stop ${version} main) after that backup`]
       : [`drop Debian's default cluster ${version}/main (pg_dropcluster --stop ${version} main): it holds no database of its own, nothing to back up`];
   if (check) return actions.map((a) => `would ${a}`);
-  if (userData.stdout.trim() === 'yes') await ssh.check(archiveCommand(archive, [], { cwd: dataDir }), { sudo: true });
-  await ssh.check(`pg_dropcluster --stop ${version} main`, { sudo: true });
+  // One command under the host's data lock: a retry beside an attempt that still runs waits for it.
+  const backup = userData.stdout.trim() === 'yes' ? `${archiveCommand(archive, [], { cwd: dataDir })} && ` : '';
+  await ssh.check(`${backup}pg_dropcluster --stop ${version} main`, { sudo: true, lock: POSTGRES_DATA_LOCK, timeoutMs: 30 * 60_000 });
   return actions;
 }

@@ -14,6 +14,7 @@ import { resolveSecret } from '../shared/secrets';
 import { targetFor, withHostSsh, type SshSession } from '../shared/ssh';
 import { shellQuote } from '../shared/shell';
 import { guardFailed, hostOf, onHost, stepResult, waitFor } from '../shared/step';
+import { POSTGRES_DATA_LOCK } from './activities';
 import { checkRowOnStandbys, writeCheckRow } from './check-row';
 import { fenceMarkerPath, isFenced, primaryConninfoHost } from './classic-failover';
 import { classicPostgresFiles } from './streaming-config';
@@ -178,7 +179,7 @@ export async function configureStreamingStandby(input: HostInput & { master?: st
     if (earlier) {
       actions.push(`stopped PostgreSQL ${version}/${name}; its earlier data is already in ${earlier}`);
     } else {
-      await ssh.check(`${archiveCommand(archive, [], { cwd: dataDir })} && printf '%s\\n' ${shellQuote(archive)} > ${shellQuote(marker)}`, { sudo: true, timeoutMs: 30 * 60_000 });
+      await ssh.check(`${archiveCommand(archive, [], { cwd: dataDir })} && printf '%s\\n' ${shellQuote(archive)} > ${shellQuote(marker)}`, { sudo: true, lock: POSTGRES_DATA_LOCK, timeoutMs: 30 * 60_000 });
       actions.push(`stopped PostgreSQL ${version}/${name}`, `archived ${dataDir} to ${archive}`);
     }
     const { replication, port } = { replication: topology.postgresql.replication, port: topology.postgresql.port };
@@ -193,7 +194,8 @@ export async function configureStreamingStandby(input: HostInput & { master?: st
         `find ${shellQuote(dataDir)} -mindepth 1 -delete`,
         `sudo -u postgres env PGPASSFILE=${STANDBY_PASSFILE} pg_basebackup -d ${shellQuote(`application_name=${host.name}`)} -h ${shellQuote(master.address)} -p ${port} -U ${shellQuote(replication.username)} -w -D ${shellQuote(dataDir)} -X stream -c fast -R`,
       ].join(' && '),
-      { sudo: true, timeoutMs: 60 * 60_000 },
+      // Under the data lock: a retry never empties the directory beside a base backup still being taken.
+      { sudo: true, lock: POSTGRES_DATA_LOCK, timeoutMs: 60 * 60_000 },
     );
     // A fenced old master is one no longer: it holds the master's data now, and starts at boot again.
     const fenced = await isFenced(ssh, topology);

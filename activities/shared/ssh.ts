@@ -1,7 +1,11 @@
 // SSH to the machines: one connection per host, reused by an activity's commands and kept open
 // between the steps of one host (HAFLOW_SSH_IDLE_SECONDS); host keys checked against
 // known_hosts; connect and per-command timeouts; sudo; every argument shell-quoted; heartbeats
-// while a command runs; cancellation closes the channel.
+// while a command runs. A command runs on the host in a process group of its own under
+// `timeout`: when the worker stops waiting for it (its time limit, a cancellation) it ends that
+// group over a new channel, and should the connection be gone, `timeout` ends it on the host a
+// few seconds after the worker's own limit. Without that, sshd leaves a command whose channel
+// closed running, and a retry would run it again beside the first.
 import { readFileSync } from 'node:fs';
 import { ApplicationFailure } from '@temporalio/common';
 import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
@@ -56,7 +60,39 @@ export interface ExecOptions {
   sudo?: boolean;
   stdin?: string | Buffer;
   timeoutMs?: number;
+  /**
+   * A destructive command holds this lock on the host while it runs (flock on
+   * /run/lock/haflow-<lock>.lock): another haflow command asking for the same lock (a retry
+   * beside an attempt that still runs) waits for it, then fails as retryable, naming the lock.
+   */
+  lock?: string;
+  /** How long to wait for the lock (default LOCK_WAIT_SECONDS). */
+  lockWaitSeconds?: number;
 }
+
+/** What the host says first about a command: its process group, for ending it. */
+const GROUP_MARK = '@@haflow-process-group:';
+/** How long after the worker's own limit `timeout` ends a command on the host, and then kills it. */
+const HOST_LIMIT_GRACE_SECONDS = 5;
+const HOST_KILL_AFTER_SECONDS = 5;
+/** How long a command waits for a lock another haflow command holds on the host. */
+const LOCK_WAIT_SECONDS = 30;
+/** flock's exit code when the lock stayed taken (unusual enough not to be the command's own). */
+const LOCK_TAKEN_EXIT = 75;
+
+/**
+ * The shell line that runs `command` on the host: it prints its process group, then runs the
+ * command under `timeout` (which makes that group its own and ends it after `limitSeconds`),
+ * with the command's shell the one the line itself runs in ("$0": sh under sudo, the user's
+ * login shell otherwise), under the host lock when there is one.
+ */
+export function hostCommandLine(command: string, limitSeconds: number, lock?: { name: string; waitSeconds: number }): string {
+  const locked = lock ? `flock -w ${lock.waitSeconds} -E ${LOCK_TAKEN_EXIT} ${shellQuote(`/run/lock/haflow-${lock.name}.lock`)} ` : '';
+  return `echo ${GROUP_MARK}$$ >&2; exec timeout -k ${HOST_KILL_AFTER_SECONDS}s ${limitSeconds}s ${locked}"$0" -c ${shellQuote(command)}`;
+}
+
+/** A valid lock name: it becomes part of a file name on the host. */
+const LOCK_NAME = /^[a-z0-9][a-z0-9.-]{0,62}$/;
 
 /** What sudo -n says when it will not run the command (and sh when there is no sudo at all). */
 const SUDO_REFUSED = /^sudo: a (password|terminal) is required|is not in the sudoers file|^Sorry, user \S+ (is not allowed|may not run sudo)|^(sh|bash)?:?\s*(\d+:\s*)?sudo: (command )?not found/m;
@@ -211,9 +247,12 @@ export class SshSession {
 
   /** Runs a shell command line; resolves with its exit code (a non-zero code is not an error here). */
   async exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
+    if (options.lock !== undefined && !LOCK_NAME.test(options.lock)) throw new Error(`lock name ${JSON.stringify(options.lock)} is not of the form ${LOCK_NAME}`);
     const asRoot = options.sudo && this.target.sudo && this.target.user !== 'root';
-    const line = asRoot ? `sudo -n -- sh -c ${shellQuote(command)}` : command;
     const timeoutMs = withinAttempt(options.timeoutMs ?? this.target.commandTimeoutMs);
+    const lockWaitSeconds = options.lockWaitSeconds ?? LOCK_WAIT_SECONDS;
+    const hostLine = hostCommandLine(command, Math.ceil(timeoutMs / 1000) + HOST_LIMIT_GRACE_SECONDS, options.lock ? { name: options.lock, waitSeconds: lockWaitSeconds } : undefined);
+    const line = asRoot ? `sudo -n -- sh -c ${shellQuote(hostLine)}` : hostLine;
     const activity = currentActivity();
     let channel: ClientChannel;
     if (this.unproven) {
@@ -235,10 +274,18 @@ export class SshSession {
       const stdout: Buffer[] = [];
       const stderr: Buffer[] = [];
       let settled = false;
-      const onCancel = () => {
+      /** The command's process group on the host, once it said so. */
+      let group: number | undefined;
+      /**
+       * The worker stops waiting: the command's process group ends too before the error is told
+       * (best effort, bounded; `timeout` on the host is the backstop).
+       */
+      const abandon = (error: () => unknown) => {
         channel.close();
-        finish(() => reject(activity!.cancellationSignal.reason));
+        const ended = group !== undefined ? this.endGroup(group, asRoot ?? false) : Promise.resolve();
+        finish(() => void ended.then(() => reject(error())));
       };
+      const onCancel = () => abandon(() => activity!.cancellationSignal.reason);
       const finish = (fn: () => void) => {
         if (settled) return;
         settled = true;
@@ -247,24 +294,26 @@ export class SshSession {
         activity?.cancellationSignal.removeEventListener('abort', onCancel);
         fn();
       };
-      const timer = setTimeout(() => {
-        channel.close();
-        finish(() =>
-          reject(
+      const timer = setTimeout(
+        () =>
+          abandon(() =>
             ApplicationFailure.create({
               type: SshFailureTypes.timeout,
               message: `${this.target.name}: command timed out after ${timeoutMs / 1000} s: ${command.slice(0, 200)}`,
             }),
           ),
-        );
-      }, timeoutMs);
+        timeoutMs,
+      );
       const beat = setInterval(() => activity?.heartbeat(), 1000);
       activity?.cancellationSignal.addEventListener('abort', onCancel, { once: true });
       channel.on('data', (chunk: Buffer) => stdout.push(chunk));
-      channel.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+      channel.stderr.on('data', (chunk: Buffer) => {
+        stderr.push(chunk);
+        if (group === undefined) group = groupOf(Buffer.concat(stderr).toString('utf8'));
+      });
       channel.on('close', (code: number | null, signal?: string) =>
         finish(() => {
-          const errors = Buffer.concat(stderr).toString('utf8');
+          const errors = withoutGroupMark(Buffer.concat(stderr).toString('utf8'));
           if (code === null || code === undefined) {
             reject(this.unreachable(new Error(`the connection dropped while running a command${signal ? ` (signal ${signal})` : ''}`)));
           } else if (asRoot && code !== 0 && SUDO_REFUSED.test(errors)) {
@@ -281,8 +330,15 @@ export class SshSession {
                 ],
               }),
             );
+          } else if (options.lock && code === LOCK_TAKEN_EXIT) {
+            reject(
+              ApplicationFailure.create({
+                type: SshFailureTypes.commandFailed,
+                message: `${this.target.name}: another haflow command still holds the ${options.lock} lock (/run/lock/haflow-${options.lock}.lock) after ${lockWaitSeconds} s: an earlier attempt of this step still runs there; this attempt is retried once it has ended (its time limit ends it at the latest)`,
+              }),
+            );
           } else {
-            resolve({ code, stdout: Buffer.concat(stdout).toString('utf8'), stderr: Buffer.concat(stderr).toString('utf8') });
+            resolve({ code, stdout: Buffer.concat(stdout).toString('utf8'), stderr: errors });
           }
         }),
       );
@@ -306,6 +362,40 @@ export class SshSession {
   close(): void {
     this.closed = true;
     this.client.end();
+  }
+
+  /**
+   * Ends a command's process group on the host (TERM, then KILL a few seconds later) over a new
+   * channel of this connection. Best effort: an unreachable host is left to `timeout` there.
+   */
+  private async endGroup(group: number, asRoot: boolean): Promise<void> {
+    // The kill program, not the shell's builtin: dash's cannot name a process group.
+    const kill = (signal: string) => `env kill -s ${signal} -- -${group} 2>/dev/null`;
+    const line0 = `${kill('TERM')}; for i in 1 2 3 4 5 6 7 8 9 10; do ${kill('0')} || exit 0; sleep 0.5; done; ${kill('KILL')}; exit 0`;
+    const line = asRoot ? `sudo -n -- sh -c ${shellQuote(line0)}` : line0;
+    try {
+      const channel = await this.openChannel(line, Math.min(REUSED_CHANNEL_OPEN_MS, this.target.connectTimeoutMs));
+      await new Promise<void>((resolve) => {
+        const limit = setTimeout(() => {
+          channel.close();
+          resolve();
+        }, 10_000);
+        channel.on('close', () => {
+          clearTimeout(limit);
+          resolve();
+        });
+        channel.resume();
+        channel.stderr.resume();
+        channel.end();
+      });
+    } catch {
+      // The host does not answer: `timeout` there ends the command.
+    }
+  }
+
+  /** Takes the caller's time limits (a fence's short connect bound) for a connection kept from an earlier step. */
+  adoptLimits(target: SshTarget): void {
+    (this as { target: SshTarget }).target = { ...this.target, connectTimeoutMs: target.connectTimeoutMs, commandTimeoutMs: target.commandTimeoutMs };
   }
 
   /** Opens a channel running `line`, failing as unreachable when the host does not answer within `limitMs`. */
@@ -348,6 +438,17 @@ export class SshSession {
   }
 }
 
+/** The process group the host printed first, once its whole line is there. */
+export function groupOf(stderr: string): number | undefined {
+  const match = new RegExp(`^${GROUP_MARK}(\\d+)\\n`).exec(stderr);
+  return match ? Number(match[1]) : undefined;
+}
+
+/** The command's own standard error, without the line the wrapper printed. */
+export function withoutGroupMark(stderr: string): string {
+  return stderr.startsWith(GROUP_MARK) ? stderr.slice(stderr.indexOf('\n') + 1) : stderr;
+}
+
 /** Opens a session, runs `body`, and always closes it. */
 export async function withSsh<T>(target: SshTarget, body: (ssh: SshSession) => Promise<T>): Promise<T> {
   const session = await SshSession.connect(target);
@@ -388,6 +489,8 @@ async function takeSession(target: SshTarget): Promise<SshSession> {
     clearTimeout(closer);
     if (session.usable) {
       session.markReused();
+      // The caller's limits, not those of the step that opened it: a fence gives a machine that may be gone 3 s.
+      session.adoptLimits(target);
       return session;
     }
   }

@@ -8,6 +8,7 @@
 // measures the application-path downtime.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { followRun, decide } from '../../client/api';
 import { monitorStatus, startMonitor, stopMonitor, switchbackApp } from '../../client/monitor';
 import type { Lab } from '../../lab';
 import { waitHealthy } from '../support/cluster';
@@ -35,10 +36,12 @@ async function heartbeatOn(lab: Lab, node: string): Promise<string> {
 test('the master application machine crashes: the application fails over with the database, answers through HAProxy again, the old master comes back fenced, and switchback makes it master again', async (t) => {
   const lab = currentLab();
   const worker = await workers.start();
-  assert.equal((await completedOrBlocked(await startInstall(server(), lab.topology))).status, 'completed');
+  // The install starts the application monitor at its end (app.monitor.autostart: on by default; the lab's topologies turn it off).
+  const withMonitor = { ...lab.topology, app: { ...lab.topology.app!, monitor: { ...lab.topology.app!.monitor, autostart: true } } };
+  const installed = await completedOrBlocked(await startInstall(server(), withMonitor));
+  assert.match(installed.steps.find((s) => s.id === 'app.monitor')!.summary!, /^started the application monitor of cluster lab-standalone \(haflow-monitor-lab-standalone\)/);
   await waitHealthy(lab);
   const cluster = lab.topology.cluster;
-  await startMonitor(server().client, lab.topology);
   await waitUntil('the first check', () => monitorStatus(server().client, cluster), (v) => v.lastCheck?.lastResult?.startsWith('HTTP 200') === true, 30_000);
 
   // Continuous file sync: a file written on the master after the install reaches the slave, byte for byte.
@@ -71,7 +74,21 @@ test('the master application machine crashes: the application fails over with th
   assert.equal(fenced.unfenced, undefined);
   assert.equal(await nginxOn(lab, 'node1'), 'inactive disabled');
   assert.equal((await sshRun(lab, 'node1', 'cat /opt/HA/role', { sudo: true })).stdout.trim(), 'slave');
-  assert.deepEqual(await appServers(), ['node1 DOWN', 'node2 UP']);
+  // HAProxy takes its checks' time (fall 3, inter 3 s) to see the fenced node1 down.
+  await waitUntil("HAProxy's application servers", () => appServers(), (servers) => JSON.stringify(servers) === JSON.stringify(['node1 DOWN', 'node2 UP']), 20_000);
+
+  // An install of the topology that still says app.master node1 would stop the application where it
+  // runs now: its gate blocks, naming the master the nodes recorded, and nothing on node2 changes.
+  const stale = await startInstall(server(), lab.topology);
+  const blocked = await followRun(stale, () => undefined);
+  assert.equal(blocked.status, 'blocked');
+  assert.equal(blocked.status === 'blocked' && blocked.step.id, 'app.monitor-hold');
+  assert.match(blocked.status === 'blocked' ? blocked.step.error!.message : '', /the topology says app\.master node1, but node2 is recorded as the application master/);
+  assert.match(blocked.status === 'blocked' ? blocked.step.error!.remedy! : '', /set app\.master: node2 in the topology .*haflow app switchback lab-standalone/);
+  await decide(server().client, cluster, 'app.monitor-hold', 'abort', 'the test checks the refusal');
+  await stale.result().catch(() => undefined);
+  assert.equal(await nginxOn(lab, 'node2'), 'active enabled', 'nginx still serves on node2');
+  assert.equal((await fetch(APP_URL)).status, 200);
 
   // The operator switches back once node1 is repaired (its database rejoined as a replica).
   await waitHealthy(lab, 180_000);

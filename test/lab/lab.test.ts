@@ -11,7 +11,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { renderEtcdDefaults } from '../../activities/etcd/config';
 import { renderHaproxyCfg } from '../../activities/haproxy/config';
 import { renderPatroniYml } from '../../activities/patroni/config';
-import { targetFor, withSsh } from '../../activities/shared/ssh';
+import { closeIdleSshSessions, targetFor, withHostSsh, withSsh } from '../../activities/shared/ssh';
 import { Lab } from '../../lab';
 import { cgroupProcesses, isAlive } from '../../lab/machines';
 import { labPaths } from '../../lab/paths';
@@ -269,7 +269,8 @@ describe('SSH faults: each stops with its own error naming the host and the reme
       // The connection cut in the middle of a command (its sshd session killed): retryable, and the next attempt works.
       await assert.rejects(
         withSsh(base, async (ssh) => {
-          const running = ssh.exec('echo $PPID > /tmp/haflow-session; sleep 20');
+          // The sshd session: the parent of `timeout`, which is the command shell's parent.
+          const running = ssh.exec('ps -o ppid= -p $PPID > /tmp/haflow-session; sleep 20');
           running.catch(() => undefined); // it fails while the kill below is under way: awaited just after
           await new Promise((resolve) => setTimeout(resolve, 700));
           await sshRun(lab, 'app1', 'kill -9 $(cat /tmp/haflow-session)', { sudo: true });
@@ -296,6 +297,82 @@ describe('SSH faults: each stops with its own error naming the host and the reme
       process.off('uncaughtException', onUncaught);
       delete process.env.HAFLOW_TEST_SSH_PASSWORD;
       rmSync(scratch, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('a command the worker stops waiting for ends on the host too', () => {
+  /** The processes on `host` whose command line is exactly `cmdline` (a sleep of a duration no one else uses). */
+  const running = async (lab: Lab, host: string, cmdline: string) => (await sshRun(lab, host, `pgrep -fx ${JSON.stringify(cmdline)} || true`)).stdout.trim();
+
+  test('past its time limit: its whole process group is ended on the host, and what it would have done next never happens', async () => {
+    const lab = currentLab();
+    const base = targetFor(lab.topology, lab.host('app1'));
+    const marker = `/tmp/haflow-after-timeout-${Date.now()}`;
+    await assert.rejects(withSsh({ ...base, commandTimeoutMs: 1500 }, (ssh) => ssh.exec(`sleep 6.25; touch ${marker}`, { sudo: true })), /command timed out after 1\.5 s/);
+    const started = Date.now();
+    while ((await running(lab, 'app1', 'sleep 6.25')) !== '' && Date.now() - started < 8_000) await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(await running(lab, 'app1', 'sleep 6.25'), '', 'the sleep is gone from the host');
+    assert.ok(Date.now() - started < 8_000, 'ended within seconds of the time limit');
+    await new Promise((resolve) => setTimeout(resolve, 6_500));
+    assert.equal((await sshRun(lab, 'app1', `test -e ${marker}`)).code, 1, 'the command after the sleep never ran');
+  });
+
+  test("a connection gone with its command: the host ends it by itself a few seconds after the worker's limit", async () => {
+    const lab = currentLab();
+    const base = targetFor(lab.topology, lab.host('app1'));
+    await assert.rejects(
+      withSsh({ ...base, commandTimeoutMs: 3000 }, async (ssh) => {
+        const command = ssh.exec('ps -o ppid= -p $PPID > /tmp/haflow-session; sleep 27.5');
+        command.catch(() => undefined);
+        await new Promise((resolve) => setTimeout(resolve, 700));
+        await sshRun(lab, 'app1', 'kill -9 $(cat /tmp/haflow-session)', { sudo: true });
+        return command;
+      }),
+      /the connection dropped while running a command/,
+    );
+    assert.notEqual(await running(lab, 'app1', 'sleep 27.5'), '', 'orphaned by its dead session, the command still runs');
+    // The worker's limit (3 s) and the host's grace (5 s), then TERM.
+    const started = Date.now();
+    while ((await running(lab, 'app1', 'sleep 27.5')) !== '' && Date.now() - started < 15_000) await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.equal(await running(lab, 'app1', 'sleep 27.5'), '', 'ended by timeout on the host');
+  });
+
+  test('a destructive command holds its lock on the host: a second one asking for it waits, then fails as retryable, naming the lock', async () => {
+    const lab = currentLab();
+    const base = targetFor(lab.topology, lab.host('app1'));
+    await withSsh(base, async (ssh) => {
+      const first = ssh.exec('sleep 4; echo first done', { sudo: true, lock: 'test-rebuild' });
+      await new Promise((resolve) => setTimeout(resolve, 800));
+      await assert.rejects(
+        withSsh(base, (other) => other.exec('echo second ran', { sudo: true, lock: 'test-rebuild', lockWaitSeconds: 1 })),
+        (err: unknown) => {
+          assert.ok(err instanceof ApplicationFailure);
+          assert.equal(err.nonRetryable, false);
+          assert.match(err.message, /^app1: another haflow command still holds the test-rebuild lock \(\/run\/lock\/haflow-test-rebuild\.lock\) after 1 s/);
+          return true;
+        },
+      );
+      assert.equal((await first).stdout.trim(), 'first done');
+      // Free again: the next one runs.
+      assert.equal((await ssh.exec('echo third ran', { sudo: true, lock: 'test-rebuild' })).stdout.trim(), 'third ran');
+    });
+  });
+
+  test("a connection kept from an earlier step takes the caller's connect bound: a fence of a machine without power gives up within seconds", async () => {
+    const lab = currentLab();
+    const target = targetFor(lab.topology, lab.host('app2'));
+    // One step leaves its connection in the pool…
+    await withHostSsh(target, (ssh) => ssh.check('true'));
+    await lab.crash('app2');
+    try {
+      // …and the next, a fence, has 2 s to reach a machine that may be gone.
+      const started = Date.now();
+      await assert.rejects(withHostSsh({ ...target, connectTimeoutMs: 2000 }, (ssh) => ssh.check('true')), /app2/);
+      assert.ok(Date.now() - started < 7_000, `gave up after ${Date.now() - started} ms, not after the topology's ${target.connectTimeoutMs} ms connect timeout`);
+    } finally {
+      closeIdleSshSessions();
+      await lab.boot('app2');
     }
   });
 });

@@ -32,9 +32,9 @@ const printedSteps = (stdout: string) =>
 /** The guide's phases, in the order the Patroni guide does them, per layout. */
 const GUIDE_ORDER: Record<string, string[]> = {
   // Standalone: the applications (steps 5, 6) before the DB configuration (steps 7, 8).
-  standalone: ['preflight', 'packages', 'etcd', 'haproxy', 'patroni leader', 'replica config', 'replica-inactive guard', 'app config', 'db config', 'replica start', 'streaming', 'verify', 'app serving', 'verify'],
+  standalone: ['preflight', 'packages', 'etcd', 'haproxy', 'patroni leader', 'replica config', 'replica-inactive guard', 'app config', 'db config', 'replica start', 'streaming', 'verify', 'app serving', 'verify', 'app monitor'],
   // Distributed: the DB configuration (steps 5, 6) before the applications (steps 7, 8).
-  distributed: ['preflight', 'packages', 'etcd', 'haproxy', 'patroni leader', 'replica config', 'replica-inactive guard', 'db config', 'replica start', 'streaming', 'app config', 'verify', 'app serving', 'verify'],
+  distributed: ['preflight', 'packages', 'etcd', 'haproxy', 'patroni leader', 'replica config', 'replica-inactive guard', 'db config', 'replica start', 'streaming', 'app config', 'verify', 'app serving', 'verify', 'app monitor'],
   // No application tier, so no DB configuration step either.
   generic: ['preflight', 'packages', 'etcd', 'haproxy', 'patroni leader', 'replica config', 'replica-inactive guard', 'replica start', 'streaming', 'verify'],
 };
@@ -52,6 +52,8 @@ function phaseOf(id: string, leader: string): string {
   if (what === 'patroni.start') return 'replica start';
   if (what === 'patroni.streaming') return 'streaming';
   if (what === 'app.serving' || what === 'app.standby') return 'app serving';
+  // The guide's step 9: its Application HA Observer configured last.
+  if (what === 'app.monitor') return 'app monitor';
   if (what.startsWith('app.')) return 'app config';
   if (what.startsWith('verify.')) return 'verify';
   throw new Error(`step ${id} belongs to no phase of the guide`);

@@ -663,7 +663,7 @@ describe('timing profiles and synchronous mode', () => {
     const fast = parseTopology(edit(STANDALONE, ['  ttl: 30\n  loop_wait: 10\n  retry_timeout: 10\n', '  profile: fast\n']), 'c.yaml').topology;
     assert.deepEqual([fast.patroni.ttl, fast.patroni.loop_wait, fast.patroni.retry_timeout], [6, 1, 2]);
     assert.deepEqual(fast.haproxy.check, { inter: 0.5, fall: 2, rise: 1 });
-    assert.deepEqual(fast.app!.monitor, { interval_seconds: 1, timeout_seconds: 2.5, failures: 3 }, 'the application monitor checks faster too');
+    assert.deepEqual(fast.app!.monitor, { interval_seconds: 1, timeout_seconds: 2.5, failures: 3, autostart: true }, 'the application monitor checks faster too');
     const mixed = parseTopology(edit(STANDALONE, ['  ttl: 30\n  loop_wait: 10\n  retry_timeout: 10\n', '  profile: fast\n  ttl: 8\n'], ['  stats_port: 7000', '  stats_port: 7000\n  check: { rise: 3 }']), 'c.yaml').topology;
     assert.deepEqual([mixed.patroni.ttl, mixed.patroni.loop_wait], [8, 1]);
     assert.deepEqual(mixed.haproxy.check, { inter: 0.5, fall: 2, rise: 3 });
@@ -673,7 +673,7 @@ describe('timing profiles and synchronous mode', () => {
 
   it("the application monitor's checks written as app.observer (their name before the monitor had its own) read as app.monitor", () => {
     const earlier = parseTopology(edit(STANDALONE, ['  db_password: { env: HAFLOW_APP_DB_PASSWORD }\n', '  db_password: { env: HAFLOW_APP_DB_PASSWORD }\n  observer: { interval_seconds: 2, failures: 4 }\n']), 'c.yaml').topology;
-    assert.deepEqual(earlier.app!.monitor, { interval_seconds: 2, timeout_seconds: 3, failures: 4 });
+    assert.deepEqual(earlier.app!.monitor, { interval_seconds: 2, timeout_seconds: 3, failures: 4, autostart: true });
     assert.equal('observer' in earlier.app!, false);
     const both = edit(STANDALONE, ['  db_password: { env: HAFLOW_APP_DB_PASSWORD }\n', '  db_password: { env: HAFLOW_APP_DB_PASSWORD }\n  monitor: { failures: 5 }\n  observer: { failures: 4 }\n']);
     assert.throws(() => parseTopology(both, 'c.yaml'), /observer/);

@@ -17,6 +17,7 @@ import type { ClusterHealth } from '../../activities/cluster/health';
 import type { StepResult } from '../../activities/contract';
 import { monitorStatus, startMonitor, stopMonitor, switchbackApp, MonitorRequestError } from '../../client/monitor';
 import { loadTopology, type Topology } from '../../topology';
+import { holdUpdate, releaseUpdate } from '../../connection/monitor-messages';
 import { monitorWorkflowId } from '../../workflows/app-monitor';
 import { startDevServer, waitUntil, workflowBundle } from '../support/temporal';
 
@@ -45,6 +46,8 @@ interface FakeSite {
   databaseLeader: boolean;
   /** The next fence finds its machine down (the real activity then reports fenced: false). */
   fenceUnreachable?: boolean;
+  /** The run holding the cluster's workflow id, as Temporal would say. */
+  operation?: { workflowId: string; runId: string; type: string; startTime: string };
 }
 
 const step = (summary: string, facts?: StepResult['facts']): StepResult => ({ changed: true, summary, ...(facts ? { facts } : {}) });
@@ -72,6 +75,7 @@ async function startWorker(site: FakeSite, taskQueue: string) {
         healthy: site.databaseLeader,
       }),
       databaseHasLeader: async () => (record('databaseHasLeader'), step('node2 leads')),
+      runningClusterOperation: async () => site.operation,
       fenceAppNode: async (input: { host: string }) => {
         record(`fenceAppNode ${input.host}`);
         if (!site.fenceUnreachable) return step(`fenced ${input.host}`, { fenced: true });
@@ -93,7 +97,7 @@ function observed(): Topology {
     ...lab,
     cluster: `obs-${randomUUID().slice(0, 8)}`,
     hosts: lab.hosts.map((h) => (h.name in apps ? { ...h, address: apps[h.name as keyof typeof apps].address } : h)),
-    app: { ...lab.app!, http_port: appPort, monitor: { interval_seconds: 0.2, timeout_seconds: 0.5, failures: 3 } },
+    app: { ...lab.app!, http_port: appPort, monitor: { interval_seconds: 0.2, timeout_seconds: 0.5, failures: 3, autostart: true } },
   };
 }
 
@@ -176,6 +180,53 @@ test('a failing master is failed over in the runbook order, not while the databa
     await new Promise((r) => setTimeout(r, 1_500));
     const settled = await status(topology);
     assert.deepEqual([settled.master, settled.failovers, settled.events.filter((e) => e.kind === 'switchback').length, site.calls.length], ['node1', 2, 1, 6]);
+    await stopMonitor(env.client, topology.cluster);
+  } finally {
+    await stop();
+  }
+});
+
+test('stop says so only once the monitor has ended: with no worker to take the cancellation, it says the monitor still runs', async () => {
+  const topology = observed();
+  // A task queue no worker polls: the cancellation is recorded, and nothing ends the run.
+  await startMonitor(env.client, topology, { taskQueue: `nobody-${randomUUID()}` });
+  await assert.rejects(stopMonitor(env.client, topology.cluster, { waitMs: 2_000 }), (err: Error) => err instanceof MonitorRequestError && /was asked to stop but still runs after 2 s: is a haflow worker running\?/.test(err.message));
+  assert.equal((await env.client.workflow.getHandle(monitorWorkflowId(topology.cluster)).describe()).status.name, 'RUNNING');
+  await env.client.workflow.getHandle(monitorWorkflowId(topology.cluster)).terminate('the test is done');
+});
+
+test('an operation that holds the monitor (an install): no failover or switchback while it runs, the failover once it releases the hold or no longer runs', async () => {
+  const { site, taskQueue, worker: { stop }, topology } = await freshSite({ databaseLeader: true });
+  try {
+    await startMonitor(env.client, topology, { taskQueue, watchSeconds: 30 });
+    await waitUntil('a first check', () => status(topology), (v) => (v.lastCheck?.checks ?? 0) > 0);
+    const handle = env.client.workflow.getHandle(monitorWorkflowId(topology.cluster));
+    const install = { workflowId: `haflow-${topology.cluster}`, runId: 'run-1', what: `install of cluster ${topology.cluster}` };
+    site.operation = { ...install, type: 'installWorkflow', startTime: new Date().toISOString() };
+    // The hold answers who the monitor sees as master, for the install to agree with.
+    assert.deepEqual(await handle.executeUpdate(holdUpdate, { args: [install] }), { master: 'node1', slave: 'node2' });
+    await assert.rejects(switchbackApp(env.client, topology.cluster, 'node2'), /install of cluster .* holds failovers and switchbacks until it ends/);
+
+    apps.node1.status = 503;
+    const held = await waitUntil('the held failover', () => status(topology), (v) => v.events.some((e) => e.kind === 'held' && /the failover of node1 waits/.test(e.message)), 30_000);
+    assert.equal(held.hold?.runId, 'run-1');
+    await new Promise((r) => setTimeout(r, 1_500));
+    assert.equal(site.calls.length, 0, 'nothing fails over while the install holds the monitor');
+
+    // Released at the install's end: the master, still failing, is failed over.
+    assert.equal(await handle.executeUpdate(releaseUpdate, { args: [{ runId: 'run-1' }] }), true);
+    site.operation = undefined;
+    const failedOver = await waitUntil('the failover after the release', () => status(topology), (v) => v.failovers === 1 && v.phase === 'watching', 30_000);
+    assert.deepEqual([failedOver.master, failedOver.hold], ['node2', undefined]);
+    assert.ok(site.calls.includes('fenceAppNode node1'));
+
+    // A hold whose run no longer runs (an install aborted at a blocked step) holds nothing.
+    site.calls.length = 0;
+    await handle.executeUpdate(holdUpdate, { args: [{ ...install, runId: 'run-2' }] });
+    apps.node2.status = 503;
+    const released = await waitUntil('the stale hold released', () => status(topology), (v) => v.failovers === 2 && v.phase === 'watching', 30_000);
+    assert.ok(released.events.some((e) => e.kind === 'released' && /no longer runs: released/.test(e.message)));
+    assert.ok(site.calls.includes('fenceAppNode node2'));
     await stopMonitor(env.client, topology.cluster);
   } finally {
     await stop();
