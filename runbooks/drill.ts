@@ -80,7 +80,7 @@ export function drillSteps(topology: Topology, args: DrillArgs): Runbook {
   const fault = stepOf(
     'injectFault',
     { ...hb, id: `fault.${args.fault}@${target}`, mark: 'strike', title: `Fault: ${args.fault} on ${target}: ${spec.what}`, kind: 'change', host: target, attempts: 3, timeoutSeconds: 180 },
-    { host: target, fault: args.fault },
+    { host: target, fault: args.fault, ...(args.fault === 'switchover' && args.candidate ? { candidate: args.candidate } : {}) },
   );
   const heal = stepOf(
     'healFault',

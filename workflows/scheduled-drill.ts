@@ -109,8 +109,8 @@ async function gateRefusal(input: ScheduledDrillInput): Promise<GateAnswer> {
   if (busy) return { skip: `another operation holds the cluster: ${busy.type} ${busy.workflowId}, started at ${busy.startTime}` };
   const health = await readClusterHealth({ topology });
   if (!health.healthy || !health.leader) return { unhealthy: true, skip: `the cluster is not healthy, and a drill starts only on a healthy cluster: ${health.problems.join('; ')}` };
-  // A switchover goes to the best replica, which its step picks when it runs (a healthy cluster has one).
-  return { args: { fault, leader: health.leader, switchBack: input.switchBack } };
+  // A switchover goes to the best replica now: planned here, so that a retried fault step switches over once.
+  return { args: { fault, leader: health.leader, switchBack: input.switchBack, ...(fault === 'switchover' && health.candidate ? { candidate: health.candidate } : {}) } };
 }
 
 /** The drill as a child on the cluster's id; its outcome and figures go into `result`. */

@@ -40,7 +40,8 @@ export function rsyncCommand(topology: Topology, to: Host, dir: string, opts: { 
     'rsync -a --stats',
     opts.dryRun ? '--dry-run' : '',
     `-e ${shellQuote(ssh)}`,
-    `--rsync-path=${shellQuote(`sudo mkdir -p ${shellQuote(dir)} && sudo rsync`)}`,
+    // A dry run (check mode) creates nothing on the slave either.
+    `--rsync-path=${shellQuote(opts.dryRun ? 'sudo rsync' : `sudo mkdir -p ${shellQuote(dir)} && sudo rsync`)}`,
     path,
     shellQuote(`${app.user}@${to.address}:${dir}/`),
   ]
@@ -128,7 +129,15 @@ export async function syncFiles(topology: Topology, from: Host, to: Host, opts: 
           outcome.transferred.push(`${dir}: would sync once the key exists`);
           continue;
         }
-        await master.check(`mkdir -p ${shellQuote(dir)}`, { sudo: true });
+        if (opts.check) {
+          // Check mode changes nothing, not even a missing directory: it says it would create it.
+          if ((await master.exec(`test -d ${shellQuote(dir)}`, { sudo: true })).code !== 0) {
+            outcome.transferred.push(`${dir}: would create it on ${from.name} (empty), nothing to send yet`);
+            continue;
+          }
+        } else {
+          await master.check(`mkdir -p ${shellQuote(dir)}`, { sudo: true });
+        }
         const run = await master.exec(rsyncCommand(topology, to, dir, { dryRun: opts.check }), { sudo: true, timeoutMs: 30 * 60_000 });
         if (run.code !== 0) {
           throw ApplicationFailure.create({

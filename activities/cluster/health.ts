@@ -80,6 +80,8 @@ export interface ClusterHealth {
   /** What is wrong, one sentence each; empty when healthy. */
   problems: string[];
   healthy: boolean;
+  /** The replica a switchover would go to now (bestCandidate), for a workflow to plan with. */
+  candidate?: string;
 }
 
 /** The verdict on a cluster's readings: every problem an operator would want named. */
@@ -131,7 +133,7 @@ export function clusterHealth(topology: Topology, readings: ClusterReadings, che
     else if (leader && h.routesTo[0] !== leader.name) problems.push(`HAProxy on ${h.host} (${h.endpoint}) sends writes to ${h.routesTo[0]}, but the leader is ${leader.name}`);
   }
 
-  return {
+  const verdict: ClusterHealth = {
     cluster: topology.cluster,
     checkedAt: checkedAt.toISOString(),
     leader: leader?.name,
@@ -143,6 +145,8 @@ export function clusterHealth(topology: Topology, readings: ClusterReadings, che
     problems,
     healthy: problems.length === 0,
   };
+  const candidate = bestCandidate(verdict);
+  return candidate ? { ...verdict, candidate } : verdict;
 }
 
 function describeServers(servers: { name: string; status: string }[]): string {

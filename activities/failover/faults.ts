@@ -11,7 +11,8 @@ import { hostOf, onHost, portAnswers, sleep, stepResult, waitFor } from '../shar
 import { currentActivity, heartbeat } from '../shared/step-activity';
 import { runDriver } from './drivers';
 
-export type FaultInput = HostInput & { fault: FaultName };
+/** `candidate`: for the switchover fault, the member it was planned to go to (a retry then finds it done). */
+export type FaultInput = HostInput & { fault: FaultName; candidate?: string };
 
 /** What an attempt of injectFault records (as its heartbeat) once the fault is in place. */
 interface InjectedRecord {
@@ -47,7 +48,8 @@ export async function injectFault(input: FaultInput): Promise<StepResult> {
   };
   switch (fault) {
     case 'switchover': {
-      const result = await switchoverTo({ topology, check: false, waitSeconds: 60 });
+      // To the planned candidate: a later attempt after a lost worker finds it leading and does not switch over again.
+      const result = await switchoverTo({ topology, check: false, waitSeconds: 60, ...(input.candidate ? { candidate: input.candidate } : {}) });
       return done(`switchover from ${host.name}: ${result.summary}`, { doneAt: Date.now() });
     }
     case 'stop-patroni':

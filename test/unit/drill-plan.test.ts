@@ -142,3 +142,11 @@ test('the classic layout is drilled with crash-app-master only: gate on the mach
   // After a failover the observer's master is the slave: the drill strikes it.
   assert.deepEqual(ids(runbookFor('drill', classic, { fault: 'crash-app-master', leader: 'slave', appMaster: 'slave' })).slice(2, 4), ['fault.crash-app-master@slave', 'db.promoted@master']);
 });
+
+test("the switchover fault goes to the candidate planned with the drill, so a retried fault step finds it leading instead of switching over again", () => {
+  const steps = flattenSteps(drillSteps(topology, { fault: 'switchover', leader: 'node1', candidate: 'node2' }));
+  const fault = steps.find((s) => s.mark === 'strike')!;
+  assert.deepEqual(fault.input, { host: 'node1', fault: 'switchover', candidate: 'node2' });
+  // The other faults strike a machine, not a member to go to.
+  assert.equal('candidate' in flattenSteps(drillSteps(topology, { fault: 'kill-postgres', leader: 'node1' })).find((s) => s.mark === 'strike')!.input, false);
+});
