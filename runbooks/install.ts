@@ -145,6 +145,20 @@ export function monitorStartSteps(topology: Topology): Runbook['items'] {
   ];
 }
 
+/**
+ * Patroni's dynamic configuration as the topology says it (the install, tune, the migration):
+ * config.yml's bootstrap section counts only when a cluster is created, so it is PATCHed where it differs.
+ */
+export function dynamicConfigStep(topology: Topology): Step {
+  const p = topology.patroni;
+  return onCluster('ensureDynamicConfig', {
+    id: 'patroni.dynamic-config',
+    title: `Patroni's dynamic configuration: ttl ${p.ttl}, loop_wait ${p.loop_wait}, retry_timeout ${p.retry_timeout}, synchronous_mode ${p.synchronous_mode} (PATCH /config where it differs)`,
+    kind: 'change',
+    timeoutSeconds: 60,
+  });
+}
+
 /** Preflight on every machine and across them, then each machine's packages: every layout starts so. */
 export function preparationSteps(topology: Topology): Runbook['items'] {
   return [
@@ -266,12 +280,7 @@ export function installSteps(topology: Topology): Runbook {
       kind: 'verify',
       timeoutSeconds: 300,
     }),
-    onCluster('ensureDynamicConfig', {
-      id: 'patroni.dynamic-config',
-      title: `Patroni's dynamic configuration: ttl ${topology.patroni.ttl}, loop_wait ${topology.patroni.loop_wait}, retry_timeout ${topology.patroni.retry_timeout}, synchronous_mode ${topology.patroni.synchronous_mode} (PATCH /config when the cluster was created with others)`,
-      kind: 'change',
-      timeoutSeconds: 60,
-    }),
+    dynamicConfigStep(topology),
     ...replicas.map((host) =>
       onHost(host, 'configurePatroni', {
         id: `patroni.config@${host.name}`,

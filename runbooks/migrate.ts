@@ -7,7 +7,7 @@
 // serves under Patroni while the rest follows. Pure: `haflow migrate --plan` prints these steps.
 import { appHosts, appMaster, classicCluster, dbHosts, haproxyHosts } from '../topology/derive';
 import type { Host, Topology } from '../topology/schema';
-import { appServingSteps, etcdSteps, monitorStartSteps, preparationSteps } from './install';
+import { appServingSteps, dynamicConfigStep, etcdSteps, monitorStartSteps, preparationSteps } from './install';
 import { stepOf, type Runbook, type Step, type StepGroup } from './runbook';
 
 export interface MigrateArgs {
@@ -119,7 +119,7 @@ export function migrateSteps(topology: Topology, args: MigrateArgs): Runbook {
       { ...on(master), id: `db.handover@${master.name}`, mark: 'switchover', title: `Handover of the primary ${master.name}: Patroni started while PostgreSQL runs takes the leader key for it as it is, then restarts it with its own configuration (the one pause of writes); Debian's start.conf says disabled`, kind: 'change', attempts: 3, timeoutSeconds: 300 },
       { host: master.name, waitSeconds: 120 },
     ),
-    stepOf('ensureDynamicConfig', { ...hb, id: 'patroni.dynamic-config', title: `Patroni's dynamic configuration: ttl ${topology.patroni.ttl}, loop_wait ${topology.patroni.loop_wait}, retry_timeout ${topology.patroni.retry_timeout}`, kind: 'change', timeoutSeconds: 60 }, {}),
+    dynamicConfigStep(topology),
     ...standbys.flatMap((host) => [
       stepOf('adoptStandbyUnderPatroni', { ...on(host), id: `db.handover@${host.name}`, title: `Handover of the standby ${host.name}: Debian's cluster stopped, Patroni started: it runs it as a replica of ${master.name}, the same data, no new copy`, kind: 'change', timeoutSeconds: 180 }, { host: host.name }),
       stepOf('replicaStreaming', { ...on(host), id: `patroni.streaming@${host.name}`, title: `${host.name} streams from ${master.name} under Patroni, lag under ${topology.patroni.maximum_lag_on_failover} bytes`, kind: 'verify', timeoutSeconds: 600 }, { host: host.name }),

@@ -4,6 +4,7 @@
 // checked reload. Pure, like every runbook: `haflow tune --plan` prints these steps.
 import { TIMING_PROFILES, type SYNCHRONOUS_MODES, type TimingProfile, type Topology } from '../topology/schema';
 import { dbHosts, haproxyHosts, haproxySettleSeconds } from '../topology/derive';
+import { dynamicConfigStep } from './install';
 import { stepOf, type Runbook, type Step } from './runbook';
 
 export function tuneSteps(topology: Topology): Runbook {
@@ -25,11 +26,7 @@ export function tuneSteps(topology: Topology): Runbook {
     ...dbHosts(topology).map((host) =>
       stepOf('configurePatroni', { ...hb, id: `patroni.config@${host.name}`, title: `config.yml on ${host.name} with the new timings (its bootstrap section), Patroni reloaded`, kind: 'change', host: host.name, timeoutSeconds: 120 }, { host: host.name }),
     ),
-    stepOf(
-      'ensureDynamicConfig',
-      { ...hb, id: 'patroni.dynamic-config', title: `Patroni's dynamic configuration: ttl ${p.ttl}, loop_wait ${p.loop_wait}, retry_timeout ${p.retry_timeout}, synchronous_mode ${p.synchronous_mode} (PATCH /config)`, kind: 'change', timeoutSeconds: 60 },
-      {},
-    ),
+    dynamicConfigStep(topology),
     ...haproxyHosts(topology).map((host) =>
       stepOf('configureHaproxy', { ...hb, id: `haproxy.config@${host.name}`, title: `haproxy.cfg on ${host.name} with checks inter ${inter}s fall ${fall} rise ${rise}: checked with haproxy -c, reloaded`, kind: 'change', host: host.name, timeoutSeconds: 120 }, { host: host.name }),
     ),

@@ -13,7 +13,7 @@ import { appHosts, dbHosts, haproxyHosts, type Topology } from '../../topology';
 import { APP_SECTION } from '../haproxy/config';
 import { haproxyServers } from '../haproxy/stats';
 import { restUrl } from '../patroni/rest';
-import { resolveSecret } from '../shared/secrets';
+import { superuserClient, superuserPassword } from '../postgres/superuser';
 import { currentActivity, heartbeat } from '../shared/step-activity';
 import { httpGet, sleep } from '../shared/step';
 import { PROBE_DATABASE, PROBE_TABLE } from './probe-database';
@@ -141,7 +141,7 @@ export async function measureFailover(input: MeasureInput): Promise<FailoverMeas
     // on the probe table's key and look like an outage.
     state.seq += Math.ceil((Date.now() - resumed.lastBeatAt) / intervalMs) + 10;
   }
-  const password = resolveSecret(topology.postgresql.superuser.password, 'postgresql.superuser.password');
+  const password = superuserPassword(topology);
   const proxy = haproxyHosts(topology)[0];
   const dbs = dbHosts(topology);
   // The classic layout has no write endpoint and no Patroni: the probe writes to the primary
@@ -161,7 +161,7 @@ export async function measureFailover(input: MeasureInput): Promise<FailoverMeas
   let stopping = false;
 
   const connect = (host: string, port: number, database: string) =>
-    new Client({ host, port, user: topology.postgresql.superuser.username, password, database, connectionTimeoutMillis: 1000, query_timeout: 1000, statement_timeout: 1000 });
+    superuserClient(topology, { host, port, database }, { connectMs: 1000, queryMs: 1000, statementMs: 1000 }, password);
 
   // ---- the write probe
   let probe: Client | undefined;

@@ -2,7 +2,6 @@
 // user and password, then reload and restart Patroni members) and the end-to-end check that
 // a write through HAProxy lands on the leader and is readable on every replica.
 import { randomBytes } from 'node:crypto';
-import { Client } from 'pg';
 import { dbHosts, patroniScope, type Topology } from '../../topology';
 import type { HostInput, StepResult } from '../contract';
 import { patroniConfigPath } from '../patroni/config';
@@ -14,6 +13,7 @@ import type { SshSession } from '../shared/ssh';
 import { shellQuote } from '../shared/shell';
 import { hostOf, onHost, stepResult, waitFor } from '../shared/step';
 import { checkRowOnStandbys, writeCheckRow } from './check-row';
+import { superuserClient, superuserPassword } from './superuser';
 
 export async function configureDatabase(input: HostInput): Promise<StepResult> {
   return onHost(input, async (ssh, host) => {
@@ -58,19 +58,11 @@ export async function verifyWriteThroughHaproxy(input: HostInput): Promise<StepR
   const port = topology.haproxy.postgres_port;
   if (input.check) return stepResult([], `would write a row through ${proxy.name}:${port} and read it on every replica`);
   const token = `install-check-${randomBytes(6).toString('hex')}`;
-  const password = resolveSecret(topology.postgresql.superuser.password, 'postgresql.superuser.password');
+  const password = superuserPassword(topology);
   const landedOn = await waitFor(
     `a write through HAProxy on ${proxy.name}:${port}`,
     async () => {
-      const client = new Client({
-        host: proxy.address,
-        port,
-        user: topology.postgresql.superuser.username,
-        password,
-        database: 'postgres',
-        connectionTimeoutMillis: 3000,
-        query_timeout: 5000,
-      });
+      const client = superuserClient(topology, { host: proxy.address, port }, { connectMs: 3000, queryMs: 5000 }, password);
       try {
         await client.connect();
         await writeCheckRow(client, token);

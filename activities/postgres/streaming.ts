@@ -4,7 +4,6 @@
 // rebuilt from a base backup of it (its own earlier data archived first) and started as a standby.
 import { randomBytes } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
-import { Client } from 'pg';
 import type { Host, Topology } from '../../topology';
 import { classicCluster, classicMaster, classicSlaves, hostByName } from '../../topology/derive';
 import { StepFailureTypes, type HostInput, type StepResult } from '../contract';
@@ -16,6 +15,7 @@ import { shellQuote } from '../shared/shell';
 import { guardFailed, hostOf, onHost, stepResult, waitFor } from '../shared/step';
 import { POSTGRES_DATA_LOCK } from './activities';
 import { checkRowOnStandbys, writeCheckRow } from './check-row';
+import { superuserClient } from './superuser';
 import { fenceMarkerPath, isFenced, primaryConninfoHost } from './classic-failover';
 import { classicPostgresFiles } from './streaming-config';
 
@@ -236,15 +236,7 @@ export async function verifyStreamingWrite(input: HostInput): Promise<StepResult
   const master = hostOf(input);
   if (input.check) return stepResult([], `would write a row on ${master.name} and read it on every slave`);
   const token = `install-check-${randomBytes(6).toString('hex')}`;
-  const client = new Client({
-    host: master.address,
-    port: topology.postgresql.port,
-    user: topology.postgresql.superuser.username,
-    password: resolveSecret(topology.postgresql.superuser.password, 'postgresql.superuser.password'),
-    database: 'postgres',
-    connectionTimeoutMillis: 5000,
-    query_timeout: 10_000,
-  });
+  const client = superuserClient(topology, { host: master.address, port: topology.postgresql.port }, { connectMs: 5000, queryMs: 10_000 });
   try {
     await client.connect();
     await writeCheckRow(client, token);
