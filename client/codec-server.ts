@@ -106,7 +106,7 @@ export async function codecServerCommand(opts: { port: number; listen: string; u
     process.stderr.write('haflow codec-server decrypts with the key the worker uses: set HAFLOW_CODEC_KEY and HAFLOW_CODEC_KEY_ID first\n');
     return 1;
   }
-  const { url, close } = await startCodecServer({ codec: new AesGcmCodec(keys), port: opts.port, host: opts.listen, allowOrigin: opts.uiOrigin });
+  const { url, close } = await startCodecServer({ codec: new AesGcmCodec(keys, { unencrypted: 'accept' }), port: opts.port, host: opts.listen, allowOrigin: opts.uiOrigin });
   process.stdout.write(
     `codec server on ${url} (key id ${keys.current.id}${keys.previous.length ? `, and ${keys.previous.map((k) => k.id).join(', ')} to read older data` : ''}); ` +
       `in the Temporal UI at ${opts.uiOrigin}, set it under the codec server settings, or start the UI with --ui-codec-endpoint ${url}\n`,

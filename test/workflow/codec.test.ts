@@ -16,9 +16,11 @@ import { temporal } from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, Worker } from '@temporalio/worker';
 import { followRun, getProgress, startInstall } from '../../client/api';
-import { AesGcmCodec, codecKeysFromEnv, CodecSettingsError, ENCRYPTED_ENCODING, haflowDataConverter, type CodecKeys } from '../../connection/codec';
+import { AesGcmCodec, codecKeysFromEnv, CodecSettingsError, ENCRYPTED_ENCODING, haflowDataConverter, workerDataConverter, type CodecKeys } from '../../connection/codec';
 import { TASK_QUEUE } from '../../connection/temporal';
 import { clusterWorkflowId } from '../../workflows/ids';
+import { checkActivityInputs } from '../../worker/input-checks';
+import { workflowBundleOptions } from '../../worker/worker';
 import { fakeCluster, fakeInstallActivities } from '../support/fake-install';
 import { startDevServer, waitUntil } from '../support/temporal';
 import { standalone } from '../support/topologies';
@@ -36,18 +38,16 @@ const machines = fakeCluster();
 
 before(async () => {
   env = await startDevServer();
-  const dataConverter = haflowDataConverter(keys);
+  // The worker's own converter, which refuses payloads in clear: an encrypted run must still work end to end.
+  const dataConverter = workerDataConverter(keys);
   worker = await Worker.create({
     connection: env.nativeConnection,
     taskQueue: TASK_QUEUE,
-    // The failure converter runs inside the workflow sandbox too: bundled with it.
-    workflowBundle: await bundleWorkflowCode({
-      workflowsPath: require.resolve('../../workflows'),
-      failureConverterPath: dataConverter.failureConverterPath,
-      logger: new DefaultLogger('WARN'),
-    }),
+    // The converters and the workflow interceptors run inside the workflow sandbox too: bundled with it.
+    workflowBundle: await bundleWorkflowCode({ ...workflowBundleOptions(dataConverter), logger: new DefaultLogger('WARN') }),
     activities: fakeInstallActivities(() => machines),
     dataConverter,
+    interceptors: { activity: [checkActivityInputs] },
   });
   workerRun = worker.run();
 });
@@ -97,10 +97,10 @@ test('the history holds only ciphertext; a client with the key follows the run, 
   await assert.rejects(getProgress(plain, topology.cluster), /encrypted \(key id test-2026-11\) and HAFLOW_CODEC_KEY is not set here: set HAFLOW_CODEC_KEY and HAFLOW_CODEC_KEY_ID/);
   // Another key under the same id: it does not decrypt, and says so.
   const wrong = codecKeysFromEnv({ HAFLOW_CODEC_KEY: randomBytes(32).toString('base64'), HAFLOW_CODEC_KEY_ID: 'test-2026-11' })!;
-  await assert.rejects(new AesGcmCodec(wrong).decode(payloads.slice(0, 1)), /does not decrypt with that key/);
+  await assert.rejects(new AesGcmCodec(wrong, { unencrypted: 'accept' }).decode(payloads.slice(0, 1)), /does not decrypt with that key/);
   // The next key, with the old one kept to read: it does.
   const rotated = codecKeysFromEnv({ HAFLOW_CODEC_KEY: randomBytes(32).toString('base64'), HAFLOW_CODEC_KEY_ID: 'next', HAFLOW_CODEC_PREVIOUS_KEYS: `test-2026-11:${keyEnv.HAFLOW_CODEC_KEY}` })!;
-  const [readBack] = await new AesGcmCodec(rotated).decode(payloads.slice(0, 1));
+  const [readBack] = await new AesGcmCodec(rotated, { unencrypted: 'accept' }).decode(payloads.slice(0, 1));
   assert.equal(text(readBack.metadata?.encoding), 'json/plain', 'decrypted with the previous key, not passed through');
 
   // The operator's view of the same: `haflow status` without the key exits 1 with that error.
@@ -131,6 +131,26 @@ test('the history holds only ciphertext; a client with the key follows the run, 
     server.child.kill('SIGTERM');
     await new Promise((resolve) => server.child.once('exit', resolve));
   }
+});
+
+test("a worker's codec hands on nothing of a payload that arrived in clear: its converter reads a refusal naming the encoding", async () => {
+  const secretish = { payloads: 'topology with notify.command: rm -rf /' };
+  const plain = { metadata: { encoding: Buffer.from('json/plain') }, data: Buffer.from(JSON.stringify(secretish)) };
+  const [marker] = await new AesGcmCodec(keys, { unencrypted: 'refuse' }).decode([plain]);
+  assert.equal(marker.data, undefined, 'no data is handed on');
+  const { payloadConverter, refusalOf } = await import('../../connection/refused-payloads');
+  const refusal = refusalOf([payloadConverter.fromPayload(marker)]);
+  assert.equal(refusal?.type, 'UnencryptedPayload');
+  assert.equal(refusal?.nonRetryable, true);
+  assert.match(refusal?.message ?? '', /an unencrypted payload \(json\/plain\) arrived while HAFLOW_CODEC_KEY is set on this worker/);
+  // A client and the codec server read it as it is (runs from before the key).
+  assert.deepEqual(await new AesGcmCodec(keys, { unencrypted: 'accept' }).decode([plain]), [plain]);
+  // Encrypted payloads decode as before, and empty lists stay empty.
+  const codec = new AesGcmCodec(keys, { unencrypted: 'refuse' });
+  const [roundTrip] = await codec.decode(await codec.encode([plain]));
+  assert.equal(text(roundTrip.metadata?.encoding), 'json/plain');
+  assert.deepEqual(JSON.parse(text(roundTrip.data)), secretish);
+  assert.deepEqual(await codec.decode([]), []);
 });
 
 test('bad settings are refused before anything connects, naming the variable and never the value', () => {
