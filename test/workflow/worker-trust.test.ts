@@ -183,3 +183,14 @@ test('`haflow worker` starts without a key (encryption is optional)', async () =
     await new Promise((resolve) => (child.exitCode !== null ? resolve(undefined) : child.once('exit', resolve)));
   }
 });
+
+test('`haflow worker` refuses, before it connects, to pass the codec key on to commands', async () => {
+  const child = spawn(process.execPath, [join(root, 'bin/haflow.js'), 'worker'], {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, TEMPORAL_ADDRESS: '127.0.0.1:1', HAFLOW_COMMAND_ENV: 'IPMI_PASSWORD,HAFLOW_CODEC_KEY' },
+  });
+  let err = '';
+  child.stderr.on('data', (d) => (err += d));
+  const code = await new Promise((resolve) => child.once('exit', resolve));
+  assert.equal(code, 1, err);
+  assert.match(err, /HAFLOW_COMMAND_ENV names HAFLOW_CODEC_KEY: the codec keys, the codec server's token and Temporal's credentials are never passed to a command; remove it from HAFLOW_COMMAND_ENV/);
+});
