@@ -3,9 +3,13 @@
 // HAFLOW_CODEC_KEY set, the client, the worker and `haflow codec-server` encrypt each payload
 // with AES-256-GCM, so the server and its database hold only ciphertext and the key id.
 // Without the key, a process still recognises encrypted payloads and says how to read them.
+//
+// The key is also what lets a worker tell haflow's clients from anyone else who can reach the
+// namespace: a worker with the key runs nothing that arrived in clear (workerDataConverter).
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import type { DataConverter, Payload, PayloadCodec } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
+import { ARRIVED_AS_METADATA, REFUSED_ENCODING } from './refused-payloads';
 
 export const ENCRYPTED_ENCODING = 'binary/encrypted';
 /** Metadata key naming the key a payload was encrypted with, so keys can be rotated. */
@@ -77,9 +81,23 @@ export function codecKeysFromEnv(env: NodeJS.ProcessEnv = process.env): CodecKey
 
 const isEncrypted = (payload: Payload) => text(payload.metadata?.encoding) === ENCRYPTED_ENCODING;
 
+export interface AesGcmCodecOptions {
+  /**
+   * What decode does with a payload that is not encrypted. `accept`: hands it on as it is (a
+   * client reading runs from before the key, the codec server showing what the UI has). `refuse`:
+   * hands on a marker in its place, which ./refused-payloads.ts's converter turns into a
+   * non-retryable failure where the payload is read (a worker: it would otherwise run whatever
+   * anyone who reaches the namespace sent it).
+   */
+  unencrypted: 'accept' | 'refuse';
+}
+
 /** Encrypts each payload whole (its metadata too) with AES-256-GCM and a fresh 96-bit IV. */
 export class AesGcmCodec implements PayloadCodec {
-  constructor(private readonly keys: CodecKeys) {}
+  constructor(
+    private readonly keys: CodecKeys,
+    private readonly options: AesGcmCodecOptions,
+  ) {}
 
   async encode(payloads: Payload[]): Promise<Payload[]> {
     const { id, key } = this.keys.current;
@@ -94,7 +112,7 @@ export class AesGcmCodec implements PayloadCodec {
 
   async decode(payloads: Payload[]): Promise<Payload[]> {
     return payloads.map((payload) => {
-      if (!isEncrypted(payload)) return payload;
+      if (!isEncrypted(payload)) return this.options.unencrypted === 'accept' ? payload : refusedMarker(payload);
       const id = text(payload.metadata?.[KEY_ID_METADATA]) ?? '(none)';
       const key = [this.keys.current, ...this.keys.previous].find((k) => k.id === id)?.key;
       if (!key) {
@@ -113,6 +131,11 @@ export class AesGcmCodec implements PayloadCodec {
       }
     });
   }
+}
+
+/** What a refusing codec hands on in place of a payload that arrived in clear: its encoding only, never its data. */
+function refusedMarker(payload: Payload): Payload {
+  return { metadata: { encoding: utf8(REFUSED_ENCODING), [ARRIVED_AS_METADATA]: utf8(text(payload.metadata?.encoding) ?? 'no encoding') } };
 }
 
 /** Without a key: passes payloads through, and says what to do when it meets an encrypted one. */
@@ -134,10 +157,27 @@ export class NoKeyCodec implements PayloadCodec {
 }
 
 /**
- * The data converter for the client and the worker alike. With a key, failure messages and
- * stack traces move into an encoded attribute, so they are encrypted too.
+ * The data converter of a client. With a key, failure messages and stack traces move into an
+ * encoded attribute, so they are encrypted too; payloads in clear (runs from before the key) are
+ * read as they are.
  */
 export function haflowDataConverter(keys: CodecKeys | undefined = codecKeysFromEnv()): DataConverter {
   if (!keys) return { payloadCodecs: [new NoKeyCodec()] };
-  return { payloadCodecs: [new AesGcmCodec(keys)], failureConverterPath: require.resolve('./encrypted-failures') };
+  return { payloadCodecs: [new AesGcmCodec(keys, { unencrypted: 'accept' })], failureConverterPath: require.resolve('./encrypted-failures') };
+}
+
+/**
+ * The data converter of a worker: the client's, except that with a key it refuses every payload
+ * that arrived in clear. Anyone who can start a workflow on the task queue could otherwise have
+ * the worker run commands as root on every host; only a client with the key can encrypt. A
+ * prebuilt workflow bundle must be built with both converter paths (bundleWorkflowCode's
+ * failureConverterPath and payloadConverterPath).
+ */
+export function workerDataConverter(keys: CodecKeys | undefined = codecKeysFromEnv()): DataConverter {
+  if (!keys) return haflowDataConverter(undefined);
+  return {
+    payloadCodecs: [new AesGcmCodec(keys, { unencrypted: 'refuse' })],
+    failureConverterPath: require.resolve('./encrypted-failures'),
+    payloadConverterPath: require.resolve('./refused-payloads'),
+  };
 }

@@ -2,6 +2,8 @@
 // dev server), polls haflow's task queue, and on SIGINT/SIGTERM stops taking work and
 // gives running activities the grace time to finish.
 import { NativeConnection, Runtime, DefaultLogger, type LogLevel } from '@temporalio/worker';
+import { passedVariableNames } from '../activities/shared/local-process';
+import { codecKeysFromEnv } from '../connection/codec';
 import { TASK_QUEUE, temporalSettings, unreachableMessage } from '../connection/temporal';
 import { createWorker, DEFAULT_ACTIVITY_SLOTS } from './worker';
 
@@ -14,6 +16,9 @@ export interface RunWorkerOptions {
 }
 
 export async function runWorker(options: RunWorkerOptions = {}): Promise<void> {
+  // Said before anything connects: a wrong setting must not first show at a run's step.
+  codecKeysFromEnv();
+  passedVariableNames();
   Runtime.install({ logger: new DefaultLogger(options.logLevel ?? 'INFO') });
   const settings = temporalSettings();
   const connection = await NativeConnection.connect(settings.connectionOptions).catch((err: Error) => {

@@ -1,9 +1,10 @@
 // Builds a haflow worker: the workflows (bundled), the activities, and the task queue.
-import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { NativeConnection, Worker, type BundleOptions, type WorkerOptions } from '@temporalio/worker';
 import * as haflowActivities from '../activities';
 import { closeIdleSshSessions } from '../activities/shared/ssh';
-import { haflowDataConverter } from '../connection/codec';
+import { workerDataConverter } from '../connection/codec';
 import { TASK_QUEUE } from '../connection/temporal';
+import { checkActivityInputs } from './input-checks';
 
 export interface HaflowWorkerOptions {
   connection: NativeConnection;
@@ -22,7 +23,7 @@ export interface HaflowWorkerOptions {
   maxConcurrentActivityTaskExecutions?: WorkerOptions['maxConcurrentActivityTaskExecutions'];
   /** Workflow tasks run at once (the SDK's default is 40). */
   maxConcurrentWorkflowTaskExecutions?: WorkerOptions['maxConcurrentWorkflowTaskExecutions'];
-  /** Defaults to the environment's (connection/codec.ts): encrypting when HAFLOW_CODEC_KEY is set. */
+  /** Defaults to the environment's (connection/codec.ts): with HAFLOW_CODEC_KEY set, encrypting and refusing what arrives in clear. */
   dataConverter?: WorkerOptions['dataConverter'];
 }
 
@@ -34,13 +35,33 @@ export interface HaflowWorkerOptions {
  */
 export const DEFAULT_ACTIVITY_SLOTS = 500;
 
+/** Workflow interceptors every haflow worker bundles: runs, updates and queries that arrived in clear are refused (./refuse-unencrypted.ts). */
+const WORKFLOW_INTERCEPTOR_MODULES = [require.resolve('./refuse-unencrypted')];
+
+/**
+ * What bundleWorkflowCode needs to build the bundle createWorker would build itself: the
+ * workflows, the workflow interceptors, and the data converter's modules (with a key, the
+ * encrypted failures and the refusal of payloads in clear). A prebuilt bundle without them
+ * fails the workflow task of whatever arrives in clear, again and again.
+ */
+export function workflowBundleOptions(dataConverter: NonNullable<WorkerOptions['dataConverter']> = workerDataConverter()): Pick<BundleOptions, 'workflowsPath' | 'workflowInterceptorModules' | 'failureConverterPath' | 'payloadConverterPath'> {
+  return {
+    workflowsPath: require.resolve('../workflows'),
+    workflowInterceptorModules: WORKFLOW_INTERCEPTOR_MODULES,
+    ...(dataConverter.failureConverterPath ? { failureConverterPath: dataConverter.failureConverterPath } : {}),
+    ...(dataConverter.payloadConverterPath ? { payloadConverterPath: dataConverter.payloadConverterPath } : {}),
+  };
+}
+
 export async function createWorker(options: HaflowWorkerOptions): Promise<Worker> {
   const worker = await Worker.create({
     connection: options.connection,
     namespace: options.namespace,
     taskQueue: options.taskQueue ?? TASK_QUEUE,
     activities: options.activities ?? haflowActivities,
-    dataConverter: options.dataConverter ?? haflowDataConverter(),
+    dataConverter: options.dataConverter ?? workerDataConverter(),
+    // Every activity re-checks what it is handed (./input-checks.ts); a prebuilt bundle brings its own workflow interceptors.
+    interceptors: { activity: [checkActivityInputs], ...(options.workflowBundle ? {} : { workflowModules: WORKFLOW_INTERCEPTOR_MODULES }) },
     ...(options.workflowBundle
       ? { workflowBundle: options.workflowBundle }
       : { workflowsPath: require.resolve('../workflows') }),

@@ -1,12 +1,15 @@
 // Fault drivers: the topology's commands for a machine's power and network (`faults:`), run on
 // the worker. The machine's name and address are substituted shell-quoted; haflow's own bin
 // directory comes first on PATH, so `haflow lab …` (the lab topologies' drivers) names this
-// installation. The drill code knows nothing else about how a machine loses power.
+// installation. A driver gets the worker's minimal environment (shared/local-process.ts), and
+// what it prints comes back without a secret the worker knows. The drill code knows nothing
+// else about how a machine loses power.
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import type { FaultDrivers, Host, Topology } from '../../topology';
 import { StepFailureTypes } from '../contract';
+import { commandEnvironment, redactCommandOutput } from '../shared/local-process';
 import { shellQuote } from '../shared/shell';
 import { heartbeat, withinAttempt } from '../shared/step-activity';
 
@@ -43,10 +46,11 @@ export async function runDriver(topology: Topology, driver: keyof FaultDrivers, 
       execFile(
         '/bin/sh',
         ['-c', command],
-        { timeout: withinAttempt(timeoutMs), env: { ...process.env, PATH: `${HAFLOW_BIN}:${process.env.PATH ?? ''}` }, maxBuffer: 4 * 1024 * 1024 },
+        { timeout: withinAttempt(timeoutMs), env: commandEnvironment({}, { pathFirst: HAFLOW_BIN }), maxBuffer: 4 * 1024 * 1024 },
         (err, stdout, stderr) => {
-          const out = `${stdout}${stderr}`.trim();
-          if (err) reject(new Error(`${out.slice(-800) || err.message}`));
+          // Cleaned whole, then cut: a secret cut in two at the cut would no longer be found.
+          const out = redactCommandOutput(`${stdout}${stderr}`, topology).trim();
+          if (err) reject(new Error(`${out.slice(-800) || redactCommandOutput(err.message, topology)}`));
           else resolve(out);
         },
       );

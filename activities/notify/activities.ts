@@ -15,6 +15,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { SecretRef, Topology } from '../../topology';
 import type { Notification } from './notification';
 import { StepFailureTypes } from '../contract';
+import { commandEnvironment, redactCommandOutput } from '../shared/local-process';
 import { describeSecret, resolveSecret } from '../shared/secrets';
 import { currentActivity, heartbeat, rememberSecret, withinAttempt } from '../shared/step-activity';
 
@@ -162,11 +163,17 @@ interface CommandRun {
   timedOut: boolean;
 }
 
-/** Runs `command` with /bin/sh -c in a process group of its own; stops the whole group on timeout or cancellation. */
+/** Output kept of a command: its end, enough that a secret cut at the start of it is far from the lines shown. */
+const OUTPUT_KEPT = 64 * 1024;
+
+/**
+ * Runs `command` with /bin/sh -c in a process group of its own; stops the whole group on timeout
+ * or cancellation. Its environment is the worker's minimal one (shared/local-process.ts) and `env`.
+ */
 function runShell(command: string, stdin: string, env: Record<string, string>, timeoutMs: number): Promise<CommandRun> {
   return new Promise((resolve, reject) => {
     // Its own process group (detached), so a timeout stops whatever the command started too.
-    const child = spawn('/bin/sh', ['-c', command], { detached: true, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    const child = spawn('/bin/sh', ['-c', command], { detached: true, stdio: ['pipe', 'pipe', 'pipe'], env: commandEnvironment(env) });
     let stdout = '';
     let stderr = '';
     let timedOut = false;
@@ -205,8 +212,8 @@ function runShell(command: string, stdin: string, env: Record<string, string>, t
         else resolve({ code: exited!.code, signal: exited!.signal, stdout, stderr, timedOut });
       });
 
-    child.stdout.on('data', (chunk: Buffer) => (stdout = (stdout + chunk.toString()).slice(-4000)));
-    child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
+    child.stdout.on('data', (chunk: Buffer) => (stdout = (stdout + chunk.toString()).slice(-OUTPUT_KEPT)));
+    child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-OUTPUT_KEPT)));
     const beat = setInterval(() => heartbeat(`notify command: ${command}`), 1000);
     timers.push(
       setTimeout(() => {
@@ -262,7 +269,8 @@ export async function runNotifyCommand(input: NotifyInput): Promise<{ summary: s
     if (currentActivity()?.cancellationSignal.aborted) throw err;
     throw failed(`the notify command \`${command}\` could not be started on the worker: ${(err as Error).message}`, `check that /bin/sh exists on the worker; haflow retries`);
   }
-  const stderr = lastLines(run.stderr, 500);
+  // What it printed goes into the result or the error: never a secret the worker knows.
+  const stderr = lastLines(redactCommandOutput(run.stderr, input.topology), 500);
   const said = stderr ? `: ${stderr}` : '';
   if (run.timedOut) {
     throw failed(
@@ -271,7 +279,7 @@ export async function runNotifyCommand(input: NotifyInput): Promise<{ summary: s
     );
   }
   if (run.code === 0) {
-    const out = lastLines(run.stdout, 200).split('\n').pop() ?? '';
+    const out = lastLines(redactCommandOutput(run.stdout, input.topology), 200).split('\n').pop() ?? '';
     return { summary: `ran \`${command}\` on the worker: exit 0${out ? ` (${out})` : ''}`, exitCode: 0 };
   }
   const how = run.code === null ? `was killed by ${run.signal}` : `exited with code ${run.code}`;

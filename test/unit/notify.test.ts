@@ -2,11 +2,12 @@
 // receiver on loopback and real shell commands: what a webhook receives (body, headers,
 // Idempotency-Key, Authorization from a reference), which answers are retried and which are
 // not, that no message names a URL or a token from a secret reference, a receiver that never
-// answers, check mode, and the notify command (stdin, environment, exit codes, time limit).
+// answers, check mode, and the notify command (stdin, environment, exit codes, time limit, no
+// secret of the worker in its environment or in what it prints that comes back).
 // No Temporal server: the activities run through their step wrappers, outside an activity.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -288,6 +289,38 @@ describe('runNotifyCommand', () => {
     assert.equal(alive(pid), false, `the background sleep ${pid} was left running`);
   });
 
+  test('the command gets a minimal environment: no codec key, no password of the worker, only what it is documented to get', async () => {
+    const names = join(dir, 'env-names.txt');
+    const secrets = { HAFLOW_CODEC_KEY: 'Y29kZWMta2V5LW9mLXRoZS13b3JrZXItMzItYnl0ZXM=', HAFLOW_PG_SUPERUSER_PASSWORD: 'pg-super-7d1e', SOME_TOKEN_OF_THE_WORKER: 'tok-55aa' };
+    const topology = withNotify({ command: `env | cut -d= -f1 | sort > '${names}'` });
+    await withEnv({ ...secrets, LANG: 'C.UTF-8', TZ: 'UTC' }, () => runNotifyCommand({ topology, notification: notificationFor(topology) }));
+    const passed = readFileSync(names, 'utf8').split('\n').filter(Boolean).filter((name) => !SHELL_OWN.includes(name) && !name.startsWith('LC_'));
+    assert.deepEqual(passed, ['HAFLOW_CLUSTER', 'HAFLOW_OUTCOME', 'HAFLOW_SUMMARY', 'HAFLOW_VERDICT', 'HOME', 'LANG', 'PATH', 'TZ']);
+  });
+
+  test('variables named in HAFLOW_COMMAND_ENV are passed on too, and their values never come back', async () => {
+    const topology = withNotify({ command: `cat >/dev/null; echo "bmc says: $IPMI_PASSWORD" >&2; exit 1` });
+    const err = await withEnv({ HAFLOW_COMMAND_ENV: 'IPMI_PASSWORD', IPMI_PASSWORD: 'ipmi-secret-93b2' }, () =>
+      failureOf(runNotifyCommand({ topology, notification: notificationFor(topology) })),
+    );
+    assert.match(err.message, /bmc says: <redacted>$/);
+    assert.doesNotMatch(JSON.stringify(err), /ipmi-secret-93b2/);
+  });
+
+  test('what the command prints reaches the result and errors without a secret the worker knows', async () => {
+    // A command that finds the values some other way (a file, a vault) and prints them.
+    const leak = join(dir, 'leak.txt');
+    const secrets = { HAFLOW_PG_SUPERUSER_PASSWORD: 'pg-super-7d1e', HAFLOW_APP_DB_PASSWORD: 'app-db-0c4f', HAFLOW_CODEC_KEY: 'Y29kZWMta2V5LW9mLXRoZS13b3JrZXItMzItYnl0ZXM=' };
+    writeFileSync(leak, `${Object.values(secrets).join(' ')}\n`);
+    const ok = withNotify({ command: `cat '${leak}'` });
+    const out = await withEnv(secrets, () => runNotifyCommand({ topology: ok, notification: notificationFor(ok) }));
+    assert.match(out.summary, /exit 0 \(<redacted> <redacted> <redacted>\)$/);
+    const failing = withNotify({ command: `cat '${leak}' >&2; exit 2` });
+    const err = await withEnv(secrets, () => failureOf(runNotifyCommand({ topology: failing, notification: notificationFor(failing) })));
+    assert.match(err.message, /exited with code 2: <redacted> <redacted> <redacted>$/);
+    for (const value of Object.values(secrets)) assert.doesNotMatch(JSON.stringify([out, err.message]), new RegExp(value));
+  });
+
   test('check mode runs nothing and says what would run', async () => {
     const marker = join(dir, 'check-marker');
     const topology = withNotify({ command: `touch '${marker}'` });
@@ -309,6 +342,23 @@ test('without notify settings, or without the channel, nothing is sent and nothi
   assert.match((await runNotifyCommand({ topology: webhookOnly, notification: n })).summary, /^no notify command is configured/);
   assert.equal(received.length, 0);
 });
+
+/** Variables a shell sets itself, whatever its environment. */
+const SHELL_OWN = ['PWD', 'OLDPWD', 'SHLVL', '_'];
+
+/** Runs `body` with `vars` set in the worker's environment, then puts it back. */
+async function withEnv<T>(vars: Record<string, string>, body: () => Promise<T>): Promise<T> {
+  const saved = Object.fromEntries(Object.keys(vars).map((name) => [name, process.env[name]]));
+  Object.assign(process.env, vars);
+  try {
+    return await body();
+  } finally {
+    for (const [name, value] of Object.entries(saved)) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  }
+}
 
 /** Whether a process still runs (a zombie waiting for its reaper does not). */
 function alive(pid: number): boolean {
