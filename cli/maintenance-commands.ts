@@ -5,12 +5,12 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { serverVersionText } from '../activities/postgres/version';
-import { assertValidTopology, checkRunbook, startRunbook } from '../client/api';
+import { checkRunbook, startRunbook } from '../client/api';
 import { migrateSteps, migrationProblems, type MigrateArgs } from '../runbooks/migrate';
 import { restartSteps } from '../runbooks/restart';
 import { tunedTopology, tuneSteps, type TuneArgs } from '../runbooks/tune';
 import { upgradeSteps } from '../runbooks/upgrade';
-import { SYNCHRONOUS_MODES, TIMING_PROFILES, type Topology } from '../topology';
+import { assertValidTopology, SYNCHRONOUS_MODES, TIMING_PROFILES, type Topology } from '../topology';
 import { appMaster, dbHosts } from '../topology/derive';
 import { leaderAndCandidate } from './failover-commands';
 import { createProgressDisplay, formatCheckReport, formatPlan } from './progress';

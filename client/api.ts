@@ -21,7 +21,7 @@ import {
 import { ApplicationFailure, TemporalFailure, WorkflowNotFoundError } from '@temporalio/common';
 import { EncryptedPayloadError } from '../connection/codec';
 import { TASK_QUEUE } from '../connection/temporal';
-import { checkTopology, formatPath, topologySchema, type Topology } from '../topology';
+import { assertValidTopology, type Topology } from '../topology';
 import { clusterWorkflowId } from '../connection/workflow-ids';
 import {
   decideUpdate,
@@ -332,15 +332,6 @@ export async function checkRunbook<N extends RunbookName>(
   }
 }
 
-/** Re-checks a topology handed in by a script: the schema guarantees secrets are references, never values. */
-export function assertValidTopology(topology: Topology): Topology {
-  const parsed = topologySchema.safeParse(topology);
-  const problems = parsed.success
-    ? checkTopology(parsed.data).filter((i) => i.severity === 'error').map((i) => `${i.path}: ${i.message}`)
-    : parsed.error.issues.map((i) => `${formatPath(i.path.filter((p) => typeof p !== 'symbol'))}: ${i.message}`);
-  if (!parsed.success || problems.length > 0) throw new Error(`the topology is invalid:\n${problems.join('\n')}`);
-  return parsed.data;
-}
 
 export async function describeOrNone(handle: WorkflowHandle, cluster: string): Promise<WorkflowExecutionDescription> {
   try {

@@ -5,11 +5,11 @@ import { WorkflowFailedError, type Client } from '@temporalio/client';
 import { decodeFromPayloadsAtIndex } from '@temporalio/common/lib/internal-non-workflow';
 import type { ClusterHealth } from '../activities/cluster/health';
 import { TASK_QUEUE } from '../connection/temporal';
-import type { Topology } from '../topology';
+import { assertValidTopology, type Topology } from '../topology';
 import type { clusterHealthWorkflow } from '../workflows';
 import { clusterWorkflowId } from '../connection/workflow-ids';
 import type { RunbookInput } from '../workflows/protocol';
-import { assertValidTopology, describeOrNone } from './api';
+import { describeOrNone } from './api';
 
 /** How long `readHealth` waits for a worker to read the cluster. */
 const HEALTH_TIMEOUT = '1m';

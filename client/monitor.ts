@@ -4,13 +4,14 @@
 // it to switch back. A monitor started before it had its own name runs under its earlier workflow
 // id; every function here finds it there too.
 import { WorkflowExecutionAlreadyStartedError, type Client, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import type { Payload } from '@temporalio/common';
 import { TASK_QUEUE } from '../connection/temporal';
 import type { WatchState } from '../activities/app/watch';
 import { initialMonitorState } from '../runbooks/app-monitor';
-import type { Topology } from '../topology';
+import { assertValidTopology, type Topology } from '../topology';
 import { earlierMonitorWorkflowId, monitorWorkflowId } from '../connection/workflow-ids';
 import { monitorStatusQuery, switchbackUpdate, type AppMonitorInput, type MonitorStatus } from '../workflows/app-monitor';
-import { assertValidTopology, RequestRefusedError } from './api';
+import { RequestRefusedError } from './api';
 
 export class MonitorRequestError extends RequestRefusedError {}
 
@@ -77,6 +78,15 @@ async function runningMonitor(client: Client, cluster: string) {
   throw new MonitorRequestError(`cluster ${cluster} has no application monitor: \`haflow monitor start <topology>\``);
 }
 
+/** A heartbeat's payload as the worker sent it: through the codecs (decrypted), then the payload converter. */
+async function decodeHeartbeat(client: Client, payload: Payload): Promise<WatchState | null | undefined> {
+  const { payloadCodecs, payloadConverter } = client.options.loadedDataConverter;
+  let decoded = payload;
+  // The codecs encoded in order; they decode in the reverse one.
+  for (const codec of [...payloadCodecs].reverse()) [decoded] = await codec.decode([decoded]);
+  return payloadConverter.fromPayload<WatchState | null | undefined>(decoded);
+}
+
 /** How long `stopMonitor` waits for the monitor to end after it was asked to. */
 const STOP_WAIT_MS = 60_000;
 
@@ -86,8 +96,8 @@ export async function monitorStatus(client: Client, cluster: string): Promise<Mo
   const raw = await handle.describe().then((d) => d.raw);
   const watch = raw.pendingActivities?.find((a) => a.activityType?.name === 'watchAppHealth');
   const payload = watch?.heartbeatDetails?.payloads?.[0];
-  // Decoded as the worker encoded it (an attempt that has not heartbeated yet has no details).
-  const decoded = payload ? client.options.loadedDataConverter.payloadConverter.fromPayload<WatchState | null | undefined>(payload) : undefined;
+  // Decoded as the worker encoded it, through the codec too (an attempt that has not heartbeated yet has no details).
+  const decoded = payload ? await decodeHeartbeat(client, payload) : undefined;
   const lastCheck = decoded && typeof decoded === 'object' && 'checks' in decoded ? decoded : undefined;
   return { ...status, workflowId: handle.workflowId, runId: description.runId, ...(lastCheck ? { lastCheck } : {}) };
 }

@@ -17,9 +17,9 @@ import {
 import { TASK_QUEUE } from '../connection/temporal';
 import type { ScheduledDrillInput, ScheduledRunResult } from '../runbooks/scheduled';
 import { FAULTS, faultProblems, type FaultName } from '../topology/faults';
-import type { Topology } from '../topology';
+import { assertValidTopology, type Topology } from '../topology';
 import type { scheduledDrillWorkflow } from '../workflows';
-import { assertValidTopology, RequestRefusedError } from './api';
+import { RequestRefusedError } from './api';
 
 /** Missed runs (the server was down) are made up for this long afterwards, then dropped. */
 export const CATCHUP_WINDOW = '1h';

@@ -2,5 +2,5 @@
 export * from './schema';
 export * from './derive';
 export { checkTopology, MAX_ETCD_MEMBERS, type CheckIssue, type Severity } from './checks';
-export { formatIssue, formatPath, loadTopology, MAX_TOPOLOGY_BYTES, parseTopology, TopologyError, type TopologyIssue } from './load';
+export { assertValidTopology, formatIssue, formatPath, loadTopology, MAX_TOPOLOGY_BYTES, parseTopology, TopologyError, type TopologyIssue } from './load';
 export { firewallMatrix, type FirewallRule } from './firewall';

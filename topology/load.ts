@@ -397,3 +397,14 @@ class SourceMap {
     return { line, column: col };
   }
 }
+
+/** Re-checks a topology handed in by a script: the schema guarantees secrets are references, never values. */
+export function assertValidTopology(topology: Topology): Topology {
+  const parsed = topologySchema.safeParse(topology);
+  const problems = parsed.success
+    ? checkTopology(parsed.data).filter((i) => i.severity === 'error').map((i) => `${i.path}: ${i.message}`)
+    : parsed.error.issues.map((i) => `${formatPath(i.path.filter((p) => typeof p !== 'symbol'))}: ${i.message}`);
+  if (!parsed.success || problems.length > 0) throw new Error(`the topology is invalid:\n${problems.join('\n')}`);
+  return parsed.data;
+}
+

@@ -14,9 +14,8 @@ import type { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { ActivityExecuteInput, ActivityInboundCallsInterceptor, ActivityInterceptorsFactory, Next } from '@temporalio/worker';
 import { StepFailureTypes } from '../activities/contract';
-import { assertValidTopology } from '../client/api';
 import { refusalOf } from '../connection/refused-payloads';
-import type { Topology } from '../topology';
+import { assertValidTopology, type Topology } from '../topology';
 
 /** The topology an activity was handed, validated; a non-retryable InvalidInput failure naming every problem otherwise. */
 export function checkedTopology(value: unknown, activity: string): Topology {
