@@ -384,8 +384,9 @@ export class SshSession {
           clearTimeout(limit);
           resolve();
         });
-        channel.resume();
-        channel.stderr.resume();
+        // Read (and drop) what it prints, so that its channel runs to its end.
+        channel.on('data', () => undefined);
+        channel.stderr.on('data', () => undefined);
         channel.end();
       });
     } catch {
