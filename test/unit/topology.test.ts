@@ -691,3 +691,84 @@ describe('timing profiles and synchronous mode', () => {
     assert.equal(parseTopology(STANDALONE, 'c.yaml').topology.patroni.synchronous_mode, 'off');
   });
 });
+
+// ---------------------------------------------------------------- directories haflow removes or takes over
+
+describe('directories haflow removes, empties or takes over', () => {
+  it("app.ha_dir: /etc is refused at its line: the install would archive /etc and then remove it", () => {
+    const text = edit(STANDALONE, ['  db_password: { env: HAFLOW_APP_DB_PASSWORD }\n', '  db_password: { env: HAFLOW_APP_DB_PASSWORD }\n  ha_dir: /etc\n']);
+    const issue = onlyError(text, 'app.ha_dir', at(text, 'ha_dir: /etc', '/etc'));
+    assert.match(issue.message, /^\/etc is a system directory/);
+    assert.match(issue.message, /rm -rf/, 'says what haflow would do to it');
+    assert.match(issue.message, /a directory of its own, such as \/opt\/HA$/);
+    assert.match(formatIssue(issue), /^cluster\.yaml:\d+:\d+: app\.ha_dir: \/etc is a system directory/);
+  });
+
+  it('postgresql.data_dir: /var/lib is refused: its owner and mode would become postgres 700', () => {
+    const text = edit(STANDALONE, ['  version: 16\n', '  version: 16\n  data_dir: /var/lib\n']);
+    const issue = onlyError(text, 'postgresql.data_dir', at(text, 'data_dir: /var/lib', '/var/lib'));
+    assert.match(issue.message, /^\/var\/lib is a system directory.*owner.*mode/);
+    assert.match(issue.message, /such as \/var\/lib\/postgresql\/patroni-data$/);
+  });
+
+  it('every entry of app.sync_dirs is checked, and the error names the entry', () => {
+    const text = edit(STANDALONE, ['  db_password: { env: HAFLOW_APP_DB_PASSWORD }\n', '  db_password: { env: HAFLOW_APP_DB_PASSWORD }\n  sync_dirs: [/opt/flotomate/attachments, /usr/local]\n']);
+    const issue = onlyError(text, 'app.sync_dirs[1]', at(text, 'sync_dirs:', '/usr/local'));
+    assert.match(issue.message, /^\/usr\/local is a system directory/);
+  });
+
+  it('etcd.data_dir is a dedicated directory too: a top-level directory and a user home are refused', () => {
+    for (const dir of ['/data', '/home/motadata']) {
+      const text = edit(PATRONI, ['postgresql:', `etcd:\n  data_dir: ${dir}\npostgresql:`]);
+      const issue = onlyError(text, 'etcd.data_dir', at(text, `data_dir: ${dir}`, dir));
+      assert.match(issue.message, /a directory of its own, such as \/var\/lib\/etcd\/default$/, dir);
+    }
+  });
+
+  it('a directory inside /proc, /sys, /dev, /run or /boot, under /usr, or written with .. is refused', () => {
+    for (const dir of ['/run/haflow/ha', '/sys/fs/ha', '/boot/efi/ha', '/usr/lib/postgresql', '/opt/../etc', '/opt/HA/.']) {
+      const text = edit(STANDALONE, ['  db_password: { env: HAFLOW_APP_DB_PASSWORD }\n', `  db_password: { env: HAFLOW_APP_DB_PASSWORD }\n  ha_dir: ${dir}\n`]);
+      const issue = onlyError(text, 'app.ha_dir', at(text, `ha_dir: ${dir}`, dir));
+      assert.match(issue.message, /a directory of its own, such as \/opt\/HA$/, dir);
+    }
+  });
+
+  it('a dedicated directory may not hold another managed path: removing it would take that with it', () => {
+    const text = edit(STANDALONE, ['  version: 16\n', '  version: 16\n  data_dir: /srv/ha/pgdata\n'], ['  db_password: { env: HAFLOW_APP_DB_PASSWORD }\n', '  db_password: { env: HAFLOW_APP_DB_PASSWORD }\n  ha_dir: /srv/ha\n']);
+    const issue = onlyError(text, 'app.ha_dir', at(text, 'ha_dir: /srv/ha', '/srv/ha'));
+    assert.match(issue.message, /^\/srv\/ha holds postgresql\.data_dir \(\/srv\/ha\/pgdata\)/);
+    assert.match(issue.message, /a directory of its own, such as \/opt\/HA$/);
+  });
+
+  it("a dedicated directory may not hold the application's config files or be the same as another", () => {
+    const holds = edit(STANDALONE, ['  db_password: { env: HAFLOW_APP_DB_PASSWORD }\n', '  db_password: { env: HAFLOW_APP_DB_PASSWORD }\n  sync_dirs: [/opt/flotomate]\n']);
+    const issue = onlyError(holds, 'app.sync_dirs[0]', at(holds, 'sync_dirs:', '/opt/flotomate'));
+    assert.match(issue.message, /^\/opt\/flotomate holds app\.config_files\[0\]\.path/);
+    const same = edit(STANDALONE, ['  db_password: { env: HAFLOW_APP_DB_PASSWORD }\n', '  db_password: { env: HAFLOW_APP_DB_PASSWORD }\n  ha_dir: /opt/shared\n  sync_dirs: [/opt/shared]\n']);
+    const issues = issuesOf(same);
+    assert.ok(issues.length >= 1 && issues.every((i) => i.severity === 'error'));
+    assert.match(formatIssue(issues[0]), /: app\.(ha_dir|sync_dirs\[0\]): \/opt\/shared is also app\.(sync_dirs\[0\]|ha_dir)/);
+  });
+
+  it("a dedicated directory may not hold haflow's own files (the postgres user's home holds the standby's password file)", () => {
+    const text = edit(STANDALONE, ['  db_password: { env: HAFLOW_APP_DB_PASSWORD }\n', '  db_password: { env: HAFLOW_APP_DB_PASSWORD }\n  ha_dir: /var/lib/postgresql\n']);
+    const issue = onlyError(text, 'app.ha_dir', at(text, 'ha_dir: /var/lib/postgresql', '/var/lib/postgresql'));
+    assert.match(issue.message, /^\/var\/lib\/postgresql (is a system directory|holds)/);
+  });
+
+  it('dedicated directories of their own are accepted, and the classic cluster may be adopted in place', () => {
+    const text = edit(
+      STANDALONE,
+      ['  version: 16\n', '  version: 16\n  data_dir: /data/patroni\n'],
+      ['  db_password: { env: HAFLOW_APP_DB_PASSWORD }\n', '  db_password: { env: HAFLOW_APP_DB_PASSWORD }\n  ha_dir: /opt/HA\n  sync_dirs: [/opt/flotomate/attachments, /opt/flotomate/patches, /home/motadata/files]\n'],
+    );
+    assert.deepEqual(parseTopology(text, 'c.yaml').warnings, []);
+    const adopted = edit(STANDALONE, ['  version: 16\n', '  version: 16\n  data_dir: /var/lib/postgresql/16/main\n']);
+    assert.deepEqual(parseTopology(adopted, 'c.yaml').warnings, []);
+  });
+
+  it('every lab topology validates', async () => {
+    const dir = join(__dirname, '../../lab/topologies');
+    for (const file of (await readdir(dir)).filter((f) => f.endsWith('.yaml'))) loadTopology(join(dir, file));
+  });
+});
