@@ -34,6 +34,7 @@ export function checkTopology(topology: Topology): CheckIssue[] {
     ...checkPostgresVersion(topology),
     ...checkReferences(topology),
     ...checkAppTier(topology),
+    ...checkHaproxyStats(topology),
     ...checkDedicatedDirectories(topology),
   ];
 }
@@ -367,6 +368,22 @@ function checkAppTier(topology: Topology): CheckIssue[] {
     }
   }
   return issues;
+}
+
+// ---------------------------------------------------------------- HAProxy
+
+/** The stats page lists every server, its address and its state: never open to anyone who reaches the port. */
+function checkHaproxyStats(topology: Topology): CheckIssue[] {
+  const proxy = haproxyHosts(topology)[0];
+  if (!proxy || topology.haproxy.stats_auth) return [];
+  return [
+    error(
+      'haproxy.stats_auth',
+      `haproxy.stats_auth is not set: host ${proxy.name} runs HAProxy, whose stats page on port ${topology.haproxy.stats_port} shows every server ` +
+        'and its state to anyone who reaches it; give it a user and password: haproxy: { stats_auth: { username: haflow, password: { env: HAFLOW_HAPROXY_STATS_PASSWORD } } }',
+      ['haproxy', `${hostPath(topology, proxy)}.roles`],
+    ),
+  ];
 }
 
 // ---------------------------------------------------------------- directories haflow removes or takes over

@@ -46,6 +46,7 @@ patroni:
   retry_timeout: 10
 haproxy:
   stats_port: 7000
+  stats_auth: { password: { env: HAFLOW_HAPROXY_STATS_PASSWORD } }
 app:
   db_password: { env: HAFLOW_APP_DB_PASSWORD }
 `;
@@ -73,6 +74,8 @@ postgresql:
   superuser: { password: { env: HAFLOW_PG_SUPERUSER_PASSWORD } }
   replication: { password: { env: HAFLOW_PG_REPLICATION_PASSWORD } }
   rewind: { password: { env: HAFLOW_PG_REWIND_PASSWORD } }
+haproxy:
+  stats_auth: { password: { env: HAFLOW_HAPROXY_STATS_PASSWORD } }
 app:
   db_password: { env: HAFLOW_APP_DB_PASSWORD }
 `;
@@ -97,6 +100,8 @@ postgresql:
   superuser: { password: { env: HAFLOW_PG_SUPERUSER_PASSWORD } }
   replication: { password: { env: HAFLOW_PG_REPLICATION_PASSWORD } }
   rewind: { password: { env: HAFLOW_PG_REWIND_PASSWORD } }
+haproxy:
+  stats_auth: { password: { env: HAFLOW_HAPROXY_STATS_PASSWORD } }
 `;
 
 const CLASSIC = `cluster: serviceops-classic
@@ -119,9 +124,13 @@ postgresql:
   superuser: { password: { env: HAFLOW_PG_SUPERUSER_PASSWORD } }
   replication: { password: { env: HAFLOW_PG_REPLICATION_PASSWORD } }
   rewind: { password: { env: HAFLOW_PG_REWIND_PASSWORD } }
+haproxy:
+  stats_auth: { password: { env: HAFLOW_HAPROXY_STATS_PASSWORD } }
 app:
   db_password: { env: HAFLOW_APP_DB_PASSWORD }
 `;
+
+const STATS_LINE = '  stats_auth: { password: { env: HAFLOW_HAPROXY_STATS_PASSWORD } }\n';
 
 // ---------------------------------------------------------------- helpers
 
@@ -546,7 +555,7 @@ describe('application tier', () => {
   });
 
   it('rejects haproxy.tls when there is no application to serve', () => {
-    const text = `${PATRONI}haproxy:\n  tls: { pem: /etc/ssl/example.pem }\n`;
+    const text = edit(PATRONI, ['haproxy:\n', 'haproxy:\n  tls: { pem: /etc/ssl/example.pem }\n']);
     const issue = onlyError(text, 'haproxy.tls', at(text, 'tls:'));
     assert.match(issue.message, /no host has role app/);
   });
@@ -770,5 +779,31 @@ describe('directories haflow removes, empties or takes over', () => {
   it('every lab topology validates', async () => {
     const dir = join(__dirname, '../../lab/topologies');
     for (const file of (await readdir(dir)).filter((f) => f.endsWith('.yaml'))) loadTopology(join(dir, file));
+  });
+});
+
+describe("HAProxy's stats page", () => {
+  it('a topology with an HAProxy host and no haproxy.stats_auth is refused at the haproxy section, with the setting to add', () => {
+    const text = edit(STANDALONE, [STATS_LINE, '']);
+    const issue = onlyError(text, 'haproxy', at(text, 'haproxy:'));
+    assert.match(issue.message, /^haproxy\.stats_auth is not set: host observer runs HAProxy, whose stats page on port 7000 shows every server and its state to anyone who reaches it; give it a user and password: haproxy: \{ stats_auth: \{ username: haflow, password: \{ env: HAFLOW_HAPROXY_STATS_PASSWORD \} \} \}$/);
+  });
+
+  it('without a haproxy section, the error points at the HAProxy host', () => {
+    const text = edit(PATRONI, [`haproxy:\n${STATS_LINE}`, '']);
+    const issue = onlyError(text, 'hosts[3].roles', at(text, 'roles: [haproxy]'));
+    assert.match(issue.message, /^haproxy\.stats_auth is not set: host haproxy01 runs HAProxy/);
+  });
+
+  it('a classic layout without an HAProxy host needs none; the username defaults to haflow', () => {
+    const text = edit(CLASSIC, ['  - name: haproxy\n    address: 172.16.8.100\n    roles: [haproxy]\n', ''], [`haproxy:\n${STATS_LINE}`, '']);
+    assert.deepEqual(parseTopology(text, 'c.yaml').warnings, []);
+    assert.equal(parseTopology(STANDALONE, 'c.yaml').topology.haproxy.stats_auth?.username, 'haflow');
+  });
+
+  it('its password is a secret reference, never a value', () => {
+    const text = edit(STANDALONE, ['stats_auth: { password: { env: HAFLOW_HAPROXY_STATS_PASSWORD } }', 'stats_auth: { password: hunter2-stats }']);
+    const issue = onlyError(text, 'haproxy.stats_auth.password', at(text, 'hunter2-stats'));
+    assert.doesNotMatch(issue.message, /hunter2/);
   });
 });
