@@ -1,7 +1,8 @@
 // Semantic rules the schema cannot express: role counts per layout, uniqueness,
-// port clashes, Patroni's timing rule and cross-references between sections.
+// port clashes, Patroni's timing rule, cross-references between sections and the
+// directories haflow may remove or take over.
 // Pure: a validated topology in, issues with field paths out (load.ts maps paths to lines).
-import { appHosts, dbHosts, etcdMembers, haproxyHosts, listeningPorts } from './derive';
+import { appHosts, classicCluster, dbHosts, etcdMembers, haproxyHosts, listeningPorts, postgresBinDir } from './derive';
 import type { Host, Layout, Role, Topology } from './schema';
 
 export type Severity = 'error' | 'warning';
@@ -33,6 +34,8 @@ export function checkTopology(topology: Topology): CheckIssue[] {
     ...checkPostgresVersion(topology),
     ...checkReferences(topology),
     ...checkAppTier(topology),
+    ...checkHaproxyStats(topology),
+    ...checkDedicatedDirectories(topology),
   ];
 }
 
@@ -364,5 +367,169 @@ function checkAppTier(topology: Topology): CheckIssue[] {
       issues.push(error('haproxy.tls', 'haproxy.tls is set but no host has role haproxy to serve it; add the role or remove tls'));
     }
   }
+  return issues;
+}
+
+// ---------------------------------------------------------------- HAProxy
+
+/** The stats page lists every server, its address and its state: never open to anyone who reaches the port. */
+function checkHaproxyStats(topology: Topology): CheckIssue[] {
+  const proxy = haproxyHosts(topology)[0];
+  if (!proxy || topology.haproxy.stats_auth) return [];
+  return [
+    error(
+      'haproxy.stats_auth',
+      `haproxy.stats_auth is not set: host ${proxy.name} runs HAProxy, whose stats page on port ${topology.haproxy.stats_port} shows every server ` +
+        'and its state to anyone who reaches it; give it a user and password: haproxy: { stats_auth: { username: haflow, password: { env: HAFLOW_HAPROXY_STATS_PASSWORD } } }',
+      ['haproxy', `${hostPath(topology, proxy)}.roles`],
+    ),
+  ];
+}
+
+// ---------------------------------------------------------------- directories haflow removes or takes over
+
+/**
+ * Directories that belong to the system or to everyone on the machine: removing one, filling it
+ * with another machine's files, or making it one service's with mode 700 breaks the machine.
+ * Anything less than two levels deep is refused anyway; these are the deeper ones.
+ */
+const SYSTEM_DIRECTORIES = new Set([
+  // The top level (also refused for being one level deep).
+  ...['/', '/bin', '/boot', '/dev', '/etc', '/home', '/lib', '/lib32', '/lib64', '/libx32', '/media', '/mnt', '/opt', '/proc', '/root', '/run', '/sbin', '/snap', '/srv', '/sys', '/tmp', '/usr', '/var'],
+  // Locally installed programs, outside the package manager.
+  ...['/usr/local', '/usr/local/bin', '/usr/local/etc', '/usr/local/include', '/usr/local/lib', '/usr/local/sbin', '/usr/local/share', '/usr/local/src'],
+  // Every service's state, logs, spools, caches and backups, and the shared temporary space.
+  ...['/var/lib', '/var/log', '/var/backups', '/var/cache', '/var/spool', '/var/mail', '/var/tmp', '/var/opt', '/var/local', '/var/www', '/var/run', '/var/lock'],
+  // The postgres user's home (Debian's clusters, the standby's password file) and etcd's state.
+  ...['/var/lib/postgresql', '/var/lib/etcd'],
+  // Configuration the machine boots, logs in, resolves names and trusts certificates with.
+  ...['/etc/default', '/etc/ssl', '/etc/ssh', '/etc/pki', '/etc/systemd', '/etc/security', '/etc/pam.d', '/etc/sudoers.d', '/etc/cron.d', '/etc/apt', '/etc/yum.repos.d', '/etc/network', '/etc/netplan', '/etc/init.d', '/etc/alternatives', '/etc/profile.d', '/etc/sysctl.d', '/etc/selinux'],
+  // The configuration of the services haflow installs, and haflow's own.
+  ...['/etc/postgresql', '/etc/patroni', '/etc/haproxy', '/etc/etcd', '/etc/haflow'],
+]);
+
+/** Kernel, device, run-time and boot file systems, and the package manager's programs: nothing of haflow's lives there. */
+const SYSTEM_TREES = ['/proc', '/sys', '/dev', '/run', '/boot', '/var/run', '/var/lock', '/usr'];
+/** ...except what is installed locally under /usr/local. */
+const OUTSIDE_SYSTEM_TREES = ['/usr/local'];
+
+interface DedicatedDirectory {
+  field: string;
+  dir: string;
+  /** What haflow does to it, for the error. */
+  does: string;
+  example: string;
+}
+
+/** Every path field whose directory haflow removes, empties, moves aside, overwrites or chowns/chmods. */
+function dedicatedDirectories(topology: Topology): DedicatedDirectory[] {
+  const dirs: DedicatedDirectory[] = [
+    {
+      field: 'postgresql.data_dir',
+      dir: topology.postgresql.data_dir,
+      does: 'haflow changes its owner and mode (postgres, 700), and Patroni empties it to rebuild a replica',
+      example: '/var/lib/postgresql/patroni-data',
+    },
+    {
+      field: 'etcd.data_dir',
+      dir: topology.etcd.data_dir,
+      does: "haflow moves an earlier etcd member's data there aside, and etcd takes it over",
+      example: '/var/lib/etcd/default',
+    },
+  ];
+  const { app } = topology;
+  if (app) {
+    dirs.push({
+      field: 'app.ha_dir',
+      dir: app.ha_dir,
+      does: 'the install archives an earlier HA directory there and then removes it (rm -rf), and gives it to the common user (chown -R)',
+      example: '/opt/HA',
+    });
+    app.sync_dirs.forEach((dir, i) =>
+      dirs.push({
+        field: `app.sync_dirs[${i}]`,
+        dir,
+        does: "haflow copies the master's over the slave's (rsync -a: files, owners and modes)",
+        example: '/opt/flotomate/attachments',
+      }),
+    );
+  }
+  return dirs;
+}
+
+/** Other paths haflow writes or relies on: a dedicated directory must not hold one. */
+function managedPaths(topology: Topology): { what: string; path: string; field?: string }[] {
+  const classic = classicCluster(topology);
+  const paths: { what: string; path: string; field?: string }[] = [
+    { what: "haflow's file-sync key and settings", path: '/etc/haflow' },
+    { what: "haflow's backups", path: '/var/backups/haflow' },
+    { what: "the standby's replication password file", path: '/var/lib/postgresql/.pgpass_haflow' },
+    { what: "Patroni's password file", path: '/var/lib/postgresql/.pgpass_patroni' },
+    { what: "Patroni's configuration", path: '/etc/patroni' },
+    { what: "Debian's PostgreSQL cluster", path: classic.dataDir },
+    { what: "Debian's PostgreSQL configuration", path: classic.confDir },
+    { what: 'the PostgreSQL programs', path: postgresBinDir(topology), field: topology.postgresql.bin_dir ? 'postgresql.bin_dir' : undefined },
+  ];
+  topology.app?.config_files.forEach((file, i) => paths.push({ what: "the application's configuration", path: file.path, field: `app.config_files[${i}].path` }));
+  if (topology.haproxy.tls) paths.push({ what: "HAProxy's certificate", path: topology.haproxy.tls.pem, field: 'haproxy.tls.pem' });
+  return paths;
+}
+
+const isSyncDir = (d: DedicatedDirectory) => d.field.startsWith('app.sync_dirs');
+
+/** "/opt//HA/" → "/opt/HA" */
+const normalise = (path: string) => `/${path.split('/').filter(Boolean).join('/')}`;
+const within = (path: string, dir: string) => dir === '/' || path === dir || path.startsWith(`${dir}/`);
+
+/** Why a directory cannot be a dedicated one, or undefined when it can. */
+function notDedicated(dir: string): string | undefined {
+  const segments = dir.split('/').filter(Boolean);
+  if (segments.some((s) => s === '.' || s === '..')) return `${dir} has a . or .. in it, which makes it another directory than it reads`;
+  const path = normalise(dir);
+  if (SYSTEM_DIRECTORIES.has(path)) return `${dir} is a system directory`;
+  const tree = SYSTEM_TREES.find((t) => within(path, t) && !OUTSIDE_SYSTEM_TREES.some((o) => within(path, o)));
+  if (tree) return `${dir} is inside ${tree}, which belongs to the system`;
+  if (segments.length < 2) return `${dir} is a top-level directory`;
+  if (segments.length === 2 && segments[0] === 'home') return `${dir} is a user's home directory`;
+  return undefined;
+}
+
+/**
+ * A directory haflow may remove, empty or take over must be one of its own: at least two levels
+ * deep, not a system directory, and not holding another path haflow manages (removing it would
+ * take that path with it).
+ */
+function checkDedicatedDirectories(topology: Topology): CheckIssue[] {
+  const issues: CheckIssue[] = [];
+  const dirs = dedicatedDirectories(topology);
+  const remedy = (d: DedicatedDirectory) => `; ${d.does}: give ${d.field} a directory of its own, such as ${d.example}`;
+  const refused = new Set<string>();
+  for (const d of dirs) {
+    const why = notDedicated(d.dir);
+    if (why) {
+      issues.push(error(d.field, `${why}${remedy(d)}`));
+      refused.add(d.field);
+    }
+  }
+  const classicData = normalise(classicCluster(topology).dataDir);
+  dirs.forEach((d, i) => {
+    if (refused.has(d.field)) return;
+    const dir = normalise(d.dir);
+    const others = [
+      // Two fields naming one directory are reported once, at the first; sync directories may nest (rsync sends the files twice, harmlessly).
+      ...dirs
+        .filter((o, j) => j !== i && !refused.has(o.field) && !(normalise(o.dir) === dir && j < i) && !(isSyncDir(o) && isSyncDir(d)))
+        .map((o) => ({ what: o.field, path: o.dir, field: o.field })),
+      // Patroni adopts the classic cluster's data in place: the same directory, on purpose.
+      ...managedPaths(topology).filter((m) => !(d.field === 'postgresql.data_dir' && dir === classicData && normalise(m.path) === classicData)),
+    ];
+    const clash = others.find((o) => within(normalise(o.path), dir));
+    if (!clash) return;
+    const said =
+      normalise(clash.path) === dir
+        ? `${d.dir} is also ${clash.field ?? clash.what}`
+        : `${d.dir} holds ${clash.field ? `${clash.field} (${clash.path})` : `${clash.path}, ${clash.what}`}`;
+    issues.push(error(d.field, `${said}${remedy(d)}`, clash.field ? [clash.field] : undefined));
+  });
   return issues;
 }

@@ -202,6 +202,17 @@ const checkTimings = z.strictObject({
 export const haproxy = z.strictObject({
   postgres_port: port.default(5000),
   stats_port: port.default(7000),
+  /**
+   * Basic authentication for the stats page on stats_port: HAProxy answers 401 without it, and
+   * haflow sends it when it reads the servers' states. Required wherever a host has role haproxy
+   * (./checks.ts): the page shows every server, its address and its state to whoever asks.
+   */
+  stats_auth: z
+    .strictObject({
+      username: identifier('token').default('haflow'),
+      password: secretRef,
+    })
+    .optional(),
   app_http_port: port.default(80),
   /** Bind to the host's own address (default) or to every address ("*", as in the guide). */
   bind: z.enum(['host', 'all']).default('host'),

@@ -1,9 +1,10 @@
 // File sync between the application nodes (the classic guide's "File Sync"): the directories
 // of app.sync_dirs (attachments, patches, packages, logs) pushed from the master to the slave
 // with rsync over SSH. haflow gives the master a key of its own for this (root's, on the
-// master only) and lets the slave's common user accept it; the slave's host key comes from the
-// worker's known_hosts, so the master never trusts a key on first sight. The first full sync is
-// verified by checksums; the application monitor then syncs on a bounded interval (activities/app/watch.ts).
+// master only) and lets the slave's common user accept it from the master's address only; the
+// slave's host key comes from the worker's known_hosts, so the master never trusts a key on
+// first sight. The first full sync is verified by checksums; the application monitor then syncs
+// on a bounded interval (activities/app/watch.ts).
 // Files are added and updated on the slave, never deleted there: an empty directory on a broken
 // master must not empty the slave's.
 import { readFileSync } from 'node:fs';
@@ -30,11 +31,15 @@ export function knownHostLinesFor(knownHostsText: string, address: string, port:
     .map((e) => `${name} ${e.keyType} ${e.key}`);
 }
 
-/** The rsync command the master runs for one directory: as root, to the slave's common user, whose sudo runs rsync there. */
-export function rsyncCommand(topology: Topology, to: Host, dir: string, opts: { dryRun?: boolean } = {}): string {
+/**
+ * The rsync command the master runs for one directory: as root, to the slave's common user, whose
+ * sudo runs rsync there. It connects from the master's own address, the one the slave accepts
+ * the key from (a machine with several addresses would otherwise pick one by its routes).
+ */
+export function rsyncCommand(topology: Topology, from: Host, to: Host, dir: string, opts: { dryRun?: boolean } = {}): string {
   const app = requireApp(topology);
   const { port } = sshTarget(topology, to);
-  const ssh = `ssh -i ${SYNC_KEY} -p ${port} -o UserKnownHostsFile=${SYNC_KNOWN_HOSTS} -o StrictHostKeyChecking=yes -o BatchMode=yes -o ConnectTimeout=10`;
+  const ssh = `ssh -i ${SYNC_KEY} -p ${port} -o BindAddress=${from.address} -o UserKnownHostsFile=${SYNC_KNOWN_HOSTS} -o StrictHostKeyChecking=yes -o BatchMode=yes -o ConnectTimeout=10`;
   const path = shellQuote(`${dir}/`);
   return [
     'rsync -a --stats',
@@ -63,6 +68,46 @@ async function authorizedKeysFile(ssh: SshSession, user: string, home: string): 
   if (out.code !== 0 || !first || first.toLowerCase() === 'none') return `${home}/.ssh/authorized_keys`;
   const path = first.replace(/%(.)/g, (_m, c: string) => (c === 'u' ? user : c === 'h' ? home : c === '%' ? '%' : `%${c}`));
   return path.startsWith('/') ? path : `${home}/${path}`;
+}
+
+/**
+ * The slave's authorized_keys line for the master's sync key: accepted only from the master's
+ * addresses (from=), and for nothing a key can do by itself (restrict: no forwarding, no terminal).
+ */
+export function syncKeyLine(publicKey: string, fromAddresses: string[]): string {
+  return `from="${fromAddresses.join(',')}",restrict ${publicKey}`;
+}
+
+/** The addresses the slave sees the master connect from: its IPv4 address, or what its DNS name resolves to there (sshd matches from= against addresses). */
+async function masterAddresses(slave: SshSession, master: Host): Promise<string[]> {
+  if (/^[0-9.]+$/.test(master.address)) return [master.address];
+  const resolved = await slave.exec(`getent ahostsv4 ${shellQuote(master.address)} | awk '{print $1}' | sort -u`);
+  const addresses = resolved.stdout.split('\n').filter((a) => /^[0-9.]+$/.test(a));
+  if (addresses.length === 0) {
+    throw guardFailed(`${slave.target.name} cannot resolve the master's address ${master.address}, so it could not tell the master's connections from others'`, `make ${master.address} resolve on ${slave.target.name} (DNS or /etc/hosts), or write the master's IPv4 address in its hosts entry`);
+  }
+  return addresses;
+}
+
+/**
+ * Puts `line` into the authorized keys file `file`, once: a line with the same key without it
+ * (authorised before from= was written, or from another address) is replaced, the file keeping
+ * its owner, mode and other keys; a missing file is made by `create` first. Returns whether the
+ * file changes (in check mode: would change).
+ */
+export async function authorizeKeyLine(ssh: SshSession, file: string, line: string, create: string, check: boolean): Promise<boolean> {
+  if ((await ssh.exec(`grep -qxF -- ${shellQuote(line)} ${shellQuote(file)}`, { sudo: true })).code === 0) return false;
+  if (check) return true;
+  // The key's base64 blob names it whatever options precede it.
+  const blob = line.split(' ').find((word) => /^AAAA[A-Za-z0-9+/=]+$/.test(word));
+  if (!blob) throw new Error(`not an authorized_keys line with a public key: ${line.slice(0, 60)}`);
+  const [f, b, l] = [file, blob, line].map(shellQuote);
+  // Rewritten through cat: the same file (inode, owner, mode) gets the new content.
+  await ssh.check(
+    `if [ ! -f ${f} ]; then ${create}; fi && tmp=$(mktemp) && { grep -vF -- ${b} ${f} || [ $? -eq 1 ]; } > "$tmp" && printf '%s\\n' ${l} >> "$tmp" && cat "$tmp" > ${f} && rm -f "$tmp"`,
+    { sudo: true },
+  );
+  return true;
 }
 
 /** The master's key for the sync, created once; returns its public half. */
@@ -99,24 +144,19 @@ export async function syncFiles(topology: Topology, from: Host, to: Host, opts: 
     withHostSsh(targetFor(topology, to), async (slave) => {
       const key = await masterKey(master, opts.check);
       if (key.created) outcome.actions.push(`${opts.check ? 'would create' : 'created'} ${from.name}'s file-sync key ${SYNC_KEY}`);
-      // The slave's common user accepts the master's key, for this and nothing else a key can do by itself (no forwarding, no terminal).
+      // The slave's common user accepts the master's key from the master only, for this and nothing else a key can do by itself (no forwarding, no terminal).
       const home = (await slave.check(`getent passwd ${shellQuote(app.user)} | cut -d: -f6`)).trim();
       if (!home) throw guardFailed(`${to.name}: the common user ${app.user} (app.user) does not exist`, `create it on ${to.name}, with sudo rights`);
       const authorized = await authorizedKeysFile(slave, app.user, home);
-      const line = key.publicKey ? `restrict ${key.publicKey}` : undefined;
-      const has = line ? (await slave.exec(`grep -qxF ${shellQuote(line)} ${shellQuote(authorized)}`, { sudo: true })).code === 0 : false;
-      if (!has) {
-        outcome.actions.push(`${opts.check ? 'would authorize' : 'authorized'} ${from.name}'s file-sync key for ${app.user} on ${to.name} (${authorized})`);
-        if (!opts.check && line) {
-          const group = (await slave.check(`id -gn ${shellQuote(app.user)}`)).trim();
-          // An existing file keeps its owner and mode (sshd's StrictModes checks them); a new one in the
-          // user's home is the user's, elsewhere root's.
-          const inHome = authorized.startsWith(`${home}/`);
-          const create = inHome
-            ? `install -d -m 700 -o ${shellQuote(app.user)} -g ${shellQuote(group)} "$(dirname ${shellQuote(authorized)})" && install -m 600 -o ${shellQuote(app.user)} -g ${shellQuote(group)} /dev/null ${shellQuote(authorized)}`
-            : `install -d -m 755 "$(dirname ${shellQuote(authorized)})" && install -m 644 /dev/null ${shellQuote(authorized)}`;
-          await slave.check(`if [ ! -f ${shellQuote(authorized)} ]; then ${create}; fi && printf '%s\\n' ${shellQuote(line)} >> ${shellQuote(authorized)}`, { sudo: true });
-        }
+      const line = key.publicKey ? syncKeyLine(key.publicKey, await masterAddresses(slave, from)) : undefined;
+      const group = line && !opts.check ? (await slave.check(`id -gn ${shellQuote(app.user)}`)).trim() : '';
+      // An existing file keeps its owner and mode (sshd's StrictModes checks them); a new one in the
+      // user's home is the user's, elsewhere root's.
+      const create = authorized.startsWith(`${home}/`)
+        ? `install -d -m 700 -o ${shellQuote(app.user)} -g ${shellQuote(group)} "$(dirname ${shellQuote(authorized)})" && install -m 600 -o ${shellQuote(app.user)} -g ${shellQuote(group)} /dev/null ${shellQuote(authorized)}`
+        : `install -d -m 755 "$(dirname ${shellQuote(authorized)})" && install -m 644 /dev/null ${shellQuote(authorized)}`;
+      if (!line || (await authorizeKeyLine(slave, authorized, line, create, opts.check))) {
+        outcome.actions.push(`${opts.check ? 'would authorize' : 'authorized'} ${from.name}'s file-sync key for ${app.user} on ${to.name}, from ${from.address} only (${authorized})`);
       }
       const knownNow = await master.exec(`cat ${SYNC_KNOWN_HOSTS}`, { sudo: true });
       const wanted = `${hostKeys.join('\n')}\n`;
@@ -138,7 +178,7 @@ export async function syncFiles(topology: Topology, from: Host, to: Host, opts: 
         } else {
           await master.check(`mkdir -p ${shellQuote(dir)}`, { sudo: true });
         }
-        const run = await master.exec(rsyncCommand(topology, to, dir, { dryRun: opts.check }), { sudo: true, timeoutMs: 30 * 60_000 });
+        const run = await master.exec(rsyncCommand(topology, from, to, dir, { dryRun: opts.check }), { sudo: true, timeoutMs: 30 * 60_000 });
         if (run.code !== 0) {
           throw ApplicationFailure.create({
             type: StepFailureTypes.commandFailed,

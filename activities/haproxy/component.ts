@@ -39,13 +39,17 @@ export const haproxyComponent: Component = {
   packages: () => ['haproxy', 'socat'],
   files: (topology, host, secret) => {
     const pem = tlsPemFile(topology, secret);
+    const auth = topology.haproxy.stats_auth;
+    const statsPassword = auth ? secret(auth.password, 'haproxy.stats_auth.password') : undefined;
     return [
       {
         path: haproxyConfigPath,
-        content: renderHaproxyCfg(topology, host),
+        content: renderHaproxyCfg(topology, host, statsPassword),
         owner: 'root',
         group: 'root',
-        mode: 0o644,
+        // With the stats page's password in it, root's alone (HAProxy reads it as root, then drops to its user).
+        mode: auth ? 0o600 : 0o644,
+        ...(auth ? { secret: 'passwords' as const } : {}),
         // An invalid file is never put in place (nor reloaded).
         validate: 'haproxy -c -q -f {}',
       },

@@ -1,6 +1,7 @@
 // /etc/haproxy/haproxy.cfg for one HAProxy host, in the exact shape of the Patroni guide
 // ("Verify the HAProxy Configuration"), plus the classic HA guide's optional TLS frontend
-// ("HA-Proxy SSL Configuration"). Pure: topology in, file text out.
+// ("HA-Proxy SSL Configuration"), with basic authentication on the stats page. Pure: topology
+// (and the stats page's password) in, file text out.
 import type { Host, Topology } from '../../topology/schema';
 import { appHosts, dbHosts } from '../../topology/derive';
 import { assertIdentifier } from '../../topology/identifiers';
@@ -14,10 +15,11 @@ export const APP_SECTION = 'backend';
 
 type Section = { header: string; directives: string[] };
 
-export function renderHaproxyCfg(topology: Topology, host: Host): string {
+/** `statsPassword`: the value of haproxy.stats_auth.password (or a placeholder, for `haflow render`). */
+export function renderHaproxyCfg(topology: Topology, host: Host, statsPassword?: string): string {
   requireRole(topology, host, 'haproxy', haproxyConfigPath);
   const bind = bindAddress(topology, host);
-  const sections: Section[] = [globalSection(topology), defaultsSection(), statsSection(topology, bind)];
+  const sections: Section[] = [globalSection(topology), defaultsSection(), statsSection(topology, bind, statsPassword)];
   // In the classic layout each application talks to its own local database: HAProxy sends users only.
   if (topology.layout !== 'classic') sections.push(postgresSection(topology, bind));
   const apps = appHosts(topology);
@@ -75,11 +77,30 @@ function defaultsSection(): Section {
   };
 }
 
-function statsSection(topology: Topology, bind: string): Section {
+function statsSection(topology: Topology, bind: string, password: string | undefined): Section {
+  const auth = topology.haproxy.stats_auth;
+  if (auth && password === undefined) throw new Error(`cannot write ${haproxyConfigPath}: haproxy.stats_auth is set but its password was not given to the renderer`);
+  const username = auth ? assertIdentifier('token', auth.username, 'haproxy.stats_auth.username', haproxyConfigPath) : undefined;
   return {
     header: 'listen stats',
-    directives: ['mode http', `bind ${bind}:${topology.haproxy.stats_port}`, 'stats enable', 'stats uri /'],
+    directives: [
+      'mode http',
+      `bind ${bind}:${topology.haproxy.stats_port}`,
+      'stats enable',
+      'stats uri /',
+      // Basic authentication: HAProxy answers 401 to a reader without this user and password.
+      ...(auth ? [`stats auth ${haproxyQuoted(`${username}:${password}`)}`] : []),
+    ],
   };
+}
+
+/**
+ * One word of haproxy.cfg holding any text: in single quotes HAProxy (2.x) reads every character
+ * as it is (blanks, #, double quotes, backslashes, $); a single quote ends the quotes, is written
+ * backslash-escaped, and the quotes open again, as in sh.
+ */
+export function haproxyQuoted(text: string): string {
+  return `'${text.replace(/'/g, "'\\''")}'`;
 }
 
 /**

@@ -9,7 +9,7 @@ import type { HostInput, StepResult } from '../contract';
 import { classicClusterState } from '../postgres/classic-failover';
 import { pgHbaRules } from '../postgres/hba';
 import { roleStatement } from '../postgres/streaming';
-import { psql, sqlIdentifier, sqlLiteral } from '../shared/psql';
+import { alterRolePassword, psql, sqlIdentifier, sqlLiteral } from '../shared/psql';
 import { ensureRemoteFiles, type ManagedFile } from '../shared/remote-files';
 import { managedHeader } from '../shared/render';
 import { resolveSecret } from '../shared/secrets';
@@ -87,7 +87,7 @@ export async function ensurePatroniUsers(input: HostInput): Promise<StepResult> 
       [
         roleStatement(rewind.username, 'LOGIN', resolveSecret(rewind.password, 'postgresql.rewind.password')),
         roleStatement(replication.username, 'LOGIN REPLICATION', resolveSecret(replication.password, 'postgresql.replication.password')),
-        `ALTER ROLE ${sqlIdentifier(superuser.username)} PASSWORD ${sqlLiteral(resolveSecret(superuser.password, 'postgresql.superuser.password'))};`,
+        alterRolePassword(superuser.username, resolveSecret(superuser.password, 'postgresql.superuser.password')),
         ...grants,
         '',
       ].join('\n'),

@@ -6,7 +6,7 @@ import { dbHosts, patroniScope, type Topology } from '../../topology';
 import type { HostInput, StepResult } from '../contract';
 import { patroniConfigPath } from '../patroni/config';
 import { patroniCluster } from '../patroni/rest';
-import { appLoginWorks, psql, sqlIdentifier, sqlLiteral } from '../shared/psql';
+import { alterRolePassword, appLoginWorks, psql, sqlIdentifier, sqlLiteral } from '../shared/psql';
 import { resolveSecret } from '../shared/secrets';
 import { archiveCommand, backupStamp, BACKUP_DIR } from '../shared/remote-files';
 import type { SshSession } from '../shared/ssh';
@@ -34,7 +34,7 @@ export async function configureDatabase(input: HostInput): Promise<StepResult> {
         `  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = ${sqlLiteral(app.db_user)}) THEN CREATE ROLE ${user} LOGIN;`,
         `  END IF;`,
         `END $$;`,
-        `ALTER ROLE ${user} LOGIN PASSWORD ${sqlLiteral(password)};`,
+        alterRolePassword(app.db_user, password, 'LOGIN'),
         `SELECT format('CREATE DATABASE %I OWNER %I', ${sqlLiteral(app.db_name)}, ${sqlLiteral(app.db_user)}) WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = ${sqlLiteral(app.db_name)})`,
         `\\gexec`,
         '',

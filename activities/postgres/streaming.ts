@@ -7,7 +7,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { Host, Topology } from '../../topology';
 import { classicCluster, classicMaster, classicSlaves, hostByName } from '../../topology/derive';
 import { StepFailureTypes, type HostInput, type StepResult } from '../contract';
-import { psql, sqlIdentifier, sqlLiteral } from '../shared/psql';
+import { alterRolePassword, psql, sqlIdentifier, sqlLiteral } from '../shared/psql';
 import { archiveCommand, backupStamp, BACKUP_DIR, ensureRemoteFiles } from '../shared/remote-files';
 import { resolveSecret } from '../shared/secrets';
 import { targetFor, withHostSsh, type SshSession } from '../shared/ssh';
@@ -89,7 +89,7 @@ export async function configureStreamingPrimary(input: HostInput): Promise<StepR
     const { replication, superuser } = topology.postgresql;
     const statements = [
       roleStatement(replication.username, 'LOGIN REPLICATION', resolveSecret(replication.password, 'postgresql.replication.password')),
-      `ALTER ROLE ${sqlIdentifier(superuser.username)} PASSWORD ${sqlLiteral(resolveSecret(superuser.password, 'postgresql.superuser.password'))};`,
+      alterRolePassword(superuser.username, resolveSecret(superuser.password, 'postgresql.superuser.password')),
     ];
     const app = topology.app;
     if (app) {
@@ -110,7 +110,7 @@ export function roleStatement(name: string, attributes: string, password: string
     'DO $$ BEGIN',
     `  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = ${sqlLiteral(name)}) THEN CREATE ROLE ${sqlIdentifier(name)} ${attributes}; END IF;`,
     'END $$;',
-    `ALTER ROLE ${sqlIdentifier(name)} ${attributes} PASSWORD ${sqlLiteral(password)};`,
+    alterRolePassword(name, password, attributes),
   ].join('\n');
 }
 

@@ -43,10 +43,12 @@ const passwordLine = (names: string) => new RegExp(`^([ \\t]*(?:-[ \\t]+)?(?:exp
 /**
  * Secrets inside a line, each as (what comes before it)(the secret)(what comes after it):
  * a -D option of a password key on a command line (its value a shell word: quoted parts and
- * bare characters up to a blank), and the credentials of a URL (user:password@, or a query
- * parameter whose name ends in "password", as a JDBC URL's ?password=).
+ * bare characters up to a blank), the credentials of a URL (user:password@, or a query
+ * parameter whose name ends in "password", as a JDBC URL's ?password=), and HAProxy's
+ * `stats auth user:password` (the rest of its line).
  */
 const inlineSecrets = (names: string) => [
+  /^([ \t]*stats[ \t]+auth[ \t]+)(\S.*)()$/gim,
   new RegExp(`(-D(?:${names})=)((?:'[^'\\n]*'|"[^"\\n]*"|[^\\s"'])+)()`, 'gi'),
   /(\/\/[^/\s:@'"]*:)([^/\s'"]*)(@)/g,
   /([?&;][\w.-]*password=)([^&;#\s'"]*)()/gi,

@@ -94,9 +94,9 @@ export async function waitFor<T>(
  * the socket is destroyed, connecting or not: fetch() leaves a connection attempt to a host that
  * drops packets running for its own 10 s, which kept a stopped worker's process alive.
  */
-export function httpGet(url: string, timeoutMs = 3000): Promise<{ status: number; body: string }> {
+export function httpGet(url: string, timeoutMs = 3000, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const request = httpRequest(url, { agent: false }, (response) => {
+    const request = httpRequest(url, { agent: false, headers }, (response) => {
       const chunks: Buffer[] = [];
       response.on('data', (chunk: Buffer) => chunks.push(chunk));
       response.on('end', () => {

@@ -1,6 +1,7 @@
 // The Patroni guide's standalone layout (3 machines) installed on the lab: real dev server,
 // real worker, real SSH, real etcd, Patroni, PostgreSQL and HAProxy.
 import { test } from 'node:test';
+import { labStatsHeaders } from '../support/app-probe';
 import { longTest } from '../support/long';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -180,7 +181,7 @@ test('the application tier: it answers through HAProxy on 80 and 443, writes thr
   const nginx = (node: string) => sshRun(lab, node, 'echo $(systemctl is-active nginx) $(systemctl is-enabled nginx)', { sudo: true }).then((r) => r.stdout.trim());
   assert.equal(await nginx('node1'), 'active enabled');
   assert.equal(await nginx('node2'), 'inactive disabled');
-  const stats = await (await fetch('http://127.0.0.11:7000/;csv')).text();
+  const stats = await (await fetch('http://127.0.0.11:7000/;csv', { headers: labStatsHeaders() })).text();
   const appServers = stats.split('\n').filter((l) => l.startsWith('backend,node')).map((l) => `${l.split(',')[1]} ${l.split(',')[17]}`);
   assert.deepEqual(appServers.sort(), ['node1 UP', 'node2 DOWN'], 'HAProxy sends users to the master application only');
 });

@@ -156,14 +156,15 @@ describe('systemctl on lab machines drives Debian units with systemd exit codes'
 
   test('haproxy: start, reload keeps the master process, a broken config fails to start and reports failed', async () => {
     const lab = currentLab();
-    const config = renderHaproxyCfg(lab.topology, lab.host('observer'));
+    // A password of this test's own: the lab's is not needed to start HAProxy by hand.
+    const config = renderHaproxyCfg(lab.topology, lab.host('observer'), 'lab-stats-test');
     await writeRemote(lab, 'observer', '/etc/haproxy/haproxy.cfg', config);
     assert.equal((await sshRun(lab, 'observer', 'systemctl start haproxy', { sudo: true })).code, 0);
     assert.equal(await isActive(lab, 'observer', 'haproxy'), 'active 0');
     const before = (await sshRun(lab, 'observer', 'systemctl show -p MainPID haproxy', { sudo: true })).stdout;
     assert.equal((await sshRun(lab, 'observer', 'systemctl reload haproxy', { sudo: true })).code, 0);
     assert.equal((await sshRun(lab, 'observer', 'systemctl show -p MainPID haproxy', { sudo: true })).stdout, before);
-    const stats = await sshRun(lab, 'observer', `curl -s 'http://127.0.0.21:7000/;csv'`);
+    const stats = await sshRun(lab, 'observer', `curl -s -u haflow:lab-stats-test 'http://127.0.0.21:7000/;csv'`);
     assert.match(stats.stdout, /^postgres,db1,/m);
     await sshRun(lab, 'observer', 'systemctl stop haproxy', { sudo: true });
     assert.equal(await isActive(lab, 'observer', 'haproxy'), 'inactive 3');

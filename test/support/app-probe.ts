@@ -29,9 +29,18 @@ export function probeApplication(url: string) {
   };
 }
 
+/**
+ * The login to the lab's stats pages: every lab topology sets haproxy.stats_auth to the user
+ * haflow with the password from HAFLOW_HAPROXY_STATS_PASSWORD.
+ */
+export function labStatsHeaders(): Record<string, string> {
+  const password = process.env.HAFLOW_HAPROXY_STATS_PASSWORD ?? '';
+  return { authorization: `Basic ${Buffer.from(`haflow:${password}`).toString('base64')}` };
+}
+
 /** HAProxy's application servers (the `backend` section) and their status, from its stats page at `statsUrl`. */
-export async function appServers(statsUrl: string): Promise<string[]> {
-  const csv = await (await fetch(new URL(';csv', statsUrl))).text();
+export async function appServers(statsUrl: string, headers: Record<string, string> = labStatsHeaders()): Promise<string[]> {
+  const csv = await (await fetch(new URL(';csv', statsUrl), { headers })).text();
   return csv
     .split('\n')
     .map((l) => l.split(','))

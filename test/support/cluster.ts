@@ -1,6 +1,7 @@
 // The cluster as the tests see it, asked directly and not through haflow: Patroni's REST API on
 // every DB node, HAProxy's stats CSV, and the probe's rows on the leader.
 import { Client } from 'pg';
+import { statsRequestHeaders } from '../../activities/haproxy/stats';
 import type { Lab } from '../../lab';
 
 export interface DirectView {
@@ -46,7 +47,7 @@ export async function directView(lab: Lab): Promise<DirectView> {
     streaming = (status.replication ?? []).filter((r) => r.state === 'streaming').map((r) => r.application_name).sort();
   }
   const proxy = lab.topology.hosts.find((h) => h.roles.includes('haproxy'))!;
-  const csv = await fetch(`http://${proxy.address}:7000/;csv`, { signal: AbortSignal.timeout(2000) }).then((r) => r.text(), () => '');
+  const csv = await fetch(`http://${proxy.address}:${lab.topology.haproxy.stats_port}/;csv`, { headers: statsRequestHeaders(lab.topology), signal: AbortSignal.timeout(2000) }).then((r) => r.text(), () => '');
   const routesTo = csv
     .split('\n')
     .map((l) => l.split(','))

@@ -61,7 +61,7 @@ test('pg_hba.conf: peer on the socket, replication from the DB nodes, clients fr
 });
 
 test('HAProxy sends users only: no database port, nothing asks a Patroni API', () => {
-  const cfg = renderHaproxyCfg(topology, hostByName(topology, 'haproxy'));
+  const cfg = renderHaproxyCfg(topology, hostByName(topology, 'haproxy'), 'stats-password');
   assert.doesNotMatch(cfg, /listen postgres|8008|:5000/);
   assert.match(cfg, /listen backend[\s\S]*server master 172\.16\.8\.241:80 check port 80\n\s+server slave 172\.16\.8\.240:80 check port 80/);
   assert.match(cfg, /frontend https_front\n\s+bind 172\.16\.8\.100:443 ssl crt \/etc\/ssl\/example\.pem/);

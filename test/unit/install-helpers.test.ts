@@ -268,12 +268,18 @@ describe('packagesFor', () => {
 
 // ---------------------------------------------------------------- SQL quoting
 
-/** Reads one quoted SQL token at the start of `sql` (quote char doubled inside); returns its value and length. */
+/**
+ * Reads one quoted SQL token at the start of `sql` (quote char doubled inside; in an escape
+ * string E'…' a backslash also escapes the next character); returns its value and length.
+ */
 function readQuoted(sql: string, quote: string): { value: string; length: number } {
-  assert.equal(sql[0], quote);
+  const escapes = quote === "'" && sql.startsWith("E'");
+  const start = escapes ? 1 : 0;
+  assert.equal(sql[start], quote);
   let value = '';
-  for (let i = 1; i < sql.length; i++) {
-    if (sql[i] !== quote) value += sql[i];
+  for (let i = start + 1; i < sql.length; i++) {
+    if (escapes && sql[i] === '\\') value += sql[++i];
+    else if (sql[i] !== quote) value += sql[i];
     else if (sql[i + 1] === quote) (value += quote), i++;
     else return { value, length: i + 1 };
   }
@@ -287,7 +293,8 @@ describe('sqlLiteral and sqlIdentifier', () => {
     assert.equal(sqlLiteral("it's"), "'it''s'");
     assert.equal(sqlLiteral(''), "''");
     assert.equal(sqlLiteral("'; DROP TABLE x; --"), "'''; DROP TABLE x; --'");
-    assert.equal(sqlLiteral('a\\b"c'), "'a\\b\"c'", 'backslashes and double quotes are plain characters (standard_conforming_strings)');
+    assert.equal(sqlLiteral('a"c'), "'a\"c'", 'double quotes are plain characters');
+    assert.equal(sqlLiteral('a\\b'), "E'a\\\\b'", 'a backslash makes an escape string, which reads the same whatever standard_conforming_strings says');
   });
 
   test('sqlIdentifier wraps in double quotes and doubles the double quotes inside', () => {

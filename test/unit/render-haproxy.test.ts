@@ -2,13 +2,18 @@
 // HAProxy Configuration") and the classic HA guide's TLS frontend ("HA-Proxy SSL Configuration").
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Topology } from '../../topology/schema';
 import { renderHaproxyCfg, haproxyTime } from '../../activities/haproxy/config';
-import { distributed, findExecutable, generic, hostNamed, SBIN_DIRS, standalone } from '../support/topologies';
+import { haproxyComponent } from '../../activities/haproxy/component';
+import { haproxyServers } from '../../activities/haproxy/stats';
+import { redactSecrets } from '../../activities/shared/redact';
+import { secretValue } from '../../activities/shared/secrets';
+import { distributed, findExecutable, generic, hostNamed, loopbackLab, SBIN_DIRS, standalone } from '../support/topologies';
 import { requires } from '../support/requires';
 
 // ---- a tiny haproxy.cfg reader: section headers at column 0, directives indented ----
@@ -306,4 +311,96 @@ test("haproxy -c rejects the classic guide's `mode http` frontend on a tcp backe
     assert.notEqual(status, 0);
     assert.match(output, /incompatible tcp proxy 'backend'/);
   });
+});
+
+// ---- the stats page's basic authentication ----
+
+/** Every kind of character a password may hold that haproxy.cfg's syntax gives a meaning to. */
+const HOSTILE_STATS_PASSWORD = `a b\t#c"d'e\\f$HOME:g;ü''\\`;
+
+const withStatsAuth = (extra: Partial<Topology['haproxy']> = {}) =>
+  loopbackLab({ haproxy: { bind: 'host', stats_auth: { username: 'haflow', password: { env: 'HAFLOW_TEST_STATS_PASSWORD' } }, ...extra } as never });
+
+test('the stats page asks for the user and password of haproxy.stats_auth, quoted as one word', () => {
+  const cfg = renderHaproxyCfg(withStatsAuth(), hostNamed(withStatsAuth(), 'observer'), "it's secret");
+  assert.deepEqual(section(cfg, 'listen stats'), ['mode http', 'bind 127.0.0.11:7000', 'stats enable', 'stats uri /', "stats auth 'haflow:it'\\''s secret'"]);
+});
+
+test("haproxy.cfg with the stats page's password is root's alone and its diff hides the password", () => {
+  process.env.HAFLOW_TEST_STATS_PASSWORD = HOSTILE_STATS_PASSWORD;
+  const t = withStatsAuth();
+  const [file] = haproxyComponent.files(t, hostNamed(t, 'observer'), secretValue);
+  assert.equal(file.mode, 0o600);
+  assert.equal(file.secret, 'passwords');
+  assert.ok(file.content.includes('stats auth '));
+  const shown = redactSecrets(file.content);
+  assert.ok(!shown.includes('#c"d'), shown);
+  assert.match(shown, /^ {4}stats auth <redacted>$/m);
+});
+
+/** The named sections of a haproxy.cfg, their lines as written (section() normalises blanks, which a password may hold). */
+function rawSections(cfg: string, headers: string[]): string[] {
+  const lines: string[] = [];
+  let keep = false;
+  for (const line of cfg.split('\n')) {
+    if (/^\S/.test(line) && !line.startsWith('#')) keep = headers.includes(line.trim());
+    if (keep && line.trim() !== '') lines.push(line);
+  }
+  return lines;
+}
+
+/** Starts haproxy with `cfg` (in the foreground, no daemon), waits until it listens on address:port, and returns a stop function. */
+async function runHaproxy(cfg: string, dir: string, address: string, port: number): Promise<() => Promise<void>> {
+  const file = join(dir, 'running.cfg');
+  writeFileSync(file, cfg);
+  const child = spawn(haproxyBin as string, ['-db', '-f', file], { stdio: 'ignore' });
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  const stop = async () => {
+    child.kill('SIGTERM');
+    await exited;
+  };
+  for (let i = 0; i < 100; i++) {
+    if (await fetch(`http://${address}:${port}/`).then(() => true, () => false)) return stop;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  await stop();
+  assert.fail(`haproxy did not listen on ${address}:${port}`);
+}
+
+async function freeLoopbackPort(address: string): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, address, resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+test("a real haproxy with the rendered stats section: 401 without the password or with a wrong one, 200 with it, and haflow's reader sends it", { skip: noHaproxy }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'haflow-haproxy-stats-'));
+  let stop: (() => Promise<void>) | undefined;
+  try {
+    process.env.HAFLOW_TEST_STATS_PASSWORD = HOSTILE_STATS_PASSWORD;
+    const address = '127.0.0.11';
+    const port = await freeLoopbackPort(address).catch(() => undefined);
+    const at = port ? address : '127.0.0.1';
+    const t = withStatsAuth({ stats_port: port ?? (await freeLoopbackPort('127.0.0.1')) });
+    const observer = { ...hostNamed(t, 'observer'), address: at };
+    const rendered = renderHaproxyCfg(t, hostNamed(t, 'observer'), HOSTILE_STATS_PASSWORD).replaceAll(`bind 127.0.0.11:`, `bind ${at}:`);
+    // The rendered defaults and stats page alone: the other sections check servers that are not here.
+    const cfg = ['global', '    maxconn 100', ...rawSections(rendered, ['defaults', 'listen stats']), ''].join('\n');
+    const check = haproxyCheck(cfg, dir);
+    assert.equal(check.status, 0, check.output);
+    stop = await runHaproxy(cfg, dir, at, t.haproxy.stats_port);
+    const url = `http://${at}:${t.haproxy.stats_port}/;csv`;
+    const basic = (user: string, password: string) => ({ authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` });
+    assert.equal((await fetch(url)).status, 401, 'no credentials');
+    assert.equal((await fetch(url, { headers: basic('haflow', 'wrong') })).status, 401, 'a wrong password');
+    assert.equal((await fetch(url, { headers: basic('haflow', HOSTILE_STATS_PASSWORD) })).status, 200, 'the password as written');
+    assert.deepEqual(await haproxyServers(t, observer), [], "haflow's reader is let in (the page lists no server here)");
+    process.env.HAFLOW_TEST_STATS_PASSWORD = 'not-the-password';
+    await assert.rejects(haproxyServers(t, observer), /answered HTTP 401: it does not take the user and password of haproxy\.stats_auth/);
+  } finally {
+    await stop?.();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

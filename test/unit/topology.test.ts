@@ -46,6 +46,7 @@ patroni:
   retry_timeout: 10
 haproxy:
   stats_port: 7000
+  stats_auth: { password: { env: HAFLOW_HAPROXY_STATS_PASSWORD } }
 app:
   db_password: { env: HAFLOW_APP_DB_PASSWORD }
 `;
@@ -73,6 +74,8 @@ postgresql:
   superuser: { password: { env: HAFLOW_PG_SUPERUSER_PASSWORD } }
   replication: { password: { env: HAFLOW_PG_REPLICATION_PASSWORD } }
   rewind: { password: { env: HAFLOW_PG_REWIND_PASSWORD } }
+haproxy:
+  stats_auth: { password: { env: HAFLOW_HAPROXY_STATS_PASSWORD } }
 app:
   db_password: { env: HAFLOW_APP_DB_PASSWORD }
 `;
@@ -97,6 +100,8 @@ postgresql:
   superuser: { password: { env: HAFLOW_PG_SUPERUSER_PASSWORD } }
   replication: { password: { env: HAFLOW_PG_REPLICATION_PASSWORD } }
   rewind: { password: { env: HAFLOW_PG_REWIND_PASSWORD } }
+haproxy:
+  stats_auth: { password: { env: HAFLOW_HAPROXY_STATS_PASSWORD } }
 `;
 
 const CLASSIC = `cluster: serviceops-classic
@@ -119,9 +124,13 @@ postgresql:
   superuser: { password: { env: HAFLOW_PG_SUPERUSER_PASSWORD } }
   replication: { password: { env: HAFLOW_PG_REPLICATION_PASSWORD } }
   rewind: { password: { env: HAFLOW_PG_REWIND_PASSWORD } }
+haproxy:
+  stats_auth: { password: { env: HAFLOW_HAPROXY_STATS_PASSWORD } }
 app:
   db_password: { env: HAFLOW_APP_DB_PASSWORD }
 `;
+
+const STATS_LINE = '  stats_auth: { password: { env: HAFLOW_HAPROXY_STATS_PASSWORD } }\n';
 
 // ---------------------------------------------------------------- helpers
 
@@ -546,7 +555,7 @@ describe('application tier', () => {
   });
 
   it('rejects haproxy.tls when there is no application to serve', () => {
-    const text = `${PATRONI}haproxy:\n  tls: { pem: /etc/ssl/example.pem }\n`;
+    const text = edit(PATRONI, ['haproxy:\n', 'haproxy:\n  tls: { pem: /etc/ssl/example.pem }\n']);
     const issue = onlyError(text, 'haproxy.tls', at(text, 'tls:'));
     assert.match(issue.message, /no host has role app/);
   });
@@ -689,5 +698,112 @@ describe('timing profiles and synchronous mode', () => {
     const mode = (value: string) => parseTopology(edit(STANDALONE, ['  ttl: 30\n', `  synchronous_mode: ${value}\n  ttl: 30\n`]), 'c.yaml').topology.patroni.synchronous_mode;
     assert.deepEqual(['off', 'on', 'strict', 'true', 'false'].map(mode), ['off', 'on', 'strict', 'on', 'off']);
     assert.equal(parseTopology(STANDALONE, 'c.yaml').topology.patroni.synchronous_mode, 'off');
+  });
+});
+
+// ---------------------------------------------------------------- directories haflow removes or takes over
+
+describe('directories haflow removes, empties or takes over', () => {
+  it("app.ha_dir: /etc is refused at its line: the install would archive /etc and then remove it", () => {
+    const text = edit(STANDALONE, ['  db_password: { env: HAFLOW_APP_DB_PASSWORD }\n', '  db_password: { env: HAFLOW_APP_DB_PASSWORD }\n  ha_dir: /etc\n']);
+    const issue = onlyError(text, 'app.ha_dir', at(text, 'ha_dir: /etc', '/etc'));
+    assert.match(issue.message, /^\/etc is a system directory/);
+    assert.match(issue.message, /rm -rf/, 'says what haflow would do to it');
+    assert.match(issue.message, /a directory of its own, such as \/opt\/HA$/);
+    assert.match(formatIssue(issue), /^cluster\.yaml:\d+:\d+: app\.ha_dir: \/etc is a system directory/);
+  });
+
+  it('postgresql.data_dir: /var/lib is refused: its owner and mode would become postgres 700', () => {
+    const text = edit(STANDALONE, ['  version: 16\n', '  version: 16\n  data_dir: /var/lib\n']);
+    const issue = onlyError(text, 'postgresql.data_dir', at(text, 'data_dir: /var/lib', '/var/lib'));
+    assert.match(issue.message, /^\/var\/lib is a system directory.*owner.*mode/);
+    assert.match(issue.message, /such as \/var\/lib\/postgresql\/patroni-data$/);
+  });
+
+  it('every entry of app.sync_dirs is checked, and the error names the entry', () => {
+    const text = edit(STANDALONE, ['  db_password: { env: HAFLOW_APP_DB_PASSWORD }\n', '  db_password: { env: HAFLOW_APP_DB_PASSWORD }\n  sync_dirs: [/opt/flotomate/attachments, /usr/local]\n']);
+    const issue = onlyError(text, 'app.sync_dirs[1]', at(text, 'sync_dirs:', '/usr/local'));
+    assert.match(issue.message, /^\/usr\/local is a system directory/);
+  });
+
+  it('etcd.data_dir is a dedicated directory too: a top-level directory and a user home are refused', () => {
+    for (const dir of ['/data', '/home/motadata']) {
+      const text = edit(PATRONI, ['postgresql:', `etcd:\n  data_dir: ${dir}\npostgresql:`]);
+      const issue = onlyError(text, 'etcd.data_dir', at(text, `data_dir: ${dir}`, dir));
+      assert.match(issue.message, /a directory of its own, such as \/var\/lib\/etcd\/default$/, dir);
+    }
+  });
+
+  it('a directory inside /proc, /sys, /dev, /run or /boot, under /usr, or written with .. is refused', () => {
+    for (const dir of ['/run/haflow/ha', '/sys/fs/ha', '/boot/efi/ha', '/usr/lib/postgresql', '/opt/../etc', '/opt/HA/.']) {
+      const text = edit(STANDALONE, ['  db_password: { env: HAFLOW_APP_DB_PASSWORD }\n', `  db_password: { env: HAFLOW_APP_DB_PASSWORD }\n  ha_dir: ${dir}\n`]);
+      const issue = onlyError(text, 'app.ha_dir', at(text, `ha_dir: ${dir}`, dir));
+      assert.match(issue.message, /a directory of its own, such as \/opt\/HA$/, dir);
+    }
+  });
+
+  it('a dedicated directory may not hold another managed path: removing it would take that with it', () => {
+    const text = edit(STANDALONE, ['  version: 16\n', '  version: 16\n  data_dir: /srv/ha/pgdata\n'], ['  db_password: { env: HAFLOW_APP_DB_PASSWORD }\n', '  db_password: { env: HAFLOW_APP_DB_PASSWORD }\n  ha_dir: /srv/ha\n']);
+    const issue = onlyError(text, 'app.ha_dir', at(text, 'ha_dir: /srv/ha', '/srv/ha'));
+    assert.match(issue.message, /^\/srv\/ha holds postgresql\.data_dir \(\/srv\/ha\/pgdata\)/);
+    assert.match(issue.message, /a directory of its own, such as \/opt\/HA$/);
+  });
+
+  it("a dedicated directory may not hold the application's config files or be the same as another", () => {
+    const holds = edit(STANDALONE, ['  db_password: { env: HAFLOW_APP_DB_PASSWORD }\n', '  db_password: { env: HAFLOW_APP_DB_PASSWORD }\n  sync_dirs: [/opt/flotomate]\n']);
+    const issue = onlyError(holds, 'app.sync_dirs[0]', at(holds, 'sync_dirs:', '/opt/flotomate'));
+    assert.match(issue.message, /^\/opt\/flotomate holds app\.config_files\[0\]\.path/);
+    const same = edit(STANDALONE, ['  db_password: { env: HAFLOW_APP_DB_PASSWORD }\n', '  db_password: { env: HAFLOW_APP_DB_PASSWORD }\n  ha_dir: /opt/shared\n  sync_dirs: [/opt/shared]\n']);
+    const issues = issuesOf(same);
+    assert.ok(issues.length >= 1 && issues.every((i) => i.severity === 'error'));
+    assert.match(formatIssue(issues[0]), /: app\.(ha_dir|sync_dirs\[0\]): \/opt\/shared is also app\.(sync_dirs\[0\]|ha_dir)/);
+  });
+
+  it("a dedicated directory may not hold haflow's own files (the postgres user's home holds the standby's password file)", () => {
+    const text = edit(STANDALONE, ['  db_password: { env: HAFLOW_APP_DB_PASSWORD }\n', '  db_password: { env: HAFLOW_APP_DB_PASSWORD }\n  ha_dir: /var/lib/postgresql\n']);
+    const issue = onlyError(text, 'app.ha_dir', at(text, 'ha_dir: /var/lib/postgresql', '/var/lib/postgresql'));
+    assert.match(issue.message, /^\/var\/lib\/postgresql (is a system directory|holds)/);
+  });
+
+  it('dedicated directories of their own are accepted, and the classic cluster may be adopted in place', () => {
+    const text = edit(
+      STANDALONE,
+      ['  version: 16\n', '  version: 16\n  data_dir: /data/patroni\n'],
+      ['  db_password: { env: HAFLOW_APP_DB_PASSWORD }\n', '  db_password: { env: HAFLOW_APP_DB_PASSWORD }\n  ha_dir: /opt/HA\n  sync_dirs: [/opt/flotomate/attachments, /opt/flotomate/patches, /home/motadata/files]\n'],
+    );
+    assert.deepEqual(parseTopology(text, 'c.yaml').warnings, []);
+    const adopted = edit(STANDALONE, ['  version: 16\n', '  version: 16\n  data_dir: /var/lib/postgresql/16/main\n']);
+    assert.deepEqual(parseTopology(adopted, 'c.yaml').warnings, []);
+  });
+
+  it('every lab topology validates', async () => {
+    const dir = join(__dirname, '../../lab/topologies');
+    for (const file of (await readdir(dir)).filter((f) => f.endsWith('.yaml'))) loadTopology(join(dir, file));
+  });
+});
+
+describe("HAProxy's stats page", () => {
+  it('a topology with an HAProxy host and no haproxy.stats_auth is refused at the haproxy section, with the setting to add', () => {
+    const text = edit(STANDALONE, [STATS_LINE, '']);
+    const issue = onlyError(text, 'haproxy', at(text, 'haproxy:'));
+    assert.match(issue.message, /^haproxy\.stats_auth is not set: host observer runs HAProxy, whose stats page on port 7000 shows every server and its state to anyone who reaches it; give it a user and password: haproxy: \{ stats_auth: \{ username: haflow, password: \{ env: HAFLOW_HAPROXY_STATS_PASSWORD \} \} \}$/);
+  });
+
+  it('without a haproxy section, the error points at the HAProxy host', () => {
+    const text = edit(PATRONI, [`haproxy:\n${STATS_LINE}`, '']);
+    const issue = onlyError(text, 'hosts[3].roles', at(text, 'roles: [haproxy]'));
+    assert.match(issue.message, /^haproxy\.stats_auth is not set: host haproxy01 runs HAProxy/);
+  });
+
+  it('a classic layout without an HAProxy host needs none; the username defaults to haflow', () => {
+    const text = edit(CLASSIC, ['  - name: haproxy\n    address: 172.16.8.100\n    roles: [haproxy]\n', ''], [`haproxy:\n${STATS_LINE}`, '']);
+    assert.deepEqual(parseTopology(text, 'c.yaml').warnings, []);
+    assert.equal(parseTopology(STANDALONE, 'c.yaml').topology.haproxy.stats_auth?.username, 'haflow');
+  });
+
+  it('its password is a secret reference, never a value', () => {
+    const text = edit(STANDALONE, ['stats_auth: { password: { env: HAFLOW_HAPROXY_STATS_PASSWORD } }', 'stats_auth: { password: hunter2-stats }']);
+    const issue = onlyError(text, 'haproxy.stats_auth.password', at(text, 'hunter2-stats'));
+    assert.doesNotMatch(issue.message, /hunter2/);
   });
 });
