@@ -22,8 +22,13 @@ export interface CheckIssue {
 /** etcd's own limit: more than 7 members slows every write and buys no extra safety. */
 export const MAX_ETCD_MEMBERS = 7;
 
-/** Every semantic rule, in the order an operator would fix them. */
-export function checkTopology(topology: Topology): CheckIssue[] {
+/**
+ * Every semantic rule, in the order an operator would fix them. `recorded`: a topology a run was
+ * started with (checked again by the worker), to which a rule newer than the run applies as a
+ * warning only, so that a monitor or a schedule started before it keeps working; a topology file
+ * is held to every rule.
+ */
+export function checkTopology(topology: Topology, options: { recorded?: boolean } = {}): CheckIssue[] {
   return [
     ...checkLayoutRoles(topology),
     ...checkEtcdMembers(topology),
@@ -34,7 +39,7 @@ export function checkTopology(topology: Topology): CheckIssue[] {
     ...checkPostgresVersion(topology),
     ...checkReferences(topology),
     ...checkAppTier(topology),
-    ...checkHaproxyStats(topology),
+    ...checkHaproxyStats(topology).map((issue) => (options.recorded ? { ...issue, severity: 'warning' as const } : issue)),
     ...checkDedicatedDirectories(topology),
   ];
 }

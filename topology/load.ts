@@ -398,11 +398,15 @@ class SourceMap {
   }
 }
 
-/** Re-checks a topology handed in by a script: the schema guarantees secrets are references, never values. */
+/**
+ * Re-checks a topology handed in as a value (by a script, or to the worker with a run): the schema
+ * guarantees secrets are references, never values. It may have been recorded before a newer rule
+ * (see checkTopology's `recorded`): such a rule does not refuse it.
+ */
 export function assertValidTopology(topology: Topology): Topology {
   const parsed = topologySchema.safeParse(topology);
   const problems = parsed.success
-    ? checkTopology(parsed.data).filter((i) => i.severity === 'error').map((i) => `${i.path}: ${i.message}`)
+    ? checkTopology(parsed.data, { recorded: true }).filter((i) => i.severity === 'error').map((i) => `${i.path}: ${i.message}`)
     : parsed.error.issues.map((i) => `${formatPath(i.path.filter((p) => typeof p !== 'symbol'))}: ${i.message}`);
   if (!parsed.success || problems.length > 0) throw new Error(`the topology is invalid:\n${problems.join('\n')}`);
   return parsed.data;
