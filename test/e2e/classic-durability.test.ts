@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { startRunbook } from '../../client/api';
 import { loadTopology } from '../../topology';
-import type { Progress, RunbookOutcome } from '../../workflows/protocol';
-import { describeProgress, labSecrets, startInstall } from '../support/install';
+import { completesDespite } from '../support/durability';
+import { labSecrets, startInstall } from '../support/install';
 import { labTopology, sshRun, useLab } from '../support/lab';
 import { longTest } from '../support/long';
 import { startDevServer } from '../support/temporal';
@@ -40,45 +40,17 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-type Fault = { during: string; what: 'kill worker' | 'restart server'; done?: boolean };
-
-/** Follows the run, striking each fault as soon as its step has started; the run's outcome. */
-async function completesDespite(workflowId: string, faults: Fault[], seconds: number): Promise<RunbookOutcome> {
-  const deadline = Date.now() + seconds * 1000;
-  let progress: Progress | undefined;
-  while (Date.now() < deadline) {
-    try {
-      progress = await env!.client.workflow.getHandle(workflowId).query<Progress>('progress');
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 200)); // no worker or server to answer yet
-      continue;
-    }
-    if (progress.status !== 'running') break;
-    for (const fault of faults.filter((f) => !f.done)) {
-      const status = progress.steps.find((s) => s.id === fault.during)?.status;
-      if (status !== 'running' && status !== 'done') continue;
-      fault.done = true;
-      if (fault.what === 'kill worker') {
-        await workers.kill(worker!);
-        worker = await workers.start();
-      } else {
-        await env!.teardown();
-        env = await startDevServer({ dbFilename, port });
-      }
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  assert.equal(progress?.status, 'completed', progress ? describeProgress(progress) : 'no progress');
-  assert.deepEqual(faults.filter((f) => !f.done).map((f) => f.during), [], 'every fault was injected');
-  const outcome = (await env!.client.workflow
-    .getHandle(workflowId)
-    .result()
-    .catch((err: Error & { cause?: Error & { cause?: Error } }) => {
-      throw new Error(`${workflowId}: ${err.message}: ${err.cause?.message ?? ''} ${err.cause?.cause?.message ?? ''}`);
-    })) as RunbookOutcome;
-  assert.deepEqual(outcome.steps.filter((s) => s.runs > 1).map((s) => s.id), [], 'no step blocked: interrupted activities were retried by Temporal, not by an operator');
-  return outcome;
-}
+const rig = {
+  server: () => env!,
+  killWorker: async () => {
+    await workers.kill(worker!);
+    worker = await workers.start();
+  },
+  restartServer: async () => {
+    await env!.teardown();
+    env = await startDevServer({ dbFilename, port });
+  },
+};
 
 const sql = (host: string, query: string) =>
   sshRun(currentLab(), host, `sudo -u postgres psql -X -At -v ON_ERROR_STOP=1 -h /var/run/postgresql -d flotomate -c ${JSON.stringify(query)}`, { sudo: true }).then((r) => r.stdout.trim());
@@ -87,6 +59,7 @@ test('the classic install and its migration to Patroni, with the worker killed d
   const lab = currentLab();
   const install = await startInstall(env!, lab.topology);
   await completesDespite(
+    rig,
     install.workflowId,
     [
       { during: 'db.primary@master', what: 'kill worker' },
@@ -103,6 +76,7 @@ test('the classic install and its migration to Patroni, with the worker killed d
   const patroni = loadTopology(labTopology('classic-patroni')).topology;
   const migrate = await startRunbook(env!.client, 'migrate', patroni, { classicCluster: lab.topology.cluster, master: 'master' });
   await completesDespite(
+    rig,
     migrate.workflowId,
     [
       { during: 'migrate.backup@master', what: 'kill worker' },

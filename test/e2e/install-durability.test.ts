@@ -8,9 +8,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Progress, RunbookOutcome } from '../../workflows/protocol';
+import { completesDespite, type DurabilityFault } from '../support/durability';
 import { labTopology, sshRun, useLab } from '../support/lab';
-import { describeProgress, labSecrets, startInstall } from '../support/install';
+import { labSecrets, startInstall } from '../support/install';
 import { startDevServer } from '../support/temporal';
 import { freePort, workerProcesses } from '../support/worker-process';
 
@@ -41,46 +41,27 @@ test('kill -9 of the worker at three points and a restart of the server mid-inst
   let worker = await startWorker();
   const handle = await startInstall(env!, lab.topology);
   const workflowId = handle.workflowId;
-  type Fault = { during: string; what: 'kill worker' | 'restart server'; done?: boolean };
-  const faults: Fault[] = [
+  const faults: DurabilityFault[] = [
     { during: 'etcd.member@observer', what: 'kill worker' },
     { during: 'patroni.leader@node1', what: 'kill worker' },
     { during: 'db.config@node1', what: 'restart server' },
     { during: 'patroni.streaming@node2', what: 'kill worker' },
   ];
-  const deadline = Date.now() + 420_000;
-  let progress: Progress | undefined;
-  while (Date.now() < deadline) {
-    try {
-      progress = await env!.client.workflow.getHandle(workflowId).query<Progress>('progress');
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 200)); // no worker to answer yet
-      continue;
-    }
-    if (progress.status !== 'running') break;
-    for (const fault of faults.filter((f) => !f.done)) {
-      // As soon as the step has started: a quick one may already be done when the poll sees it.
-      const status = progress.steps.find((s) => s.id === fault.during)?.status;
-      if (status !== 'running' && status !== 'done') continue;
-      fault.done = true;
-      if (fault.what === 'kill worker') {
+  await completesDespite(
+    {
+      server: () => env!,
+      killWorker: async () => {
         await kill(worker);
         worker = await startWorker();
-      } else {
+      },
+      restartServer: async () => {
         await env!.teardown();
         env = await startDevServer({ dbFilename, port });
-      }
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  assert.equal(progress?.status, 'completed', progress ? describeProgress(progress) : 'no progress');
-  assert.deepEqual(faults.filter((f) => !f.done).map((f) => f.during), [], 'every fault was injected');
-  const outcome = (await env!.client.workflow.getHandle(workflowId).result()) as RunbookOutcome;
-  assert.deepEqual(outcome.steps.filter((s) => s.status !== 'done').map((s) => s.id), []);
-  assert.deepEqual(
-    outcome.steps.filter((s) => s.runs > 1).map((s) => s.id),
-    [],
-    'no step blocked: interrupted activities were retried by Temporal, not by an operator',
+      },
+    },
+    workflowId,
+    faults,
+    420,
   );
 
   // Same end state as an undisturbed install.
