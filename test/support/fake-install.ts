@@ -23,6 +23,7 @@ const CHANGES: readonly ActivityName[] = [
   'slaveAppStandby',
   'fenceAppNode',
   'recordAppRole',
+  'startAppMonitor',
 ];
 
 export interface InjectedFailure {

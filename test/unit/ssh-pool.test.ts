@@ -23,6 +23,14 @@ function target(): SshTarget {
 
 const commandsRun = () => connections.flatMap((c) => c.commands);
 
+/** The command inside the line a host is given (activities/shared/ssh.ts, hostCommandLine). */
+function commandIn(line: string): string {
+  const wrapped = /exec timeout -k \S+ \S+ "\$0" -c (.*)$/s.exec(line)?.[1];
+  if (wrapped === undefined) return line;
+  // Shell-quoted as one word: bare, or '…' with '\'' for each quote inside.
+  return wrapped.startsWith("'") ? wrapped.slice(1, -1).replace(/'\\''/g, "'") : wrapped;
+}
+
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'haflow-ssh-pool-'));
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256', privateKeyEncoding: { type: 'sec1', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
@@ -38,9 +46,10 @@ before(async () => {
         // A host that died without a word: the request to open a session is never answered.
         if (connection.mute) return;
         accept().once('exec', (acceptExec, _reject, info) => {
-          connection.commands.push(info.command);
+          const command = commandIn(info.command);
+          connection.commands.push(command);
           const stream = acceptExec();
-          stream.write(`ran ${info.command}\n`);
+          stream.write(`ran ${command}\n`);
           stream.exit(0);
           stream.end();
         });
