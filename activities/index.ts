@@ -87,7 +87,7 @@ export const classicPromoted = stepActivity(classicFailover.classicPromoted);
 export const classicFenced = stepActivity(classicFailover.classicFenced);
 export const classicSourceReady = stepActivity(migration.classicSourceReady);
 export const backupBeforeMigration = stepActivity(migration.backupBeforeMigration);
-export const stopAppMonitor = stepActivity(temporalOperations.stopAppMonitor);
+export const stopAppMonitor = stepActivity(appMonitor.stopAppMonitor);
 /** The name a migration planned before the application monitor had its own name gives the same step. */
 export const stopAppObserver = stopAppMonitor;
 export const ensurePatroniUsers = stepActivity(patroniAdopt.ensurePatroniUsers);

@@ -16,22 +16,25 @@ import { guardFailed, sleep, stepResult } from '../shared/step';
 import { withinAttempt } from '../shared/step-activity';
 import { roleFilePath } from './config';
 
-/** The cluster's running application monitor (under its id, or the earlier one), if any. */
-async function runningMonitor(cluster: string): Promise<WorkflowHandle | undefined> {
+/** The cluster's running application monitors: under its id, and one started by an earlier version under its earlier id. */
+async function runningMonitors(cluster: string): Promise<WorkflowHandle[]> {
   const client = Context.current().client;
+  const running: WorkflowHandle[] = [];
   for (const workflowId of [monitorWorkflowId(cluster), earlierMonitorWorkflowId(cluster)]) {
     const handle = client.workflow.getHandle(workflowId);
-    const running = await handle
+    const runs = await handle
       .describe()
       .then((d) => d.status.name === 'RUNNING')
       .catch((err) => {
         if (err instanceof WorkflowNotFoundError) return false;
         throw err;
       });
-    if (running) return handle;
+    if (runs) running.push(handle);
   }
-  return undefined;
+  return running;
 }
+
+const runningMonitor = async (cluster: string) => (await runningMonitors(cluster))[0];
 
 /** This operation, as it holds a monitor. */
 function holder(topology: Topology): MonitorHold {
@@ -125,4 +128,28 @@ export async function startAppMonitor(input: ClusterInput): Promise<StepResult> 
       staticSummary: `application monitor of cluster ${topology.cluster}`,
     });
   return stepResult([`started the application monitor of cluster ${topology.cluster} (${workflowId}): a check every ${interval} s, failover after ${failures} failures in a row; \`haflow monitor status ${topology.cluster}\``], '');
+}
+
+/**
+ * The application monitor of a cluster stopped (cancelled, as `haflow monitor stop` does), so
+ * that nothing fails the application over while a migration moves it; one started by an earlier
+ * version, under its earlier workflow id, too. Idempotent: a monitor that does not run is left
+ * so. Uses the worker's own client.
+ */
+export async function stopAppMonitor(input: Omit<ClusterInput, 'topology'> & { cluster: string }): Promise<StepResult> {
+  const running = await runningMonitors(input.cluster);
+  if (running.length === 0) return stepResult([], `no application monitor runs for cluster ${input.cluster}`);
+  const ids = running.map((h) => h.workflowId).join(', ');
+  if (input.check) return stepResult([`would stop the application monitor of cluster ${input.cluster} (${ids})`], '');
+  for (const handle of running) {
+    await handle.cancel();
+    // Ended, or the step fails (and is retried): a monitor still running could fail the application over mid-migration.
+    const deadline = Date.now() + 60_000;
+    while ((await handle.describe()).status.name === 'RUNNING') {
+      if (Date.now() > deadline) throw new Error(`the application monitor ${handle.workflowId} was asked to stop but still runs after 60 s`);
+      Context.current().heartbeat();
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
+  return stepResult([`stopped the application monitor of cluster ${input.cluster} (${ids}): nothing fails the application over until \`haflow monitor start\``], '');
 }
