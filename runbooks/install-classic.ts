@@ -5,7 +5,7 @@
 // start`, as in the other layouts. Pure: `haflow plan` prints exactly these steps.
 import type { Topology } from '../topology/schema';
 import { appHosts, classicMaster, classicSlaves, haproxyHosts } from '../topology/derive';
-import { appConfigSteps, appServingSteps, group, monitorStartSteps, onHost, preparationSteps } from './install';
+import { appConfigSteps, appServingSteps, group, monitorHoldSteps, monitorStartSteps, onHost, preparationSteps } from './install';
 import type { Runbook } from './runbook';
 
 export function classicInstallSteps(topology: Topology): Runbook {
@@ -14,7 +14,7 @@ export function classicInstallSteps(topology: Topology): Runbook {
   const version = topology.postgresql.version;
   const appTier = topology.app !== undefined && appHosts(topology).length > 0;
   const items: Runbook['items'] = [
-    ...preparationSteps(topology),
+    ...preparationSteps(topology, monitorHoldSteps(topology)),
     group(
       'haproxy.hosts',
       'HAProxy',

@@ -40,13 +40,6 @@ export function appConfigSteps(topology: Topology): Runbook['items'] {
   const database =
     topology.layout === 'classic' ? `its own PostgreSQL (port ${topology.postgresql.port})` : `${appDatabaseProxy(topology).name}:${topology.haproxy.postgres_port}`;
   return [
-    onCluster('holdAppMonitor', {
-      id: 'app.monitor-hold',
-      title: `Gate: ${master.name} is the application master as the nodes recorded it and as a running application monitor sees it; that monitor holds its failovers until this run ends`,
-      kind: 'guard',
-      guard: 'the application tier is changed only on the master it runs on, and never while the application monitor fails it over',
-      timeoutSeconds: 360,
-    }),
     onCluster('monitorSshUserNotRoot', {
       id: 'app.monitor-user',
       title: `The application monitor reaches the application nodes as a normal user, not root`,
@@ -159,8 +152,30 @@ export function dynamicConfigStep(topology: Topology): Step {
   });
 }
 
-/** Preflight on every machine and across them, then each machine's packages: every layout starts so. */
-export function preparationSteps(topology: Topology): Runbook['items'] {
+/**
+ * The gate of an install with an application tier, right after preflight and before anything
+ * changes: the application master the topology names is the one the nodes recorded and a running
+ * application monitor sees, and that monitor holds its failovers until the install ends.
+ */
+export function monitorHoldSteps(topology: Topology): Runbook['items'] {
+  if (!topology.app) return [];
+  const master = appMaster(topology)!;
+  return [
+    onCluster('holdAppMonitor', {
+      id: 'app.monitor-hold',
+      title: `Gate: ${master.name} is the application master as the nodes recorded it and as a running application monitor sees it; that monitor holds its failovers until this install ends`,
+      kind: 'guard',
+      guard: 'the cluster is changed only with the application master it runs on, and never while the application monitor fails it over',
+      timeoutSeconds: 360,
+    }),
+  ];
+}
+
+/**
+ * Preflight on every machine and across them, then each machine's packages: every layout starts
+ * so. `gates`: what must hold before anything changes (an install's hold of the application monitor).
+ */
+export function preparationSteps(topology: Topology, gates: Runbook['items'] = []): Runbook['items'] {
   return [
     group(
       'preflight.hosts',
@@ -182,6 +197,7 @@ export function preparationSteps(topology: Topology): Runbook['items'] {
       guard: 'identical versions on DB nodes; clocks in sync (etcd leader election depends on it); every port of the firewall matrix reachable from its source host',
       timeoutSeconds: 180,
     }),
+    ...gates,
     group(
       'packages.hosts',
       'Packages on every machine',
@@ -247,7 +263,7 @@ export function installSteps(topology: Topology): Runbook {
   const appFirst = appTier && topology.layout === 'standalone';
 
   const items: Runbook['items'] = [
-    ...preparationSteps(topology),
+    ...preparationSteps(topology, monitorHoldSteps(topology)),
     ...etcdSteps(topology),
     group(
       'haproxy.hosts',

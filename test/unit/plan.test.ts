@@ -41,7 +41,8 @@ const GUIDE_ORDER: Record<string, string[]> = {
 
 function phaseOf(id: string, leader: string): string {
   const [what, host] = id.split('@');
-  if (what.startsWith('preflight.')) return 'preflight';
+  // The install's gate before anything changes, with preflight.
+  if (what.startsWith('preflight.') || what === 'app.monitor-hold') return 'preflight';
   if (what === 'packages.install') return 'packages';
   if (what.startsWith('etcd.')) return 'etcd';
   if (what === 'haproxy.config') return 'haproxy';
