@@ -28,11 +28,17 @@ import * as migration from './postgres/migration';
 import * as patroniAdopt from './patroni/adopt';
 import * as preflight from './preflight';
 import * as temporalOperations from './temporal/operations';
+import * as tls from './tls/activities';
+import * as tlsStatus from './tls/status';
+import * as tlsServing from './tls/serving';
 import { stepActivity } from './shared/step-activity';
 
 export const preflightHost = stepActivity(preflight.preflightHost);
 export const preflightCluster = stepActivity(preflight.preflightCluster);
 export const ensurePackages = stepActivity(packages.ensurePackages);
+export const ensureCertificateAuthority = stepActivity(tls.ensureCertificateAuthority);
+export const ensureHostCertificate = stepActivity(tls.ensureHostCertificate);
+export const hostServesCertificate = stepActivity(tlsServing.hostServesCertificate);
 export const configureEtcdMember = stepActivity(etcd.configureEtcdMember);
 export const etcdHealthy = stepActivity(etcd.etcdHealthy);
 export const ensureEtcdAuth = stepActivity(etcdAuth.ensureEtcdAuth);
@@ -96,6 +102,7 @@ export const adoptStandbyUnderPatroni = stepActivity(patroniAdopt.adoptStandbyUn
 
 // Not steps: read by workflows themselves.
 export const readClusterHealth = stepActivity(cluster.readClusterHealth);
+export const readCertificates = stepActivity(tlsStatus.readCertificates);
 export const measureFailover = stepActivity(measure.measureFailover);
 /** The name runs started before the measurement had its own name schedule it by (workflows/measured.ts patches it). */
 export const observeFailover = measureFailover;

@@ -18,6 +18,7 @@
 //             classic (the classic lab topology: HAProxy inter 3s fall 3 rise 2, monitor defaults)
 import type { Client } from '@temporalio/client';
 import { Client as PgClient } from 'pg';
+import { postgresTls } from '../activities/postgres/superuser';
 import { dbHosts, haproxyHosts } from '../topology/derive';
 import { readHealth } from '../client/cluster';
 import { monitorStatus, startMonitor, stopMonitor } from '../client/monitor';
@@ -95,7 +96,7 @@ function writeProbe(lab: Lab) {
       : [{ host: haproxyHosts(t)[0].address, port: t.haproxy.postgres_port }];
   const password = process.env.HAFLOW_PG_SUPERUSER_PASSWORD;
   const connect = async (i: number) => {
-    const c = new PgClient({ ...endpoints[i], user: 'postgres', password, database: 'postgres', connectionTimeoutMillis: 1000, query_timeout: 1000 });
+    const c = new PgClient({ ...endpoints[i], user: 'postgres', password, database: 'postgres', connectionTimeoutMillis: 1000, query_timeout: 1000, ssl: postgresTls(t, endpoints[i]) });
     c.on('error', () => undefined);
     await c.connect();
     return c;

@@ -1,4 +1,5 @@
-// Reading a cluster rather than running a runbook on it: its health (`haflow list`), and the
+// Reading a cluster rather than running a runbook on it: its health (`haflow list`), its
+// certificates (`haflow certs status`), and the
 // topology haflow last ran an operation with (so commands can take a cluster's name).
 import { randomUUID } from 'node:crypto';
 import { WorkflowFailedError, type Client } from '@temporalio/client';
@@ -6,28 +7,46 @@ import { decodeFromPayloadsAtIndex } from '@temporalio/common/lib/internal-non-w
 import type { ClusterHealth } from '../activities/cluster/health';
 import { TASK_QUEUE } from '../connection/temporal';
 import { assertValidTopology, type Topology } from '../topology';
-import type { clusterHealthWorkflow } from '../workflows';
+import type { CertificateReport } from '../activities/tls/status';
+import type { certificateStatusWorkflow, clusterHealthWorkflow } from '../workflows';
 import { clusterWorkflowId } from '../connection/workflow-ids';
 import type { RunbookInput } from '../workflows/protocol';
 import { describeOrNone } from './api';
 
-/** How long `readHealth` waits for a worker to read the cluster. */
-const HEALTH_TIMEOUT = '1m';
+/** How long a read (`readHealth`, `readCertificateStatus`) waits for a worker to read the cluster. */
+const READ_TIMEOUT = '1m';
 
 /** The cluster's health now, read by a worker (Patroni, etcd and HAProxy over HTTP). */
 export async function readHealth(client: Client, topology: Topology, opts: { taskQueue?: string } = {}): Promise<ClusterHealth> {
+  return readOnWorker<typeof clusterHealthWorkflow>(client, 'clusterHealthWorkflow', 'health', topology, {}, opts);
+}
+
+/** The cluster's certificates now, read by a worker (each host's over SSH, the CA bundle on the worker). */
+export async function readCertificateStatus(client: Client, topology: Topology, opts: { taskQueue?: string } = {}): Promise<CertificateReport> {
+  return readOnWorker<typeof certificateStatusWorkflow>(client, 'certificateStatusWorkflow', 'certs', topology, {}, opts);
+}
+
+/** A short workflow that reads the cluster on a worker and returns what it read; it does not hold the cluster. */
+async function readOnWorker<W extends (input: { topology: Topology }) => Promise<unknown>>(
+  client: Client,
+  workflow: string,
+  what: string,
+  topology: Topology,
+  more: Omit<Parameters<W>[0], 'topology'>,
+  opts: { taskQueue?: string },
+): Promise<Awaited<ReturnType<W>>> {
   const checked = assertValidTopology(topology);
-  const handle = await client.workflow.start<typeof clusterHealthWorkflow>('clusterHealthWorkflow', {
-    workflowId: `${clusterWorkflowId(checked.cluster)}-health-${randomUUID().slice(0, 8)}`,
+  const handle = await client.workflow.start(workflow, {
+    workflowId: `${clusterWorkflowId(checked.cluster)}-${what}-${randomUUID().slice(0, 8)}`,
     taskQueue: opts.taskQueue ?? TASK_QUEUE,
-    args: [{ topology: checked }],
-    workflowExecutionTimeout: HEALTH_TIMEOUT,
+    args: [{ ...more, topology: checked }],
+    workflowExecutionTimeout: READ_TIMEOUT,
   });
   try {
-    return await handle.result();
+    return (await handle.result()) as Awaited<ReturnType<W>>;
   } catch (err) {
     if (err instanceof WorkflowFailedError && /timed out/i.test(`${err.cause?.name} ${err.cause?.message} ${err.message}`)) {
-      throw new Error(`no worker read cluster ${checked.cluster} within ${HEALTH_TIMEOUT} (is \`haflow worker\` running on task queue ${opts.taskQueue ?? TASK_QUEUE}?)`);
+      throw new Error(`no worker read cluster ${checked.cluster} within ${READ_TIMEOUT} (is \`haflow worker\` running on task queue ${opts.taskQueue ?? TASK_QUEUE}?)`);
     }
     throw err;
   }

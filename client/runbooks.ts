@@ -12,6 +12,7 @@ import { switchoverSteps, type SwitchoverArgs } from '../runbooks/switchover';
 import { upgradeSteps, type UpgradeArgs } from '../runbooks/upgrade';
 import { tuneSteps } from '../runbooks/tune';
 import { migrateSteps, type MigrateArgs } from '../runbooks/migrate';
+import { rotationSteps, type RotationArgs } from '../runbooks/certificates';
 import type * as workflows from '../workflows';
 
 export interface RunbookKind<A> {
@@ -47,6 +48,7 @@ export const RUNBOOKS = {
   restart: kind<RestartArgs>({ workflowType: 'restartWorkflow', steps: restartSteps, input: (_topology, args) => ({ restart: args }) }),
   upgrade: kind<UpgradeArgs>({ workflowType: 'upgradeWorkflow', steps: upgradeSteps, input: (_topology, args) => ({ upgrade: args }) }),
   migrate: kind<MigrateArgs>({ workflowType: 'migrateWorkflow', steps: migrateSteps, input: (_topology, args) => ({ migrate: args }) }),
+  rotate: kind<RotationArgs>({ workflowType: 'certificateRotationWorkflow', steps: rotationSteps, input: (_topology, args) => ({ rotation: args }) }),
 };
 
 export type RunbookName = keyof typeof RUNBOOKS;

@@ -3,6 +3,7 @@
 // healthy database tier behind HAProxy. Pure: `haflow plan` prints exactly these steps, and
 // the client hands exactly these to the install workflow.
 import type { Host, Topology } from '../topology/schema';
+import { caBundleHosts, certificateHosts } from '../topology/tls';
 import { appDatabaseProxy, appHosts, appMaster, appSlaves, dbHosts, etcdMembers, haproxyHosts, haproxySettleSeconds, initialLeader, initialReplicas, patroniScope } from '../topology/derive';
 import type { ActivityName } from './activities';
 import { stepOf, type Runbook, type Step, type StepGroup } from './runbook';
@@ -13,8 +14,8 @@ import { stepOf, type Runbook, type Step, type StepGroup } from './runbook';
  */
 const HEARTBEAT_SECONDS = 10;
 
-type HostActivity = Extract<ActivityName, 'configureStreamingPrimary' | 'configureStreamingStandby' | 'standbyStreaming' | 'verifyStreamingWrite' | 'slaveAppStandby' | 'syncAppFiles' | 'prepareHaDir' | 'configureAppConfig' | 'slaveNginxInactive' | 'masterAppServing' | 'appHealthyThroughHaproxy' | 'preflightHost' | 'ensurePackages' | 'configureEtcdMember' | 'ensureEtcdAuth' | 'configureHaproxy' | 'configurePatroni' | 'startPatroni' | 'waitForLeader' | 'replicaPatroniInactive' | 'configureDatabase' | 'replicaStreaming' | 'verifyWriteThroughHaproxy' | 'haproxyLeaderUp'>;
-type ClusterActivity = Extract<ActivityName, 'holdAppMonitor' | 'startAppMonitor' | 'monitorSshUserNotRoot' | 'preflightCluster' | 'etcdHealthy' | 'patroniClusterHealthy' | 'ensureDynamicConfig'>;
+type HostActivity = Extract<ActivityName, 'configureStreamingPrimary' | 'configureStreamingStandby' | 'standbyStreaming' | 'verifyStreamingWrite' | 'slaveAppStandby' | 'syncAppFiles' | 'prepareHaDir' | 'configureAppConfig' | 'slaveNginxInactive' | 'masterAppServing' | 'appHealthyThroughHaproxy' | 'preflightHost' | 'ensurePackages' | 'ensureHostCertificate' | 'configureEtcdMember' | 'ensureEtcdAuth' | 'configureHaproxy' | 'configurePatroni' | 'startPatroni' | 'waitForLeader' | 'replicaPatroniInactive' | 'configureDatabase' | 'replicaStreaming' | 'verifyWriteThroughHaproxy' | 'haproxyLeaderUp'>;
+type ClusterActivity = Extract<ActivityName, 'ensureCertificateAuthority' | 'holdAppMonitor' | 'startAppMonitor' | 'monitorSshUserNotRoot' | 'preflightCluster' | 'etcdHealthy' | 'patroniClusterHealthy' | 'ensureDynamicConfig'>;
 type Fields = Omit<Step, 'activity' | 'input' | 'host'>;
 
 /** A step on one host: its activity gets the host's name. */
@@ -209,6 +210,41 @@ export function preparationSteps(topology: Topology, gates: Runbook['items'] = [
             : `Packages for ${host.roles.join(', ')} on ${host.name}; stop and disable the services Debian started on install`,
           kind: 'change',
           timeoutSeconds: 1800,
+        }),
+      ),
+    ),
+    ...certificateSteps(topology),
+  ];
+}
+
+/**
+ * With TLS: the cluster's CA on the worker, then each host's CA bundle, key and certificate, before
+ * any service is configured to use them. The CA bundle goes to every host (each is a client of
+ * some plane); the key and certificate to the hosts that serve TLS.
+ */
+export function certificateSteps(topology: Topology): Runbook['items'] {
+  if (!topology.tls) return [];
+  const site = topology.tls.site !== undefined;
+  return [
+    onCluster('ensureCertificateAuthority', {
+      id: 'tls.ca',
+      title: site ? `The site's CA bundle (${topology.tls.site!.ca_bundle}) is on this worker` : "The cluster's certificate authority on the worker (created when there is none)",
+      kind: 'change',
+      timeoutSeconds: 60,
+    }),
+    group(
+      'tls.hosts',
+      'The CA bundle on every host, a certificate on each that serves TLS',
+      caBundleHosts(topology).map((host) =>
+        onHost(host, 'ensureHostCertificate', {
+          id: `tls.certificate@${host.name}`,
+          title: !certificateHosts(topology).some((h) => h.name === host.name)
+            ? `${host.name}: the CA bundle (its clients verify the servers with it)`
+            : site
+              ? `${host.name}: the CA bundle, and the site's certificate and key (0600, one copy per service user)`
+              : `${host.name}: the CA bundle, a key made on ${host.name} (it never leaves it) and a certificate for it from the cluster's CA`,
+          kind: 'change',
+          timeoutSeconds: 120,
         }),
       ),
     ),

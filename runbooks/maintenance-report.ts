@@ -19,7 +19,7 @@ export interface WritePause {
 }
 
 export interface MaintenanceReport {
-  kind: 'restart' | 'upgrade' | 'migrate';
+  kind: 'restart' | 'upgrade' | 'migrate' | 'rotate';
   cluster: string;
   startedAt: string;
   finishedAt: string;
@@ -101,11 +101,11 @@ export function maintenanceReport(input: MaintenanceInput): MaintenanceReport {
 
   const reasons: string[] = [];
   // The one step allowed to pause writes.
-  const expected = input.kind === 'migrate' ? `the primary's handover (${input.switchoverStep})` : 'the switchover';
+  const expected = input.kind === 'migrate' ? `the primary's handover (${input.switchoverStep})` : input.kind === 'rotate' ? 'no step (a rotation reloads, it switches nothing over)' : 'the switchover';
   if (!input.completed) reasons.push('the operation did not complete');
   for (const p of pauses) {
     if (p.seconds === undefined) reasons.push(`writes had not resumed when the measurement ended (failing since ${p.from}: ${p.firstError})`);
-    else if (p.duringStep !== input.switchoverStep) reasons.push(`writes paused ${p.seconds} s during ${p.duringStep ?? 'no step'}, not during ${expected}`);
+    else if (p.duringStep !== input.switchoverStep || !input.switchoverStep) reasons.push(`writes paused ${p.seconds} s during ${p.duringStep ?? 'no step'}, not during ${expected}`);
   }
   if (pauses.filter((p) => p.duringStep === input.switchoverStep).length > 1) reasons.push(`${expected} paused writes more than once`);
   if (lostWrites === undefined) reasons.push(`lost writes could not be counted: ${'error' in o.lost ? o.lost.error : ''}`);

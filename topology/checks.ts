@@ -3,6 +3,7 @@
 // directories haflow may remove or take over.
 // Pure: a validated topology in, issues with field paths out (load.ts maps paths to lines).
 import { appHosts, classicCluster, dbHosts, etcdMembers, haproxyHosts, listeningPorts, postgresBinDir } from './derive';
+import { certificateHosts } from './tls';
 import type { Host, Layout, Role, Topology } from './schema';
 
 export type Severity = 'error' | 'warning';
@@ -39,7 +40,7 @@ export function checkTopology(topology: Topology, options: { recorded?: boolean 
     ...checkPostgresVersion(topology),
     ...checkReferences(topology),
     ...checkAppTier(topology),
-    ...checkHaproxyStats(topology).map((issue) => (options.recorded ? { ...issue, severity: 'warning' as const } : issue)),
+    ...[...checkHaproxyStats(topology), ...checkSecurity(topology)].map((issue) => (options.recorded ? { ...issue, severity: 'warning' as const } : issue)),
     ...checkDedicatedDirectories(topology),
   ];
 }
@@ -378,6 +379,71 @@ function checkAppTier(topology: Topology): CheckIssue[] {
 // ---------------------------------------------------------------- HAProxy
 
 /** The stats page lists every server, its address and its state: never open to anyone who reaches the port. */
+/**
+ * TLS and authentication on every control plane, or `security: { insecure: true }` said once. A
+ * file without either has TLS (./schema.ts, topologyFileSchema); what TLS cannot give, a password
+ * to etcd and to Patroni's unsafe endpoints, the file must.
+ */
+function checkSecurity(topology: Topology): CheckIssue[] {
+  const tls = topology.tls;
+  const insecure = topology.security?.insecure === true;
+  if (tls && insecure) return [error('security.insecure', 'security.insecure is true but the tls section is set; remove one: TLS on (tls) or plain text on purpose (insecure)', ['tls'])];
+  const patroniLayout = topology.layout !== 'classic';
+  if (insecure) {
+    const open = [
+      ...(patroniLayout ? [`etcd (port ${topology.etcd.client_port}${topology.etcd.auth ? '' : ', no password'})`, `Patroni's REST API (port ${topology.patroni.rest_api_port}${topology.patroni.rest_api_auth ? '' : ', switchover and restart open to anyone'})`] : []),
+      `PostgreSQL's replication and clients (port ${topology.postgresql.port})`,
+    ];
+    return [warning('security.insecure', `the cluster's control planes speak plain text: ${open.join('; ')}; whoever reaches the network reads passwords and data. Remove security.insecure to have TLS (haflow's CA for the cluster), and see docs/security.md`)];
+  }
+  if (!tls) return [];
+  const issues: CheckIssue[] = [];
+  const remedy = 'or set security: { insecure: true } to install without (not recommended)';
+  if (patroniLayout && !topology.etcd.auth) {
+    issues.push(
+      error(
+        'etcd.auth',
+        `etcd.auth is not set: etcd would answer anyone who reaches port ${topology.etcd.client_port}, and its keys decide which node is the leader; ` +
+          `give it passwords: etcd: { auth: { root_password: { env: HAFLOW_ETCD_ROOT_PASSWORD }, password: { env: HAFLOW_ETCD_PATRONI_PASSWORD } } }, ${remedy}`,
+        ['etcd', 'tls'],
+      ),
+    );
+  }
+  if (patroniLayout && !topology.patroni.rest_api_auth) {
+    issues.push(
+      error(
+        'patroni.rest_api_auth',
+        `patroni.rest_api_auth is not set: anyone who reaches port ${topology.patroni.rest_api_port} could switch over, restart or reinitialize a node; ` +
+          `give it a user and password: patroni: { rest_api_auth: { username: haflow, password: { env: HAFLOW_PATRONI_API_PASSWORD } } }, ${remedy}`,
+        ['patroni', 'tls'],
+      ),
+    );
+  }
+  if (tls.warning_days >= tls.days) {
+    issues.push(error('tls.warning_days', `tls.warning_days (${tls.warning_days}) must be less than tls.days (${tls.days}): every new certificate would already be due for renewal`, ['tls.days', 'tls']));
+  }
+  if (tls.site) {
+    const needed = certificateHosts(topology).map((h) => h.name);
+    const given = Object.keys(tls.site.hosts);
+    const missing = needed.filter((n) => !given.includes(n));
+    const unknown = given.filter((n) => !needed.includes(n));
+    if (missing.length > 0) {
+      issues.push(error('tls.site.hosts', `tls.site.hosts has no certificate for ${missing.join(', ')}; every host that runs etcd or PostgreSQL needs one (${needed.join(', ')})`));
+    }
+    for (const name of unknown) {
+      issues.push(
+        error(
+          `tls.site.hosts.${name}`,
+          topology.hosts.some((h) => h.name === name)
+            ? `host ${name} runs neither etcd nor PostgreSQL, so it serves no TLS; remove its certificate`
+            : `no host is named ${name}; the hosts that need a certificate are ${needed.join(', ')}`,
+        ),
+      );
+    }
+  }
+  return issues;
+}
+
 function checkHaproxyStats(topology: Topology): CheckIssue[] {
   const proxy = haproxyHosts(topology)[0];
   if (!proxy || topology.haproxy.stats_auth) return [];

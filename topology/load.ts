@@ -5,7 +5,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Pair, type YAMLError } from 'yaml';
 import { z } from 'zod';
 import { checkTopology, type CheckIssue } from './checks';
-import { topologySchema, type Topology } from './schema';
+import { topologyFileSchema, topologySchema, type Topology } from './schema';
 import { describeValue, didYouMean, fieldsOf, isSecretPath, plainWords, requiredFieldsOf, schemaAt, type Segment } from './explain';
 
 export interface TopologyIssue {
@@ -109,7 +109,7 @@ export function parseTopology(text: string, file: string): { topology: Topology;
     throw fail([source.aliasIssue(err as Error)]);
   }
 
-  const parsed = topologySchema.safeParse(data, { error: plainWords });
+  const parsed = topologyFileSchema.safeParse(data, { error: plainWords });
   if (!parsed.success) {
     throw fail(firstPerField(parsed.error.issues.flatMap((issue) => schemaIssues(issue, data, source))));
   }

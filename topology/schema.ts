@@ -237,6 +237,48 @@ export const haproxy = z.strictObject({
     .optional(),
 });
 
+/**
+ * TLS on the cluster's control planes: etcd's clients and peers, Patroni's REST API, PostgreSQL's
+ * replication and client connections, HAProxy's checks of Patroni. A topology file has it unless it
+ * says `security: { insecure: true }` (see topologyFileSchema). Each host that runs etcd, PostgreSQL
+ * or HAProxy gets one certificate naming its name and address; by default haflow's own certificate
+ * authority for the cluster issues it from a CSR the host makes, so the host's key never leaves it.
+ */
+export const tls = z
+  .strictObject({
+    /**
+     * haflow's certificate authority for the cluster, on the worker: its certificate, and its key as
+     * a secret reference. Both default to ~/.haflow/pki/<cluster>/ (ca.crt, ca.key); the install
+     * creates them when neither exists. Several workers need the same two files.
+     */
+    ca: z
+      .strictObject({
+        certificate: localPath.optional(),
+        key: secretRef.optional(),
+      })
+      .optional(),
+    /** The site's own PKI instead: the CA bundle its certificates chain to, and each host's certificate and key. */
+    site: z
+      .strictObject({
+        ca_bundle: localPath,
+        hosts: z.record(name, z.strictObject({ certificate: localPath, key: secretRef })),
+      })
+      .optional(),
+    /** Where each host keeps the CA bundle, its certificate and its keys. */
+    dir: absolutePath.default('/etc/haflow/tls'),
+    /** How long a certificate haflow issues is valid. */
+    days: z.number({ error: 'must be a whole number of days' }).int({ error: 'must be a whole number of days' }).min(2).max(825, { error: 'must be at most 825 days (what clients accept of a server certificate)' }).default(365),
+    /** `haflow certs status` exits 1, and an install issues a new certificate, when one expires within this many days. */
+    warning_days: z.number({ error: 'must be a whole number of days' }).int({ error: 'must be a whole number of days' }).min(1).default(30),
+  })
+  .refine((t) => !(t.site && t.ca), { error: 'give ca (haflow issues the certificates) or site (the site issues them), not both' });
+export type TlsSettings = z.infer<typeof tls>;
+
+/** What the topology gives up, said once: plain text and open control planes need `insecure: true`. */
+export const security = z.strictObject({
+  insecure: z.boolean({ error: 'must be true or false' }).default(false),
+});
+
 export const appConfigFile = z.strictObject({
   path: absolutePath,
   /** properties: key=value (Java); env: KEY=VALUE lines; shell: a line whose -Dkey=value options carry the values. */
@@ -431,6 +473,8 @@ export const topologyObject = z.strictObject({
   faults: faults.default({}),
   objectives: objectives.optional(),
   notify: notify.optional(),
+  tls: tls.optional(),
+  security: security.optional(),
 });
 
 /**
@@ -456,7 +500,21 @@ function withTimingProfile(input: unknown): unknown {
   return { ...file, patroni, haproxy, ...app };
 }
 
+/** A topology as a run carries it: no TLS unless it has a `tls` section (a run recorded before TLS has none). */
 export const topologySchema = z.preprocess(withTimingProfile, topologyObject);
+
+/**
+ * A topology file: secure by default. A file with neither `tls` nor `security: { insecure: true }`
+ * gets `tls: {}` (haflow's CA for the cluster), so the topology it starts a run with says so.
+ */
+export const topologyFileSchema = z.preprocess((input) => withSecureDefault(withTimingProfile(input)), topologyObject);
+
+function withSecureDefault(input: unknown): unknown {
+  const file = input as { tls?: unknown; security?: { insecure?: unknown } } | null;
+  if (!file || typeof file !== 'object' || Array.isArray(file) || 'tls' in file) return input;
+  if (file.security && typeof file.security === 'object' && file.security.insecure === true) return input;
+  return { ...file, tls: {} };
+}
 
 /** A topology after schema defaults are applied. */
 export type Topology = z.infer<typeof topologySchema>;

@@ -3,6 +3,7 @@
 export { runbookWorkflow } from './runbook-workflow';
 export { installWorkflow } from './install';
 export { clusterHealthWorkflow } from './cluster-health';
+export { certificateRotationWorkflow, certificateStatusWorkflow } from './certificates';
 export { drillWorkflow } from './drill';
 export { switchoverWorkflow } from './switchover';
 export { tuneWorkflow } from './tune';

@@ -4,9 +4,10 @@
 import { dbHosts, etcdMembers, haproxyHosts, type Topology } from '../../topology';
 import type { ClusterInput, StepResult } from '../contract';
 import { haproxyServers } from '../haproxy/stats';
-import { restUrl } from '../patroni/rest';
+import { etcdGet } from '../etcd/endpoint';
+import { restGet } from '../patroni/rest';
 import { heartbeat, withinAttempt } from '../shared/step-activity';
-import { guardFailed, httpGet, sleep, stepResult } from '../shared/step';
+import { guardFailed, sleep, stepResult } from '../shared/step';
 import { clusterHealth, type ClusterHealth, type ClusterReadings, type MemberReading, type NodeReading } from './health';
 
 interface PatroniStatus {
@@ -27,7 +28,7 @@ const READ_TIMEOUT_MS = 2000;
 
 async function readNode(topology: Topology, host: ReturnType<typeof dbHosts>[number]): Promise<NodeReading> {
   try {
-    const response = await httpGet(restUrl(topology, host, '/patroni'), READ_TIMEOUT_MS);
+    const response = await restGet(topology, host, '/patroni', READ_TIMEOUT_MS);
     // 503 is Patroni's answer on a replica (and on a node whose PostgreSQL is down): the body is the status.
     const status = JSON.parse(response.body) as PatroniStatus;
     const role = status.role === 'master' || status.role === 'primary' ? 'primary' : status.role === 'replica' ? 'replica' : 'unknown';
@@ -49,7 +50,7 @@ async function readNode(topology: Topology, host: ReturnType<typeof dbHosts>[num
 /** The members as the first DB node to answer sees them: all are asked at once, so a dead one delays nothing. */
 async function readMembers(topology: Topology): Promise<{ members?: MemberReading[]; from?: string }> {
   const asks = dbHosts(topology).map(async (host) => {
-    const response = await httpGet(restUrl(topology, host, '/cluster'), READ_TIMEOUT_MS);
+    const response = await restGet(topology, host, '/cluster', READ_TIMEOUT_MS);
     if (response.status !== 200) throw new Error(`HTTP ${response.status}`);
     const members = (JSON.parse(response.body) as { members?: MemberReading[] }).members ?? [];
     return {
@@ -67,7 +68,7 @@ export async function readClusterReadings(topology: Topology): Promise<ClusterRe
     Promise.all(
       etcdMembers(topology).map(async (member) => {
         try {
-          const response = await httpGet(`http://${member.address}:${topology.etcd.client_port}/health`, READ_TIMEOUT_MS);
+          const response = await etcdGet(topology, member, '/health', READ_TIMEOUT_MS);
           const healthy = /"health"\s*:\s*"true"/.test(response.body);
           return { host: member.name, healthy, error: healthy ? undefined : response.body.trim().slice(0, 200) };
         } catch (err) {

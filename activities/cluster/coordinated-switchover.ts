@@ -9,9 +9,9 @@ import { dbHosts, haproxyHosts, type Host } from '../../topology';
 import type { StepResult } from '../contract';
 import { HaproxyRuntime, POSTGRES_BACKEND, setHealthCommand, shutdownSessionsCommand, type ServerState } from '../haproxy/runtime';
 import { awaitLeaderKey, planSwitchover, requestSwitchover, switchoverTo, type SwitchoverInput } from '../patroni/failover';
-import { restUrl } from '../patroni/rest';
+import { restGet } from '../patroni/rest';
 import { SshSession, targetFor } from '../shared/ssh';
-import { httpGet, sleep, stepResult } from '../shared/step';
+import { sleep, stepResult } from '../shared/step';
 import { heartbeat } from '../shared/step-activity';
 
 /** How often the worker asks both members' /primary while the switchover runs. */
@@ -32,7 +32,7 @@ export function coordinationProblem(host: string, servers: ServerState[], leader
 
 /** 200 from a member's /primary (it holds the leader key and runs as primary); undefined when it does not answer. */
 async function answersPrimary(input: SwitchoverInput, host: Host): Promise<boolean | undefined> {
-  return httpGet(restUrl(input.topology, host, '/primary'), 1000).then(
+  return restGet(input.topology, host, '/primary', 1000).then(
     (r) => r.status === 200,
     () => undefined,
   );

@@ -1,7 +1,8 @@
 // Whether a cluster can take short timings without failing over on nothing: etcd's round trip as
 // Patroni sees it (from every DB node to every etcd member, over SSH) and the replicas' lag, both
 // measured for a few seconds before `haflow tune` sets the `aggressive` profile. The rule is pure.
-import { dbHosts, etcdMembers, type Topology } from '../../topology';
+import { dbHosts, etcdMembers, tlsPaths, type Topology } from '../../topology';
+import { etcdUrl } from '../etcd/endpoint';
 import type { ClusterInput, StepResult } from '../contract';
 import { readClusterHealth } from './activities';
 import { shellQuote } from '../shared/shell';
@@ -44,13 +45,15 @@ export function headroomProblems(topology: Topology, measured: Headroom): string
 
 /** The slowest of ROUND_TRIPS GETs of each URL, in seconds, run on the host itself (Patroni's python3). */
 const ROUND_TRIP_SCRIPT = [
-  'import sys, time, urllib.request',
+  'import os, ssl, sys, time, urllib.request',
+  // With TLS, verified with the cluster's CA as Patroni does (each request a new handshake: a bound from above).
+  "context = ssl.create_default_context(cafile=os.environ['CA']) if os.environ.get('CA') else None",
   'for url in sys.argv[1:]:',
   '    worst = 0.0',
   `    for _ in range(${ROUND_TRIPS}):`,
   '        start = time.monotonic()',
   '        try:',
-  '            urllib.request.urlopen(url, timeout=5).read()',
+  '            urllib.request.urlopen(url, timeout=5, context=context).read()',
   '        except Exception:',
   '            worst = float("inf")',
   '            break',
@@ -60,10 +63,11 @@ const ROUND_TRIP_SCRIPT = [
 
 export async function timingHeadroom(input: ClusterInput): Promise<StepResult> {
   const { topology } = input;
-  const urls = etcdMembers(topology).map((m) => ({ name: m.name, url: `http://${m.address}:${topology.etcd.client_port}/health` }));
+  const urls = etcdMembers(topology).map((m) => ({ name: m.name, url: etcdUrl(topology, m, '/health') }));
+  const ca = tlsPaths(topology)?.caBundle;
   const etcdWorstMs: Headroom['etcdWorstMs'] = [];
   for (const host of dbHosts(topology)) {
-    const out = await onHost({ ...input, host: host.name }, (ssh) => ssh.check(`python3 -c ${shellQuote(ROUND_TRIP_SCRIPT)} ${urls.map((u) => shellQuote(u.url)).join(' ')}`, { timeoutMs: 120_000 }));
+    const out = await onHost({ ...input, host: host.name }, (ssh) => ssh.check(`${ca ? `CA=${shellQuote(ca)} ` : ''}python3 -c ${shellQuote(ROUND_TRIP_SCRIPT)} ${urls.map((u) => shellQuote(u.url)).join(' ')}`, { timeoutMs: 120_000 }));
     for (const line of out.trim().split('\n')) {
       const [url, seconds] = line.split(' ');
       etcdWorstMs.push({ from: host.name, to: urls.find((u) => u.url === url)?.name ?? url, ms: Number(seconds) * 1000 });

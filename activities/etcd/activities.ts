@@ -7,7 +7,8 @@ import { backupStamp, ensureRemoteFiles, readRemoteFile } from '../shared/remote
 import { secretValue } from '../shared/secrets';
 import { ensureUnit, reloadIfUnitsChanged } from '../shared/services';
 import { shellQuote } from '../shared/shell';
-import { httpGet, onHost, stepResult, waitFor } from '../shared/step';
+import { onHost, stepResult, waitFor } from '../shared/step';
+import { etcdGet } from './endpoint';
 import { etcdComponent } from './component';
 import { etcdDefaultsPath } from './config';
 
@@ -49,16 +50,16 @@ export async function configureEtcdMember(input: HostInput): Promise<StepResult>
 export async function etcdHealthy(input: ClusterInput): Promise<StepResult> {
   const { topology, check } = input;
   const members = etcdMembers(topology);
-  const urls = members.map((m) => `http://${m.address}:${topology.etcd.client_port}/health`);
+  const health = (m: (typeof members)[number]) => etcdGet(topology, m, '/health');
   if (check) {
-    const states = await Promise.all(urls.map((u) => httpGet(u).then((r) => r.body.includes('"true"'), () => false)));
+    const states = await Promise.all(members.map((m) => health(m).then((r) => r.body.includes('"true"'), () => false)));
     const down = members.filter((_, i) => !states[i]).map((m) => m.name);
     return stepResult([], down.length === 0 ? `all ${members.length} etcd member(s) healthy` : `etcd not healthy yet on ${down.join(', ')} (the install starts it)`);
   }
   await waitFor(
     `etcd healthy on ${members.map((m) => m.name).join(', ')}`,
     async () => {
-      const states = await Promise.all(urls.map((u) => httpGet(u).then((r) => r.body, (err: Error) => err.message)));
+      const states = await Promise.all(members.map((m) => health(m).then((r) => r.body, (err: Error) => err.message)));
       const sick = members.map((m, i) => ({ m, s: states[i] })).filter(({ s }) => !s.includes('"health":"true"'));
       return sick.length === 0 ? { done: true } : { notYet: sick.map(({ m, s }) => `${m.name}: ${s.trim().slice(0, 120)}`).join('; ') };
     },

@@ -9,6 +9,8 @@ import { StepFailureTypes, type HostInput, type StepResult } from '../contract';
 import { resolveSecret } from '../shared/secrets';
 import { shellQuote } from '../shared/shell';
 import { onHost, stepResult } from '../shared/step';
+import { tlsPaths } from '../../topology/tls';
+import { etcdUrl } from './endpoint';
 
 /** The role haflow gives Patroni's user: read-write on the namespace, nothing else. */
 export const PATRONI_ETCD_ROLE = 'patroni';
@@ -37,6 +39,8 @@ export function etcdAuthScript(topology: Topology, endpoint: string, passwords: 
   return [
     'set -eu',
     'export ETCDCTL_API=3',
+    // With TLS etcdctl verifies the member with the cluster's CA.
+    ...(tlsPaths(topology) ? [`export ETCDCTL_CACERT=${shellQuote(tlsPaths(topology)!.caBundle)}`] : []),
     `E=--endpoints=${shellQuote(endpoint)}`,
     `ROOT_PW=${shellQuote(passwords.root)}`,
     `USER_PW=${shellQuote(passwords.user)}`,
@@ -102,7 +106,7 @@ export async function ensureEtcdAuth(input: HostInput): Promise<StepResult> {
   if (!auth) return stepResult([], 'etcd.auth is not set: etcd answers clients without authentication');
   return onHost(input, async (ssh, host) => {
     const passwords = etcdAuthPasswords(topology);
-    const endpoint = `http://${host.address}:${topology.etcd.client_port}`;
+    const endpoint = etcdUrl(topology, host);
     const result = await ssh.exec('sh -s', { stdin: etcdAuthScript(topology, endpoint, passwords, check) });
     if (result.code === 3) {
       throw ApplicationFailure.create({

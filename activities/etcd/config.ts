@@ -4,6 +4,7 @@
 // quoting below is valid for both. Pure: topology in, file text out.
 import type { Host, Topology } from '../../topology/schema';
 import { etcdClusterToken, etcdMembers } from '../../topology/derive';
+import { schemeOf, tlsPaths } from '../../topology/tls';
 import { assertIdentifier } from '../../topology/identifiers';
 import { hashComment, isIpv4, isLoopback, managedHeader, requireRole } from '../shared/render';
 
@@ -13,17 +14,33 @@ export function renderEtcdDefaults(topology: Topology, host: Host): string {
   requireRole(topology, host, 'etcd', etcdDefaultsPath);
   const { client_port, peer_port, data_dir } = topology.etcd;
   const listenHost = bindableAddress(host.address);
+  const scheme = schemeOf(topology);
+  const tls = tlsPaths(topology);
   const variables: [string, string][] = [
     ['ETCD_NAME', host.name],
     ['ETCD_DATA_DIR', assertIdentifier('hostPath', data_dir, 'etcd.data_dir', etcdDefaultsPath)],
-    ['ETCD_LISTEN_CLIENT_URLS', clientListenUrls(host.address, listenHost, client_port).join(',')],
-    ['ETCD_ADVERTISE_CLIENT_URLS', `http://${host.address}:${client_port}`],
-    ['ETCD_LISTEN_PEER_URLS', `http://${listenHost}:${peer_port}`],
-    ['ETCD_INITIAL_ADVERTISE_PEER_URLS', `http://${host.address}:${peer_port}`],
-    ['ETCD_INITIAL_CLUSTER', etcdMembers(topology).map((m) => `${m.name}=http://${m.address}:${peer_port}`).join(',')],
+    ['ETCD_LISTEN_CLIENT_URLS', clientListenUrls(scheme, host.address, listenHost, client_port).join(',')],
+    ['ETCD_ADVERTISE_CLIENT_URLS', `${scheme}://${host.address}:${client_port}`],
+    ['ETCD_LISTEN_PEER_URLS', `${scheme}://${listenHost}:${peer_port}`],
+    ['ETCD_INITIAL_ADVERTISE_PEER_URLS', `${scheme}://${host.address}:${peer_port}`],
+    ['ETCD_INITIAL_CLUSTER', etcdMembers(topology).map((m) => `${m.name}=${scheme}://${m.address}:${peer_port}`).join(',')],
     // Only read when the data directory is empty: joining an existing cluster needs "existing".
     ['ETCD_INITIAL_CLUSTER_STATE', 'new'],
     ['ETCD_INITIAL_CLUSTER_TOKEN', assertIdentifier('token', etcdClusterToken(topology), 'etcd.cluster_token', etcdDefaultsPath)],
+    // TLS: clients verify the member with the CA and log in with a password (etcd.auth); peers
+    // verify each other both ways, so only a holder of a certificate from the CA can join. etcd
+    // reads the files again at each new connection: a new certificate needs no restart.
+    ...(tls
+      ? ([
+          ['ETCD_CERT_FILE', tls.certificate],
+          ['ETCD_KEY_FILE', tls.etcdKey],
+          ['ETCD_TRUSTED_CA_FILE', tls.caBundle],
+          ['ETCD_PEER_CERT_FILE', tls.certificate],
+          ['ETCD_PEER_KEY_FILE', tls.etcdKey],
+          ['ETCD_PEER_TRUSTED_CA_FILE', tls.caBundle],
+          ['ETCD_PEER_CLIENT_CERT_AUTH', 'true'],
+        ] as [string, string][])
+      : []),
   ];
   const header = hashComment([
     ...managedHeader(topology, `etcd member ${host.name}`),
@@ -45,9 +62,9 @@ function bindableAddress(address: string): string {
  * Not on a loopback lab: there several members share 127.0.0.1 and only one could bind it.
  * Not when listening on 0.0.0.0 either, which already covers it.
  */
-function clientListenUrls(address: string, listenHost: string, port: number): string[] {
-  const urls = [`http://${listenHost}:${port}`];
-  if (listenHost !== '0.0.0.0' && !isLoopback(address)) urls.push(`http://127.0.0.1:${port}`);
+function clientListenUrls(scheme: string, address: string, listenHost: string, port: number): string[] {
+  const urls = [`${scheme}://${listenHost}:${port}`];
+  if (listenHost !== '0.0.0.0' && !isLoopback(address)) urls.push(`${scheme}://127.0.0.1:${port}`);
   return urls;
 }
 

@@ -12,7 +12,7 @@ import { Client } from 'pg';
 import { appHosts, dbHosts, haproxyHosts, type Topology } from '../../topology';
 import { APP_SECTION } from '../haproxy/config';
 import { haproxyServers } from '../haproxy/stats';
-import { restUrl } from '../patroni/rest';
+import { restGet } from '../patroni/rest';
 import { superuserClient, superuserPassword } from '../postgres/superuser';
 import { currentActivity, heartbeat } from '../shared/step-activity';
 import { httpGet, sleep } from '../shared/step';
@@ -224,7 +224,7 @@ export async function measureFailover(input: MeasureInput): Promise<FailoverMeas
       return primaries.length === 0 ? 'none' : primaries.join('+');
     }
     const asks = dbHosts(topology).map(async (host) => {
-      const response = await httpGet(restUrl(topology, host, '/cluster'), 800);
+      const response = await restGet(topology, host, '/cluster', 800);
       if (response.status !== 200) throw new Error(`HTTP ${response.status}`);
       const members = (JSON.parse(response.body) as { members?: { name: string; role: string }[] }).members ?? [];
       return members.find((m) => m.role === 'leader')?.name ?? 'none';

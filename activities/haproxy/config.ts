@@ -5,6 +5,7 @@
 import type { Host, Topology } from '../../topology/schema';
 import { appHosts, dbHosts } from '../../topology/derive';
 import { assertIdentifier } from '../../topology/identifiers';
+import { tlsPaths } from '../../topology/tls';
 import { hashComment, managedHeader, requireRole } from '../shared/render';
 import { HAPROXY_RUNTIME_SOCKET, POSTGRES_BACKEND } from './runtime';
 
@@ -110,6 +111,10 @@ export function haproxyQuoted(text: string): string {
 function postgresSection(topology: Topology, bind: string): Section {
   const { haproxy, patroni, postgresql } = topology;
   const { inter, fall, rise } = haproxy.check;
+  // With TLS the check speaks HTTPS to Patroni and trusts only certificates from the cluster's CA
+  // (which issues them to the DB nodes alone); HAProxy reads the CA file when it starts or reloads.
+  const tls = tlsPaths(topology);
+  const checkTls = tls ? ` check-ssl verify required ca-file ${tls.caBundle}` : '';
   return {
     header: `listen ${POSTGRES_BACKEND}`,
     directives: [
@@ -119,7 +124,7 @@ function postgresSection(topology: Topology, bind: string): Section {
       `default-server inter ${haproxyTime(inter)} fall ${fall} rise ${rise} on-marked-down shutdown-sessions`,
       ...dbHosts(topology).map(
         (db) =>
-          `server ${db.name} ${db.address}:${postgresql.port} maxconn ${haproxy.server_maxconn} check port ${patroni.rest_api_port}`,
+          `server ${db.name} ${db.address}:${postgresql.port} maxconn ${haproxy.server_maxconn} check port ${patroni.rest_api_port}${checkTls}`,
       ),
     ],
   };

@@ -8,9 +8,9 @@ import { resolveSecret, secretValue } from '../shared/secrets';
 import { ensureUnit, reloadIfUnitsChanged, unitState } from '../shared/services';
 import { targetFor, withHostSsh, type SshSession } from '../shared/ssh';
 import { shellQuote } from '../shared/shell';
-import { guardFailed, hostOf, httpGet, onHost, type Probe, sleep, stepResult, waitFor } from '../shared/step';
+import { guardFailed, hostOf, onHost, type Probe, sleep, stepResult, waitFor } from '../shared/step';
 import { patroniComponent } from './component';
-import { patroniCluster, restUrl, type PatroniMember } from './rest';
+import { patroniCluster, restGet, type PatroniMember } from './rest';
 
 export async function configurePatroni(input: HostInput): Promise<StepResult> {
   return onHost(input, async (ssh, host) => {
@@ -51,7 +51,7 @@ export async function waitForLeader(input: HostInput): Promise<StepResult> {
   const { topology, check } = input;
   const host = hostOf(input);
   const probe = async (): Promise<Probe<string>> => {
-    const response = await httpGet(restUrl(topology, host, '/primary'));
+    const response = await restGet(topology, host, '/primary');
     return response.status === 200 ? { done: `${host.name} is the leader` } : { notYet: `${host.name} answers ${response.status} on /primary` };
   };
   if (check) {

@@ -16,8 +16,8 @@ import { resolveSecret } from '../shared/secrets';
 import { ensureUnit, unitState } from '../shared/services';
 import type { SshSession } from '../shared/ssh';
 import { shellQuote } from '../shared/shell';
-import { guardFailed, httpGet, onHost, stepResult, waitFor, type Probe } from '../shared/step';
-import { memberStatus, patroniCluster, restUrl, type MemberStatus } from './rest';
+import { guardFailed, onHost, stepResult, waitFor, type Probe } from '../shared/step';
+import { memberStatus, patroniCluster, restGet, type MemberStatus } from './rest';
 import { restartThroughPatroni } from './restart';
 import { classicCluster } from '../../topology/derive';
 
@@ -137,7 +137,7 @@ export async function adoptPrimaryUnderPatroni(input: HostInput & { waitSeconds?
     const leading = await waitFor(
       `Patroni on ${host.name} to take the leader key`,
       async (): Promise<Probe<MemberStatus>> => {
-        const response = await httpGet(restUrl(topology, host, '/primary'), 2000);
+        const response = await restGet(topology, host, '/primary', 2000);
         if (response.status !== 200) return { notYet: `${host.name} answers ${response.status} on /primary` };
         return { done: JSON.parse(response.body) as MemberStatus };
       },

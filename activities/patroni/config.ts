@@ -5,6 +5,7 @@
 import { Document } from 'yaml';
 import type { Host, Topology } from '../../topology/schema';
 import { etcdClientEndpoints, patroniScope, postgresBinDir } from '../../topology/derive';
+import { tlsPaths } from '../../topology/tls';
 import { pgHbaRules } from '../postgres/hba';
 import { managedHeader, requireRole } from '../shared/render';
 
@@ -24,15 +25,16 @@ export interface PatroniSecrets {
 
 export type PgValue = string | number;
 
-type PgUser = { username: string; password: string };
+type PgUser = { username: string; password: string; sslmode?: string; sslrootcert?: string };
 
 /** The shape of the rendered file (what Patroni reads); tests parse the file back into it. */
 export interface PatroniConfig {
   scope: string;
   namespace: string;
   name: string;
-  restapi: { listen: string; connect_address: string; authentication?: PgUser };
-  etcd3: { hosts: string[]; username?: string; password?: string };
+  restapi: { listen: string; connect_address: string; authentication?: PgUser; certfile?: string; keyfile?: string; cafile?: string };
+  ctl?: { cacert: string };
+  etcd3: { hosts: string[]; protocol?: 'https'; cacert?: string; username?: string; password?: string };
   bootstrap: {
     dcs: {
       ttl: number;
@@ -52,6 +54,7 @@ export interface PatroniConfig {
     data_dir: string;
     bin_dir: string;
     pgpass: string;
+    pg_hba?: string[];
     basebackup: Record<string, string>[];
     authentication: { superuser: PgUser; replication: PgUser; rewind: PgUser };
     parameters: Record<string, PgValue>;
@@ -62,6 +65,10 @@ export interface PatroniConfig {
 export function renderPatroniYml(topology: Topology, host: Host, secrets: PatroniSecrets): string {
   requireRole(topology, host, 'db', patroniConfigPath);
   const { patroni, postgresql } = topology;
+  const tls = tlsPaths(topology);
+  // With TLS every TCP login verifies the server as libpq's verify-full does: the CA, and the
+  // address it dialled among the certificate's names.
+  const verified = tls ? { sslmode: 'verify-full', sslrootcert: tls.caBundle } : {};
   const config: PatroniConfig = {
     scope: patroniScope(topology),
     namespace: patroni.namespace,
@@ -71,11 +78,17 @@ export function renderPatroniYml(topology: Topology, host: Host, secrets: Patron
       connect_address: `${host.address}:${patroni.rest_api_port}`,
       // Patroni asks for it on its unsafe endpoints only; patronictl on the host reads it from here too.
       ...(patroni.rest_api_auth && secrets.restApi !== undefined ? { authentication: { username: patroni.rest_api_auth.username, password: secrets.restApi } } : {}),
+      // HTTPS. The members also call each other's API (in a leader race): they verify with cafile.
+      // Patroni loads a new certificate when it reloads and finds another serial number.
+      ...(tls ? { certfile: tls.certificate, keyfile: tls.postgresKey, cafile: tls.caBundle } : {}),
     },
+    // patronictl on the host verifies the REST API with it.
+    ...(tls ? { ctl: { cacert: tls.caBundle } } : {}),
     // `etcd3:`, not the tutorial's `etcd:`: the v2 API is off by default in etcd 3.4 and
     // Patroni loops forever on "404 page not found" from /v2.
     etcd3: {
       hosts: etcdClientEndpoints(topology),
+      ...(tls ? { protocol: 'https' as const, cacert: tls.caBundle } : {}),
       ...(topology.etcd.auth && secrets.etcd !== undefined ? { username: topology.etcd.auth.username, password: secrets.etcd } : {}),
     },
     bootstrap: {
@@ -98,17 +111,24 @@ export function renderPatroniYml(topology: Topology, host: Host, secrets: Patron
       data_dir: postgresql.data_dir,
       bin_dir: postgresBinDir(topology),
       pgpass: '/var/lib/postgresql/.pgpass_patroni',
+      // With TLS, pg_hba is Patroni's to write on every node (not only at bootstrap), so that a
+      // cluster that gains TLS also gains its hostssl rules.
+      ...(tls ? { pg_hba: pgHbaRules(topology, patroniConfigPath) } : {}),
       // A new replica's pg_basebackup otherwise waits for a spread checkpoint on the leader
       // (up to checkpoint_timeout × checkpoint_completion_target: minutes on an idle cluster).
       basebackup: [{ checkpoint: 'fast' }],
       authentication: {
-        superuser: { username: postgresql.superuser.username, password: secrets.superuser },
-        replication: { username: postgresql.replication.username, password: secrets.replication },
-        rewind: { username: postgresql.rewind.username, password: secrets.rewind },
+        superuser: { username: postgresql.superuser.username, password: secrets.superuser, ...verified },
+        replication: { username: postgresql.replication.username, password: secrets.replication, ...verified },
+        rewind: { username: postgresql.rewind.username, password: secrets.rewind, ...verified },
       },
       // Debian's socket directory (the tutorial's '.' would put it in the data directory,
-      // where `sudo -u postgres psql` does not look).
-      parameters: { unix_socket_directories: '/var/run/postgresql' },
+      // where `sudo -u postgres psql` does not look). PostgreSQL reads its certificate and key
+      // again when it reloads.
+      parameters: {
+        unix_socket_directories: '/var/run/postgresql',
+        ...(tls ? { ssl: 'on', ssl_cert_file: tls.certificate, ssl_key_file: tls.postgresKey, ssl_min_protocol_version: 'TLSv1.2' } : {}),
+      },
     },
     tags: { nofailover: false, noloadbalance: false, clonefrom: false, nosync: false },
   };

@@ -5,9 +5,9 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { dbHosts } from '../../topology';
 import { StepFailureTypes, type ClusterInput, type StepResult } from '../contract';
-import { httpGet, stepResult } from '../shared/step';
+import { stepResult } from '../shared/step';
 import { desiredDynamicConfig, type DynamicSettings } from './config';
-import { patroniCluster, restUrl, unsafeRequestHeaders } from './rest';
+import { patroniCluster, restGet, restSend } from './rest';
 
 /** The settings that differ, as `key: now → wanted`. */
 export function dynamicConfigChanges(current: Partial<Record<keyof DynamicSettings, unknown>>, wanted: DynamicSettings): { key: keyof DynamicSettings; from: unknown; to: unknown }[] {
@@ -27,19 +27,14 @@ export async function ensureDynamicConfig(input: ClusterInput): Promise<StepResu
     throw err;
   }
   const leader = dbHosts(topology).find((h) => h.name === members.find((m) => m.role === 'leader')?.name) ?? dbHosts(topology)[0];
-  const read = async () => JSON.parse((await httpGet(restUrl(topology, leader, '/config'))).body) as Record<string, unknown>;
+  const read = async () => JSON.parse((await restGet(topology, leader, '/config')).body) as Record<string, unknown>;
   const wanted = desiredDynamicConfig(topology);
   const changes = dynamicConfigChanges(await read(), wanted);
   const describe = changes.map((c) => `${c.key}: ${String(c.from)} → ${String(c.to)}`);
   if (changes.length === 0) return stepResult([], `Patroni's dynamic configuration matches the topology (ttl ${wanted.ttl}, loop_wait ${wanted.loop_wait}, retry_timeout ${wanted.retry_timeout}, synchronous_mode ${topology.patroni.synchronous_mode})`);
   if (check) return stepResult([`would change Patroni's dynamic configuration: ${describe.join(', ')}`], '', describe);
-  const response = await fetch(restUrl(topology, leader, '/config'), {
-    method: 'PATCH',
-    headers: unsafeRequestHeaders(topology, { 'content-type': 'application/json' }),
-    body: JSON.stringify(Object.fromEntries(changes.map((c) => [c.key, c.to]))),
-    signal: AbortSignal.timeout(10_000),
-  });
-  const answer = (await response.text()).trim();
+  const response = await restSend(topology, leader, '/config', 'PATCH', Object.fromEntries(changes.map((c) => [c.key, c.to])), 10_000);
+  const answer = response.body.trim();
   const left = dynamicConfigChanges(await read(), wanted);
   if (response.status !== 200 || left.length > 0) {
     throw ApplicationFailure.create({

@@ -6,17 +6,12 @@ import { readClusterHealth } from '../cluster/activities';
 import { bestCandidate, type ClusterHealth } from '../cluster/health';
 import { StepFailureTypes, type ClusterInput, type HostInput, type StepResult } from '../contract';
 import { patroniConfigPath } from './config';
-import { patroniCluster, restUrl, unsafeRequestHeaders } from './rest';
+import { patroniCluster, restSend } from './rest';
 import { guardFailed, onHost, stepResult, waitFor, type Probe } from '../shared/step';
 
 async function postSwitchover(topology: Topology, leader: Host, candidate: string, scheduledAt?: string): Promise<{ status: number; body: string }> {
-  const response = await fetch(restUrl(topology, leader, '/switchover'), {
-    method: 'POST',
-    headers: unsafeRequestHeaders(topology, { 'content-type': 'application/json' }),
-    body: JSON.stringify({ leader: leader.name, candidate, ...(scheduledAt ? { scheduled_at: scheduledAt } : {}) }),
-    signal: AbortSignal.timeout(60_000),
-  });
-  return { status: response.status, body: (await response.text()).trim() };
+  const response = await restSend(topology, leader, '/switchover', 'POST', { leader: leader.name, candidate, ...(scheduledAt ? { scheduled_at: scheduledAt } : {}) }, 60_000);
+  return { status: response.status, body: response.body.trim() };
 }
 
 export type SwitchoverInput = ClusterInput & { candidate?: string; scheduledAt?: string; waitSeconds?: number };
@@ -91,8 +86,8 @@ export async function cancelScheduledSwitchover(input: ClusterInput): Promise<St
   const errors: string[] = [];
   for (const host of dbHosts(topology)) {
     try {
-      const response = await fetch(restUrl(topology, host, '/switchover'), { method: 'DELETE', headers: unsafeRequestHeaders(topology), signal: AbortSignal.timeout(10_000) });
-      const body = (await response.text()).trim();
+      const response = await restSend(topology, host, '/switchover', 'DELETE', undefined, 10_000);
+      const body = response.body.trim();
       if (response.status === 200) return stepResult([`cancelled ${what}: ${body}`], '');
       if (response.status === 404) return stepResult([], `no switchover is scheduled any more (${body})`);
       errors.push(`${host.name}: HTTP ${response.status} ${body}`);

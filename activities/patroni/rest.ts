@@ -3,8 +3,10 @@ import type { Host, Topology } from '../../topology';
 import { dbHosts } from '../../topology';
 import type { HostInput } from '../contract';
 import { resolveSecret } from '../shared/secrets';
-import { hostOf, httpGet } from '../shared/step';
+import { schemeOf } from '../../topology/tls';
+import { hostOf, httpCall, httpGet, type HttpOptions } from '../shared/step';
 import { rememberSecret } from '../shared/step-activity';
+import { clusterTrust } from '../tls/authority';
 
 export interface PatroniMember {
   name: string;
@@ -15,7 +17,24 @@ export interface PatroniMember {
   timeline?: number;
 }
 
-export const restUrl = (topology: Topology, host: Host, path: string) => `http://${host.address}:${topology.patroni.rest_api_port}${path}`;
+export const restUrl = (topology: Topology, host: Host, path: string) => `${schemeOf(topology)}://${host.address}:${topology.patroni.rest_api_port}${path}`;
+
+/** GET on one member's REST API (HTTPS verified with the cluster's CA when it has TLS). */
+export function restGet(topology: Topology, host: Host, path: string, timeoutMs = 3000): Promise<{ status: number; body: string }> {
+  return httpGet(restUrl(topology, host, path), timeoutMs, {}, clusterTrust(topology));
+}
+
+/** An unsafe request (POST, PATCH, DELETE) to one member: authenticated with patroni.rest_api_auth, a JSON body if any. */
+export function restSend(topology: Topology, host: Host, path: string, method: NonNullable<HttpOptions['method']>, body: unknown, timeoutMs: number): Promise<{ status: number; body: string }> {
+  const trust = clusterTrust(topology);
+  return httpCall(restUrl(topology, host, path), {
+    method,
+    headers: unsafeRequestHeaders(topology, body === undefined ? {} : { 'content-type': 'application/json' }),
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    timeoutMs,
+    ...(trust ? { tls: trust } : {}),
+  });
+}
 
 /**
  * The headers of a request to an unsafe endpoint (POST, PATCH, DELETE): with patroni.rest_api_auth,
@@ -35,7 +54,7 @@ export async function patroniCluster(topology: Topology): Promise<{ members: Pat
   const errors: string[] = [];
   for (const host of dbHosts(topology)) {
     try {
-      const response = await httpGet(restUrl(topology, host, '/cluster'));
+      const response = await restGet(topology, host, '/cluster');
       if (response.status === 200) {
         const body = JSON.parse(response.body) as { members?: PatroniMember[]; scheduled_switchover?: { at: string; from?: string; to?: string } };
         return { members: body.members ?? [], askedOf: host.name, ...(body.scheduled_switchover ? { scheduledSwitchover: body.scheduled_switchover } : {}) };
@@ -61,7 +80,7 @@ export interface MemberStatus {
 /** GET /patroni on one member: its own view (200 on the leader, 503 with the same body elsewhere). */
 export async function memberStatus(input: HostInput): Promise<MemberStatus> {
   const host = hostOf(input);
-  const response = await httpGet(restUrl(input.topology, host, '/patroni'), 3000);
+  const response = await restGet(input.topology, host, '/patroni', 3000);
   if (response.status !== 200 && response.status !== 503) throw new Error(`Patroni's REST API on ${host.name} answered HTTP ${response.status}`);
   return JSON.parse(response.body) as MemberStatus;
 }

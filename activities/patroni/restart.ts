@@ -8,7 +8,7 @@ import { StepFailureTypes, type HostInput, type StepResult } from '../contract';
 import { installedServerVersion } from '../postgres/upgrade';
 import { serverVersionText } from '../postgres/version';
 import { guardFailed, hostOf, onHost, stepResult, waitFor, type Probe } from '../shared/step';
-import { memberStatus, restUrl, unsafeRequestHeaders, type MemberStatus } from './rest';
+import { memberStatus, restSend, type MemberStatus } from './rest';
 
 export type RestartInput = HostInput & {
   /**
@@ -58,8 +58,8 @@ export async function restartPostgres(input: RestartInput): Promise<StepResult> 
  */
 export async function restartThroughPatroni(input: HostInput, before: MemberStatus, waitMs: number): Promise<MemberStatus> {
   const host = hostOf(input);
-  const response = await fetch(restUrl(input.topology, host, '/restart'), { method: 'POST', headers: unsafeRequestHeaders(input.topology, { 'content-type': 'application/json' }), body: '{}', signal: AbortSignal.timeout(waitMs) });
-  const body = (await response.text()).trim();
+  const response = await restSend(input.topology, host, '/restart', 'POST', {}, waitMs);
+  const body = response.body.trim();
   if (response.status !== 200) {
     throw ApplicationFailure.create({
       type: StepFailureTypes.commandFailed,

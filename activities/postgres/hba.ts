@@ -18,10 +18,12 @@ export function pgHbaRules(topology: Topology, file: string): string[] {
   const replicationNets = explicit ?? networksOf(dbHosts(topology));
   const clientNets =
     explicit ?? networksOf([...dbHosts(topology), ...haproxyHosts(topology), ...appHosts(topology)]);
+  // With TLS only connections over TLS match (hostssl): a client without it is refused.
+  const host = topology.tls ? 'hostssl' : 'host';
   return [
     'local all all peer',
-    ...replicationNets.map((net) => `host replication ${replicationUser} ${net} scram-sha-256`),
-    ...clientNets.map((net) => `host all all ${net} scram-sha-256`),
+    ...replicationNets.map((net) => `${host} replication ${replicationUser} ${net} scram-sha-256`),
+    ...clientNets.map((net) => `${host} all all ${net} scram-sha-256`),
   ];
 }
 

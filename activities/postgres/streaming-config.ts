@@ -5,6 +5,7 @@
 // Pure: both depend on the topology alone and hold no password.
 import type { Host, Topology } from '../../topology/schema';
 import { classicCluster } from '../../topology/derive';
+import { tlsPaths } from '../../topology/tls';
 import type { PgValue } from '../patroni/config';
 import type { ManagedFile } from '../shared/remote-files';
 import { managedHeader, requireRole } from '../shared/render';
@@ -27,6 +28,10 @@ function streamingParameters(topology: Topology, host: Host): Record<string, PgV
     wal_log_hints: 'on', // pg_rewind, when the old master is rebuilt as a standby
     password_encryption: 'scram-sha-256',
   };
+  // TLS: the host's certificate, read again at each reload (Debian's own snakeoil settings in
+  // postgresql.conf come earlier, and conf.d wins).
+  const tls = tlsPaths(topology);
+  if (tls) Object.assign(parameters, { ssl: 'on', ssl_cert_file: tls.certificate, ssl_key_file: tls.postgresKey, ssl_min_protocol_version: 'TLSv1.2' });
   for (const [key, value] of Object.entries(topology.postgresql.parameters)) {
     parameters[key] = typeof value === 'boolean' ? (value ? 'on' : 'off') : value;
   }

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Host, Topology } from '../../topology';
 import { classicCluster, classicMaster, classicSlaves, hostByName } from '../../topology/derive';
+import { tlsPaths } from '../../topology/tls';
 import { StepFailureTypes, type HostInput, type StepResult } from '../contract';
 import { alterRolePassword, psql, sqlIdentifier, sqlLiteral } from '../shared/psql';
 import { archiveCommand, backupStamp, BACKUP_DIR, ensureRemoteFiles } from '../shared/remote-files';
@@ -18,6 +19,15 @@ import { checkRowOnStandbys, writeCheckRow } from './check-row';
 import { superuserClient } from './superuser';
 import { fenceMarkerPath, isFenced, primaryConninfoHost } from './classic-failover';
 import { classicPostgresFiles } from './streaming-config';
+
+/**
+ * With TLS, the standby verifies the master as libpq's verify-full does (the CA, and the master's
+ * address among its certificate's names); -R keeps it in primary_conninfo. A conninfo fragment.
+ */
+function verifiedConnection(topology: Topology): string {
+  const tls = tlsPaths(topology);
+  return tls ? ` sslmode=verify-full sslrootcert=${tls.caBundle}` : '';
+}
 
 /** Where the standby keeps the replication password for its WAL receiver (and pg_basebackup reads it). */
 const STANDBY_PASSFILE = '/var/lib/postgresql/.pgpass_haflow';
@@ -192,7 +202,7 @@ export async function configureStreamingStandby(input: HostInput & { master?: st
     await ssh.check(
       [
         `find ${shellQuote(dataDir)} -mindepth 1 -delete`,
-        `sudo -u postgres env PGPASSFILE=${STANDBY_PASSFILE} pg_basebackup -d ${shellQuote(`application_name=${host.name}`)} -h ${shellQuote(master.address)} -p ${port} -U ${shellQuote(replication.username)} -w -D ${shellQuote(dataDir)} -X stream -c fast -R`,
+        `sudo -u postgres env PGPASSFILE=${STANDBY_PASSFILE} pg_basebackup -d ${shellQuote(`application_name=${host.name}${verifiedConnection(topology)}`)} -h ${shellQuote(master.address)} -p ${port} -U ${shellQuote(replication.username)} -w -D ${shellQuote(dataDir)} -X stream -c fast -R`,
       ].join(' && '),
       // Under the data lock: a retry never empties the directory beside a base backup still being taken.
       { sudo: true, lock: POSTGRES_DATA_LOCK, timeoutMs: 60 * 60_000 },

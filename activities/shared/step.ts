@@ -1,6 +1,7 @@
 // What every step activity shares: the host it acts on, its result, a bounded wait that
 // heartbeats, and guard failures with the guide's remedy.
 import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { createConnection } from 'node:net';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Host, Topology } from '../../topology/schema';
@@ -88,15 +89,37 @@ export async function waitFor<T>(
   }
 }
 
+/** What an https:// request trusts: the cluster's CA bundle (./tls-client.ts). */
+export interface TlsTrust {
+  ca: string;
+}
+
+/** A request's method, headers, body and time limit; `tls` for an https:// URL. */
+export interface HttpOptions {
+  method?: 'GET' | 'POST' | 'PATCH' | 'DELETE';
+  headers?: Record<string, string>;
+  body?: string;
+  timeoutMs?: number;
+  tls?: TlsTrust;
+}
+
 /**
- * GET an http:// URL with a time limit; resolves with status and body, rejects on network errors
- * (with Node's code: ECONNREFUSED, …) and on the time limit (name `TimeoutError`). At the limit
- * the socket is destroyed, connecting or not: fetch() leaves a connection attempt to a host that
- * drops packets running for its own 10 s, which kept a stopped worker's process alive.
+ * An HTTP(S) request with a time limit; resolves with status and body, rejects on network and TLS
+ * errors (with Node's code: ECONNREFUSED, CERT_HAS_EXPIRED, …) and on the time limit (name
+ * `TimeoutError`). At the limit the socket is destroyed, connecting or not: fetch() leaves a
+ * connection attempt to a host that drops packets running for its own 10 s, which kept a stopped
+ * worker's process alive. An https:// URL is verified against `tls.ca` and the URL's host name or
+ * address, as any TLS client does.
  */
-export function httpGet(url: string, timeoutMs = 3000, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+export function httpCall(url: string, options: HttpOptions = {}): Promise<{ status: number; body: string }> {
+  const { method = 'GET', headers = {}, body, timeoutMs = 3000, tls } = options;
   return new Promise((resolve, reject) => {
-    const request = httpRequest(url, { agent: false, headers }, (response) => {
+    const secure = url.startsWith('https:');
+    if (secure && !tls) {
+      reject(new Error(`${url}: an https:// request needs the CA bundle to verify the server with`));
+      return;
+    }
+    const onResponse = (response: import('node:http').IncomingMessage) => {
       const chunks: Buffer[] = [];
       response.on('data', (chunk: Buffer) => chunks.push(chunk));
       response.on('end', () => {
@@ -104,7 +127,8 @@ export function httpGet(url: string, timeoutMs = 3000, headers: Record<string, s
         resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') });
       });
       response.on('error', fail);
-    });
+    };
+    const request = secure ? httpsRequest(url, { agent: false, method, headers, ca: tls!.ca }, onResponse) : httpRequest(url, { agent: false, method, headers }, onResponse);
     const limit = setTimeout(() => {
       const err = new Error(`no answer from ${url} within ${timeoutMs} ms`);
       err.name = 'TimeoutError';
@@ -115,8 +139,13 @@ export function httpGet(url: string, timeoutMs = 3000, headers: Record<string, s
       reject(err);
     }
     request.on('error', fail);
-    request.end();
+    request.end(body);
   });
+}
+
+/** GET with a time limit: httpCall's GET. */
+export function httpGet(url: string, timeoutMs = 3000, headers: Record<string, string> = {}, tls?: TlsTrust): Promise<{ status: number; body: string }> {
+  return httpCall(url, { timeoutMs, headers, ...(tls ? { tls } : {}) });
 }
 
 /** Does anything accept a TCP connection on address:port within `timeoutMs`? A powered-off host does not. */

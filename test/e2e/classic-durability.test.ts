@@ -18,6 +18,7 @@ import { labTopology, sshRun, useLab } from '../support/lab';
 import { longTest } from '../support/long';
 import { startDevServer } from '../support/temporal';
 import { freePort, workerProcesses } from '../support/worker-process';
+import { restJson } from '../support/rest';
 
 labSecrets();
 const currentLab = useLab(labTopology('classic'));
@@ -86,7 +87,7 @@ test('the classic install and its migration to Patroni, with the worker killed d
     ],
     420,
   );
-  const members = (await fetch('http://127.0.0.42:8008/cluster').then((r) => r.json())) as { members: { name: string; role: string }[] };
+  const members = (await restJson(lab.topology, '127.0.0.42', '/cluster')) as { members: { name: string; role: string }[] };
   assert.deepEqual(members.members.map((m) => `${m.name} ${m.role}`).sort(), ['master leader', 'slave replica']);
   assert.equal(await sql('master', fingerprint), before);
   assert.equal(await sql('master', 'show config_file'), '/var/lib/postgresql/15/main/postgresql.conf');

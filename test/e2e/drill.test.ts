@@ -17,6 +17,7 @@ import { probeRowsOn, waitHealthy } from '../support/cluster';
 import { completedOrBlocked, haflowCli, labSecrets, startInstall, useInstallEnvironment, waitForProgress } from '../support/install';
 import { labTopology, sshRun, useLab } from '../support/lab';
 import { longTest } from '../support/long';
+import { restJson } from '../support/rest';
 
 labSecrets();
 // Reports go to a data directory of this test's own.
@@ -158,7 +159,7 @@ test('switchover --at: Patroni holds it until then and `haflow cancel` withdraws
   const before = await healthyCluster();
   const to = lab.topology.hosts.find((h) => h.roles.includes('db') && h.name !== before.leader)!.name;
   // Asked of Patroni itself: its /cluster shows a pending scheduled switchover.
-  const pending = async () => ((await (await fetch(`http://${lab.host(before.leader!).address}:8008/cluster`)).json()) as { scheduled_switchover?: { at: string; to?: string } }).scheduled_switchover;
+  const pending = async () => ((await restJson(lab.topology, lab.host(before.leader!).address, '/cluster')) as { scheduled_switchover?: { at: string; to?: string } }).scheduled_switchover;
 
   const later = new Date(Date.now() + 90_000).toISOString();
   const scheduled = await cli('switchover', lab.topologyFile, '--to', to, '--at', later, '--detach');
@@ -239,7 +240,7 @@ test('haflow tune to the fast profile and synchronous mode: a crashed leader cos
   assert.match(tuned.out, /tune of cluster lab-standalone completed/);
   // Asked of Patroni and HAProxy themselves.
   const leader = (await waitHealthy(lab)).leader!;
-  const config = (await (await fetch(`http://${lab.host(leader).address}:8008/config`)).json()) as { ttl: number; loop_wait: number; synchronous_mode: boolean };
+  const config = (await restJson(lab.topology, lab.host(leader).address, '/config')) as { ttl: number; loop_wait: number; synchronous_mode: boolean };
   assert.deepEqual([config.ttl, config.loop_wait, config.synchronous_mode], [6, 1, true]);
   const cfg = await sshRun(lab, 'observer', 'cat /etc/haproxy/haproxy.cfg', { sudo: true });
   assert.match(cfg.stdout, /default-server inter 500ms fall 2 rise 1/);

@@ -12,6 +12,7 @@ import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
+import { postgresTls } from '../../activities/postgres/superuser';
 import { waitHealthy } from '../support/cluster';
 import { completedOrBlocked, haflowCli, startInstall, useInstallEnvironment } from '../support/install';
 import { labTopology, sshRun, useLab } from '../support/lab';
@@ -86,12 +87,12 @@ test('passwords full of shell, SQL, YAML and pgpass syntax: the install complete
   await waitHealthy(lab);
 
   // PostgreSQL through HAProxy, as the superuser, with its password byte for byte.
-  const client = new Client({ host: '127.0.0.11', port: 5000, user: 'postgres', password: PASSWORDS.HAFLOW_PG_SUPERUSER_PASSWORD, database: 'postgres' });
+  const client = new Client({ host: '127.0.0.11', port: 5000, user: 'postgres', password: PASSWORDS.HAFLOW_PG_SUPERUSER_PASSWORD, database: 'postgres', ssl: postgresTls(lab.topology, { host: '127.0.0.11', port: 5000 }) });
   await client.connect();
   try {
     assert.equal((await client.query<{ one: number }>('select 1 as one')).rows[0].one, 1);
     // The application's user logs in with its own.
-    const app = new Client({ host: '127.0.0.11', port: 5000, user: lab.topology.app!.db_user, password: PASSWORDS.HAFLOW_APP_DB_PASSWORD, database: lab.topology.app!.db_name });
+    const app = new Client({ host: '127.0.0.11', port: 5000, user: lab.topology.app!.db_user, password: PASSWORDS.HAFLOW_APP_DB_PASSWORD, database: lab.topology.app!.db_name, ssl: postgresTls(lab.topology, { host: '127.0.0.11', port: 5000 }) });
     await app.connect();
     await app.end();
   } finally {

@@ -20,6 +20,7 @@ import type { MaintenanceReport } from '../../runbooks/maintenance-report';
 import type { DrillReport } from '../../runbooks/report';
 import { startRunbook } from '../../client/api';
 import { loadTopology } from '../../topology';
+import { restJson } from '../support/rest';
 
 labSecrets();
 const currentLab = useLab(labTopology('classic'));
@@ -211,7 +212,7 @@ test('haflow migrate moves the classic cluster under Patroni on the same machine
   assert.equal((await sql(lab, 'master', fingerprint)).stdout.trim(), before);
   await waitUntil('the replica to hold the same rows', () => sql(lab, 'slave', fingerprint).then((r) => r.stdout.trim()), (v) => v === before, 30_000);
   assert.equal((await sql(lab, 'master', 'select timeline_id from pg_control_checkpoint()')).stdout.trim(), timelineBefore);
-  const members = (await fetch('http://127.0.0.42:8008/cluster').then((r) => r.json())) as { members: { name: string; role: string; state: string }[] };
+  const members = (await restJson(lab.topology, '127.0.0.42', '/cluster')) as { members: { name: string; role: string; state: string }[] };
   assert.deepEqual(members.members.map((m) => `${m.name} ${m.role}`).sort(), ['master leader', 'slave replica']);
   assert.equal((await sql(lab, 'slave', 'select pg_is_in_recovery(), (select status from pg_stat_wal_receiver)')).stdout.trim(), 't|streaming');
   assert.equal((await sql(lab, 'master', 'show config_file')).stdout.trim(), '/var/lib/postgresql/15/main/postgresql.conf');

@@ -75,7 +75,7 @@ test('3 DB nodes with a 3-member etcd install from an offline bundle on hosts wi
 
   assert.equal(first.steps.some((s) => s.id.startsWith('db.config')), false, 'no application tier, no DB configuration step');
   assert.match(step('verify.cluster').summary!, /one leader \(pg1\), 2 replica\(s\) running/);
-  const members = await sshRun(lab, 'pg2', 'ETCDCTL_API=3 etcdctl --endpoints 127.0.0.32:2379 member list -w simple');
+  const members = await sshRun(lab, 'pg2', 'ETCDCTL_API=3 etcdctl --endpoints https://127.0.0.32:2379 --cacert /etc/haflow/tls/ca.crt member list -w simple');
   assert.equal(members.stdout.trim().split('\n').length, 3, `three etcd members: ${members.stdout}`);
   assert.match(step('verify.haproxy@proxy').summary!, /exactly the leader pg1 is UP/);
   assert.equal(second.changed, 0, second.steps.filter((s) => s.changed).map((s) => `${s.id}: ${s.summary}`).join('\n'));

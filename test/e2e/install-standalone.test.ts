@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import { labStatsHeaders } from '../support/app-probe';
 import { longTest } from '../support/long';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,12 +13,14 @@ import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import type { WorkflowHandle } from '@temporalio/client';
 import { Client } from 'pg';
+import { postgresTls } from '../../activities/postgres/superuser';
 import { loadTopology } from '../../topology';
 import type { RunbookOutcome } from '../../workflows/protocol';
 import { completedOrBlocked, haflowCli, labSecrets, startInstall, useInstallEnvironment, waitForProgress } from '../support/install';
 import { diskFingerprint, labTopology, sshRun, useLab } from '../support/lab';
 import { filesHoldingSecrets, readableByOthers } from '../support/secret-files';
 import { assertHostsHoldRendered, haflowRender } from '../support/rendered';
+import { rest } from '../support/rest';
 
 labSecrets();
 const currentLab = useLab(labTopology('standalone'));
@@ -82,7 +85,7 @@ test('a bare standalone lab installs: every step done, a write through HAProxy r
   assert.match(steps['verify.haproxy@observer'].summary!, /exactly the leader node1 is UP/);
 
   // Checked here too, independently of haflow's own verify steps.
-  const client = new Client({ host: '127.0.0.11', port: 5000, user: 'postgres', password: process.env.HAFLOW_PG_SUPERUSER_PASSWORD, database: 'postgres' });
+  const client = new Client({ host: '127.0.0.11', port: 5000, user: 'postgres', password: process.env.HAFLOW_PG_SUPERUSER_PASSWORD, database: 'postgres', ssl: postgresTls(lab.topology, { host: '127.0.0.11', port: 5000 }) });
   await client.connect();
   try {
     await client.query('CREATE TABLE IF NOT EXISTS e2e_probe (id int PRIMARY KEY)');
@@ -104,14 +107,14 @@ test('a bare standalone lab installs: every step done, a write through HAProxy r
   assert.deepEqual(members.map((m) => [m.Member, m.Role]).sort(), [['node1', 'Leader'], ['node2', 'Replica']]);
   await assertHostsHoldRendered(lab, haflowRender(lab.topologyFile));
   // patroni.rest_api_auth: an unsafe request without the password is refused; reads stay open for HAProxy.
-  const unauthenticated = await fetch('http://127.0.0.12:8008/restart', { method: 'POST', body: '{}' });
+  const unauthenticated = await rest(lab.topology, '127.0.0.12', '/restart', { method: 'POST', body: '{}' });
   assert.equal(unauthenticated.status, 401, 'Patroni refuses a restart without the REST API password');
-  const wrong = await fetch('http://127.0.0.12:8008/switchover', { method: 'POST', body: '{"leader":"node1","candidate":"node2"}', headers: { authorization: `Basic ${Buffer.from('haflow:wrong').toString('base64')}` } });
+  const wrong = await rest(lab.topology, '127.0.0.12', '/switchover', { method: 'POST', body: '{"leader":"node1","candidate":"node2"}', headers: { authorization: `Basic ${Buffer.from('haflow:wrong').toString('base64')}` } });
   assert.equal(wrong.status, 401, 'and with a wrong one');
-  assert.equal((await fetch('http://127.0.0.12:8008/primary')).status, 200, 'the leader check HAProxy uses needs no password');
+  assert.equal((await rest(lab.topology, '127.0.0.12', '/primary')).status, 200, 'the leader check HAProxy uses needs no password');
   // etcd.auth: an anonymous client is refused; Patroni's user (the one patronictl just used) reads its namespace.
   const etcdGet = (user: string) =>
-    sshRun(lab, 'observer', `ETCDCTL_API=3 etcdctl --endpoints 127.0.0.11:2379 --command-timeout=5s ${user} get /service/ --prefix --keys-only 2>&1; echo "exit $?"`, {
+    sshRun(lab, 'observer', `ETCDCTL_API=3 etcdctl --endpoints https://127.0.0.11:2379 --cacert /etc/haflow/tls/ca.crt --command-timeout=5s ${user} get /service/ --prefix --keys-only 2>&1; echo "exit $?"`, {
       sudo: true,
     }).then((r) => r.stdout);
   assert.match(await etcdGet(''), /user name is empty[\s\S]*exit 1/, 'etcd refuses an anonymous client');
@@ -201,6 +204,76 @@ test('every file on any machine that holds a secret is readable by its owner and
   ]) {
     assert.ok(found.some((line) => expected.test(line)), `${expected} among:\n${found.join('\n')}`);
   }
+});
+
+/** A real client on this machine (curl, openssl, psql): its exit code and output. */
+function client(command: string, args: string[], env: Record<string, string> = {}): { code: number; out: string } {
+  const run = spawnSync(command, args, { encoding: 'utf8', timeout: 20_000, env: { ...process.env, ...env }, input: '' });
+  return { code: run.status ?? -1, out: `${run.stdout}${run.stderr}` };
+}
+
+test('every plane refuses plain text and requests without a password, and accepts them with TLS and one: checked with curl, openssl and psql', async () => {
+  const lab = currentLab();
+  assert.equal((await completedOrBlocked(await startInstall(installEnv(), lab.topology))).status, 'completed');
+  const ca = join(process.env.HOME!, '.haflow/pki', lab.topology.cluster, 'ca.crt');
+  const env = process.env;
+
+  // etcd, clients: no plain HTTP; HTTPS verified with the cluster's CA; no data without a login.
+  assert.notEqual(client('curl', ['-sf', '--max-time', '5', 'http://127.0.0.11:2379/health']).code, 0, 'etcd answers plain HTTP');
+  assert.notEqual(client('curl', ['-sf', '--max-time', '5', 'https://127.0.0.11:2379/health']).code, 0, 'curl trusts etcd without the CA');
+  assert.match(client('curl', ['-sf', '--max-time', '5', '--cacert', ca, 'https://127.0.0.11:2379/health']).out, /"health":"true"/);
+  const etcdctl = (...args: string[]) => client('etcdctl', ['--endpoints=https://127.0.0.11:2379', `--cacert=${ca}`, '--command-timeout=5s', ...args], { ETCDCTL_API: '3' });
+  assert.match(etcdctl('get', '/service/', '--prefix', '--keys-only').out, /user name is empty|authentication|permission denied/i, 'etcd gives its keys to anonymous clients');
+  const patroniKeys = etcdctl(`--user=patroni:${env.HAFLOW_ETCD_PATRONI_PASSWORD}`, 'get', '/service/', '--prefix', '--keys-only');
+  assert.equal(patroniKeys.code, 0, patroniKeys.out);
+  assert.match(patroniKeys.out, /\/service\/lab-standalone\/leader/);
+
+  // etcd, peers: only a holder of a certificate from the CA completes the handshake.
+  const peerWithout = client('openssl', ['s_client', '-connect', '127.0.0.11:2380', '-CAfile', ca, '-verify_return_error', '-brief']);
+  assert.match(peerWithout.out, /alert|certificate required|handshake failure/i, `a peer without a certificate: ${peerWithout.out}`);
+  const hostKey = (await sshRun(lab, 'observer', 'cat /etc/haflow/tls/host.key', { sudo: true })).stdout;
+  const dir = mkdtempSync(join(tmpdir(), 'haflow-peer-'));
+  try {
+    writeFileSync(join(dir, 'key'), hostKey, { mode: 0o600 });
+    writeFileSync(join(dir, 'crt'), (await sshRun(lab, 'observer', 'cat /etc/haflow/tls/host.crt')).stdout);
+    const peerWith = client('openssl', ['s_client', '-connect', '127.0.0.11:2380', '-CAfile', ca, '-cert', join(dir, 'crt'), '-key', join(dir, 'key'), '-verify_return_error', '-brief']);
+    assert.match(peerWith.out, /Verification: OK/, peerWith.out);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  // Patroni's REST API: HTTPS only, verified; reads open (HAProxy's checks), unsafe requests need the password.
+  assert.notEqual(client('curl', ['-sf', '--max-time', '5', 'http://127.0.0.12:8008/patroni']).code, 0, 'Patroni answers plain HTTP');
+  const verify = client('openssl', ['s_client', '-connect', '127.0.0.12:8008', '-CAfile', ca, '-verify_return_error', '-verify_ip', '127.0.0.12', '-brief']);
+  assert.match(verify.out, /Verification: OK/, verify.out);
+  assert.match(client('curl', ['-s', '--max-time', '5', '--cacert', ca, 'https://127.0.0.12:8008/patroni']).out, /"role": ?"(primary|master|replica)"/);
+  assert.match(client('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '5', '--cacert', ca, '-X', 'POST', 'https://127.0.0.12:8008/reload']).out, /^401$/);
+  assert.match(client('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '5', '--cacert', ca, '-u', `haflow:${env.HAFLOW_PATRONI_API_PASSWORD}`, '-X', 'POST', 'https://127.0.0.12:8008/reload']).out, /^20[02]$/);
+
+  // PostgreSQL: no connection without TLS, directly or through HAProxy; verify-full with the CA works.
+  const psql = (conninfo: string) => client('psql', ['-X', '-At', '-c', 'select ssl from pg_stat_ssl where pid = pg_backend_pid()', conninfo], { PGPASSWORD: env.HAFLOW_PG_SUPERUSER_PASSWORD!, PGCONNECT_TIMEOUT: '5' });
+  assert.match(psql('host=127.0.0.12 user=postgres dbname=postgres sslmode=disable').out, /no pg_hba\.conf entry .*no encryption/);
+  assert.match(psql('host=127.0.0.11 port=5000 user=postgres dbname=postgres sslmode=disable').out, /no pg_hba\.conf entry .*no encryption/);
+  assert.equal(psql(`host=127.0.0.12 user=postgres dbname=postgres sslmode=verify-full sslrootcert=${ca}`).out.trim(), 't');
+  assert.equal(psql(`host=127.0.0.11 port=5000 user=postgres dbname=postgres sslmode=verify-ca sslrootcert=${ca}`).out.trim(), 't');
+  assert.match(psql(`host=127.0.0.11 port=5000 user=postgres dbname=postgres sslmode=verify-full sslrootcert=${ca}`).out, /server certificate for "node1" does not match host name "127\.0\.0\.11"|does not match/, 'through HAProxy the certificate names the DB node');
+  // Replication: the replica streams over TLS, having verified the primary.
+  const replication = await sshRun(lab, 'node1', `sudo -u postgres psql -X -At -h /var/run/postgresql -c "select s.ssl from pg_stat_replication r join pg_stat_ssl s using (pid)"`, { sudo: true });
+  assert.equal(replication.stdout.trim(), 't', `replication over TLS: ${replication.stdout}${replication.stderr}`);
+  const conninfo = await sshRun(lab, 'node2', `sudo -u postgres psql -X -At -h /var/run/postgresql -c "select conninfo from pg_stat_wal_receiver"`, { sudo: true });
+  assert.match(conninfo.stdout, /sslmode=verify-full/);
+
+  // HAProxy's stats page: a password; its checks of Patroni verify the CA (both servers are checked, one UP).
+  assert.match(client('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '5', 'http://127.0.0.11:7000/']).out, /^401$/);
+  const stats = client('curl', ['-s', '--max-time', '5', '-u', `haflow:${env.HAFLOW_HAPROXY_STATS_PASSWORD}`, 'http://127.0.0.11:7000/;csv']).out;
+  assert.match(stats, /^postgres,node1,.*,UP,/m);
+  assert.match(stats, /^postgres,node2,.*,DOWN,/m);
+
+  // haflow's own view: the status of the certificates.
+  const status = await haflowCli(installEnv(), 'certs', 'status', lab.topology.cluster);
+  assert.equal(status.code, 0, status.out);
+  assert.match(status.out, /^CA\s+CN=haflow CA for lab-standalone, O=haflow\s+\(itself\)/m);
+  for (const host of ['observer', 'node1', 'node2']) assert.match(status.out, new RegExp(`^${host}\\s+CN=${host}, O=haflow cluster lab-standalone\\s+CN=haflow CA for lab-standalone.*\\s36[45]\\s+ok$`, 'm'));
 });
 
 /** The lab topology with the rewind password read from a file, as a topology file of its own. */

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { verifyWriteThroughHaproxy } from '../../activities/postgres/activities';
@@ -19,6 +19,7 @@ import { completedOrBlocked, haflowCli, labSecrets, startInstall, waitForProgres
 import { labTopology, sshRun, useLab } from '../support/lab';
 import { requires } from '../support/requires';
 import { useServerWithWorkerProcesses } from '../support/worker-process';
+import { restJson } from '../support/rest';
 
 labSecrets();
 process.env.XDG_DATA_HOME = mkdtempSync(join(tmpdir(), 'haflow-maintenance-data-'));
@@ -37,7 +38,7 @@ function latestReport(): DrillReport {
 
 /** When PostgreSQL's postmaster started on `node`, as its Patroni says. */
 async function postmasterStart(node: string): Promise<string> {
-  const status = (await (await fetch(`http://${currentLab().host(node).address}:8008/patroni`)).json()) as { postmaster_start_time: string };
+  const status = (await restJson(currentLab().topology, currentLab().host(node).address, '/patroni')) as { postmaster_start_time: string };
   return status.postmaster_start_time;
 }
 
@@ -164,12 +165,59 @@ test('a rolling restart with its worker killed mid-run: a new worker finishes it
   assert.ok(report.acknowledgedWrites > 50, `the probe wrote throughout: ${report.acknowledgedWrites} acknowledged`);
 });
 
+test('certs rotate with the write probe running: every host a new key and certificate, each port presents it, no write paused or lost; status exits 1 for a certificate near its end', async () => {
+  const lab = currentLab();
+  const before = await waitHealthy(lab);
+  const serial = async (host: string) => (await sshRun(lab, host, 'openssl x509 -in /etc/haflow/tls/host.crt -noout -serial', { sudo: true })).stdout.trim();
+  const key = async (host: string) => (await sshRun(lab, host, 'openssl pkey -in /etc/haflow/tls/host.key -pubout | sha256sum', { sudo: true })).stdout.trim();
+  const hosts = ['observer', 'node1', 'node2'];
+  const serialsBefore = Object.fromEntries(await Promise.all(hosts.map(async (h) => [h, await serial(h)] as const)));
+  const keysBefore = Object.fromEntries(await Promise.all(hosts.map(async (h) => [h, await key(h)] as const)));
+  const startsBefore = await postmasterStart(before.leader!);
+
+  const plan = await cli('certs', 'rotate', lab.topology.cluster, '--plan');
+  assert.equal(plan.code, 0, plan.out);
+  assert.match(plan.out, /tls\.renew@observer[\s\S]*tls\.renew@node\d[\s\S]*tls\.renew@node\d/);
+  const run = await cli('certs', 'rotate', lab.topology.cluster, '--json');
+  assert.equal(run.code, 0, run.out);
+  const outcome = JSON.parse(run.stdout) as MaintenanceOutcome;
+  const report = outcome.report!;
+  assert.equal(report.verdict.pass, true, `${report.verdict.reasons.join('; ')}\n${JSON.stringify(report.pauses)}`);
+  assert.equal(report.lostWrites, 0);
+  assert.deepEqual(report.pauses, [], 'a rotation reloads: no write pause');
+  assert.ok(report.acknowledgedWrites > 20, `the probe wrote throughout: ${report.acknowledgedWrites} acknowledged`);
+
+  // Against the hosts and the daemons: new keys and certificates, served without a restart.
+  for (const host of hosts) {
+    assert.notEqual(await serial(host), serialsBefore[host], `${host} has a new certificate`);
+    assert.notEqual(await key(host), keysBefore[host], `${host} has a new key`);
+  }
+  assert.equal(await postmasterStart(before.leader!), startsBefore, 'PostgreSQL was reloaded, not restarted');
+  const after = await waitHealthy(lab);
+  assert.equal(after.leader, before.leader, 'no switchover');
+  const rows = await probeRowsOn(lab, after.leader!, report.probe.drill);
+  for (const [first, last] of report.probe.acked) {
+    for (let seq = first; seq <= last; seq++) assert.ok(rows.has(seq), `acknowledged write ${seq} is on the leader`);
+  }
+  const status = await cli('certs', 'status', lab.topology.cluster);
+  assert.equal(status.code, 0, status.out);
+
+  // A warning window longer than what is left of every certificate: status exits 1 and says what to do.
+  const near = join(mkdtempSync(join(tmpdir(), 'haflow-certs-')), 'near.yaml');
+  writeFileSync(near, `${readFileSync(lab.topologyFile, 'utf8')}\ntls: { days: 800, warning_days: 400 }\n`);
+  const due = await cli('certs', 'status', near, '--json');
+  assert.equal(due.code, 1, due.out);
+  const dueReport = JSON.parse(due.stdout) as { ok: boolean; entries: { where: string; problem?: string }[] };
+  assert.equal(dueReport.ok, false);
+  for (const host of hosts) assert.match(dueReport.entries.find((e) => e.where === host)!.problem!, /^it expires on \S+, within 400 days$/);
+});
+
 test('upgrade --minor: every node from the older PostgreSQL 15 to the newer, replicas first, the leader after a coordinated switchover; the switchover the only write pause, nothing lost', { skip: noOlder }, async () => {
   const lab = currentLab();
   const before = await waitHealthy(lab);
   const dbNodes = lab.topology.hosts.filter((h) => h.roles.includes('db')).map((h) => h.name);
   const running = async (node: string) => {
-    const status = (await (await fetch(`http://${lab.host(node).address}:8008/patroni`)).json()) as { server_version: number };
+    const status = (await restJson(lab.topology, lab.host(node).address, '/patroni')) as { server_version: number };
     return `${Math.floor(status.server_version / 10000)}.${status.server_version % 10000}`;
   };
   for (const node of dbNodes) assert.equal(await running(node), older!.minor, `${node} runs the older version before`);
@@ -220,7 +268,7 @@ test('an upgrade blocked on a replica (no apt-get there) and aborted leaves the 
 test("tune --profile aggressive measures etcd's round trip from every DB node first: refused, naming the path and the figure, while etcd stalls; nothing changed", async () => {
   const lab = currentLab();
   await waitHealthy(lab);
-  const config = async () => ((await (await fetch(`http://${lab.host('node1').address}:8008/config`)).json()) as { ttl: number; loop_wait: number }).ttl;
+  const config = async () => ((await restJson(lab.topology, lab.host('node1').address, '/config')) as { ttl: number; loop_wait: number }).ttl;
   const ttlBefore = await config();
   // etcd on the observer stalls half a second out of every 0.6 s, as under slow fsyncs: a round
   // trip then takes hundreds of ms, while Patroni (retry_timeout 4 here) and the gate still cope.

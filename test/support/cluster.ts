@@ -1,8 +1,10 @@
 // The cluster as the tests see it, asked directly and not through haflow: Patroni's REST API on
 // every DB node, HAProxy's stats CSV, and the probe's rows on the leader.
 import { Client } from 'pg';
+import { postgresTls } from '../../activities/postgres/superuser';
 import { statsRequestHeaders } from '../../activities/haproxy/stats';
 import type { Lab } from '../../lab';
+import { restJson } from './rest';
 
 export interface DirectView {
   leader?: string;
@@ -17,11 +19,6 @@ export interface DirectView {
   lags: Record<string, number | string | undefined>;
 }
 
-async function getJson(url: string): Promise<unknown> {
-  const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
-  return response.json();
-}
-
 export async function directView(lab: Lab): Promise<DirectView> {
   const dbs = lab.topology.hosts.filter((h) => h.roles.includes('db'));
   let leader: string | undefined;
@@ -30,7 +27,7 @@ export async function directView(lab: Lab): Promise<DirectView> {
   let lags: Record<string, number | string | undefined> = {};
   for (const db of dbs) {
     try {
-      const { members } = (await getJson(`http://${db.address}:8008/cluster`)) as { members: { name: string; role: string; state: string; timeline?: number; lag?: number | string }[] };
+      const { members } = (await restJson(lab.topology, db.address, '/cluster')) as { members: { name: string; role: string; state: string; timeline?: number; lag?: number | string }[] };
       leader = members.find((m) => m.role === 'leader')?.name;
       states = Object.fromEntries(members.map((m) => [m.name, m.state]));
       timelines = Object.fromEntries(members.map((m) => [m.name, m.timeline]));
@@ -43,7 +40,7 @@ export async function directView(lab: Lab): Promise<DirectView> {
   let streaming: string[] = [];
   const leaderHost = dbs.find((h) => h.name === leader);
   if (leaderHost) {
-    const status = (await getJson(`http://${leaderHost.address}:8008/patroni`).catch(() => ({}))) as { replication?: { application_name: string; state: string }[] };
+    const status = (await restJson(lab.topology, leaderHost.address, '/patroni').catch(() => ({}))) as { replication?: { application_name: string; state: string }[] };
     streaming = (status.replication ?? []).filter((r) => r.state === 'streaming').map((r) => r.application_name).sort();
   }
   const proxy = lab.topology.hosts.find((h) => h.roles.includes('haproxy'))!;
@@ -82,7 +79,7 @@ export async function waitHealthy(lab: Lab, timeoutMs = 120_000): Promise<Direct
 /** The probe's sequence numbers of a drill, read on the leader itself (not through HAProxy). */
 export async function probeRowsOn(lab: Lab, leader: string, drill: string): Promise<Set<number>> {
   const host = lab.host(leader);
-  const client = new Client({ host: host.address, port: 5432, user: 'postgres', password: process.env.HAFLOW_PG_SUPERUSER_PASSWORD, database: 'haflow_probe' });
+  const client = new Client({ host: host.address, port: 5432, user: 'postgres', password: process.env.HAFLOW_PG_SUPERUSER_PASSWORD, database: 'haflow_probe', ssl: postgresTls(lab.topology, { host: host.address, port: 5432 }) });
   await client.connect();
   try {
     const rows = await client.query<{ seq: string }>('SELECT seq FROM probe_writes WHERE drill = $1', [drill]);

@@ -10,6 +10,8 @@ import { ACTIVITY_NAMES, type ActivityName } from '../../runbooks/activities';
 /** Activities that change a host; the others are guards and verifications. */
 const CHANGES: readonly ActivityName[] = [
   'ensurePackages',
+  'ensureCertificateAuthority',
+  'ensureHostCertificate',
   'configureEtcdMember',
   'ensureEtcdAuth',
   'configureHaproxy',

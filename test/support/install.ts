@@ -103,15 +103,19 @@ export function useInstallEnvironment(overrides: Partial<typeof activities> = {}
 }
 
 /** Runs the `haflow` CLI as an operator would, against the test's dev server. */
-export function haflowCli(env: TestWorkflowEnvironment, ...args: string[]): Promise<{ code: number | null; out: string }> {
+export function haflowCli(env: TestWorkflowEnvironment, ...args: string[]): Promise<{ code: number | null; out: string; stdout: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [join(__dirname, '../../bin/haflow.js'), ...args], {
       env: { ...process.env, TEMPORAL_ADDRESS: env.address, TEMPORAL_NAMESPACE: 'default' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
-    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      stdout += chunk.toString();
+    });
     child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    child.on('exit', (code) => resolve({ code, out }));
+    child.on('exit', (code) => resolve({ code, out, stdout }));
   });
 }

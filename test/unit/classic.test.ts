@@ -34,18 +34,18 @@ test("the replication settings: the host's own address only, WAL for a standby a
   assert.match(conf, /\nmax_connections = 300\nhot_standby_feedback = 'on'\n$/);
 });
 
-test('pg_hba.conf: peer on the socket, replication from the DB nodes, clients from the cluster, all with scram; start.conf: auto', () => {
+test('pg_hba.conf: peer on the socket, replication from the DB nodes, clients from the cluster, all with scram over TLS (hostssl: the example has TLS); start.conf: auto', () => {
   assert.equal(
     renderClassicPgHba(topology, master).split('\n').filter((l) => !l.startsWith('#')).join('\n'),
     [
       'local all all peer',
-      'host replication replicator 172.16.8.241/32 scram-sha-256',
-      'host replication replicator 172.16.8.240/32 scram-sha-256',
-      'host replication replicator 127.0.0.1/32 scram-sha-256',
-      'host all all 172.16.8.241/32 scram-sha-256',
-      'host all all 172.16.8.240/32 scram-sha-256',
-      'host all all 172.16.8.100/32 scram-sha-256',
-      'host all all 127.0.0.1/32 scram-sha-256',
+      'hostssl replication replicator 172.16.8.241/32 scram-sha-256',
+      'hostssl replication replicator 172.16.8.240/32 scram-sha-256',
+      'hostssl replication replicator 127.0.0.1/32 scram-sha-256',
+      'hostssl all all 172.16.8.241/32 scram-sha-256',
+      'hostssl all all 172.16.8.240/32 scram-sha-256',
+      'hostssl all all 172.16.8.100/32 scram-sha-256',
+      'hostssl all all 127.0.0.1/32 scram-sha-256',
       '',
     ].join('\n'),
   );

@@ -66,7 +66,7 @@ test("beside the adopted data: Debian's settings included as Patroni's base, pg_
   const base = files[0].content.split('\n').filter((l) => l && !l.startsWith('#'));
   assert.deepEqual(base, ["include '/etc/postgresql/15/main/postgresql.conf'", "hba_file = '/var/lib/postgresql/15/main/pg_hba.conf'", "ident_file = '/var/lib/postgresql/15/main/pg_ident.conf'", "external_pid_file = ''"]);
   assert.match(files[1].content, /^local all all peer$/m);
-  assert.match(files[1].content, /^host replication replicator 127\.0\.0\.0\/8 scram-sha-256$/m);
+  assert.match(files[1].content, /^hostssl replication replicator 127\.0\.0\.0\/8 scram-sha-256$/m, "the lab has TLS: replication over it only");
   assert.equal(files[2].content.split('\n').filter((l) => l && !l.startsWith('#')).join(), 'disabled');
   assert.deepEqual(migrationConfigPaths(patroni).slice(0, 2), ['/etc/postgresql/15/main', '/opt/HA']);
 });

@@ -32,11 +32,11 @@ const printedSteps = (stdout: string) =>
 /** The guide's phases, in the order the Patroni guide does them, per layout. */
 const GUIDE_ORDER: Record<string, string[]> = {
   // Standalone: the applications (steps 5, 6) before the DB configuration (steps 7, 8).
-  standalone: ['preflight', 'packages', 'etcd', 'haproxy', 'patroni leader', 'replica config', 'replica-inactive guard', 'app config', 'db config', 'replica start', 'streaming', 'verify', 'app serving', 'verify', 'app monitor'],
+  standalone: ['preflight', 'packages', 'certificates', 'etcd', 'haproxy', 'patroni leader', 'replica config', 'replica-inactive guard', 'app config', 'db config', 'replica start', 'streaming', 'verify', 'app serving', 'verify', 'app monitor'],
   // Distributed: the DB configuration (steps 5, 6) before the applications (steps 7, 8).
-  distributed: ['preflight', 'packages', 'etcd', 'haproxy', 'patroni leader', 'replica config', 'replica-inactive guard', 'db config', 'replica start', 'streaming', 'app config', 'verify', 'app serving', 'verify', 'app monitor'],
+  distributed: ['preflight', 'packages', 'certificates', 'etcd', 'haproxy', 'patroni leader', 'replica config', 'replica-inactive guard', 'db config', 'replica start', 'streaming', 'app config', 'verify', 'app serving', 'verify', 'app monitor'],
   // No application tier, so no DB configuration step either.
-  generic: ['preflight', 'packages', 'etcd', 'haproxy', 'patroni leader', 'replica config', 'replica-inactive guard', 'replica start', 'streaming', 'verify'],
+  generic: ['preflight', 'packages', 'certificates', 'etcd', 'haproxy', 'patroni leader', 'replica config', 'replica-inactive guard', 'replica start', 'streaming', 'verify'],
 };
 
 function phaseOf(id: string, leader: string): string {
@@ -44,6 +44,8 @@ function phaseOf(id: string, leader: string): string {
   // The install's gate before anything changes, with preflight.
   if (what.startsWith('preflight.') || what === 'app.monitor-hold') return 'preflight';
   if (what === 'packages.install') return 'packages';
+  // TLS (on by default): the cluster's CA, then each host's certificate, before any service uses them.
+  if (what.startsWith('tls.')) return 'certificates';
   if (what.startsWith('etcd.')) return 'etcd';
   if (what === 'haproxy.config') return 'haproxy';
   if (what === 'patroni.leader' || what === 'patroni.dynamic-config' || ((what === 'patroni.config' || what === 'patroni.start') && host === leader)) return 'patroni leader';

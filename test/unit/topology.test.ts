@@ -42,6 +42,7 @@ postgresql:
   rewind:
     password: { env: HAFLOW_PG_REWIND_PASSWORD }
 patroni:
+  rest_api_auth: { username: haflow, password: { env: HAFLOW_PATRONI_API_PASSWORD } }
   ttl: 30
   loop_wait: 10
   retry_timeout: 10
@@ -50,6 +51,8 @@ haproxy:
   stats_auth: { password: { env: HAFLOW_HAPROXY_STATS_PASSWORD } }
 app:
   db_password: { env: HAFLOW_APP_DB_PASSWORD }
+etcd:
+  auth: { root_password: { env: HAFLOW_ETCD_ROOT_PASSWORD }, password: { env: HAFLOW_ETCD_PATRONI_PASSWORD } }
 `;
 
 const DISTRIBUTED = `cluster: serviceops
@@ -79,6 +82,10 @@ haproxy:
   stats_auth: { password: { env: HAFLOW_HAPROXY_STATS_PASSWORD } }
 app:
   db_password: { env: HAFLOW_APP_DB_PASSWORD }
+etcd:
+  auth: { root_password: { env: HAFLOW_ETCD_ROOT_PASSWORD }, password: { env: HAFLOW_ETCD_PATRONI_PASSWORD } }
+patroni:
+  rest_api_auth: { username: haflow, password: { env: HAFLOW_PATRONI_API_PASSWORD } }
 `;
 
 const PATRONI = `cluster: pg-main
@@ -103,6 +110,10 @@ postgresql:
   rewind: { password: { env: HAFLOW_PG_REWIND_PASSWORD } }
 haproxy:
   stats_auth: { password: { env: HAFLOW_HAPROXY_STATS_PASSWORD } }
+etcd:
+  auth: { root_password: { env: HAFLOW_ETCD_ROOT_PASSWORD }, password: { env: HAFLOW_ETCD_PATRONI_PASSWORD } }
+patroni:
+  rest_api_auth: { username: haflow, password: { env: HAFLOW_PATRONI_API_PASSWORD } }
 `;
 
 const CLASSIC = `cluster: serviceops-classic
@@ -394,7 +405,7 @@ describe('ports', () => {
   });
 
   it('points a port clash at the port the file sets, not at the default it collides with', () => {
-    const text = edit(STANDALONE, ['haproxy:', 'etcd:\n  client_port: 5000\nhaproxy:']);
+    const text = edit(STANDALONE, ['etcd:\n', 'etcd:\n  client_port: 5000\n']);
     const issue = onlyError(text, 'etcd.client_port', at(text, 'client_port: 5000', '5000'));
     assert.match(issue.message, /port 5000 on host observer is used by both etcd\.client_port and haproxy\.postgres_port/);
   });
@@ -729,7 +740,7 @@ describe('directories haflow removes, empties or takes over', () => {
 
   it('etcd.data_dir is a dedicated directory too: a top-level directory and a user home are refused', () => {
     for (const dir of ['/data', '/home/motadata']) {
-      const text = edit(PATRONI, ['postgresql:', `etcd:\n  data_dir: ${dir}\npostgresql:`]);
+      const text = edit(PATRONI, ['etcd:\n', `etcd:\n  data_dir: ${dir}\n`]);
       const issue = onlyError(text, 'etcd.data_dir', at(text, `data_dir: ${dir}`, dir));
       assert.match(issue.message, /a directory of its own, such as \/var\/lib\/etcd\/default$/, dir);
     }

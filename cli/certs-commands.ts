@@ -1,0 +1,89 @@
+// `haflow certs status`: the certificates of a cluster with TLS, one line each, read on a worker;
+// exit 1 when any needs renewing (missing, from another CA, or ending within tls.warning_days).
+// `haflow certs rotate`: every host's key and certificate made new, one host at a time, with the
+// write probe throughout; exit 0 when it completed and paused no write, 1 otherwise, 2 when refused.
+import type { Command } from 'commander';
+import type { CertificateReport } from '../activities/tls/status';
+import { startRunbook } from '../client/api';
+import { readCertificateStatus } from '../client/cluster';
+import { rotationSteps } from '../runbooks/certificates';
+import type { Topology } from '../topology';
+import { healthyOrSay } from './failover-commands';
+import { formatPlan } from './progress';
+import { connect, follow, onCluster, printJson, say } from './support';
+
+export function registerCertsCommands(program: Command): void {
+  const certs = program.command('certs').description("the cluster's TLS certificates: their state");
+  certs
+    .command('status')
+    .description("each certificate's subject, issuer, serial and expiry (the CA's on the worker, each host's on the host); exit 1 when one needs renewing, 2 when the cluster has no TLS")
+    .argument('<cluster>', 'cluster name (its topology is the one of its latest operation), or a topology YAML file')
+    .option('--json', 'the report as JSON')
+    .action(onCluster(statusCommand));
+  certs
+    .command('rotate')
+    .description("every host's key and certificate made new from the cluster's CA, one host at a time, services reloaded (not restarted), the write probe throughout; the report gives every write pause")
+    .argument('<cluster>', 'cluster name (its topology is the one of its latest operation), or a topology YAML file')
+    .option('--plan', 'print the steps and change nothing')
+    .option('--detach', 'start the rotation and return at once')
+    .option('--json', 'print the report as JSON (the progress goes to stderr)')
+    .action(onCluster(rotateCommand));
+}
+
+async function rotateCommand(topology: Topology, opts: { plan?: boolean; detach?: boolean; json?: boolean }): Promise<number> {
+  if (!topology.tls) {
+    say(`certs rotate refused: cluster ${topology.cluster} has no TLS (security.insecure); install it with a tls section first`);
+    return 2;
+  }
+  if (topology.tls.site) {
+    say(`certs rotate refused: the site issues cluster ${topology.cluster}'s certificates (tls.site); put the new ones in its files and run \`haflow install\`, which writes and reloads them`);
+    return 2;
+  }
+  const health = await healthyOrSay(topology, 'certs rotate');
+  if (!health) return 2;
+  const args = { leader: health.leader! };
+  const about = `etcd members first, then the DB nodes, ${health.leader} last; reloads only, no switchover`;
+  if (opts.plan) {
+    say(formatPlan(rotationSteps(topology, args), about));
+    return 0;
+  }
+  const handle = await startRunbook(await connect(), 'rotate', topology, args);
+  say(`started the certificate rotation of cluster ${topology.cluster} (${about}): workflow ${handle.workflowId}`);
+  if (opts.detach) return 0;
+  return follow(handle, topology.cluster, 'rotate', {}, { json: opts.json });
+}
+
+async function statusCommand(topology: Topology, opts: { json?: boolean }): Promise<number> {
+  if (!topology.tls) {
+    say(`cluster ${topology.cluster} has no TLS (security.insecure): there are no certificates to show`);
+    return 2;
+  }
+  const report = await readCertificateStatus(await connect(), topology);
+  if (opts.json) printJson(report);
+  else say(formatCertificates(report));
+  return report.ok ? 0 : 1;
+}
+
+/** The report as a table, then one line per certificate that needs renewing. */
+export function formatCertificates(report: CertificateReport): string {
+  const rows = report.entries.map((e) => [
+    e.where,
+    e.facts?.subject ?? '(none)',
+    e.facts ? (e.facts.issuer === e.facts.subject ? '(itself)' : e.facts.issuer) : '',
+    e.facts?.serial.slice(0, 12) ?? '',
+    e.facts?.notAfter.slice(0, 10) ?? '',
+    e.daysLeft === undefined ? '' : String(e.daysLeft),
+    e.problem ? 'RENEW' : 'ok',
+  ]);
+  const header = ['WHERE', 'SUBJECT', 'ISSUER', 'SERIAL', 'EXPIRES', 'DAYS', 'STATE'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join('  ');
+  const due = report.entries.filter((e) => e.problem);
+  return [
+    `cluster ${report.cluster}: certificates read ${report.readAt.replace(/\.\d+Z$/, 'Z')}, warning window ${report.warningDays} days`,
+    line(header),
+    ...rows.map(line),
+    ...(due.length === 0 ? ['every certificate is good for longer than the warning window'] : due.map((e) => `${e.where}: ${e.problem}`)),
+    ...(due.length > 0 ? [`renew: haflow certs rotate ${report.cluster}`] : []),
+  ].join('\n');
+}
