@@ -52,6 +52,8 @@ const PASSWORDS: Record<string, string> = {
   HAFLOW_PATRONI_API_PASSWORD: hostile('patroni-api', { blanks: true, backslash: true }),
   HAFLOW_ETCD_ROOT_PASSWORD: hostile('etcd-root', { blanks: false, backslash: true }),
   HAFLOW_ETCD_PATRONI_PASSWORD: hostile('etcd-patroni', { blanks: false, backslash: true }),
+  // HAProxy's stats page: written single-quoted in haproxy.cfg, sent by haflow as basic authentication.
+  HAFLOW_HAPROXY_STATS_PASSWORD: hostile('haproxy-stats', { blanks: true, backslash: true }),
 };
 Object.assign(process.env, PASSWORDS);
 process.env.XDG_DATA_HOME = mkdtempSync(join(tmpdir(), 'haflow-hostile-data-'));

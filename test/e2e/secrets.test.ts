@@ -105,18 +105,18 @@ test('install, switchover, application failover and a scheduled drill leave no s
   await waitHealthy(lab);
   assert.equal((await run('switchover', 'lab-standalone', '--to', 'node1')).code, 0, outputs.at(-1));
   await waitHealthy(lab);
-  assert.equal((await run('observer', 'start', 'lab-standalone')).code, 0, outputs.at(-1));
+  assert.equal((await run('monitor', 'start', 'lab-standalone')).code, 0, outputs.at(-1));
   // The master application's machine (node1, also the leader) loses its power: the monitor fails the application over.
   const appDrill = await run('drill', 'lab-standalone', '--fault', 'crash-app-master');
   assert.ok(appDrill.code === 0 || appDrill.code === 1, outputs.at(-1));
-  await waitUntil('the observer to fail the application over', () => cli('observer', 'status', 'lab-standalone').then((r) => r.out), (out) => /master\s+node2/.test(out), 180_000);
+  await waitUntil('the application monitor to fail the application over', () => cli('monitor', 'status', 'lab-standalone').then((r) => r.out), (out) => /master\s+node2/.test(out), 180_000);
   await waitHealthy(lab, 180_000);
   assert.equal((await run('schedule', 'create', topologyFile, '--fault', 'switchover', '--every', '1h')).code, 0, outputs.at(-1));
   const triggered = await run('schedule', 'trigger', 'lab-standalone-switchover', '--wait');
   assert.ok(triggered.code === 0 || triggered.code === 1, outputs.at(-1));
   await waitUntil('a notification', async () => bodies.length, (n) => n > 0, 60_000);
   assert.ok(authorizations.includes(process.env.HAFLOW_TEST_WEBHOOK_TOKEN!), 'the webhook got the token, in its header');
-  await run('observer', 'stop', 'lab-standalone');
+  await run('monitor', 'stop', 'lab-standalone');
   await run('schedule', 'delete', 'lab-standalone-switchover');
 
   // Every run of every workflow the namespace holds.
