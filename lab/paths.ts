@@ -73,6 +73,7 @@ export const LAB_PACKAGES = [
   'patroni',
   'python3-etcd',
   'python3-psycopg2',
+  'python3-idna',
   'etcd-server',
   'etcd-client',
   'haproxy',

@@ -28,13 +28,13 @@ export function renderEtcdDefaults(topology: Topology, host: Host): string {
     ['ETCD_INITIAL_CLUSTER_STATE', 'new'],
     ['ETCD_INITIAL_CLUSTER_TOKEN', assertIdentifier('token', etcdClusterToken(topology), 'etcd.cluster_token', etcdDefaultsPath)],
     // TLS: clients verify the member with the CA and log in with a password (etcd.auth); peers
-    // verify each other both ways, so only a holder of a certificate from the CA can join. etcd
-    // reads the files again at each new connection: a new certificate needs no restart.
+    // verify each other both ways, so only a holder of a certificate from the CA can join. No
+    // ETCD_TRUSTED_CA_FILE: etcd 3.4 then asks every client for a certificate too. etcd reads the
+    // files again at each new connection: a new certificate needs no restart.
     ...(tls
       ? ([
           ['ETCD_CERT_FILE', tls.certificate],
           ['ETCD_KEY_FILE', tls.etcdKey],
-          ['ETCD_TRUSTED_CA_FILE', tls.caBundle],
           ['ETCD_PEER_CERT_FILE', tls.certificate],
           ['ETCD_PEER_KEY_FILE', tls.etcdKey],
           ['ETCD_PEER_TRUSTED_CA_FILE', tls.caBundle],

@@ -9,6 +9,7 @@ export function etcdUrl(topology: Topology, member: Host, path = ''): string {
   return `${schemeOf(topology)}://${member.address}:${topology.etcd.client_port}${path}`;
 }
 
-export function etcdGet(topology: Topology, member: Host, path: string, timeoutMs = 3000): Promise<{ status: number; body: string }> {
+/** Async, so that a missing CA bundle is a rejection like any other failure to read. */
+export async function etcdGet(topology: Topology, member: Host, path: string, timeoutMs = 3000): Promise<{ status: number; body: string }> {
   return httpGet(etcdUrl(topology, member, path), timeoutMs, {}, clusterTrust(topology));
 }

@@ -7,7 +7,8 @@ export const patroniComponent: Component = {
   name: 'patroni',
   role: 'db',
   service: 'patroni',
-  packages: (_topology, family) => (family === 'apt' ? ['patroni', 'python3-etcd', 'python3-psycopg2'] : ['patroni', 'patroni-etcd']),
+  // python3-idna: urllib3 needs it for https (etcd and the other members' REST API with TLS); Debian's patroni does not depend on it.
+  packages: (_topology, family) => (family === 'apt' ? ['patroni', 'python3-etcd', 'python3-psycopg2', 'python3-idna'] : ['patroni', 'patroni-etcd']),
   files: (topology, host, secret) => {
     // The classic layout streams without Patroni.
     if (topology.layout === 'classic') return [];

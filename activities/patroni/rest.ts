@@ -20,12 +20,12 @@ export interface PatroniMember {
 export const restUrl = (topology: Topology, host: Host, path: string) => `${schemeOf(topology)}://${host.address}:${topology.patroni.rest_api_port}${path}`;
 
 /** GET on one member's REST API (HTTPS verified with the cluster's CA when it has TLS). */
-export function restGet(topology: Topology, host: Host, path: string, timeoutMs = 3000): Promise<{ status: number; body: string }> {
+export async function restGet(topology: Topology, host: Host, path: string, timeoutMs = 3000): Promise<{ status: number; body: string }> {
   return httpGet(restUrl(topology, host, path), timeoutMs, {}, clusterTrust(topology));
 }
 
 /** An unsafe request (POST, PATCH, DELETE) to one member: authenticated with patroni.rest_api_auth, a JSON body if any. */
-export function restSend(topology: Topology, host: Host, path: string, method: NonNullable<HttpOptions['method']>, body: unknown, timeoutMs: number): Promise<{ status: number; body: string }> {
+export async function restSend(topology: Topology, host: Host, path: string, method: NonNullable<HttpOptions['method']>, body: unknown, timeoutMs: number): Promise<{ status: number; body: string }> {
   const trust = clusterTrust(topology);
   return httpCall(restUrl(topology, host, path), {
     method,

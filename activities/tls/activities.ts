@@ -14,7 +14,7 @@ import { unitState } from '../shared/services';
 import { shellQuote } from '../shared/shell';
 import type { SshSession } from '../shared/ssh';
 import { onHost, stepResult } from '../shared/step';
-import { ensureAuthorityFiles, readAuthority, trustedBundle } from './authority';
+import { ensureAuthorityFiles, readAuthority, trustedBundle, trustedBundleExists } from './authority';
 import { certificateFacts, certificateProblem, issueCertificate, pemCertificates } from './certificates';
 
 /** The cluster's CA on the worker: there, or created now (haflow's CA), or the site's bundle readable. */
@@ -118,6 +118,11 @@ export async function ensureHostCertificate(input: HostCertificateInput): Promis
   return onHost(input, async (ssh, host) => {
     const dir = await ssh.exec(`[ -L ${shellQuote(paths.dir)} ]`, { sudo: true });
     if (dir.code === 0) throw failure(`${host.name}: ${paths.dir} is a symbolic link; haflow keeps keys only in a directory of root's own`, `remove the link on ${host.name}, then \`haflow resume ${topology.cluster} --retry\``);
+    if (check && !trustedBundleExists(topology)) {
+      // The step before creates the CA: until then there is nothing to compare with.
+      const serves = certificateHosts(topology).some((h) => h.name === host.name);
+      return stepResult([`would write the CA bundle ${paths.caBundle}${serves ? ` and issue ${host.name} a key and certificate from the cluster's CA (created by tls.ca)` : ''}`], '');
+    }
     if (!certificateHosts(topology).some((h) => h.name === host.name)) {
       const bundle = await ensureRemoteFiles(ssh, [bundleFile(topology)], check);
       return stepResult(bundle.actions, `${host.name} has the cluster's CA bundle at ${paths.caBundle}`, bundle.details);

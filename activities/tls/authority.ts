@@ -35,6 +35,12 @@ export function trustedBundle(topology: Topology): string | undefined {
   return text;
 }
 
+/** Is the CA bundle on this worker yet? (Before the first install's `tls.ca`, haflow's is not.) */
+export function trustedBundleExists(topology: Topology): boolean {
+  const file = trustedBundleFile(topology);
+  return file !== undefined && existsSync(expandHome(file));
+}
+
 /** haflow's CA, able to sign: the first certificate of its file and the key that belongs to it. */
 export async function readAuthority(topology: Topology): Promise<Authority> {
   const ca = certificateAuthority(topology);

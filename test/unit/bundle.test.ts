@@ -68,7 +68,7 @@ describe('verifyBundle (on the worker, before any host changes)', () => {
   test('a bundle without a package the topology needs, or for an OS it does not accept, does not fit', async () => {
     const { dir } = fakeBundle('partial', ['haproxy', 'socat'], (m) => (m.os = 'ubuntu 24.04'));
     await assert.rejects(verifyBundle(dir, debian, bundlePackagesFor(debian)), (err: BundleError) => {
-      assert.match(err.message, /does not fit the topology: it lacks etcd-client, etcd-server, patroni, postgresql-15, python3-etcd, python3-psycopg2, which the topology's roles need; it is for ubuntu 24\.04, which is not in supported_os \(debian 12\)/);
+      assert.match(err.message, /does not fit the topology: it lacks etcd-client, etcd-server, patroni, postgresql-15, python3-etcd, python3-idna, python3-psycopg2, which the topology's roles need; it is for ubuntu 24\.04, which is not in supported_os \(debian 12\)/);
       return true;
     });
   });
@@ -82,7 +82,7 @@ describe('verifyBundle (on the worker, before any host changes)', () => {
   });
 
   test("a bundle holds every role's packages, each once", () => {
-    assert.deepEqual(bundlePackagesFor(pg15.generic()), ['etcd-client', 'etcd-server', 'haproxy', 'patroni', 'postgresql-15', 'python3-etcd', 'python3-psycopg2', 'socat']);
+    assert.deepEqual(bundlePackagesFor(pg15.generic()), ['etcd-client', 'etcd-server', 'haproxy', 'patroni', 'postgresql-15', 'python3-etcd', 'python3-idna', 'python3-psycopg2', 'socat']);
   });
 });
 

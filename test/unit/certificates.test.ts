@@ -80,3 +80,54 @@ test("a CA's key must belong to its certificate, and a bundle's certificates are
   assert.deepEqual(pemCertificates(`${one.certificate}${two.certificate}`).map((p) => certificateFacts(p).serial), [certificateFacts(one.certificate).serial, certificateFacts(two.certificate).serial]);
   assert.equal(certificateFacts(one.certificate).isAuthority, true);
 });
+
+test("certs status's report: the CA bundle's certificates and each host's, good or due, and why", async (t) => {
+  const { certificateReport } = await import('../../activities/tls/status');
+  const { loopbackLab } = await import('../support/topologies');
+  const dir = mkdtempSync(join(tmpdir(), 'haflow-ca-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const topology = loopbackLab({ tls: { warning_days: 30 } });
+  const ca = await createAuthority('pgha', now);
+  const authority = await loadAuthority(ca.certificate, ca.key);
+  const node = (name: string) => topology.hosts.find((h) => h.name === name)!;
+  const good = hostRequest(dir, 'good');
+  const soon = hostRequest(dir, 'soon');
+  const read = [
+    { host: 'observer', certificate: await issueCertificate(authority, good.csr, node('observer'), 'pgha', now, 365), publicKey: good.publicKey },
+    { host: 'node1', certificate: await issueCertificate(authority, soon.csr, node('node1'), 'pgha', now, 20), publicKey: soon.publicKey },
+    { host: 'node2', certificate: '' },
+  ];
+  const report = certificateReport(topology, ca.certificate, read, now);
+  assert.equal(report.ok, false);
+  assert.deepEqual(
+    report.entries.map((e) => [e.where, e.daysLeft, e.problem]),
+    [
+      ['CA', 3650, undefined],
+      ['observer', 365, undefined],
+      ['node1', 20, `it expires on ${certificateFacts(read[1].certificate).notAfter}, within 30 days`],
+      ['node2', undefined, 'there is no certificate'],
+    ],
+  );
+  assert.equal(certificateReport(topology, ca.certificate, read.slice(0, 1), now).ok, true);
+});
+
+test('certs rotate plans the etcd members first, then the replicas, the leader last, each followed by a check of what its ports present', async () => {
+  const { rotationSteps } = await import('../../runbooks/certificates');
+  const { generic } = await import('../support/topologies');
+  const topology = generic({ tls: {}, haproxy: { stats_auth: { password: { env: 'X' } } } });
+  const ids = rotationSteps(topology, { leader: 'node-2' }).items.map((s) => ('id' in s ? s.id : ''));
+  assert.deepEqual(ids, [
+    'certs.gate',
+    'postgres.probe-database@node-2',
+    'tls.ca',
+    'tls.renew@node-1',
+    'tls.serving@node-1',
+    'tls.renew@node-3',
+    'tls.serving@node-3',
+    'tls.renew@node-2',
+    'tls.serving@node-2',
+    'etcd.healthy',
+    'certs.write',
+    'certs.healthy-after',
+  ]);
+});

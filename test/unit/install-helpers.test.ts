@@ -229,7 +229,7 @@ describe('packagesFor', () => {
 
   test('an app + DB node gets PostgreSQL of the topology\'s version and Patroni with its etcd client', () => {
     const node = hostNamed(lab, 'node1');
-    assert.deepEqual(packagesFor(lab, node, 'apt'), ['postgresql-15', 'patroni', 'python3-etcd', 'python3-psycopg2']);
+    assert.deepEqual(packagesFor(lab, node, 'apt'), ['postgresql-15', 'patroni', 'python3-etcd', 'python3-psycopg2', 'python3-idna']);
     assert.deepEqual(packagesFor(lab, node, 'dnf'), ['postgresql15-server', 'patroni', 'patroni-etcd']);
   });
 
@@ -259,7 +259,7 @@ describe('packagesFor', () => {
   test('a host with the db and etcd roles gets both sets, each package once', () => {
     const t = topologies(16).generic();
     const apt = packagesFor(t, hostNamed(t, 'node-1'), 'apt');
-    assert.deepEqual([...apt].sort(), ['etcd-client', 'etcd-server', 'patroni', 'postgresql-16', 'python3-etcd', 'python3-psycopg2']);
+    assert.deepEqual([...apt].sort(), ['etcd-client', 'etcd-server', 'patroni', 'postgresql-16', 'python3-etcd', 'python3-idna', 'python3-psycopg2']);
     const dnf = packagesFor(t, hostNamed(t, 'node-1'), 'dnf');
     assert.deepEqual([...dnf].sort(), ['etcd', 'patroni', 'patroni-etcd', 'postgresql16-server']);
     assert.deepEqual(packagesFor(t, hostNamed(t, 'node-5'), 'apt'), ['haproxy', 'socat']);
