@@ -18,7 +18,7 @@ import { parseDocument } from 'yaml';
 import { labPaths, LAB_SECRET_VARIABLES } from '../../lab/paths';
 import { waitHealthy } from '../support/cluster';
 import { haflowCli, labSecrets } from '../support/install';
-import { labTopology, useLab } from '../support/lab';
+import { labTopology, sshRun, useLab } from '../support/lab';
 import { longTest } from '../support/long';
 import { freePort } from '../support/worker-process';
 import { startDevServer, waitUntil } from '../support/temporal';
@@ -130,11 +130,18 @@ test('install, switchover, application failover and a scheduled drill leave no s
   for (const type of ['installWorkflow', 'switchoverWorkflow', 'appMonitorWorkflow', 'drillWorkflow', 'scheduledDrillWorkflow']) assert.ok(types.has(type), `a ${type} history among ${[...types].join(', ')}`);
 
   const keyLines = readFileSync(labPaths.tlsKey, 'utf8').split('\n').filter((l) => l.length >= 16 && !l.startsWith('-----'));
+  // The cluster's CA key on the worker, and every host's key (made on the host): none in any place.
+  const pemLines = (text: string) => text.split('\n').filter((l) => l.length >= 16 && !l.startsWith('-----'));
+  const caKeyLines = pemLines(readFileSync(join(process.env.HOME!, '.haflow/pki/lab-standalone/ca.key'), 'utf8'));
+  const hostKeyLines = (await Promise.all(['observer', 'node1', 'node2'].map(async (host) => pemLines((await sshRun(lab, host, 'cat /etc/haflow/tls/host.key', { sudo: true })).stdout)))).flat();
+  assert.ok(caKeyLines.length > 0 && hostKeyLines.length >= 3, 'the keys were read');
   const secrets: Record<string, string> = {
     ...Object.fromEntries(LAB_SECRET_VARIABLES.map((name) => [name, process.env[name]!])),
     webhookToken: process.env.HAFLOW_TEST_WEBHOOK_TOKEN!.replace(/^Bearer /, ''),
     webhookUrlToken: urlToken,
     ...Object.fromEntries(keyLines.map((line, i) => [`TLS key line ${i + 1}`, line])),
+    ...Object.fromEntries(caKeyLines.map((line, i) => [`CA key line ${i + 1}`, line])),
+    ...Object.fromEntries(hostKeyLines.map((line, i) => [`host key line ${i + 1}`, line])),
   };
   const places: Record<string, string> = {
     histories: histories.join('\n'),
@@ -146,4 +153,5 @@ test('install, switchover, application failover and a scheduled drill leave no s
   assert.ok(places.histories.includes('patroni.replica-inactive@node2'), 'the histories are decoded (step inputs readable)');
   const leaks = Object.entries(places).flatMap(([place, text]) => Object.entries(secrets).filter(([, value]) => text.includes(value)).map(([name]) => `${name} in ${place}`));
   assert.deepEqual(leaks, []);
+  for (const [place, text] of Object.entries(places)) assert.ok(!text.includes('PRIVATE KEY'), `no private key in ${place}`);
 });

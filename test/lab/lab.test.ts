@@ -13,9 +13,13 @@ import { renderHaproxyCfg } from '../../activities/haproxy/config';
 import { renderPatroniYml } from '../../activities/patroni/config';
 import { closeIdleSshSessions, targetFor, withHostSsh, withSsh } from '../../activities/shared/ssh';
 import { Lab } from '../../lab';
+import type { Topology } from '../../topology';
 import { cgroupProcesses, isAlive } from '../../lab/machines';
 import { labPaths } from '../../lab/paths';
 import { labLeftovers, labTopology, sshRun, useLab } from '../support/lab';
+
+/** The lab's topology without TLS: these tests start the daemons by hand, with no certificates on the machines. */
+const plain = (topology: Topology): Topology => ({ ...topology, tls: undefined, security: { insecure: true } });
 
 const currentLab = useLab(labTopology('distributed'));
 
@@ -53,7 +57,7 @@ async function startSleeper(lab: Lab, host: string, seconds: number): Promise<vo
 /** etcd configured, enabled and running on the observer (each test that needs it says so: no test relies on another). */
 async function etcdEnabledAndRunning(lab: Lab): Promise<void> {
   if ((await sshRun(lab, 'observer', 'systemctl is-active etcd', { sudo: true })).code !== 0) {
-    await writeRemote(lab, 'observer', '/etc/default/etcd', renderEtcdDefaults(lab.topology, lab.host('observer')));
+    await writeRemote(lab, 'observer', '/etc/default/etcd', renderEtcdDefaults(plain(lab.topology), lab.host('observer')));
     assert.equal((await sshRun(lab, 'observer', 'systemctl start etcd', { sudo: true })).code, 0, 'etcd starts');
   }
   assert.equal((await sshRun(lab, 'observer', 'systemctl enable etcd', { sudo: true })).code, 0, 'etcd is enabled');
@@ -135,7 +139,7 @@ describe('systemctl on lab machines drives Debian units with systemd exit codes'
   test('etcd: start, is-active 0, enable, show MainPID, journalctl, stop, is-active 3', async () => {
     const lab = currentLab();
     await sshRun(lab, 'observer', 'systemctl stop etcd; systemctl disable etcd', { sudo: true });
-    await writeRemote(lab, 'observer', '/etc/default/etcd', renderEtcdDefaults(lab.topology, lab.host('observer')));
+    await writeRemote(lab, 'observer', '/etc/default/etcd', renderEtcdDefaults(plain(lab.topology), lab.host('observer')));
     assert.equal(await isActive(lab, 'observer', 'etcd'), 'inactive 3');
     assert.equal((await sshRun(lab, 'observer', 'systemctl start etcd', { sudo: true })).code, 0);
     assert.equal(await isActive(lab, 'observer', 'etcd'), 'active 0');
@@ -157,7 +161,7 @@ describe('systemctl on lab machines drives Debian units with systemd exit codes'
   test('haproxy: start, reload keeps the master process, a broken config fails to start and reports failed', async () => {
     const lab = currentLab();
     // A password of this test's own: the lab's is not needed to start HAProxy by hand.
-    const config = renderHaproxyCfg(lab.topology, lab.host('observer'), 'lab-stats-test');
+    const config = renderHaproxyCfg(plain(lab.topology), lab.host('observer'), 'lab-stats-test');
     await writeRemote(lab, 'observer', '/etc/haproxy/haproxy.cfg', config);
     assert.equal((await sshRun(lab, 'observer', 'systemctl start haproxy', { sudo: true })).code, 0);
     assert.equal(await isActive(lab, 'observer', 'haproxy'), 'active 0');
@@ -191,7 +195,7 @@ describe('systemctl on lab machines drives Debian units with systemd exit codes'
   test('patroni: starts as postgres from /etc/patroni/config.yml and stops', async () => {
     const lab = currentLab();
     const secrets = { superuser: 'lab-super', replication: 'lab-repl', rewind: 'lab-rewind' };
-    await writeRemote(lab, 'db1', '/etc/patroni/config.yml', renderPatroniYml(lab.topology, lab.host('db1'), secrets));
+    await writeRemote(lab, 'db1', '/etc/patroni/config.yml', renderPatroniYml(plain(lab.topology), lab.host('db1'), secrets));
     assert.equal((await sshRun(lab, 'db1', 'systemctl start patroni', { sudo: true })).code, 0);
     assert.equal(await isActive(lab, 'db1', 'patroni'), 'active 0');
     const owner = await sshRun(lab, 'db1', 'ps -o user= -p "$(systemctl show -p MainPID patroni | cut -d= -f2)"', { sudo: true });
