@@ -171,7 +171,7 @@ export function tcpPort(value: string): number {
 
 // ---------------------------------------------------------------- following a run
 
-const isMaintenanceReport = (report: DrillReport | MaintenanceReport): report is MaintenanceReport => report.kind === 'restart' || report.kind === 'upgrade' || report.kind === 'migrate';
+const isMaintenanceReport = (report: DrillReport | MaintenanceReport): report is MaintenanceReport => report.kind === 'restart' || report.kind === 'upgrade' || report.kind === 'migrate' || report.kind === 'rotate';
 
 /** Follows a run on the display and prints how it ended: 0 completed, 1 blocked or failed. */
 export async function follow(handle: WorkflowHandle, cluster: string, runbook: string, displayOptions: DisplayOptions = {}, opts: { json?: boolean } = {}): Promise<number> {
