@@ -97,6 +97,13 @@ export function installScript(topology: Topology, host: Host): string {
   ].join('\n');
 }
 
+/** The public half of the host's key (SPKI PEM), read as root without following a link; undefined when there is no key. */
+export async function hostPublicKey(ssh: SshSession, keyPath: string): Promise<string | undefined> {
+  const key = shellQuote(keyPath);
+  const result = await ssh.exec(`[ -f ${key} ] && [ ! -L ${key} ] && openssl pkey -in ${key} -pubout 2>/dev/null`, { sudo: true });
+  return result.code === 0 ? result.stdout : undefined;
+}
+
 /** The services on the host that read the certificate when they reload, reloaded where running. */
 async function reloadReaders(ssh: SshSession, topology: Topology, host: Host): Promise<string[]> {
   if (!host.roles.includes('db')) return []; // etcd reads its certificate again at every new connection
@@ -132,18 +139,18 @@ export async function ensureHostCertificate(input: HostCertificateInput): Promis
     const bundle = await ensureRemoteFiles(ssh, [bundleFile(topology)], check);
     const actions = [...bundle.actions];
     const current = await readRemoteFile(ssh, paths.certificate);
-    const key = await ssh.exec(`[ -f ${shellQuote(paths.key)} ] && [ ! -L ${shellQuote(paths.key)} ] && openssl pkey -in ${shellQuote(paths.key)} -pubout`, { sudo: true });
+    const key = await hostPublicKey(ssh, paths.key);
     const authorities = pemCertificates(trustedBundle(topology)!);
     const problem = input.renew
       ? 'a new key and certificate were asked for'
-      : key.code !== 0
+      : key === undefined
         ? 'there is no key'
-        : certificateProblem(current.content, { host, authorities: authorities.slice(0, 1), now: new Date(), warningDays: topology.tls!.warning_days, publicKey: key.stdout });
+        : certificateProblem(current.content, { host, authorities: authorities.slice(0, 1), now: new Date(), warningDays: topology.tls!.warning_days, publicKey: key });
     if (!problem) {
       if (!check) {
         const copies = await ssh.exec(`set -eu\n${keyCopiesScript(topology, host, paths.key)}`, { sudo: true });
         if (copies.code !== 0) throw failure(`${host.name}: copying the key for its services failed: ${copies.stderr.trim().slice(-300)}`, `look at ${paths.dir} on ${host.name}`);
-        actions.push(...lines(copies.stdout));
+        actions.push(...keyCopyActions(copies.stdout));
       }
       const facts = certificateFacts(current.content);
       return stepResult(actions, `${host.name}'s certificate (serial ${facts.serial}, until ${facts.notAfter.slice(0, 10)}) is from the cluster's CA, names it and matches its key`, bundle.details);
@@ -192,7 +199,7 @@ async function siteCertificate(ssh: SshSession, topology: Topology, host: Host, 
   return stepResult(actions, `${host.name} has the site's certificate (serial ${facts.serial}, until ${facts.notAfter.slice(0, 10)})`, written.details);
 }
 
-const lines = (out: string) =>
+const keyCopyActions = (out: string) =>
   out
     .split('\n')
     .filter((l) => l.startsWith('action: '))

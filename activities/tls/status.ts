@@ -3,8 +3,8 @@
 // and what is wrong with it. Public facts only: no key is read but for its public half.
 import { certificateHosts, requireTlsPaths, type Topology } from '../../topology';
 import { readRemoteFile } from '../shared/remote-files';
-import { shellQuote } from '../shared/shell';
 import { onEachHost } from '../shared/step';
+import { hostPublicKey } from './activities';
 import { trustedBundle } from './authority';
 import { certificateFacts, certificateProblem, daysLeft, pemCertificates, type CertificateFacts } from './certificates';
 
@@ -63,8 +63,8 @@ export async function readCertificates(input: { topology: Topology }): Promise<C
   const bundle = trustedBundle(topology)!;
   const hosts = await onEachHost(topology, certificateHosts(topology), async (ssh, host) => {
     const certificate = (await readRemoteFile(ssh, paths.certificate)).content;
-    const key = await ssh.exec(`openssl pkey -in ${shellQuote(paths.key)} -pubout 2>/dev/null`, { sudo: true });
-    return { host: host.name, certificate, ...(key.code === 0 ? { publicKey: key.stdout } : {}) };
+    const publicKey = await hostPublicKey(ssh, paths.key);
+    return { host: host.name, certificate, ...(publicKey ? { publicKey } : {}) };
   });
   return certificateReport(topology, bundle, hosts, new Date());
 }
