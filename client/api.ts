@@ -173,7 +173,9 @@ export async function followRun(
     if (description.status.name !== 'RUNNING') {
       const result = await closedRunResult(handle);
       if (result.status === 'completed' && last) {
-        onProgress({ ...last, status: 'completed', steps: result.outcome.steps });
+        // The last query may already have seen the completed run; report it once.
+        const final: Progress = { ...last, status: 'completed', steps: result.outcome.steps };
+        if (JSON.stringify(final) !== lastSeen) onProgress(final);
       }
       return result;
     }
