@@ -31,6 +31,7 @@ import * as temporalOperations from './temporal/operations';
 import * as tls from './tls/activities';
 import * as tlsStatus from './tls/status';
 import * as tlsServing from './tls/serving';
+import * as tlsTrust from './tls/trust';
 import { stepActivity } from './shared/step-activity';
 
 export const preflightHost = stepActivity(preflight.preflightHost);
@@ -39,6 +40,9 @@ export const ensurePackages = stepActivity(packages.ensurePackages);
 export const ensureCertificateAuthority = stepActivity(tls.ensureCertificateAuthority);
 export const ensureHostCertificate = stepActivity(tls.ensureHostCertificate);
 export const hostServesCertificate = stepActivity(tlsServing.hostServesCertificate);
+export const ensureHostTrust = stepActivity(tlsTrust.ensureHostTrust);
+export const startAuthorityRotation = stepActivity(tls.startAuthorityRotation);
+export const finishAuthorityRotation = stepActivity(tls.finishAuthorityRotation);
 export const configureEtcdMember = stepActivity(etcd.configureEtcdMember);
 export const etcdHealthy = stepActivity(etcd.etcdHealthy);
 export const ensureEtcdAuth = stepActivity(etcdAuth.ensureEtcdAuth);

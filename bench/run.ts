@@ -35,6 +35,11 @@ const BENCHES: Record<string, BenchEntry> = {
     what: 'drill figures per fault and timing profile, predicted bound beside them',
     load: async () => (await import('./drills')).run,
   },
+  'tls-cost': {
+    usage: 'tls-cost [rounds] [profile]',
+    what: 'crash-leader and coordinated switchover on the standalone lab with TLS on every plane beside plain text, in one run',
+    load: async () => (await import('./tls-cost')).run,
+  },
   engine: {
     usage: 'engine [concurrency,...] [--configs default,tuned] [--address host:port]',
     what: 'orchestration cost with no-op activities: steps/s, time per workflow, worker CPU and memory, history size',

@@ -4,12 +4,12 @@
 // write probe throughout; exit 0 when it completed and paused no write, 1 otherwise, 2 when refused.
 import type { Command } from 'commander';
 import type { CertificateReport } from '../activities/tls/status';
-import { startRunbook } from '../client/api';
+import { checkRunbook, startRunbook } from '../client/api';
 import { readCertificateStatus } from '../client/cluster';
-import { rotationSteps } from '../runbooks/certificates';
-import type { Topology } from '../topology';
+import { rotationSteps, type RotationArgs } from '../runbooks/certificates';
+import { certificateAuthority, type Topology } from '../topology';
 import { healthyOrSay } from './failover-commands';
-import { formatPlan } from './progress';
+import { createProgressDisplay, formatCheckReport, formatPlan } from './progress';
 import { connect, follow, onCluster, printJson, say } from './support';
 
 export function registerCertsCommands(program: Command): void {
@@ -24,13 +24,15 @@ export function registerCertsCommands(program: Command): void {
     .command('rotate')
     .description("every host's key and certificate made new from the cluster's CA, one host at a time, services reloaded (not restarted), the write probe throughout; the report gives every write pause")
     .argument('<cluster>', 'cluster name (its topology is the one of its latest operation), or a topology YAML file')
+    .option('--ca', "a new CA first: every host trusts it and the old one, gets a certificate from it, then trusts only it (etcd restarts a member at a time)")
     .option('--plan', 'print the steps and change nothing')
+    .option('--check', 'run it in check mode on a worker: every step reports what it would change, nothing is changed')
     .option('--detach', 'start the rotation and return at once')
     .option('--json', 'print the report as JSON (the progress goes to stderr)')
     .action(onCluster(rotateCommand));
 }
 
-async function rotateCommand(topology: Topology, opts: { plan?: boolean; detach?: boolean; json?: boolean }): Promise<number> {
+async function rotateCommand(topology: Topology, opts: { ca?: boolean; plan?: boolean; check?: boolean; detach?: boolean; json?: boolean }): Promise<number> {
   if (!topology.tls) {
     say(`certs rotate refused: cluster ${topology.cluster} has no TLS (security.insecure); install it with a tls section first`);
     return 2;
@@ -41,16 +43,53 @@ async function rotateCommand(topology: Topology, opts: { plan?: boolean; detach?
   }
   const health = await healthyOrSay(topology, 'certs rotate');
   if (!health) return 2;
-  const args = { leader: health.leader! };
-  const about = `etcd members first, then the DB nodes, ${health.leader} last; reloads only, no switchover`;
+  const args: RotationArgs = { leader: health.leader! };
+  if (opts.ca) {
+    const replacing = await signingAuthority(topology);
+    if (!replacing) return 2;
+    args.ca = { replacing };
+  }
+  const about = opts.ca
+    ? `a new CA replaces serial ${args.ca!.replacing.slice(0, 12)}…; etcd members first, then the DB nodes, ${health.leader} last; etcd restarts a member at a time, PostgreSQL and Patroni reload, no switchover`
+    : `etcd members first, then the DB nodes, ${health.leader} last; reloads only, no switchover`;
   if (opts.plan) {
     say(formatPlan(rotationSteps(topology, args), about));
     return 0;
   }
-  const handle = await startRunbook(await connect(), 'rotate', topology, args);
+  const client = await connect();
+  if (opts.check) {
+    const display = await createProgressDisplay({ stepLines: false });
+    const result = await checkRunbook(client, 'rotate', topology, args, { onProgress: (pr) => display.update(pr), onNotice: display.notice }).finally(() => display.close());
+    if (result.status === 'completed') {
+      say(formatCheckReport(topology.cluster, result.outcome).replace('`haflow install`', `\`haflow certs rotate${opts.ca ? ' --ca' : ''}\``));
+      return 0;
+    }
+    say(`the check stopped: ${result.status === 'blocked' ? `${result.step.id}: ${result.step.error?.message}` : result.error.message}`);
+    return 1;
+  }
+  const handle = await startRunbook(client, 'rotate', topology, args);
   say(`started the certificate rotation of cluster ${topology.cluster} (${about}): workflow ${handle.workflowId}`);
   if (opts.detach) return 0;
   return follow(handle, topology.cluster, 'rotate', {}, { json: opts.json });
+}
+
+/** The serial of the CA that signs now, or undefined (said why) when a CA rotation cannot start. */
+async function signingAuthority(topology: Topology): Promise<string | undefined> {
+  const key = certificateAuthority(topology)!.key;
+  if (!('file' in key)) {
+    say(`certs rotate --ca refused: the CA key of cluster ${topology.cluster} (tls.ca.key) is not a file; a CA rotation writes a new key, which haflow does only to a file: point tls.ca.key at a file ({file: …})`);
+    return undefined;
+  }
+  const report = await readCertificateStatus(await connect(), topology);
+  const authorities = report.entries.filter((e) => e.where.startsWith('CA'));
+  if (authorities.length !== 1 || !authorities[0].facts) {
+    say(
+      `certs rotate --ca refused: the worker's bundle for cluster ${topology.cluster} trusts ${authorities.length} CAs: a CA rotation is under way or stopped halfway. ` +
+        `Resume it (haflow resume ${topology.cluster}), or, if it was abandoned, leave only the CA that signs in ${certificateAuthority(topology)!.certificate} and run \`haflow install\``,
+    );
+    return undefined;
+  }
+  return authorities[0].facts.serial;
 }
 
 async function statusCommand(topology: Topology, opts: { json?: boolean }): Promise<number> {

@@ -13,8 +13,8 @@ import { expandHome, resolveSecret } from '../shared/secrets';
 import { unitState } from '../shared/services';
 import { shellQuote } from '../shared/shell';
 import type { SshSession } from '../shared/ssh';
-import { onHost, stepResult } from '../shared/step';
-import { ensureAuthorityFiles, readAuthority, trustedBundle, trustedBundleExists } from './authority';
+import { onEachHost, onHost, stepResult } from '../shared/step';
+import { beginAuthorityRotation, dropAuthority, ensureAuthorityFiles, readAuthority, trustedBundle, trustedBundleExists } from './authority';
 import { certificateFacts, certificateProblem, issueCertificate, pemCertificates } from './certificates';
 
 /** The cluster's CA on the worker: there, or created now (haflow's CA), or the site's bundle readable. */
@@ -207,4 +207,41 @@ const keyCopyActions = (out: string) =>
 
 function failure(message: string, remedy: string): ApplicationFailure {
   return ApplicationFailure.create({ type: StepFailureTypes.commandFailed, nonRetryable: true, message, details: [{ remedy }] });
+}
+
+export type AuthorityRotationInput = ClusterInput & {
+  /** The serial of the CA being replaced, as the rotation was planned. */
+  replacing: string;
+};
+
+/** A CA rotation's first step: a new CA signs, and the worker's bundle trusts it and the one it replaces. */
+export async function startAuthorityRotation(input: AuthorityRotationInput): Promise<StepResult> {
+  const state = await beginAuthorityRotation(input.topology, input.replacing, input.check, new Date());
+  return stepResult(state.actions, `the CA with serial ${state.signing.serial} (${state.signing.subject}, until ${state.signing.notAfter.slice(0, 10)}) signs; the bundle trusts ${state.trusted.length} CA(s)`);
+}
+
+/**
+ * A CA rotation's last step on the worker: the replaced CA leaves the bundle, once every host's
+ * certificate is from the new one (a host still on the old would be refused by its peers).
+ */
+export async function finishAuthorityRotation(input: AuthorityRotationInput): Promise<StepResult> {
+  const { topology, check } = input;
+  const paths = requireTlsPaths(topology);
+  const signing = pemCertificates(trustedBundle(topology)!)[0];
+  const stale = (
+    await onEachHost(topology, certificateHosts(topology), async (ssh, host) => {
+      const current = (await readRemoteFile(ssh, paths.certificate)).content;
+      return certificateProblem(current, { host, authorities: [signing], now: new Date(), warningDays: 0 }) ? host.name : undefined;
+    })
+  ).filter((name): name is string => name !== undefined);
+  if (stale.length > 0 && !check) {
+    throw ApplicationFailure.create({
+      type: StepFailureTypes.guardFailed,
+      nonRetryable: true,
+      message: `the old CA (serial ${input.replacing}) cannot leave the bundle: ${stale.join(', ')} still ${stale.length === 1 ? 'has a certificate' : 'have certificates'} from another CA than the one that signs now`,
+      details: [{ remedy: `haflow resume ${topology.cluster} --retry after the certificate steps of those hosts completed` }],
+    });
+  }
+  const state = dropAuthority(topology, input.replacing, check);
+  return stepResult(state.actions, `the bundle trusts only the CA with serial ${state.signing.serial}`);
 }

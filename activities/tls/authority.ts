@@ -2,7 +2,7 @@
 // reference, resolved here and never returned), created once when neither exists yet. Several
 // workers share one CA by holding the same two files.
 import { ApplicationFailure } from '@temporalio/common';
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { certificateAuthority, trustedBundleFile, type Topology } from '../../topology';
 import { StepFailureTypes } from '../contract';
@@ -118,4 +118,114 @@ function writeExclusive(path: string, content: string, mode: number): void {
 export function clusterTrust(topology: Topology): TlsTrust | undefined {
   const ca = trustedBundle(topology);
   return ca ? { ca } : undefined;
+}
+
+/** Where a CA rotation stands on the worker. */
+export interface AuthorityRotationState {
+  /** The CA that now signs (the first of the bundle). */
+  signing: { subject: string; serial: string; notAfter: string };
+  /** Every CA the bundle trusts, the signing one first. */
+  trusted: string[];
+  changed: boolean;
+  actions: string[];
+}
+
+const serialOf = (pem: string) => certificateFacts(pem).serial;
+
+/** The CA key as a file: rotation writes a new key, which only a file reference allows. */
+function keyFile(topology: Topology): { certificatePath: string; keyPath: string; certificate: string; key: string } {
+  const ca = certificateAuthority(topology)!;
+  if (!('file' in ca.key)) {
+    throw refused(
+      `the cluster's CA key comes from ${describeSecret(ca.key)}; a CA rotation writes a new key, which haflow does only to a file`,
+      'point tls.ca.key at a file ({file: …}) on every worker, or make the new CA yourself and put it first in tls.ca.certificate beside the old one',
+    );
+  }
+  return { certificatePath: expandHome(ca.certificate), keyPath: expandHome(ca.key.file), certificate: ca.certificate, key: ca.key.file };
+}
+
+/** Writes a file whole or not at all: beside it, then renamed over it. */
+function replaceFile(path: string, content: string, mode: number): void {
+  const next = `${path}.next`;
+  writeFileSync(next, content, { mode });
+  chmodSync(next, mode);
+  renameSync(next, path);
+}
+
+/**
+ * The first half of a CA rotation, on the worker: a new CA signs from now on, and the bundle holds
+ * it first and the one it replaces (serial `replacing`) after it, so every host trusts both while
+ * their certificates change. The old key is kept beside the new as `<key>.<serial>` (the backup
+ * before its file is replaced). Resumable: the new CA waits in `<certificate>.pending` and
+ * `<key>.pending` until the bundle names it, so a retry after a crash finishes the same CA.
+ */
+export async function beginAuthorityRotation(topology: Topology, replacing: string, check: boolean, now: Date): Promise<AuthorityRotationState> {
+  const files = keyFile(topology);
+  const bundle = pemCertificates(trustedBundle(topology)!);
+  const state = (changed: boolean, actions: string[]): AuthorityRotationState => {
+    const current = pemCertificates(trustedBundle(topology)!);
+    const facts = certificateFacts(current[0]);
+    return { signing: { subject: facts.subject, serial: facts.serial, notAfter: facts.notAfter }, trusted: current.map(serialOf), changed, actions };
+  };
+  // Another CA signs already: this rotation made it (a retry), or the old one was dropped since.
+  if (serialOf(bundle[0]) !== replacing) return state(false, []);
+  const pendingCertificate = `${files.certificatePath}.pending`;
+  const pendingKey = `${files.keyPath}.pending`;
+  const backup = `${files.keyPath}.${replacing}`;
+  if (check) return state(false, [`would create a new CA, keep the current key as ${files.key}.${replacing}, and trust both CAs in ${files.certificate} (the new one signs)`]);
+
+  const actions: string[] = [];
+  if (!existsSync(backup)) {
+    writeExclusive(backup, readFileSync(files.keyPath, 'utf8'), 0o600);
+    actions.push(`kept the current CA key as ${files.key}.${replacing} (the backup before its file is replaced)`);
+  }
+  let pending = existsSync(pendingCertificate) ? readFileSync(pendingCertificate, 'utf8') : undefined;
+  const keyMatches = async (keyPath: string) => {
+    if (!pending || !existsSync(keyPath)) return false;
+    try {
+      await loadAuthority(pending, readFileSync(keyPath, 'utf8'));
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  // The key file may already be the new CA's (a crash between the two renames below).
+  const keyInPlace = await keyMatches(files.keyPath);
+  if (!keyInPlace && !(await keyMatches(pendingKey))) {
+    const made = await createAuthority(topology.cluster, now);
+    replaceFile(pendingKey, made.key, 0o600);
+    replaceFile(pendingCertificate, made.certificate, 0o644);
+    pending = made.certificate;
+  }
+  if (!keyInPlace) renameSync(pendingKey, files.keyPath);
+  replaceFile(files.certificatePath, [pending!, ...bundle].join(''), 0o644);
+  rmSync(pendingCertificate, { force: true });
+  const facts = certificateFacts(pending!);
+  actions.push(`created a new CA (${facts.subject}, serial ${facts.serial}, until ${facts.notAfter.slice(0, 10)}): it signs from now on; ${files.certificate} trusts it and the CA it replaces (serial ${replacing})`);
+  return state(true, actions);
+}
+
+/** The last step of a CA rotation, on the worker: the old CA (serial `dropping`) out of the bundle. Its key stays in its backup file. */
+export function dropAuthority(topology: Topology, dropping: string, check: boolean): AuthorityRotationState {
+  const files = keyFile(topology);
+  const bundle = pemCertificates(trustedBundle(topology)!);
+  const kept = bundle.filter((pem) => serialOf(pem) !== dropping);
+  if (check && serialOf(bundle[0]) === dropping) {
+    // Check mode of a whole CA rotation: the new CA the first step would make is not there to keep.
+    const facts = certificateFacts(bundle[0]);
+    return { signing: { subject: facts.subject, serial: facts.serial, notAfter: facts.notAfter }, trusted: bundle.map(serialOf), changed: false, actions: [`would make ${files.certificate} stop trusting the CA with serial ${dropping} once the new CA signs every host's certificate`] };
+  }
+  if (kept.length === 0 || serialOf(bundle[0]) === dropping) {
+    throw refused(
+      `the CA with serial ${dropping} still signs for cluster ${topology.cluster}: dropping it would leave no CA`,
+      `this step follows a new CA (tls.ca.next); look at ${files.certificate} on this worker`,
+    );
+  }
+  const facts = certificateFacts(kept[0]);
+  const signing = { subject: facts.subject, serial: facts.serial, notAfter: facts.notAfter };
+  if (kept.length === bundle.length) return { signing, trusted: kept.map(serialOf), changed: false, actions: [] };
+  const action = `${files.certificate} no longer trusts the CA with serial ${dropping} (its key stays in ${files.key}.${dropping})`;
+  if (check) return { signing, trusted: bundle.map(serialOf), changed: false, actions: [`would make ${action.replace('no longer trusts', 'stop trusting')}`] };
+  replaceFile(files.certificatePath, kept.join(''), 0o644);
+  return { signing, trusted: kept.map(serialOf), changed: true, actions: [action] };
 }

@@ -79,7 +79,11 @@ export function certificateProblem(pem: string | undefined, wanted: WantedCertif
     return 'the certificate file is not a PEM certificate';
   }
   const facts = certificateFacts(pem);
-  if (!wanted.authorities.some((ca) => signedBy(cert, ca))) return `it was issued by ${facts.issuer}, not by the cluster's CA`;
+  if (!wanted.authorities.some((ca) => signedBy(cert, ca))) {
+    // Two CAs of a rotation share their name: the serial says which one signs now.
+    const signing = wanted.authorities.length === 1 ? ` (serial ${certificateFacts(wanted.authorities[0]).serial.slice(0, 12)}…)` : '';
+    return `it was issued by ${facts.issuer}, not by the cluster's CA${signing}`;
+  }
   const names = certificateNames(wanted.host);
   const missing = [...names.dns.filter((n) => !facts.dns.includes(n)), ...names.ips.filter((ip) => !facts.ips.includes(ip))];
   if (missing.length > 0) return `it does not name ${missing.join(', ')}`;

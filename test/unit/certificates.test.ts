@@ -62,7 +62,7 @@ test('a host needs a new certificate when it has none, another CA issued it, it 
 
   assert.equal(certificateProblem(undefined, wanted), 'there is no certificate');
   assert.equal(certificateProblem('not a pem', wanted), 'the certificate file is not a PEM certificate');
-  assert.match(certificateProblem(pem, { ...wanted, authorities: [theirs.certificate] })!, /issued by CN=haflow CA for lab, O=haflow, not by the cluster's CA/);
+  assert.match(certificateProblem(pem, { ...wanted, authorities: [theirs.certificate] })!, /issued by CN=haflow CA for lab, O=haflow, not by the cluster's CA \(serial [0-9A-F]{12}…\)/);
   assert.equal(certificateProblem(pem, { ...wanted, authorities: [theirs.certificate, ours.certificate] }), undefined, 'a bundle of two CAs trusts either');
   assert.equal(certificateProblem(pem, { ...wanted, host: { ...host, address: '127.0.0.99' } }), 'it does not name 127.0.0.99');
   assert.equal(certificateProblem(pem, { ...wanted, publicKey: hostRequest(dir, 'other').publicKey }), 'it does not match the key on the host');
@@ -130,4 +130,97 @@ test('certs rotate plans the etcd members first, then the replicas, the leader l
     'certs.write',
     'certs.healthy-after',
   ]);
+});
+
+test('a CA rotation plans the new CA first, every host trusting both before any certificate changes, the old CA dropped only after the last one, then trusted by none', async () => {
+  const { rotationSteps } = await import('../../runbooks/certificates');
+  const { generic } = await import('../support/topologies');
+  const topology = generic({ tls: {}, haproxy: { stats_auth: { password: { env: 'X' } } } });
+  const ids = rotationSteps(topology, { leader: 'node-2', ca: { replacing: 'abc123' } }).items.map((s) => ('id' in s ? s.id : ''));
+  const at = (id: string) => ids.indexOf(id);
+  const trustBoth = ids.filter((id) => id.startsWith('tls.trust-both@'));
+  const trustNew = ids.filter((id) => id.startsWith('tls.trust-new@'));
+  const renewals = ids.filter((id) => id.startsWith('tls.renew@'));
+  assert.equal(trustBoth.length, topology.hosts.length, 'every host gets the bundle of both CAs');
+  assert.equal(trustNew.length, topology.hosts.length);
+  assert.deepEqual(renewals, ['tls.renew@node-1', 'tls.renew@node-3', 'tls.renew@node-2'], 'the leader renews last');
+  assert.ok(at('tls.ca') < at('tls.ca.new'));
+  assert.ok(trustBoth.every((id) => at('tls.ca.new') < at(id) && at(id) < at(renewals[0])), 'no host presents a certificate of the new CA before every host trusts it');
+  assert.ok(renewals.every((id) => at(id) < at('tls.ca.drop')));
+  assert.ok(trustNew.every((id) => at('tls.ca.drop') < at(id) && at(id) < at('etcd.healthy')));
+  assert.equal(trustBoth.at(-1), 'tls.trust-both@node-2', "the leader's etcd restarts last");
+  const renew = rotationSteps(topology, { leader: 'node-2', ca: { replacing: 'abc123' } }).items.find((s) => 'id' in s && s.id === 'tls.renew@node-1');
+  assert.deepEqual((renew as unknown as { input: { renew: boolean } }).input.renew, false, 'a retry does not issue twice: the new issuer is the reason to renew');
+});
+
+test("a CA rotation on the worker: the new CA signs, the bundle trusts both, the old key is kept; a retry changes nothing; a crash between the key and the bundle is finished with the same CA; the old CA then leaves the bundle", async (t) => {
+  const { beginAuthorityRotation, dropAuthority, readAuthority } = await import('../../activities/tls/authority');
+  const { loopbackLab } = await import('../support/topologies');
+  const { readFileSync, existsSync, statSync, renameSync } = await import('node:fs');
+  const dir = mkdtempSync(join(tmpdir(), 'haflow-ca-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const topology = loopbackLab({ tls: { ca: { certificate: join(dir, 'ca.crt'), key: { file: join(dir, 'ca.key') } } } });
+  const old = await createAuthority('pgha', now);
+  writeFileSync(join(dir, 'ca.crt'), old.certificate);
+  writeFileSync(join(dir, 'ca.key'), old.key, { mode: 0o600 });
+  const oldSerial = certificateFacts(old.certificate).serial;
+
+  const planned = await beginAuthorityRotation(topology, oldSerial, true, now);
+  assert.equal(planned.changed, false);
+  assert.match(planned.actions[0], /would create a new CA/);
+  assert.equal(readFileSync(join(dir, 'ca.key'), 'utf8'), old.key, 'check mode writes nothing');
+
+  assert.match(dropAuthority(topology, oldSerial, true).actions[0], /would make .* stop trusting the CA with serial .* once the new CA signs/, 'check mode of the whole rotation says what its last step would do');
+  assert.throws(() => dropAuthority(topology, oldSerial, false), /still signs/, 'the only CA is never dropped');
+  const begun = await beginAuthorityRotation(topology, oldSerial, false, now);
+  assert.equal(begun.changed, true);
+  const bundle = pemCertificates(readFileSync(join(dir, 'ca.crt'), 'utf8'));
+  assert.equal(bundle.length, 2);
+  assert.equal(certificateFacts(bundle[1]).serial, oldSerial, 'the old CA stays trusted, second');
+  assert.notEqual(begun.signing.serial, oldSerial);
+  assert.equal((await readAuthority(topology)).certificate, bundle[0], 'the new CA signs with the new key');
+  assert.equal(readFileSync(join(dir, `ca.key.${oldSerial}`), 'utf8'), old.key, 'the old key is kept');
+  assert.equal(statSync(join(dir, `ca.key.${oldSerial}`)).mode & 0o777, 0o600);
+  assert.equal(statSync(join(dir, 'ca.key')).mode & 0o777, 0o600);
+  assert.ok(!existsSync(join(dir, 'ca.crt.pending')) && !existsSync(join(dir, 'ca.key.pending')));
+
+  const again = await beginAuthorityRotation(topology, oldSerial, false, now);
+  assert.equal(again.changed, false, 'a retry after it completed changes nothing');
+  assert.equal(again.signing.serial, begun.signing.serial);
+
+  // A crash after the new key was put in place, before the bundle named the new CA.
+  const second = await (async () => {
+    const dir2 = mkdtempSync(join(tmpdir(), 'haflow-ca-'));
+    t.after(() => rmSync(dir2, { recursive: true, force: true }));
+    const topo2 = loopbackLab({ tls: { ca: { certificate: join(dir2, 'ca.crt'), key: { file: join(dir2, 'ca.key') } } } });
+    writeFileSync(join(dir2, 'ca.crt'), old.certificate);
+    writeFileSync(join(dir2, 'ca.key'), old.key, { mode: 0o600 });
+    const pending = await createAuthority('pgha', now);
+    writeFileSync(join(dir2, 'ca.crt.pending'), pending.certificate);
+    writeFileSync(join(dir2, 'ca.key.pending'), pending.key, { mode: 0o600 });
+    renameSync(join(dir2, 'ca.key.pending'), join(dir2, 'ca.key'));
+    const finished = await beginAuthorityRotation(topo2, oldSerial, false, now);
+    return { finished, pending, topo2 };
+  })();
+  assert.equal(second.finished.signing.serial, certificateFacts(second.pending.certificate).serial, 'the CA made before the crash is the one that signs');
+  assert.equal((await readAuthority(second.topo2)).certificate, second.pending.certificate);
+
+  assert.throws(() => dropAuthority(topology, begun.signing.serial, false), /still signs/, 'the signing CA cannot be dropped');
+  const wouldDrop = dropAuthority(topology, oldSerial, true);
+  assert.equal(pemCertificates(readFileSync(join(dir, 'ca.crt'), 'utf8')).length, 2, 'check mode writes nothing');
+  assert.match(wouldDrop.actions[0], /would make .* stop trusting the CA with serial/);
+  const dropped = dropAuthority(topology, oldSerial, false);
+  assert.equal(dropped.changed, true);
+  assert.deepEqual(pemCertificates(readFileSync(join(dir, 'ca.crt'), 'utf8')), bundle.slice(0, 1));
+  assert.equal(dropAuthority(topology, oldSerial, false).changed, false, 'dropping again changes nothing');
+});
+
+test("certs status reads a bundle of two CAs as the one that signs and one also trusted", async () => {
+  const { certificateReport } = await import('../../activities/tls/status');
+  const { loopbackLab } = await import('../support/topologies');
+  const topology = loopbackLab({ tls: { warning_days: 30 } });
+  const fresh = await createAuthority('pgha', now);
+  const old = await createAuthority('pgha', new Date(now.getTime() - 3000 * 86_400_000));
+  const report = certificateReport(topology, fresh.certificate + old.certificate, [], now);
+  assert.deepEqual(report.entries.map((e) => [e.where, e.daysLeft]), [['CA', 3650], ['CA (also trusted)', 650]]);
 });
