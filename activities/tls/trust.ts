@@ -39,10 +39,11 @@ export function startedBeforeScript(unit: string, file: string, newestChild: boo
   const u = shellQuote(unit);
   const age = newestChild ? 'ps -o etimes= --ppid "$pid" | sort -n | head -1' : 'ps -o etimes= -p "$pid"';
   return [
-    `pid=$(systemctl show -p MainPID --value ${u})`,
-    'if [ -z "$pid" ] || [ "$pid" = 0 ]; then echo stopped; exit 0; fi',
+    `if [ "$(systemctl is-active ${u} 2>/dev/null)" != active ]; then echo stopped; exit 0; fi`,
+    `pid=$(systemctl show -p MainPID ${u} | sed -n 's/^MainPID=//p')`,
+    `case "$pid" in ''|0) echo ${shellQuote(`${unit} is active but systemd names no main process`)} >&2; exit 3;; esac`,
     `age=$(${age} | tr -d ' ')`,
-    'if [ -z "$age" ]; then echo stopped; exit 0; fi',
+    `if [ -z "$age" ]; then echo ${shellQuote(`${unit}'s main process has no age`)} >&2; exit 3; fi`,
     `written=$(stat -c %Y ${shellQuote(file)})`,
     'if [ $(( $(date +%s) - age )) -le "$written" ]; then echo stale; else echo fresh; fi',
   ].join('\n');
@@ -82,7 +83,11 @@ async function readerState(ssh: SshSession, reader: BundleReader, file: string):
       details: [{ remedy: `look at \`systemctl status ${reader.unit}\` on ${ssh.target.name}` }],
     });
   }
-  return result.stdout.trim();
+  const state = result.stdout.trim();
+  if (state !== 'stale' && state !== 'fresh' && state !== 'stopped') {
+    throw ApplicationFailure.create({ type: StepFailureTypes.commandFailed, message: `${ssh.target.name}: when ${reader.unit} started could not be told (the check printed ${JSON.stringify(state.slice(0, 80))})` });
+  }
+  return state;
 }
 
 /** The restarted member answers healthy again before the next member's turn. */

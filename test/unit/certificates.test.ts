@@ -224,3 +224,29 @@ test("certs status reads a bundle of two CAs as the one that signs and one also 
   const report = certificateReport(topology, fresh.certificate + old.certificate, [], now);
   assert.deepEqual(report.entries.map((e) => [e.where, e.daysLeft]), [['CA', 3650], ['CA (also trusted)', 650]]);
 });
+
+test('whether a daemon read the CA bundle is told by its start against the file\'s time: before it, stale; after, fresh; not running, stopped', async (t) => {
+  const { startedBeforeScript } = await import('../../activities/tls/trust');
+  const { spawn, spawnSync } = await import('node:child_process');
+  const { chmodSync, utimesSync } = await import('node:fs');
+  const dir = mkdtempSync(join(tmpdir(), 'haflow-trust-'));
+  const daemon = spawn('sleep', ['60'], { stdio: 'ignore' });
+  t.after(() => {
+    daemon.kill();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  // systemd's answers, as `systemctl is-active` and `systemctl show -p MainPID` print them.
+  writeFileSync(join(dir, 'systemctl'), `#!/bin/sh\ncase "$1" in is-active) cat ${dir}/state;; show) echo "MainPID=${daemon.pid}";; esac\n`);
+  chmodSync(join(dir, 'systemctl'), 0o755);
+  const bundle = join(dir, 'ca.crt');
+  writeFileSync(bundle, 'x');
+  const state = (active: string, writtenAt: Date) => {
+    writeFileSync(join(dir, 'state'), `${active}\n`);
+    utimesSync(bundle, writtenAt, writtenAt);
+    const out = spawnSync('sh', ['-c', startedBeforeScript('etcd', bundle, false)], { encoding: 'utf8', env: { PATH: `${dir}:/usr/bin:/bin` } });
+    return out.stdout.trim() || out.stderr.trim();
+  };
+  assert.equal(state('active', new Date(Date.now() - 3_600_000)), 'fresh', 'started after the bundle was written');
+  assert.equal(state('active', new Date(Date.now() + 3_600_000)), 'stale', 'started before the bundle was written');
+  assert.equal(state('inactive', new Date(Date.now() + 3_600_000)), 'stopped');
+});
