@@ -8,7 +8,8 @@ import { etcdAuthPasswords } from './etcd/auth';
 import { COMPONENTS, hostFiles } from './components';
 import { StepFailureTypes, type ClusterInput, type HostInput, type StepResult } from './contract';
 import { MANAGED_MARKER } from './shared/component';
-import { archiveCommand, backupStamp, BACKUP_DIR } from './shared/remote-files';
+import { archiveCommand, backupStamp, BACKUP_DIR, readRemoteFile } from './shared/remote-files';
+import { etcdDefaultsPath, etcdSchemeChange } from './etcd/config';
 import { describeSecret, resolveSecret, secretValue } from './shared/secrets';
 import { AppConfigError, refuseUnreadablePassword } from './app/config';
 import { topologyBundle } from './packages/activities';
@@ -88,6 +89,10 @@ export async function preflightHost(input: HostInput): Promise<StepResult> {
           remedy: `free at least ${MIN_FREE_BYTES / 1024 ** 3} GiB on that file system, or set postgresql.data_dir elsewhere`,
         });
       }
+    }
+    if (host.roles.includes('etcd')) {
+      const change = etcdSchemeChange((await readRemoteFile(ssh, etcdDefaultsPath)).content, topology);
+      if (change) problems.push(change);
     }
     if (problems.length > 0) {
       throw guardFailed(`${host.name}: ${problems.map((p) => p.found).join('; ')}`, problems.map((p) => p.remedy).join('; '));

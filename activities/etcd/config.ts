@@ -6,6 +6,7 @@ import type { Host, Topology } from '../../topology/schema';
 import { etcdClusterToken, etcdMembers } from '../../topology/derive';
 import { schemeOf, tlsPaths } from '../../topology/tls';
 import { assertIdentifier } from '../../topology/identifiers';
+import { MANAGED_MARKER } from '../shared/component';
 import { hashComment, isIpv4, isLoopback, managedHeader, requireRole } from '../shared/render';
 
 export const etcdDefaultsPath = '/etc/default/etcd';
@@ -77,4 +78,26 @@ function clientListenUrls(scheme: string, address: string, listenHost: string, p
 function quote(key: string, value: string): string {
   if (/[\n\r\0]/.test(value)) throw new Error(`${etcdDefaultsPath}: ${key} must not contain a line break`);
   return `"${value.replace(/[\\"$`]/g, (c) => `\\${c}`)}"`;
+}
+
+/**
+ * Why etcd's settings on a host cannot be moved to the topology's in place, or undefined: a member
+ * haflow configured to speak one scheme (http or https) while the topology asks for the other.
+ * Rewriting its settings would restart every member on the other scheme at once, each refusing its
+ * peers' old URLs, and Patroni's connections with them: the cluster would stop taking writes.
+ */
+export function etcdSchemeChange(defaults: string, topology: Topology): { found: string; remedy: string } | undefined {
+  if (!defaults.includes(MANAGED_MARKER)) return undefined;
+  const current = defaults.match(/^ETCD_LISTEN_CLIENT_URLS="?(https?):\/\//m)?.[1];
+  const wanted = schemeOf(topology);
+  if (!current || current === wanted) return undefined;
+  return current === 'http'
+    ? {
+        found: `etcd was installed without TLS (${current}://), and the topology now asks for TLS on every plane`,
+        remedy: 'haflow does not move a running cluster from plain text to TLS in place: keep `security: { insecure: true }` in this topology, or install the TLS topology on new machines and move the data there',
+      }
+    : {
+        found: 'etcd was installed with TLS (https://), and the topology now asks for plain text (security.insecure)',
+        remedy: 'remove `security: { insecure: true }` from the topology: haflow does not take TLS off a running cluster',
+      };
 }

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { renderEtcdDefaults } from '../../activities/etcd/config';
+import { etcdSchemeChange, renderEtcdDefaults } from '../../activities/etcd/config';
 import { renderHaproxyCfg } from '../../activities/haproxy/config';
 import { renderPatroniYml, type PatroniConfig } from '../../activities/patroni/config';
 import { pgHbaRules } from '../../activities/postgres/hba';
@@ -180,4 +180,22 @@ test("a site's own PKI names a certificate and key for each host that serves TLS
     ],
   );
   assert.match(problems(`${FILE}${AUTH}tls:\n  ca: {}\n  site: { ca_bundle: /x, hosts: {} }\n`)[0], /give ca \(haflow issues the certificates\) or site/);
+});
+
+test('an install refuses to move a running etcd between plain text and TLS in place, either way, naming what it found; a first install and the same scheme pass', () => {
+  const plain = loopbackLab();
+  const tls = secure();
+  const member = hostNamed(plain, 'observer');
+  const installedPlain = renderEtcdDefaults(plain, member);
+  const installedTls = renderEtcdDefaults(tls, member);
+  assert.equal(etcdSchemeChange('', tls), undefined, 'no settings yet: a first install');
+  assert.equal(etcdSchemeChange('ETCD_LISTEN_CLIENT_URLS="http://127.0.0.11:2379"\n', tls), undefined, "settings haflow did not write are the preflight's backup's business");
+  assert.equal(etcdSchemeChange(installedPlain, plain), undefined);
+  assert.equal(etcdSchemeChange(installedTls, tls), undefined);
+  const up = etcdSchemeChange(installedPlain, tls);
+  assert.match(up!.found, /installed without TLS \(http:\/\/\)/);
+  assert.match(up!.remedy, /keep `security: \{ insecure: true \}`/);
+  const down = etcdSchemeChange(installedTls, plain);
+  assert.match(down!.found, /installed with TLS/);
+  assert.match(down!.remedy, /remove `security: \{ insecure: true \}`/);
 });
