@@ -274,6 +274,14 @@ test('every plane refuses plain text and requests without a password, and accept
   assert.equal(status.code, 0, status.out);
   assert.match(status.out, /^CA\s+CN=haflow CA for lab-standalone, O=haflow\s+\(itself\)/m);
   for (const host of ['observer', 'node1', 'node2']) assert.match(status.out, new RegExp(`^${host}\\s+CN=${host}, O=haflow cluster lab-standalone\\s+CN=haflow CA for lab-standalone.*\\s36[45]\\s+ok$`, 'm'));
+
+  // The same cluster asked to speak plain text: refused at preflight, before anything changes.
+  const insecure = join(mkdtempSync(join(tmpdir(), 'haflow-insecure-')), 'insecure.yaml');
+  writeFileSync(insecure, `${readFileSync(lab.topologyFile, 'utf8')}\nsecurity: { insecure: true }\n`);
+  const downgrade = await haflowCli(installEnv(), 'plan', '--check', insecure);
+  assert.notEqual(downgrade.code, 0, downgrade.out);
+  assert.match(downgrade.out, /observer: etcd was installed with TLS \(https:\/\/\), and the topology now asks for plain text/);
+  assert.match(downgrade.out, /remove `security: \{ insecure: true \}` from the topology/);
 });
 
 /** The lab topology with the rewind password read from a file, as a topology file of its own. */
