@@ -18,6 +18,7 @@ import { probeRowsOn, waitHealthy } from '../support/cluster';
 import { completedOrBlocked, haflowCli, labSecrets, startInstall, waitForProgress } from '../support/install';
 import { labTopology, sshRun, useLab } from '../support/lab';
 import { requires } from '../support/requires';
+import { longTest } from '../support/long';
 import { useServerWithWorkerProcesses } from '../support/worker-process';
 import { restJson } from '../support/rest';
 import { certificateFacts, certificateProblem, pemCertificates } from '../../activities/tls/certificates';
@@ -167,10 +168,8 @@ test('a rolling restart with its worker killed mid-run: a new worker finishes it
   assert.ok(report.acknowledgedWrites > 50, `the probe wrote throughout: ${report.acknowledgedWrites} acknowledged`);
 });
 
-/** The plain rotation runs in the long suite; the CA rotation, which renews every certificate too, always. */
-const longOnly = requires(process.env.HAFLOW_LONG_TESTS === '1' ? false : 'the rotation of host certificates alone runs with HAFLOW_LONG_TESTS=1 (the CA rotation below renews them too)');
-
-test('certs rotate with the write probe running: every host a new key and certificate, each port presents it, no write paused or lost', { skip: longOnly }, async () => {
+// The rotation of host certificates alone runs in the long suite; the CA rotation below, which renews every certificate too, always.
+test('certs rotate with the write probe running: every host a new key and certificate, each port presents it, no write paused or lost', longTest(), async () => {
   const lab = currentLab();
   const before = await waitHealthy(lab);
   const serial = async (host: string) => (await sshRun(lab, host, 'openssl x509 -in /etc/haflow/tls/host.crt -noout -serial', { sudo: true })).stdout.trim();
