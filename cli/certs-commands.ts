@@ -60,6 +60,10 @@ async function rotateCommand(topology: Topology, opts: { ca?: boolean; plan?: bo
   if (opts.check) {
     const display = await createProgressDisplay({ stepLines: false });
     const result = await checkRunbook(client, 'rotate', topology, args, { onProgress: (pr) => display.update(pr), onNotice: display.notice }).finally(() => display.close());
+    if (opts.json) {
+      printJson(result.status === 'completed' ? result.outcome : result);
+      return result.status === 'completed' ? 0 : 1;
+    }
     if (result.status === 'completed') {
       say(formatCheckReport(topology.cluster, result.outcome).replace('`haflow install`', `\`haflow certs rotate${opts.ca ? ' --ca' : ''}\``));
       return 0;

@@ -31,7 +31,7 @@ export async function ensureCertificateAuthority(input: ClusterInput): Promise<S
 }
 
 /** The CA bundle, readable by every user of the host. */
-function bundleFile(topology: Topology): ManagedFile {
+export function bundleFile(topology: Topology): ManagedFile {
   return { path: requireTlsPaths(topology).caBundle, content: trustedBundle(topology)!, owner: 'root', group: 'root', mode: 0o644 };
 }
 

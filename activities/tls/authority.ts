@@ -132,6 +132,11 @@ export interface AuthorityRotationState {
 
 const serialOf = (pem: string) => certificateFacts(pem).serial;
 
+function signingOf(pem: string): AuthorityRotationState['signing'] {
+  const { subject, serial, notAfter } = certificateFacts(pem);
+  return { subject, serial, notAfter };
+}
+
 /** The CA key as a file: rotation writes a new key, which only a file reference allows. */
 function keyFile(topology: Topology): { certificatePath: string; keyPath: string; certificate: string; key: string } {
   const ca = certificateAuthority(topology)!;
@@ -164,8 +169,7 @@ export async function beginAuthorityRotation(topology: Topology, replacing: stri
   const bundle = pemCertificates(trustedBundle(topology)!);
   const state = (changed: boolean, actions: string[]): AuthorityRotationState => {
     const current = pemCertificates(trustedBundle(topology)!);
-    const facts = certificateFacts(current[0]);
-    return { signing: { subject: facts.subject, serial: facts.serial, notAfter: facts.notAfter }, trusted: current.map(serialOf), changed, actions };
+    return { signing: signingOf(current[0]), trusted: current.map(serialOf), changed, actions };
   };
   // Another CA signs already: this rotation made it (a retry), or the old one was dropped since.
   if (serialOf(bundle[0]) !== replacing) return state(false, []);
@@ -212,8 +216,7 @@ export function dropAuthority(topology: Topology, dropping: string, check: boole
   const kept = bundle.filter((pem) => serialOf(pem) !== dropping);
   if (check && serialOf(bundle[0]) === dropping) {
     // Check mode of a whole CA rotation: the new CA the first step would make is not there to keep.
-    const facts = certificateFacts(bundle[0]);
-    return { signing: { subject: facts.subject, serial: facts.serial, notAfter: facts.notAfter }, trusted: bundle.map(serialOf), changed: false, actions: [`would make ${files.certificate} stop trusting the CA with serial ${dropping} once the new CA signs every host's certificate`] };
+    return { signing: signingOf(bundle[0]), trusted: bundle.map(serialOf), changed: false, actions: [`would make ${files.certificate} stop trusting the CA with serial ${dropping} once the new CA signs every host's certificate`] };
   }
   if (kept.length === 0 || serialOf(bundle[0]) === dropping) {
     throw refused(
@@ -221,8 +224,7 @@ export function dropAuthority(topology: Topology, dropping: string, check: boole
       `this step follows a new CA (tls.ca.next); look at ${files.certificate} on this worker`,
     );
   }
-  const facts = certificateFacts(kept[0]);
-  const signing = { subject: facts.subject, serial: facts.serial, notAfter: facts.notAfter };
+  const signing = signingOf(kept[0]);
   if (kept.length === bundle.length) return { signing, trusted: kept.map(serialOf), changed: false, actions: [] };
   const action = `${files.certificate} no longer trusts the CA with serial ${dropping} (its key stays in ${files.key}.${dropping})`;
   if (check) return { signing, trusted: bundle.map(serialOf), changed: false, actions: [`would make ${action.replace('no longer trusts', 'stop trusting')}`] };

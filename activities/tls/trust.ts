@@ -13,7 +13,7 @@ import { ensureRemoteFiles } from '../shared/remote-files';
 import { shellQuote } from '../shared/shell';
 import type { SshSession } from '../shared/ssh';
 import { onHost, stepResult, waitFor } from '../shared/step';
-import { trustedBundle } from './authority';
+import { bundleFile } from './activities';
 import { pemCertificates, certificateFacts } from './certificates';
 
 /** A daemon that reads the CA bundle only when it starts, and how it is made to read it again. */
@@ -54,9 +54,9 @@ export async function ensureHostTrust(input: HostInput): Promise<StepResult> {
   const { topology, check } = input;
   const paths = requireTlsPaths(topology);
   return onHost(input, async (ssh, host) => {
-    const bundle = trustedBundle(topology)!;
-    const serials = pemCertificates(bundle).map((pem) => certificateFacts(pem).serial.slice(0, 12));
-    const written = await ensureRemoteFiles(ssh, [{ path: paths.caBundle, content: bundle, owner: 'root', group: 'root', mode: 0o644 }], check);
+    const bundle = bundleFile(topology);
+    const serials = pemCertificates(bundle.content).map((pem) => certificateFacts(pem).serial.slice(0, 12));
+    const written = await ensureRemoteFiles(ssh, [bundle], check);
     const actions = [...written.actions];
     for (const reader of bundleReaders(topology, host)) {
       const state = written.changed && check ? 'stale' : await readerState(ssh, reader, paths.caBundle);

@@ -168,6 +168,24 @@ test('a rolling restart with its worker killed mid-run: a new worker finishes it
   assert.ok(report.acknowledgedWrites > 50, `the probe wrote throughout: ${report.acknowledgedWrites} acknowledged`);
 });
 
+/**
+ * After a rotation: PostgreSQL reloaded (its start time as before), the same leader, every
+ * acknowledged probe write on it, and `certs status` content with every certificate. Returns the cluster's health.
+ */
+async function rotationKeptTheCluster(before: Awaited<ReturnType<typeof waitHealthy>>, startsBefore: string, report: NonNullable<MaintenanceOutcome['report']>) {
+  const lab = currentLab();
+  assert.equal(await postmasterStart(before.leader!), startsBefore, 'PostgreSQL was reloaded, not restarted');
+  const after = await waitHealthy(lab);
+  assert.equal(after.leader, before.leader, 'no switchover');
+  const rows = await probeRowsOn(lab, after.leader!, report.probe.drill);
+  for (const [first, last] of report.probe.acked) {
+    for (let seq = first; seq <= last; seq++) assert.ok(rows.has(seq), `acknowledged write ${seq} is on the leader`);
+  }
+  const status = await cli('certs', 'status', lab.topology.cluster);
+  assert.equal(status.code, 0, status.out);
+  return after;
+}
+
 // The rotation of host certificates alone runs in the long suite; the CA rotation below, which renews every certificate too, always.
 test('certs rotate with the write probe running: every host a new key and certificate, each port presents it, no write paused or lost', longTest(), async () => {
   const lab = currentLab();
@@ -197,15 +215,7 @@ test('certs rotate with the write probe running: every host a new key and certif
     assert.notEqual(await serial(host), serialsBefore[host], `${host} has a new certificate`);
     assert.notEqual(await key(host), keysBefore[host], `${host} has a new key`);
   }
-  assert.equal(await postmasterStart(before.leader!), startsBefore, 'PostgreSQL was reloaded, not restarted');
-  const after = await waitHealthy(lab);
-  assert.equal(after.leader, before.leader, 'no switchover');
-  const rows = await probeRowsOn(lab, after.leader!, report.probe.drill);
-  for (const [first, last] of report.probe.acked) {
-    for (let seq = first; seq <= last; seq++) assert.ok(rows.has(seq), `acknowledged write ${seq} is on the leader`);
-  }
-  const status = await cli('certs', 'status', lab.topology.cluster);
-  assert.equal(status.code, 0, status.out);
+  await rotationKeptTheCluster(before, startsBefore, report);
 });
 
 test('certs rotate --ca with the write probe running: a new CA trusted beside the old on every host, every certificate issued by it, the old CA then trusted nowhere; etcd restarted a member at a time; no write lost; status exits 1 for certificates near their end', async () => {
@@ -231,6 +241,10 @@ test('certs rotate --ca with the write probe running: a new CA trusted beside th
   const check = await cli('certs', 'rotate', lab.topology.cluster, '--ca', '--check');
   assert.equal(check.code, 0, check.out);
   assert.match(check.out, /would create a new CA/);
+  // --json prints the check's outcome alone.
+  const checkJson = await cli('certs', 'rotate', lab.topology.cluster, '--ca', '--check', '--json');
+  assert.equal(checkJson.code, 0, checkJson.out);
+  assert.match(JSON.stringify(JSON.parse(checkJson.stdout)), /would create a new CA/);
   assert.deepEqual(caSerial(), [oldSerial], '--check changes nothing');
 
   const run = await cli('certs', 'rotate', lab.topology.cluster, '--ca', '--json');
@@ -258,15 +272,7 @@ test('certs rotate --ca with the write probe running: a new CA trusted beside th
     assert.match(etcdBefore[host], /^MainPID=[1-9]\d*$/);
     assert.notEqual(await etcdStarted(host), etcdBefore[host], `etcd on ${host} was restarted to read the bundle`);
   }
-  assert.equal(await postmasterStart(before.leader!), startsBefore, 'PostgreSQL was reloaded, not restarted');
-  const after = await waitHealthy(lab);
-  assert.equal(after.leader, before.leader, 'no switchover');
-  const rows = await probeRowsOn(lab, after.leader!, report.probe.drill);
-  for (const [first, last] of report.probe.acked) {
-    for (let seq = first; seq <= last; seq++) assert.ok(rows.has(seq), `acknowledged write ${seq} is on the leader`);
-  }
-  const status = await cli('certs', 'status', lab.topology.cluster);
-  assert.equal(status.code, 0, status.out);
+  const after = await rotationKeptTheCluster(before, startsBefore, report);
   // What the new CA signed is what a client that trusts only it accepts.
   const leader = lab.host(after.leader!);
   const curl = spawnSync('curl', ['-sS', '--max-time', '5', '-o', '/dev/null', '-w', '%{http_code}', '--cacert', caFile, `https://${leader.address}:${lab.topology.patroni.rest_api_port}/patroni`], { encoding: 'utf8' });
