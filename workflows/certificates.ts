@@ -1,6 +1,7 @@
 // `haflow certs status` and `haflow certs rotate`. Status: the cluster's certificates, read on a worker. A short workflow of one
-// activity that does not hold the cluster; a Temporal Schedule can run it (`haflow certs status
-// --schedule`): a run whose certificates need renewing fails, so the schedule's list shows it.
+// activity that does not hold the cluster; a Temporal Schedule runs it (`haflow certs schedule`,
+// client/certificate-schedule.ts): a run whose certificates need renewing fails, so the
+// schedule's list shows it.
 import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
 import type { RotationArgs } from '../runbooks/certificates';
 import { runMaintenance, type MaintenanceOutcome } from './maintenance';
@@ -19,7 +20,7 @@ export async function certificateStatusWorkflow(input: { topology: Topology; fai
   if (input.failWhenDue && !report.ok) {
     const due = report.entries.filter((e) => e.problem).map((e) => `${e.where}: ${e.problem}`);
     throw ApplicationFailure.create({
-      type: 'CertificatesDue',
+      type: RunbookFailureTypes.certificatesDue,
       nonRetryable: true,
       message: `cluster ${report.cluster}: ${due.join('; ')}`,
       details: [{ remedy: `haflow certs rotate ${report.cluster}` }],

@@ -88,6 +88,8 @@ export interface RunbookOutcome {
 export const RunbookFailureTypes = {
   invalidRunbook: 'InvalidRunbook',
   aborted: 'RunbookAborted',
+  /** certificateStatusWorkflow with failWhenDue: a certificate needs renewing (a scheduled check's run fails with it). */
+  certificatesDue: 'CertificatesDue',
 } as const;
 
 /** Every step's state; answered by whichever worker holds the run. */
