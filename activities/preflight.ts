@@ -50,7 +50,8 @@ async function foreignHaConfig(ssh: SshSession, topology: Topology): Promise<str
   return (await ssh.check(script, { sudo: true })).split('\n').filter(Boolean);
 }
 
-export async function preflightHost(input: HostInput): Promise<StepResult> {
+/** `movingToTls`: the run moves the cluster from plain text to TLS (runbooks/tls-move.ts), so etcd on http is expected. */
+export async function preflightHost(input: HostInput & { movingToTls?: boolean }): Promise<StepResult> {
   return onHost(input, async (ssh, host) => {
     const { topology } = input;
     const problems: { found: string; remedy: string }[] = [];
@@ -91,7 +92,7 @@ export async function preflightHost(input: HostInput): Promise<StepResult> {
       }
     }
     if (host.roles.includes('etcd')) {
-      const change = etcdSchemeChange((await readRemoteFile(ssh, etcdDefaultsPath)).content, topology);
+      const change = etcdSchemeChange((await readRemoteFile(ssh, etcdDefaultsPath)).content, topology, { movingToTls: input.movingToTls === true });
       if (change) problems.push(change);
     }
     if (problems.length > 0) {

@@ -5,7 +5,10 @@
 // following (the run goes on).
 import type { Command } from 'commander';
 import { AmbiguousStepError, decide, DECISIONS, getProgress, startInstall } from '../client/api';
-import { readHealth } from '../client/cluster';
+import type { Client } from '@temporalio/client';
+import { installedWithoutTls, readHealth } from '../client/cluster';
+import type { TlsMoveArgs } from '../runbooks/tls-move';
+import { plainTextOf } from '../topology/tls';
 import { runbookFor } from '../client/runbooks';
 import { TASK_QUEUE } from '../connection/temporal';
 import type { Topology } from '../topology';
@@ -22,7 +25,8 @@ export function registerOperationCommands(program: Command): void {
     .description('install the cluster of a topology and show its progress; exit 0 when complete, 1 when a step blocks (with the commands to continue)')
     .argument('<topology>', 'topology YAML file')
     .option('--detach', 'start the install and return at once')
-    .action(exits((file: string, opts: { detach?: boolean }) => withTopology(file, (topology) => installCommand(topology, opts))));
+    .option('--to-tls', "move the running cluster, installed without TLS, to the topology's TLS while it takes writes (chosen by itself when the cluster's latest operation ran without TLS)")
+    .action(exits((file: string, opts: { detach?: boolean; toTls?: boolean }) => withTopology(file, (topology) => installCommand(topology, opts))));
 
   program
     .command('status')
@@ -70,10 +74,12 @@ export function registerOperationCommands(program: Command): void {
 }
 
 /** `haflow install`: starts the install and follows it, unless detached. */
-async function installCommand(topology: Topology, opts: { detach?: boolean }): Promise<number> {
+async function installCommand(topology: Topology, opts: { detach?: boolean; toTls?: boolean }): Promise<number> {
   runbookFor('install', topology, undefined); // a layout it cannot drive is refused before Temporal is asked anything
   const client = await connect();
-  const handle = await startInstall(client, topology);
+  const move = await tlsMoveOrSay(client, topology, opts.toTls === true);
+  if (move === 'refused') return 2;
+  const handle = await startInstall(client, topology, {}, move);
   say(`started install of cluster ${topology.cluster}: workflow ${handle.workflowId} (run ${handle.firstExecutionRunId}) on task queue ${TASK_QUEUE}`);
   if (opts.detach) {
     say(`follow it with:  haflow status ${topology.cluster} --follow`);
@@ -82,6 +88,29 @@ async function installCommand(topology: Topology, opts: { detach?: boolean }): P
   const code = await follow(handle, topology.cluster, 'install');
   if (code === 0) await handSchedulesTheTopology(client, topology);
   return code;
+}
+
+/**
+ * Whether this install moves a running cluster from plain text to TLS (asked with --to-tls, or
+ * found: the cluster's latest operation ran without TLS), and then its leader, read over plain
+ * text; 'refused' after saying why the move cannot start.
+ */
+export async function tlsMoveOrSay(client: Client, topology: Topology, asked: boolean): Promise<TlsMoveArgs | undefined | 'refused'> {
+  if (asked && (!topology.tls || topology.layout === 'classic')) {
+    say(`--to-tls refused: ${topology.layout === 'classic' ? 'the classic layout has no etcd or Patroni to move; its PostgreSQL gains TLS with an ordinary install' : `the topology of cluster ${topology.cluster} has no TLS (security.insecure): remove security.insecure to ask for it`}`);
+    return 'refused';
+  }
+  if (!asked && !(await installedWithoutTls(client, topology))) return undefined;
+  const health = await readHealth(client, plainTextOf(topology));
+  if (!health.healthy || !health.leader) {
+    say(`the move of cluster ${topology.cluster} to TLS refused: it starts only on a healthy cluster running in plain text.\n\n${formatHealth(health)}`);
+    return 'refused';
+  }
+  say(
+    `cluster ${topology.cluster} runs without TLS${asked ? '' : " (its latest operation's topology)"}: this install moves it to TLS while it takes writes: ` +
+      `Patroni paused, etcd a member at a time, then Patroni (${health.leader}, the leader, first) restarted on TLS, PostgreSQL reloaded, not restarted; HAProxy holds the leader meanwhile`,
+  );
+  return { leader: health.leader };
 }
 
 /** `haflow status`: the latest operation on a cluster; with follow, waits like install does. */

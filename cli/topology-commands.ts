@@ -6,7 +6,8 @@ import { SUMS_FILE } from '../activities/packages/bundle';
 import { planCheck } from '../client/api';
 import { buildBundle, BundleBuildError } from '../client/bundle';
 import { runbookFor } from '../client/runbooks';
-import type { Topology } from '../topology';
+import { initialLeader, type Topology } from '../topology';
+import { tlsMoveOrSay } from './operation-commands';
 import { createProgressDisplay, formatCheckReport, formatPlan, formatRunResult, formatStepFailure } from './progress';
 import { connect, exits, fitOutput, INTERRUPTED, loadOrReport, say, whileFollowing, withTopology } from './support';
 
@@ -29,7 +30,8 @@ export function registerTopologyCommands(program: Command): void {
     .description('print the install runbook for a topology, step by step in order (connects nowhere); --check asks the machines what each step would change')
     .argument('<topology>', 'topology YAML file')
     .option('--check', 'run the install in check mode on a worker: every step reports what it would change, nothing is changed')
-    .action(exits((file: string, opts: { check?: boolean }) => withTopology(file, (topology) => (opts.check ? planCheckCommand(topology) : planCommand(topology)))));
+    .option('--to-tls', 'the install that moves a running cluster installed without TLS to TLS (with --check: found by itself too, as install does)')
+    .action(exits((file: string, opts: { check?: boolean; toTls?: boolean }) => withTopology(file, (topology) => (opts.check ? planCheckCommand(topology, opts.toTls === true) : planCommand(topology, opts.toTls === true)))));
 
   program
     .command('bundle')
@@ -70,9 +72,16 @@ function render(file: string, hostName?: string): number {
 }
 
 /** `haflow plan`: the install runbook's steps, in order. Connects nowhere. */
-async function planCommand(topology: Topology): Promise<number> {
+async function planCommand(topology: Topology, toTls: boolean): Promise<number> {
   await fitOutput();
-  const plan = formatPlan(runbookFor('install', topology, undefined), `${topology.layout} layout, ${topology.hosts.length} hosts`);
+  if (toTls && (!topology.tls || topology.layout === 'classic')) {
+    say(`--to-tls: the topology of cluster ${topology.cluster} ${topology.layout === 'classic' ? 'has the classic layout, which has no etcd or Patroni to move' : 'has no TLS (security.insecure)'}`);
+    return 2;
+  }
+  // Connecting nowhere, the plan cannot know the leader: the install asks the cluster, and restarts its Patroni first.
+  const move = toTls ? { leader: initialLeader(topology).name } : undefined;
+  const about = `${topology.layout} layout, ${topology.hosts.length} hosts${move ? `; moving the running cluster to TLS (Patroni on the leader first: ${move.leader} here, the install asks the cluster)` : ''}`;
+  const plan = formatPlan(runbookFor('install', topology, move), about);
   // A long title goes on under the plan's "what" column, a long guard under its own text.
   const whatColumn = plan.split('\n')[2].indexOf('what');
   say(plan, (line) => (/^\s+guard: /.test(line) ? line.indexOf('guard: ') + 7 : whatColumn));
@@ -81,14 +90,16 @@ async function planCommand(topology: Topology): Promise<number> {
 }
 
 /** `haflow plan --check`: a check run on the workers; prints what each step would change. */
-async function planCheckCommand(topology: Topology): Promise<number> {
+async function planCheckCommand(topology: Topology, toTls: boolean): Promise<number> {
   runbookFor('install', topology, undefined);
   const client = await connect();
+  const move = await tlsMoveOrSay(client, topology, toTls);
+  if (move === 'refused') return 2;
   say(`asking the machines of cluster ${topology.cluster} what an install would change (check mode: nothing is changed)…`);
   // The report at the end says it all; while it runs, only the live area (on a terminal) and notices.
   const display = await createProgressDisplay({ stepLines: false });
   const result = await whileFollowing(display, (signal) =>
-    planCheck(client, topology, { onProgress: (p) => display.update(p), onNotice: display.notice, signal }),
+    planCheck(client, topology, { onProgress: (p) => display.update(p), onNotice: display.notice, signal }, move),
   );
   if (result === 'interrupted') {
     say('stopped: the check run was ended');

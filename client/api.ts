@@ -6,6 +6,7 @@
 //
 // Every function takes a connected Client (see connectClient in ./temporal.ts) and talks only
 // to Temporal: the worker does the work, and a run carries on while nobody follows it.
+import type { TlsMoveArgs } from '../runbooks/tls-move';
 import { randomUUID } from 'node:crypto';
 import {
   WorkflowExecutionAlreadyStartedError,
@@ -417,12 +418,12 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 
 // ---------------------------------------------------------------- the install
 
-/** `haflow install`: the install runbook on the cluster. */
-export function startInstall(client: Client, topology: Topology, opts: StartOptions = {}): Promise<RunbookHandle> {
-  return startRunbook(client, 'install', topology, undefined, opts);
+/** `haflow install`: the install runbook on the cluster; with `move`, the install that moves a running cluster to TLS. */
+export function startInstall(client: Client, topology: Topology, opts: StartOptions = {}, move?: TlsMoveArgs): Promise<RunbookHandle> {
+  return startRunbook(client, 'install', topology, move, opts);
 }
 
 /** `haflow plan --check`: what the install would change on the machines, changing nothing. */
-export function planCheck(client: Client, topology: Topology, opts: CheckRunOptions = {}): Promise<RunResult & { workflowId: string }> {
-  return checkRunbook(client, 'install', topology, undefined, opts);
+export function planCheck(client: Client, topology: Topology, opts: CheckRunOptions = {}, move?: TlsMoveArgs): Promise<RunResult & { workflowId: string }> {
+  return checkRunbook(client, 'install', topology, move, opts);
 }

@@ -11,7 +11,7 @@ import type { CertificateReport } from '../activities/tls/status';
 import type { certificateStatusWorkflow, clusterHealthWorkflow } from '../workflows';
 import { clusterWorkflowId } from '../connection/workflow-ids';
 import type { RunbookInput } from '../workflows/protocol';
-import { describeOrNone } from './api';
+import { describeOrNone, NoOperationError } from './api';
 
 /** How long a read (`readHealth`, `readCertificateStatus`) waits for a worker to read the cluster. */
 const READ_TIMEOUT = '1m';
@@ -64,4 +64,18 @@ export async function topologyOfCluster(client: Client, cluster: string): Promis
   const input = await decodeFromPayloadsAtIndex<RunbookInput>(client.options.loadedDataConverter, 0, started?.input?.payloads);
   if (!input?.topology) throw new Error(`the latest operation on cluster ${cluster} carries no topology; pass the topology file instead`);
   return assertValidTopology(input.topology);
+}
+
+/**
+ * Whether `haflow install` with this topology moves the cluster to TLS: the topology asks for TLS
+ * and the cluster's latest operation ran it without. False when haflow has run nothing on it.
+ */
+export async function installedWithoutTls(client: Client, topology: Topology): Promise<boolean> {
+  if (!topology.tls || topology.layout === 'classic') return false;
+  try {
+    return (await topologyOfCluster(client, topology.cluster)).tls === undefined;
+  } catch (err) {
+    if (err instanceof NoOperationError) return false;
+    throw err;
+  }
 }

@@ -5,6 +5,7 @@ import type { Layout, Topology } from '../topology';
 import { drillRun, drillSteps, type DrillArgs } from '../runbooks/drill';
 import { classicDrillSteps } from '../runbooks/drill-classic';
 import { installSteps } from '../runbooks/install';
+import { tlsMoveSteps, type TlsMoveArgs } from '../runbooks/tls-move';
 import { classicInstallSteps } from '../runbooks/install-classic';
 import { stepIdProblems, type Runbook } from '../runbooks/runbook';
 import { restartSteps, type RestartArgs } from '../runbooks/restart';
@@ -32,9 +33,10 @@ export const PATRONI_LAYOUTS: readonly Layout[] = ['standalone', 'distributed', 
 const kind = <A>(k: RunbookKind<A>) => k;
 
 export const RUNBOOKS = {
-  install: kind<void>({
+  // With a leader: the install moves the running cluster from plain text to TLS (runbooks/tls-move.ts).
+  install: kind<TlsMoveArgs | void>({
     workflowType: 'installWorkflow',
-    steps: (topology) => (topology.layout === 'classic' ? classicInstallSteps(topology) : installSteps(topology)),
+    steps: (topology, move) => (topology.layout === 'classic' ? classicInstallSteps(topology) : move ? tlsMoveSteps(topology, move) : installSteps(topology)),
     layouts: [...PATRONI_LAYOUTS, 'classic'],
   }),
   drill: kind<DrillArgs>({

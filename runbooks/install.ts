@@ -14,8 +14,8 @@ import { stepOf, type Runbook, type Step, type StepGroup } from './runbook';
  */
 const HEARTBEAT_SECONDS = 10;
 
-type HostActivity = Extract<ActivityName, 'configureStreamingPrimary' | 'configureStreamingStandby' | 'standbyStreaming' | 'verifyStreamingWrite' | 'slaveAppStandby' | 'syncAppFiles' | 'prepareHaDir' | 'configureAppConfig' | 'slaveNginxInactive' | 'masterAppServing' | 'appHealthyThroughHaproxy' | 'preflightHost' | 'ensurePackages' | 'ensureHostCertificate' | 'configureEtcdMember' | 'ensureEtcdAuth' | 'configureHaproxy' | 'configurePatroni' | 'startPatroni' | 'waitForLeader' | 'replicaPatroniInactive' | 'configureDatabase' | 'replicaStreaming' | 'verifyWriteThroughHaproxy' | 'haproxyLeaderUp'>;
-type ClusterActivity = Extract<ActivityName, 'ensureCertificateAuthority' | 'holdAppMonitor' | 'startAppMonitor' | 'monitorSshUserNotRoot' | 'preflightCluster' | 'etcdHealthy' | 'patroniClusterHealthy' | 'ensureDynamicConfig'>;
+type HostActivity = Extract<ActivityName, 'configureStreamingPrimary' | 'configureStreamingStandby' | 'standbyStreaming' | 'verifyStreamingWrite' | 'slaveAppStandby' | 'syncAppFiles' | 'prepareHaDir' | 'configureAppConfig' | 'slaveNginxInactive' | 'masterAppServing' | 'appHealthyThroughHaproxy' | 'preflightHost' | 'ensurePackages' | 'moveEtcdMemberToTls' | 'restartPatroniPaused' | 'holdLeaderCheck' | 'releaseLeaderCheck' | 'ensureHostCertificate' | 'configureEtcdMember' | 'ensureEtcdAuth' | 'configureHaproxy' | 'configurePatroni' | 'startPatroni' | 'waitForLeader' | 'replicaPatroniInactive' | 'configureDatabase' | 'replicaStreaming' | 'verifyWriteThroughHaproxy' | 'haproxyLeaderUp'>;
+type ClusterActivity = Extract<ActivityName, 'pausePatroni' | 'resumePatroni' | 'ensureCertificateAuthority' | 'holdAppMonitor' | 'startAppMonitor' | 'monitorSshUserNotRoot' | 'preflightCluster' | 'etcdHealthy' | 'patroniClusterHealthy' | 'ensureDynamicConfig'>;
 type Fields = Omit<Step, 'activity' | 'input' | 'host'>;
 
 /** A step on one host: its activity gets the host's name. */
@@ -176,19 +176,21 @@ export function monitorHoldSteps(topology: Topology): Runbook['items'] {
  * Preflight on every machine and across them, then each machine's packages: every layout starts
  * so. `gates`: what must hold before anything changes (an install's hold of the application monitor).
  */
-export function preparationSteps(topology: Topology, gates: Runbook['items'] = []): Runbook['items'] {
+export function preparationSteps(topology: Topology, gates: Runbook['items'] = [], options: { movingToTls?: boolean } = {}): Runbook['items'] {
   return [
     group(
       'preflight.hosts',
       'Preflight on every machine',
       topology.hosts.map((host) =>
-        onHost(host, 'preflightHost', {
+        stepOf('preflightHost', {
+          heartbeatSeconds: HEARTBEAT_SECONDS,
+          host: host.name,
           id: `preflight.host@${host.name}`,
           title: `Preflight on ${host.name}: SSH and host key, sudo, OS, PostgreSQL version, disk space, existing HA configuration backed up`,
           kind: 'guard',
           guard: 'supported OS; sudo works; PostgreSQL major version allowed; enough disk for the data directory',
           timeoutSeconds: 120,
-        }),
+        }, { host: host.name, ...(options.movingToTls ? { movingToTls: true } : {}) }),
       ),
     ),
     onCluster('preflightCluster', {
@@ -287,7 +289,17 @@ export function etcdSteps(topology: Topology): Runbook['items'] {
   ];
 }
 
-export function installSteps(topology: Topology): Runbook {
+/**
+ * What an install adds to its steps when it moves a running cluster from plain text to TLS
+ * (runbooks/tls-move.ts): preflight expects etcd on http, and the move's steps run after the
+ * certificates are on the hosts and before the install's own etcd steps.
+ */
+export interface InstallOptions {
+  movingToTls?: boolean;
+  beforeEtcd?: Runbook['items'];
+}
+
+export function installSteps(topology: Topology, options: InstallOptions = {}): Runbook {
   const leader = initialLeader(topology);
   const replicas = initialReplicas(topology);
   const dbs = dbHosts(topology);
@@ -299,7 +311,8 @@ export function installSteps(topology: Topology): Runbook {
   const appFirst = appTier && topology.layout === 'standalone';
 
   const items: Runbook['items'] = [
-    ...preparationSteps(topology, monitorHoldSteps(topology)),
+    ...preparationSteps(topology, monitorHoldSteps(topology), { movingToTls: options.movingToTls }),
+    ...(options.beforeEtcd ?? []),
     ...etcdSteps(topology),
     group(
       'haproxy.hosts',

@@ -95,3 +95,13 @@ export function trustedBundleFile(topology: Topology): string | undefined {
 export function schemeOf(topology: Topology): 'https' | 'http' {
   return topology.tls ? 'https' : 'http';
 }
+
+/**
+ * The topology as a cluster installed without TLS runs it: the same machines, passwords and
+ * timings with plain text on every plane. Moving such a cluster to TLS reads it this way until each
+ * plane has moved.
+ */
+export function plainTextOf(topology: Topology): Topology {
+  const { tls: _tls, ...rest } = topology;
+  return { ...rest, security: { ...topology.security, insecure: true } } as Topology;
+}

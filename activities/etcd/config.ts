@@ -86,15 +86,17 @@ function quote(key: string, value: string): string {
  * Rewriting its settings would restart every member on the other scheme at once, each refusing its
  * peers' old URLs, and Patroni's connections with them: the cluster would stop taking writes.
  */
-export function etcdSchemeChange(defaults: string, topology: Topology): { found: string; remedy: string } | undefined {
+export function etcdSchemeChange(defaults: string, topology: Topology, options: { movingToTls?: boolean } = {}): { found: string; remedy: string } | undefined {
   if (!defaults.includes(MANAGED_MARKER)) return undefined;
   const current = defaults.match(/^ETCD_LISTEN_CLIENT_URLS="?(https?):\/\//m)?.[1];
   const wanted = schemeOf(topology);
   if (!current || current === wanted) return undefined;
+  // The move to TLS (runbooks/tls-move.ts) restarts the members one at a time, Patroni paused.
+  if (current === 'http' && options.movingToTls) return undefined;
   return current === 'http'
     ? {
         found: `etcd was installed without TLS (${current}://), and the topology now asks for TLS on every plane`,
-        remedy: 'haflow does not move a running cluster from plain text to TLS in place: keep `security: { insecure: true }` in this topology, or install the TLS topology on new machines and move the data there',
+        remedy: 'move it with `haflow install <topology> --to-tls`, which restarts each plane on TLS in an order that keeps the cluster writable (docs/security.md), or keep `security: { insecure: true }` in this topology',
       }
     : {
         found: 'etcd was installed with TLS (https://), and the topology now asks for plain text (security.insecure)',

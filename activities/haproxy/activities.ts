@@ -32,8 +32,13 @@ export async function configureHaproxy(input: HostInput): Promise<StepResult> {
     const written = await ensureRemoteFiles(ssh, [...others, config], check);
     const actions = [...written.actions];
     const running = (await unitState(ssh, 'haproxy')).active === 'active';
+    const reload = written.changed && running;
+    if (reload && !check) {
+      const unsaved = await new HaproxyRuntime(ssh).saveServersState();
+      if (unsaved) actions.push(unsaved);
+    }
     // Debian's unit checks the file again (haproxy -c) before it signals the running HAProxy.
-    actions.push(...(await ensureUnit(ssh, 'haproxy', { running: true, enabled: true, refresh: written.changed && running ? 'reload' : undefined }, check)));
+    actions.push(...(await ensureUnit(ssh, 'haproxy', { running: true, enabled: true, refresh: reload ? 'reload' : undefined }, check)));
     return stepResult(actions, `HAProxy on ${host.name} runs the current haproxy.cfg`, written.details);
   });
 }

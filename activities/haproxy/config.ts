@@ -7,7 +7,7 @@ import { appHosts, dbHosts } from '../../topology/derive';
 import { assertIdentifier } from '../../topology/identifiers';
 import { tlsPaths } from '../../topology/tls';
 import { hashComment, managedHeader, requireRole } from '../shared/render';
-import { HAPROXY_RUNTIME_SOCKET, POSTGRES_BACKEND } from './runtime';
+import { HAPROXY_RUNTIME_SOCKET, HAPROXY_SERVER_STATE_FILE, POSTGRES_BACKEND } from './runtime';
 
 export const haproxyConfigPath = '/etc/haproxy/haproxy.cfg';
 
@@ -58,6 +58,9 @@ function globalSection(topology: Topology): Section {
       `stats socket ${HAPROXY_RUNTIME_SOCKET} mode 660 level admin`,
       'user haproxy',
       'group haproxy',
+      // Written by haflow just before it reloads HAProxy (./runtime.ts): the new process starts
+      // with the servers' states the old one had, rather than every server UP until checked.
+      `server-state-file ${HAPROXY_SERVER_STATE_FILE}`,
     ],
   };
 }
@@ -74,6 +77,7 @@ function defaultsSection(): Section {
       'timeout connect 4s',
       'timeout server 30m',
       'timeout check 5s',
+      'load-server-state-from-file global',
     ],
   };
 }

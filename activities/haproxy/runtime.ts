@@ -9,6 +9,8 @@ import { shellQuote } from '../shared/shell';
 
 /** haproxy.cfg's `stats socket` (Debian's path, kept by the renderer). */
 export const HAPROXY_RUNTIME_SOCKET = '/run/haproxy/admin.sock';
+/** Where HAProxy reads its servers' states when it starts (haproxy.cfg's server-state-file). */
+export const HAPROXY_SERVER_STATE_FILE = '/var/lib/haproxy/server-state';
 /** The listen section of the database (activities/haproxy/config.ts). */
 export const POSTGRES_BACKEND = 'postgres';
 
@@ -21,7 +23,12 @@ export interface ServerState {
   operational: 'down' | 'starting' | 'up' | 'stopping' | 'unknown';
   /** srv_admin_state: 0 when no maintenance or drain is set. */
   adminState: number;
+  /** Whether HAProxy checks it: false after `disable health` (srv_check_state without CHK_ST_ENABLED). */
+  checked: boolean;
 }
+
+/** srv_check_state's bit for a check that runs (CHK_ST_ENABLED). */
+const CHECK_ENABLED = 0x04;
 
 /** Whether a server name or backend name can go into a runtime command as it is (it is a topology identifier). */
 function runtimeWord(word: string, what: string): string {
@@ -45,6 +52,9 @@ export const shutdownSessionsCommand = (backend: string, server: string) =>
 /** Maintenance: HAProxy sends the server nothing, whatever its health checks say; ready ends it. */
 export const setAdminStateCommand = (backend: string, server: string, state: 'maint' | 'ready') =>
   `set server ${runtimeWord(backend, 'backend')}/${runtimeWord(server, 'server')} state ${state}`;
+/** A server's health check off (HAProxy ignores its last result; the server counts as UP) or on again. */
+export const disableHealthCommand = (backend: string, server: string) => `disable health ${runtimeWord(backend, 'backend')}/${runtimeWord(server, 'server')}`;
+export const enableHealthCommand = (backend: string, server: string) => `enable health ${runtimeWord(backend, 'backend')}/${runtimeWord(server, 'server')}`;
 /** srv_admin_state's bit for maintenance forced through the runtime API (SRV_ADMF_FMAINT). */
 export const FORCED_MAINTENANCE = 0x01;
 export const showServersStateCommand = (backend: string) => `show servers state ${runtimeWord(backend, 'backend')}`;
@@ -59,11 +69,11 @@ export function parseServersState(text: string): ServerState[] {
     if (i < 0) throw new Error(`\`show servers state\` has no ${name} column`);
     return i;
   };
-  const [be, srv, op, admin] = [col('be_name'), col('srv_name'), col('srv_op_state'), col('srv_admin_state')];
+  const [be, srv, op, admin, checkState] = [col('be_name'), col('srv_name'), col('srv_op_state'), col('srv_admin_state'), col('srv_check_state')];
   return lines
     .filter((l) => l !== '' && !l.startsWith('#') && /\s/.test(l))
     .map((l) => l.split(/\s+/))
-    .map((f) => ({ backend: f[be], server: f[srv], operational: OP_STATES[f[op]] ?? 'unknown', adminState: Number(f[admin]) }));
+    .map((f) => ({ backend: f[be], server: f[srv], operational: OP_STATES[f[op]] ?? 'unknown', adminState: Number(f[admin]), checked: (Number(f[checkState]) & CHECK_ENABLED) !== 0 }));
 }
 
 /**
@@ -101,6 +111,17 @@ export class HaproxyRuntime {
         message: `HAProxy on ${this.host} refused \`${commands.join('; ')}\`: ${errors.join(' ')}`,
       });
     }
+  }
+
+  /**
+   * The servers' states written where the process a reload starts reads them: without them it
+   * takes every server for UP until its checks say otherwise, and sends new connections to
+   * replicas for a few seconds. Best effort: says why when it could not (the reload goes on).
+   */
+  async saveServersState(): Promise<string | undefined> {
+    const file = shellQuote(HAPROXY_SERVER_STATE_FILE);
+    const result = await this.ssh.exec(`${runtimeCommandLine(['show servers state'], this.socket)} > ${file}.new && mv ${file}.new ${file}`, { sudo: true, timeoutMs: 10_000 });
+    return result.code === 0 ? undefined : `the servers' states were not saved before the reload (${(result.stderr || result.stdout).trim().slice(-200) || `exit ${result.code}`})`;
   }
 
   private async run(commands: string[]): Promise<string> {

@@ -6,7 +6,7 @@ import { Document } from 'yaml';
 import type { Host, Topology } from '../../topology/schema';
 import { etcdClientEndpoints, patroniScope, postgresBinDir } from '../../topology/derive';
 import { tlsPaths } from '../../topology/tls';
-import { pgHbaRules } from '../postgres/hba';
+import { pgHbaRules, type HbaOptions } from '../postgres/hba';
 import { managedHeader, requireRole } from '../shared/render';
 
 /** Where Debian's patroni.service (ExecStart=/usr/bin/patroni /etc/patroni/config.yml) reads it. */
@@ -62,7 +62,7 @@ export interface PatroniConfig {
   tags: { nofailover: boolean; noloadbalance: boolean; clonefrom: boolean; nosync: boolean };
 }
 
-export function renderPatroniYml(topology: Topology, host: Host, secrets: PatroniSecrets): string {
+export function renderPatroniYml(topology: Topology, host: Host, secrets: PatroniSecrets, hba: HbaOptions = {}): string {
   requireRole(topology, host, 'db', patroniConfigPath);
   const { patroni, postgresql } = topology;
   const tls = tlsPaths(topology);
@@ -113,7 +113,7 @@ export function renderPatroniYml(topology: Topology, host: Host, secrets: Patron
       pgpass: '/var/lib/postgresql/.pgpass_patroni',
       // With TLS, pg_hba is Patroni's to write on every node (not only at bootstrap), so that a
       // cluster that gains TLS also gains its hostssl rules.
-      ...(tls ? { pg_hba: pgHbaRules(topology, patroniConfigPath) } : {}),
+      ...(tls ? { pg_hba: pgHbaRules(topology, patroniConfigPath, hba) } : {}),
       // A new replica's pg_basebackup otherwise waits for a spread checkpoint on the leader
       // (up to checkpoint_timeout × checkpoint_completion_target: minutes on an idle cluster).
       basebackup: [{ checkpoint: 'fast' }],

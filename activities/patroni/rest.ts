@@ -3,7 +3,7 @@ import type { Host, Topology } from '../../topology';
 import { dbHosts } from '../../topology';
 import type { HostInput } from '../contract';
 import { resolveSecret } from '../shared/secrets';
-import { schemeOf } from '../../topology/tls';
+import { plainTextOf, schemeOf } from '../../topology/tls';
 import { hostOf, httpCall, httpGet, type HttpOptions } from '../shared/step';
 import { rememberSecret } from '../shared/step-activity';
 import { clusterTrust } from '../tls/authority';
@@ -47,6 +47,21 @@ export function unsafeRequestHeaders(topology: Topology, headers: Record<string,
   const token = Buffer.from(`${auth.username}:${password}`).toString('base64');
   rememberSecret(token);
   return { ...headers, authorization: `Basic ${token}` };
+}
+
+/**
+ * `ask` of Patroni's REST API in the scheme it speaks now: HTTPS verified with the cluster's CA,
+ * else plain HTTP, as a member of a cluster moving to TLS speaks until Patroni restarts on it.
+ */
+export async function inSchemeNow<T>(topology: Topology, ask: (asRunning: Topology) => Promise<T>): Promise<T> {
+  if (!topology.tls) return ask(topology);
+  try {
+    return await ask(topology);
+  } catch (overTls) {
+    return ask(plainTextOf(topology)).catch(() => {
+      throw overTls;
+    });
+  }
 }
 
 /** The cluster as Patroni's REST API shows it, asked of the first DB node that answers. */

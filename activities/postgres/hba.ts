@@ -5,13 +5,21 @@ import { appHosts, dbHosts, haproxyHosts } from '../../topology/derive';
 import { assertIdentifier } from '../../topology/identifiers';
 import { isIpv4, isLoopback } from '../shared/render';
 
+export interface HbaOptions {
+  /**
+   * `host` lines even with TLS: while a running cluster moves to TLS, clients that have not moved
+   * yet (a replica's stream, an application) still log in; the move ends with `hostssl`.
+   */
+  plainTextToo?: boolean;
+}
+
 /**
  * pg_hba lines, first match wins. Local connections use peer (Patroni, and haflow's psql,
  * connect through the socket as postgres). Replication is open to the DB nodes; ordinary
  * connections also to the HAProxy and application hosts, because HAProxy forwards TCP and
  * PostgreSQL sees the HAProxy host as the client. `postgresql.allowed_networks` replaces both lists when set.
  */
-export function pgHbaRules(topology: Topology, file: string): string[] {
+export function pgHbaRules(topology: Topology, file: string, options: HbaOptions = {}): string[] {
   // A name with a space or a # would add words or a comment to the rule: only plain role names.
   const replicationUser = assertIdentifier('pgRole', topology.postgresql.replication.username, 'postgresql.replication.username', `pg_hba in ${file}`);
   const explicit = topology.postgresql.allowed_networks;
@@ -19,7 +27,7 @@ export function pgHbaRules(topology: Topology, file: string): string[] {
   const clientNets =
     explicit ?? networksOf([...dbHosts(topology), ...haproxyHosts(topology), ...appHosts(topology)]);
   // With TLS only connections over TLS match (hostssl): a client without it is refused.
-  const host = topology.tls ? 'hostssl' : 'host';
+  const host = topology.tls && !options.plainTextToo ? 'hostssl' : 'host';
   return [
     'local all all peer',
     ...replicationNets.map((net) => `${host} replication ${replicationUser} ${net} scram-sha-256`),

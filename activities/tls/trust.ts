@@ -9,6 +9,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { haproxyHosts, requireTlsPaths, type Host, type Topology } from '../../topology';
 import { StepFailureTypes, type HostInput, type StepResult } from '../contract';
 import { etcdGet } from '../etcd/endpoint';
+import { HaproxyRuntime } from '../haproxy/runtime';
 import { ensureRemoteFiles } from '../shared/remote-files';
 import { shellQuote } from '../shared/shell';
 import type { SshSession } from '../shared/ssh';
@@ -64,6 +65,10 @@ export async function ensureHostTrust(input: HostInput): Promise<StepResult> {
       if (check) {
         actions.push(`would ${reader.refresh} ${reader.unit} (it reads the CA bundle only when it ${reader.refresh === 'restart' ? 'starts' : 'starts or reloads'})`);
         continue;
+      }
+      if (reader.unit === 'haproxy') {
+        const unsaved = await new HaproxyRuntime(ssh).saveServersState();
+        if (unsaved) actions.push(unsaved);
       }
       await ssh.check(`systemctl ${reader.refresh} ${shellQuote(reader.unit)}`, { sudo: true });
       actions.push(`${reader.refresh === 'restart' ? 'restarted' : 'reloaded'} ${reader.unit} to read the CA bundle`);

@@ -86,11 +86,11 @@ export function labLeftovers(): string[] {
  * A fingerprint of a machine's disk (content, owner and mode of every file), logs excluded:
  * equal before and after means nothing on the machine was changed.
  */
-export function diskFingerprint(name: string): string {
+export function diskFingerprint(name: string, dirs = 'etc home opt data var/lib'): string {
   const root = labPaths.machine(name);
   return execFileSync(
     'sh',
-    ['-c', 'find etc home opt data var/lib -xdev -type f -printf "%p %U:%G %m\\n" | sort; find etc home opt data var/lib -xdev -type f -print0 | sort -z | xargs -0 sha256sum'],
+    ['-c', `find ${dirs} -xdev -type f -printf "%p %U:%G %m\\n" | sort; find ${dirs} -xdev -type f -print0 | sort -z | xargs -0 sha256sum`],
     { cwd: root, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 },
   );
 }

@@ -10,6 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   parseServersState,
+  disableHealthCommand,
+  enableHealthCommand,
   runtimeCommandLine,
   runtimeErrors,
   setHealthCommand,
@@ -43,7 +45,7 @@ test('an answer that is not `show servers state` is an error, not an empty list'
   assert.deepEqual(runtimeErrors('\nNo such server.\n\n'), ['No such server.']);
 });
 
-const state = (server: string, operational: ServerState['operational'], adminState = 0): ServerState => ({ backend: 'postgres', server, operational, adminState });
+const state = (server: string, operational: ServerState['operational'], adminState = 0): ServerState => ({ backend: 'postgres', server, operational, adminState, checked: true });
 
 test('coordination fits only when the leader is the one server UP and both are in service', () => {
   assert.equal(coordinationProblem('obs', [state('pg1', 'up'), state('pg2', 'down'), state('pg3', 'down')], 'pg1', 'pg2'), undefined);
@@ -118,4 +120,10 @@ test('against a real haproxy: read the states, force health, cut sessions, and a
   assert.equal(read().find((s) => s.server === 'pg2')?.operational, 'down');
   // A server HAProxy does not know is refused in words, which runtimeErrors returns.
   assert.deepEqual(runtimeErrors(run([setHealthCommand('postgres', 'pg9', 'up')])), ['No such server.']);
+  // The hold of a move to TLS: a server whose check is off reads so, and checked again after enable.
+  assert.equal(read().find((s) => s.server === 'pg1')?.checked, true);
+  assert.deepEqual(runtimeErrors(run([disableHealthCommand('postgres', 'pg1')])), []);
+  assert.equal(read().find((s) => s.server === 'pg1')?.checked, false);
+  assert.deepEqual(runtimeErrors(run([enableHealthCommand('postgres', 'pg1')])), []);
+  assert.equal(read().find((s) => s.server === 'pg1')?.checked, true);
 });
