@@ -231,6 +231,9 @@ async function demo(options: { keep?: boolean }): Promise<number> {
     if (code === 0) {
       say('\n5. The cluster as an operator reads it: `haflow list lab-standalone`\n');
       await haflow('list', topology.cluster);
+      say("\n   Every plane speaks TLS with the cluster's own CA (etcd, Patroni's REST API, PostgreSQL, HAProxy's checks):");
+      say('   `haflow certs status` reads each certificate where it is used\n');
+      await haflow('certs', 'status', topology.cluster);
       say("\n6. The application tier: users reach the master application (node1) through the observer's HAProxy, over");
       say('   HTTP and HTTPS; the application monitor, a durable workflow, watches it and fails it over to node2 when it dies\n');
       await showApplication();
@@ -266,6 +269,9 @@ async function demo(options: { keep?: boolean }): Promise<number> {
       say("\n    A minor upgrade of PostgreSQL takes the same path, each node's packages upgraded before its restart; here its plan");
       say("    (`haflow upgrade lab-standalone --minor` runs it; on machines that already have the newest 15.x it changes no package)\n");
       if (code === 0) code = await haflow('upgrade', topology.cluster, '--minor', '--plan');
+      say('\n    Certificates rotated the same way: a new key and certificate on every host, one at a time, each service');
+      say('    reloaded rather than restarted, the write probe throughout (`--ca` replaces the CA itself)\n');
+      if (code === 0) code = await haflow('certs', 'rotate', topology.cluster);
     }
     if (code === 0) {
       say('\n11. The classic layout (the older HA guide): a master and a slave server, each with the application and its own');

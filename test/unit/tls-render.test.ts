@@ -182,7 +182,7 @@ test("a site's own PKI names a certificate and key for each host that serves TLS
   assert.match(problems(`${FILE}${AUTH}tls:\n  ca: {}\n  site: { ca_bundle: /x, hosts: {} }\n`)[0], /give ca \(haflow issues the certificates\) or site/);
 });
 
-test('an install refuses to move a running etcd between plain text and TLS in place, either way, naming what it found; a first install and the same scheme pass', () => {
+test('an install refuses to move a running etcd between plain text and TLS in place, either way, naming what it found; a first install, the same scheme and the move to TLS pass', () => {
   const plain = loopbackLab();
   const tls = secure();
   const member = hostNamed(plain, 'observer');
@@ -194,8 +194,21 @@ test('an install refuses to move a running etcd between plain text and TLS in pl
   assert.equal(etcdSchemeChange(installedTls, tls), undefined);
   const up = etcdSchemeChange(installedPlain, tls);
   assert.match(up!.found, /installed without TLS \(http:\/\/\)/);
-  assert.match(up!.remedy, /keep `security: \{ insecure: true \}`/);
+  assert.match(up!.remedy, /haflow install <topology> --to-tls/);
+  assert.equal(etcdSchemeChange(installedPlain, tls, { movingToTls: true }), undefined, 'the move to TLS expects etcd on http');
   const down = etcdSchemeChange(installedTls, plain);
   assert.match(down!.found, /installed with TLS/);
   assert.match(down!.remedy, /remove `security: \{ insecure: true \}`/);
+  assert.ok(etcdSchemeChange(installedTls, plain, { movingToTls: true }), 'there is no move back to plain text');
+});
+
+test('while a cluster moves to TLS, pg_hba accepts clients with and without TLS; after it, TLS only', () => {
+  const t = secure();
+  const during = pgHbaRules(t, 'pg_hba.conf', { plainTextToo: true });
+  const after = pgHbaRules(t, 'pg_hba.conf');
+  assert.deepEqual(during, after.map((l) => l.replace(/^hostssl /, 'host ')));
+  assert.ok(after.some((l) => l.startsWith('hostssl replication')) && !during.some((l) => l.startsWith('hostssl')));
+  const yml = parse(renderPatroniYml(t, hostNamed(t, 'node1'), { superuser: 's', replication: 'r', rewind: 'w' }, { plainTextToo: true })) as PatroniConfig;
+  assert.deepEqual(yml.postgresql.pg_hba, during, "Patroni writes the move's rules on every node");
+  assert.equal(yml.postgresql.parameters.ssl, 'on', 'with ssl on: a client that asks for TLS gets it');
 });
