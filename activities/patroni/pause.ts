@@ -51,27 +51,25 @@ async function waitForPause(topology: Topology, paused: boolean): Promise<void> 
   );
 }
 
-/** Maintenance mode on: Patroni leaves PostgreSQL as it is until resumePatroni. */
-export async function pausePatroni(input: ClusterInput): Promise<StepResult> {
+/** Maintenance mode on (the move's start) or off (its end), on every member; unchanged when it already is. */
+async function setPause(input: ClusterInput, paused: boolean): Promise<StepResult> {
   const { topology, check } = input;
   const states = await Promise.all(dbHosts(topology).map((h) => memberPaused(topology, h)));
-  if (states.every((s) => s.paused)) return stepResult([], 'Patroni is paused on every member: it leaves PostgreSQL as it is');
-  if (check) return stepResult(['would pause Patroni (PATCH /config {"pause": true}): no failover and no demotion until the move ends'], '');
-  await patchConfig(topology, { pause: true });
-  await waitForPause(topology, true);
-  return stepResult(['paused Patroni on every member: no failover and no demotion until the move ends'], '');
+  if (states.every((s) => s.paused === paused)) {
+    return stepResult([], paused ? 'Patroni is paused on every member: it leaves PostgreSQL as it is' : 'Patroni is not paused: it fails over as configured');
+  }
+  const request = `PATCH /config {"pause": ${paused ? 'true' : 'null'}}`;
+  if (check) return stepResult([`would ${paused ? 'pause' : 'resume'} Patroni (${request})${paused ? ': no failover and no demotion until the move ends' : ''}`], '');
+  await patchConfig(topology, { pause: paused ? true : null });
+  await waitForPause(topology, paused);
+  return stepResult([paused ? 'paused Patroni on every member: no failover and no demotion until the move ends' : 'resumed Patroni on every member: it fails over again'], '');
 }
 
+/** Maintenance mode on: Patroni leaves PostgreSQL as it is until resumePatroni. */
+export const pausePatroni = (input: ClusterInput) => setPause(input, true);
+
 /** Maintenance mode off: Patroni drives PostgreSQL again, failovers included. */
-export async function resumePatroni(input: ClusterInput): Promise<StepResult> {
-  const { topology, check } = input;
-  const states = await Promise.all(dbHosts(topology).map((h) => memberPaused(topology, h)));
-  if (states.every((s) => !s.paused)) return stepResult([], 'Patroni is not paused: it fails over as configured');
-  if (check) return stepResult(['would resume Patroni (PATCH /config {"pause": null})'], '');
-  await patchConfig(topology, { pause: null });
-  await waitForPause(topology, false);
-  return stepResult(['resumed Patroni on every member: it fails over again'], '');
-}
+export const resumePatroni = (input: ClusterInput) => setPause(input, false);
 
 /**
  * Patroni on one DB node restarted on the topology's TLS (etcd over HTTPS with the cluster's CA,

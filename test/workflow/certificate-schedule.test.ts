@@ -5,7 +5,6 @@
 // leaves it out; and the CLI's `certs schedule` and `certs status` with --json.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,6 +26,8 @@ import { listSchedules } from '../../client/schedules';
 import { TASK_QUEUE } from '../../connection/temporal';
 import { loadTopology, type Topology } from '../../topology';
 import { startDevServer, waitUntil, workflowBundle } from '../support/temporal';
+import { haflowProcess } from '../support/cli-process';
+import { plainTextOf } from '../../topology/tls';
 
 let env: TestWorkflowEnvironment;
 let worker: Worker;
@@ -157,7 +158,7 @@ test('given again, the schedule is updated in place (timetable, topology), its r
 
   await assert.rejects(scheduleCertificateCheck(env.client, { topology, when: { every: '10m' } }), /at least 1h between certificate checks/);
   await assert.rejects(scheduleCertificateCheck(env.client, { topology, when: { cron: 'daily' } }), /five fields/);
-  const insecure = { ...topology, tls: undefined, security: { insecure: true } } as unknown as Topology;
+  const insecure = plainTextOf(topology);
   await assert.rejects(scheduleCertificateCheck(env.client, { topology: insecure, when: { every: '1d' } }), /has no TLS/);
 
   assert.equal(await unscheduleCertificateCheck(env.client, topology.cluster), true);
@@ -165,20 +166,7 @@ test('given again, the schedule is updated in place (timetable, topology), its r
   assert.equal(await unscheduleCertificateCheck(env.client, topology.cluster), false);
 });
 
-/** `haflow …` in its own process, as an operator runs it. */
-function haflow(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(__dirname, '../../bin/haflow.js'), ...args], {
-      env: { ...process.env, TEMPORAL_ADDRESS: env.address, TEMPORAL_NAMESPACE: 'default', XDG_DATA_HOME: scratch },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const haflow = (...args: string[]) => haflowProcess(env.address, scratch, ...args);
 
 test('the CLI: certs schedule and certs status with --json, text, and the refusals', async () => {
   const topology = clusterTopology();

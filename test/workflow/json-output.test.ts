@@ -5,7 +5,6 @@
 // what it says while it works goes to standard error.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +17,7 @@ import { TASK_QUEUE } from '../../connection/temporal';
 import { loadTopology, type Topology } from '../../topology';
 import { fakeDrill, fakeDrillActivities } from '../support/fake-drill';
 import { startDevServer, workflowBundle } from '../support/temporal';
+import { haflowProcess } from '../support/cli-process';
 
 let env: TestWorkflowEnvironment;
 let worker: Worker;
@@ -80,20 +80,7 @@ after(async () => {
   rmSync(scratch, { recursive: true, force: true });
 });
 
-/** `haflow …` in its own process: its exit code, standard output and standard error apart. */
-function haflow(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(__dirname, '../../bin/haflow.js'), ...args], {
-      env: { ...process.env, TEMPORAL_ADDRESS: env.address, TEMPORAL_NAMESPACE: 'default', XDG_DATA_HOME: scratch },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const haflow = (...args: string[]) => haflowProcess(env.address, scratch, ...args);
 
 /** The command's standard output parsed whole as JSON (the assertion names the command and shows what was there). */
 async function json(...args: string[]): Promise<{ value: unknown; stderr: string; code: number | null }> {
