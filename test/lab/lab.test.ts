@@ -107,7 +107,7 @@ describe('lab machines', () => {
     assert.equal(asRoot.stdout.trim(), 'root');
   });
 
-  test('a changed host key is detected and names the host and both fingerprints', async () => {
+  test('a changed host key is detected and names the host and both fingerprints', async (t) => {
     const lab = currentLab();
     const lines = readFileSync(labPaths.knownHosts, 'utf8').trim().split('\n');
     const app1Keys = lines.filter((l) => l.startsWith('127.0.0.22 ')).map((l) => l.split(' ').slice(1).join(' '));
@@ -115,6 +115,7 @@ describe('lab machines', () => {
     const tampered = lines.map((l) => (l.startsWith('127.0.0.24 ') ? `127.0.0.24 ${app1Keys[l.includes('ed25519') ? 0 : 1]}` : l));
     const file = join(tmpdir(), `haflow-known-hosts-${process.pid}`);
     writeFileSync(file, tampered.join('\n') + '\n');
+    t.after(() => rmSync(file, { force: true }));
     const target = { ...targetFor(lab.topology, lab.host('db1')), knownHosts: file };
     await assert.rejects(
       withSsh(target, async () => undefined),
