@@ -3,7 +3,7 @@
 // Across hosts: identical versions on DB nodes, clocks in sync, the firewall matrix, and every
 // password set and usable where it goes.
 import { ApplicationFailure } from '@temporalio/common';
-import { dbHosts, firewallMatrix, osSupported, postgresBinDir, type Host, type Topology } from '../topology';
+import { dbHosts, firewallMatrix, hostOs, osSupported, postgresBinDir, type Host, type Topology } from '../topology';
 import { etcdAuthPasswords } from './etcd/auth';
 import { COMPONENTS, hostFiles } from './components';
 import { StepFailureTypes, type ClusterInput, type HostInput, type StepResult } from './contract';
@@ -65,7 +65,13 @@ export async function preflightHost(input: HostInput & { movingToTls?: boolean }
       }
     }
     const facts = await hostFacts(ssh, topology, host);
-    if (!osSupported(facts.os, topology.supported_os)) {
+    const declared = hostOs(topology, host);
+    if (declared && !osSupported(facts.os, [declared])) {
+      problems.push({
+        found: `${host.name} runs ${facts.os}, but the topology says ${declared}`,
+        remedy: `correct ${host.os ? `hosts[${topology.hosts.indexOf(host)}].os` : 'os'} in the topology to ${facts.os}, or install on a machine that runs ${declared}`,
+      });
+    } else if (!osSupported(facts.os, topology.supported_os)) {
       problems.push({
         found: `OS ${facts.os} is not supported (supported_os: ${topology.supported_os.join(', ')})`,
         remedy: 'use a supported OS, or add this one to supported_os in the topology if you accept the risk',

@@ -36,7 +36,7 @@ export function registerLabCommands(program: Command): void {
     .option('--wipe', 'start from bare machines even if they exist')
     .action(async (file: string, opts: { wipe?: boolean }) => {
       const started = Date.now();
-      const up = await Lab.up(file, { wipe: opts.wipe });
+      const up = await Lab.up(file, { wipe: opts.wipe, progress: (line) => process.stderr.write(`${line}\n`) });
       printStatus(up);
       process.stdout.write(`up in ${((Date.now() - started) / 1000).toFixed(1)} s; ssh with: ssh -i ${up.topology.ssh.private_key} -o UserKnownHostsFile=${up.topology.ssh.known_hosts} ${up.topology.ssh.user}@${up.topology.hosts[0].address}\n`);
     });

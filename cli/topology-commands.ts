@@ -6,7 +6,7 @@ import { SUMS_FILE } from '../activities/packages/bundle';
 import { planCheck } from '../client/api';
 import { buildBundle, BundleBuildError } from '../client/bundle';
 import { runbookFor } from '../client/runbooks';
-import { initialLeader, type Topology } from '../topology';
+import { hostOs, initialLeader, PLATFORMS, platformClaim, platformOf, type Topology } from '../topology';
 import { tlsMoveOrSay } from './operation-commands';
 import { createProgressDisplay, formatCheckReport, formatPlan, formatRunResult, formatStepFailure } from './progress';
 import { connect, exits, fitOutput, INTERRUPTED, loadOrReport, say, whileFollowing, withTopology } from './support';
@@ -51,8 +51,20 @@ function validate(files: string[]): number {
     }
     const { topology } = loaded;
     process.stdout.write(`${file}: valid (${topology.layout} layout, cluster ${topology.cluster}, ${topology.hosts.length} hosts)\n`);
+    for (const line of platformLines(topology)) process.stdout.write(`  ${line}\n`);
   }
   return failed > 0 ? 1 : 0;
+}
+
+/** What haflow claims of the OS the topology names: tested here, or written for and not tested. */
+export function platformLines(topology: Topology): string[] {
+  const named = [...new Set(topology.hosts.map((h) => hostOs(topology, h)).filter((os): os is string => os !== undefined))];
+  const tested = PLATFORMS.filter((p) => p.tested).map((p) => p.os).join(' and ');
+  if (named.length === 0) return [`OS: not named (os: in the topology); haflow is tested on ${tested}`];
+  return named.map((os) => {
+    const platform = platformOf(os);
+    return `OS ${platform ? platformClaim(platform) : `${os}: unknown to haflow, not tested (tested: ${tested})`}`;
+  });
 }
 
 function render(file: string, hostName?: string): number {

@@ -7,8 +7,9 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { Host, Topology } from '../topology';
-import { LAB_PACKAGES, LAB_USER, labPaths, labSources, USR_OVERLAY } from './paths';
+import { hostOs, type Host, type Topology } from '../topology';
+import { BOX_OS, LAB_OS, LAB_PACKAGES, LAB_USER, labPaths, labSources, PRIVATE_DIRS, ROOTFS_OS, USR_OVERLAY } from './paths';
+import { LabError } from './prereq';
 
 const run = promisify(execFile);
 
@@ -26,6 +27,32 @@ async function imageStamp(): Promise<string> {
   return `recipe ${IMAGE_RECIPE}\n${stdout}`;
 }
 
+/** The OS a lab machine runs: what its topology says, else the box's. Refuses one the lab cannot build. */
+export function machineOs(topology: Topology, host: Host): string {
+  const os = hostOs(topology, host) ?? BOX_OS;
+  if (!LAB_OS.includes(os)) throw new LabError(`host ${host.name} runs ${os}, which the lab cannot build: its machines run ${LAB_OS.join(' or ')}`);
+  return os;
+}
+
+/** The image a machine of this OS starts as, and whether it is a whole root file system (not the box's own). */
+export function imageOf(os: string): { path: string; rootfs: boolean } {
+  return os === BOX_OS ? { path: labPaths.image, rootfs: false } : { path: labPaths.rootfsImage(os), rootfs: true };
+}
+
+/** In a machine's root: the OS its disk was made for. */
+const OS_FILE = '.os';
+
+/** The OS a machine's disk was made for (undefined: no disk, or one made before the lab had two). */
+export function diskOs(name: string): string | undefined {
+  const file = join(labPaths.machine(name), OS_FILE);
+  return existsSync(file) ? readFileSync(file, 'utf8').trim() : undefined;
+}
+
+/** Builds the image of each OS once, and again when its packages or the recipe change. */
+export async function ensureImages(oses: string[], progress: (line: string) => void = () => undefined): Promise<void> {
+  for (const os of new Set(oses)) await (os === BOX_OS ? ensureImage() : ensureRootfsImage(os, progress));
+}
+
 /** Builds the bare machine image once, and again when the packages or the recipe change. */
 export async function ensureImage(): Promise<void> {
   const image = labPaths.image;
@@ -40,13 +67,65 @@ export async function ensureImage(): Promise<void> {
     await run('cp', ['-a', `/${dir}`, join(image, dir)]);
   }
   // The box's /usr is the lower layer of each machine's /usr; what a machine installs lands here.
+  // The guide's common non-root user with sudo, in the image only (the box's own users stay untouched).
+  await run('useradd', ['--prefix', image, '-m', '-d', `/home/${LAB_USER}`, '-s', '/bin/bash', '-U', LAB_USER]);
+  await bareMachine(image, false);
+  writeFileSync(stampFile, stamp);
+}
+
+/**
+ * A root file system of another Debian release, built with mmdebstrap from the archive the box's
+ * apt uses: the release's own /usr is the lower layer of each such machine's /usr.
+ */
+async function ensureRootfsImage(os: string, progress: (line: string) => void): Promise<void> {
+  const image = labPaths.rootfsImage(os);
+  const { suite, packages } = ROOTFS_OS[os];
+  const mirror = debianMirror();
+  const stamp = `recipe ${IMAGE_RECIPE}\nsuite ${suite}\nmirror ${mirror}\n${[...packages].sort().join('\n')}\n`;
+  const stampFile = join(image, '.stamp');
+  if (existsSync(stampFile) && readFileSync(stampFile, 'utf8') === stamp) return;
+  progress(`building the ${os} machine image (mmdebstrap ${suite} from ${mirror}, once)`);
+  const building = `${image}.building`;
+  rmSync(building, { recursive: true, force: true });
+  mkdirSync(join(building, '..'), { recursive: true });
+  try {
+    await run('mmdebstrap', ['--quiet', '--variant=apt', `--include=${packages.join(',')}`, suite, building, mirror], { maxBuffer: 64 * 1024 * 1024 });
+  } catch (err) {
+    rmSync(building, { recursive: true, force: true });
+    const e = err as NodeJS.ErrnoException & { stderr?: string };
+    if (e.code === 'ENOENT') throw new LabError(`building the ${os} machine image needs mmdebstrap: apt-get install -y mmdebstrap`);
+    const tail = (e.stderr ?? String(err)).trim().split('\n').slice(-6).join('\n');
+    throw new LabError(`cannot build the ${os} machine image from ${mirror} (mmdebstrap ${suite}); is Debian's archive reachable from this box?\n${tail}`);
+  }
+  await run('chroot', [building, 'useradd', '-m', '-d', `/home/${LAB_USER}`, '-s', '/bin/bash', '-U', LAB_USER]);
+  await bareMachine(building, true);
+  // Mount points: what a machine keeps of its own (as on the box's machines), and where the
+  // kernel's file systems and the lab's programs are bound in while it boots (lab/machine/init.sh).
+  for (const dir of [...PRIVATE_DIRS, 'proc', 'sys', 'dev', 'run', 'tmp', '.oldroot']) mkdirSync(join(building, dir), { recursive: true });
+  writeFileSync(join(building, '.stamp'), stamp);
+  rmSync(image, { recursive: true, force: true });
+  await run('mv', [building, image]);
+}
+
+/** The Debian archive the box's apt uses (deb822 or one-line sources), else Debian's own. */
+function debianMirror(): string {
+  for (const file of ['/etc/apt/sources.list.d/debian.sources', '/etc/apt/sources.list']) {
+    const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+    const uri = text.match(/^URIs:\s*(\S+\/debian)\/?\s*$/m)?.[1] ?? text.match(/^deb\s+(?:\[[^\]]*\]\s+)?(\S+\/debian)\/?\s/m)?.[1];
+    if (uri) return uri;
+  }
+  return 'http://deb.debian.org/debian';
+}
+
+/** What each image gets on top of Debian's packages: a bare server with the guide's sudo user, nothing of the box. */
+async function bareMachine(image: string, rootfs: boolean): Promise<void> {
   for (const dir of ['home', 'opt', 'data', 'var/log/journal', 'var/log/nginx', 'var/log/postgresql', USR_OVERLAY.upper, USR_OVERLAY.work]) {
     mkdirSync(join(image, dir), { recursive: true });
   }
-  await run('chown', ['postgres:postgres', join(image, 'var/log/postgresql')]);
+  // By the image's own postgres user, whose uid may not be the box's.
+  if (rootfs) await run('chroot', [image, 'chown', 'postgres:postgres', '/var/log/postgresql']);
+  else await run('chown', ['postgres:postgres', join(image, 'var/log/postgresql')]);
   const etc = join(image, 'etc');
-  // The guide's common non-root user with sudo, in the image only (the box's own users stay untouched).
-  await run('useradd', ['--prefix', image, '-m', '-d', `/home/${LAB_USER}`, '-s', '/bin/bash', '-U', LAB_USER]);
   writeFileSync(join(etc, 'sudoers.d', LAB_USER), `${LAB_USER} ALL=(ALL) NOPASSWD:ALL\n`, { mode: 0o440 });
   const wants = join(etc, 'systemd', 'system', 'multi-user.target.wants');
   mkdirSync(wants, { recursive: true });
@@ -62,7 +141,6 @@ export async function ensureImage(): Promise<void> {
   rmSync(join(etc, 'nginx', 'sites-enabled', 'default'), { force: true });
   for (const key of readdirSync(join(etc, 'ssh')).filter((f) => f.startsWith('ssh_host_'))) rmSync(join(etc, 'ssh', key));
   rmSync(join(etc, 'patroni', 'config.yml'), { force: true });
-  writeFileSync(stampFile, stamp);
 }
 
 export function sshdConfig(address: string, port: number): string {
@@ -91,8 +169,17 @@ export async function createMachineDisk(topology: Topology, host: Host): Promise
   const root = labPaths.machine(host.name);
   rmSync(root, { recursive: true, force: true });
   mkdirSync(labPaths.machines, { recursive: true });
-  await run('cp', ['-a', labPaths.image, root]);
+  const image = imageOf(machineOs(topology, host));
+  if (image.rootfs) {
+    // All of the release's root but its /usr, which each machine overlays (its own upper layer).
+    mkdirSync(join(root, 'usr'), { recursive: true });
+    const entries = readdirSync(image.path).filter((e) => e !== 'usr');
+    await run('cp', ['-a', ...entries.map((e) => join(image.path, e)), root]);
+  } else {
+    await run('cp', ['-a', image.path, root]);
+  }
   rmSync(join(root, '.stamp'));
+  writeFileSync(join(root, OS_FILE), `${machineOs(topology, host)}\n`);
   const etc = join(root, 'etc');
   writeFileSync(join(etc, 'hostname'), `${host.name}\n`);
   writeFileSync(

@@ -3,7 +3,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadTopology, type Host, type Topology } from '../topology';
-import { createMachineDisk, ensureImage, writeKnownHosts } from './disk';
+import { createMachineDisk, diskOs, ensureImages, imageOf, machineOs, writeKnownHosts } from './disk';
 import {
   bootMachine,
   cgroupProcesses,
@@ -16,14 +16,14 @@ import {
   type RunningMachine,
 } from './machines';
 import { addPartition, dropTrafficTo, healAll, listRules, removeChain, restoreTrafficTo, type Partition } from './network';
-import { labPaths, PRIVATE_DIRS, USR_OVERLAY } from './paths';
+import { BOX_OS, labPaths, PRIVATE_DIRS, USR_OVERLAY } from './paths';
 import { checkPrerequisites, ensureKeyPair, ensureTlsCertificate, installSystemctl, LabError } from './prereq';
 
 
 interface LabState {
   topologyFile: string;
   cluster: string;
-  machines: Record<string, { address: string; sshPort: number; running?: RunningMachine }>;
+  machines: Record<string, { address: string; sshPort: number; os?: string; running?: RunningMachine }>;
   partitions: Partition[];
   /** Empty directories the lab created on the box to mount machine disks on (e.g. /data). */
   createdMountPoints: string[];
@@ -59,10 +59,10 @@ function assertLoopback(topology: Topology, file: string): void {
   }
 }
 
-/** The machine's disk has every directory a machine keeps of its own. */
-function diskComplete(name: string): boolean {
+/** The machine's disk has every directory a machine keeps of its own, and the OS its topology says. */
+function diskComplete(name: string, os: string): boolean {
   const root = labPaths.machine(name);
-  return [...PRIVATE_DIRS, USR_OVERLAY.upper, USR_OVERLAY.work].every((dir) => existsSync(join(root, dir)));
+  return (diskOs(name) ?? BOX_OS) === os && [...PRIVATE_DIRS, USR_OVERLAY.upper, USR_OVERLAY.work].every((dir) => existsSync(join(root, dir)));
 }
 
 export class Lab {
@@ -72,14 +72,15 @@ export class Lab {
   ) {}
 
   /** Brings up every machine of the topology, bare on first creation. Replaces any lab already up. */
-  static async up(topologyFile: string, options: { wipe?: boolean } = {}): Promise<Lab> {
+  static async up(topologyFile: string, options: { wipe?: boolean; progress?: (line: string) => void } = {}): Promise<Lab> {
     const file = resolve(topologyFile);
     const { topology } = loadTopology(file);
     assertLoopback(topology, file);
+    const oses = new Map(topology.hosts.map((h) => [h.name, machineOs(topology, h)]));
     await checkPrerequisites();
     const previous = readState();
     if (previous) await Lab.fromState(previous).down();
-    await Promise.all([installSystemctl(), ensureKeyPair(), ensureTlsCertificate(), ensureImage()]);
+    await Promise.all([installSystemctl(), ensureKeyPair(), ensureTlsCertificate(), ensureImages([...oses.values()], options.progress)]);
     const state: LabState = { topologyFile: file, cluster: topology.cluster, machines: {}, partitions: [], createdMountPoints: [] };
     for (const dir of PRIVATE_DIRS.map((d) => `/${d}`)) {
       if (!existsSync(dir)) {
@@ -89,11 +90,11 @@ export class Lab {
     }
     const sameLab = previous?.topologyFile === file && !options.wipe;
     // A disk made by an older recipe (without a directory a machine now has of its own) is made again, bare.
-    const fresh = topology.hosts.filter((h) => !sameLab || !diskComplete(h.name));
+    const fresh = topology.hosts.filter((h) => !sameLab || !diskComplete(h.name, oses.get(h.name)!));
     const knownHosts = await Promise.all(topology.hosts.map((h) => (fresh.includes(h) ? createMachineDisk(topology, h) : undefined)));
     if (fresh.length > 0) writeKnownHosts(mergeKnownHosts(topology, knownHosts));
     for (const host of topology.hosts) {
-      state.machines[host.name] = { address: host.address, sshPort: host.ssh?.port ?? topology.ssh.port };
+      state.machines[host.name] = { address: host.address, sshPort: host.ssh?.port ?? topology.ssh.port, os: oses.get(host.name) };
     }
     writeState(state);
     const lab = new Lab(topology, state);
@@ -132,7 +133,8 @@ export class Lab {
 
   private async start(host: Host, firstBoot: boolean): Promise<void> {
     const machine = this.state.machines[host.name];
-    machine.running = await bootMachine(host.name, machine.address, machine.sshPort, firstBoot);
+    const image = imageOf(machine.os ?? machineOs(this.topology, host));
+    machine.running = await bootMachine(host.name, machine.address, machine.sshPort, firstBoot, image.rootfs ? image.path : undefined);
     writeState(this.state);
   }
 

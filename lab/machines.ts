@@ -61,8 +61,10 @@ function consoleTail(name: string): string {
 /**
  * Powers a machine on. On its first boot nothing but sshd starts (a bare, freshly
  * provisioned server); on later boots its enabled units start, as after a reboot.
+ * `rootfsImage`: the machine runs another OS, whose root file system (this image's /usr under
+ * the machine's own) it pivots into; without it, the machine runs the box's OS.
  */
-export async function bootMachine(name: string, address: string, sshPort: number, firstBoot: boolean): Promise<RunningMachine> {
+export async function bootMachine(name: string, address: string, sshPort: number, firstBoot: boolean, rootfsImage?: string): Promise<RunningMachine> {
   const cgroup = cgroupDir(name);
   mkdirSync(cgroup, { recursive: true });
   mkdirSync(labPaths.consoles, { recursive: true });
@@ -75,7 +77,7 @@ export async function bootMachine(name: string, address: string, sshPort: number
       '-c', script, 'lab-boot', cgroup,
       'unshare', '--mount', '--uts', '--ipc', '--pid', '--fork', '--kill-child', '--mount-proc', '--propagation', 'private',
       '/usr/bin/tini', '-s', '--',
-      labSources.init, name, address, labPaths.machine(name), labPaths.bin, firstBoot ? '1' : '0',
+      labSources.init, name, address, labPaths.machine(name), labPaths.bin, firstBoot ? '1' : '0', rootfsImage ?? '-',
     ],
     { detached: true, stdio: ['ignore', consoleFd, consoleFd], env: { ...process.env, LAB_PRIVATE_DIRS: PRIVATE_DIRS.join(' ') } },
   );

@@ -8,8 +8,10 @@ export const labPaths = {
   root: LAB_ROOT,
   /** The daemonless systemctl and the journalctl wrapper mounted into every machine. */
   bin: join(LAB_ROOT, 'bin'),
-  /** The bare machine every machine starts as: packages installed, nothing configured. */
+  /** The bare machine a machine of the box's own OS starts as: packages installed, nothing configured. */
   image: join(LAB_ROOT, 'image'),
+  /** The root file system a machine of another OS starts as, built from Debian's archive. */
+  rootfsImage: (os: string) => join(LAB_ROOT, 'images', os.replace(/ /g, '-')),
   machines: join(LAB_ROOT, 'machines'),
   machine: (name: string) => join(LAB_ROOT, 'machines', name),
   console: (name: string) => join(LAB_ROOT, 'console', `${name}.log`),
@@ -67,6 +69,27 @@ export const PRIVATE_DIRS = [
   'opt',
   'data',
 ] as const;
+
+/** The OS of the box, which its lab machines run unless their topology names another. */
+export const BOX_OS = 'debian 12';
+
+/**
+ * The OS a lab machine can run besides the box's: each is a root file system that mmdebstrap
+ * builds once from Debian's archive (the suite), with these packages, the box's Debian 12 set
+ * under their names there (PostgreSQL 17 is what Debian 13 packages).
+ */
+export const ROOTFS_OS: Record<string, { suite: string; packages: readonly string[] }> = {
+  'debian 13': {
+    suite: 'trixie',
+    packages: [
+      'patroni', 'python3-etcd', 'python3-psycopg2', 'python3-idna', 'etcd-server', 'etcd-client', 'haproxy', 'postgresql-17',
+      'nginx', 'rsync', 'socat', 'sudo', 'openssh-server', 'iproute2', 'util-linux', 'procps', 'curl', 'openssl', 'ca-certificates',
+    ],
+  },
+};
+
+/** The OS lab machines can run: the box's and each one built from the archive. */
+export const LAB_OS = [BOX_OS, ...Object.keys(ROOTFS_OS)];
 
 /** Debian packages every lab machine has, like servers built from one image. */
 export const LAB_PACKAGES = [

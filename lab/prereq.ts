@@ -80,7 +80,13 @@ export async function checkPrerequisites(): Promise<void> {
  * real unit files. It conflicts with systemd, so it is unpacked into the lab, not installed.
  * A few small fixes make it behave like systemd for Debian's units; each is checked to apply.
  */
-const SYSTEMCTL_PATCHES: { why: string; find: string; replace: string }[] = [
+const SYSTEMCTL_PATCHES: { why: string; find: string; replace: string; everywhere?: boolean }[] = [
+  {
+    why: 'a regular expression with \\w is a raw string, or Python 3.12 and later (Debian 13) warn on every call',
+    find: 're.sub("[$]',
+    replace: 're.sub(r"[$]',
+    everywhere: true,
+  },
   {
     why: 'EnvironmentFile=-/etc/default/%p (etcd.service) must name the file, not a shell-quoted one',
     find: 'self.read_env_file(self.expand_special(env_file, conf))',
@@ -113,6 +119,11 @@ const SYSTEMCTL_PATCHES: { why: string; find: string; replace: string }[] = [
       '                conf.data.set("Unit", "Id", module)\n            return conf\n',
   },
   {
+    why: 'a service starts in / unless its unit sets WorkingDirectory=, as under systemd, not where systemctl was called',
+    find: '        if self._root:\n            os.chdir(self._root)\n        workingdir = conf.get("Service", "WorkingDirectory", "")',
+    replace: '        os.chdir(self._root or "/")\n        workingdir = conf.get("Service", "WorkingDirectory", "")',
+  },
+  {
     why: 'PIDFile=/run/postgresql/%i.pid (postgresql@.service) must name the file, not a shell-quoted one',
     find: '        return self.expand_special(pid_file, conf)\n',
     replace: '        return self.expand_special(pid_file, conf).replace("\'", "")\n',
@@ -139,7 +150,7 @@ export async function installSystemctl(): Promise<void> {
       if (!source.includes(patch.find)) {
         throw new LabError(`the systemctl package (${deb}) changed: cannot apply the lab's fix "${patch.why}"`);
       }
-      source = source.replace(patch.find, patch.replace);
+      source = patch.everywhere ? source.replaceAll(patch.find, patch.replace) : source.replace(patch.find, patch.replace);
     }
     writeFileSync(target, source, { mode: 0o755 });
     writeFileSync(stamp, patchList);

@@ -6,6 +6,7 @@ import type { FailoverMeasurement, WatchEvent } from '../activities/failover/mea
 import type { Topology } from '../topology/schema';
 import { monitorSettings } from '../topology/derive';
 import { FAULTS, type FaultName } from '../topology/faults';
+import { effectivePatroniTimings } from '../topology/platforms';
 
 // Durations of Patroni's own actions, measured on the lab (a small database); the prediction
 // adds them to what the settings make Patroni and HAProxy wait.
@@ -43,8 +44,9 @@ export interface Prediction {
  * The write downtime a fault should cause, from Patroni's ttl/loop_wait and HAProxy's
  * inter/fall/rise; a coordinated switchover tells HAProxy instead of waiting for its checks.
  */
-export function predictDowntime(topology: Topology, fault: FaultName, options: { coordinated?: boolean } = {}): Prediction {
-  const { ttl, loop_wait: loop } = topology.patroni;
+export function predictDowntime(topology: Topology, fault: FaultName, options: { coordinated?: boolean; patroniVersion?: string } = {}): Prediction {
+  // What Patroni runs with, which from 3.1 on may be more than what was written (its floors).
+  const { ttl, loop_wait: loop } = effectivePatroniTimings(topology.patroni, options.patroniVersion);
   const { inter, fall, rise } = topology.haproxy.check;
   // A newly promoted server: the next check within inter, then rise good checks in a row.
   const route = { expected: inter / 2 + (rise - 1) * inter, worst: rise * inter, formula: 'inter/2 + (rise-1)·inter' };
@@ -58,7 +60,8 @@ export function predictDowntime(topology: Topology, fault: FaultName, options: {
       return make(
         ttl - loop / 2 + loop + PROMOTE_SECONDS + route.expected,
         ttl + 2 * loop + PROMOTE_SECONDS + route.worst + inter,
-        `(ttl - loop_wait/2) + loop_wait + promote ${PROMOTE_SECONDS} s + ${route.formula}`,
+        `(ttl - loop_wait/2) + loop_wait + promote ${PROMOTE_SECONDS} s + ${route.formula}` +
+          (ttl !== topology.patroni.ttl ? ` (ttl ${ttl}: Patroni ${options.patroniVersion} raises the written ${topology.patroni.ttl})` : ''),
       );
     case 'stop-patroni':
       // A graceful stop releases the key: no waiting for it to expire, and the replicas, watching
@@ -227,6 +230,8 @@ export interface MeasureInput {
   kind?: DrillReport['kind'];
   /** The facts of the step that struck (a switchover's: when it was requested, promoted, routed). */
   strikeFacts?: Record<string, string | number | boolean>;
+  /** The leader's Patroni version, as the gate read it: it sets the timings Patroni runs with. */
+  patroniVersion?: string;
 }
 
 /**
@@ -356,7 +361,7 @@ export function drillReport(input: MeasureInput): DrillReport {
     injectedAt: new Date(injectedAt).toISOString(),
     finishedAt: new Date(input.finishedAt).toISOString(),
     figures,
-    predicted: predictDowntime(topology, fault, { coordinated: input.strikeFacts?.coordinated === true }),
+    predicted: predictDowntime(topology, fault, { coordinated: input.strikeFacts?.coordinated === true, patroniVersion: input.patroniVersion }),
     objectives: objectives ? { rto_seconds: objectives.rto_seconds, lost_writes: objectives.lost_writes } : undefined,
     verdict: { pass: reasons.length === 0, reasons },
     timeline,

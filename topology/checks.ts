@@ -2,7 +2,8 @@
 // port clashes, Patroni's timing rule, cross-references between sections and the
 // directories haflow may remove or take over.
 // Pure: a validated topology in, issues with field paths out (load.ts maps paths to lines).
-import { appHosts, classicCluster, dbHosts, etcdMembers, haproxyHosts, listeningPorts, postgresBinDir } from './derive';
+import { appHosts, classicCluster, dbHosts, etcdMembers, haproxyHosts, hostOs, listeningPorts, osSupported, postgresBinDir } from './derive';
+import { patroniTimingFloors, platformOf } from './platforms';
 import { certificateHosts } from './tls';
 import type { Host, Layout, Role, Topology } from './schema';
 
@@ -38,6 +39,7 @@ export function checkTopology(topology: Topology, options: { recorded?: boolean 
     ...checkPortClashes(topology),
     ...checkPatroniTimings(topology),
     ...checkPostgresVersion(topology),
+    ...checkPlatforms(topology),
     ...checkReferences(topology),
     ...checkAppTier(topology),
     ...[...checkHaproxyStats(topology), ...checkSecurity(topology)].map((issue) => (options.recorded ? { ...issue, severity: 'warning' as const } : issue)),
@@ -313,6 +315,51 @@ function checkPostgresVersion(topology: Topology): CheckIssue[] {
         `use one of those`,
     ),
   ];
+}
+
+/**
+ * The OS the topology says its hosts run: each one supported, one OS for every DB node (the
+ * guide's rule), and what that OS's packages mean for the settings.
+ */
+function checkPlatforms(topology: Topology): CheckIssue[] {
+  const issues: CheckIssue[] = [];
+  const declared = topology.hosts.map((host, i) => ({ host, os: hostOs(topology, host), field: host.os ? `hosts[${i}].os` : 'os' }));
+  for (const { os, field } of declared.filter((d, i) => d.os && declared.findIndex((e) => e.field === d.field) === i)) {
+    if (!osSupported(os!, topology.supported_os)) {
+      issues.push(error(field, `${os} is not in supported_os (${topology.supported_os.join(', ')}); add it there, or name the OS the hosts run`, ['supported_os']));
+    }
+  }
+  const dbOs = declared.filter((d) => has(d.host, 'db') && d.os);
+  const distinct = [...new Set(dbOs.map((d) => d.os))];
+  if (distinct.length > 1) {
+    const first = dbOs.find((d) => d.host.os)!;
+    issues.push(
+      error(
+        first.field,
+        `the DB nodes must run one OS (the guide's rule: the same OS and PostgreSQL on every DB node), but ${dbOs.map((d) => `${d.host.name} runs ${d.os}`).join(', ')}; name one OS for all of them`,
+      ),
+    );
+  }
+  const platform = distinct.length === 1 ? platformOf(distinct[0]) : undefined;
+  if (platform && !platform.postgresql.majors.includes(topology.postgresql.version)) {
+    issues.push(
+      warning(
+        'postgresql.version',
+        `${platform.os} has PostgreSQL ${platform.postgresql.majors.join(', ')} (from ${platform.postgresql.from}), not ${topology.postgresql.version}: the hosts need a package source for postgresql-${topology.postgresql.version}`,
+      ),
+    );
+  }
+  const floors = platform ? patroniTimingFloors(platform.patroni) : undefined;
+  const { ttl, loop_wait, retry_timeout } = topology.patroni;
+  if (platform && floors && (ttl < floors.ttl || loop_wait < floors.loop_wait || retry_timeout < floors.retry_timeout)) {
+    issues.push(
+      warning(
+        'patroni.ttl',
+        `Patroni ${platform.patroni} (${platform.os}) raises ttl to at least ${floors.ttl}, loop_wait to ${floors.loop_wait} and retry_timeout to ${floors.retry_timeout}: it will run with ttl ${Math.max(ttl, floors.ttl)}, not ${ttl}, and a failover takes that long; write ttl: ${Math.max(ttl, floors.ttl)}`,
+      ),
+    );
+  }
+  return issues;
 }
 
 function checkReferences(topology: Topology): CheckIssue[] {

@@ -159,6 +159,11 @@ export function listeningPorts(topology: Topology, host: Host): { port: number; 
 }
 
 /** "ubuntu 22.04" is supported by "ubuntu 22.04"; "rhel 9.4" by "rhel 9.4"; "debian 12" by "debian 12". */
+/** The OS a host is said to run: its own `os`, else the cluster's; undefined when the topology does not say. */
+export function hostOs(topology: Pick<Topology, 'os'>, host: Pick<Host, 'os'>): string | undefined {
+  return host.os ?? topology.os;
+}
+
 export function osSupported(os: string, supported: string[]): boolean {
   return supported.some((s) => os === s || os.startsWith(`${s}.`));
 }

@@ -76,6 +76,9 @@ const sshOverride = z.strictObject({
   port: port.optional(),
 });
 
+/** An OS release as /etc/os-release names it: "<ID> <VERSION_ID>". */
+const osRelease = z.string({ error: 'must be "<id> <version>" such as "debian 13"' }).regex(/^[a-z]+ [0-9.]+$/, { error: 'must be "<id> <version>" such as "debian 13"' });
+
 export const host = z.strictObject({
   name,
   address,
@@ -83,6 +86,8 @@ export const host = z.strictObject({
     .array(z.enum(ROLES, { error: `must be one of ${ROLES.join(', ')}` }))
     .min(1, { error: `needs at least one role (${ROLES.join(', ')})` }),
   ssh: sshOverride.optional(),
+  /** The OS this host runs, where it is not the cluster's `os`. */
+  os: osRelease.optional(),
 });
 export type Host = z.infer<typeof host>;
 
@@ -462,6 +467,8 @@ export const topologyObject = z.strictObject({
   supported_os: z
     .array(z.string().regex(/^[a-z]+ [0-9.]+$/, { error: 'must be "<id> <version>" such as "ubuntu 24.04"' }))
     .default(['ubuntu 22.04', 'ubuntu 24.04', 'rhel 9.4', 'rhel 9.6']),
+  /** The OS the hosts run (a host may name its own): the preflight holds each machine to it. */
+  os: osRelease.optional(),
   hosts: z.array(host).min(1, { error: 'needs at least one host' }),
   ssh: ssh.default(ssh.parse({})),
   etcd: etcd.default(etcd.parse({})),

@@ -59,6 +59,7 @@ export async function runMeasured(input: RunbookInput, plan: MeasuredPlan): Prom
   let strikeAt: number | undefined;
   let strikeFrom: number | undefined;
   let strikeFacts: StepState['facts'];
+  let patroniVersion: string | undefined;
   let completed = false;
 
   // Found by their marks (a run started before there were marks, by its step ids).
@@ -89,6 +90,7 @@ export async function runMeasured(input: RunbookInput, plan: MeasuredPlan): Prom
   };
   const afterStep = async (step: Step<string>, state: StepState) => {
     if (input.check) return;
+    if (typeof state.facts?.patroniVersion === 'string') patroniVersion = state.facts.patroniVersion;
     if (step.mark === 'strike') {
       const at = plan.scheduledAt ?? state.facts?.injectedAt ?? state.facts?.requestedAt;
       if (typeof at === 'number') strikeAt = at;
@@ -132,6 +134,7 @@ export async function runMeasured(input: RunbookInput, plan: MeasuredPlan): Prom
           measurement: measured,
           completed,
           ...(strikeFacts ? { strikeFacts } : {}),
+          ...(patroniVersion ? { patroniVersion } : {}),
           milestones: outcome.steps
             .filter((st) => st.status === 'done' && st.finishedAt && st.mark !== 'strike')
             .map((st) => ({ id: st.id, summary: st.summary ?? st.title, finishedAt: Date.parse(st.finishedAt!) })),

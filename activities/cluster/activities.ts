@@ -18,6 +18,7 @@ interface PatroniStatus {
   postmaster_start_time?: string;
   pending_restart?: boolean;
   server_version?: number;
+  patroni?: { version?: string };
 }
 
 /**
@@ -41,6 +42,7 @@ async function readNode(topology: Topology, host: ReturnType<typeof dbHosts>[num
       ...(status.postmaster_start_time ? { postmasterStart: status.postmaster_start_time } : {}),
       ...(status.pending_restart ? { pendingRestart: true } : {}),
       ...(status.server_version ? { serverVersion: status.server_version } : {}),
+      ...(status.patroni?.version ? { patroniVersion: status.patroni.version } : {}),
     };
   } catch (err) {
     return { host: host.name, role: 'unknown', error: (err as Error).message };

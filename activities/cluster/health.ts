@@ -4,6 +4,7 @@
 // (`haflow list`). No secret is read, so none can be in it.
 import type { Topology } from '../../topology/schema';
 import { dbHosts } from '../../topology/derive';
+import { memberRuns } from '../patroni/member-state';
 
 /** What one DB node's Patroni says about itself (GET /patroni), or why it did not answer. */
 export interface NodeReading {
@@ -21,6 +22,8 @@ export interface NodeReading {
   pendingRestart?: boolean;
   /** PostgreSQL's version number (150018 for 15.18). */
   serverVersion?: number;
+  /** Patroni's own version (4.0.7). */
+  patroniVersion?: string;
   error?: string;
 }
 
@@ -119,7 +122,7 @@ export function clusterHealth(topology: Topology, readings: ClusterReadings, che
     }
     if (typeof m.lag === 'number' && m.lag > maxLag) problems.push(`${m.name} lags ${m.lag} bytes behind, over maximum_lag_on_failover (${maxLag})`);
     if (typeof m.lag !== 'number' && leader) problems.push(`${m.name}'s lag is ${m.lag ?? 'not reported'}`);
-    if (m.state !== 'running' && m.state !== 'streaming') problems.push(`${m.name} is ${m.state}`);
+    if (!memberRuns(m.state)) problems.push(`${m.name} is ${m.state}`);
     return { ...m, streaming: leaderNode && !leaderNode.error ? streaming : undefined };
   });
 

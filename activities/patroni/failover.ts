@@ -6,7 +6,7 @@ import { readClusterHealth } from '../cluster/activities';
 import { bestCandidate, type ClusterHealth } from '../cluster/health';
 import { StepFailureTypes, type ClusterInput, type HostInput, type StepResult } from '../contract';
 import { patroniConfigPath } from './config';
-import { patroniCluster, restSend } from './rest';
+import { memberRuns, patroniCluster, restSend } from './rest';
 import { guardFailed, onHost, stepResult, waitFor, type Probe } from '../shared/step';
 
 async function postSwitchover(topology: Topology, leader: Host, candidate: string, scheduledAt?: string): Promise<{ status: number; body: string }> {
@@ -163,7 +163,7 @@ export async function replicaRejoined(input: HostInput & { waitSeconds: number }
     if (leader.name === input.host) return { done: `${input.host} leads` };
     if (!me) return { notYet: `${input.host} is not a member yet` };
     // Patroni's own state first: it can report a failed start while an orphaned PostgreSQL streams.
-    if (me.state !== 'running' && me.state !== 'streaming') {
+    if (!memberRuns(me.state)) {
       if (me.state === 'start failed' && !input.check && restarted === undefined) {
         startFailedSince ??= Date.now();
         if (Date.now() - startFailedSince >= START_FAILED_GRACE_MS) {

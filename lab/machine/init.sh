@@ -2,10 +2,15 @@
 # PID 1's child inside a lab machine (tini is PID 1): gives the machine its own disk,
 # /run and /tmp, starts its sshd and, when booting (not on first creation), the units
 # enabled in its /etc/systemd/system. Runs in fresh mount, UTS, IPC and PID namespaces.
-# Usage: init.sh <name> <address> <machine root> <lab bin dir> <first-boot: 1|0>
-# LAB_PRIVATE_DIRS names the directories (relative to /) that the machine has its own copy of.
+# Usage: init.sh <name> <address> <machine root> <lab bin dir> <first-boot: 1|0> <image|->
+# The image is the root file system of another OS (its /usr below the machine's own): the
+# machine pivots into its root. With `-` it runs the box's OS: LAB_PRIVATE_DIRS names the
+# directories (relative to /) that the machine has its own copy of.
+# The whole script is one function, read before it runs: a machine that pivots its root leaves
+# this file behind.
+main() {
 set -eu
-name=$1 address=$2 root=$3 labbin=$4 first_boot=$5
+name=$1 address=$2 root=$3 labbin=$4 first_boot=$5 image=${6:--}
 
 hostname "$name"
 # Everything the machine starts inherits this directory, as units under systemd start in /: the
@@ -15,15 +20,33 @@ cd /
 # Nothing mounted here may leak to the host or to the other machines.
 mount --make-rprivate /
 
-# The machine's disk: its own /etc, state directories (dpkg's and apt's too), logs, /opt and /data.
-for dir in $LAB_PRIVATE_DIRS; do
-  mount --bind "$root/$dir" "/$dir"
-done
-# Its own /usr: the box's below, what the machine installs (a package upgrade) in its root.
-mount -t overlay overlay -o "lowerdir=/usr,upperdir=$root/usr.upper,workdir=$root/usr.work" /usr
-# A daemonless systemctl (Debian's `systemctl` package) and a journalctl that reads its logs.
-mount --bind "$labbin/systemctl" /usr/bin/systemctl
-mount --bind "$labbin/journalctl" /usr/bin/journalctl
+if [ "$image" = - ]; then
+  # The machine's disk: its own /etc, state directories (dpkg's and apt's too), logs, /opt and /data.
+  for dir in $LAB_PRIVATE_DIRS; do
+    mount --bind "$root/$dir" "/$dir"
+  done
+  # Its own /usr: the box's below, what the machine installs (a package upgrade) in its root.
+  mount -t overlay overlay -o "lowerdir=/usr,upperdir=$root/usr.upper,workdir=$root/usr.work" /usr
+  # A daemonless systemctl (Debian's `systemctl` package) and a journalctl that reads its logs.
+  mount --bind "$labbin/systemctl" /usr/bin/systemctl
+  mount --bind "$labbin/journalctl" /usr/bin/journalctl
+else
+  # Another OS: its whole root is the machine's disk, its /usr the image's below the machine's own.
+  mount --bind "$root" "$root"
+  mount -t overlay overlay -o "lowerdir=$image/usr,upperdir=$root/usr.upper,workdir=$root/usr.work" "$root/usr"
+  for tool in systemctl journalctl; do
+    [ -e "$root/usr/bin/$tool" ] || : >"$root/usr/bin/$tool"
+    mount --bind "$labbin/$tool" "$root/usr/bin/$tool"
+  done
+  mount -t proc proc "$root/proc"
+  mount --rbind /dev "$root/dev"
+  mount --rbind /sys "$root/sys"
+  # Every process of the machine (tini too) now has the machine's root; the box's is let go.
+  cd "$root"
+  pivot_root . .oldroot
+  cd /
+  umount -l /.oldroot
+fi
 
 # Volatile per boot, like a real machine's: a PostgreSQL socket lock or a pid file in a
 # shared /run would collide between machines.
@@ -72,3 +95,5 @@ fi
 touch /run/lab-booted
 echo "booted $name $address"
 while :; do sleep 3600 & wait $! || true; done
+}
+main "$@"; exit

@@ -89,8 +89,9 @@ test('haflow list shows the healthy cluster and exits 0; with a replica stopped 
 for (const fault of FAULT_NAMES) {
   // Long tests: partition-leader takes two minutes (the old leader's rejoin after the heal);
   // crash-observer and crash-app-master strike a machine whose crash other tests cover
-  // (test/e2e/app-monitor.test.ts), here through the drill's report.
-  const long = ['partition-leader', 'crash-observer', 'crash-app-master'].includes(fault);
+  // (test/e2e/app-monitor.test.ts), here through the drill's report; a switchover is covered
+  // below (--to, --at), by the coordinated ones (test/e2e/maintenance.test.ts, debian13.test.ts).
+  const long = ['partition-leader', 'crash-observer', 'crash-app-master', 'switchover'].includes(fault);
   test(`drill ${fault}: completes, the cluster ends healthy, the downtime is measured, and every acknowledged write is on the leader`, long ? longTest() : {}, async () => {
     const lab = currentLab();
     const before = await healthyCluster();

@@ -8,7 +8,7 @@ import { Lab } from '../../lab';
 import { labPaths } from '../../lab/paths';
 import { targetFor, withSsh, type ExecResult } from '../../activities/shared/ssh';
 
-export const labTopology = (name: 'standalone' | 'distributed' | 'generic' | 'classic' | 'classic-patroni') => join(__dirname, '../../lab/topologies', `${name}.yaml`);
+export const labTopology = (name: 'standalone' | 'distributed' | 'generic' | 'classic' | 'classic-patroni' | 'standalone-debian13') => join(__dirname, '../../lab/topologies', `${name}.yaml`);
 
 /** The lab of a test file: `current()` is the lab that is up; `wipe()` brings it back to bare machines; `powerOn()` brings a downed lab back. */
 export type LabHandle = (() => Lab) & { wipe(): Promise<Lab>; powerOn(): Promise<Lab> };

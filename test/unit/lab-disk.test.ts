@@ -183,3 +183,18 @@ test('sshd -t, run the same way, rejects a broken config (so the acceptance abov
   assert.notEqual(result.status, 0);
   assert.match(result.stderr, /NoSuchOption/);
 });
+
+// ---- the OS a machine runs ----
+
+test('a machine runs the OS its topology names, else the box\'s; one the lab cannot build is refused by host and OS', () => {
+  const topology = { os: undefined, hosts: [] } as unknown as Parameters<typeof disk.machineOs>[0];
+  assert.equal(disk.machineOs(topology, { name: 'node1', os: undefined } as never), 'debian 12');
+  assert.equal(disk.machineOs({ ...topology, os: 'debian 13' }, { name: 'node1' } as never), 'debian 13');
+  assert.equal(disk.machineOs({ ...topology, os: 'debian 13' }, { name: 'node1', os: 'debian 12' } as never), 'debian 12');
+  assert.throws(() => disk.machineOs(topology, { name: 'node3', os: 'ubuntu 24.04' } as never), /host node3 runs ubuntu 24\.04, which the lab cannot build: its machines run debian 12 or debian 13/);
+});
+
+test("the box's OS boots from the box's image; another from its own root file system", () => {
+  assert.deepEqual(disk.imageOf('debian 12'), { path: '/var/lib/haflow-lab/image', rootfs: false });
+  assert.deepEqual(disk.imageOf('debian 13'), { path: '/var/lib/haflow-lab/images/debian-13', rootfs: true });
+});

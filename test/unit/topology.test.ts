@@ -9,6 +9,7 @@ import {
   appMaster,
   assertValidTopology,
   etcdMembers,
+  hostOs,
   formatIssue,
   initialLeader,
   loadTopology,
@@ -825,5 +826,44 @@ describe("HAProxy's stats page", () => {
     const text = edit(STANDALONE, ['stats_auth: { password: { env: HAFLOW_HAPROXY_STATS_PASSWORD } }', 'stats_auth: { password: hunter2-stats }']);
     const issue = onlyError(text, 'haproxy.stats_auth.password', at(text, 'hunter2-stats'));
     assert.doesNotMatch(issue.message, /hunter2/);
+  });
+});
+
+// ---------------------------------------------------------------- the OS the hosts run
+
+describe('the OS a topology names', () => {
+  const onDebian13 = (text: string) => edit(text, ['layout: standalone\n', 'layout: standalone\nsupported_os: [debian 13, debian 12]\nos: debian 13\n']);
+
+  it('a cluster OS with a host of its own: each host runs its own, else the cluster\'s', () => {
+    const text = edit(onDebian13(STANDALONE), ['    address: 172.16.13.42\n', '    address: 172.16.13.42\n    os: debian 12\n']);
+    const { topology } = parseTopology(edit(text, ['  version: 16', '  version: 17']), 'cluster.yaml');
+    assert.deepEqual(topology.hosts.map((h) => hostOs(topology, h)), ['debian 12', 'debian 13', 'debian 13']);
+  });
+
+  it('an OS that is not in supported_os is an error naming the field, the OS and the list', () => {
+    const text = edit(STANDALONE, ['layout: standalone\n', 'layout: standalone\nsupported_os: [debian 12]\nos: debian 13\n']);
+    const errors = issuesOf(text).filter((i) => i.severity === 'error');
+    assert.deepEqual(errors.map((i) => [i.path, i.line]), [['os', 4]]);
+    assert.match(errors[0].message, /debian 13 is not in supported_os \(debian 12\); add it there, or name the OS the hosts run/);
+  });
+
+  it('DB nodes that would run different OS are refused before anything runs, naming each one', () => {
+    const text = edit(onDebian13(STANDALONE), ['    address: 172.16.12.177\n', '    address: 172.16.12.177\n    os: debian 12\n'], ['  version: 16', '  version: 17']);
+    const issues = issuesOf(text).filter((i) => i.severity === 'error');
+    assert.equal(issues.length, 1, issues.map(formatIssue).join('\n'));
+    assert.equal(issues[0].path, 'hosts[2].os');
+    assert.match(issues[0].message, /the DB nodes must run one OS .*node1 runs debian 13, node2 runs debian 12/);
+  });
+
+  it('Debian 13 with ttl under 20 warns that Patroni 4 raises it; PostgreSQL 16 there warns that the archive has 17 only', () => {
+    const { warnings } = parseTopology(edit(onDebian13(STANDALONE), ['  ttl: 30\n  loop_wait: 10\n  retry_timeout: 10\n', '  ttl: 10\n  loop_wait: 2\n  retry_timeout: 4\n']), 'cluster.yaml');
+    const messages = warnings.map((w) => `${w.path}: ${w.message}`).join('\n');
+    assert.match(messages, /patroni\.ttl: Patroni 4\.0\.7 \(debian 13\) raises ttl to at least 20.*it will run with ttl 20, not 10/);
+    assert.match(messages, /postgresql\.version: debian 13 has PostgreSQL 17 \(from Debian's archive \(trixie\)\), not 16/);
+  });
+
+  it('no OS named: nothing is checked or claimed beyond supported_os', () => {
+    const { warnings } = parseTopology(STANDALONE, 'cluster.yaml');
+    assert.deepEqual(warnings, []);
   });
 });

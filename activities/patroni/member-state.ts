@@ -1,0 +1,12 @@
+// Patroni's words for a member's state, which changed after 3.0; pure, for the health verdict too.
+
+/**
+ * A member's state in GET /cluster that means its PostgreSQL runs: Patroni 3.0 says `running`
+ * for every member; later ones say `streaming` for a replica that streams (and `in archive
+ * recovery` for one that replays from an archive), `running` for the leader.
+ */
+export const RUNNING_MEMBER_STATES = ['running', 'streaming', 'in archive recovery'] as const;
+
+export function memberRuns(state: string | undefined): boolean {
+  return (RUNNING_MEMBER_STATES as readonly string[]).includes(state ?? '');
+}
