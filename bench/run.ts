@@ -40,6 +40,11 @@ const BENCHES: Record<string, BenchEntry> = {
     what: 'crash-leader and coordinated switchover on the standalone lab with TLS on every plane beside plain text, in one run',
     load: async () => (await import('./tls-cost')).run,
   },
+  platforms: {
+    usage: 'platforms [rounds] [profile,...|none] [layout,...|none]',
+    what: 'Debian 12 / PostgreSQL 15 beside Debian 13 / PostgreSQL 17: install time per layout, crash-leader and switchovers per profile',
+    load: async () => (await import('./platforms')).run,
+  },
   engine: {
     usage: 'engine [concurrency,...] [--configs default,tuned] [--address host:port]',
     what: 'orchestration cost with no-op activities: steps/s, time per workflow, worker CPU and memory, history size',

@@ -121,7 +121,7 @@ async function upgradeCommand(topology: Topology, opts: { minor?: boolean; to?: 
 /** `haflow tune`: the cluster moved to a timing profile or a synchronous mode; --plan and --check as for the install. */
 async function tuneCommand(topology: Topology, opts: TuneArgs & { plan?: boolean; check?: boolean; detach?: boolean }): Promise<number> {
   if (!opts.profile && !opts.synchronous) {
-    say(`tune needs --profile <${Object.keys(TIMING_PROFILES).join('|')}>, --synchronous <off|on|strict>, or both`);
+    say(`tune needs --profile <${Object.keys(TIMING_PROFILES).join('|')}>, --synchronous <${SYNCHRONOUS_MODES.join('|')}>, or both`);
     return 2;
   }
   let tuned: Topology;

@@ -3,7 +3,7 @@
 // directories haflow may remove or take over.
 // Pure: a validated topology in, issues with field paths out (load.ts maps paths to lines).
 import { appHosts, classicCluster, dbHosts, etcdMembers, haproxyHosts, hostOs, listeningPorts, osSupported, postgresBinDir } from './derive';
-import { patroniTimingFloors, platformOf } from './platforms';
+import { patroniHasQuorum, patroniTimingFloors, platformOf } from './platforms';
 import { certificateHosts } from './tls';
 import type { Host, Layout, Role, Topology } from './schema';
 
@@ -346,6 +346,14 @@ function checkPlatforms(topology: Topology): CheckIssue[] {
       warning(
         'postgresql.version',
         `${platform.os} has PostgreSQL ${platform.postgresql.majors.join(', ')} (from ${platform.postgresql.from}), not ${topology.postgresql.version}: the hosts need a package source for postgresql-${topology.postgresql.version}`,
+      ),
+    );
+  }
+  if (platform && topology.patroni.synchronous_mode === 'quorum' && !patroniHasQuorum(platform.patroni)) {
+    issues.push(
+      error(
+        'patroni.synchronous_mode',
+        `synchronous_mode quorum needs Patroni 4 or later, and ${platform.os} has Patroni ${platform.patroni}; use on or strict there`,
       ),
     );
   }

@@ -117,3 +117,8 @@ export function effectivePatroniTimings(written: PatroniTimings, version: string
     retry_timeout: Math.max(written.retry_timeout, floors.retry_timeout),
   };
 }
+
+/** Quorum-based synchronous replication (`synchronous_mode: quorum`) came with Patroni 4.0. */
+export function patroniHasQuorum(version: string | undefined): boolean {
+  return Number((version ?? '').split('.')[0]) >= 4;
+}

@@ -165,7 +165,7 @@ export const TIMING_PROFILES = {
 } as const;
 export type TimingProfile = keyof typeof TIMING_PROFILES;
 
-export const SYNCHRONOUS_MODES = ['off', 'on', 'strict'] as const;
+export const SYNCHRONOUS_MODES = ['off', 'on', 'strict', 'quorum'] as const;
 
 export const patroni = z.strictObject({
   scope: name.optional(),
@@ -177,7 +177,11 @@ export const patroni = z.strictObject({
   loop_wait: wholeSeconds('HA loop interval').default(10),
   retry_timeout: wholeSeconds('DCS and PostgreSQL retry timeout').default(10),
   maximum_lag_on_failover: z.number().int().nonnegative().default(1048576),
-  /** off: asynchronous replication; on: a commit waits for a synchronous standby when there is one; strict: always. */
+  /**
+   * off: asynchronous replication; on: a commit waits for a synchronous standby when there is one;
+   * strict: always; quorum (Patroni 4 and later): for any of the standbys a quorum elects, and a
+   * failover goes only to a member of the quorum.
+   */
   synchronous_mode: z
     .union([z.enum(SYNCHRONOUS_MODES), z.boolean()], { error: `must be one of ${SYNCHRONOUS_MODES.join(', ')}` })
     .default('off')

@@ -10,7 +10,7 @@ import { targetFor, withHostSsh, type SshSession } from '../shared/ssh';
 import { shellQuote } from '../shared/shell';
 import { guardFailed, hostOf, onHost, type Probe, sleep, stepResult, waitFor } from '../shared/step';
 import { patroniComponent } from './component';
-import { memberRuns, patroniCluster, restGet, type PatroniMember } from './rest';
+import { memberIsReplica, memberRuns, patroniCluster, restGet, type PatroniMember } from './rest';
 
 export async function configurePatroni(input: HostInput): Promise<StepResult> {
   return onHost(input, async (ssh, host) => {
@@ -71,7 +71,7 @@ async function isEstablishedReplica(topology: Topology, host: Host): Promise<boo
   try {
     const { members } = await patroniCluster(topology);
     const me = members.find((m) => m.name === host.name);
-    return members.some((m) => m.role === 'leader' && m.name !== host.name) && me?.role === 'replica' && memberRuns(me.state);
+    return members.some((m) => m.role === 'leader' && m.name !== host.name) && memberIsReplica(me?.role) && memberRuns(me?.state);
   } catch {
     return false;
   }
@@ -132,7 +132,7 @@ export async function replicaStreaming(input: HostInput): Promise<StepResult> {
     const me = members.find((m) => m.name === host.name);
     if (!leader) return { notYet: 'the cluster has no leader' };
     if (!me) return { notYet: `${host.name} is not a member of the cluster yet` };
-    if (me.role !== 'replica' || !memberRuns(me.state)) return { notYet: `${host.name} is ${me.role}, ${me.state}` };
+    if (!memberIsReplica(me.role) || !memberRuns(me.state)) return { notYet: `${host.name} is ${me.role}, ${me.state}` };
     const lag = lagBytes(me);
     if (lag === undefined || lag > maxLag) return { notYet: `${host.name} lag is ${me.lag}` };
     const leaderHost = dbHosts(topology).find((h) => h.name === leader.name);

@@ -17,7 +17,7 @@ import { ensureUnit, unitState } from '../shared/services';
 import type { SshSession } from '../shared/ssh';
 import { shellQuote } from '../shared/shell';
 import { guardFailed, onHost, stepResult, waitFor, type Probe } from '../shared/step';
-import { memberRuns, memberStatus, patroniCluster, restGet, type MemberStatus } from './rest';
+import { memberIsReplica, memberRuns, memberStatus, patroniCluster, restGet, type MemberStatus } from './rest';
 import { restartThroughPatroni } from './restart';
 import { classicCluster } from '../../topology/derive';
 
@@ -167,7 +167,7 @@ export async function adoptStandbyUnderPatroni(input: HostInput): Promise<StepRe
     const { topology, check } = input;
     const patroni = await unitState(ssh, 'patroni');
     const before = patroni.active === 'active' ? await statusOf(input) : undefined;
-    if (before && before.role === 'replica' && memberRuns(before.state) && (await runsUnderPatroniConfig(ssh, topology))) {
+    if (before && memberIsReplica(before.role) && memberRuns(before.state) && (await runsUnderPatroniConfig(ssh, topology))) {
       return stepResult([], `${host.name} runs as a replica under Patroni`);
     }
     const leader = (await patroniCluster(topology).catch(() => ({ members: [] as { name: string; role: string }[] }))).members.find((m) => isPrimaryRole(m.role) || m.role === 'leader');

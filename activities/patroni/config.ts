@@ -41,7 +41,7 @@ export interface PatroniConfig {
       loop_wait: number;
       retry_timeout: number;
       maximum_lag_on_failover: number;
-      synchronous_mode: boolean;
+      synchronous_mode: boolean | 'quorum';
       synchronous_mode_strict: boolean;
       postgresql: { use_pg_rewind: boolean; use_slots: boolean; parameters: Record<string, PgValue> };
     };
@@ -163,7 +163,11 @@ function dcsParameters(topology: Topology): Record<string, PgValue> {
 }
 
 /** The dynamic configuration the topology asks for: bootstrapped once, then applied with PATCH /config. */
-export type DynamicSettings = Record<'ttl' | 'loop_wait' | 'retry_timeout' | 'maximum_lag_on_failover', number> & Record<'synchronous_mode' | 'synchronous_mode_strict', boolean>;
+export type DynamicSettings = Record<'ttl' | 'loop_wait' | 'retry_timeout' | 'maximum_lag_on_failover', number> & {
+  /** Patroni 4 takes `quorum` here besides true and false. */
+  synchronous_mode: boolean | 'quorum';
+  synchronous_mode_strict: boolean;
+};
 
 export function desiredDynamicConfig(topology: Topology): DynamicSettings {
   const p = topology.patroni;
@@ -172,7 +176,7 @@ export function desiredDynamicConfig(topology: Topology): DynamicSettings {
     loop_wait: p.loop_wait,
     retry_timeout: p.retry_timeout,
     maximum_lag_on_failover: p.maximum_lag_on_failover,
-    synchronous_mode: p.synchronous_mode !== 'off',
+    synchronous_mode: p.synchronous_mode === 'quorum' ? 'quorum' : p.synchronous_mode !== 'off',
     synchronous_mode_strict: p.synchronous_mode === 'strict',
   };
 }

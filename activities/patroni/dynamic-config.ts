@@ -3,9 +3,9 @@
 // `patronictl edit-config` would. The bootstrap section of config.yml only counts once, when
 // the cluster is created; this is how the install and `haflow tune` change it afterwards.
 import { ApplicationFailure } from '@temporalio/common';
-import { dbHosts } from '../../topology';
+import { dbHosts, patroniHasQuorum } from '../../topology';
 import { StepFailureTypes, type ClusterInput, type StepResult } from '../contract';
-import { stepResult } from '../shared/step';
+import { guardFailed, stepResult } from '../shared/step';
 import { desiredDynamicConfig, type DynamicSettings } from './config';
 import { patroniCluster, restGet, restSend } from './rest';
 
@@ -29,6 +29,16 @@ export async function ensureDynamicConfig(input: ClusterInput): Promise<StepResu
   const leader = dbHosts(topology).find((h) => h.name === members.find((m) => m.role === 'leader')?.name) ?? dbHosts(topology)[0];
   const read = async () => JSON.parse((await restGet(topology, leader, '/config')).body) as Record<string, unknown>;
   const wanted = desiredDynamicConfig(topology);
+  if (wanted.synchronous_mode === 'quorum') {
+    // Patroni 3 would take the word as a truthy value and run plain synchronous mode instead.
+    const version = (JSON.parse((await restGet(topology, leader, '/patroni')).body) as { patroni?: { version?: string } }).patroni?.version;
+    if (!patroniHasQuorum(version)) {
+      throw guardFailed(
+        `synchronous_mode quorum needs Patroni 4 or later, and ${leader.name} runs Patroni ${version ?? '(its version not reported)'}`,
+        'set patroni.synchronous_mode to on or strict in the topology (or upgrade Patroni on every DB node first)',
+      );
+    }
+  }
   const changes = dynamicConfigChanges(await read(), wanted);
   const describe = changes.map((c) => `${c.key}: ${String(c.from)} → ${String(c.to)}`);
   if (changes.length === 0) return stepResult([], `Patroni's dynamic configuration matches the topology (ttl ${wanted.ttl}, loop_wait ${wanted.loop_wait}, retry_timeout ${wanted.retry_timeout}, synchronous_mode ${topology.patroni.synchronous_mode})`);

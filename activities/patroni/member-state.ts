@@ -10,3 +10,13 @@ export const RUNNING_MEMBER_STATES = ['running', 'streaming', 'in archive recove
 export function memberRuns(state: string | undefined): boolean {
   return (RUNNING_MEMBER_STATES as readonly string[]).includes(state ?? '');
 }
+
+/**
+ * A member's role in GET /cluster that is a replica of the leader: `replica`, or in synchronous
+ * mode `sync_standby` (Patroni 4's quorum mode: `quorum_standby`).
+ */
+export const REPLICA_ROLES = ['replica', 'sync_standby', 'quorum_standby'] as const;
+
+export function memberIsReplica(role: string | undefined): boolean {
+  return (REPLICA_ROLES as readonly string[]).includes(role ?? '');
+}

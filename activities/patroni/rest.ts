@@ -1,7 +1,7 @@
 // Patroni's REST API as haflow reads it: the cluster's members, their roles, states and lag.
 import type { Host, Topology } from '../../topology';
 import { dbHosts } from '../../topology';
-export { memberRuns } from './member-state';
+export { memberIsReplica, memberRuns } from './member-state';
 import type { HostInput } from '../contract';
 import { resolveSecret } from '../shared/secrets';
 import { plainTextOf, schemeOf } from '../../topology/tls';

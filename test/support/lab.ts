@@ -8,7 +8,14 @@ import { Lab } from '../../lab';
 import { labPaths } from '../../lab/paths';
 import { targetFor, withSsh, type ExecResult } from '../../activities/shared/ssh';
 
-export const labTopology = (name: 'standalone' | 'distributed' | 'generic' | 'classic' | 'classic-patroni' | 'standalone-debian13') => join(__dirname, '../../lab/topologies', `${name}.yaml`);
+/**
+ * A lab topology by layout. With HAFLOW_LAB_OS=debian13 the same layout on Debian 13 machines
+ * (`<name>-debian13.yaml`, the same cluster name): the lab's and end-to-end tests run on that platform.
+ */
+export function labTopology(name: 'standalone' | 'distributed' | 'generic' | 'classic' | 'classic-patroni' | 'standalone-debian13'): string {
+  const onDebian13 = process.env.HAFLOW_LAB_OS === 'debian13' && !name.endsWith('-debian13');
+  return join(__dirname, '../../lab/topologies', `${name}${onDebian13 ? '-debian13' : ''}.yaml`);
+}
 
 /** The lab of a test file: `current()` is the lab that is up; `wipe()` brings it back to bare machines; `powerOn()` brings a downed lab back. */
 export type LabHandle = (() => Lab) & { wipe(): Promise<Lab>; powerOn(): Promise<Lab> };

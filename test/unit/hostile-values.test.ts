@@ -23,7 +23,8 @@ import type { AppConfigFile } from '../../topology/schema';
 const root = join(__dirname, '../..');
 const TOPOLOGIES = [
   ...readdirSync(join(root, 'topology/examples')).map((f) => `topology/examples/${f}`),
-  ...readdirSync(join(root, 'lab/topologies')).map((f) => `lab/topologies/${f}`),
+  // A Debian 13 lab file has the fields of its Debian 12 twin, with other values.
+  ...readdirSync(join(root, 'lab/topologies')).filter((f) => !f.endsWith('-debian13.yaml')).map((f) => `lab/topologies/${f}`),
   'test/fixtures/every-field.yaml',
 ];
 

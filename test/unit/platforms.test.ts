@@ -3,9 +3,10 @@
 // where a runbook or a prediction depends on it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { memberRuns } from '../../activities/patroni/member-state';
+import { memberIsReplica, memberRuns } from '../../activities/patroni/member-state';
 import { predictDowntime } from '../../runbooks/report';
-import { effectivePatroniTimings, loadTopology, patroniTimingFloors, PLATFORMS, platformClaim, platformOf } from '../../topology';
+import { checkTopology, effectivePatroniTimings, loadTopology, patroniHasQuorum, patroniTimingFloors, PLATFORMS, platformClaim, platformOf } from '../../topology';
+import { desiredDynamicConfig } from '../../activities/patroni/config';
 import { join } from 'node:path';
 
 test('an OS release is found by its id and version, a point release too; an unknown one is not', () => {
@@ -46,4 +47,26 @@ test("a crashed leader's predicted downtime uses the ttl the leader's Patroni ru
 test("a member's state that means its PostgreSQL runs: Patroni 3.0's running, later ones' streaming for a replica", () => {
   for (const state of ['running', 'streaming', 'in archive recovery']) assert.equal(memberRuns(state), true, state);
   for (const state of ['starting', 'stopped', 'start failed', 'crashed', undefined]) assert.equal(memberRuns(state), false, String(state));
+});
+
+test("synchronous_mode quorum: Patroni 4's word in the dynamic configuration; refused where the OS's Patroni is older", () => {
+  assert.equal(patroniHasQuorum('4.0.7'), true);
+  assert.equal(patroniHasQuorum('3.0.2'), false);
+  assert.equal(patroniHasQuorum(undefined), false);
+  const { topology } = loadTopology(join(__dirname, '../../lab/topologies/standalone-debian13.yaml'));
+  const quorum = { ...topology, patroni: { ...topology.patroni, synchronous_mode: 'quorum' as const } };
+  assert.deepEqual(
+    [desiredDynamicConfig(quorum).synchronous_mode, desiredDynamicConfig(quorum).synchronous_mode_strict],
+    ['quorum', false],
+  );
+  assert.deepEqual(checkTopology(quorum).filter((i) => i.severity === 'error'), []);
+  const onDebian12 = { ...quorum, os: 'debian 12', supported_os: ['debian 12'] };
+  const errors = checkTopology(onDebian12).filter((i) => i.severity === 'error');
+  assert.deepEqual(errors.map((e) => e.path), ['patroni.synchronous_mode']);
+  assert.match(errors[0].message, /synchronous_mode quorum needs Patroni 4 or later, and debian 12 has Patroni 3\.0\.2; use on or strict there/);
+});
+
+test("a member's role that is a replica: replica, and in synchronous mode sync_standby or (Patroni 4's quorum) quorum_standby", () => {
+  for (const role of ['replica', 'sync_standby', 'quorum_standby']) assert.equal(memberIsReplica(role), true, role);
+  for (const role of ['leader', 'standby_leader', 'uninitialized', undefined]) assert.equal(memberIsReplica(role), false, String(role));
 });
