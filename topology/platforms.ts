@@ -102,9 +102,15 @@ export interface PatroniTimings {
  * while its dynamic configuration still shows what was written. 3.0 takes them as written.
  */
 export function patroniTimingFloors(version: string | undefined): PatroniTimings | undefined {
-  const [major, minor] = (version ?? '').split('.').map(Number);
-  if (!Number.isFinite(major) || (major === 3 && !(minor >= 1)) || major < 3) return undefined;
+  const [major, minor] = patroniMajorMinor(version);
+  if (major === undefined || major < 3 || (major === 3 && minor! < 1)) return undefined;
   return { ttl: 20, loop_wait: 1, retry_timeout: 3 };
+}
+
+/** "4.0.7" → [4, 0]; "3.2 (Ubuntu's)" → [3, 2]; a version not known ("apt.postgresql.org's") → []. */
+function patroniMajorMinor(version: string | undefined): [number?, number?] {
+  const match = /^(\d+)\.(\d+)/.exec(version ?? '');
+  return match ? [Number(match[1]), Number(match[2])] : [];
 }
 
 /** The timings a Patroni of this version runs with, given those written (unknown version: as written). */
@@ -120,5 +126,5 @@ export function effectivePatroniTimings(written: PatroniTimings, version: string
 
 /** Quorum-based synchronous replication (`synchronous_mode: quorum`) came with Patroni 4.0. */
 export function patroniHasQuorum(version: string | undefined): boolean {
-  return Number((version ?? '').split('.')[0]) >= 4;
+  return (patroniMajorMinor(version)[0] ?? 0) >= 4;
 }

@@ -28,6 +28,8 @@ test('Patroni 3.0 takes its timings as written; from 3.1 on ttl is at least 20, 
   assert.equal(patroniTimingFloors(undefined), undefined);
   assert.deepEqual(patroniTimingFloors('3.1.0'), { ttl: 20, loop_wait: 1, retry_timeout: 3 });
   assert.deepEqual(patroniTimingFloors('4.0.7'), { ttl: 20, loop_wait: 1, retry_timeout: 3 });
+  assert.deepEqual(patroniTimingFloors("3.2 (Ubuntu's)"), { ttl: 20, loop_wait: 1, retry_timeout: 3 });
+  assert.equal(patroniTimingFloors("apt.postgresql.org's"), undefined, 'a version not known: as written');
   const written = { ttl: 10, loop_wait: 2, retry_timeout: 4 };
   assert.deepEqual(effectivePatroniTimings(written, '3.0.2'), written);
   assert.deepEqual(effectivePatroniTimings(written, '4.0.7'), { ttl: 20, loop_wait: 2, retry_timeout: 4 });
