@@ -24,6 +24,9 @@ import { restJson } from '../support/rest';
 
 labSecrets();
 const currentLab = useLab(labTopology('classic'));
+/** The PostgreSQL major of the lab's platform (15 on Debian 12, 17 on Debian 13): Debian's cluster is <major>/main. */
+const PG = loadTopology(labTopology('classic')).topology.postgresql.version;
+const forVersion = (pattern: RegExp) => new RegExp(pattern.source.replaceAll('15', String(PG)), pattern.flags);
 const installEnv = useInstallEnvironment();
 
 const MAIN_PROPERTIES = '/opt/flotomate/main-server/config/application-saas.properties';
@@ -33,8 +36,8 @@ test('check mode on bare classic machines lists the database changes and changes
   const before = lab.topology.hosts.map((h) => diskFingerprint(h.name));
   const outcome = await completedOrBlocked(await startInstall(installEnv(), lab.topology, { check: true }));
   const step = (id: string) => outcome.steps.find((s) => s.id === id)!;
-  assert.match(step('db.primary@master').summary!, /would create \/etc\/postgresql\/15\/main\/conf\.d\/haflow-streaming\.conf.*would rewrite \/etc\/postgresql\/15\/main\/pg_hba\.conf.*would start PostgreSQL 15\/main.*would create or update the roles replicator, postgres and flotomate/);
-  assert.match(step('db.standby@slave').summary!, /would archive \/var\/lib\/postgresql\/15\/main to \/var\/backups\/haflow\/.*would replace it with a base backup of master and start it as a standby streaming from master/);
+  assert.match(step('db.primary@master').summary!, forVersion(/would create \/etc\/postgresql\/15\/main\/conf\.d\/haflow-streaming\.conf.*would rewrite \/etc\/postgresql\/15\/main\/pg_hba\.conf.*would start PostgreSQL 15\/main.*would create or update the roles replicator, postgres and flotomate/));
+  assert.match(step('db.standby@slave').summary!, forVersion(/would archive \/var\/lib\/postgresql\/15\/main to \/var\/backups\/haflow\/.*would replace it with a base backup of master and start it as a standby streaming from master/));
   assert.doesNotMatch(step('packages.install@master').summary!, /postgresql/, "the application's database is left running");
   const after = lab.topology.hosts.map((h) => diskFingerprint(h.name));
   lab.topology.hosts.forEach((h, i) => assert.ok(before[i] === after[i], `${h.name}: check mode changed a file`));
@@ -46,7 +49,7 @@ test('a bare classic lab installs: the slave streams from the master, a write on
   const step = (id: string) => first.steps.find((s) => s.id === id)!;
   for (const s of first.steps) t.diagnostic(`${s.id}: ${s.summary}`);
   assert.equal(first.steps.some((s) => s.id.startsWith('patroni.') || s.id.startsWith('etcd.')), false, 'no Patroni, no etcd');
-  assert.match(step('db.standby@slave').summary!, /archived \/var\/lib\/postgresql\/15\/main to \/var\/backups\/haflow\/postgresql-15-main-slave-\S+\.tar\.gz.*took a base backup of master/);
+  assert.match(step('db.standby@slave').summary!, forVersion(/archived \/var\/lib\/postgresql\/15\/main to \/var\/backups\/haflow\/postgresql-15-main-slave-\S+\.tar\.gz.*took a base backup of master/));
   assert.match(step('db.streaming@slave').summary!, /slave streams from master, \d+ bytes behind/);
   assert.match(step('verify.write@master').summary!, /a write on the master master is readable on slave/);
   const recovery = await sshRun(lab, 'slave', "sudo -u postgres psql -XAtc 'select pg_is_in_recovery(), (select status from pg_stat_wal_receiver)'", { sudo: true });
@@ -60,10 +63,10 @@ test('a bare classic lab installs: the slave streams from the master, a write on
   await assertHostsHoldRendered(lab, haflowRender(lab.topologyFile));
 
   // The slave's cluster stopped (as after a reboot): the next run starts it, with no new base backup.
-  await sshRun(lab, 'slave', 'pg_ctlcluster 15 main stop -m fast', { sudo: true });
+  await sshRun(lab, 'slave', `pg_ctlcluster ${PG} main stop -m fast`, { sudo: true });
   const third = await completedOrBlocked(await startInstall(installEnv(), lab.topology));
-  assert.deepEqual(third.steps.filter((s) => s.changed).map((s) => `${s.id}: ${s.summary}`), ['db.standby@slave: started PostgreSQL 15/main, a standby of master']);
-  const archives = await sshRun(lab, 'slave', 'ls /var/backups/haflow/ | grep -c "^postgresql-15-main-slave-"', { sudo: true });
+  assert.deepEqual(third.steps.filter((s) => s.changed).map((s) => `${s.id}: ${s.summary}`), [`db.standby@slave: started PostgreSQL ${PG}/main, a standby of master`]);
+  const archives = await sshRun(lab, 'slave', `ls /var/backups/haflow/ | grep -c "^postgresql-${PG}-main-slave-"`, { sudo: true });
   assert.equal(archives.stdout.trim(), '1', 'the slave was archived once');
 });
 
@@ -144,11 +147,11 @@ test('haflow drill crash-app-master: the master machine loses its power, the app
   assert.deepEqual(await appServers(`${HAPROXY}:7000/`), ['master MAINT', 'slave UP']);
 
   // Powered on, the old master started its database as a primary at boot; the fence stopped it.
-  const pgLog = (await sshRun(lab, 'master', 'tail -n 8 /var/log/postgresql/postgresql-15-main.log', { sudo: true })).stdout;
+  const pgLog = (await sshRun(lab, 'master', `tail -n 8 /var/log/postgresql/postgresql-${PG}-main.log`, { sudo: true })).stdout;
   t.diagnostic(`master's PostgreSQL log since its boot:\n${pgLog.trim()}`);
-  assert.equal((await sshRun(lab, 'master', 'pg_lsclusters -h | awk \'{print $4}\'; cat /etc/postgresql/15/main/start.conf; test -f /etc/postgresql/15/main/haflow-fenced && echo marker', { sudo: true })).stdout.trim().split('\n').join(' '), 'down,recovery manual marker');
+  assert.equal((await sshRun(lab, 'master', `pg_lsclusters -h | awk '{print $4}'; cat /etc/postgresql/${PG}/main/start.conf; test -f /etc/postgresql/${PG}/main/haflow-fenced && echo marker`, { sudo: true })).stdout.trim().split('\n').join(' '), 'down,recovery manual marker');
   // Started by hand anyway, it is read-only.
-  await sshRun(lab, 'master', 'pg_ctlcluster 15 main start', { sudo: true });
+  await sshRun(lab, 'master', `pg_ctlcluster ${PG} main start`, { sudo: true });
   const write = await sql(lab, 'master', 'insert into failover_check values (9999)');
   assert.notEqual(write.code, 0);
   assert.match(write.stderr, /read-only transaction/);
@@ -184,7 +187,7 @@ test('haflow migrate moves the classic cluster under Patroni on the same machine
 
   // Check mode asks every machine and changes none of what the migration writes (the databases
   // themselves change all the time: HAProxy's checks of the application write to them).
-  const written = 'find /etc /opt/HA /var/backups -xdev -type f -print0 2>/dev/null | sort -z | xargs -0 sha256sum; ls /var/lib/postgresql/15/main/';
+  const written = `find /etc /opt/HA /var/backups -xdev -type f -print0 2>/dev/null | sort -z | xargs -0 sha256sum; ls /var/lib/postgresql/${PG}/main/`;
   const fingerprints = () => Promise.all(lab.topology.hosts.map((h) => sshRun(lab, h.name, written, { sudo: true }).then((r) => r.stdout)));
   const beforeCheck = await fingerprints();
   const check = await haflowCli(env, 'migrate', classicFile, patroniFile, '--check');
@@ -215,8 +218,8 @@ test('haflow migrate moves the classic cluster under Patroni on the same machine
   const members = (await restJson(lab.topology, '127.0.0.42', '/cluster')) as { members: { name: string; role: string; state: string }[] };
   assert.deepEqual(members.members.map((m) => `${m.name} ${m.role}`).sort(), ['master leader', 'slave replica']);
   assert.equal((await sql(lab, 'slave', 'select pg_is_in_recovery(), (select status from pg_stat_wal_receiver)')).stdout.trim(), 't|streaming');
-  assert.equal((await sql(lab, 'master', 'show config_file')).stdout.trim(), '/var/lib/postgresql/15/main/postgresql.conf');
-  assert.equal((await sshRun(lab, 'master', "grep -v '^#' /etc/postgresql/15/main/start.conf", { sudo: true })).stdout.trim(), 'disabled');
+  assert.equal((await sql(lab, 'master', 'show config_file')).stdout.trim(), `/var/lib/postgresql/${PG}/main/postgresql.conf`);
+  assert.equal((await sshRun(lab, 'master', `grep -v '^#' /etc/postgresql/${PG}/main/start.conf`, { sudo: true })).stdout.trim(), 'disabled');
 
   // The backup, verified by its checksums; the old application monitor stopped; the application writes through HAProxy.
   const backup = await sshRun(lab, 'master', 'cd /var/backups/haflow/migrate-lab-classic && sha256sum --quiet -c SHA256SUMS && ls base-*/ config-*', { sudo: true });
