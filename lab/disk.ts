@@ -66,7 +66,6 @@ export async function ensureImage(): Promise<void> {
     mkdirSync(join(image, dir, '..'), { recursive: true });
     await run('cp', ['-a', `/${dir}`, join(image, dir)]);
   }
-  // The box's /usr is the lower layer of each machine's /usr; what a machine installs lands here.
   // The guide's common non-root user with sudo, in the image only (the box's own users stay untouched).
   await run('useradd', ['--prefix', image, '-m', '-d', `/home/${LAB_USER}`, '-s', '/bin/bash', '-U', LAB_USER]);
   await bareMachine(image, false);
@@ -119,6 +118,7 @@ function debianMirror(): string {
 
 /** What each image gets on top of Debian's packages: a bare server with the guide's sudo user, nothing of the box. */
 async function bareMachine(image: string, rootfs: boolean): Promise<void> {
+  // usr.upper and usr.work: each machine's own layer over /usr (the box's, or the release's).
   for (const dir of ['home', 'opt', 'data', 'var/log/journal', 'var/log/nginx', 'var/log/postgresql', USR_OVERLAY.upper, USR_OVERLAY.work]) {
     mkdirSync(join(image, dir), { recursive: true });
   }

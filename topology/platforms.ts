@@ -2,6 +2,7 @@
 // from), where PostgreSQL lives there, and whether haflow's own tests install on it. Each
 // component's folder reads the facts it needs from here, keyed by what a machine reports
 // (/etc/os-release, the versions it runs), instead of branching through the runbooks.
+import { osSupported } from './derive';
 
 export interface Platform {
   /** As /etc/os-release says it: "<ID> <VERSION_ID>". */
@@ -80,7 +81,7 @@ export const PLATFORMS: readonly Platform[] = [
 /** The platform an OS release is, if haflow knows it ("debian 12.5" is debian 12). */
 export function platformOf(os: string | undefined): Platform | undefined {
   if (!os) return undefined;
-  return PLATFORMS.find((p) => os === p.os || os.startsWith(`${p.os}.`));
+  return PLATFORMS.find((p) => osSupported(os, [p.os]));
 }
 
 /** What `validate` and the README claim: tested here, or written for and not tested. */
