@@ -3,34 +3,68 @@
 // the live display at the end, which writes to a stream.
 import type { ClusterOperation, RunError, RunResult } from '../client/api';
 import { fitToWidth, loadWrapper } from './fit';
-import { isGroup, type Runbook, type Step } from '../runbooks/runbook';
+import { isGroup, isLane, stepsIn, type Runbook, type RunbookItem, type Step } from '../runbooks/runbook';
 import { RunbookFailureTypes, type Progress, type RunbookOutcome, type StepState } from '../workflows/protocol';
 
-/** The runbook in execution order: number, id, host, kind, title, and the guard a step checks; parallel groups marked. */
+/**
+ * The runbook in execution order: number, id, host, kind, title, and the guard a step checks.
+ * A parallel group gets a line with the numbers of its steps, its members indented under it; a
+ * lane of a group gets a line of its own, its items indented one level deeper.
+ */
 export function formatPlan(runbook: Runbook, about: string): string {
-  const steps = runbook.items.flatMap((item) => (isGroup(item) ? item.parallel : [item]));
-  const idWidth = Math.max(...steps.map((s) => s.id.length)) + 2; // + the indent of group members
+  const rows = planRows(runbook.items);
+  const steps = rows.flatMap((row) => ('step' in row ? [row.step] : []));
+  // At least a group member's indent, so that the columns do not move when a runbook gets a group.
+  const idWidth = Math.max(...rows.map((row) => ('step' in row ? Math.max(row.indent.length, 2) + row.step.id.length : 0)));
   const hostWidth = Math.max(...steps.map((s) => hostOf(s).length));
   const lines = [
     `${runbook.name} plan for cluster ${runbook.cluster} (${about}): ${steps.length} steps, in this order`,
     '',
     `${'#'.padStart(5)}  ${'step'.padEnd(idWidth)}  ${'host'.padEnd(hostWidth)}  ${'kind'.padEnd(6)}  what`,
   ];
-  let number = 0;
-  const row = (step: Step, indent: string) => {
-    number += 1;
+  for (const row of rows) {
+    if (!('step' in row)) {
+      lines.push(row.line);
+      continue;
+    }
+    const { number, step, indent } = row;
     lines.push(`${String(number).padStart(5)}  ${(indent + step.id).padEnd(idWidth)}  ${hostOf(step).padEnd(hostWidth)}  ${step.kind.padEnd(6)}  ${step.title}`);
     if (step.guard) lines.push(`${' '.repeat(7)}${indent}  guard: ${step.guard}`);
-  };
-  for (const item of runbook.items) {
-    if (isGroup(item)) {
-      lines.push(`${`${number + 1}-${number + item.parallel.length}`.padStart(5)}  at once (${item.id}): ${item.title}`);
-      for (const step of item.parallel) row(step, '  ');
-    } else {
-      row(item, '');
-    }
   }
   return lines.join('\n');
+}
+
+/** A line of the plan: a numbered step at its indent, or the line of a group or a lane. */
+type PlanRow = { number: number; step: Step; indent: string } | { line: string };
+
+/** The plan's rows, steps numbered in execution order (flattenSteps's). */
+function planRows(items: RunbookItem[]): PlanRow[] {
+  const rows: PlanRow[] = [];
+  let number = 0;
+  const addStep = (step: Step, indent: string) => {
+    number += 1;
+    rows.push({ number, step, indent });
+  };
+  const walk = (items: RunbookItem[], indent: string) => {
+    for (const item of items) {
+      if (!isGroup(item)) {
+        addStep(item, indent);
+        continue;
+      }
+      rows.push({ line: `${`${number + 1}-${number + stepsIn(item).length}`.padStart(5)}  ${indent}at once (${item.id}): ${item.title}` });
+      const memberIndent = `${indent}  `;
+      for (const member of item.parallel) {
+        if (isLane(member)) {
+          rows.push({ line: `${' '.repeat(7)}${memberIndent}lane (${member.id}): ${member.title}` });
+          walk(member.lane, `${memberIndent}  `);
+        } else {
+          addStep(member, memberIndent);
+        }
+      }
+    }
+  };
+  walk(items, '');
+  return rows;
 }
 
 const hostOf = (step: { host?: string }) => step.host ?? '(cluster)';

@@ -51,8 +51,22 @@ export interface Step<A extends string = ActivityName> {
 export interface StepGroup<A extends string = ActivityName> {
   id: string;
   title: string;
-  /** Steps with no order between them (e.g. preflight on every host), run at once. */
-  parallel: Step<A>[];
+  /** Members with no order between them (e.g. preflight on every host), run at once: steps, or lanes of steps. */
+  parallel: (Step<A> | StepLane<A>)[];
+}
+
+/**
+ * A sequence inside a parallel group: its items run one after another, in order, while the
+ * group's other members run beside it. Tiers of a runbook with no order between them (HAProxy's
+ * configuration, the application's files, while etcd and Patroni come up) each keep their own
+ * order this way and still overlap. An item of a lane may itself be a group; a lane is only ever
+ * a member of a group.
+ */
+export interface StepLane<A extends string = ActivityName> {
+  /** Stable id in the form of STEP_ID_FORM, like a group's. */
+  id: string;
+  title: string;
+  lane: RunbookItem<A>[];
 }
 
 export type RunbookItem<A extends string = ActivityName> = Step<A> | StepGroup<A>;
@@ -64,13 +78,39 @@ export interface Runbook<A extends string = ActivityName> {
   items: RunbookItem<A>[];
 }
 
-export function isGroup<A extends string>(item: RunbookItem<A>): item is StepGroup<A> {
+export function isGroup<A extends string>(item: RunbookItem<A> | StepLane<A>): item is StepGroup<A> {
   return (item as StepGroup<A>).parallel !== undefined;
 }
 
-/** Every step of a runbook in execution order (group members in their listed order). */
+export function isLane<A extends string>(item: RunbookItem<A> | StepLane<A>): item is StepLane<A> {
+  return (item as StepLane<A>).lane !== undefined;
+}
+
+/** Every step of an item in execution order: a group's members in their listed order, a lane's items in order. */
+export function stepsIn<A extends string>(item: RunbookItem<A> | StepLane<A>): Step<A>[] {
+  if (isGroup(item)) return item.parallel.flatMap(stepsIn);
+  if (isLane(item)) return item.lane.flatMap(stepsIn);
+  return [item];
+}
+
+/** Every step of a runbook in execution order (group members in their listed order, a lane's items in order). */
 export function flattenSteps<A extends string>(runbook: Runbook<A>): Step<A>[] {
-  return runbook.items.flatMap((item) => (isGroup(item) ? item.parallel : [item]));
+  return runbook.items.flatMap(stepsIn);
+}
+
+/** The items with every step replaced by `change(step)`, groups and lanes kept as they are. */
+export function mapSteps<A extends string>(items: RunbookItem<A>[], change: (step: Step<A>) => Step<A>): RunbookItem<A>[] {
+  const mapMember = (member: Step<A> | StepLane<A>): Step<A> | StepLane<A> =>
+    isLane(member) ? { ...member, lane: mapSteps(member.lane, change) } : change(member);
+  return items.map((item) => (isGroup(item) ? { ...item, parallel: item.parallel.map(mapMember) } : change(item)));
+}
+
+/** Every group and lane of the items, in listing order (an enclosing one before those inside it). */
+function groupsAndLanes<A extends string>(items: RunbookItem<A>[]): (StepGroup<A> | StepLane<A>)[] {
+  return items.filter(isGroup).flatMap((group) => [
+    group,
+    ...group.parallel.filter(isLane).flatMap((lane) => [lane, ...groupsAndLanes(lane.lane)]),
+  ]);
 }
 
 /** The step with this mark, if the runbook has one (the first, in execution order). */
@@ -85,7 +125,7 @@ export function stepsMarked<A extends string>(runbook: Runbook<A>, mark: StepMar
 
 /** Ids not of the documented form (checked where runbooks are built; the runner accepts any unique id). */
 export function stepIdProblems(runbook: Runbook<string>): string[] {
-  const ids = [...runbook.items.filter(isGroup).map((g) => g.id), ...flattenSteps(runbook).map((s) => s.id)];
+  const ids = [...groupsAndLanes(runbook.items).map((g) => g.id), ...flattenSteps(runbook).map((s) => s.id)];
   return ids.filter((id) => !STEP_ID_FORM.test(id)).map((id) => `step id ${id} is not of the form <component>.<what>[@<host>]`);
 }
 
@@ -97,8 +137,11 @@ export function stepIdProblems(runbook: Runbook<string>): string[] {
 export function runbookProblems(runbook: Runbook<string>, knownActivities?: readonly string[]): string[] {
   const problems: string[] = [];
   if (!runbook || !Array.isArray(runbook.items) || runbook.items.length === 0) return ['the runbook has no steps'];
+  // The rest walks groups and lanes, so their shape comes first.
+  const shape = shapeProblems(runbook.items);
+  if (shape.length > 0) return shape;
   const seen = new Set<string>();
-  const ids = [...runbook.items.filter(isGroup).map((g) => g.id), ...flattenSteps(runbook).map((s) => s.id)];
+  const ids = [...groupsAndLanes(runbook.items).map((g) => g.id), ...flattenSteps(runbook).map((s) => s.id)];
   for (const id of ids) {
     if (seen.has(id)) problems.push(`step id ${id} is used twice; step ids must be unique`);
     seen.add(id);
@@ -109,6 +152,24 @@ export function runbookProblems(runbook: Runbook<string>, knownActivities?: read
     }
   }
   return problems;
+}
+
+/**
+ * Groups without members, lanes without items, and a lane or a group where the runner has no way
+ * to run it: a lane outside a group, a group directly inside a group.
+ */
+function shapeProblems(items: RunbookItem<string>[]): string[] {
+  return items.flatMap((item): string[] => {
+    if (isLane(item)) return [`lane ${item.id} is not a member of a group; a lane runs beside the other members of its group`];
+    if (!isGroup(item)) return [];
+    if (!Array.isArray(item.parallel) || item.parallel.length === 0) return [`group ${item.id} has no members`];
+    return item.parallel.flatMap((member): string[] => {
+      if (isGroup(member)) return [`group ${member.id} is a member of group ${item.id}; a group inside a group belongs in a lane`];
+      if (!isLane(member)) return [];
+      if (!Array.isArray(member.lane) || member.lane.length === 0) return [`lane ${member.id} has no steps`];
+      return shapeProblems(member.lane);
+    });
+  });
 }
 
 type StepFields = Omit<Step, 'activity' | 'input'>;

@@ -2,7 +2,7 @@
 // their workflows found the strike, the recovery and the rest by step id. These are the ids they
 // looked for, so that such a run, resumed by this version (or replayed from its history), finds
 // the same steps it would have found then. A runbook with a mark on any step uses its own marks.
-import { flattenSteps, isGroup, type Runbook, type StepMark } from '../runbooks/runbook';
+import { flattenSteps, mapSteps, type Runbook, type StepMark } from '../runbooks/runbook';
 
 /** What identifies a run's steps besides their ids: the migration's primary. */
 export interface LegacyContext {
@@ -51,11 +51,13 @@ const unmarked = (runbook: Runbook<string>) => flattenSteps(runbook).every((s) =
 export function withMarks<R extends Runbook<string>>(runbook: R, context: LegacyContext = {}): R {
   if (!unmarked(runbook)) return runbook;
   const ids = flattenSteps(runbook).map((s) => s.id);
-  const mark = <S extends { id: string }>(step: S): S => {
-    const found = legacyMark({ name: runbook.name, ids }, step.id, context);
-    return found ? { ...step, mark: found } : step;
+  return {
+    ...runbook,
+    items: mapSteps(runbook.items, (step) => {
+      const found = legacyMark({ name: runbook.name, ids }, step.id, context);
+      return found ? { ...step, mark: found } : step;
+    }),
   };
-  return { ...runbook, items: runbook.items.map((item) => (isGroup(item) ? { ...item, parallel: item.parallel.map(mark) } : mark(item))) };
 }
 
 /** Steps' states of a run (a child's outcome) with the marks their ids imply, when none carries one. */

@@ -33,7 +33,10 @@ export interface StepState {
   title: string;
   kind: StepKind;
   host?: string;
+  /** The nearest parallel group the step runs in, if any. */
   group?: string;
+  /** The nearest lane the step runs in, if any (a sequence inside a group: runbooks/runbook.ts, StepLane). */
+  lane?: string;
   /** The step's mark in its runbook (what its workflow finds it by). */
   mark?: StepMark;
   status: StepStatus;

@@ -13,7 +13,7 @@ import {
 } from '@temporalio/workflow';
 import type * as activities from '../activities';
 import type { StepResult } from '../activities/contract';
-import { isGroup, runbookProblems, type Runbook, type Step } from '../runbooks/runbook';
+import { isGroup, isLane, runbookProblems, type Runbook, type RunbookItem, type Step, type StepGroup, type StepLane } from '../runbooks/runbook';
 import {
   decideUpdate,
   DECISIONS,
@@ -64,24 +64,36 @@ export async function runRunbook(runbook: Runbook<string>, options: RunnerOption
   validateRunbook(runbook, options.knownActivities);
   const check = options.check ?? false;
   const states = new Map<string, StepState>();
-  for (const item of runbook.items) {
-    const steps = isGroup(item) ? item.parallel : [item];
-    for (const step of steps) {
-      states.set(step.id, {
-        id: step.id,
-        title: step.title,
-        kind: step.kind,
-        host: step.host,
-        group: isGroup(item) ? item.id : undefined,
-        ...(step.mark ? { mark: step.mark } : {}),
-        status: 'pending',
-        runs: 0,
-      });
+  /** Each step's state, in execution order, with the nearest group and lane it runs in. */
+  const addStates = (items: RunbookItem<string>[], group?: string, lane?: string): void => {
+    for (const item of items) {
+      if (isGroup(item)) {
+        for (const member of item.parallel) {
+          if (isLane(member)) addStates(member.lane, item.id, member.id);
+          else addState(member, item.id, lane);
+        }
+      } else {
+        addState(item, group, lane);
+      }
     }
-  }
+  };
+  const addState = (step: Step<string>, group: string | undefined, lane: string | undefined): void => {
+    states.set(step.id, {
+      id: step.id,
+      title: step.title,
+      kind: step.kind,
+      host: step.host,
+      group,
+      ...(lane ? { lane } : {}),
+      ...(step.mark ? { mark: step.mark } : {}),
+      status: 'pending',
+      runs: 0,
+    });
+  };
+  addStates(runbook.items);
   const decisions = new Map<string, DecisionRequest>();
   let runStatus: RunStatus = 'running';
-  /** Set when the operator aborts: members of a parallel group still blocked give up too. */
+  /** Set when the operator aborts: members of a parallel group (and steps of its lanes) still blocked give up too. */
   let abortedAt: string | undefined;
   const blocked = (): StepState[] => [...states.values()].filter((s) => s.status === 'blocked');
 
@@ -189,9 +201,23 @@ export async function runRunbook(runbook: Runbook<string>, options: RunnerOption
     }
   };
 
+  // Only a top-level step runs with the hooks, as before there were lanes. A group's members all
+  // start at once, in their listed order, and a step member schedules its activity as it starts:
+  // a runbook without lanes asks Temporal for exactly what it always has, so the histories of
+  // runs in flight replay.
+  const runMembers = (group: StepGroup<string>): Promise<void> => runGroup(group.parallel.map((member) => () => runMember(member)));
+  const runMember = (member: Step<string> | StepLane<string>): Promise<void> => (isLane(member) ? runLane(member) : runStep(member));
+  /** A lane's items one after another; a step that aborts ends the lane there (its error goes to the group). */
+  const runLane = async (lane: StepLane<string>): Promise<void> => {
+    for (const item of lane.lane) {
+      if (isGroup(item)) await runMembers(item);
+      else await runStep(item);
+    }
+  };
+
   for (const item of runbook.items) {
     if (isGroup(item)) {
-      await runGroup(item.parallel.map((step) => () => runStep(step)));
+      await runMembers(item);
     } else {
       await options.hooks?.beforeStep?.(item);
       await runStep(item);
@@ -212,7 +238,11 @@ export async function runRunbook(runbook: Runbook<string>, options: RunnerOption
   };
 }
 
-/** Runs a parallel group; when one member aborts, the others are allowed to finish first. */
+/**
+ * Runs a parallel group; when one member aborts, the others are allowed to finish first (a lane
+ * runs on to its end, and a step of it that blocks afterwards aborts at once), then the group
+ * throws the failure of the first member, in listed order, that failed.
+ */
 async function runGroup(members: (() => Promise<void>)[]): Promise<void> {
   const results = await Promise.allSettled(members.map((run) => run()));
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');

@@ -12,10 +12,21 @@ export interface FakeHosts {
   /** Steps currently inside their activity (to prove a group runs at once). */
   inside: Set<string>;
   maxInside: number;
+  /** Names of steps the test holds: their `timed` activity waits until the test lets go. */
+  held: Set<string>;
+  /** When each run of a `timed` activity started and ended, in the order they ended. */
+  spans: Span[];
+}
+
+/** One run of a step's activity, in milliseconds since the epoch. */
+export interface Span {
+  name: string;
+  start: number;
+  end: number;
 }
 
 export function fakeHosts(): FakeHosts {
-  return { broken: new Set(), calls: new Map(), inside: new Set(), maxInside: 0 };
+  return { broken: new Set(), calls: new Map(), inside: new Set(), maxInside: 0, held: new Set(), spans: [] };
 }
 
 type NamedInput = StepInput<{ name: string }>;
@@ -51,6 +62,19 @@ export function fakeStepActivities(hosts: FakeHosts) {
       }
       hosts.inside.delete(input.name);
       return { changed: false, summary: `${input.name} checked` };
+    },
+    /** Takes `ms` and records when it ran (to prove what ran in order and what at once); fails while broken. */
+    async timed(input: NamedInput & { ms?: number }): Promise<StepResult> {
+      count(input.name);
+      const start = Date.now();
+      while (hosts.held.has(input.name)) {
+        heartbeat();
+        await sleep(50);
+      }
+      if (!hosts.broken.has(input.name)) await sleep(input.ms ?? 200);
+      hosts.spans.push({ name: input.name, start, end: Date.now() });
+      if (hosts.broken.has(input.name)) throw new Error(`${input.name}: the host refused`);
+      return { changed: true, summary: `ran ${input.name}` };
     },
   };
 }

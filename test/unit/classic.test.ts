@@ -10,7 +10,7 @@ import { classicPostgresFiles, renderClassicPgHba, renderStreamingConf } from '.
 import { fenceMarkerText, shutdownCheckpoint } from '../../activities/postgres/classic-failover';
 import { runbookFor, UnsupportedLayoutError } from '../../client/runbooks';
 import { appFailoverSteps, appFenceSteps } from '../../runbooks/app-failover';
-import { flattenSteps, isGroup } from '../../runbooks/runbook';
+import { flattenSteps, isGroup, stepsIn } from '../../runbooks/runbook';
 import { firewallMatrix, hostByName, listeningPorts, loadTopology } from '../../topology';
 import { classicMaster, classicSlaves } from '../../topology/derive';
 
@@ -89,7 +89,7 @@ test('a classic failover fences the old master (database and application) and ke
   assert.equal(runbook.name, 'app-failover');
   const [prepare] = runbook.items;
   assert.ok(isGroup(prepare));
-  assert.deepEqual(prepare.parallel.map((s) => `${s.id} ${s.attempts}`), ['app.fence@master 1', 'db.fence@master 1', 'haproxy.route@observer undefined']);
+  assert.deepEqual(stepsIn(prepare).map((s) => `${s.id} ${s.attempts}`), ['app.fence@master 1', 'db.fence@master 1', 'haproxy.route@observer undefined']);
   assert.deepEqual(
     flattenSteps(runbook).map((s) => s.id),
     ['app.fence@master', 'db.fence@master', 'haproxy.route@observer', 'db.promote@slave', 'app.serving@slave', 'app.role@slave', 'verify.app@observer', 'app.role@master'],

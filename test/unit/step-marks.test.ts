@@ -9,7 +9,7 @@ import { drillSteps } from '../../runbooks/drill';
 import { classicDrillSteps } from '../../runbooks/drill-classic';
 import { migrateSteps } from '../../runbooks/migrate';
 import { restartSteps } from '../../runbooks/restart';
-import { flattenSteps, isGroup, stepsMarked, type Runbook, type StepMark } from '../../runbooks/runbook';
+import { flattenSteps, mapSteps, stepsMarked, type Runbook, type StepMark } from '../../runbooks/runbook';
 import { switchoverSteps } from '../../runbooks/switchover';
 import { upgradeSteps } from '../../runbooks/upgrade';
 import { FAULT_NAMES, FAULTS } from '../../topology/faults';
@@ -28,7 +28,7 @@ const marks = (runbook: Runbook): Partial<Record<StepMark, string[]>> => {
 
 const unmarked = (runbook: Runbook): Runbook => ({
   ...runbook,
-  items: runbook.items.map((item) => (isGroup(item) ? { ...item, parallel: item.parallel.map(({ mark: _m, ...s }) => s) } : (({ mark: _m, ...s }) => s)(item))),
+  items: mapSteps(runbook.items, ({ mark: _m, ...step }) => step),
 });
 
 const lab = loadLab('standalone');

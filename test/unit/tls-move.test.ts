@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runbookFor } from '../../client/runbooks';
 import { peerUrlScript } from '../../activities/etcd/tls-move';
-import { flattenSteps } from '../../runbooks/runbook';
+import { flattenSteps, isGroup, stepsIn } from '../../runbooks/runbook';
 import { tlsMoveSteps } from '../../runbooks/tls-move';
 import { dbHosts, etcdMembers, haproxyHosts } from '../../topology';
 import { plainTextOf } from '../../topology/tls';
@@ -45,7 +45,7 @@ test('the move: certificates first, Patroni paused and the leader held before et
   assert.ok(at(ids, `patroni.leader@${leader}`) > at(ids, 'tls.resume'));
   // Every step in one kind of group at most: the move's own are one at a time (the holds at once).
   const runbook = tlsMoveSteps(topology, { leader });
-  const grouped = runbook.items.filter((i) => 'parallel' in i).flatMap((g) => ('parallel' in g ? g.parallel.map((s) => s.id) : []));
+  const grouped = runbook.items.filter(isGroup).flatMap((group) => stepsIn(group).map((s) => s.id));
   assert.ok(!grouped.some((id) => /^tls\.(etcd|patroni)@/.test(id)), 'etcd members and Patroni restart one at a time');
 });
 

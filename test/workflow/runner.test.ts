@@ -9,7 +9,7 @@ import { Worker } from '@temporalio/worker';
 import { runbookWorkflow } from '../../workflows';
 import type { Runbook } from '../../runbooks/runbook';
 import type { Progress, StepState } from '../../workflows/protocol';
-import { fakeHosts, fakeStepActivities, sampleRunbook, step, type FakeHosts } from '../support/fake-steps';
+import { fakeHosts, fakeStepActivities, sampleRunbook, step, type FakeHosts, type Span } from '../support/fake-steps';
 import { startDevServer, waitUntil, workflowBundle } from '../support/temporal';
 
 let env: TestWorkflowEnvironment;
@@ -239,6 +239,130 @@ describe('step runner', () => {
       await handle.executeUpdate('decide', { args: [{ stepId: 'cfg@node2', decision: 'retry' }] });
       const outcome = await handle.result();
       assert.deepEqual(outcome.skipped, ['cfg@node1']);
+    });
+  });
+});
+
+/** A step that takes `ms` and records when it ran. */
+const timed = (id: string, ms = 300) => step(id, 'timed', { ms });
+
+/**
+ * A step, then a group of two lanes, then a step: lane A is three steps; lane B a step, then a
+ * group of two inside the lane.
+ */
+function laneRunbook(cluster: string): Runbook<string> {
+  return {
+    name: 'install',
+    cluster,
+    items: [
+      timed('before.tiers'),
+      {
+        id: 'tiers',
+        title: 'the tiers at once',
+        parallel: [
+          { id: 'tier.a', title: 'lane A', lane: [timed('a.one'), timed('a.two'), timed('a.three')] },
+          { id: 'tier.b', title: 'lane B', lane: [timed('b.one'), { id: 'b.both', title: 'two at once', parallel: [timed('b.left'), timed('b.right')] }] },
+        ],
+      },
+      timed('after.tiers'),
+    ],
+  };
+}
+
+/** The last run of a step's activity. */
+const spanOf = (hosts: FakeHosts, name: string): Span => {
+  const span = hosts.spans.filter((s) => s.name === name).at(-1);
+  assert.ok(span, `${name} ran`);
+  return span;
+};
+
+/** Each step's activity started after the one before it ended. */
+function assertInOrder(hosts: FakeHosts, names: string[]): void {
+  for (let i = 1; i < names.length; i++) {
+    assert.ok(spanOf(hosts, names[i]).start >= spanOf(hosts, names[i - 1]).end, `${names[i]} started after ${names[i - 1]} ended`);
+  }
+}
+
+const laneB = ['b.one', 'b.left', 'b.right'];
+
+describe('lanes of a parallel group', () => {
+  test('each lane runs in its own order, the lanes at once, and the step after the group waits for both', async () => {
+    const hosts = fakeHosts();
+    await withWorker(hosts, async (tq) => {
+      const handle = await start(tq, laneRunbook('lanes'));
+      const outcome = await handle.result();
+      assert.equal(outcome.status, 'completed');
+      assert.deepEqual(
+        outcome.steps.map((s) => [s.id, s.status, s.group ?? '-', s.lane ?? '-']),
+        [
+          ['before.tiers', 'done', '-', '-'],
+          ['a.one', 'done', 'tiers', 'tier.a'],
+          ['a.two', 'done', 'tiers', 'tier.a'],
+          ['a.three', 'done', 'tiers', 'tier.a'],
+          ['b.one', 'done', 'tiers', 'tier.b'],
+          ['b.left', 'done', 'b.both', 'tier.b'],
+          ['b.right', 'done', 'b.both', 'tier.b'],
+          ['after.tiers', 'done', '-', '-'],
+        ],
+      );
+      assertInOrder(hosts, ['before.tiers', 'a.one', 'a.two', 'a.three', 'after.tiers']);
+      assertInOrder(hosts, ['before.tiers', 'b.one', 'b.left']);
+      assertInOrder(hosts, ['b.one', 'b.right']);
+      assert.ok(spanOf(hosts, 'b.one').start < spanOf(hosts, 'a.three').end, "lane B started before lane A's last step ended");
+      const [left, right] = [spanOf(hosts, 'b.left'), spanOf(hosts, 'b.right')];
+      assert.ok(left.start < right.end && right.start < left.end, 'the group inside lane B ran at once');
+      assert.ok(spanOf(hosts, 'after.tiers').start >= Math.max(spanOf(hosts, 'a.three').end, right.end, left.end), 'the step after the group waited for both lanes');
+    });
+  });
+
+  test('a blocked step holds its own lane only; retry goes on with the lane, then past the group', async () => {
+    const hosts = fakeHosts();
+    hosts.broken.add('a.two');
+    await withWorker(hosts, async (tq) => {
+      const handle = await start(tq, laneRunbook('lane-retry'));
+      await waitUntil('a.two blocked', progressOf(handle), blockedAt('a.two'));
+      const whileBlocked = await waitUntil('lane B done', progressOf(handle), (p) => laneB.every((id) => stepOf(p, id).status === 'done'));
+      assert.equal(whileBlocked.status, 'blocked');
+      assert.equal(stepOf(whileBlocked, 'a.three').status, 'pending', 'the blocked lane waits');
+      assert.equal(stepOf(whileBlocked, 'after.tiers').status, 'pending', 'the step after the group waits');
+
+      hosts.broken.delete('a.two');
+      await handle.executeUpdate('decide', { args: [{ stepId: 'a.two', decision: 'retry' }] });
+      const outcome = await handle.result();
+      assert.equal(outcome.status, 'completed');
+      assert.equal(stepOf({ steps: outcome.steps } as Progress, 'a.two').runs, 2);
+      assertInOrder(hosts, ['a.two', 'a.three', 'after.tiers']);
+      assertInOrder(hosts, ['b.right', 'after.tiers']);
+    });
+  });
+
+  test('abort in one lane stops that lane; the other lane finishes, then the run ends aborted and nothing after the group runs', async () => {
+    const hosts = fakeHosts();
+    hosts.broken.add('a.two');
+    hosts.held.add('b.one'); // lane B is still busy when the operator aborts
+    await withWorker(hosts, async (tq) => {
+      const handle = await start(tq, laneRunbook('lane-abort'));
+      await waitUntil('a.two blocked', progressOf(handle), blockedAt('a.two'));
+      await handle.executeUpdate('decide', { args: [{ stepId: 'a.two', decision: 'abort', reason: 'wrong cluster' }] });
+      const aborted = await waitUntil('run aborted', progressOf(handle), (p) => p.status === 'aborted');
+      assert.equal(stepOf(aborted, 'b.one').status, 'running', 'lane B is still at its first step');
+      assert.equal((await handle.describe()).status.name, 'RUNNING', 'the run waits for lane B');
+
+      hosts.held.delete('b.one');
+      const failure = await handle.result().then(
+        () => assert.fail('an aborted run must fail'),
+        (err: unknown) => err,
+      );
+      assert.ok(failure instanceof WorkflowFailedError);
+      assert.ok(failure.cause instanceof ApplicationFailure);
+      assert.equal(failure.cause.type, 'RunbookAborted');
+      assert.match(failure.cause.message, /aborted by the operator at step a\.two \(wrong cluster\)/);
+      const progress = await handle.query<Progress>('progress');
+      assert.equal(progress.status, 'aborted');
+      for (const id of laneB) assert.equal(stepOf(progress, id).status, 'done', `lane B finished: ${id}`);
+      assert.equal(stepOf(progress, 'a.three').status, 'pending', 'lane A stopped at the aborted step');
+      assert.equal(hosts.calls.get('a.three'), undefined);
+      assert.equal(hosts.calls.get('after.tiers'), undefined, 'nothing after the group ran');
     });
   });
 });
