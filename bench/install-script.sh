@@ -46,7 +46,9 @@ run_once() {
       ;;
     http)
       local status
-      status=$(curl -s -o "$dir/$n.got" -w '%{http_code}' --max-time 3 "$line")
+      local header=()
+      [ -f "$dir/$n.auth" ] && header=(-H "@$dir/$n.auth")
+      status=$(curl -s "${header[@]}" -o "$dir/$n.got" -w '%{http_code}' --max-time 3 "$line")
       echo "$status" >"$dir/$n.status"
       return 0
       ;;

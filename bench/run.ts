@@ -11,7 +11,7 @@ interface BenchEntry {
 
 const BENCHES: Record<string, BenchEntry> = {
   'install-vs-script': {
-    usage: 'install-vs-script [rounds] [mux|new]',
+    usage: 'install-vs-script [rounds] [mux|new] [debian12|debian13]',
     what: 'the standalone install through haflow against a plain script of the same remote commands',
     load: async () => (await import('./install-vs-script')).run,
   },

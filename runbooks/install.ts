@@ -6,7 +6,7 @@ import type { Host, Topology } from '../topology/schema';
 import { caBundleHosts, certificateHosts } from '../topology/tls';
 import { appDatabaseProxy, appHosts, appMaster, appSlaves, dbHosts, etcdMembers, haproxyHosts, haproxySettleSeconds, initialLeader, initialReplicas, patroniScope } from '../topology/derive';
 import type { ActivityName } from './activities';
-import { stepOf, type Runbook, type Step, type StepGroup } from './runbook';
+import { isGroup, stepOf, type Runbook, type Step, type StepGroup, type StepLane } from './runbook';
 
 /**
  * Every activity heartbeats (each SSH command and each poll does), so a worker that dies is
@@ -29,9 +29,23 @@ export const onCluster = (activity: ClusterActivity, fields: Fields): Step =>
 export const group = (id: string, title: string, steps: Step[]): StepGroup | Step =>
   steps.length === 1 ? steps[0] : { id, title, parallel: steps };
 
+/** A tier's items in its own order, for atOnce. */
+const lane = (id: string, title: string, items: Runbook['items']): StepLane => ({ id, title, lane: items });
+
+/**
+ * Tiers with no order between them, run at once, each in its own order. A tier with nothing to
+ * do is left out, a tier of one step is that step, and a single tier is just its items.
+ */
+function atOnce(id: string, title: string, tiers: StepLane[]): Runbook['items'] {
+  const busy = tiers.filter((t) => t.lane.length > 0);
+  if (busy.length <= 1) return busy.flatMap((t) => t.lane);
+  return [{ id, title, parallel: busy.map((t) => (t.lane.length === 1 && !isGroup(t.lane[0]) ? t.lane[0] : t)) }];
+}
+
 /**
  * The guide's application steps (standalone: steps 5 and 6 before the DB configuration;
- * distributed: steps 7 and 8 after it), with the checks of its troubleshooting section.
+ * distributed: steps 7 and 8 after it; the install runs them beside the database tier, as
+ * neither needs the other), with the checks of its troubleshooting section.
  */
 export function appConfigSteps(topology: Topology): Runbook['items'] {
   const app = topology.app!;
@@ -93,6 +107,11 @@ export function appConfigSteps(topology: Topology): Runbook['items'] {
 
 /** The application serving on its master, and answering through the observer's HAProxy. */
 export function appServingSteps(topology: Topology): Runbook['items'] {
+  return [...appStartSteps(topology), ...appVerifySteps(topology)];
+}
+
+/** The application started: serving on its master, on standby on each slave (one step per node, no order between them). */
+function appStartSteps(topology: Topology): Step[] {
   const app = topology.app!;
   const master = appMaster(topology)!;
   return [
@@ -110,6 +129,14 @@ export function appServingSteps(topology: Topology): Runbook['items'] {
         timeoutSeconds: 120,
       }),
     ),
+  ];
+}
+
+/** The application answering through each HAProxy, from its master only. */
+function appVerifySteps(topology: Topology): Step[] {
+  const app = topology.app!;
+  const master = appMaster(topology)!;
+  return [
     ...haproxyHosts(topology).map((host) =>
       onHost(host, 'appHealthyThroughHaproxy', {
         id: `verify.app@${host.name}`,
@@ -307,63 +334,84 @@ export function installSteps(topology: Topology, options: InstallOptions = {}): 
   const scope = patroniScope(topology);
   const hasApp = topology.app !== undefined;
   const appTier = hasApp && appHosts(topology).length > 0;
-  // The standalone guide configures the applications before the DB configuration, the distributed one after.
-  const appFirst = appTier && topology.layout === 'standalone';
 
   const items: Runbook['items'] = [
     ...preparationSteps(topology, monitorHoldSteps(topology), { movingToTls: options.movingToTls }),
     ...(options.beforeEtcd ?? []),
-    ...etcdSteps(topology),
-    group(
-      'haproxy.hosts',
-      'HAProxy',
-      proxies.map((host) =>
-        onHost(host, 'configureHaproxy', {
-          id: `haproxy.config@${host.name}`,
-          title: `HAProxy on ${host.name}: back up and write haproxy.cfg, check it with haproxy -c, start or reload`,
+    // The guide's order holds within each tier; between tiers only where one needs another:
+    // Patroni needs etcd, the replicas start after the DB configuration (the split-brain guard),
+    // the application starts once its database user exists, the checks through HAProxy come last.
+    ...atOnce('install.tiers', "etcd and Patroni's leader, HAProxy, the replicas' settings and the application's files, at once", [
+      lane('install.database', 'etcd, then Patroni on the master: it bootstraps the cluster', [
+        ...etcdSteps(topology),
+        onHost(leader, 'configurePatroni', {
+          id: `patroni.config@${leader.name}`,
+          title: `Patroni on the master ${leader.name}: write /etc/patroni/config.yml (etcd3) and the unit`,
           kind: 'change',
-          guard: '`haproxy -c` passes before HAProxy reloads; the existing haproxy.cfg is backed up',
           timeoutSeconds: 120,
         }),
-      ),
-    ),
-    onHost(leader, 'configurePatroni', {
-      id: `patroni.config@${leader.name}`,
-      title: `Patroni on the master ${leader.name}: write /etc/patroni/config.yml (etcd3) and the unit`,
-      kind: 'change',
-      timeoutSeconds: 120,
-    }),
-    onHost(leader, 'startPatroni', {
-      id: `patroni.start@${leader.name}`,
-      title: `Start Patroni on the master ${leader.name}: it bootstraps the cluster ${scope}`,
-      kind: 'change',
-      timeoutSeconds: 120,
-    }),
-    onHost(leader, 'waitForLeader', {
-      id: `patroni.leader@${leader.name}`,
-      title: `${leader.name} is the Patroni leader and accepts writes`,
-      kind: 'verify',
-      timeoutSeconds: 300,
-    }),
-    dynamicConfigStep(topology),
-    ...replicas.map((host) =>
-      onHost(host, 'configurePatroni', {
-        id: `patroni.config@${host.name}`,
-        title: `Patroni on the slave ${host.name}: write /etc/patroni/config.yml and the unit, do not start it`,
-        kind: 'change',
-        timeoutSeconds: 120,
-      }),
-    ),
-    ...replicas.map((host) =>
-      onHost(host, 'replicaPatroniInactive', {
-        id: `patroni.replica-inactive@${host.name}`,
-        title: `Patroni is inactive on the slave ${host.name} until DB configuration`,
-        kind: 'guard',
-        guard: 'Patroni on the replica stays inactive until DB configuration: starting it early causes split-brain',
-        timeoutSeconds: 120,
-      }),
-    ),
-    ...(appFirst ? appConfigSteps(topology) : []),
+        onHost(leader, 'startPatroni', {
+          id: `patroni.start@${leader.name}`,
+          title: `Start Patroni on the master ${leader.name}: it bootstraps the cluster ${scope}`,
+          kind: 'change',
+          timeoutSeconds: 120,
+        }),
+        onHost(leader, 'waitForLeader', {
+          id: `patroni.leader@${leader.name}`,
+          title: `${leader.name} is the Patroni leader and accepts writes`,
+          kind: 'verify',
+          timeoutSeconds: 300,
+        }),
+        dynamicConfigStep(topology),
+      ]),
+      lane('install.proxies', 'HAProxy', [
+        group(
+          'haproxy.hosts',
+          'HAProxy',
+          proxies.map((host) =>
+            onHost(host, 'configureHaproxy', {
+              id: `haproxy.config@${host.name}`,
+              title: `HAProxy on ${host.name}: back up and write haproxy.cfg, check it with haproxy -c, start or reload`,
+              kind: 'change',
+              guard: '`haproxy -c` passes before HAProxy reloads; the existing haproxy.cfg is backed up',
+              timeoutSeconds: 120,
+            }),
+          ),
+        ),
+      ]),
+      lane('install.replica-settings', "Patroni's settings on the slaves, not started", [
+        ...(replicas.length > 0
+          ? [
+              group(
+                'patroni.replica-configs',
+                "Patroni's settings on the slaves",
+                replicas.map((host) =>
+                  onHost(host, 'configurePatroni', {
+                    id: `patroni.config@${host.name}`,
+                    title: `Patroni on the slave ${host.name}: write /etc/patroni/config.yml and the unit, do not start it`,
+                    kind: 'change',
+                    timeoutSeconds: 120,
+                  }),
+                ),
+              ),
+              group(
+                'patroni.replicas-inactive',
+                'Patroni inactive on the slaves',
+                replicas.map((host) =>
+                  onHost(host, 'replicaPatroniInactive', {
+                    id: `patroni.replica-inactive@${host.name}`,
+                    title: `Patroni is inactive on the slave ${host.name} until DB configuration`,
+                    kind: 'guard',
+                    guard: 'Patroni on the replica stays inactive until DB configuration: starting it early causes split-brain',
+                    timeoutSeconds: 120,
+                  }),
+                ),
+              ),
+            ]
+          : []),
+      ]),
+      lane('install.app-files', "The application's configuration and files", appTier ? appConfigSteps(topology) : []),
+    ]),
     ...(hasApp
       ? [
           onHost(leader, 'configureDatabase', {
@@ -371,26 +419,43 @@ export function installSteps(topology: Topology, options: InstallOptions = {}): 
             title: `DB configuration on the master ${leader.name}: the application's database user and password, reload and restart Patroni members`,
             kind: 'change',
             timeoutSeconds: 300,
-            }),
+          }),
         ]
       : []),
-    ...replicas.map((host) =>
-      onHost(host, 'startPatroni', {
-        id: `patroni.start@${host.name}`,
-        title: `${hasApp ? 'DB configuration on the slave' : 'Start the replica'} ${host.name}: start Patroni, it clones the leader`,
-        kind: 'change',
-        timeoutSeconds: 120,
-      }),
-    ),
-    ...replicas.map((host) =>
-      onHost(host, 'replicaStreaming', {
-        id: `patroni.streaming@${host.name}`,
-        title: `${host.name} streams from the leader with lag under ${topology.patroni.maximum_lag_on_failover} bytes`,
-        kind: 'verify',
-        timeoutSeconds: 600,
-      }),
-    ),
-    ...(appTier && !appFirst ? appConfigSteps(topology) : []),
+    // The application reaches its database through HAProxy's leader, so it need not wait for the replicas' clones.
+    ...atOnce('install.start', 'The slaves clone the leader while the application starts', [
+      lane('install.replicas', 'The slaves start Patroni, clone the leader and stream', [
+        ...(replicas.length > 0
+          ? [
+              group(
+                'patroni.replica-starts',
+                'Patroni started on the slaves',
+                replicas.map((host) =>
+                  onHost(host, 'startPatroni', {
+                    id: `patroni.start@${host.name}`,
+                    title: `${hasApp ? 'DB configuration on the slave' : 'Start the replica'} ${host.name}: start Patroni, it clones the leader`,
+                    kind: 'change',
+                    timeoutSeconds: 120,
+                  }),
+                ),
+              ),
+              group(
+                'patroni.replicas-streaming',
+                'The slaves stream',
+                replicas.map((host) =>
+                  onHost(host, 'replicaStreaming', {
+                    id: `patroni.streaming@${host.name}`,
+                    title: `${host.name} streams from the leader with lag under ${topology.patroni.maximum_lag_on_failover} bytes`,
+                    kind: 'verify',
+                    timeoutSeconds: 600,
+                  }),
+                ),
+              ),
+            ]
+          : []),
+      ]),
+      lane('install.app-start', 'The application starts and answers through HAProxy', appTier ? [group('app.starts', 'The application on its nodes', appStartSteps(topology)), group('verify.apps', 'The application through HAProxy', appVerifySteps(topology))] : []),
+    ]),
     ...proxies.map((host) =>
       onHost(host, 'verifyWriteThroughHaproxy', {
         id: `verify.write@${host.name}`,
@@ -414,7 +479,7 @@ export function installSteps(topology: Topology, options: InstallOptions = {}): 
         timeoutSeconds: Math.max(120, haproxySettleSeconds(topology) + 30),
       }),
     ),
-    ...(appTier ? [...appServingSteps(topology), ...monitorStartSteps(topology)] : []),
+    ...(appTier ? monitorStartSteps(topology) : []),
   ];
   return { name: 'install', cluster: topology.cluster, items };
 }

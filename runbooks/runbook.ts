@@ -178,3 +178,34 @@ type StepFields = Omit<Step, 'activity' | 'input'>;
 export function stepOf<N extends ActivityName>(activity: N, fields: StepFields, input: ActivityInput<N>): Step {
   return { ...fields, activity, input: input as Record<string, unknown> };
 }
+
+/**
+ * Whether the runner always finishes step `first` before it starts step `then`: they sit in one
+ * sequence (the runbook's items, or a lane) at increasing places, not in different members of
+ * one group. The order constraints of a runbook are stated with it.
+ */
+export function runsBefore<A extends string>(runbook: Runbook<A>, first: string, then: string): boolean {
+  const a = placeOf(runbook.items, first);
+  const b = placeOf(runbook.items, then);
+  if (!a || !b) throw new Error(`no step ${!a ? first : then} in runbook ${runbook.name}`);
+  for (let depth = 0; depth < Math.min(a.length, b.length); depth++) {
+    if (a[depth].index === b[depth].index) continue;
+    return a[depth].sequence && a[depth].index < b[depth].index;
+  }
+  return false;
+}
+
+/** Where a step sits: at each level, its index there and whether that level is a sequence (not a group). */
+function placeOf<A extends string>(items: RunbookItem<A>[], id: string): { index: number; sequence: boolean }[] | undefined {
+  for (const [index, item] of items.entries()) {
+    if (!isGroup(item)) {
+      if (item.id === id) return [{ index, sequence: true }];
+      continue;
+    }
+    for (const [member, inside] of item.parallel.entries()) {
+      const rest = isLane(inside) ? placeOf(inside.lane, id) : inside.id === id ? [] : undefined;
+      if (rest) return [{ index, sequence: true }, { index: member, sequence: false }, ...rest];
+    }
+  }
+  return undefined;
+}

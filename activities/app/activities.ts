@@ -202,6 +202,29 @@ async function stopStrayListeners(ssh: SshSession, address: string, port: number
 }
 
 /**
+ * A unit systemd calls active is not always a web server users reach: a start racing a stop at
+ * boot (a fence arriving while the machine's units start) can leave the unit active with no
+ * process behind its PID file. What counts is the port: nothing listening, nginx is restarted once.
+ */
+async function nginxListening(ssh: SshSession, unit: string, address: string, port: number): Promise<string[]> {
+  const listening = async () => strayListeners((await ssh.exec(`ss -Hltn 'sport = :${port}'`, { sudo: true })).stdout, address, port).seen.length > 0;
+  for (let i = 0; i < 20; i++) {
+    if (await listening()) return [];
+    await sleep(100);
+  }
+  await ssh.check(`systemctl restart ${shellQuote(unit)}`, { sudo: true });
+  for (let i = 0; i < 30; i++) {
+    if (await listening()) return [`restart ${unit} (it was active, but nothing listened on ${address}:${port})`];
+    await sleep(100);
+  }
+  throw ApplicationFailure.create({
+    type: StepFailureTypes.serviceFailed,
+    message: `${ssh.target.name}: ${unit} is active, but nothing listens on ${address}:${port}, even after a restart`,
+    details: [{ remedy: `look at \`journalctl -u ${unit}\` and its error log on ${ssh.target.name}, fix the cause, then \`haflow resume <cluster> --retry\`` }],
+  });
+}
+
+/**
  * The slave application node on standby: the application itself runs (its start, for a Java
  * application a minute or more, is not part of a failover), behind no nginx.
  */
@@ -329,6 +352,7 @@ export async function masterAppServing(input: HostInput): Promise<StepResult> {
       ...(nginxRuns ? [] : await stopStrayListeners(ssh, host.address, app.http_port, input.check)),
       ...(await ensureUnit(ssh, app.nginx_service, { running: true, enabled: true }, input.check)),
     ];
+    if (!input.check) actions.push(...(await nginxListening(ssh, app.nginx_service, host.address, app.http_port)));
     return stepResult(actions, `${app.service} and ${app.nginx_service} run on the master ${host.name}`);
   });
 }

@@ -17,6 +17,7 @@ import { clusterWorkflowId } from '../../connection/workflow-ids';
 import { probeRowsOn, waitHealthy } from '../support/cluster';
 import { completedOrBlocked, haflowCli, labSecrets, startInstall, waitForProgress } from '../support/install';
 import { labTopology, sshRun, useLab } from '../support/lab';
+import { loadTopology } from '../../topology';
 import { requires } from '../support/requires';
 import { longTest } from '../support/long';
 import { useServerWithWorkerProcesses } from '../support/worker-process';
@@ -45,16 +46,22 @@ async function postmasterStart(node: string): Promise<string> {
   return status.postmaster_start_time;
 }
 
-/** The older of the two PostgreSQL 15 versions Debian serves (the release's, below its security update's), if there are two. */
+/** The PostgreSQL major of the lab's platform (15 on Debian 12, 17 on Debian 13). */
+const PG = loadTopology(labTopology('standalone')).topology.postgresql.version;
+/**
+ * The older of the two PostgreSQL versions of this major Debian serves (the release's, below its
+ * security update's), if there are two. The box's package lists are Debian 12's: for Debian 13's
+ * PostgreSQL 17 they know none, and trixie with trixie-security serves one (17.12) anyway.
+ */
 function olderPostgres(): { version: string; minor: string } | undefined {
-  const out = spawnSync('apt-cache', ['madison', 'postgresql-15'], { encoding: 'utf8' }).stdout ?? '';
+  const out = spawnSync('apt-cache', ['madison', `postgresql-${PG}`], { encoding: 'utf8' }).stdout ?? '';
   const versions = [...new Set(out.split('\n').map((l) => l.split('|')[1]?.trim()).filter(Boolean))];
   if (versions.length < 2) return undefined;
   const sorted = versions.sort((a, b) => spawnSync('dpkg', ['--compare-versions', a, 'lt', b]).status === 0 ? -1 : 1);
   return { version: sorted[0], minor: sorted[0].replace(/-.*$/, '') };
 }
 const older = olderPostgres();
-const noOlder = requires(older ? false : "Debian's package sources offer one PostgreSQL 15 version only, so no minor upgrade can be tried");
+const noOlder = requires(older ? false : `the package sources this box reads offer one PostgreSQL ${PG} version at most, so no minor upgrade can be tried`);
 
 test(`switchover --coordinated back and forth ${COORDINATED_ROUNDS} times: HAProxy told at once, exactly the leader routed after each, every acknowledged write on the final leader`, async () => {
   const lab = currentLab();
@@ -63,7 +70,7 @@ test(`switchover --coordinated back and forth ${COORDINATED_ROUNDS} times: HAPro
   // last test can upgrade them.
   if (older) {
     for (const node of ['node1', 'node2']) {
-      const downgrade = await sshRun(lab, node, `DEBIAN_FRONTEND=noninteractive apt-get install -y -q --allow-downgrades -o Dpkg::Options::=--force-confold postgresql-15=${older.version} postgresql-client-15=${older.version}`, { sudo: true });
+      const downgrade = await sshRun(lab, node, `DEBIAN_FRONTEND=noninteractive apt-get install -y -q --allow-downgrades -o Dpkg::Options::=--force-confold postgresql-${PG}=${older.version} postgresql-client-${PG}=${older.version}`, { sudo: true });
       assert.equal(downgrade.code, 0, downgrade.stderr);
     }
   }
@@ -288,7 +295,7 @@ test('certs rotate --ca with the write probe running: a new CA trusted beside th
   for (const host of ['observer', 'node1', 'node2']) assert.match(dueReport.entries.find((e) => e.where === host)!.problem!, /^it expires on \S+, within 400 days$/);
 });
 
-test('upgrade --minor: every node from the older PostgreSQL 15 to the newer, replicas first, the leader after a coordinated switchover; the switchover the only write pause, nothing lost', { skip: noOlder }, async () => {
+test(`upgrade --minor: every node from the older PostgreSQL ${PG} to the newer, replicas first, the leader after a coordinated switchover; the switchover the only write pause, nothing lost`, { skip: noOlder }, async () => {
   const lab = currentLab();
   const before = await waitHealthy(lab);
   const dbNodes = lab.topology.hosts.filter((h) => h.roles.includes('db')).map((h) => h.name);
@@ -312,7 +319,7 @@ test('upgrade --minor: every node from the older PostgreSQL 15 to the newer, rep
   assert.notEqual(after.leader, before.leader, 'the leader was switched over');
   for (const node of dbNodes) {
     assert.equal(await running(node), newer, `${node} runs ${newer}`);
-    assert.doesNotMatch((await sshRun(lab, node, 'dpkg-query -W -f=\'${Version}\' postgresql-15')).stdout, new RegExp(`^${older!.version.replace(/[.+]/g, '\\$&')}$`));
+    assert.doesNotMatch((await sshRun(lab, node, `dpkg-query -W -f='\${Version}' postgresql-${PG}`)).stdout, new RegExp(`^${older!.version.replace(/[.+]/g, '\\$&')}$`));
   }
 });
 
