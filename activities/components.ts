@@ -1,6 +1,7 @@
 // The components haflow installs, each in a folder of its own. This one list says which
 // files haflow writes, which packages it installs and which services it stops, so that
 // `haflow render`, preflight, the packages step and the install all agree.
+import { hostOs } from '../topology/derive';
 import type { Host, SecretRef, Topology } from '../topology/schema';
 import { etcdComponent } from './etcd/component';
 import { haproxyComponent } from './haproxy/component';
@@ -27,6 +28,22 @@ export const secretPlaceholder: SecretText = (ref: SecretRef) => ('env' in ref ?
 /** Package names for a host's roles, component by component. */
 export function packagesFor(topology: Topology, host: Host, family: PackageFamily): string[] {
   return [...new Set(componentsOn(host).flatMap((c) => c.packages(topology, family)))];
+}
+
+/**
+ * The OS releases the topology names for the hosts that get packages, each with those hosts (in
+ * file order); hosts that name none are left out. A bundle holds one release's packages.
+ */
+export function osNamedForPackageHosts(topology: Topology): { os: string; hosts: string[] }[] {
+  const named: { os: string; hosts: string[] }[] = [];
+  for (const host of topology.hosts) {
+    const os = hostOs(topology, host);
+    if (os === undefined || packagesFor(topology, host, 'apt').length === 0) continue;
+    const entry = named.find((n) => n.os === os);
+    if (entry) entry.hosts.push(host.name);
+    else named.push({ os, hosts: [host.name] });
+  }
+  return named;
 }
 
 /** Wanted packages for every host of the topology (apt names): what a bundle must hold. */

@@ -7,6 +7,8 @@ import { osSupported } from './derive';
 export interface Platform {
   /** As /etc/os-release says it: "<ID> <VERSION_ID>". */
   os: string;
+  /** The release's name in its archive's suites (bookworm, bookworm-updates, bookworm-security); none for RHEL. */
+  codename?: string;
   /** haflow's tests install and fail over clusters on it (the lab's machines run it). */
   tested: boolean;
   /** The PostgreSQL majors its packages come in, and from where. */
@@ -25,6 +27,7 @@ const debianBinDir = (major: number) => `/usr/lib/postgresql/${major}/bin`;
 export const PLATFORMS: readonly Platform[] = [
   {
     os: 'debian 12',
+    codename: 'bookworm',
     tested: true,
     postgresql: { majors: [15], from: "Debian's archive (bookworm)" },
     patroni: '3.0.2',
@@ -35,6 +38,7 @@ export const PLATFORMS: readonly Platform[] = [
   },
   {
     os: 'debian 13',
+    codename: 'trixie',
     tested: true,
     postgresql: { majors: [17], from: "Debian's archive (trixie)" },
     patroni: '4.0.7',
@@ -45,6 +49,7 @@ export const PLATFORMS: readonly Platform[] = [
   },
   {
     os: 'ubuntu 22.04',
+    codename: 'jammy',
     tested: false,
     postgresql: { majors: [16, 17], from: 'the PostgreSQL project\'s apt repository (apt.postgresql.org)' },
     patroni: 'apt.postgresql.org\'s',
@@ -55,6 +60,7 @@ export const PLATFORMS: readonly Platform[] = [
   },
   {
     os: 'ubuntu 24.04',
+    codename: 'noble',
     tested: false,
     postgresql: { majors: [16, 17], from: 'Ubuntu\'s archive (16) or apt.postgresql.org' },
     patroni: '3.2 (Ubuntu\'s)',

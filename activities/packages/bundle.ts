@@ -9,6 +9,7 @@ import { createReadStream, readFileSync, statSync } from 'node:fs';
 import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
 import { osSupported, type Topology } from '../../topology';
+import { osNamedForPackageHosts } from '../components';
 import { StepFailureTypes } from '../contract';
 import { expandHome } from '../shared/secrets';
 import type { SshSession } from '../shared/ssh';
@@ -100,14 +101,21 @@ export function parseManifest(text: string, file: string): BundleManifest {
 }
 
 /**
- * What the bundle lacks for the topology: packages the hosts' roles need that are not in it, and
- * an OS the topology does not accept. Pure: `wanted` comes from the components.
+ * What the bundle lacks for the topology: packages the hosts' roles need that are not in it (the
+ * PostgreSQL package is named by the topology's major: postgresql-17), an OS the topology does not
+ * accept, and another release than the one the topology says its hosts run. Pure: `wanted` comes
+ * from the components.
  */
 export function bundleGaps(manifest: BundleManifest, topology: Topology, wanted: string[]): string[] {
   const gaps: string[] = [];
   const absent = wanted.filter((p) => !(p in manifest.packages));
   if (absent.length > 0) gaps.push(`it lacks ${absent.join(', ')}, which the topology's roles need`);
   if (!osSupported(manifest.os, topology.supported_os)) gaps.push(`it is for ${manifest.os}, which is not in supported_os (${topology.supported_os.join(', ')})`);
+  // "debian 13.1" named in the topology is the release of a "debian 13" bundle.
+  const otherRelease = osNamedForPackageHosts(topology).filter((n) => !osSupported(n.os, [manifest.os]));
+  if (otherRelease.length > 0) {
+    gaps.push(`it is for ${manifest.os}, but the topology says ${otherRelease.map((n) => `${n.hosts.join(', ')} run${n.hosts.length === 1 ? 's' : ''} ${n.os}`).join('; ')}`);
+  }
   return gaps;
 }
 

@@ -1,16 +1,19 @@
 // Offline bundles without a network or a host: the manifest's checks, the worker's check of a
-// bundle directory (damaged, incomplete, for another release), and what is read from apt.
+// bundle directory (damaged, incomplete, for another release), what is read from apt, and the
+// release a bundle is built for with the package sources it is read from.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bundlePackagesFor } from '../../activities/components';
-import { BundleError, packagesAptWouldUnpack, parseManifest, sumsFileText, verifyBundle, type BundleManifest } from '../../activities/packages/bundle';
-import { packagesAptCannotFind, thisMachineOs } from '../../client/bundle';
-import { parseTopology } from '../../topology';
-import { topologies } from '../support/topologies';
+import { BundleError, bundleGaps, packagesAptWouldUnpack, parseManifest, sumsFileText, verifyBundle, type BundleManifest } from '../../activities/packages/bundle';
+import { BundleBuildError, bundleRelease, debianSourcesFor, packageSourcesFor, packagesAptCannotFind, parseAptSources, thisMachineOs } from '../../client/bundle';
+import { loadTopology, parseTopology } from '../../topology';
+import { requires } from '../support/requires';
+import { findExecutable, topologies } from '../support/topologies';
 
 const work = mkdtempSync(join(tmpdir(), 'haflow-bundle-unit-'));
 after(() => rmSync(work, { recursive: true, force: true }));
@@ -151,5 +154,191 @@ describe('packages.bundle in a topology file', () => {
   test('a relative path or an unknown key is an error at its line', () => {
     assert.throws(() => parseTopology(`${base}packages:\n  bundle: bundles/pg\n`, 't.yaml'), new RegExp(`t\\.yaml:${line}:\\d+: packages\\.bundle: must be an absolute path or one starting with ~/`));
     assert.throws(() => parseTopology(`${base}packages:\n  mirror: http://x\n`, 't.yaml'), new RegExp(`t\\.yaml:${line}:\\d+: packages\\.mirror: `));
+  });
+});
+
+describe('the release a bundle is built for', () => {
+  const pg17 = topologies(17);
+  const debian13 = pg17.generic({ supported_os: ['debian 13', 'debian 12'], os: 'debian 13' });
+
+  test('the OS the topology names; none named: this machine\'s', () => {
+    assert.deepEqual(bundleRelease(debian13, 'debian 12'), { os: 'debian 13', named: true });
+    assert.deepEqual(bundleRelease(pg15.generic(), 'debian 12'), { os: 'debian 12', named: false });
+    const { topology } = loadTopology(join(__dirname, '../../lab/topologies/generic-debian13.yaml'));
+    assert.deepEqual(bundleRelease(topology, 'debian 12'), { os: 'debian 13', named: true });
+  });
+
+  test('hosts that get no packages (application hosts) do not count; hosts naming several releases are refused, by name', () => {
+    const appOnUbuntu = pg17.distributed({ os: 'debian 13', supported_os: ['debian 13', 'ubuntu 24.04'] });
+    appOnUbuntu.hosts[1].os = 'ubuntu 24.04';
+    assert.deepEqual(bundleRelease(appOnUbuntu, 'debian 12'), { os: 'debian 13', named: true });
+    const mixed = pg17.generic({ os: 'debian 13', supported_os: ['debian 13', 'debian 12'] });
+    mixed.hosts[3].os = 'debian 12';
+    assert.throws(
+      () => bundleRelease(mixed, 'debian 12'),
+      (err: Error) => {
+        assert.ok(err instanceof BundleBuildError);
+        assert.match(err.message, /several releases \(node-1, node-2, node-3: debian 13; node-5: debian 12\), and a bundle holds one release's packages/);
+        return true;
+      },
+    );
+  });
+
+  test('a Debian 13 bundle with postgresql-17 fits a topology of PostgreSQL 17 on Debian 13; a Debian 12 bundle does not', () => {
+    const wanted = bundlePackagesFor(debian13);
+    assert.ok(wanted.includes('postgresql-17'));
+    const manifest = (os: string, packages: string[]) => ({ ...fakeBundle(`fits-${os.replace(' ', '')}-${packages.length}`, packages).manifest, os });
+    assert.deepEqual(bundleGaps(manifest('debian 13', wanted), debian13, wanted), []);
+    assert.deepEqual(bundleGaps(manifest('debian 12', bundlePackagesFor(pg15.generic())), debian13, wanted), [
+      "it lacks postgresql-17, which the topology's roles need",
+      'it is for debian 12, but the topology says node-1, node-2, node-3, node-5 run debian 13',
+    ]);
+  });
+});
+
+describe("this machine's Debian sources for another Debian release", () => {
+  // This machine's own file (bookworm), as Debian's installer and images write it.
+  const deb822 = [
+    'Types: deb',
+    '# http://snapshot.debian.org/archive/debian/20250520T000000Z',
+    'URIs: http://deb.debian.org/debian',
+    'Suites: bookworm bookworm-updates',
+    'Components: main',
+    'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg',
+    '',
+    'Types: deb',
+    'URIs: http://deb.debian.org/debian-security',
+    'Suites: bookworm-security',
+    'Components: main',
+    'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg',
+    '',
+  ].join('\n');
+  const trixie = [
+    '# from /etc/apt/sources.list.d/debian.sources',
+    'Types: deb',
+    'URIs: http://deb.debian.org/debian',
+    'Suites: trixie trixie-updates',
+    'Components: main',
+    'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg',
+    '',
+    '# from /etc/apt/sources.list.d/debian.sources',
+    'Types: deb',
+    'URIs: http://deb.debian.org/debian-security',
+    'Suites: trixie-security',
+    'Components: main',
+    'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg',
+    '',
+  ].join('\n');
+
+  test('deb822: the same URIs, components and keyring, each suite renamed', () => {
+    const { text, sources } = debianSourcesFor([{ path: '/etc/apt/sources.list.d/debian.sources', text: deb822 }], 'bookworm', 'trixie');
+    assert.equal(text, trixie);
+    assert.deepEqual(sources.map((s) => s.suites), [['trixie', 'trixie-updates'], ['trixie-security']]);
+  });
+
+  test('one-line entries: options, comments and deb-src read as apt reads them', () => {
+    const list = [
+      '# deb http://deb.debian.org/debian bookworm main',
+      'deb [arch=amd64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://mirror.example.net/debian bookworm main contrib non-free-firmware',
+      'deb-src http://mirror.example.net/debian bookworm main',
+      'deb http://security.debian.org/debian-security bookworm-security main   # security updates',
+      '',
+    ].join('\n');
+    assert.deepEqual(parseAptSources(list, 'sources.list'), [
+      { file: 'sources.list', types: ['deb'], uris: ['http://mirror.example.net/debian'], suites: ['bookworm'], components: ['main', 'contrib', 'non-free-firmware'], signedBy: '/usr/share/keyrings/debian-archive-keyring.gpg' },
+      { file: 'sources.list', types: ['deb-src'], uris: ['http://mirror.example.net/debian'], suites: ['bookworm'], components: ['main'], signedBy: undefined },
+      { file: 'sources.list', types: ['deb'], uris: ['http://security.debian.org/debian-security'], suites: ['bookworm-security'], components: ['main'], signedBy: undefined },
+    ]);
+    assert.equal(
+      debianSourcesFor([{ path: '/etc/apt/sources.list', text: list }], 'bookworm', 'trixie').text,
+      [
+        '# from /etc/apt/sources.list',
+        'Types: deb',
+        'URIs: http://mirror.example.net/debian',
+        'Suites: trixie',
+        'Components: main contrib non-free-firmware',
+        'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg',
+        '',
+        '# from /etc/apt/sources.list',
+        'Types: deb',
+        'URIs: http://security.debian.org/debian-security',
+        'Suites: trixie-security',
+        'Components: main',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  test('an inline Signed-By key keeps its lines; a disabled stanza is left out', () => {
+    const inline = 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm\nComponents: main\nSigned-By:\n -----BEGIN PGP PUBLIC KEY BLOCK-----\n .\n mQINBGPL\n -----END PGP PUBLIC KEY BLOCK-----\n\nEnabled: no\nTypes: deb\nURIs: http://old.example.net/debian\nSuites: bookworm\nComponents: main\n';
+    const { text } = debianSourcesFor([{ path: 'k.sources', text: inline }], 'bookworm', 'trixie');
+    assert.match(text, /\nSuites: trixie\n/);
+    assert.match(text, /\nSigned-By:\n -----BEGIN PGP PUBLIC KEY BLOCK-----\n \.\n mQINBGPL\n -----END PGP PUBLIC KEY BLOCK-----\n$/);
+    assert.doesNotMatch(text, /old\.example\.net/);
+  });
+
+  test("other repositories' and other releases' entries are left out", () => {
+    const others = [
+      { path: '/etc/apt/sources.list.d/pgdg.list', text: 'deb [signed-by=/usr/share/keyrings/pgdg.gpg] http://apt.postgresql.org/pub/repos/apt bookworm-pgdg main\n' },
+      { path: '/etc/apt/sources.list.d/nodesource.sources', text: 'Types: deb\nURIs: https://deb.nodesource.com/node_20.x\nSuites: nodistro\nComponents: main\n' },
+      { path: '/etc/apt/sources.list.d/docker.list', text: 'deb https://download.docker.com/linux/debian bookworm stable\n' },
+      { path: '/etc/apt/sources.list.d/ubuntu.list', text: 'deb http://archive.ubuntu.com/ubuntu jammy main universe\n' },
+      { path: '/etc/apt/sources.list.d/bullseye.list', text: 'deb http://deb.debian.org/debian bullseye main\n' },
+    ];
+    const { sources } = debianSourcesFor([...others, { path: '/etc/apt/sources.list.d/debian.sources', text: deb822 }], 'bookworm', 'trixie');
+    assert.deepEqual(sources.map((s) => `${s.uris.join()} ${s.suites.join()}`), ['http://deb.debian.org/debian trixie,trixie-updates', 'http://deb.debian.org/debian-security trixie-security']);
+  });
+
+  test('no Debian entry: names the files read and what to add', () => {
+    const files = [
+      { path: '/etc/apt/sources.list', text: '# nothing here\n' },
+      { path: '/etc/apt/sources.list.d/pgdg.list', text: 'deb http://apt.postgresql.org/pub/repos/apt bookworm-pgdg main\n' },
+      { path: '/etc/apt/sources.list.d/stable.sources', text: 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: stable\nComponents: main\n' },
+    ];
+    assert.throws(
+      () => debianSourcesFor(files, 'bookworm', 'trixie'),
+      (err: Error) => {
+        assert.ok(err instanceof BundleBuildError);
+        assert.match(err.message, /found no entry of Debian's archive for bookworm in this machine's package sources \(read: \/etc\/apt\/sources\.list, \/etc\/apt\/sources\.list\.d\/pgdg\.list, \/etc\/apt\/sources\.list\.d\/stable\.sources\)/);
+        assert.match(err.message, /add one, such as `deb http:\/\/deb\.debian\.org\/debian bookworm main` in \/etc\/apt\/sources\.list \(a suite by its codename: bookworm, bookworm-updates, bookworm-security\)/);
+        return true;
+      },
+    );
+    assert.throws(() => debianSourcesFor([], 'bookworm', 'trixie'), /\(read: none found\)/);
+  });
+
+  test('which sources apt reads: its own for its own release, renamed ones for another Debian release, and nothing else', () => {
+    const files = [{ path: '/etc/apt/sources.list.d/debian.sources', text: deb822 }];
+    assert.equal(packageSourcesFor('debian 12', 'debian 12', files).debianSources, undefined);
+    const other = packageSourcesFor('debian 13', 'debian 12', files);
+    assert.equal(other.debianSources, trixie);
+    assert.equal(other.description, "debian 13's packages (trixie, trixie-updates, trixie-security) from http://deb.debian.org/debian, http://deb.debian.org/debian-security (this machine's Debian mirrors, suites renamed)");
+    assert.equal(
+      packageSourcesFor('debian 12', 'debian 12', files).lacking(['postgresql-16']),
+      "this machine's package sources have no postgresql-16 (debian 12); add the source that has them (for another PostgreSQL version: the PGDG repository) or change the topology",
+    );
+    assert.match(other.lacking(['postgresql-16']), /^debian 13's archive \(http:\/\/deb\.debian\.org\/debian, http:\/\/deb\.debian\.org\/debian-security\) has no postgresql-16; only Debian's archive is read for another release than this machine's: change the topology, or build the bundle on a machine of debian 13/);
+    assert.match(packageSourcesFor('debian 12', 'debian 13', files.map((f) => ({ ...f, text: f.text.replaceAll('bookworm', 'trixie') }))).debianSources!, /Suites: bookworm bookworm-updates\n/);
+    for (const [release, machine] of [['ubuntu 24.04', 'debian 12'], ['rhel 9.6', 'debian 12'], ['debian 13', 'ubuntu 24.04']]) {
+      assert.throws(() => packageSourcesFor(release, machine, files), new RegExp(`hosts run ${release} and this machine ${machine}: .*built only from Debian for Debian.*build it on a machine of ${release}`), `${release} on ${machine}`);
+    }
+    assert.throws(() => packageSourcesFor('debian 14', 'debian 12', files), /the topology's hosts run debian 14, which is not a Debian release whose suites haflow knows; it knows debian 12 \(bookworm\), debian 13 \(trixie\)/);
+  });
+
+  const aptGet = findExecutable('apt-get');
+  test('apt reads the written file as the only source list', { skip: requires(aptGet ? false : 'apt-get is not installed (Debian package apt)') }, () => {
+    const dir = join(work, 'apt-reads');
+    mkdirSync(join(dir, 'lists', 'partial'), { recursive: true });
+    mkdirSync(join(dir, 'no-source-parts'));
+    writeFileSync(join(dir, 'release.sources'), trixie);
+    // --print-uris: what apt would fetch, without a network.
+    const printed = spawnSync(
+      aptGet!,
+      ['-o', `Dir::Etc::SourceList=${join(dir, 'release.sources')}`, '-o', `Dir::Etc::SourceParts=${join(dir, 'no-source-parts')}`, '-o', `Dir::State::Lists=${join(dir, 'lists')}`, '-o', 'Debug::NoLocking=1', '--print-uris', 'update'],
+      { encoding: 'utf8' },
+    );
+    assert.equal(printed.status, 0, printed.stderr);
+    const releases = [...printed.stdout.matchAll(/^'([^']+\/InRelease)'/gm)].map((m) => m[1]);
+    assert.deepEqual(releases, ['http://deb.debian.org/debian/dists/trixie/InRelease', 'http://deb.debian.org/debian/dists/trixie-updates/InRelease', 'http://deb.debian.org/debian-security/dists/trixie-security/InRelease']);
   });
 });
