@@ -10,6 +10,10 @@ import { packagesFor } from '../../activities/components';
 import type { BundleManifest } from '../../activities/packages/bundle';
 import { installTwice, labSecrets, useInstallEnvironment } from '../support/install';
 import { labTopology, sshRun, useLab } from '../support/lab';
+import { loadTopology } from '../../topology';
+
+/** The lab platform's PostgreSQL major and OS (Debian 12 with 15, or Debian 13 with 17): the bundle is built for that OS. */
+const { postgresql: { version: PG }, os: OS = 'debian 12' } = loadTopology(labTopology('generic')).topology;
 import { assertHostsHoldRendered, haflowRender } from '../support/rendered';
 
 labSecrets();
@@ -32,7 +36,7 @@ const AIR_GAP = (packages: string[]) =>
     'rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*',
     'rm -rf /var/lib/apt/lists/*',
     // As if PostgreSQL had never been installed: no default cluster (the package's own removal script fails to drop it here).
-    '{ [ ! -d /etc/postgresql/15/main ] || pg_dropcluster --stop 15 main; }',
+    `{ [ ! -d /etc/postgresql/${PG}/main ] || pg_dropcluster --stop ${PG} main; }`,
     `installed=$(dpkg-query -W -f='\${db:Status-Abbrev} \${Package}\\n' ${packages.join(' ')} 2>/dev/null | awk '/^ii/ {print $2}')`,
     'DEBIAN_FRONTEND=noninteractive apt-get purge -y -q $installed >/dev/null',
     'DEBIAN_FRONTEND=noninteractive apt-get autoremove --purge -y -q >/dev/null',
@@ -43,7 +47,7 @@ test('3 DB nodes with a 3-member etcd install from an offline bundle on hosts wi
   const bundleDir = join(work, 'bundle');
   const built = haflow('bundle', lab.topologyFile, bundleDir);
   assert.equal(built.status, 0, built.stderr + built.stdout);
-  assert.match(built.stdout, /debian 12 amd64, \d+ packages, [\d.]+ MB\n {2}etcd-client /);
+  assert.match(built.stdout, new RegExp(`${OS} amd64, \\d+ packages, [\\d.]+ MB\n {2}etcd-client `));
   const manifest = JSON.parse(readFileSync(join(bundleDir, 'manifest.json'), 'utf8')) as BundleManifest;
   assert.equal(spawnSync('sha256sum', ['--quiet', '--strict', '-c', 'SHA256SUMS'], { cwd: bundleDir }).status, 0, 'the checksums an operator checks a copy with');
   await Promise.all(
@@ -59,9 +63,9 @@ test('3 DB nodes with a 3-member etcd install from an offline bundle on hosts wi
   const topology = { ...lab.topology, packages: { bundle: bundleDir } };
   const { first, second } = await installTwice(installEnv(), topology);
   const step = (id: string) => first.steps.find((s) => s.id === id)!;
-  assert.match(step('preflight.cluster').summary!, /bundle [0-9a-f]{16} \(debian 12 amd64, \d+ packages\) intact and complete/);
+  assert.match(step('preflight.cluster').summary!, new RegExp(`bundle [0-9a-f]{16} \\(${OS} amd64, \\d+ packages\\) intact and complete`));
   for (const host of ['pg1', 'pg2', 'pg3']) {
-    assert.match(step(`packages.install@${host}`).summary!, /uploaded from bundle [0-9a-f]{16} the \d+ file\(s\) apt needs \([\d.]+ MB\) to \/var\/cache\/haflow\/bundles\/[0-9a-f]{16}, checksums verified; installed from it .*postgresql-15 15\.\d+/);
+    assert.match(step(`packages.install@${host}`).summary!, new RegExp(`uploaded from bundle [0-9a-f]{16} the \\d+ file\\(s\\) apt needs \\([\\d.]+ MB\\) to /var/cache/haflow/bundles/[0-9a-f]{16}, checksums verified; installed from it .*postgresql-${PG} ${PG}\\.\\d+`));
   }
   for (const host of lab.topology.hosts) t.diagnostic(`packages.install@${host.name}: ${step(`packages.install@${host.name}`).summary}`);
   assert.match(step('packages.install@proxy').summary!, /installed from it haproxy 2\.\d+\S*, socat /);
@@ -84,12 +88,15 @@ test('3 DB nodes with a 3-member etcd install from an offline bundle on hosts wi
 });
 
 test('haflow bundle names a package this machine\'s sources lack, and leaves no directory behind', () => {
-  const topology = readFileSync(labTopology('generic'), 'utf8').replace(/^ {2}version: 15\b/m, '  version: 16');
+  const topology = readFileSync(labTopology('generic'), 'utf8').replace(new RegExp(`^ {2}version: ${PG}\\b`, 'm'), '  version: 16');
   const file = join(work, 'pg16.yaml');
   writeFileSync(file, topology);
   const out = join(work, 'pg16-bundle');
   const run = haflow('bundle', file, out);
   assert.equal(run.status, 1, run.stdout + run.stderr);
-  assert.match(run.stderr, /this machine's package sources have no postgresql-16 \(debian 12\); add the source that has them \(for another PostgreSQL version: the PGDG repository\)/);
+  // On this machine's own release its sources are read; for another Debian release, Debian's archive.
+  assert.match(run.stderr, OS === 'debian 12'
+    ? /this machine's package sources have no postgresql-16 \(debian 12\); add the source that has them \(for another PostgreSQL version: the PGDG repository\)/
+    : new RegExp(`${OS}'s archive \\(.*\\) has no postgresql-16; only Debian's archive is read for another release than this machine's`));
   assert.equal(spawnSync('ls', ['-A', work]).stdout.toString().includes('pg16-bundle'), false, 'no half bundle');
 });
