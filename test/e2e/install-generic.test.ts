@@ -68,7 +68,7 @@ test('3 DB nodes with a 3-member etcd install from an offline bundle on hosts wi
     assert.match(step(`packages.install@${host}`).summary!, new RegExp(`uploaded from bundle [0-9a-f]{16} the \\d+ file\\(s\\) apt needs \\([\\d.]+ MB\\) to /var/cache/haflow/bundles/[0-9a-f]{16}, checksums verified; installed from it .*postgresql-${PG} ${PG}\\.\\d+`));
   }
   for (const host of lab.topology.hosts) t.diagnostic(`packages.install@${host.name}: ${step(`packages.install@${host.name}`).summary}`);
-  assert.match(step('packages.install@proxy').summary!, /installed from it haproxy 2\.\d+\S*, socat /);
+  assert.match(step('packages.install@proxy').summary!, /installed from it haproxy \d+\.\d+\S*, socat /);
   for (const host of lab.topology.hosts) {
     const wanted = packagesFor(lab.topology, host, 'apt');
     const versions = await sshRun(lab, host.name, `dpkg-query -W -f='\${Package} \${Version}\\n' ${wanted.join(' ')}`);
