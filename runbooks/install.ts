@@ -341,8 +341,8 @@ export function installSteps(topology: Topology, options: InstallOptions = {}): 
     // The guide's order holds within each tier; between tiers only where one needs another:
     // Patroni needs etcd, the replicas start after the DB configuration (the split-brain guard),
     // the application starts once its database user exists, the checks through HAProxy come last.
-    ...atOnce('install.tiers', "etcd and Patroni's leader, HAProxy, the replicas' settings and the application's files, at once", [
-      lane('install.database', 'etcd, then Patroni on the master: it bootstraps the cluster', [
+    ...atOnce('install.tiers', "etcd and Patroni, HAProxy and the application's files, at once", [
+      lane('install.database', "etcd, then Patroni on the master (it bootstraps the cluster), then Patroni's settings on the slaves", [
         ...etcdSteps(topology),
         onHost(leader, 'configurePatroni', {
           id: `patroni.config@${leader.name}`,
@@ -363,23 +363,8 @@ export function installSteps(topology: Topology, options: InstallOptions = {}): 
           timeoutSeconds: 300,
         }),
         dynamicConfigStep(topology),
-      ]),
-      lane('install.proxies', 'HAProxy', [
-        group(
-          'haproxy.hosts',
-          'HAProxy',
-          proxies.map((host) =>
-            onHost(host, 'configureHaproxy', {
-              id: `haproxy.config@${host.name}`,
-              title: `HAProxy on ${host.name}: back up and write haproxy.cfg, check it with haproxy -c, start or reload`,
-              kind: 'change',
-              guard: '`haproxy -c` passes before HAProxy reloads; the existing haproxy.cfg is backed up',
-              timeoutSeconds: 120,
-            }),
-          ),
-        ),
-      ]),
-      lane('install.replica-settings', "Patroni's settings on the slaves, not started", [
+        // Only now, with the cluster bootstrapped: a slave's Patroni started early by anything
+        // would join it as a replica, not bootstrap a second cluster (the guide's split-brain warning).
         ...(replicas.length > 0
           ? [
               group(
@@ -409,6 +394,21 @@ export function installSteps(topology: Topology, options: InstallOptions = {}): 
               ),
             ]
           : []),
+      ]),
+      lane('install.proxies', 'HAProxy', [
+        group(
+          'haproxy.hosts',
+          'HAProxy',
+          proxies.map((host) =>
+            onHost(host, 'configureHaproxy', {
+              id: `haproxy.config@${host.name}`,
+              title: `HAProxy on ${host.name}: back up and write haproxy.cfg, check it with haproxy -c, start or reload`,
+              kind: 'change',
+              guard: '`haproxy -c` passes before HAProxy reloads; the existing haproxy.cfg is backed up',
+              timeoutSeconds: 120,
+            }),
+          ),
+        ),
       ]),
       lane('install.app-files', "The application's configuration and files", appTier ? appConfigSteps(topology) : []),
     ]),

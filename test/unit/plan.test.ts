@@ -32,9 +32,9 @@ const printedSteps = (stdout: string) =>
 /**
  * The order the Patroni guide's steps must keep, as pairs of its phases: every step of the first
  * finishes before any step of the second starts. The guide lists the tiers one after another; the
- * install overlaps those with no order between them (HAProxy, the application's files, the
- * replicas' settings beside etcd and Patroni's bootstrap; the application's start beside the
- * replicas' clone), and these pairs are what remains.
+ * install overlaps those with no order between them (HAProxy and the application's files beside
+ * etcd and Patroni; the application's start beside the replicas' clone), and these pairs are what
+ * remains.
  */
 const GUIDE_ORDER: [string, string][] = [
   ['preflight', 'packages'],
@@ -44,6 +44,8 @@ const GUIDE_ORDER: [string, string][] = [
   ['packages', 'app config'],
   ['etcd', 'patroni leader'],
   ['patroni leader', 'db config'],
+  // A slave's Patroni started early must find a cluster to join, not bootstrap a second one.
+  ['patroni leader', 'replica config'],
   ['replica config', 'replica-inactive guard'],
   ['replica-inactive guard', 'db config'],
   ['replica-inactive guard', 'replica start'],
@@ -63,7 +65,6 @@ const GUIDE_ORDER: [string, string][] = [
 const OVERLAPS: [string, string][] = [
   ['haproxy', 'etcd'],
   ['app config', 'patroni leader'],
-  ['replica config', 'patroni leader'],
   ['app serving', 'streaming'],
 ];
 
