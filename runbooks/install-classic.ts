@@ -15,7 +15,7 @@ export function classicInstallSteps(topology: Topology): Runbook {
   const appTier = topology.app !== undefined && appHosts(topology).length > 0;
   const items: Runbook['items'] = [
     ...preparationSteps(topology, monitorHoldSteps(topology)),
-    group(
+    ...group(
       'haproxy.hosts',
       'HAProxy',
       haproxyHosts(topology).map((host) =>

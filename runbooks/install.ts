@@ -26,8 +26,9 @@ export const onHost = (host: Host, activity: HostActivity, fields: Fields): Step
 export const onCluster = (activity: ClusterActivity, fields: Fields): Step =>
   stepOf(activity, { heartbeatSeconds: HEARTBEAT_SECONDS, ...fields }, {});
 
-export const group = (id: string, title: string, steps: Step[]): StepGroup | Step =>
-  steps.length === 1 ? steps[0] : { id, title, parallel: steps };
+/** Steps with no order between them: nothing when there are none, the step alone when one, else a group. */
+export const group = (id: string, title: string, steps: Step[]): (StepGroup | Step)[] =>
+  steps.length <= 1 ? steps : [{ id, title, parallel: steps }];
 
 /** A tier's items in its own order, for atOnce. */
 const lane = (id: string, title: string, items: Runbook['items']): StepLane => ({ id, title, lane: items });
@@ -62,7 +63,7 @@ export function appConfigSteps(topology: Topology): Runbook['items'] {
       guard: 'the guide runs its Application HA Observer as a normal user: "Do not use root or sudo"',
       timeoutSeconds: 60,
     }),
-    group(
+    ...group(
       'app.ha-dirs',
       `${app.ha_dir} on the application nodes`,
       apps.map((host) =>
@@ -205,7 +206,7 @@ export function monitorHoldSteps(topology: Topology): Runbook['items'] {
  */
 export function preparationSteps(topology: Topology, gates: Runbook['items'] = [], options: { movingToTls?: boolean } = {}): Runbook['items'] {
   return [
-    group(
+    ...group(
       'preflight.hosts',
       'Preflight on every machine',
       topology.hosts.map((host) =>
@@ -228,7 +229,7 @@ export function preparationSteps(topology: Topology, gates: Runbook['items'] = [
       timeoutSeconds: 180,
     }),
     ...gates,
-    group(
+    ...group(
       'packages.hosts',
       'Packages on every machine',
       topology.hosts.map((host) =>
@@ -261,7 +262,7 @@ export function certificateSteps(topology: Topology): Runbook['items'] {
       kind: 'change',
       timeoutSeconds: 60,
     }),
-    group(
+    ...group(
       'tls.hosts',
       'The CA bundle on every host, a certificate on each that serves TLS',
       caBundleHosts(topology).map((host) =>
@@ -284,7 +285,7 @@ export function certificateSteps(topology: Topology): Runbook['items'] {
 export function etcdSteps(topology: Topology): Runbook['items'] {
   const members = etcdMembers(topology);
   return [
-    group(
+    ...group(
       'etcd.members',
       `etcd on ${members.map((m) => m.name).join(', ')}`,
       members.map((host) =>
@@ -365,38 +366,34 @@ export function installSteps(topology: Topology, options: InstallOptions = {}): 
         dynamicConfigStep(topology),
         // Only now, with the cluster bootstrapped: a slave's Patroni started early by anything
         // would join it as a replica, not bootstrap a second cluster (the guide's split-brain warning).
-        ...(replicas.length > 0
-          ? [
-              group(
-                'patroni.replica-configs',
-                "Patroni's settings on the slaves",
-                replicas.map((host) =>
-                  onHost(host, 'configurePatroni', {
-                    id: `patroni.config@${host.name}`,
-                    title: `Patroni on the slave ${host.name}: write /etc/patroni/config.yml and the unit, do not start it`,
-                    kind: 'change',
-                    timeoutSeconds: 120,
-                  }),
-                ),
-              ),
-              group(
-                'patroni.replicas-inactive',
-                'Patroni inactive on the slaves',
-                replicas.map((host) =>
-                  onHost(host, 'replicaPatroniInactive', {
-                    id: `patroni.replica-inactive@${host.name}`,
-                    title: `Patroni is inactive on the slave ${host.name} until DB configuration`,
-                    kind: 'guard',
-                    guard: 'Patroni on the replica stays inactive until DB configuration: starting it early causes split-brain',
-                    timeoutSeconds: 120,
-                  }),
-                ),
-              ),
-            ]
-          : []),
+        ...group(
+          'patroni.replica-configs',
+          "Patroni's settings on the slaves",
+          replicas.map((host) =>
+            onHost(host, 'configurePatroni', {
+              id: `patroni.config@${host.name}`,
+              title: `Patroni on the slave ${host.name}: write /etc/patroni/config.yml and the unit, do not start it`,
+              kind: 'change',
+              timeoutSeconds: 120,
+            }),
+          ),
+        ),
+        ...group(
+          'patroni.replicas-inactive',
+          'Patroni inactive on the slaves',
+          replicas.map((host) =>
+            onHost(host, 'replicaPatroniInactive', {
+              id: `patroni.replica-inactive@${host.name}`,
+              title: `Patroni is inactive on the slave ${host.name} until DB configuration`,
+              kind: 'guard',
+              guard: 'Patroni on the replica stays inactive until DB configuration: starting it early causes split-brain',
+              timeoutSeconds: 120,
+            }),
+          ),
+        ),
       ]),
       lane('install.proxies', 'HAProxy', [
-        group(
+        ...group(
           'haproxy.hosts',
           'HAProxy',
           proxies.map((host) =>
@@ -425,36 +422,32 @@ export function installSteps(topology: Topology, options: InstallOptions = {}): 
     // The application reaches its database through HAProxy's leader, so it need not wait for the replicas' clones.
     ...atOnce('install.start', 'The slaves clone the leader while the application starts', [
       lane('install.replicas', 'The slaves start Patroni, clone the leader and stream', [
-        ...(replicas.length > 0
-          ? [
-              group(
-                'patroni.replica-starts',
-                'Patroni started on the slaves',
-                replicas.map((host) =>
-                  onHost(host, 'startPatroni', {
-                    id: `patroni.start@${host.name}`,
-                    title: `${hasApp ? 'DB configuration on the slave' : 'Start the replica'} ${host.name}: start Patroni, it clones the leader`,
-                    kind: 'change',
-                    timeoutSeconds: 120,
-                  }),
-                ),
-              ),
-              group(
-                'patroni.replicas-streaming',
-                'The slaves stream',
-                replicas.map((host) =>
-                  onHost(host, 'replicaStreaming', {
-                    id: `patroni.streaming@${host.name}`,
-                    title: `${host.name} streams from the leader with lag under ${topology.patroni.maximum_lag_on_failover} bytes`,
-                    kind: 'verify',
-                    timeoutSeconds: 600,
-                  }),
-                ),
-              ),
-            ]
-          : []),
+        ...group(
+          'patroni.replica-starts',
+          'Patroni started on the slaves',
+          replicas.map((host) =>
+            onHost(host, 'startPatroni', {
+              id: `patroni.start@${host.name}`,
+              title: `${hasApp ? 'DB configuration on the slave' : 'Start the replica'} ${host.name}: start Patroni, it clones the leader`,
+              kind: 'change',
+              timeoutSeconds: 120,
+            }),
+          ),
+        ),
+        ...group(
+          'patroni.replicas-streaming',
+          'The slaves stream',
+          replicas.map((host) =>
+            onHost(host, 'replicaStreaming', {
+              id: `patroni.streaming@${host.name}`,
+              title: `${host.name} streams from the leader with lag under ${topology.patroni.maximum_lag_on_failover} bytes`,
+              kind: 'verify',
+              timeoutSeconds: 600,
+            }),
+          ),
+        ),
       ]),
-      lane('install.app-start', 'The application starts and answers through HAProxy', appTier ? [group('app.starts', 'The application on its nodes', appStartSteps(topology)), group('verify.apps', 'The application through HAProxy', appVerifySteps(topology))] : []),
+      lane('install.app-start', 'The application starts and answers through HAProxy', appTier ? [...group('app.starts', 'The application on its nodes', appStartSteps(topology)), ...group('verify.apps', 'The application through HAProxy', appVerifySteps(topology))] : []),
     ]),
     ...proxies.map((host) =>
       onHost(host, 'verifyWriteThroughHaproxy', {

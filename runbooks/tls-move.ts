@@ -35,7 +35,7 @@ export function tlsMoveSteps(topology: Topology, args: TlsMoveArgs): Runbook {
       kind: 'change',
       timeoutSeconds: 120,
     }),
-    group(
+    ...group(
       'tls.holds',
       "HAProxy keeps sending writes to the leader while Patroni's REST API restarts",
       proxies.map((host) =>
