@@ -128,6 +128,17 @@ const SYSTEMCTL_PATCHES: { why: string; find: string; replace: string; everywher
     find: '        return self.expand_special(pid_file, conf)\n',
     replace: '        return self.expand_special(pid_file, conf).replace("\'", "")\n',
   },
+  {
+    why: "the boot's start jobs go first, as in systemd's job queue: a command sent over SSH while the machine boots waits for them (systemd would answer `activating` and queue a stop after the start; here a unit being started reads `inactive`, so a stop would be skipped and the start would win)",
+    find: '    found = False\n    # command NAME\n',
+    replace:
+      '    if not os.environ.get("LAB_BOOT"):\n' +
+      '        waited = 0\n' +
+      '        while os.path.exists("/run/lab-booting") and waited < 600:\n' +
+      '            time.sleep(0.1)\n' +
+      '            waited += 1\n' +
+      '    found = False\n    # command NAME\n',
+  },
 ];
 
 export async function installSystemctl(): Promise<void> {

@@ -55,15 +55,17 @@ mount -t tmpfs -o mode=1777,size=256m tmpfs /tmp
 systemd-tmpfiles --create --prefix=/run >/dev/null 2>&1 || true
 mkdir -p /run/sshd /run/lock /run/postgresql /run/haproxy /run/nginx
 chown postgres:postgres /run/postgresql; chmod 2775 /run/postgresql
-
+# While the boot starts the enabled units, a systemctl command sent over SSH waits for them (the
+# lab's systemctl): under systemd it would see them activating and a stop would follow the start.
+if [ "$first_boot" = 0 ]; then touch /run/lab-booting; fi
 
 /usr/sbin/sshd -D -e -f /etc/ssh/sshd_config >>/var/log/sshd.log 2>&1 &
 sshd_pid=$!
 
 stop_units() {
   # Graceful poweroff: stop what runs, like systemd at shutdown.
-  for unit in $(systemctl list-units --type=service --state=active --no-legend 2>/dev/null | awk '{print $1}'); do
-    systemctl stop "$unit" >/dev/null 2>&1 || true
+  for unit in $(LAB_BOOT=1 systemctl list-units --type=service --state=active --no-legend 2>/dev/null | awk '{print $1}'); do
+    LAB_BOOT=1 systemctl stop "$unit" >/dev/null 2>&1 || true
   done
   kill "$sshd_pid" 2>/dev/null || true
   exit 0
@@ -81,15 +83,16 @@ if [ "$first_boot" = 0 ]; then
   for wants in /etc/systemd/system/multi-user.target.wants/*; do
     [ -e "$wants" ] || continue
     unit=$(basename "$wants")
-    systemctl start "$unit" >>/var/log/boot.log 2>&1 &
+    LAB_BOOT=1 systemctl start "$unit" >>/var/log/boot.log 2>&1 &
     starting="$starting $!"
     # systemd gives up on a forking unit whose PID file never appears; this systemctl would wait 45 s.
     for wanted in $(ls "$generated/$unit.wants" 2>/dev/null); do
-      timeout 10 systemctl start "$wanted" >>/var/log/boot.log 2>&1 &
+      LAB_BOOT=1 timeout 10 systemctl start "$wanted" >>/var/log/boot.log 2>&1 &
       starting="$starting $!"
     done
   done
   for pid in $starting; do wait "$pid" || true; done
+  rm -f /run/lab-booting
 fi
 # The lab's `boot` returns once this exists: sshd answers and the enabled units were started.
 touch /run/lab-booted
