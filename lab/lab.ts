@@ -71,12 +71,21 @@ export class Lab {
     private state: LabState,
   ) {}
 
-  /** Brings up every machine of the topology, bare on first creation. Replaces any lab already up. */
-  static async up(topologyFile: string, options: { wipe?: boolean; progress?: (line: string) => void } = {}): Promise<Lab> {
+  /**
+   * Brings up every machine of the topology, bare on first creation. Replaces any lab already up.
+   * `machineOs` boots a machine as another OS than its topology says, as a site's machine
+   * installed with the wrong release would be (what the preflight must refuse).
+   */
+  static async up(topologyFile: string, options: { wipe?: boolean; progress?: (line: string) => void; machineOs?: Record<string, string> } = {}): Promise<Lab> {
     const file = resolve(topologyFile);
     const { topology } = loadTopology(file);
     assertLoopback(topology, file);
-    const oses = new Map(topology.hosts.map((h) => [h.name, machineOs(topology, h)]));
+    for (const name of Object.keys(options.machineOs ?? {})) {
+      if (!topology.hosts.some((h) => h.name === name)) throw new LabError(`machineOs names ${name}, which is not a host of ${file}`);
+    }
+    // What each machine boots as: the topology's word, unless machineOs says otherwise.
+    const machines = { ...topology, hosts: topology.hosts.map((h) => (options.machineOs?.[h.name] ? { ...h, os: options.machineOs[h.name] } : h)) };
+    const oses = new Map(machines.hosts.map((h) => [h.name, machineOs(machines, h)]));
     await checkPrerequisites();
     const previous = readState();
     if (previous) await Lab.fromState(previous).down();
@@ -91,7 +100,7 @@ export class Lab {
     const sameLab = previous?.topologyFile === file && !options.wipe;
     // A disk made by an older recipe (without a directory a machine now has of its own) is made again, bare.
     const fresh = topology.hosts.filter((h) => !sameLab || !diskComplete(h.name, oses.get(h.name)!));
-    const knownHosts = await Promise.all(topology.hosts.map((h) => (fresh.includes(h) ? createMachineDisk(topology, h) : undefined)));
+    const knownHosts = await Promise.all(machines.hosts.map((h, i) => (fresh.includes(topology.hosts[i]) ? createMachineDisk(machines, h) : undefined)));
     if (fresh.length > 0) writeKnownHosts(mergeKnownHosts(topology, knownHosts));
     for (const host of topology.hosts) {
       state.machines[host.name] = { address: host.address, sshPort: host.ssh?.port ?? topology.ssh.port, os: oses.get(host.name) };

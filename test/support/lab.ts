@@ -20,8 +20,8 @@ export function labTopology(name: 'standalone' | 'distributed' | 'generic' | 'cl
 /** The lab of a test file: `current()` is the lab that is up; `wipe()` brings it back to bare machines; `powerOn()` brings a downed lab back. */
 export type LabHandle = (() => Lab) & { wipe(): Promise<Lab>; powerOn(): Promise<Lab> };
 
-/** Brings up bare machines for the file's tests and always takes them down. */
-export function useLab(topologyFile: string): LabHandle {
+/** Brings up bare machines for the file's tests and always takes them down; `machineOs` as in Lab.up. */
+export function useLab(topologyFile: string, options: { machineOs?: Record<string, string> } = {}): LabHandle {
   let lab: Lab | undefined;
   const stop = async () => {
     // What is on disk: a fault driver (`haflow lab crash|boot`) may have changed the machines since.
@@ -35,7 +35,7 @@ export function useLab(topologyFile: string): LabHandle {
   before(async () => {
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
-    lab = await Lab.up(topologyFile, { wipe: true });
+    lab = await Lab.up(topologyFile, { wipe: true, machineOs: options.machineOs });
   });
   after(async () => {
     process.removeListener('SIGINT', onSignal);
@@ -54,7 +54,7 @@ export function useLab(topologyFile: string): LabHandle {
       return lab;
     },
     powerOn: async () => {
-      lab = await Lab.up(topologyFile);
+      lab = await Lab.up(topologyFile, { machineOs: options.machineOs });
       return lab;
     },
   });
