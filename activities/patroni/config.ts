@@ -118,7 +118,10 @@ export function renderPatroniYml(topology: Topology, host: Host, secrets: Patron
       // (up to checkpoint_timeout × checkpoint_completion_target: minutes on an idle cluster).
       basebackup: [{ checkpoint: 'fast' }],
       authentication: {
-        superuser: { username: postgresql.superuser.username, password: secrets.superuser, ...verified },
+        // While a running cluster moves to TLS, Patroni's own login takes TLS when the server offers
+        // it (libpq's prefer): Patroni 4 logs in to its PostgreSQL before it reloads it with ssl on,
+        // and a login that requires TLS then fails and Patroni exits. The move ends verified.
+        superuser: { username: postgresql.superuser.username, password: secrets.superuser, ...(tls && hba.plainTextToo ? { sslmode: 'prefer' } : verified) },
         replication: { username: postgresql.replication.username, password: secrets.replication, ...verified },
         rewind: { username: postgresql.rewind.username, password: secrets.rewind, ...verified },
       },

@@ -38,7 +38,7 @@ test('a topology that puts the DB nodes on two OS is refused by validate, naming
   assert.match(run.out, /the DB nodes must run one OS .*node1 runs debian 13, node2 runs debian 12/);
 });
 
-test('a topology that says Debian 13 everywhere is refused by the preflight, which reads Debian 12 and PostgreSQL 15 on node2: nothing on any machine changes', async () => {
+test('a topology that says Debian 13 everywhere is refused by the preflight, which reads Debian 12 on node2: nothing on any machine changes', async () => {
   const lab = currentLab();
   // Every file the install could write: configuration, data and the application's directories.
   const WATCHED = '/etc /var/lib/postgresql /var/lib/etcd /opt';
@@ -50,7 +50,6 @@ test('a topology that says Debian 13 everywhere is refused by the preflight, whi
   const { error } = refused[0];
   assert.equal(error!.type, 'GuardFailed');
   assert.match(error!.message, /node2 runs debian 12, but the topology says debian 13/);
-  assert.match(error!.message, /PostgreSQL 15 is installed .*, but the topology asks for 17/);
   assert.match(error!.remedy!, /correct os in the topology to debian 12, or install on a machine that runs debian 13/);
   const ran = blocked.steps.filter((s) => s.status !== 'pending' && !s.id.startsWith('preflight.'));
   assert.deepEqual(ran.map((s) => s.id), [], 'nothing after the preflight ran');

@@ -211,4 +211,9 @@ test('while a cluster moves to TLS, pg_hba accepts clients with and without TLS;
   const yml = parse(renderPatroniYml(t, hostNamed(t, 'node1'), { superuser: 's', replication: 'r', rewind: 'w' }, { plainTextToo: true })) as PatroniConfig;
   assert.deepEqual(yml.postgresql.pg_hba, during, "Patroni writes the move's rules on every node");
   assert.equal(yml.postgresql.parameters.ssl, 'on', 'with ssl on: a client that asks for TLS gets it');
+  // Patroni 4 logs in to its own PostgreSQL before it turns ssl on: it must not require TLS then.
+  assert.equal(yml.postgresql.authentication.superuser.sslmode, 'prefer');
+  assert.equal(yml.postgresql.authentication.replication.sslmode, 'verify-full', "a replica's stream: the leader moves first and serves TLS by then");
+  const settled = parse(renderPatroniYml(t, hostNamed(t, 'node1'), { superuser: 's', replication: 'r', rewind: 'w' })) as PatroniConfig;
+  assert.equal(settled.postgresql.authentication.superuser.sslmode, 'verify-full', 'after the move, verified');
 });
