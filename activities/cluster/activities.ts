@@ -121,8 +121,11 @@ export async function clusterHealthy(input: ClusterInput & { leader?: string; wa
   }
   if (health.healthy) {
     const replicas = health.members.filter((m) => m.name !== health.leader);
+    // The leader's Patroni version: a prediction takes the timings it runs with (Patroni 4 raises a ttl under 20).
+    const patroniVersion = health.nodes.find((n) => n.host === health.leader)?.patroniVersion;
     return stepResult([], `healthy: leader ${health.leader}, ${replicas.map((r) => `${r.name} streaming, lag ${r.lag}`).join('; ')}; HAProxy sends writes to ${health.leader}`, [], {
       leader: health.leader!,
+      ...(patroniVersion ? { patroniVersion } : {}),
     });
   }
   if (input.check) return stepResult([], `not healthy now: ${health.problems.join('; ')}`);
