@@ -11,6 +11,8 @@ export interface FakeDrill {
   /** Activities that fail (non-retryable, so their step blocks at once). */
   broken: Set<string>;
   injectedAt?: number;
+  /** The Patroni version the gate reads on the leader (none: the gate does not say). */
+  patroniVersion?: string;
 }
 
 export function fakeDrillActivities(drill: FakeDrill) {
@@ -20,7 +22,7 @@ export function fakeDrillActivities(drill: FakeDrill) {
     return { changed: false, summary: `${name} ok`, ...result(input) };
   };
   return {
-    clusterHealthy: step('clusterHealthy', () => ({ facts: { leader: 'node1' } })),
+    clusterHealthy: step('clusterHealthy', () => ({ facts: { leader: 'node1', ...(drill.patroniVersion ? { patroniVersion: drill.patroniVersion } : {}) } })),
     ensureProbeDatabase: step('ensureProbeDatabase'),
     injectFault: step('injectFault', () => {
       drill.injectedAt = Date.now();

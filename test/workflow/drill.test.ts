@@ -51,6 +51,18 @@ test('a completed drill heals once, as its step, and reports the measured figure
   assert.equal(outcome.report.verdict.pass, true, outcome.report.verdict.reasons.join('; '));
 });
 
+test("the prediction takes the timings the leader's Patroni runs with, as the gate read them: Patroni 4 raises the written ttl 10 to 20", async () => {
+  const predicted = async (patroniVersion?: string) => {
+    const drill = { ...fakeDrill(), patroniVersion };
+    const outcome = await withWorker(drill, async (taskQueue) => (await (await startRunbook(env.client, 'drill', cluster(), args, { taskQueue })).result()) as MeasuredOutcome);
+    return outcome.report!.predicted;
+  };
+  const [asWritten, raised] = [await predicted('3.0.2'), await predicted('4.0.7')];
+  assert.equal(raised.expectedSeconds - asWritten.expectedSeconds, 10);
+  assert.match(raised.formula, /ttl 20: Patroni 4\.0\.7 raises the written 10/);
+  assert.doesNotMatch(asWritten.formula, /raises/);
+});
+
 test('a step after the fault that blocks, then an abort: the heal runs before the run ends', async () => {
   const drill = fakeDrill();
   drill.broken.add('awaitRecovery');
