@@ -8,7 +8,7 @@ import { etcdGet } from '../etcd/endpoint';
 import { restGet } from '../patroni/rest';
 import { heartbeat, withinAttempt } from '../shared/step-activity';
 import { guardFailed, sleep, stepResult } from '../shared/step';
-import { clusterHealth, type ClusterHealth, type ClusterReadings, type MemberReading, type NodeReading } from './health';
+import { clusterHealth, leaderPatroniVersion, type ClusterHealth, type ClusterReadings, type MemberReading, type NodeReading } from './health';
 
 interface PatroniStatus {
   state?: string;
@@ -121,8 +121,7 @@ export async function clusterHealthy(input: ClusterInput & { leader?: string; wa
   }
   if (health.healthy) {
     const replicas = health.members.filter((m) => m.name !== health.leader);
-    // The leader's Patroni version: a prediction takes the timings it runs with (Patroni 4 raises a ttl under 20).
-    const patroniVersion = health.nodes.find((n) => n.host === health.leader)?.patroniVersion;
+    const patroniVersion = leaderPatroniVersion(health);
     return stepResult([], `healthy: leader ${health.leader}, ${replicas.map((r) => `${r.name} streaming, lag ${r.lag}`).join('; ')}; HAProxy sends writes to ${health.leader}`, [], {
       leader: health.leader!,
       ...(patroniVersion ? { patroniVersion } : {}),

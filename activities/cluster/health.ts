@@ -88,6 +88,14 @@ export interface ClusterHealth {
 }
 
 /** The verdict on a cluster's readings: every problem an operator would want named. */
+/**
+ * The Patroni version the leader runs, as its REST API says: a failover prediction takes the
+ * timings that version runs with (from 3.1 on Patroni raises a ttl under 20).
+ */
+export function leaderPatroniVersion(health: ClusterHealth): string | undefined {
+  return health.nodes.find((n) => n.host === health.leader)?.patroniVersion;
+}
+
 export function clusterHealth(topology: Topology, readings: ClusterReadings, checkedAt: Date): ClusterHealth {
   const problems: string[] = [];
   const maxLag = topology.patroni.maximum_lag_on_failover;

@@ -4,7 +4,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { clusterHealth, type ClusterReadings } from '../../activities/cluster/health';
+import { clusterHealth, leaderPatroniVersion, type ClusterReadings } from '../../activities/cluster/health';
 import { formatHealth } from '../../cli/health';
 import { loadTopology } from '../../topology';
 
@@ -107,4 +107,16 @@ describe('haflow list', () => {
     const text = formatHealth(clusterHealth(topology, readings, at));
     assert.match(text, /NOT HEALTHY \(checked .*\):\n {2}- HAProxy on observer \(127\.0\.0\.11:5000\) sends writes to no server/);
   });
+});
+
+test("the leader's Patroni version is the one its own REST API reports, not a replica's; none without a leader", () => {
+  const readings = healthy();
+  readings.nodes[0].patroniVersion = '4.0.7';
+  readings.nodes[1].patroniVersion = '3.0.2';
+  assert.equal(leaderPatroniVersion(clusterHealth(topology, readings, at)), '4.0.7');
+  readings.members!.reverse().forEach((m) => (m.role = m.name === 'node2' ? 'leader' : 'replica'));
+  readings.nodes.forEach((n) => (n.role = n.host === 'node2' ? 'primary' : 'replica'));
+  assert.equal(leaderPatroniVersion(clusterHealth(topology, readings, at)), '3.0.2');
+  readings.members!.forEach((m) => (m.role = 'replica'));
+  assert.equal(leaderPatroniVersion(clusterHealth(topology, readings, at)), undefined);
 });
