@@ -3,6 +3,7 @@
 // `haflow render`, preflight, the packages step and the install all agree.
 import { hostOs } from '../topology/derive';
 import type { Host, SecretRef, Topology } from '../topology/schema';
+import { backupComponent } from './backup/component';
 import { etcdComponent } from './etcd/component';
 import { haproxyComponent } from './haproxy/component';
 import { patroniComponent } from './patroni/component';
@@ -11,15 +12,20 @@ import type { Component, PackageFamily, SecretText } from './shared/component';
 import type { ManagedFile } from './shared/remote-files';
 
 /** In the order they are installed. */
-export const COMPONENTS: readonly Component[] = [etcdComponent, haproxyComponent, postgresComponent, patroniComponent];
+export const COMPONENTS: readonly Component[] = [etcdComponent, haproxyComponent, postgresComponent, patroniComponent, backupComponent];
 
-export function componentsOn(host: Host): Component[] {
-  return COMPONENTS.filter((c) => host.roles.includes(c.role));
+/** Whether the component runs on the host: its role, or its own rule. */
+export function runsOn(component: Component, topology: Topology, host: Host): boolean {
+  return component.runsOn ? component.runsOn(topology, host) : host.roles.includes(component.role);
+}
+
+export function componentsOn(topology: Topology, host: Host): Component[] {
+  return COMPONENTS.filter((c) => runsOn(c, topology, host));
 }
 
 /** Every file haflow writes on a host, component by component. */
 export function hostFiles(topology: Topology, host: Host, secret: SecretText): ManagedFile[] {
-  return componentsOn(host).flatMap((c) => c.files(topology, host, secret));
+  return componentsOn(topology, host).flatMap((c) => c.files(topology, host, secret));
 }
 
 /** Stand-ins for passwords when files are shown rather than written: `<env HAFLOW_X>`. */
@@ -27,7 +33,7 @@ export const secretPlaceholder: SecretText = (ref: SecretRef) => ('env' in ref ?
 
 /** Package names for a host's roles, component by component. */
 export function packagesFor(topology: Topology, host: Host, family: PackageFamily): string[] {
-  return [...new Set(componentsOn(host).flatMap((c) => c.packages(topology, family)))];
+  return [...new Set(componentsOn(topology, host).flatMap((c) => c.packages(topology, family)))];
 }
 
 /**

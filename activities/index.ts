@@ -5,6 +5,8 @@ import * as app from './app/activities';
 import * as appMonitor from './app/monitor';
 import * as appSync from './app/sync';
 import * as appWatch from './app/watch';
+import * as backup from './backup/activities';
+import * as backupAccess from './backup/access';
 import * as cluster from './cluster/activities';
 import * as coordinated from './cluster/coordinated-switchover';
 import * as headroom from './cluster/headroom';
@@ -46,6 +48,12 @@ export const hostServesCertificate = stepActivity(tlsServing.hostServesCertifica
 export const ensureHostTrust = stepActivity(tlsTrust.ensureHostTrust);
 export const startAuthorityRotation = stepActivity(tls.startAuthorityRotation);
 export const finishAuthorityRotation = stepActivity(tls.finishAuthorityRotation);
+export const configureBackup = stepActivity(backup.configureBackup);
+export const ensureBackupAccess = stepActivity(backupAccess.ensureBackupAccess);
+export const createBackupStanza = stepActivity(backup.createBackupStanza);
+export const backupGate = stepActivity(backup.backupGate);
+export const takeBackup = stepActivity(backup.takeBackup);
+export const verifyBackup = stepActivity(backup.verifyBackup);
 export const configureEtcdMember = stepActivity(etcd.configureEtcdMember);
 export const etcdHealthy = stepActivity(etcd.etcdHealthy);
 export const ensureEtcdAuth = stepActivity(etcdAuth.ensureEtcdAuth);
@@ -116,6 +124,7 @@ export const adoptStandbyUnderPatroni = stepActivity(patroniAdopt.adoptStandbyUn
 // Not steps: read by workflows themselves.
 export const readClusterHealth = stepActivity(cluster.readClusterHealth);
 export const readCertificates = stepActivity(tlsStatus.readCertificates);
+export const readBackupReport = stepActivity(backup.readBackupReport);
 export const measureFailover = stepActivity(measure.measureFailover);
 /** The name runs started before the measurement had its own name schedule it by (workflows/measured.ts patches it). */
 export const observeFailover = measureFailover;

@@ -5,6 +5,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { dbHosts, firewallMatrix, hostOs, osSupported, postgresBinDir, type Host, type Topology } from '../topology';
 import { etcdAuthPasswords } from './etcd/auth';
+import { repositoryPassphraseProblem } from './backup/activities';
 import { COMPONENTS, hostFiles } from './components';
 import { StepFailureTypes, type ClusterInput, type HostInput, type StepResult } from './contract';
 import { MANAGED_MARKER } from './shared/component';
@@ -100,6 +101,10 @@ export async function preflightHost(input: HostInput & { movingToTls?: boolean }
     if (host.roles.includes('etcd')) {
       const change = etcdSchemeChange((await readRemoteFile(ssh, etcdDefaultsPath)).content, topology, { movingToTls: input.movingToTls === true });
       if (change) problems.push(change);
+    }
+    if (host.roles.includes('backup') && topology.backup) {
+      const passphrase = await repositoryPassphraseProblem(ssh, topology);
+      if (passphrase) problems.push(passphrase);
     }
     if (problems.length > 0) {
       throw guardFailed(`${host.name}: ${problems.map((p) => p.found).join('; ')}`, problems.map((p) => p.remedy).join('; '));

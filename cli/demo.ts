@@ -234,6 +234,10 @@ async function demo(options: { keep?: boolean }): Promise<number> {
       say("\n   Every plane speaks TLS with the cluster's own CA (etcd, Patroni's REST API, PostgreSQL, HAProxy's checks):");
       say('   `haflow certs status` reads each certificate where it is used\n');
       await haflow('certs', 'status', topology.cluster);
+      say("\n   Backups: the install set up pgBackRest (an encrypted repository on the observer, every node's WAL archived");
+      say('   there through Patroni) and took a first full backup from the replica; an incremental one now, then the list\n');
+      code = await haflow('backup', topology.cluster, '--type', 'incr');
+      await haflow('backups', topology.cluster);
       say("\n6. The application tier: users reach the master application (node1) through the observer's HAProxy, over");
       say('   HTTP and HTTPS; the application monitor, a durable workflow, watches it and fails it over to node2 when it dies\n');
       await showApplication();

@@ -2,6 +2,7 @@
 // this folder registers its own commands, and each command parses its arguments, calls the
 // library and prints what happened, so scripts can do the same through the library.
 import { Command, CommanderError } from 'commander';
+import { registerBackupCommands } from './backup-commands';
 import { registerCertsCommands } from './certs-commands';
 import { registerDemoCommand } from './demo';
 import { registerFailoverCommands } from './failover-commands';
@@ -21,6 +22,7 @@ const REGISTRATIONS: ((program: Command) => void)[] = [
   registerFailoverCommands,
   registerMaintenanceCommands,
   registerCertsCommands,
+  registerBackupCommands,
   registerScheduleCommands,
   registerMonitorCommands,
   registerServerCommands,

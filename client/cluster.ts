@@ -8,7 +8,8 @@ import type { ClusterHealth } from '../activities/cluster/health';
 import { TASK_QUEUE } from '../connection/temporal';
 import { assertValidTopology, type Topology } from '../topology';
 import type { CertificateReport } from '../activities/tls/status';
-import type { certificateStatusWorkflow, clusterHealthWorkflow } from '../workflows';
+import type { backupReportWorkflow, certificateStatusWorkflow, clusterHealthWorkflow } from '../workflows';
+import type { BackupReport } from '../activities/backup/activities';
 import { clusterWorkflowId } from '../connection/workflow-ids';
 import type { RunbookInput } from '../workflows/protocol';
 import { describeOrNone, NoOperationError } from './api';
@@ -24,6 +25,11 @@ export async function readHealth(client: Client, topology: Topology, opts: { tas
 /** The cluster's certificates now, read by a worker (each host's over SSH, the CA bundle on the worker). */
 export async function readCertificateStatus(client: Client, topology: Topology, opts: { taskQueue?: string } = {}): Promise<CertificateReport> {
   return readOnWorker<typeof certificateStatusWorkflow>(client, 'certificateStatusWorkflow', 'certs', topology, {}, opts);
+}
+
+/** The backup repository now, read by a worker (pgbackrest info on the repository host, the leader's archiver). */
+export async function readBackups(client: Client, topology: Topology, opts: { taskQueue?: string } = {}): Promise<BackupReport> {
+  return readOnWorker<typeof backupReportWorkflow>(client, 'backupReportWorkflow', 'backups', topology, {}, opts);
 }
 
 /** A short workflow that reads the cluster on a worker and returns what it read; it does not hold the cluster. */

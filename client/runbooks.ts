@@ -14,6 +14,7 @@ import { upgradeSteps, type UpgradeArgs } from '../runbooks/upgrade';
 import { tuneSteps } from '../runbooks/tune';
 import { migrateSteps, type MigrateArgs } from '../runbooks/migrate';
 import { rotationSteps, type RotationArgs } from '../runbooks/certificates';
+import { backupSteps, type BackupArgs } from '../runbooks/backup';
 import type * as workflows from '../workflows';
 
 export interface RunbookKind<A> {
@@ -51,6 +52,7 @@ export const RUNBOOKS = {
   upgrade: kind<UpgradeArgs>({ workflowType: 'upgradeWorkflow', steps: upgradeSteps, input: (_topology, args) => ({ upgrade: args }) }),
   migrate: kind<MigrateArgs>({ workflowType: 'migrateWorkflow', steps: migrateSteps, input: (_topology, args) => ({ migrate: args }) }),
   rotate: kind<RotationArgs>({ workflowType: 'certificateRotationWorkflow', steps: rotationSteps, input: (_topology, args) => ({ rotation: args }) }),
+  backup: kind<BackupArgs>({ workflowType: 'backupWorkflow', steps: backupSteps }),
 };
 
 export type RunbookName = keyof typeof RUNBOOKS;

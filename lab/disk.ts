@@ -14,7 +14,7 @@ import { LabError } from './prereq';
 const run = promisify(execFile);
 
 /** Bump when the image recipe changes, so existing images are rebuilt. */
-const IMAGE_RECIPE = 7;
+const IMAGE_RECIPE = 9;
 
 /** Units Debian enables at install that a lab machine keeps enabled (its sshd is the lab's own). */
 const PACKAGE_UNITS = ['etcd.service', 'haproxy.service', 'nginx.service', 'patroni.service', 'postgresql.service'];
@@ -62,7 +62,7 @@ export async function ensureImage(): Promise<void> {
   rmSync(image, { recursive: true, force: true });
   mkdirSync(join(image, 'var', 'lib'), { recursive: true });
   // What a fresh install leaves: Debian's configs and its default PostgreSQL cluster (15/main).
-  for (const dir of ['etc', 'var/lib/postgresql', 'var/lib/etcd', 'var/lib/haproxy', 'var/lib/nginx', 'var/lib/dpkg', 'var/lib/apt', 'var/lib/ucf', 'var/lib/systemd', 'var/cache', 'var/backups']) {
+  for (const dir of ['etc', 'var/lib/postgresql', 'var/lib/etcd', 'var/lib/haproxy', 'var/lib/nginx', 'var/lib/pgbackrest', 'var/spool/pgbackrest', 'var/lib/dpkg', 'var/lib/apt', 'var/lib/ucf', 'var/lib/systemd', 'var/cache', 'var/backups']) {
     mkdirSync(join(image, dir, '..'), { recursive: true });
     await run('cp', ['-a', `/${dir}`, join(image, dir)]);
   }

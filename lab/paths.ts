@@ -64,6 +64,9 @@ export const PRIVATE_DIRS = [
   'var/lib/postgresql',
   'var/lib/etcd',
   'var/lib/haproxy',
+  // pgBackRest's repository (on the backup host) and its archive queue (on the DB nodes).
+  'var/lib/pgbackrest',
+  'var/spool/pgbackrest',
   'var/lib/nginx',
   'var/log',
   'opt',
@@ -84,6 +87,7 @@ export const ROOTFS_OS: Record<string, { suite: string; packages: readonly strin
     packages: [
       'patroni', 'python3-etcd', 'python3-psycopg2', 'python3-idna', 'etcd-server', 'etcd-client', 'haproxy', 'postgresql-17',
       'nginx', 'rsync', 'socat', 'sudo', 'openssh-server', 'iproute2', 'util-linux', 'procps', 'curl', 'openssl', 'ca-certificates',
+      'pgbackrest',
     ],
   },
 };
@@ -101,6 +105,7 @@ export const LAB_PACKAGES = [
   'etcd-client',
   'haproxy',
   'postgresql-15',
+  'pgbackrest',
   'nginx',
   'rsync',
   'socat',
@@ -127,4 +132,5 @@ export const LAB_SECRET_VARIABLES = [
   'HAFLOW_ETCD_ROOT_PASSWORD',
   'HAFLOW_ETCD_PATRONI_PASSWORD',
   'HAFLOW_HAPROXY_STATS_PASSWORD',
+  'HAFLOW_BACKUP_PASSPHRASE',
 ] as const;

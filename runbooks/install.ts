@@ -4,7 +4,7 @@
 // the client hands exactly these to the install workflow.
 import type { Host, Topology } from '../topology/schema';
 import { caBundleHosts, certificateHosts } from '../topology/tls';
-import { appDatabaseProxy, appHosts, appMaster, appSlaves, dbHosts, etcdMembers, haproxyHosts, haproxySettleSeconds, initialLeader, initialReplicas, patroniScope } from '../topology/derive';
+import { appDatabaseProxy, appHosts, backupHost, backupStanza, appMaster, appSlaves, dbHosts, etcdMembers, haproxyHosts, haproxySettleSeconds, initialLeader, initialReplicas, patroniScope } from '../topology/derive';
 import type { ActivityName } from './activities';
 import { isGroup, stepOf, type Runbook, type Step, type StepGroup, type StepLane } from './runbook';
 
@@ -14,8 +14,8 @@ import { isGroup, stepOf, type Runbook, type Step, type StepGroup, type StepLane
  */
 const HEARTBEAT_SECONDS = 10;
 
-type HostActivity = Extract<ActivityName, 'configureStreamingPrimary' | 'configureStreamingStandby' | 'standbyStreaming' | 'verifyStreamingWrite' | 'slaveAppStandby' | 'syncAppFiles' | 'prepareHaDir' | 'configureAppConfig' | 'slaveNginxInactive' | 'masterAppServing' | 'appHealthyThroughHaproxy' | 'preflightHost' | 'ensurePackages' | 'moveEtcdMemberToTls' | 'restartPatroniPaused' | 'holdLeaderCheck' | 'releaseLeaderCheck' | 'ensureHostCertificate' | 'configureEtcdMember' | 'ensureEtcdAuth' | 'configureHaproxy' | 'configurePatroni' | 'startPatroni' | 'waitForLeader' | 'replicaPatroniInactive' | 'configureDatabase' | 'replicaStreaming' | 'verifyWriteThroughHaproxy' | 'haproxyLeaderUp'>;
-type ClusterActivity = Extract<ActivityName, 'pausePatroni' | 'resumePatroni' | 'ensureCertificateAuthority' | 'holdAppMonitor' | 'startAppMonitor' | 'monitorSshUserNotRoot' | 'preflightCluster' | 'etcdHealthy' | 'patroniClusterHealthy' | 'ensureDynamicConfig'>;
+type HostActivity = Extract<ActivityName, 'configureBackup' | 'configureStreamingPrimary' | 'configureStreamingStandby' | 'standbyStreaming' | 'verifyStreamingWrite' | 'slaveAppStandby' | 'syncAppFiles' | 'prepareHaDir' | 'configureAppConfig' | 'slaveNginxInactive' | 'masterAppServing' | 'appHealthyThroughHaproxy' | 'preflightHost' | 'ensurePackages' | 'moveEtcdMemberToTls' | 'restartPatroniPaused' | 'holdLeaderCheck' | 'releaseLeaderCheck' | 'ensureHostCertificate' | 'configureEtcdMember' | 'ensureEtcdAuth' | 'configureHaproxy' | 'configurePatroni' | 'startPatroni' | 'waitForLeader' | 'replicaPatroniInactive' | 'configureDatabase' | 'replicaStreaming' | 'verifyWriteThroughHaproxy' | 'haproxyLeaderUp'>;
+type ClusterActivity = Extract<ActivityName, 'ensureBackupAccess' | 'createBackupStanza' | 'takeBackup' | 'pausePatroni' | 'resumePatroni' | 'ensureCertificateAuthority' | 'holdAppMonitor' | 'startAppMonitor' | 'monitorSshUserNotRoot' | 'preflightCluster' | 'etcdHealthy' | 'patroniClusterHealthy' | 'ensureDynamicConfig'>;
 type Fields = Omit<Step, 'activity' | 'input' | 'host'>;
 
 /** A step on one host: its activity gets the host's name. */
@@ -318,6 +318,54 @@ export function etcdSteps(topology: Topology): Runbook['items'] {
 }
 
 /**
+ * With backups: pgBackRest configured on the repository host and every DB node, and their SSH
+ * trust both ways. Needs only the packages, so it runs beside etcd and Patroni.
+ */
+export function backupSetupSteps(topology: Topology): Runbook['items'] {
+  const repository = backupHost(topology);
+  if (!repository) return [];
+  const hosts = [repository, ...dbHosts(topology)];
+  return [
+    ...group(
+      'backup.hosts',
+      'pgBackRest on the repository host and the DB nodes',
+      hosts.map((host) =>
+        onHost(host, 'configureBackup', {
+          id: `backup.config@${host.name}`,
+          title:
+            host.name === repository.name
+              ? `pgBackRest's repository on ${host.name}: its user, ${topology.backup!.repository_path}, /etc/pgbackrest.conf (encrypted, retention) and an SSH key of its own`
+              : `pgBackRest on ${host.name}: /etc/pgbackrest.conf (the repository on ${repository.name}, asynchronous archiving) and an SSH key of its own`,
+          kind: 'change',
+          timeoutSeconds: 120,
+        }),
+      ),
+    ),
+    onCluster('ensureBackupAccess', {
+      id: 'backup.access',
+      title: `${repository.name} and the DB nodes accept each other's pgBackRest key (from each other's address only), with host keys from this worker's known_hosts; a login each way proves it`,
+      kind: 'change',
+      timeoutSeconds: 180,
+    }),
+  ];
+}
+
+/** With backups, once the cluster streams: the stanza, the archive checked, and a first full backup when the repository holds none. */
+export function backupStartSteps(topology: Topology): Runbook['items'] {
+  const repository = backupHost(topology);
+  if (!repository) return [];
+  return [
+    onCluster('createBackupStanza', {
+      id: 'backup.stanza',
+      title: `The stanza ${backupStanza(topology)} in the repository on ${repository.name}, and the leader's WAL archived to it (pgbackrest check)`,
+      kind: 'change',
+      timeoutSeconds: 300,
+    }),
+    stepOf('takeBackup', { heartbeatSeconds: HEARTBEAT_SECONDS, id: 'backup.first', title: `A first full backup${topology.backup!.from_standby ? ' from a streaming replica' : ''}, unless the repository holds one`, kind: 'change', timeoutSeconds: 4 * 3600 }, { type: 'full', firstOnly: true }),
+  ];
+}
+
+/**
  * What an install adds to its steps when it moves a running cluster from plain text to TLS
  * (runbooks/tls-move.ts): preflight expects etcd on http, and the move's steps run after the
  * certificates are on the hosts and before the install's own etcd steps.
@@ -408,6 +456,7 @@ export function installSteps(topology: Topology, options: InstallOptions = {}): 
         ),
       ]),
       lane('install.app-files', "The application's configuration and files", appTier ? appConfigSteps(topology) : []),
+      lane('install.backup', 'pgBackRest on the repository host and the DB nodes', backupSetupSteps(topology)),
     ]),
     ...(hasApp
       ? [
@@ -457,6 +506,7 @@ export function installSteps(topology: Topology, options: InstallOptions = {}): 
         timeoutSeconds: 180,
       }),
     ),
+    ...backupStartSteps(topology),
     onCluster('patroniClusterHealthy', {
       id: 'verify.cluster',
       title: `Patroni cluster ${scope}: one leader, ${dbs.length - 1} streaming replica(s)`,

@@ -42,6 +42,7 @@ export function checkTopology(topology: Topology, options: { recorded?: boolean 
     ...checkPlatforms(topology),
     ...checkReferences(topology),
     ...checkAppTier(topology),
+    ...checkBackup(topology),
     ...[...checkHaproxyStats(topology), ...checkSecurity(topology)].map((issue) => (options.recorded ? { ...issue, severity: 'warning' as const } : issue)),
     ...checkDedicatedDirectories(topology),
   ];
@@ -182,6 +183,31 @@ function checkLayoutRoles(topology: Topology): CheckIssue[] {
         );
       }
     }
+  }
+  return issues;
+}
+
+// ---------------------------------------------------------------- backups
+
+/** The backup repository: one host of its own, on a layout with Patroni, reached with a user that is neither root nor postgres. */
+function checkBackup(topology: Topology): CheckIssue[] {
+  const hosts = topology.hosts.filter((h) => has(h, 'backup'));
+  const { backup } = topology;
+  if (!backup) {
+    return hosts.map((h) =>
+      error(`${hostPath(topology, h)}.roles`, `host ${h.name} has role backup, but the topology has no backup: section; add one (backup: { passphrase: { env: HAFLOW_BACKUP_PASSPHRASE } }) or remove the role`),
+    );
+  }
+  const issues: CheckIssue[] = [];
+  if (topology.layout === 'classic') issues.push(error('backup', "layout classic has no Patroni to archive WAL through; haflow's backups need layout standalone, distributed or patroni (haflow migrate moves a classic cluster there)"));
+  if (hosts.length !== 1) {
+    issues.push(error('hosts', `backup: needs exactly 1 host with role backup (the repository's machine: the observer in layout standalone, or a machine of its own), ${found(hosts)}`));
+  }
+  for (const h of hosts.filter((x) => has(x, 'db'))) {
+    issues.push(error(`${hostPath(topology, h)}.roles`, `host ${h.name} has roles backup and db: the repository must survive the loss of any DB node, so it must be on another machine (the observer, or a machine of its own)`));
+  }
+  if (backup.user === 'root' || backup.user === 'postgres') {
+    issues.push(error('backup.user', `must not be ${backup.user}: the repository's owner is a user of its own, whose SSH key the DB nodes accept for pgBackRest alone; write user: pgbackrest`));
   }
   return issues;
 }
@@ -563,6 +589,14 @@ function dedicatedDirectories(topology: Topology): DedicatedDirectory[] {
       example: '/var/lib/etcd/default',
     },
   ];
+  if (topology.backup) {
+    dirs.push({
+      field: 'backup.repository_path',
+      dir: topology.backup.repository_path,
+      does: 'haflow gives it to backup.user (chown -R, mode 750), and pgBackRest expires old backups in it',
+      example: '/var/lib/pgbackrest',
+    });
+  }
   const { app } = topology;
   if (app) {
     dirs.push({

@@ -116,6 +116,23 @@ export function patroniScope(topology: Topology): string {
   return topology.patroni.scope ?? topology.cluster;
 }
 
+/** The host that keeps the backup repository (role backup); undefined when the topology has no backups. */
+export function backupHost(topology: Topology): Host | undefined {
+  return topology.backup ? hostsWithRole(topology, 'backup')[0] : undefined;
+}
+
+/** The backup settings and repository host, for code that runs only when the topology has backups. */
+export function requireBackup(topology: Topology): { settings: NonNullable<Topology['backup']>; host: Host; stanza: string } {
+  const host = backupHost(topology);
+  if (!topology.backup || !host) throw new Error(`cluster ${topology.cluster} has no backups: its topology needs a backup: section and a host with role backup`);
+  return { settings: topology.backup, host, stanza: backupStanza(topology) };
+}
+
+/** pgBackRest's stanza for the cluster: one per cluster, named as Patroni's scope. */
+export function backupStanza(topology: Topology): string {
+  return patroniScope(topology);
+}
+
 export function postgresBinDir(topology: Topology): string {
   return topology.postgresql.bin_dir ?? `/usr/lib/postgresql/${topology.postgresql.version}/bin`;
 }

@@ -1,7 +1,7 @@
 // The guide's firewall matrix, derived from the topology: which host must reach which
 // port on which other host. Pure; preflight probes each pair from its source host.
 import type { Host, Topology } from './schema';
-import { appHosts, dbHosts, etcdMembers, haproxyHosts } from './derive';
+import { appHosts, backupHost, dbHosts, etcdMembers, haproxyHosts, sshTarget } from './derive';
 
 export interface FirewallRule {
   from: Host;
@@ -38,6 +38,12 @@ export function firewallMatrix(topology: Topology): FirewallRule[] {
   add(members, members, etcd.peer_port, 'etcd peers');
   // The application reaches the database through HAProxy.
   if (topology.app && patroniApi) add(appHosts(topology), proxies, haproxy.postgres_port, 'application to the database through HAProxy');
+  // pgBackRest over SSH, both ways: backups from the nodes, WAL and restores to and from the repository.
+  const repository = backupHost(topology);
+  if (repository) {
+    for (const db of dbs) add([repository], [db], sshTarget(topology, db).port, "pgBackRest's SSH from the repository");
+    add(dbs, [repository], sshTarget(topology, repository).port, "pgBackRest's SSH to the repository");
+  }
   const seen = new Set<string>();
   return rules.filter((r) => {
     const key = `${r.from.name}>${r.to.name}:${r.port}`;

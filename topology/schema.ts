@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { IDENTIFIERS, placeholdersInQuotes, type IdentifierKindName } from './identifiers';
 
 export const LAYOUTS = ['standalone', 'distributed', 'patroni', 'classic'] as const;
-export const ROLES = ['observer', 'etcd', 'haproxy', 'db', 'app'] as const;
+export const ROLES = ['observer', 'etcd', 'haproxy', 'db', 'app', 'backup'] as const;
 
 export type Layout = (typeof LAYOUTS)[number];
 export type Role = (typeof ROLES)[number];
@@ -412,6 +412,49 @@ export const objectives = z.strictObject({
   pause_schedules_on_miss: z.boolean({ error: 'must be true or false' }).default(false),
 });
 
+/** pgBackRest's backup types: a full copy, the changes since the last full, the changes since the last backup of any type. */
+export const BACKUP_TYPES = ['full', 'diff', 'incr'] as const;
+export type BackupType = (typeof BACKUP_TYPES)[number];
+
+const wholeCount = (what: string, max: number) =>
+  z
+    .number({ error: `must be a whole number (${what})` })
+    .int({ error: `must be a whole number (${what})` })
+    .min(1, { error: `must be at least 1 (${what})` })
+    .max(max, { error: `must be at most ${max} (${what})` });
+
+/**
+ * Backups with pgBackRest: the repository on the host with the `backup` role, one stanza named
+ * after the cluster, WAL archived by whichever node leads, backups taken from a streaming replica.
+ */
+export const backup = z.strictObject({
+  /** The repository's directory on the backup host. */
+  repository_path: absolutePath.default('/var/lib/pgbackrest'),
+  /** The backup host's user that owns the repository and runs pgBackRest there (created when missing). */
+  user: identifier('unixUser').default('pgbackrest'),
+  /** The repository's encryption passphrase (aes-256-cbc); it stays on the backup host. */
+  passphrase: secretRef,
+  /** Full backups are kept by count (full) or by age in days (full_days), one or the other; differentials by count. */
+  retention: z
+    .strictObject({
+      full: wholeCount('full backups kept', 999).optional(),
+      full_days: wholeCount('days full backups are kept', 9999).optional(),
+      diff: wholeCount('differential backups kept', 999).optional(),
+    })
+    .refine((r) => (r.full === undefined) !== (r.full_days === undefined), {
+      error: 'needs exactly one of full (how many full backups are kept) and full_days (for how many days): pgBackRest keeps full backups by count or by age, not both',
+    })
+    .default({ full: 2 }),
+  compress: z.enum(['zst', 'lz4', 'gz', 'none'], { error: 'must be one of zst, lz4, gz, none' }).default('zst'),
+  /** pgBackRest's parallel processes for a backup or a restore. */
+  process_max: wholeCount('processes', 32).default(2),
+  /** The leader switches to a new WAL file at least this often while it writes, so the archive is never further behind. */
+  archive_timeout_seconds: wholeSeconds('archive timeout').max(3600, { error: 'must be at most 3600 seconds (archive timeout)' }).default(60),
+  /** Backups read their files from a streaming replica when one streams (pgBackRest's backup-standby), so the leader does not pay for them. */
+  from_standby: z.boolean({ error: 'must be true or false' }).default(true),
+});
+export type BackupSettings = z.infer<typeof backup>;
+
 /** Query parameters that carry credentials: a URL with one is a secret and must be a reference. */
 const CREDENTIAL_PARAMS = /^(token|access_token|api_key|apikey|key|secret|password|pass|sig|signature|auth)$/i;
 
@@ -483,6 +526,7 @@ export const topologyObject = z.strictObject({
   packages: packages.optional(),
   faults: faults.default({}),
   objectives: objectives.optional(),
+  backup: backup.optional(),
   notify: notify.optional(),
   tls: tls.optional(),
   security: security.optional(),

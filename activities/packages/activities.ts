@@ -5,7 +5,7 @@
 // the ones haflow configures.
 import { ApplicationFailure } from '@temporalio/common';
 import type { Topology } from '../../topology';
-import { bundlePackagesFor, COMPONENTS, packagesFor, secretPlaceholder } from '../components';
+import { bundlePackagesFor, COMPONENTS, packagesFor, runsOn, secretPlaceholder } from '../components';
 import { StepFailureTypes, type HostInput, type StepResult } from '../contract';
 import { dropDebianDefaultCluster } from '../postgres/activities';
 import { MANAGED_MARKER, type PackageFamily } from '../shared/component';
@@ -127,7 +127,7 @@ export async function ensurePackages(input: HostInput): Promise<StepResult> {
       if (classicDatabase && component.name === 'postgres') continue;
       // Leave alone what haflow configured on a host whose role runs it; stop everything else
       // (PostgreSQL's own service always in the Patroni layouts: Patroni runs PostgreSQL).
-      const main = host.roles.includes(component.role) ? component.files(topology, host, secretPlaceholder)[0] : undefined;
+      const main = runsOn(component, topology, host) ? component.files(topology, host, secretPlaceholder)[0] : undefined;
       if (main) {
         const configured = await ssh.exec(`grep -q ${shellQuote(MANAGED_MARKER)} ${shellQuote(main.path)} 2>/dev/null`, { sudo: true });
         if (configured.code === 0) continue;

@@ -6,6 +6,7 @@ import { Document } from 'yaml';
 import type { Host, Topology } from '../../topology/schema';
 import { etcdClientEndpoints, patroniScope, postgresBinDir } from '../../topology/derive';
 import { tlsPaths } from '../../topology/tls';
+import { archiveCommands } from '../backup/config';
 import { pgHbaRules, type HbaOptions } from '../postgres/hba';
 import { managedHeader, requireRole } from '../shared/render';
 
@@ -56,6 +57,9 @@ export interface PatroniConfig {
     pgpass: string;
     pg_hba?: string[];
     basebackup: Record<string, string>[];
+    create_replica_methods?: string[];
+    pgbackrest?: { command: string; keep_data: boolean; no_params: boolean };
+    recovery_conf?: { restore_command: string };
     authentication: { superuser: PgUser; replication: PgUser; rewind: PgUser };
     parameters: Record<string, PgValue>;
   };
@@ -117,6 +121,7 @@ export function renderPatroniYml(topology: Topology, host: Host, secrets: Patron
       // A new replica's pg_basebackup otherwise waits for a spread checkpoint on the leader
       // (up to checkpoint_timeout × checkpoint_completion_target: minutes on an idle cluster).
       basebackup: [{ checkpoint: 'fast' }],
+      ...backupSettings(topology),
       authentication: {
         // While a running cluster moves to TLS, Patroni's own login takes TLS when the server offers
         // it (libpq's prefer): Patroni 4 logs in to its PostgreSQL before it reloads it with ssl on,
@@ -131,6 +136,7 @@ export function renderPatroniYml(topology: Topology, host: Host, secrets: Patron
       parameters: {
         unix_socket_directories: '/var/run/postgresql',
         ...(tls ? { ssl: 'on', ssl_cert_file: tls.certificate, ssl_key_file: tls.postgresKey, ssl_min_protocol_version: 'TLSv1.2' } : {}),
+        ...archiveParameters(topology),
       },
     },
     tags: { nofailover: false, noloadbalance: false, clonefrom: false, nosync: false },
@@ -147,6 +153,29 @@ export function renderPatroniYml(topology: Topology, host: Host, secrets: Patron
     .map((l) => ` ${l}`)
     .join('\n');
   return doc.toString({ lineWidth: 0 });
+}
+
+/**
+ * With backups, every node's archive_command pushes to the repository: only a primary archives
+ * (archive_mode on), so whichever node leads after a failover archives there with no action by
+ * anyone. A switch to a new WAL file at least every archive_timeout bounds how far the archive
+ * lags while the leader writes.
+ */
+function archiveParameters(topology: Topology): Record<string, PgValue> {
+  if (!topology.backup) return {};
+  return { archive_mode: 'on', archive_command: archiveCommands(topology).archive, archive_timeout: topology.backup.archive_timeout_seconds };
+}
+
+/** With backups, a new or rebuilt replica copies from the repository first (the leader does not pay for it), from the leader when that fails. */
+function backupSettings(topology: Topology): Pick<PatroniConfig['postgresql'], 'create_replica_methods' | 'pgbackrest' | 'recovery_conf'> {
+  if (!topology.backup) return {};
+  const commands = archiveCommands(topology);
+  return {
+    create_replica_methods: ['pgbackrest', 'basebackup'],
+    // keep_data: pgBackRest's --delta reuses what an old data directory holds; no_params: it takes no connection string from Patroni.
+    pgbackrest: { command: commands.replica, keep_data: true, no_params: true },
+    recovery_conf: { restore_command: commands.restore },
+  };
 }
 
 /** Replication essentials from the lab's working config, then the operator's own parameters. */

@@ -18,6 +18,8 @@ export interface Component {
   name: string;
   /** Hosts with this role run the component. */
   role: Role;
+  /** Whether a host runs it, where that is more than having its role (pgBackRest also runs on the DB nodes). */
+  runsOn?(topology: Topology, host: Host): boolean;
   /** Its systemd unit. */
   service: string;
   /** Package names per package manager. */

@@ -54,6 +54,8 @@ const PASSWORDS: Record<string, string> = {
   HAFLOW_ETCD_PATRONI_PASSWORD: hostile('etcd-patroni', { blanks: false, backslash: true }),
   // HAProxy's stats page: written single-quoted in haproxy.cfg, sent by haflow as basic authentication.
   HAFLOW_HAPROXY_STATS_PASSWORD: hostile('haproxy-stats', { blanks: true, backslash: true }),
+  // pgBackRest's configuration file trims a value's blanks (haflow refuses them there).
+  HAFLOW_BACKUP_PASSPHRASE: hostile('backup', { blanks: false, backslash: true }),
 };
 Object.assign(process.env, PASSWORDS);
 process.env.XDG_DATA_HOME = mkdtempSync(join(tmpdir(), 'haflow-hostile-data-'));

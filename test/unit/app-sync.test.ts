@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { authorizeKeyLine, rsyncCommand, syncKeyLine } from '../../activities/app/sync';
+import { rsyncCommand } from '../../activities/app/sync';
+import { authorizeKeyLine, restrictedKeyLine } from '../../activities/shared/host-keys';
 import { fakeSsh, localShell } from '../support/fake-ssh';
 import { loadTopology } from '../../topology';
 import { hostNamed, loopbackLab } from '../support/topologies';
@@ -16,8 +17,8 @@ const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHtestkeyblobforhaflowappsync01
 const OTHER = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIanotherkeythatmuststay0123456789abcdefgh admin@laptop';
 
 test("the slave's line for the master's key: from the master's address only, restricted", () => {
-  assert.equal(syncKeyLine(KEY, ['172.16.12.171']), `from="172.16.12.171",restrict ${KEY}`);
-  assert.equal(syncKeyLine(KEY, ['10.0.0.2', '10.0.1.2']), `from="10.0.0.2,10.0.1.2",restrict ${KEY}`);
+  assert.equal(restrictedKeyLine(KEY, ['172.16.12.171']), `from="172.16.12.171",restrict ${KEY}`);
+  assert.equal(restrictedKeyLine(KEY, ['10.0.0.2', '10.0.1.2']), `from="10.0.0.2,10.0.1.2",restrict ${KEY}`);
 });
 
 test("the master's rsync connects from its own address, the one the slave's line allows", () => {
@@ -31,7 +32,7 @@ test('an earlier line of the key without from= is replaced in place; other keys,
     const file = join(dir, 'authorized_keys');
     writeFileSync(file, `${OTHER}\nrestrict ${KEY}\n`, { mode: 0o600 });
     const { ssh } = fakeSsh(localShell);
-    const line = syncKeyLine(KEY, ['127.0.0.12']);
+    const line = restrictedKeyLine(KEY, ['127.0.0.12']);
     assert.equal(await authorizeKeyLine(ssh, file, line, 'exit 1', true), true, 'check mode says it would change');
     assert.equal(readFileSync(file, 'utf8'), `${OTHER}\nrestrict ${KEY}\n`, 'check mode writes nothing');
     assert.equal(await authorizeKeyLine(ssh, file, line, 'exit 1', false), true);
@@ -49,7 +50,7 @@ test('a missing file is created by the given command, then holds the line alone'
   try {
     const file = join(dir, 'keys', 'authorized_keys');
     const { ssh } = fakeSsh(localShell);
-    const line = syncKeyLine(KEY, ['127.0.0.12']);
+    const line = restrictedKeyLine(KEY, ['127.0.0.12']);
     assert.equal(await authorizeKeyLine(ssh, file, line, `mkdir -p ${dir}/keys && install -m 600 /dev/null ${file}`, false), true);
     assert.equal(readFileSync(file, 'utf8'), `${line}\n`);
   } finally {

@@ -227,16 +227,18 @@ describe('firewallMatrix', () => {
 describe('packagesFor', () => {
   const lab = load('lab/topologies/standalone.yaml'); // PostgreSQL 15
 
-  test('an app + DB node gets PostgreSQL of the topology\'s version and Patroni with its etcd client', () => {
+  test('an app + DB node gets PostgreSQL of the topology\'s version, Patroni with its etcd client, and pgBackRest (the lab has backups)', () => {
     const node = hostNamed(lab, 'node1');
-    assert.deepEqual(packagesFor(lab, node, 'apt'), ['postgresql-15', 'patroni', 'python3-etcd', 'python3-psycopg2', 'python3-idna']);
-    assert.deepEqual(packagesFor(lab, node, 'dnf'), ['postgresql15-server', 'patroni', 'patroni-etcd']);
+    assert.deepEqual(packagesFor(lab, node, 'apt'), ['postgresql-15', 'patroni', 'python3-etcd', 'python3-psycopg2', 'python3-idna', 'pgbackrest']);
+    assert.deepEqual(packagesFor(lab, node, 'dnf'), ['postgresql15-server', 'patroni', 'patroni-etcd', 'pgbackrest']);
+    const { backup: _none, ...withoutBackups } = lab;
+    assert.ok(!packagesFor(withoutBackups, node, 'apt').includes('pgbackrest'), 'no pgBackRest without backups');
   });
 
-  test('the observer (observer, etcd, haproxy) gets etcd and HAProxy, and no PostgreSQL', () => {
+  test('the observer (observer, etcd, haproxy, backup) gets etcd, HAProxy and pgBackRest, and no PostgreSQL', () => {
     const observer = hostNamed(lab, 'observer');
-    assert.deepEqual([...packagesFor(lab, observer, 'apt')].sort(), ['etcd-client', 'etcd-server', 'haproxy', 'socat']);
-    assert.deepEqual([...packagesFor(lab, observer, 'dnf')].sort(), ['etcd', 'haproxy', 'socat']);
+    assert.deepEqual([...packagesFor(lab, observer, 'apt')].sort(), ['etcd-client', 'etcd-server', 'haproxy', 'pgbackrest', 'socat']);
+    assert.deepEqual([...packagesFor(lab, observer, 'dnf')].sort(), ['etcd', 'haproxy', 'pgbackrest', 'socat']);
   });
 
   test('an app-only node of the distributed layout needs no role packages', () => {

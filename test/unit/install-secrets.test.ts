@@ -33,8 +33,8 @@ function refusal(run: () => unknown): ApplicationFailure {
 }
 
 test('every password set and usable: counted, one per file, command and step that uses it', () => {
-  // patroni.yml on two DB nodes (superuser, replication, rewind, REST API, etcd), haproxy.cfg's stats page on the observer, plus etcd's two and the application's.
-  assert.equal(installSecretsUsable(topology), 2 * 5 + 1 + 2 + 1);
+  // patroni.yml on two DB nodes (superuser, replication, rewind, REST API, etcd), haproxy.cfg's stats page and pgBackRest's passphrase on the observer, plus etcd's two and the application's.
+  assert.equal(installSecretsUsable(topology), 2 * 5 + 2 + 2 + 1);
 });
 
 test('a PostgreSQL role password with a character outside ASCII is refused, naming the field and the position, not the character', () => {
@@ -48,7 +48,7 @@ test('a PostgreSQL role password with a character outside ASCII is refused, nami
 
 test("the application's password may hold characters outside ASCII: haflow creates its role itself", () => {
   process.env.HAFLOW_APP_DB_PASSWORD = 'ünïcødé-ok';
-  assert.equal(installSecretsUsable(topology), 14);
+  assert.equal(installSecretsUsable(topology), 15);
 });
 
 test("an application password one of its files could not carry as written is refused, naming the file", () => {

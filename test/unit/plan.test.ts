@@ -60,12 +60,17 @@ const GUIDE_ORDER: [string, string][] = [
   ['haproxy', 'verify'],
   ['verify', 'app monitor'],
   ['app verify', 'app monitor'],
+  // pgBackRest needs only its packages; its stanza and first backup need a streaming replica.
+  ['packages', 'backup config'],
+  ['backup config', 'backup start'],
+  ['streaming', 'backup start'],
 ];
 /** Tiers the install runs at once: no order between them. */
 const OVERLAPS: [string, string][] = [
   ['haproxy', 'etcd'],
   ['app config', 'patroni leader'],
   ['app serving', 'streaming'],
+  ['backup config', 'etcd'],
 ];
 
 function phaseOf(id: string, leader: string): string {
@@ -73,6 +78,8 @@ function phaseOf(id: string, leader: string): string {
   // The install's gate before anything changes, with preflight.
   if (what.startsWith('preflight.') || what === 'app.monitor-hold') return 'preflight';
   if (what === 'packages.install') return 'packages';
+  if (what === 'backup.config' || what === 'backup.access') return 'backup config';
+  if (what === 'backup.stanza' || what === 'backup.first') return 'backup start';
   // TLS (on by default): the cluster's CA, then each host's certificate, before any service uses them.
   if (what.startsWith('tls.')) return 'certificates';
   if (what.startsWith('etcd.')) return 'etcd';
