@@ -6,6 +6,7 @@ import type { BackupReport } from '../activities/backup/activities';
 import { checkRunbook, startRunbook } from '../client/api';
 import { readBackups } from '../client/cluster';
 import { backupSteps, type BackupArgs } from '../runbooks/backup';
+import { restoreSteps, type RestoreArgs } from '../runbooks/restore';
 import { BACKUP_TYPES, type BackupType, type Topology } from '../topology';
 import { createProgressDisplay, formatCheckReport, formatPlan } from './progress';
 import { connect, follow, oneOf, onCluster, printJson, say } from './support';
@@ -21,6 +22,19 @@ export function registerBackupCommands(program: Command): void {
     .option('--detach', 'start it and return at once')
     .option('--json', 'print the outcome as JSON (the progress goes to stderr)')
     .action(onCluster(backupCommand));
+
+  program
+    .command('restore')
+    .description("point-in-time recovery onto a restore host (role restore): the newest backup before the target and the archive up to it, started there as a standalone PostgreSQL on the host's socket; nothing of the running cluster is touched. --drill: a restore drill that writes rows on either side of a target time first and checks the restored copy against them")
+    .argument('<cluster>', 'cluster name, or a topology YAML file')
+    .requiredOption('--to <host>', 'the restore host')
+    .option('--target-time <time>', 'the time to recover to (ISO 8601 with its zone, such as 2026-12-08T02:30:00Z)')
+    .option('--drill', 'a restore drill: the target is chosen between two known writes, and the copy is checked against them')
+    .option('--plan', 'print the steps, start nothing')
+    .option('--check', 'ask the machines what it would do, change nothing')
+    .option('--detach', 'start it and return at once')
+    .option('--json', 'print the outcome as JSON (the progress goes to stderr)')
+    .action(onCluster(restoreCommand));
 
   program
     .command('backups')
@@ -58,6 +72,39 @@ async function backupCommand(topology: Topology, opts: { type: BackupType; plan?
   say(`started a ${opts.type} backup of cluster ${topology.cluster}: workflow ${handle.workflowId}`);
   if (opts.detach) return 0;
   return follow(handle, topology.cluster, 'backup', {}, { json: opts.json });
+}
+
+async function restoreCommand(topology: Topology, opts: { to: string; targetTime?: string; drill?: boolean; plan?: boolean; check?: boolean; detach?: boolean; json?: boolean }): Promise<number> {
+  if (refusedWithoutBackups(topology)) return 2;
+  if ((opts.targetTime === undefined) === (opts.drill !== true)) {
+    say('restore needs exactly one of --target-time <time> (a restore to that time) and --drill (a restore drill, which picks its own target)');
+    return 2;
+  }
+  if (opts.targetTime !== undefined && Number.isNaN(Date.parse(opts.targetTime))) {
+    say(`restore refused: --target-time ${opts.targetTime} is not a time; write it as ISO 8601 with its zone, such as 2026-12-08T02:30:00Z`);
+    return 2;
+  }
+  const args: RestoreArgs = { to: opts.to, ...(opts.targetTime ? { targetTime: new Date(opts.targetTime).toISOString() } : {}) };
+  const what = opts.drill ? `restore drill onto ${opts.to}` : `restore to ${args.targetTime} onto ${opts.to}`;
+  if (opts.plan) {
+    say(formatPlan(restoreSteps(topology, args), what));
+    return 0;
+  }
+  const client = await connect();
+  if (opts.check) {
+    const display = await createProgressDisplay({ stepLines: false });
+    const result = await checkRunbook(client, 'restore', topology, args, { onProgress: (p) => display.update(p), onNotice: display.notice }).finally(() => display.close());
+    if (result.status === 'completed') {
+      say(formatCheckReport(topology.cluster, result.outcome).replace('`haflow install`', '`haflow restore`'));
+      return 0;
+    }
+    say(`the check stopped: ${result.status === 'blocked' ? `${result.step.id}: ${result.step.error?.message}` : result.error.message}`);
+    return 1;
+  }
+  const handle = await startRunbook(client, 'restore', topology, args);
+  say(`started the ${what} of cluster ${topology.cluster}: workflow ${handle.workflowId}`);
+  if (opts.detach) return 0;
+  return follow(handle, topology.cluster, opts.drill ? 'restore drill' : 'restore', {}, { json: opts.json });
 }
 
 async function backupsCommand(topology: Topology, opts: { json?: boolean }): Promise<number> {

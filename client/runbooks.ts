@@ -15,6 +15,7 @@ import { tuneSteps } from '../runbooks/tune';
 import { migrateSteps, type MigrateArgs } from '../runbooks/migrate';
 import { rotationSteps, type RotationArgs } from '../runbooks/certificates';
 import { backupSteps, type BackupArgs } from '../runbooks/backup';
+import { restoreSteps, type RestoreArgs } from '../runbooks/restore';
 import type * as workflows from '../workflows';
 
 export interface RunbookKind<A> {
@@ -53,6 +54,7 @@ export const RUNBOOKS = {
   migrate: kind<MigrateArgs>({ workflowType: 'migrateWorkflow', steps: migrateSteps, input: (_topology, args) => ({ migrate: args }) }),
   rotate: kind<RotationArgs>({ workflowType: 'certificateRotationWorkflow', steps: rotationSteps, input: (_topology, args) => ({ rotation: args }) }),
   backup: kind<BackupArgs>({ workflowType: 'backupWorkflow', steps: backupSteps }),
+  restore: kind<RestoreArgs>({ workflowType: 'restoreWorkflow', steps: restoreSteps }),
 };
 
 export type RunbookName = keyof typeof RUNBOOKS;

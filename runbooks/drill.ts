@@ -127,5 +127,9 @@ export function drillSteps(topology: Topology, args: DrillArgs): Runbook {
       args.switchBack && spec.leaderMoves ? { leader, waitSeconds: 120 } : { waitSeconds: 120 },
     ),
   );
+  // With backups, the leader after the fault archives to the same repository, and the archive has no gap.
+  if (topology.backup) {
+    items.push(stepOf('archiveContinuity', { ...hb, id: 'backup.archiving', title: "The leader's WAL reaches the backup repository (pgbackrest check), since when on its timeline, and the archive has no gap", kind: 'verify', timeoutSeconds: 300 }, {}));
+  }
   return { name: 'drill', cluster: topology.cluster, items };
 }

@@ -4,7 +4,7 @@
 // the client hands exactly these to the install workflow.
 import type { Host, Topology } from '../topology/schema';
 import { caBundleHosts, certificateHosts } from '../topology/tls';
-import { appDatabaseProxy, appHosts, backupHost, backupStanza, appMaster, appSlaves, dbHosts, etcdMembers, haproxyHosts, haproxySettleSeconds, initialLeader, initialReplicas, patroniScope } from '../topology/derive';
+import { appDatabaseProxy, appHosts, backupHost, backupStanza, restoreHosts, appMaster, appSlaves, dbHosts, etcdMembers, haproxyHosts, haproxySettleSeconds, initialLeader, initialReplicas, patroniScope } from '../topology/derive';
 import type { ActivityName } from './activities';
 import { isGroup, stepOf, type Runbook, type Step, type StepGroup, type StepLane } from './runbook';
 
@@ -324,7 +324,7 @@ export function etcdSteps(topology: Topology): Runbook['items'] {
 export function backupSetupSteps(topology: Topology): Runbook['items'] {
   const repository = backupHost(topology);
   if (!repository) return [];
-  const hosts = [repository, ...dbHosts(topology)];
+  const hosts = [repository, ...dbHosts(topology), ...restoreHosts(topology)];
   return [
     ...group(
       'backup.hosts',
@@ -335,7 +335,9 @@ export function backupSetupSteps(topology: Topology): Runbook['items'] {
           title:
             host.name === repository.name
               ? `pgBackRest's repository on ${host.name}: its user, ${topology.backup!.repository_path}, /etc/pgbackrest.conf (encrypted, retention) and an SSH key of its own`
-              : `pgBackRest on ${host.name}: /etc/pgbackrest.conf (the repository on ${repository.name}, asynchronous archiving) and an SSH key of its own`,
+              : host.roles.includes('db')
+                ? `pgBackRest on ${host.name}: /etc/pgbackrest.conf (the repository on ${repository.name}, asynchronous archiving) and an SSH key of its own`
+                : `pgBackRest on the restore host ${host.name}: /etc/pgbackrest.conf (restores from ${repository.name} into ${topology.backup!.restore_dir}) and an SSH key of its own`,
           kind: 'change',
           timeoutSeconds: 120,
         }),

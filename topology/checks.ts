@@ -129,8 +129,10 @@ function checkLayoutRoles(topology: Topology): CheckIssue[] {
   const issues: CheckIssue[] = [];
 
   const count = spec.hostCount;
-  if (count && hosts.length !== count.exactly) {
-    issues.push(error('hosts', `layout ${layout} needs exactly ${count.exactly} hosts (${count.shape}), ${found(hosts)}`));
+  // The backup repository's and the restores' machines of their own are beside the layout's.
+  const layoutHosts = hosts.filter((h) => !h.roles.every((r) => r === 'backup' || r === 'restore'));
+  if (count && layoutHosts.length !== count.exactly) {
+    issues.push(error('hosts', `layout ${layout} needs exactly ${count.exactly} hosts (${count.shape}) besides those for backups and restores alone, ${found(layoutHosts)}`));
   }
   for (const rule of spec.rules) {
     const matching = hosts.filter(rule.matches);
@@ -194,8 +196,8 @@ function checkBackup(topology: Topology): CheckIssue[] {
   const hosts = topology.hosts.filter((h) => has(h, 'backup'));
   const { backup } = topology;
   if (!backup) {
-    return hosts.map((h) =>
-      error(`${hostPath(topology, h)}.roles`, `host ${h.name} has role backup, but the topology has no backup: section; add one (backup: { passphrase: { env: HAFLOW_BACKUP_PASSPHRASE } }) or remove the role`),
+    return topology.hosts.filter((h) => has(h, 'backup') || has(h, 'restore')).map((h) =>
+      error(`${hostPath(topology, h)}.roles`, `host ${h.name} has role ${has(h, 'backup') ? 'backup' : 'restore'}, but the topology has no backup: section; add one (backup: { passphrase: { env: HAFLOW_BACKUP_PASSPHRASE } }) or remove the role`),
     );
   }
   const issues: CheckIssue[] = [];
@@ -205,6 +207,9 @@ function checkBackup(topology: Topology): CheckIssue[] {
   }
   for (const h of hosts.filter((x) => has(x, 'db'))) {
     issues.push(error(`${hostPath(topology, h)}.roles`, `host ${h.name} has roles backup and db: the repository must survive the loss of any DB node, so it must be on another machine (the observer, or a machine of its own)`));
+  }
+  for (const h of topology.hosts.filter((x) => has(x, 'restore') && x.roles.length > 1)) {
+    issues.push(error(`${hostPath(topology, h)}.roles`, `host ${h.name} has role restore beside ${h.roles.filter((r) => r !== 'restore').join(', ')}: a restore empties backup.restore_dir and runs a PostgreSQL there, so its machine serves nothing else; write roles: [restore]`));
   }
   if (backup.user === 'root' || backup.user === 'postgres') {
     issues.push(error('backup.user', `must not be ${backup.user}: the repository's owner is a user of its own, whose SSH key the DB nodes accept for pgBackRest alone; write user: pgbackrest`));
@@ -595,6 +600,12 @@ function dedicatedDirectories(topology: Topology): DedicatedDirectory[] {
       dir: topology.backup.repository_path,
       does: 'haflow gives it to backup.user (chown -R, mode 750), and pgBackRest expires old backups in it',
       example: '/var/lib/pgbackrest',
+    });
+    dirs.push({
+      field: 'backup.restore_dir',
+      dir: topology.backup.restore_dir,
+      does: 'a restore empties it on the restore host and puts the restored data there',
+      example: '/var/lib/postgresql/haflow-restore',
     });
   }
   const { app } = topology;

@@ -128,6 +128,11 @@ export function requireBackup(topology: Topology): { settings: NonNullable<Topol
   return { settings: topology.backup, host, stanza: backupStanza(topology) };
 }
 
+/** The machines restores and restore drills may use (role restore), in file order. */
+export function restoreHosts(topology: Topology): Host[] {
+  return topology.backup ? hostsWithRole(topology, 'restore') : [];
+}
+
 /** pgBackRest's stanza for the cluster: one per cluster, named as Patroni's scope. */
 export function backupStanza(topology: Topology): string {
   return patroniScope(topology);

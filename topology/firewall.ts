@@ -1,7 +1,7 @@
 // The guide's firewall matrix, derived from the topology: which host must reach which
 // port on which other host. Pure; preflight probes each pair from its source host.
 import type { Host, Topology } from './schema';
-import { appHosts, backupHost, dbHosts, etcdMembers, haproxyHosts, sshTarget } from './derive';
+import { appHosts, backupHost, dbHosts, etcdMembers, haproxyHosts, restoreHosts, sshTarget } from './derive';
 
 export interface FirewallRule {
   from: Host;
@@ -43,6 +43,7 @@ export function firewallMatrix(topology: Topology): FirewallRule[] {
   if (repository) {
     for (const db of dbs) add([repository], [db], sshTarget(topology, db).port, "pgBackRest's SSH from the repository");
     add(dbs, [repository], sshTarget(topology, repository).port, "pgBackRest's SSH to the repository");
+    add(restoreHosts(topology), [repository], sshTarget(topology, repository).port, "pgBackRest's SSH to the repository (restores)");
   }
   const seen = new Set<string>();
   return rules.filter((r) => {

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { IDENTIFIERS, placeholdersInQuotes, type IdentifierKindName } from './identifiers';
 
 export const LAYOUTS = ['standalone', 'distributed', 'patroni', 'classic'] as const;
-export const ROLES = ['observer', 'etcd', 'haproxy', 'db', 'app', 'backup'] as const;
+export const ROLES = ['observer', 'etcd', 'haproxy', 'db', 'app', 'backup', 'restore'] as const;
 
 export type Layout = (typeof LAYOUTS)[number];
 export type Role = (typeof ROLES)[number];
@@ -408,6 +408,10 @@ export const objectives = z.strictObject({
   rto_seconds: seconds('write downtime objective'),
   /** Acknowledged writes that may be lost (0 unless the site accepts losing some). */
   lost_writes: z.number().int().nonnegative().default(0),
+  /** Longest acceptable restore, from its start to a queryable database (restore drills). */
+  restore_seconds: seconds('restore objective').optional(),
+  /** Most data a restore may lose: how far before the target time the recovery point may end (restore drills). */
+  recovery_point_seconds: z.number({ error: 'must be a number of seconds (recovery point objective)' }).nonnegative({ error: 'must be 0 or more seconds (recovery point objective)' }).optional(),
   /** A scheduled drill that fails or misses these objectives pauses its schedule (until `haflow schedule unpause`). */
   pause_schedules_on_miss: z.boolean({ error: 'must be true or false' }).default(false),
 });
@@ -452,6 +456,8 @@ export const backup = z.strictObject({
   archive_timeout_seconds: wholeSeconds('archive timeout').max(3600, { error: 'must be at most 3600 seconds (archive timeout)' }).default(60),
   /** Backups read their files from a streaming replica when one streams (pgBackRest's backup-standby), so the leader does not pay for them. */
   from_standby: z.boolean({ error: 'must be true or false' }).default(true),
+  /** Where a restore puts the data on a host with the restore role (emptied first: a directory of its own). */
+  restore_dir: absolutePath.default('/var/lib/postgresql/haflow-restore'),
 });
 export type BackupSettings = z.infer<typeof backup>;
 

@@ -19,3 +19,8 @@ const { readBackupReport } = proxyActivities<typeof activities>({
 export async function backupReportWorkflow(input: { topology: Topology }): Promise<BackupReport> {
   return readBackupReport({ topology: input.topology });
 }
+
+/** `haflow restore --to` and the restore drill (runbooks/restore.ts). */
+export async function restoreWorkflow(input: RunbookInput): Promise<RunbookOutcome> {
+  return runPlainRunbook(input.runbook?.name === 'restore-drill' ? 'restore-drill' : 'restore', input);
+}

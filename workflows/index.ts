@@ -15,4 +15,4 @@ export { appMonitorWorkflow } from './app-monitor';
 // Application monitors started before it had its own name run as this type: the same workflow.
 export { appMonitorWorkflow as appObserverWorkflow } from './app-monitor';
 export { migrateWorkflow } from './migrate';
-export { backupReportWorkflow, backupWorkflow } from './backup';
+export { backupReportWorkflow, backupWorkflow, restoreWorkflow } from './backup';

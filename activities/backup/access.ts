@@ -3,7 +3,7 @@
 // repository's user (archive-push, archive-get, restores). Each side has a key of its own for
 // this (./config.ts BACKUP_SSH_KEY), accepted from the other side's addresses only.
 import type { Host, Topology } from '../../topology/schema';
-import { dbHosts, requireBackup, sshTarget } from '../../topology/derive';
+import { dbHosts, requireBackup, restoreHosts, sshTarget } from '../../topology/derive';
 import type { ClusterInput, StepResult } from '../contract';
 import { authorizeKeyFrom, workerKnownHostLines } from '../shared/host-keys';
 import { targetFor, withHostSsh, type SshSession } from '../shared/ssh';
@@ -48,16 +48,20 @@ async function reaches(ssh: SshSession, topology: Topology, from: Host, to: Host
   }
 }
 
-/** The trust both ways between the repository and every DB node, then a login each way to prove it. */
+/**
+ * The trust both ways between the repository and every DB node, and from each restore host to
+ * the repository (restores only read it), then a login each way to prove it.
+ */
 export async function ensureBackupAccess(input: ClusterInput): Promise<StepResult> {
   const { topology, check } = input;
   const { host: repository } = requireBackup(topology);
-  const nodes = dbHosts(topology);
+  const nodes = [...dbHosts(topology), ...restoreHosts(topology)];
+  const twoWay = (node: Host) => node.roles.includes('db');
   const actions: string[] = [];
   await withHostSsh(targetFor(topology, repository), async (repo) => {
     const repoKey = await ensureBackupKey(repo, topology, repository, check);
     if (repoKey.action) actions.push(repoKey.action);
-    const known = await ensureKnownHosts(repo, topology, repository, nodes, check);
+    const known = await ensureKnownHosts(repo, topology, repository, nodes.filter(twoWay), check);
     if (known) actions.push(known);
     for (const node of nodes) {
       await withHostSsh(targetFor(topology, node), async (db) => {
@@ -67,16 +71,20 @@ export async function ensureBackupAccess(input: ClusterInput): Promise<StepResul
         if (nodeKnown) actions.push(nodeKnown);
         const repoUser = backupOsUser(topology, repository);
         const nodeUser = backupOsUser(topology, node);
-        const onRepo = await authorizeKeyFrom(repo, repoUser, nodeKey.publicKey, node, check);
+        // In check mode on a bare machine the repository's user does not exist yet (backup.config creates it).
+        const userMissing = check && (await repo.exec(`id -u ${shellQuote(repoUser)}`)).code !== 0;
+        const onRepo = userMissing ? `its authorized keys, once backup.config has created ${repoUser}` : await authorizeKeyFrom(repo, repoUser, nodeKey.publicKey, node, check);
         if (onRepo) actions.push(`${check ? 'would authorize' : 'authorized'} ${node.name}'s pgBackRest key for ${repoUser} on ${repository.name}, from ${node.address} only (${onRepo})`);
-        const onNode = await authorizeKeyFrom(db, nodeUser, repoKey.publicKey, repository, check);
-        if (onNode) actions.push(`${check ? 'would authorize' : 'authorized'} ${repository.name}'s pgBackRest key for ${nodeUser} on ${node.name}, from ${repository.address} only (${onNode})`);
+        if (twoWay(node)) {
+          const onNode = await authorizeKeyFrom(db, nodeUser, repoKey.publicKey, repository, check);
+          if (onNode) actions.push(`${check ? 'would authorize' : 'authorized'} ${repository.name}'s pgBackRest key for ${nodeUser} on ${node.name}, from ${repository.address} only (${onNode})`);
+        }
         if (!check) {
-          await reaches(repo, topology, repository, node);
+          if (twoWay(node)) await reaches(repo, topology, repository, node);
           await reaches(db, topology, node, repository);
         }
       });
     }
   });
-  return stepResult(actions, `${repository.name} and ${nodes.map((n) => n.name).join(', ')} reach each other with pgBackRest's SSH keys, both ways`);
+  return stepResult(actions, `${repository.name} and ${nodes.filter(twoWay).map((n) => n.name).join(', ')} reach each other with pgBackRest's SSH keys, both ways${nodes.some((n) => !twoWay(n)) ? `; ${nodes.filter((n) => !twoWay(n)).map((n) => n.name).join(', ')} reach the repository` : ''}`);
 }

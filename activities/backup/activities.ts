@@ -17,7 +17,7 @@ import { guardFailed, onHost, stepResult } from '../shared/step';
 import { ensureBackupKey } from './access';
 import { backupComponent } from './component';
 import { BACKUP_SSH_DIR, backupOsUser, SPOOL_PATH } from './config';
-import { describeBackup, parseStanzaInfo, segmentNumber, type BackupSet, type StanzaInfo } from './info';
+import { archiveGaps, archivedSegments, describeBackup, parseStanzaInfo, segmentNumber, type BackupSet, type StanzaInfo } from './info';
 
 const LOG_PATH = '/var/log/pgbackrest';
 
@@ -58,12 +58,12 @@ export async function configureBackup(input: HostInput): Promise<StepResult> {
 }
 
 /** pgBackRest as the repository's user on the backup host. */
-function pgbackrest(topology: Topology, args: string): string {
+export function pgbackrest(topology: Topology, args: string): string {
   const { settings, stanza } = requireBackup(topology);
   return `sudo -u ${shellQuote(settings.user)} pgbackrest --stanza=${shellQuote(stanza)} ${args}`;
 }
 
-async function stanzaInfo(ssh: SshSession, topology: Topology): Promise<StanzaInfo> {
+export async function stanzaInfo(ssh: SshSession, topology: Topology): Promise<StanzaInfo> {
   const { stanza } = requireBackup(topology);
   const out = await ssh.exec(pgbackrest(topology, 'info --output=json'), { sudo: true, timeoutMs: 60_000 });
   if (out.code !== 0) {
@@ -73,7 +73,7 @@ async function stanzaInfo(ssh: SshSession, topology: Topology): Promise<StanzaIn
 }
 
 /** pgBackRest's failure, with what a database administrator does about the usual ones. */
-function pgbackrestFailed(what: string, run: { code: number; stderr: string; stdout: string }, repository: Host): ApplicationFailure {
+export function pgbackrestFailed(what: string, run: { code: number; stderr: string; stdout: string }, repository: Host): ApplicationFailure {
   const said = `${run.stderr}\n${run.stdout}`.trim();
   const remedy = /cipher|decrypt|passphrase/i.test(said)
     ? `the repository was made with another passphrase: give backup.passphrase the one it was made with (it is in /etc/pgbackrest.conf on ${repository.name} only)`
@@ -194,6 +194,39 @@ export async function verifyBackup(input: ClusterInput): Promise<StepResult> {
     const checked = await ssh.exec(pgbackrest(topology, 'check'), { sudo: true, timeoutMs: 180_000 });
     if (checked.code !== 0) throw pgbackrestFailed(`pgbackrest check after backup ${newest.label}`, checked, repository);
     return stepResult([], `${describeBackup(newest)} is in the repository with the WAL it needs (archive ${info.archiveMin}…${info.archiveMax}); the leader's WAL reaches the archive (pgbackrest check)`, [], { label: newest.label });
+  });
+}
+
+/**
+ * After a drill or a switchover: the leader now archives to the repository (`pgbackrest check`
+ * forces a segment and waits for it), when its timeline's first segment reached the archive, and
+ * whether the archive has a gap across the change of leader.
+ */
+export async function archiveContinuity(input: ClusterInput): Promise<StepResult> {
+  const { topology, check } = input;
+  const { host: repository, stanza } = requireBackup(topology);
+  const health = await readClusterHealth({ topology });
+  const leader = health.members.find((m) => m.name === health.leader);
+  if (!leader) throw guardFailed(`cluster ${topology.cluster} has no leader, so nothing archives`, 'run `haflow list` and bring the cluster back');
+  if (check) return stepResult([], `would check that ${leader.name} archives to the repository on ${repository.name} and that the archive has no gap`);
+  return withHostSsh(targetFor(topology, repository), async (ssh) => {
+    const checked = await ssh.exec(pgbackrest(topology, 'check'), { sudo: true, timeoutMs: 180_000 });
+    if (checked.code !== 0) throw pgbackrestFailed(`pgbackrest check: the leader ${leader.name}'s WAL to the repository`, checked, repository);
+    const listed = await ssh.exec(pgbackrest(topology, `repo-ls --recurse --output=json archive/${shellQuote(stanza)}`), { sudo: true, timeoutMs: 120_000 });
+    if (listed.code !== 0) throw pgbackrestFailed('listing the archive', listed, repository);
+    const segments = archivedSegments(listed.stdout);
+    const gaps = archiveGaps(segments);
+    const timeline = (leader.timeline ?? 1).toString(16).toUpperCase().padStart(8, '0');
+    const onTimeline = segments.filter((seg) => seg.wal.startsWith(timeline));
+    const resumedAt = onTimeline.length > 0 ? new Date(Math.min(...onTimeline.map((seg) => seg.time)) * 1000).toISOString() : undefined;
+    if (gaps.length > 0) {
+      throw guardFailed(`the archive of ${stanza} has a gap: ${gaps.join(', ')} missing; a restore cannot replay across it`, `take a full backup now (haflow backup ${topology.cluster} --type full): restores from before the gap end at it`);
+    }
+    return stepResult([], `${leader.name} (timeline ${leader.timeline ?? 1}) archives to the repository on ${repository.name} (pgbackrest check)${resumedAt ? `; its timeline's first segment reached the archive at ${resumedAt}` : ''}; no gap in the archive from ${segments[0]?.wal ?? '-'} to ${segments.at(-1)?.wal ?? '-'}`, [], {
+      archivingLeader: leader.name,
+      ...(resumedAt ? { archivingResumedAt: resumedAt } : {}),
+      archiveGaps: 0,
+    });
   });
 }
 

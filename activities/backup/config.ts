@@ -24,7 +24,7 @@ export const DB_OS_USER = 'postgres';
 
 /** The OS user pgBackRest runs as on this host, and so the owner of its key. */
 export function backupOsUser(topology: Topology, host: Host): string {
-  return host.roles.includes('db') ? DB_OS_USER : requireBackup(topology).settings.user;
+  return host.roles.includes('backup') ? requireBackup(topology).settings.user : DB_OS_USER;
 }
 
 /** The commands Patroni's configuration names (archive_command, restore_command, the replica method). */
@@ -81,10 +81,11 @@ export function renderRepositoryConfig(topology: Topology, host: Host, secret: S
   ])}\n`;
 }
 
-/** A DB node's side: where its data is, and the repository host it archives to and restores from. */
+/** A DB node's side (where its data is, and the repository host it archives to and restores from), or a restore host's (where restores go). */
 export function renderNodeConfig(topology: Topology, host: Host): string {
   const { settings, host: repository, stanza } = requireBackup(topology);
-  const header = managedHeader(topology, `pgBackRest on ${host.name}: archive-push and restores go to the repository on ${repository.name}`);
+  const restoreHost = !host.roles.includes('db');
+  const header = managedHeader(topology, restoreHost ? `pgBackRest on ${host.name}: restores from the repository on ${repository.name} into ${settings.restore_dir}` : `pgBackRest on ${host.name}: archive-push and restores go to the repository on ${repository.name}`);
   return `${hashComment(header)}\n\n${ini([
     [
       'global',
@@ -104,7 +105,7 @@ export function renderNodeConfig(topology: Topology, host: Host): string {
     [
       stanza,
       {
-        'pg1-path': topology.postgresql.data_dir,
+        'pg1-path': restoreHost ? settings.restore_dir : topology.postgresql.data_dir,
         'pg1-port': topology.postgresql.port,
         'pg1-socket-path': '/var/run/postgresql',
       },

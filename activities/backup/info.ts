@@ -122,3 +122,37 @@ export function describeBackup(b: BackupSet): string {
   const wal = b.walStart && b.walStop ? `, WAL ${b.walStart}…${b.walStop}` : '';
   return `${b.label} (${b.type}, ${b.seconds} s, database ${formatBytes(b.databaseBytes)}, ${formatBytes(b.repositoryBytes)} in the repository${wal})`;
 }
+
+/** An archived WAL segment as `pgbackrest repo-ls --output=json` lists it: its name and when it was written. */
+export interface ArchivedSegment {
+  wal: string;
+  /** Seconds since the epoch. */
+  time: number;
+}
+
+/** The archived segments in `pgbackrest repo-ls --recurse --output=json archive/<stanza>` (compressed or not, not .history or .backup files). */
+export function archivedSegments(json: string): ArchivedSegment[] {
+  const listing = JSON.parse(json) as Record<string, { type: string; time?: number }>;
+  return Object.entries(listing)
+    .map(([name, item]) => ({ wal: name.match(/(?:^|\/)([0-9A-F]{24})-[0-9a-f]{40}/)?.[1], time: item.time ?? 0, type: item.type }))
+    .filter((s): s is { wal: string; time: number; type: string } => s.wal !== undefined && s.type === 'file')
+    .map(({ wal, time }) => ({ wal, time }))
+    .sort((a, b) => a.wal.localeCompare(b.wal));
+}
+
+/**
+ * Gaps in the archive: segment numbers missing between the oldest and the newest, on every
+ * timeline together (a promotion starts the new timeline at the segment where the old one
+ * ended, so across a failover the numbers continue). Each gap as "first…last".
+ */
+export function archiveGaps(segments: ArchivedSegment[]): string[] {
+  const numbers = [...new Set(segments.map((s) => segmentNumber(s.wal)))].sort((a, b) => a - b);
+  const gaps: string[] = [];
+  for (let i = 1; i < numbers.length; i++) {
+    if (numbers[i] > numbers[i - 1] + 1) gaps.push(`${segmentName(numbers[i - 1] + 1)}…${segmentName(numbers[i] - 1)}`);
+  }
+  return gaps;
+}
+
+/** A segment number as the last 16 digits of its name (the timeline left out). */
+const segmentName = (n: number) => `${Math.floor(n / 256).toString(16).toUpperCase().padStart(8, '0')}${(n % 256).toString(16).toUpperCase().padStart(8, '0')}`;

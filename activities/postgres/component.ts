@@ -8,6 +8,8 @@ import { classicPostgresFiles } from './streaming-config';
 export const postgresComponent: Component = {
   name: 'postgres',
   role: 'db',
+  // A restore host runs the same PostgreSQL to start what it restores (Debian's own service stays off).
+  runsOn: (_topology, host) => host.roles.includes('db') || host.roles.includes('restore'),
   service: 'postgresql',
   packages: (topology, family) => {
     const v = topology.postgresql.version;

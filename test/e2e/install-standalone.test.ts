@@ -201,6 +201,7 @@ test('every file on any machine that holds a secret is readable by its owner and
     /^node\d 600 postgres postgres \/var\/lib\/postgresql\/\.pgpass_patroni$/, // Patroni writes it when it needs it: on a replica
     /^node1 600 root root \/etc\/flotomate_env$/,
     /^observer 600 root root \/etc\/haproxy\/certs\/haflow\.pem$/,
+    /^observer 640 root pgbackrest \/etc\/pgbackrest\.conf$/, // the repository's passphrase
   ]) {
     assert.ok(found.some((line) => expected.test(line)), `${expected} among:\n${found.join('\n')}`);
   }

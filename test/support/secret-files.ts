@@ -24,12 +24,15 @@ export async function filesHoldingSecrets(lab: Lab): Promise<string[]> {
   return found;
 }
 
-/** The files others may read: any bit for others, or the group's when it is not the reading service's (Patroni runs as postgres). */
+/** The groups of the services that read a secret file: Patroni runs as postgres, pgBackRest on the repository host as its own user. */
+const SERVICE_GROUPS = ['postgres', 'pgbackrest'];
+
+/** The files others may read: any bit for others, or the group's when it is not the reading service's. */
 export function readableByOthers(found: string[]): string[] {
   return found.filter((line) => {
     const [, mode, , group] = line.split(' ');
     const bits = parseInt(mode, 8);
-    return (bits & 0o007) !== 0 || ((bits & 0o070) !== 0 && group !== 'postgres');
+    return (bits & 0o007) !== 0 || ((bits & 0o070) !== 0 && !SERVICE_GROUPS.includes(group));
   });
 }
 

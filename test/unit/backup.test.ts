@@ -6,11 +6,13 @@ import assert from 'node:assert/strict';
 import { parse } from 'yaml';
 import { backupProblems } from '../../activities/backup/activities';
 import { backupFiles, renderNodeConfig, renderRepositoryConfig, renderSshCommand } from '../../activities/backup/config';
-import { parseStanzaInfo, segmentNumber } from '../../activities/backup/info';
+import { archiveGaps, archivedSegments, parseStanzaInfo, segmentNumber } from '../../activities/backup/info';
+import { pgbackrestTargetTime, recoveryPointFromLog } from '../../activities/backup/restore';
 import { packagesFor, secretPlaceholder } from '../../activities/components';
 import { renderPatroniYml, type PatroniConfig } from '../../activities/patroni/config';
 import { checkTopology, firewallMatrix, type Topology } from '../../topology';
 import { backupSteps } from '../../runbooks/backup';
+import { restoreSteps } from '../../runbooks/restore';
 import { installSteps } from '../../runbooks/install';
 import { flattenSteps } from '../../runbooks/runbook';
 import { hostNamed, standalone } from '../support/topologies';
@@ -165,4 +167,65 @@ describe('pgbackrest info and the archive', () => {
     assert.match(backupProblems({ ...base, archiveLagSegments: 5, archiveAgeSeconds: 20 }, 60).join(), /5 WAL segment\(s\) behind/);
     assert.deepEqual(backupProblems({ ...base, archiveLagSegments: 1, archiveAgeSeconds: 20 }, 60), [], 'one segment waiting a little is normal');
   });
+});
+
+describe('restores', () => {
+  const spare = { name: 'spare', address: '10.0.0.14', roles: ['restore'] };
+  const withSpare = () => standalone({ hosts: [...hosts(['observer', 'etcd', 'haproxy', 'backup']), spare], haproxy: { stats_auth: { username: 'haflow', password: { env: 'STATS' } } }, backup: { passphrase: { env: 'P' } } } as never);
+
+  test('a restore host is a machine of its own, beside the layout’s hosts', () => {
+    assert.deepEqual(checkTopology(withSpare()).filter((i) => i.severity === 'error'), []);
+    const shared = standalone({ hosts: [...hosts(['observer', 'etcd', 'haproxy', 'backup', 'restore'])], backup: { passphrase: { env: 'P' } } } as never);
+    assert.ok(checkTopology(shared).some((i) => i.path === 'hosts[0].roles' && /role restore beside observer/.test(i.message)));
+    const noBackups = standalone({ hosts: [...hosts(['observer', 'etcd', 'haproxy']), spare] } as never);
+    assert.ok(checkTopology(noBackups).some((i) => i.path === 'hosts[3].roles' && /has role restore, but the topology has no backup: section/.test(i.message)));
+  });
+
+  test('the restore host gets PostgreSQL and pgBackRest, restores into backup.restore_dir, and reaches the repository', () => {
+    const t = withSpare();
+    const host = hostNamed(t, 'spare');
+    assert.deepEqual([...packagesFor(t, host, 'apt')].sort(), ['pgbackrest', 'postgresql-16']);
+    assert.match(renderNodeConfig(t, host), /^pg1-path=\/var\/lib\/postgresql\/haflow-restore$/m);
+    const rules = firewallMatrix(t).map((r) => `${r.from.name}>${r.to.name}:${r.port}`);
+    assert.ok(rules.includes('spare>observer:22'));
+    assert.ok(!rules.includes('observer>spare:22'), 'the repository never reaches into the restore host');
+  });
+
+  test('a restore is gate and restore; a drill writes its known rows first and checks the copy last', () => {
+    const t = withSpare();
+    assert.deepEqual(flattenSteps(restoreSteps(t, { to: 'spare', targetTime: '2026-12-08T02:00:00.000Z' })).map((s) => s.id), ['restore.gate', 'restore.host@spare']);
+    const drill = restoreSteps(t, { to: 'spare' });
+    assert.equal(drill.name, 'restore-drill');
+    assert.deepEqual(flattenSteps(drill).map((s) => s.id), ['restore.gate', 'restore.markers', 'restore.host@spare', 'restore.verify']);
+  });
+
+  test("a target time in pgBackRest's form, and the recovery point from the restored server's log", () => {
+    assert.equal(pgbackrestTargetTime('2026-12-08T02:30:00.123456Z'), '2026-12-08 02:30:00.123+00');
+    assert.equal(pgbackrestTargetTime('2026-12-08T03:30:00+01:00'), '2026-12-08 02:30:00.000+00');
+    assert.throws(() => pgbackrestTargetTime('yesterday'), /not a time/);
+    const log = [
+      '2026-12-08 02:31:02.100 UTC [90] LOG:  starting point-in-time recovery to 2026-12-08 02:30:00.123+00',
+      '2026-12-08 02:31:03.200 UTC [90] LOG:  recovery stopping before commit of transaction 812, time 2026-12-08 02:30:00.91234+00',
+      '2026-12-08 02:31:03.210 UTC [90] LOG:  last completed transaction was at log time 2026-12-08 02:29:59.0456+00',
+    ].join('\n');
+    assert.equal(recoveryPointFromLog(log), '2026-12-08T02:29:59.045Z');
+    assert.equal(recoveryPointFromLog('nothing'), undefined);
+  });
+});
+
+test('the archive listed by pgbackrest repo-ls: its segments, and the gaps across timelines', () => {
+  const listing = JSON.stringify({
+    '15-1': { type: 'path' },
+    '15-1/0000000100000000': { type: 'path' },
+    '15-1/0000000100000000/000000010000000000000003-1111111111111111111111111111111111111111.zst': { type: 'file', size: 10, time: 1796004000 },
+    '15-1/0000000100000000/000000010000000000000004-2222222222222222222222222222222222222222.zst': { type: 'file', size: 10, time: 1796004060 },
+    '15-1/0000000100000000/000000010000000000000004.00000028.backup': { type: 'file', size: 1, time: 1796004061 },
+    '15-1/00000002.history': { type: 'file', size: 1, time: 1796004100 },
+    '15-1/0000000200000000/000000020000000000000005-3333333333333333333333333333333333333333.zst': { type: 'file', size: 10, time: 1796004120 },
+    '15-1/0000000200000000/000000020000000000000008-4444444444444444444444444444444444444444.zst': { type: 'file', size: 10, time: 1796004180 },
+  });
+  const segments = archivedSegments(listing);
+  assert.deepEqual(segments.map((s) => s.wal), ['000000010000000000000003', '000000010000000000000004', '000000020000000000000005', '000000020000000000000008']);
+  assert.deepEqual(archiveGaps(segments), ['0000000000000006…0000000000000007']);
+  assert.deepEqual(archiveGaps(segments.slice(0, 3)), [], 'the new timeline carries on where the old one ended');
 });

@@ -18,14 +18,14 @@ import { runbookFor } from '../../client/runbooks';
 const { topology } = loadTopology(join(__dirname, '../../lab/topologies/standalone.yaml'));
 const ids = (runbook: ReturnType<typeof drillSteps>) => flattenSteps(runbook).map((s) => s.id);
 
-test('every fault: gate, probe database, fault, recovery, heal, rejoin, healthy again; ids of the documented form', () => {
+test('every fault: gate, probe database, fault, recovery, heal, rejoin, healthy again, the archive checked (the lab has backups); ids of the documented form', () => {
   for (const fault of FAULT_NAMES) {
     const runbook = drillSteps(topology, { fault, leader: 'node1' });
     assert.deepEqual(stepIdProblems(runbook), [], fault);
     const steps = ids(runbook);
     assert.equal(steps[0], 'drill.gate', fault);
     assert.equal(steps[1], 'postgres.probe-database@node1', fault);
-    assert.equal(steps.at(-1), 'drill.healthy-after', fault);
+    assert.deepEqual(steps.slice(-2), ['drill.healthy-after', 'backup.archiving'], fault);
     const target = fault === 'crash-observer' ? 'observer' : 'node1';
     const struck = steps.indexOf(`fault.${fault}@${target}`);
     const heal = steps.indexOf(`fault.heal@${target}`);
@@ -45,8 +45,13 @@ test('--switch-back ends with a switchover to the original leader and a gate on 
   const back = steps.find((s) => s.id === 'patroni.switch-back@node1')!;
   assert.equal(back.activity, 'switchoverTo');
   assert.deepEqual(back.input, { candidate: 'node1', waitSeconds: 120 });
-  assert.deepEqual(steps.at(-1)!.input, { leader: 'node1', waitSeconds: 120 });
+  assert.deepEqual(steps.find((s) => s.id === 'drill.healthy-after')!.input, { leader: 'node1', waitSeconds: 120 });
   assert.equal(flattenSteps(drillSteps(topology, { fault: 'kill-postgres', leader: 'node1', switchBack: true })).some((s) => s.id.includes('switch-back')), false, 'nothing to switch back when the leader stays');
+});
+
+test('without backups a drill ends with the health check, and checks no archive', () => {
+  const { backup: _none, ...withoutBackups } = topology;
+  assert.equal(ids(drillSteps(withoutBackups, { fault: 'crash-leader', leader: 'node1' })).at(-1), 'drill.healthy-after');
 });
 
 test('the recovery step may wait well beyond the predicted worst case, and its time limit allows for it', () => {
