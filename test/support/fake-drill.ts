@@ -31,6 +31,7 @@ export function fakeDrillActivities(drill: FakeDrill) {
     awaitRecovery: step('awaitRecovery', () => ({ facts: { leader: 'node2' } })),
     healFault: step('healFault', () => ({ changed: true, summary: 'healed' })),
     replicaRejoined: step('replicaRejoined'),
+    archiveContinuity: step('archiveContinuity'),
     verifyWriteThroughHaproxy: step('verifyWriteThroughHaproxy'),
     // A scheduled switchover (scheduledAt) "happens" at its time, as Patroni would do it.
     switchoverTo: step('switchoverTo', (input) =>

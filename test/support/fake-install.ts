@@ -26,6 +26,12 @@ const CHANGES: readonly ActivityName[] = [
   'fenceAppNode',
   'recordAppRole',
   'startAppMonitor',
+  'configureBackup',
+  'ensureBackupAccess',
+  'createBackupStanza',
+  'takeBackup',
+  'writeRestoreMarkers',
+  'restoreToHost',
 ];
 
 export interface InjectedFailure {

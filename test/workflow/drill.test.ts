@@ -34,7 +34,7 @@ async function withWorker<T>(drill: FakeDrill, body: (taskQueue: string) => Prom
 const cluster = () => ({ ...lab, cluster: `drill-${randomUUID().slice(0, 8)}` });
 const args = { fault: 'crash-leader' as const, leader: 'node1' };
 
-test('a completed drill heals once, as its step, and reports the measured figures', async () => {
+test('a completed drill heals once, as its step, and reports the measured figures; with backups the archive is checked last', async () => {
   const drill = fakeDrill();
   const outcome = await withWorker(drill, async (taskQueue) => {
     const handle = await startRunbook(env.client, 'drill', cluster(), args, { taskQueue });
@@ -42,7 +42,7 @@ test('a completed drill heals once, as its step, and reports the measured figure
   });
   assert.deepEqual(
     drill.calls.filter((c) => c !== 'measureFailover'),
-    ['clusterHealthy', 'ensureProbeDatabase', 'injectFault', 'awaitRecovery', 'healFault', 'replicaRejoined', 'clusterHealthy'],
+    ['clusterHealthy', 'ensureProbeDatabase', 'injectFault', 'awaitRecovery', 'healFault', 'replicaRejoined', 'clusterHealthy', 'archiveContinuity'],
   );
   assert.equal(drill.calls.filter((c) => c === 'healFault').length, 1);
   assert.ok(outcome.report, 'the report is in the result');
