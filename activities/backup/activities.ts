@@ -72,6 +72,12 @@ export async function stanzaInfo(ssh: SshSession, topology: Topology): Promise<S
   return parseStanzaInfo(out.stdout, stanza);
 }
 
+/** Whether pgBackRest and the repository's user are on the backup host yet (in check mode on bare machines they are not). */
+async function repositoryReady(ssh: SshSession, topology: Topology): Promise<boolean> {
+  const { settings } = requireBackup(topology);
+  return (await ssh.exec(`command -v pgbackrest >/dev/null && id -u ${shellQuote(settings.user)} >/dev/null`)).code === 0;
+}
+
 /** pgBackRest's failure, with what a database administrator does about the usual ones. */
 export function pgbackrestFailed(what: string, run: { code: number; stderr: string; stdout: string }, repository: Host): ApplicationFailure {
   const said = `${run.stderr}\n${run.stdout}`.trim();
@@ -95,6 +101,7 @@ export async function createBackupStanza(input: ClusterInput): Promise<StepResul
   const { topology, check } = input;
   const { host: repository, stanza } = requireBackup(topology);
   return withHostSsh(targetFor(topology, repository), async (ssh) => {
+    if (check && !(await repositoryReady(ssh, topology))) return stepResult([`would create the stanza ${stanza} on ${repository.name} once pgBackRest and its user are there, then check that the leader's WAL is archived`], '');
     const before = await stanzaInfo(ssh, topology);
     const missing = before.statusCode === 1 && /missing stanza/i.test(before.statusMessage);
     if (check) return stepResult(missing ? [`would create the stanza ${stanza} in the repository on ${repository.name}, then check that the leader's WAL is archived`] : [], `the stanza ${stanza} exists (${before.statusMessage}); the check runs when it is not a check`);
@@ -128,10 +135,12 @@ export async function takeBackup(input: TakeBackupInput): Promise<StepResult> {
   const { settings, host: repository, stanza } = requireBackup(topology);
   const health = await readClusterHealth({ topology });
   const standby = settings.from_standby ? health.members.find((m) => m.name !== health.leader && m.streaming) : undefined;
-  const from = standby ? `the streaming replica ${standby.name}` : `the leader ${health.leader ?? '(none)'}`;
-  if (!health.leader) throw guardFailed(`cluster ${topology.cluster} has no leader now, so no backup can start`, 'run `haflow list` and bring the cluster back first');
+  const from = standby ? `the streaming replica ${standby.name}` : health.leader ? `the leader ${health.leader}` : 'the leader the install starts';
+  // In check mode on bare machines there is no cluster yet: the install would start one first.
+  if (!health.leader && !check) throw guardFailed(`cluster ${topology.cluster} has no leader now, so no backup can start`, 'run `haflow list` and bring the cluster back first');
   const annotation = runAnnotation();
   return withHostSsh(targetFor(topology, repository), async (ssh) => {
+    if (check && !(await repositoryReady(ssh, topology))) return stepResult([`would take a ${type} backup from ${from} once the repository on ${repository.name} exists`], '');
     const before = await stanzaInfo(ssh, topology);
     if (before.statusCode !== 0 && !/no valid backups/i.test(before.statusMessage)) {
       throw guardFailed(`the stanza ${stanza} is not usable: ${before.statusMessage}`, 'run `haflow install` (it creates the stanza and checks the archive), then retry');
