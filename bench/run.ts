@@ -45,6 +45,11 @@ const BENCHES: Record<string, BenchEntry> = {
     what: 'Debian 12 / PostgreSQL 15 beside Debian 13 / PostgreSQL 17: install time per layout, crash-leader and switchovers per profile',
     load: async () => (await import('./platforms')).run,
   },
+  backups: {
+    usage: 'backups [pgbench scale]',
+    what: 'pgBackRest on the standalone lab with about 1 GB: full backup against pg_basebackup, incremental after 5 % changed, restore time, archive lag under load, a writer during the backup',
+    load: async () => (await import('./backups')).run,
+  },
   engine: {
     usage: 'engine [concurrency,...] [--configs default,tuned] [--address host:port]',
     what: 'orchestration cost with no-op activities: steps/s, time per workflow, worker CPU and memory, history size',
