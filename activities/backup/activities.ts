@@ -81,7 +81,9 @@ async function repositoryReady(ssh: SshSession, topology: Topology): Promise<boo
 /** pgBackRest's failure, with what a database administrator does about the usual ones. */
 export function pgbackrestFailed(what: string, run: { code: number; stderr: string; stdout: string }, repository: Host): ApplicationFailure {
   const said = `${run.stderr}\n${run.stdout}`.trim();
-  const remedy = /cipher|decrypt|passphrase/i.test(said)
+  // pgBackRest says a wrong passphrase as a CryptoError ("is or was the repo encrypted?").
+  const wrongPassphrase = /CryptoError|cipher|decrypt|passphrase|encrypted\?/i.test(said);
+  const remedy = wrongPassphrase
     ? `the repository was made with another passphrase: give backup.passphrase the one it was made with (it is in /etc/pgbackrest.conf on ${repository.name} only)`
     : /space left|ENOSPC|No space/i.test(said)
       ? `the repository's disk on ${repository.name} is full: free space or lower backup.retention, then retry`
@@ -90,7 +92,7 @@ export function pgbackrestFailed(what: string, run: { code: number; stderr: stri
         : `read pgBackRest's log in /var/log/pgbackrest on ${repository.name}, then retry`;
   return ApplicationFailure.create({
     type: StepFailureTypes.commandFailed,
-    nonRetryable: /cipher|decrypt|space left|ENOSPC/i.test(said),
+    nonRetryable: wrongPassphrase || /space left|ENOSPC/i.test(said),
     message: `${what} failed (pgBackRest exit ${run.code}): ${said.split('\n').filter((l) => /ERROR|WARN/.test(l)).slice(-3).join(' ') || said.slice(-400)}`,
     details: [{ remedy }],
   });

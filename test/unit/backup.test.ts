@@ -4,7 +4,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse } from 'yaml';
-import { backupProblems } from '../../activities/backup/activities';
+import { backupProblems, pgbackrestFailed } from '../../activities/backup/activities';
 import { backupFiles, renderNodeConfig, renderRepositoryConfig, renderSshCommand } from '../../activities/backup/config';
 import { archiveGaps, archivedSegments, parseStanzaInfo, segmentNumber } from '../../activities/backup/info';
 import { pgbackrestTargetTime, recoveryPointFromLog } from '../../activities/backup/restore';
@@ -228,4 +228,18 @@ test('the archive listed by pgbackrest repo-ls: its segments, and the gaps acros
   assert.deepEqual(segments.map((s) => s.wal), ['000000010000000000000003', '000000010000000000000004', '000000020000000000000005', '000000020000000000000008']);
   assert.deepEqual(archiveGaps(segments), ['0000000000000006…0000000000000007']);
   assert.deepEqual(archiveGaps(segments.slice(0, 3)), [], 'the new timeline carries on where the old one ended');
+});
+
+test("pgBackRest's failures carry the remedy a database administrator needs; a full disk and a wrong passphrase are not retried", () => {
+  const repository = { name: 'observer', address: '10.0.0.11', roles: ['backup'] } as Topology['hosts'][number];
+  const full = pgbackrestFailed('the full backup of pgha', { code: 47, stdout: '', stderr: 'ERROR: [047]: unable to write to /var/lib/pgbackrest/backup/pgha: [28] No space left on device' }, repository);
+  assert.equal(full.nonRetryable, true);
+  assert.match(full.message, /^the full backup of pgha failed \(pgBackRest exit 47\): ERROR: \[047\]: unable to write/);
+  assert.match(JSON.stringify(full.details), /the repository's disk on observer is full: free space or lower backup.retention/);
+  const cipher = pgbackrestFailed('pgbackrest check', { code: 95, stdout: '', stderr: 'ERROR: [095]: unable to load info file\n       CryptoError: unable to flush\n       HINT: is or was the repo encrypted?' }, repository);
+  assert.equal(cipher.nonRetryable, true);
+  assert.match(JSON.stringify(cipher.details), /another passphrase/);
+  const gone = pgbackrestFailed('the diff backup of pgha', { code: 82, stdout: '', stderr: "ERROR: [082]: unable to connect: ssh: connect to host 10.0.0.12 port 22: Connection refused" }, repository);
+  assert.equal(gone.nonRetryable, false, 'a host that does not answer may answer on a retry');
+  assert.match(JSON.stringify(gone.details), /did not answer pgBackRest's SSH or PostgreSQL/);
 });
