@@ -72,6 +72,14 @@ export async function stanzaInfo(ssh: SshSession, topology: Topology): Promise<S
   return parseStanzaInfo(out.stdout, stanza);
 }
 
+/** The leader now, as the cluster's health names it. */
+async function leaderHost(topology: Topology): Promise<Host> {
+  const health = await readClusterHealth({ topology });
+  const leader = topology.hosts.find((h) => h.name === health.leader);
+  if (!leader) throw guardFailed(`cluster ${topology.cluster} has no leader now (${health.problems.join('; ') || 'none answered'})`, 'run `haflow list`, bring the cluster back, then retry');
+  return leader;
+}
+
 /** Whether pgBackRest and the repository's user are on the backup host yet (in check mode on bare machines they are not). */
 async function repositoryReady(ssh: SshSession, topology: Topology): Promise<boolean> {
   const { settings } = requireBackup(topology);
@@ -107,6 +115,15 @@ export async function createBackupStanza(input: ClusterInput): Promise<StepResul
     const before = await stanzaInfo(ssh, topology);
     const missing = before.statusCode === 1 && /missing stanza/i.test(before.statusMessage);
     if (check) return stepResult(missing ? [`would create the stanza ${stanza} in the repository on ${repository.name}, then check that the leader's WAL is archived`] : [], `the stanza ${stanza} exists (${before.statusMessage}); the check runs when it is not a check`);
+    // A running cluster that gains backups has archive_mode in config.yml, but PostgreSQL takes it only at a restart.
+    const leader = await leaderHost(topology);
+    const archiving = await withHostSsh(targetFor(topology, leader), (db) => psql(db, topology, 'SHOW archive_mode'));
+    if (archiving.trim() === 'off') {
+      throw guardFailed(
+        `archive_mode is off on the leader ${leader.name}: Patroni has the new setting, and PostgreSQL takes it only when it restarts`,
+        `end this run (haflow resume ${topology.cluster} --abort), restart the members one at a time with haflow restart ${topology.cluster} (replicas first, the leader after a coordinated switchover), then run haflow install again`,
+      );
+    }
     const created = await ssh.exec(pgbackrest(topology, 'stanza-create'), { sudo: true, timeoutMs: 120_000 });
     if (created.code !== 0) throw pgbackrestFailed(`stanza-create of ${stanza}`, created, repository);
     const checked = await ssh.exec(pgbackrest(topology, 'check'), { sudo: true, timeoutMs: 180_000 });
