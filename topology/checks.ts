@@ -132,7 +132,8 @@ function checkLayoutRoles(topology: Topology): CheckIssue[] {
   // The backup repository's and the restores' machines of their own are beside the layout's.
   const layoutHosts = hosts.filter((h) => !h.roles.every((r) => r === 'backup' || r === 'restore'));
   if (count && layoutHosts.length !== count.exactly) {
-    issues.push(error('hosts', `layout ${layout} needs exactly ${count.exactly} hosts (${count.shape}) besides those for backups and restores alone, ${found(layoutHosts)}`));
+    const aside = hosts.length - layoutHosts.length;
+    issues.push(error('hosts', `layout ${layout} needs exactly ${count.exactly} hosts (${count.shape})${aside > 0 ? ` besides the ${aside} for backups or restores alone` : ''}, ${found(layoutHosts)}`));
   }
   for (const rule of spec.rules) {
     const matching = hosts.filter(rule.matches);

@@ -377,7 +377,7 @@ describe('hosts', () => {
   it('rejects a role that does not exist and suggests the closest one', () => {
     const text = edit(STANDALONE, ['roles: [observer, etcd, haproxy]', 'roles: [observer, etcd, haproxi]']);
     const issue = onlyError(text, 'hosts[0].roles[2]', at(text, 'haproxi', 'haproxi'));
-    assert.match(issue.message, /must be one of observer, etcd, haproxy, db, app, backup; found "haproxi" \(did you mean haproxy\?\)/);
+    assert.match(issue.message, /must be one of observer, etcd, haproxy, db, app, backup, restore; found "haproxi" \(did you mean haproxy\?\)/);
   });
 });
 
