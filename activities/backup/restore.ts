@@ -76,7 +76,14 @@ export async function restoreGate(input: RestoreInput): Promise<StepResult> {
       throw guardFailed(`--target-time ${input.targetTime} is before the oldest backup, ${oldest.label}, ended (${oldest.stoppedAt})`, `give a time after ${oldest.stoppedAt}; the repository keeps nothing older (backup.retention)`);
     }
   }
-  return stepResult([], `${to.name} takes the restore; the repository holds ${info.backups.length} backup(s), from ${oldest.stoppedAt}${input.targetTime ? `; the target ${new Date(input.targetTime).toISOString()} is within reach` : ''}`);
+  // The leader's WAL up to now in the archive, so that a recent target is within reach: a dead
+  // cluster cannot archive, and then the restore reaches what the archive holds.
+  let archived = 'the leader archived its WAL up to now (pgbackrest check)';
+  if (input.targetTime !== undefined && !input.check) {
+    const checked = await withHostSsh(targetFor(topology, repository), (ssh) => ssh.exec(pgbackrest(topology, 'check'), { sudo: true, timeoutMs: 180_000 }));
+    if (checked.code !== 0) archived = 'the leader could not archive its latest WAL now (the restore reaches what the archive holds)';
+  }
+  return stepResult([], `${to.name} takes the restore; the repository holds ${info.backups.length} backup(s), from ${oldest.stoppedAt}${input.targetTime ? `; the target ${new Date(input.targetTime).toISOString()} is within reach; ${archived}` : ''}`);
 }
 
 /**
@@ -211,7 +218,18 @@ export async function restoreToHost(input: RestoreInput): Promise<StepResult> {
       `the restored server on ${to.name} to reach ${target} and promote`,
       async () => {
         const out = await ssh.exec(`sudo -u postgres psql -X -At -h /var/run/postgresql -p ${port} -d postgres -c 'select pg_is_in_recovery()'`, { sudo: true });
-        return out.stdout.trim() === 'f' ? { done: true } : { notYet: out.stdout.trim() === 't' ? 'still replaying the archive' : out.stderr.trim() };
+        if (out.stdout.trim() === 'f') return { done: true };
+        if (out.stdout.trim() === 't') return { notYet: 'still replaying the archive' };
+        // A server that stopped replaying (the archive ends before the target) has shut down: say why now.
+        if ((await ssh.exec(`${pgctl} status`, { sudo: true })).code !== 0) {
+          const log = (await ssh.exec(`tail -20 ${shellQuote(`${dir}/haflow-restore.log`)}`, { sudo: true })).stdout;
+          const short = /recovery ended before configured recovery target was reached/.test(log);
+          throw guardFailed(
+            short ? `the archive ends before ${target}: the restored server on ${to.name} replayed all of it and stopped short of the target` : `the restored server on ${to.name} stopped: ${log.trim().split('\n').slice(-3).join(' ')}`,
+            short ? `the WAL up to the target is not in the archive (yet): retry once the leader has archived it (at most archive_timeout, ${requireBackup(topology).settings.archive_timeout_seconds} s, while it writes), or give an earlier --target-time; \`haflow backups ${topology.cluster}\` shows the archive's newest WAL` : `read ${dir}/haflow-restore.log on ${to.name}`,
+          );
+        }
+        return { notYet: out.stderr.trim() };
       },
       { timeoutMs: 3600_000, intervalMs: 250 },
     );
