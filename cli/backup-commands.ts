@@ -3,13 +3,13 @@
 import type { Command } from 'commander';
 import { formatBytes } from '../activities/backup/info';
 import type { BackupReport } from '../activities/backup/activities';
-import { checkRunbook, startRunbook } from '../client/api';
+import { startRunbook } from '../client/api';
 import { readBackups } from '../client/cluster';
 import { backupSteps, type BackupArgs } from '../runbooks/backup';
 import { restoreSteps, type RestoreArgs } from '../runbooks/restore';
 import { BACKUP_TYPES, type BackupType, type Topology } from '../topology';
-import { createProgressDisplay, formatCheckReport, formatPlan } from './progress';
-import { connect, follow, oneOf, onCluster, printJson, say } from './support';
+import { formatPlan } from './progress';
+import { checkAndReport, connect, follow, oneOf, onCluster, printJson, say } from './support';
 
 export function registerBackupCommands(program: Command): void {
   program
@@ -58,16 +58,7 @@ async function backupCommand(topology: Topology, opts: { type: BackupType; plan?
     return 0;
   }
   const client = await connect();
-  if (opts.check) {
-    const display = await createProgressDisplay({ stepLines: false });
-    const result = await checkRunbook(client, 'backup', topology, args, { onProgress: (p) => display.update(p), onNotice: display.notice }).finally(() => display.close());
-    if (result.status === 'completed') {
-      say(formatCheckReport(topology.cluster, result.outcome).replace('`haflow install`', '`haflow backup`'));
-      return 0;
-    }
-    say(`the check stopped: ${result.status === 'blocked' ? `${result.step.id}: ${result.step.error?.message}` : result.error.message}`);
-    return 1;
-  }
+  if (opts.check) return checkAndReport(client, 'backup', topology, args, 'backup');
   const handle = await startRunbook(client, 'backup', topology, args);
   say(`started a ${opts.type} backup of cluster ${topology.cluster}: workflow ${handle.workflowId}`);
   if (opts.detach) return 0;
@@ -91,16 +82,7 @@ async function restoreCommand(topology: Topology, opts: { to: string; targetTime
     return 0;
   }
   const client = await connect();
-  if (opts.check) {
-    const display = await createProgressDisplay({ stepLines: false });
-    const result = await checkRunbook(client, 'restore', topology, args, { onProgress: (p) => display.update(p), onNotice: display.notice }).finally(() => display.close());
-    if (result.status === 'completed') {
-      say(formatCheckReport(topology.cluster, result.outcome).replace('`haflow install`', '`haflow restore`'));
-      return 0;
-    }
-    say(`the check stopped: ${result.status === 'blocked' ? `${result.step.id}: ${result.step.error?.message}` : result.error.message}`);
-    return 1;
-  }
+  if (opts.check) return checkAndReport(client, 'restore', topology, args, 'restore');
   const handle = await startRunbook(client, 'restore', topology, args);
   say(`started the ${what} of cluster ${topology.cluster}: workflow ${handle.workflowId}`);
   if (opts.detach) return 0;

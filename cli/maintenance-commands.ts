@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { serverVersionText } from '../activities/postgres/version';
-import { checkRunbook, startRunbook } from '../client/api';
+import { startRunbook } from '../client/api';
 import { migrateSteps, migrationProblems, type MigrateArgs } from '../runbooks/migrate';
 import { restartSteps } from '../runbooks/restart';
 import { tunedTopology, tuneSteps, type TuneArgs } from '../runbooks/tune';
@@ -13,8 +13,8 @@ import { upgradeSteps } from '../runbooks/upgrade';
 import { assertValidTopology, SYNCHRONOUS_MODES, TIMING_PROFILES, type Topology } from '../topology';
 import { appMaster, dbHosts } from '../topology/derive';
 import { leaderAndCandidate } from './failover-commands';
-import { createProgressDisplay, formatCheckReport, formatPlan } from './progress';
-import { connect, exits, follow, handSchedulesTheTopology, loadOrReport, onCluster, oneOf, say } from './support';
+import { formatPlan } from './progress';
+import { checkAndReport, connect, exits, follow, handSchedulesTheTopology, loadOrReport, onCluster, oneOf, say } from './support';
 
 export function registerMaintenanceCommands(program: Command): void {
   program
@@ -138,16 +138,7 @@ async function tuneCommand(topology: Topology, opts: TuneArgs & { plan?: boolean
     return 0;
   }
   const client = await connect();
-  if (opts.check) {
-    const display = await createProgressDisplay({ stepLines: false });
-    const result = await checkRunbook(client, 'tune', tuned, undefined, { onProgress: (pr) => display.update(pr), onNotice: display.notice }).finally(() => display.close());
-    if (result.status === 'completed') {
-      say(formatCheckReport(tuned.cluster, result.outcome).replace('`haflow install`', '`haflow tune`'));
-      return 0;
-    }
-    say(`the check stopped: ${result.status === 'blocked' ? `${result.step.id}: ${result.step.error?.message}` : result.error.message}`);
-    return 1;
-  }
+  if (opts.check) return checkAndReport(client, 'tune', tuned, undefined, 'tune');
   const handle = await startRunbook(client, 'tune', tuned, undefined);
   say(`started tune of cluster ${tuned.cluster} (${about}): workflow ${handle.workflowId}`);
   if (opts.detach) return 0;
@@ -184,16 +175,7 @@ async function migrateCommand(
     return 0;
   }
   const client = await connect();
-  if (opts.check) {
-    const display = await createProgressDisplay({ stepLines: false });
-    const result = await checkRunbook(client, 'migrate', patroni.topology, args, { onProgress: (pr) => display.update(pr), onNotice: display.notice }).finally(() => display.close());
-    if (result.status === 'completed') {
-      say(formatCheckReport(patroni.topology.cluster, result.outcome).replace('`haflow install`', '`haflow migrate`'));
-      return 0;
-    }
-    say(`the check stopped: ${result.status === 'blocked' ? `${result.step.id}: ${result.step.error?.message}` : result.error.message}`);
-    return 1;
-  }
+  if (opts.check) return checkAndReport(client, 'migrate', patroni.topology, args, 'migrate');
   const handle = await startRunbook(client, 'migrate', patroni.topology, args);
   say(`started the migration (${about}): workflow ${handle.workflowId}`);
   if (opts.detach) return 0;

@@ -6,11 +6,11 @@
 import { readFileSync, existsSync } from 'node:fs';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { InvalidArgumentError } from 'commander';
-import { followRun, RequestRefusedError, type RunResult } from '../client/api';
+import { checkRunbook, followRun, RequestRefusedError, type RunResult } from '../client/api';
 import { topologyOfCluster } from '../client/cluster';
 import { formatMaintenanceSummary, formatReportSummary } from '../client/report';
 import { saveReport } from '../client/report-store';
-import { UnsupportedLayoutError } from '../client/runbooks';
+import { UnsupportedLayoutError, type ArgsOf, type RunbookName } from '../client/runbooks';
 import { refreshSchedules } from '../client/schedules';
 import { connectClient } from '../client/temporal';
 import type { MaintenanceReport } from '../runbooks/maintenance-report';
@@ -20,7 +20,7 @@ import { FAULT_NAMES, isFaultName, type FaultName } from '../topology/faults';
 import type { MaintenanceOutcome } from '../workflows/maintenance';
 import type { MeasuredOutcome } from '../workflows/measured';
 import { fitterFor } from './fit';
-import { createProgressDisplay, formatRunResult, type DisplayOptions } from './progress';
+import { createProgressDisplay, formatCheckReport, formatRunResult, type DisplayOptions } from './progress';
 
 // ---------------------------------------------------------------- exit codes
 
@@ -235,4 +235,16 @@ export async function handSchedulesTheTopology(client: Client, topology: Topolog
   } catch (err) {
     say(`(the scheduled drills of ${topology.cluster} still use their earlier topology: ${(err as Error).message}; \`haflow schedule update <id> --topology <file>\`)`);
   }
+}
+
+/** `--check` of a runbook: run in check mode on a worker, print what each step would change; 0 when the check completed, 1 when it stopped. */
+export async function checkAndReport<N extends RunbookName>(client: Client, name: N, topology: Topology, args: ArgsOf<N>, command: string): Promise<number> {
+  const display = await createProgressDisplay({ stepLines: false });
+  const result = await checkRunbook(client, name, topology, args, { onProgress: (p) => display.update(p), onNotice: display.notice }).finally(() => display.close());
+  if (result.status === 'completed') {
+    say(formatCheckReport(topology.cluster, result.outcome).replace('`haflow install`', `\`haflow ${command}\``));
+    return 0;
+  }
+  say(`the check stopped: ${result.status === 'blocked' ? `${result.step.id}: ${result.step.error?.message}` : result.error.message}`);
+  return 1;
 }

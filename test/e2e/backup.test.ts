@@ -28,6 +28,9 @@ test('the install archives WAL and takes a first full backup from the replica; d
   assert.ok(!JSON.stringify(outcome).includes(process.env.HAFLOW_BACKUP_PASSPHRASE!), 'the passphrase is in no result');
   await waitHealthy(lab);
 
+  const checked = await cli('backup', lab.topologyFile, '--type', 'diff', '--check');
+  assert.equal(checked.code, 0, checked.out);
+  assert.match(checked.out, /would take a diff backup from the streaming replica node2 into the repository on observer/);
   const diff = await cli('backup', lab.topologyFile, '--type', 'diff');
   assert.equal(diff.code, 0, diff.out);
   const incr = await cli('backup', lab.topologyFile, '--type', 'incr');
